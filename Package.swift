@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Winnow",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "WinnowCore", targets: ["WinnowCore"]),
+        .executable(name: "winnow", targets: ["WinnowCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C libraries from Debian, found with pkg-config.
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // libvips' public API is variadic; this shim gives Swift fixed-arity entry points.
+        .target(name: "VipsShim", dependencies: ["CVips"]),
+        .target(
+            name: "WinnowCore",
+            dependencies: [
+                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "VipsShim",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "WinnowCLI",
+            dependencies: [
+                "WinnowCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Where the bytes of one input image live.
+public enum SampleLocation: Sendable, Hashable {
+    /// A regular file on disk.
+    case file(URL)
+    /// A member of a tar / tar.gz / tgz / zip archive.
+    case archiveMember(archive: URL, member: String)
+}
+
+/// One input image as found by ingest, before it is read.
+public struct SampleSource: Sendable, Hashable {
+    /// Stable id: the path relative to the input root it was found under
+    /// (`archive.tar.gz/member/path.jpg` for archive members). Unique within a run.
+    public var id: String
+    /// Where to read the bytes from.
+    public var location: SampleLocation
+    /// Size in bytes as listed (file system or archive header).
+    public var byteCount: Int64
+    /// Modification time in seconds since 1970, used to notice changed files on resume.
+    public var modificationTime: Double
+
+    public init(id: String, location: SampleLocation, byteCount: Int64, modificationTime: Double) {
+        self.id = id
+        self.location = location
+        self.byteCount = byteCount
+        self.modificationTime = modificationTime
+    }
+}
+
+/// Why an input could not become a sample. Codes match fastdup's `atrain_features.bad.csv`
+/// (`ERROR_` + code) plus `TRUNCATED_IMAGE` and `UNSUPPORTED_FORMAT`, which fastdup lacks.
+public enum InvalidReason: String, Sendable, CaseIterable, Codable {
+    case zeroSizeFile = "ZERO_SIZE_FILE"
+    case corruptImage = "CORRUPT_IMAGE"
+    case truncatedImage = "TRUNCATED_IMAGE"
+    case unsupportedFormat = "UNSUPPORTED_FORMAT"
+    case tooSmall = "TOO_SMALL"
+    case unreadable = "UNREADABLE"
+}
+
+/// A file that could not be used, with a one-line human reason.
+public struct InvalidSample: Error, Sendable, Hashable {
+    public var reason: InvalidReason
+    public var message: String
+    public init(_ reason: InvalidReason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+}

@@ -1,0 +1,3 @@
+import Testing
+@testable import WinnowCore
+@Test func versionIsSet() { #expect(!Winnow.version.isEmpty) }
