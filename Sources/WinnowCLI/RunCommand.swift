@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import WinnowCore
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Analyse images and write results to a work_dir (resumable).",
+        discussion: """
+            INPUT can be a folder (searched recursively), an image file, a text/CSV file listing
+            image paths (one per line, or a `filename` column), or a tar / tar.gz / tgz / zip archive
+            (read without extracting). Files that cannot be used are listed in
+            atrain_features.bad.csv with an error code and reason; the run goes on and exits 0.
+            Running the same command again after an interruption reuses finished images.
+
+            Examples:
+              winnow run photos/ --work-dir work
+              winnow run photos/ --find-regex '\\.jpe?g$' --num-images 1000
+              winnow run part.tar.gz --min-offset 0 --max-offset 50000 --work-dir work-0
+              winnow run photos/ --blurry-sharpness 0.2 --json
+
+            Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 66 input not found,
+            73 work_dir not writable, 70 other failure.
+            """
+    )
+
+    @Argument(help: "Folders, image files, file lists or archives.")
+    var inputs: [String]
+
+    @Option(name: .shortAndLong, help: "Where results are written (created if missing).")
+    var workDir = "winnow_work"
+
+    @Option(help: "Analyse at most this many images (fastdup num_images).")
+    var numImages: Int?
+
+    @Option(help: "Only images whose path matches this regular expression (fastdup find_regex).")
+    var findRegex: String?
+
+    @Option(help: "Skip files smaller than this many bytes (fastdup min_file_size).")
+    var minFileSize: Int64 = 0
+
+    @Option(help: "Start at this position of the sorted file list (fastdup min_offset).")
+    var minOffset = 0
+
+    @Option(help: "Stop before this position of the sorted file list (fastdup max_offset).")
+    var maxOffset: Int?
+
+    @Option(help: "Decode threads (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @OptionGroup(title: "Quality thresholds") var thresholds: ThresholdOptions
+
+    @Flag(help: "Print the summary as JSON on standard output.")
+    var json = false
+
+    @Flag(help: "No progress bar or per-file warnings.")
+    var quiet = false
+
+    func validate() throws {
+        if inputs.isEmpty { throw ValidationError("give at least one input folder, file list or archive") }
+        if let n = numImages, n < 0 { throw ValidationError("--num-images must be ≥ 0") }
+        if let upper = maxOffset, upper < minOffset { throw ValidationError("--max-offset must be ≥ --min-offset") }
+        if threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+    }
+
+    func run() throws {
+        let configuration = RunConfiguration(
+            inputs: inputs, workDirectory: workDir,
+            ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
+                                  minimumOffset: minOffset, maximumOffset: maxOffset),
+            quality: thresholds.thresholds, workers: threads)
+        let bar = quiet ? nil : ProgressBar(label: "decode")
+        let warnings = quiet ? nil : WarningPrinter()
+        var progress: ProgressHandler?
+        if let bar { progress = { done, total in bar.update(done: done, total: total) } }
+        var onInvalid: (@Sendable (String, InvalidSample) -> Void)?
+        if let warnings { onInvalid = { filename, problem in warnings.warn(filename, problem) } }
+        let summary: RunSummary
+        do {
+            summary = try Run(configuration: configuration).execute(progress: progress, onInvalid: onInvalid)
+        } catch let error as IngestError {
+            standardError("winnow: \(error)")
+            if case .inputNotFound = error { throw ExitStatus.noInput }
+            throw ExitStatus.software
+        } catch let error as CocoaError where error.code.rawValue >= 512 && error.code.rawValue < 1024 {
+            standardError("winnow: cannot write to work_dir \(workDir): \(error.localizedDescription)")
+            throw ExitStatus.cannotCreate
+        }
+        bar?.finish()
+        warnings?.flush()
+        if json {
+            print(try SummaryReport.json(summary, resources: ResourceUsage.current()))
+        } else {
+            print(SummaryReport.text(summary, workDirectory: workDir))
+        }
+    }
+}
+
+struct ThresholdOptions: ParsableArguments {
+    @Option(help: "dark: 99th-percentile brightness (0-255) below this.")
+    var darkBrightness = QualityThresholds().darkBrightnessP99
+    @Option(help: "bright: 5th-percentile brightness (0-255) above this.")
+    var brightBrightness = QualityThresholds().brightBrightnessP5
+    @Option(help: "blurry: contrast-normalised Laplacian variance below this.")
+    var blurrySharpness = QualityThresholds().blurrySharpness
+    @Option(help: "blurry: directional sharpness (motion blur) below this.")
+    var blurryDirectionalSharpness = QualityThresholds().blurryDirectionalSharpness
+    @Option(help: "low_information: grey entropy (bits) below this.")
+    var lowInformationEntropy = QualityThresholds().lowInformationEntropy
+    @Option(help: "odd_aspect_ratio: min(w/h, h/w) below this.")
+    var oddAspectRatio = QualityThresholds().oddAspectRatio
+    @Option(help: "tiny: shorter side (px) below this.")
+    var tinySide = QualityThresholds().tinySide
+
+    var thresholds: QualityThresholds {
+        var t = QualityThresholds()
+        t.darkBrightnessP99 = darkBrightness
+        t.brightBrightnessP5 = brightBrightness
+        t.blurrySharpness = blurrySharpness
+        t.blurryDirectionalSharpness = blurryDirectionalSharpness
+        t.lowInformationEntropy = lowInformationEntropy
+        t.oddAspectRatio = oddAspectRatio
+        t.tinySide = tinySide
+        return t
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import WinnowCore
+
+func standardError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// A progress bar with rate and ETA on a terminal; plain lines every ~10% (or 30 s) otherwise.
+final class ProgressBar: @unchecked Sendable {
+    private let label: String
+    private let lock = NSLock()
+    private let isTerminal = isatty(STDERR_FILENO) == 1
+    private let started = Date()
+    private var lastDraw = Date.distantPast
+    private var lastPlainDecile = -1
+    private var drawn = false
+
+    init(label: String) { self.label = label }
+
+    func update(done: Int, total: Int) {
+        lock.lock(); defer { lock.unlock() }
+        let now = Date()
+        let elapsed = now.timeIntervalSince(started)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        if isTerminal {
+            guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
+            lastDraw = now
+            let width = 30
+            let filled = total > 0 ? width * done / total : width
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            let line = String(format: "\r%@ %@ %d/%d  %.0f img/s  ETA %@", label, bar, done, total, rate, clock(eta))
+            FileHandle.standardError.write(Data(line.utf8))
+            drawn = true
+        } else {
+            let decile = total > 0 ? 10 * done / total : 10
+            guard decile > lastPlainDecile || now.timeIntervalSince(lastDraw) > 30 else { return }
+            lastPlainDecile = decile
+            lastDraw = now
+            standardError(String(format: "%@: %d/%d (%.0f img/s, ETA %@)", label, done, total, rate, clock(eta)))
+        }
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        if isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    private func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
+
+/// Prints one line per unusable file (the first 20, then a count), naming the file and the reason.
+final class WarningPrinter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private let limit = 20
+
+    func warn(_ filename: String, _ problem: InvalidSample) {
+        lock.lock(); defer { lock.unlock() }
+        count += 1
+        guard count <= limit else { return }
+        let clear = isatty(STDERR_FILENO) == 1 ? "\r\u{1B}[K" : ""
+        standardError("\(clear)warning: \(filename): \(problem.reason.rawValue): \(problem.message)")
+    }
+
+    func flush() {
+        lock.lock(); defer { lock.unlock() }
+        if count > limit { standardError("warning: … and \(count - limit) more invalid files (see atrain_features.bad.csv)") }
+    }
+}
+
+/// CPU time and peak memory of this process.
+struct ResourceUsage: Codable {
+    var cpuSeconds: Double
+    var peakRSSMegabytes: Double
+
+    static func current() -> ResourceUsage {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return ResourceUsage(cpuSeconds: cpu, peakRSSMegabytes: Double(usage.ru_maxrss) / 1024)
+    }
+}
+
+enum SummaryReport {
+    static func text(_ s: RunSummary, workDirectory: String) -> String {
+        func row(_ name: String, _ count: Int) -> String {
+            String(format: "  %-22@ %7d  %5.1f%%", name as NSString, count, s.percent(count))
+        }
+        var lines = ["Winnow summary: \(s.files) files (\(s.processedThisRun) decoded now, \(s.reused) reused) in \(String(format: "%.1f", s.seconds)) s"]
+        lines.append(row("valid images", s.valid))
+        lines.append(row("invalid files", s.invalid))
+        for (code, count) in s.invalidByCode.sorted(by: { $0.key < $1.key }) { lines.append(row("  " + code, count)) }
+        lines.append(row("exact duplicates", s.exactDuplicateFiles) + "  (\(s.exactDuplicateGroups) groups)")
+        for (issue, count) in s.issues.sorted(by: { $0.key < $1.key }) { lines.append(row(issue, count)) }
+        if s.skippedNonImages > 0 { lines.append("  skipped \(s.skippedNonImages) non-image files") }
+        if s.skippedSmallFiles > 0 { lines.append("  skipped \(s.skippedSmallFiles) files under --min-file-size") }
+        lines.append("Results in \(workDirectory)/ (atrain_stats.csv, atrain_features.bad.csv, quality.csv, exact_duplicates.csv, winnow.sqlite)")
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ s: RunSummary, resources: ResourceUsage) throws -> String {
+        struct Report: Codable { var summary: RunSummary; var resources: ResourceUsage }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(Report(summary: s, resources: resources)), as: UTF8.self)
+    }
+}

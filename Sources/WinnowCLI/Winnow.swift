@@ -1,0 +1,30 @@
+import ArgumentParser
+import WinnowCore
+
+@main
+struct WinnowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "winnow",
+        abstract: "Find what is wrong with an image dataset: broken files, duplicates, quality issues.",
+        discussion: """
+            Examples:
+              winnow run photos/ --work-dir work          analyse a folder (recursive)
+              winnow run a/ b/ list.txt shots.tar.gz      several folders, a file list, an archive
+              winnow run photos/ --json                   print the summary as JSON
+              winnow bench --corpus ~/.cache/winnow/corpus/C/images
+            """,
+        version: Winnow.version,
+        subcommands: [RunCommand.self, BenchCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}
+
+/// Exit codes beyond ArgumentParser's own (0 success, 64 usage): sysexits-style.
+enum ExitStatus {
+    /// An input path does not exist or cannot be read.
+    static let noInput = ExitCode(66)
+    /// The work_dir or its files cannot be written.
+    static let cannotCreate = ExitCode(73)
+    /// Anything else that stopped the run.
+    static let software = ExitCode(70)
+}

@@ -1,2 +1,0 @@
-import WinnowCore
-print(Winnow.version)

@@ -1,0 +1,119 @@
+import Foundation
+
+/// Where Winnow finds the ONNX Runtime library and its embedding models.
+///
+/// Layout under the cache directory (`$WINNOW_CACHE`, default `~/.cache/winnow`), as filled by
+/// `scripts/fetch-models.sh`:
+///
+///     onnxruntime/libonnxruntime.so.<version>
+///     models/mobilenet_v2-b0353104.pth   torchvision's ImageNet weights (legacy torch format)
+///     models/mobilenet_v2.onnx           converted from the .pth on first use
+public struct EmbeddingAssets: Sendable, Equatable {
+    /// Cache root.
+    public var cacheDirectory: String
+    /// An explicit ONNX Runtime library path (env `WINNOW_ONNXRUNTIME`), tried first.
+    public var onnxRuntimeLibrary: String?
+
+    /// File name of the converted default model inside `models/`.
+    public static let mobileNetV2ModelName = "mobilenet_v2.onnx"
+
+    public init(cacheDirectory: String, onnxRuntimeLibrary: String? = nil) {
+        self.cacheDirectory = cacheDirectory
+        self.onnxRuntimeLibrary = onnxRuntimeLibrary
+    }
+
+    /// Reads `WINNOW_CACHE` (default `$HOME/.cache/winnow`) and `WINNOW_ONNXRUNTIME`.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> EmbeddingAssets
+    {
+        let cache: String
+        if let value = environment["WINNOW_CACHE"], !value.isEmpty {
+            cache = value
+        } else {
+            let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+            cache = (home as NSString).appendingPathComponent(".cache/winnow")
+        }
+        let library = environment["WINNOW_ONNXRUNTIME"].flatMap { $0.isEmpty ? nil : $0 }
+        return EmbeddingAssets(cacheDirectory: cache, onnxRuntimeLibrary: library)
+    }
+
+    /// `<cache>/models`.
+    public var modelsDirectory: String { (cacheDirectory as NSString).appendingPathComponent("models") }
+    /// `<cache>/onnxruntime`.
+    public var onnxRuntimeDirectory: String { (cacheDirectory as NSString).appendingPathComponent("onnxruntime") }
+
+    /// The ONNX Runtime library: `onnxRuntimeLibrary` if set, else the newest
+    /// `<cache>/onnxruntime/libonnxruntime.so*`.
+    public func onnxRuntimeLibraryPath() throws(EmbeddingError) -> String {
+        if let explicit = onnxRuntimeLibrary {
+            guard FileManager.default.fileExists(atPath: explicit) else {
+                throw .libraryNotFound(searched: ["WINNOW_ONNXRUNTIME=\(explicit)"])
+            }
+            return explicit
+        }
+        let directory = onnxRuntimeDirectory
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let candidates = names.filter { $0.hasPrefix("libonnxruntime.so") || $0.hasPrefix("libonnxruntime.dylib")
+            || ($0.hasPrefix("libonnxruntime.") && $0.hasSuffix(".dylib")) }
+        guard let best = candidates.max(by: { Self.versionOrder($0, $1) }) else {
+            throw .libraryNotFound(searched: [(directory as NSString).appendingPathComponent("libonnxruntime.so*")])
+        }
+        return (directory as NSString).appendingPathComponent(best)
+    }
+
+    /// The torchvision MobileNetV2 weights in `<cache>/models` (`mobilenet_v2*.pth`).
+    public func mobileNetV2WeightsPath() throws(EmbeddingError) -> String {
+        let directory = modelsDirectory
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        guard let name = names.filter({ $0.hasPrefix("mobilenet_v2") && $0.hasSuffix(".pth") }).sorted().first else {
+            throw .weightsNotFound(searched: [(directory as NSString).appendingPathComponent("mobilenet_v2*.pth")])
+        }
+        return (directory as NSString).appendingPathComponent(name)
+    }
+
+    /// The default model, `<cache>/models/mobilenet_v2.onnx`, converted from the `.pth`
+    /// weights (and written atomically) if it is not there yet.
+    public func mobileNetV2ModelPath() throws(EmbeddingError) -> String {
+        let path = (modelsDirectory as NSString).appendingPathComponent(Self.mobileNetV2ModelName)
+        if FileManager.default.fileExists(atPath: path) { return path }
+        Self.conversionLock.lock()
+        defer { Self.conversionLock.unlock() }
+        if FileManager.default.fileExists(atPath: path) { return path }
+        let weights = try mobileNetV2WeightsPath()
+        let model = try MobileNetV2Converter.convert(pthAt: weights)
+        try Self.writeAtomically(model, to: path)
+        return path
+    }
+
+    private static let conversionLock = NSLock()
+
+    /// Writes `bytes` to a temporary file next to `path`, then renames it into place, so a
+    /// reader never sees a partial file (even with several processes converting at once).
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(EmbeddingError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let temporary = (directory as NSString).appendingPathComponent(
+                ".\((path as NSString).lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString).tmp")
+            let url = URL(fileURLWithPath: temporary)
+            try Data(bytes).write(to: url)
+            if rename(temporary, path) != 0 {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(at: url)
+                throw EmbeddingError.fileWriteFailed(path: path, reason: reason)
+            }
+        } catch let error as EmbeddingError {
+            throw error
+        } catch {
+            throw .fileWriteFailed(path: path, reason: error.localizedDescription)
+        }
+    }
+
+    /// Orders `libonnxruntime.so.1.9.0` before `libonnxruntime.so.1.22.1` (numeric components).
+    static func versionOrder(_ a: String, _ b: String) -> Bool {
+        func numbers(_ s: String) -> [Int] {
+            s.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        }
+        return numbers(a).lexicographicallyPrecedes(numbers(b))
+    }
+}

@@ -1,0 +1,308 @@
+import Foundation
+
+/// Something that maps images to fixed-length feature vectors.
+public protocol ImageEmbedder: Sendable {
+    /// Length of every embedding.
+    var dimension: Int { get }
+
+    /// One L2-normalised embedding per image, in order.
+    func embed(_ images: [RGBImage]) throws(EmbeddingError) -> [[Float]]
+}
+
+/// One predicted class of an image classifier.
+public struct ImageClassification: Sendable, Equatable {
+    /// Index into the model's classes (for ImageNet models, 0…999).
+    public var classIndex: Int
+    /// Softmax probability.
+    public var probability: Float
+    /// The class name (ImageNet's, for 1000-class models), or `class <index>`.
+    public var label: String
+
+    public init(classIndex: Int, probability: Float, label: String) {
+        self.classIndex = classIndex
+        self.probability = probability
+        self.label = label
+    }
+}
+
+/// An ``ImageEmbedder`` running an ONNX model with ONNX Runtime.
+///
+/// The default model is torchvision's ImageNet MobileNetV2 (``mobileNetV2(assets:intraOpThreads:batchSize:resizeMode:)``):
+/// 1280-d pooled features, ImageNet logits for ``classify(_:topK:)`` and the 7×7×1280 final
+/// feature map. Any ONNX model with one `[N, 3, H, W]` float input can be used instead
+/// (``init(modelPath:inputSize:mean:std:channelOrder:resizeMode:runtime:options:batchSize:featureOutput:)``).
+/// Thread-safe: several threads may embed at once.
+public final class OnnxImageEmbedder: ImageEmbedder {
+    /// The underlying session.
+    public let session: OnnxSession
+    /// How images become input tensors.
+    public let preprocessor: ImagePreprocessor
+    /// Length of the embeddings (read from the model).
+    public let dimension: Int
+    /// Model output used for embeddings.
+    public let featureOutput: String
+    /// Model output holding class logits, if any (enables ``classify(_:topK:)``).
+    public let logitsOutput: String?
+    /// Images per inference call.
+    public let batchSize: Int
+
+    private let inputName: String
+    /// Set when the model's batch dimension is fixed: inputs are padded to this many images.
+    private let fixedBatch: Int?
+
+    /// The default model: torchvision's ImageNet MobileNetV2, converted from the cached `.pth`
+    /// on first use (see ``EmbeddingAssets``).
+    ///
+    /// - Parameters:
+    ///   - intraOpThreads: ONNX Runtime threads per inference (0 = one per core).
+    ///   - batchSize: images per inference call.
+    ///   - resizeMode: `.centerCrop(shortSide: 256)` (torchvision's eval transform, the
+    ///     default) or `.squash` (whole image, aspect ratio ignored).
+    public static func mobileNetV2(assets: EmbeddingAssets = .fromEnvironment(), intraOpThreads: Int = 1,
+                                   batchSize: Int = 32,
+                                   resizeMode: ImagePreprocessor.ResizeMode = .centerCrop(shortSide: 256))
+        throws(EmbeddingError) -> OnnxImageEmbedder
+    {
+        let runtime = try OnnxRuntime.shared(assets: assets)
+        let modelPath = try assets.mobileNetV2ModelPath()
+        var preprocessor = ImagePreprocessor.imageNet
+        preprocessor.resizeMode = resizeMode
+        return try OnnxImageEmbedder(modelPath: modelPath, preprocessor: preprocessor, runtime: runtime,
+                                     options: OnnxSessionOptions(intraOpThreads: intraOpThreads),
+                                     batchSize: batchSize, featureOutput: MobileNetV2Converter.TensorName.features,
+                                     logitsOutput: MobileNetV2Converter.TensorName.logits)
+    }
+
+    /// A user-supplied ONNX model with a `[N, 3, inputSize, inputSize]` float input.
+    ///
+    /// - Parameters:
+    ///   - modelPath: the `.onnx` file.
+    ///   - inputSize: side of the square input the model expects.
+    ///   - mean, std: normalisation in `channelOrder` on the [0, 1] scale.
+    ///   - resizeMode: default: centre crop after resizing the short side to `inputSize × 256/224`.
+    ///   - runtime: default: ``OnnxRuntime/shared(assets:)``.
+    ///   - featureOutput: output to use as embedding; default: `features` if present, else the
+    ///     first output of shape `[N, D]` (or `[N, D, 1, 1]`).
+    /// - Throws: ``EmbeddingError/inputShapeMismatch(path:expected:requested:)`` when the model's
+    ///   input is not `[N, 3, inputSize, inputSize]`, ``EmbeddingError/corruptModel(path:ortMessage:)``
+    ///   when the file is not a loadable model.
+    public convenience init(modelPath: String, inputSize: Int = 224,
+                            mean: [Float] = ImagePreprocessor.imageNetMean,
+                            std: [Float] = ImagePreprocessor.imageNetStd,
+                            channelOrder: ImagePreprocessor.ChannelOrder = .rgb,
+                            resizeMode: ImagePreprocessor.ResizeMode? = nil,
+                            runtime: OnnxRuntime? = nil, options: OnnxSessionOptions = OnnxSessionOptions(),
+                            batchSize: Int = 32, featureOutput: String? = nil) throws(EmbeddingError)
+    {
+        guard inputSize > 0 else { throw .invalidArgument("input size must be positive, got \(inputSize)") }
+        guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 != 0 }) else {
+            throw .invalidArgument("mean and std need three values each (std non-zero)")
+        }
+        let preprocessor = ImagePreprocessor(width: inputSize, height: inputSize, resizeMode: resizeMode,
+                                             mean: mean, std: std, channelOrder: channelOrder)
+        try self.init(modelPath: modelPath, preprocessor: preprocessor, runtime: runtime, options: options,
+                      batchSize: batchSize, featureOutput: featureOutput, logitsOutput: nil)
+    }
+
+    /// A model with an explicit preprocessor.
+    ///
+    /// - Parameter logitsOutput: output holding class logits; default: `logits` if present.
+    public init(modelPath: String, preprocessor: ImagePreprocessor, runtime: OnnxRuntime? = nil,
+                options: OnnxSessionOptions = OnnxSessionOptions(), batchSize: Int = 32,
+                featureOutput: String? = nil, logitsOutput: String? = nil) throws(EmbeddingError)
+    {
+        guard batchSize > 0 else { throw .invalidArgument("batch size must be positive, got \(batchSize)") }
+        let ortRuntime: OnnxRuntime
+        if let runtime {
+            ortRuntime = runtime
+        } else {
+            ortRuntime = try OnnxRuntime.shared()
+        }
+        let session = try OnnxSession(modelPath: modelPath, runtime: ortRuntime, options: options)
+
+        // Input: one float tensor [N, 3, H, W] matching the preprocessor.
+        guard let input = session.inputs.first else {
+            throw .unsupportedModel(path: modelPath, reason: "it has no inputs")
+        }
+        let requested = [-1, 3, preprocessor.height, preprocessor.width]
+        let dims = input.shape
+        let matches = dims.count == 4
+            && (dims[1] == 3 || dims[1] < 0)
+            && (dims[2] == preprocessor.height || dims[2] < 0)
+            && (dims[3] == preprocessor.width || dims[3] < 0)
+        guard matches else { throw .inputShapeMismatch(path: modelPath, expected: dims, requested: requested) }
+        guard input.elementType == .float else {
+            throw .unsupportedModel(path: modelPath, reason: "input \(input.name) is \(input.elementType), not float")
+        }
+        guard session.inputs.count == 1 else {
+            throw .unsupportedModel(path: modelPath, reason: "it has \(session.inputs.count) inputs, expected one image input")
+        }
+
+        // Feature output.
+        let floatOutputs = session.outputs.filter { $0.elementType == .float }
+        let chosen: OnnxSession.TensorInfo
+        if let name = featureOutput {
+            guard let output = session.output(named: name) else {
+                throw .unsupportedModel(path: modelPath, reason: "no output named \(name) (outputs: "
+                    + session.outputs.map(\.name).joined(separator: ", ") + ")")
+            }
+            chosen = output
+        } else if let output = floatOutputs.first(where: { $0.name == MobileNetV2Converter.TensorName.features }) {
+            chosen = output
+        } else if let output = floatOutputs.first(where: Self.looksLikeVector) {
+            chosen = output
+        } else if let output = floatOutputs.first {
+            chosen = output
+        } else {
+            throw .unsupportedModel(path: modelPath, reason: "it has no float tensor output")
+        }
+        guard chosen.elementType == .float else {
+            throw .unsupportedModel(path: modelPath, reason: "output \(chosen.name) is \(chosen.elementType), not float")
+        }
+        let logits = logitsOutput ?? floatOutputs.first(where: { $0.name == MobileNetV2Converter.TensorName.logits })?.name
+        if let logits, session.output(named: logits) == nil {
+            throw .unsupportedModel(path: modelPath, reason: "no output named \(logits)")
+        }
+
+        self.session = session
+        self.preprocessor = preprocessor
+        self.featureOutput = chosen.name
+        self.logitsOutput = logits
+        self.inputName = input.name
+        self.fixedBatch = dims[0] > 0 ? dims[0] : nil
+        self.batchSize = dims[0] > 0 ? dims[0] : batchSize
+
+        // Dimension: from the declared shape, else from one trial run.
+        let declared = chosen.shape.dropFirst()
+        if !chosen.shape.isEmpty, declared.allSatisfy({ $0 > 0 }) {
+            self.dimension = declared.reduce(1, *)
+        } else {
+            let probe = RGBImage(width: preprocessor.width, height: preprocessor.height,
+                                 pixels: [UInt8](repeating: 0, count: preprocessor.width * preprocessor.height * 3))
+            let batch = fixedBatch ?? 1
+            let tensors = try session.run(preprocessor.batchTensor(from: Array(repeating: probe, count: batch)),
+                                          shape: [batch, 3, preprocessor.height, preprocessor.width],
+                                          inputName: input.name, outputNames: [chosen.name])
+            guard let tensor = tensors[chosen.name], let first = tensor.shape.first, first > 0 else {
+                throw .unsupportedModel(path: modelPath, reason: "output \(chosen.name) has no batch dimension")
+            }
+            self.dimension = tensor.values.count / first
+        }
+        guard dimension > 0 else {
+            throw .unsupportedModel(path: modelPath, reason: "output \(chosen.name) is empty")
+        }
+    }
+
+    /// L2-normalised embeddings, one per image.
+    public func embed(_ images: [RGBImage]) throws(EmbeddingError) -> [[Float]] {
+        var result: [[Float]] = []
+        result.reserveCapacity(images.count)
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let batch = Array(images[start..<min(start + batchSize, images.count)])
+            let outputs = try run(batch, outputs: [featureOutput])
+            guard let tensor = outputs[featureOutput] else { continue }
+            for vector in Self.split(tensor, count: batch.count) {
+                result.append(Self.normalized(vector))
+            }
+        }
+        return result
+    }
+
+    /// The `topK` most probable classes of each image (softmax over the logits), most
+    /// probable first.
+    ///
+    /// - Throws: ``EmbeddingError/unsupportedModel(path:reason:)`` if the model has no logits output.
+    public func classify(_ images: [RGBImage], topK: Int = 5) throws(EmbeddingError) -> [[ImageClassification]] {
+        guard let logitsOutput else {
+            throw .unsupportedModel(path: session.modelPath, reason: "it has no logits output to classify with")
+        }
+        var result: [[ImageClassification]] = []
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let batch = Array(images[start..<min(start + batchSize, images.count)])
+            let outputs = try run(batch, outputs: [logitsOutput])
+            guard let tensor = outputs[logitsOutput] else { continue }
+            for logits in Self.split(tensor, count: batch.count) {
+                result.append(Self.top(Self.softmax(logits), k: topK))
+            }
+        }
+        return result
+    }
+
+    /// Runs the model on `images` (at most one batch is padded; any count works) and returns
+    /// the named raw outputs, with the batch dimension equal to `images.count`.
+    /// For the default model, `feature_map` gives each image's `[1280, 7, 7]` activations.
+    public func run(_ images: [RGBImage], outputs: [String]) throws(EmbeddingError) -> [String: OnnxTensor] {
+        guard !images.isEmpty else {
+            throw .invalidArgument("no images to run")
+        }
+        var merged: [String: OnnxTensor] = [:]
+        let chunk = fixedBatch ?? max(batchSize, 1)
+        for start in stride(from: 0, to: images.count, by: chunk) {
+            var batch = Array(images[start..<min(start + chunk, images.count)])
+            let real = batch.count
+            if let fixedBatch, batch.count < fixedBatch, let last = batch.last {
+                batch.append(contentsOf: repeatElement(last, count: fixedBatch - batch.count))
+            }
+            let input = preprocessor.batchTensor(from: batch)
+            let tensors = try session.run(input, shape: [batch.count, 3, preprocessor.height, preprocessor.width],
+                                          inputName: inputName, outputNames: outputs)
+            for (name, tensor) in tensors {
+                guard let first = tensor.shape.first, first == batch.count else {
+                    throw .unsupportedModel(path: session.modelPath, reason: "output \(name) has no batch dimension")
+                }
+                let perImage = tensor.values.count / max(first, 1)
+                let values = tensor.values[0..<(perImage * real)]
+                if var existing = merged[name] {
+                    existing.values.append(contentsOf: values)
+                    existing.shape[0] += real
+                    merged[name] = existing
+                } else {
+                    var shape = tensor.shape
+                    shape[0] = real
+                    merged[name] = OnnxTensor(shape: shape, values: Array(values))
+                }
+            }
+        }
+        return merged
+    }
+
+    // MARK: - Helpers
+
+    private static func looksLikeVector(_ info: OnnxSession.TensorInfo) -> Bool {
+        let rest = info.shape.dropFirst()
+        return rest.count == 1 || (rest.count == 3 && rest.dropFirst().allSatisfy { $0 == 1 })
+    }
+
+    private static func split(_ tensor: OnnxTensor, count: Int) -> [ArraySlice<Float>] {
+        guard count > 0 else { return [] }
+        let perImage = tensor.values.count / count
+        return (0..<count).map { tensor.values[($0 * perImage)..<(($0 + 1) * perImage)] }
+    }
+
+    /// `vector / ‖vector‖` (zero vectors stay zero).
+    static func normalized(_ vector: ArraySlice<Float>) -> [Float] {
+        var sum: Double = 0
+        for v in vector { sum += Double(v) * Double(v) }
+        guard sum > 0 else { return Array(vector) }
+        let scale = Float(1 / sum.squareRoot())
+        return vector.map { $0 * scale }
+    }
+
+    static func softmax(_ logits: ArraySlice<Float>) -> [Float] {
+        guard let maximum = logits.max() else { return [] }
+        var exps = logits.map { Double(Foundation.exp(Double($0 - maximum))) }
+        let total = exps.reduce(0, +)
+        for i in exps.indices { exps[i] /= total }
+        return exps.map { Float($0) }
+    }
+
+    static func top(_ probabilities: [Float], k: Int) -> [ImageClassification] {
+        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
+        return order.prefix(max(0, k)).map { index in
+            ImageClassification(classIndex: index, probability: probabilities[index],
+                                label: probabilities.count == ImageNetClasses.names.count
+                                    ? ImageNetClasses.names[index] : "class \(index)")
+        }
+    }
+}
+

@@ -1,0 +1,180 @@
+import Foundation
+
+/// Converts torchvision's ImageNet MobileNetV2 state dict (`mobilenet_v2-b0353104.pth`) into
+/// an ONNX model, in Swift, with batch norm folded into the convolutions.
+///
+/// Architecture (torchvision `mobilenet_v2`, width 1.0):
+/// - `features.0`: Conv 3×3/2 (3→32) + BN + ReLU6
+/// - `features.1…17`: inverted residual blocks for the settings (t, c, n, s) = (1,16,1,1),
+///   (6,24,2,2), (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2), (6,320,1,1): optional 1×1
+///   expansion (×t) + BN + ReLU6, 3×3 depthwise (stride s on a stage's first block) + BN +
+///   ReLU6, 1×1 linear projection + BN, plus the input when stride is 1 and channels match.
+/// - `features.18`: Conv 1×1 (320→1280) + BN + ReLU6
+/// - global average pool, flatten, `classifier` = Dropout (identity at inference) + Linear(1280→1000)
+///
+/// Model interface: input `input` `[batch, 3, 224, 224]` (RGB, ImageNet-normalised); outputs
+/// `features` `[batch, 1280]` (pooled, before the classifier), `logits` `[batch, 1000]`, and
+/// optionally `feature_map` `[batch, 1280, 7, 7]` (the last ReLU6 activations).
+public enum MobileNetV2Converter {
+    /// Inverted residual settings: expansion t, output channels c, repeats n, first stride s.
+    public static let invertedResidualSettings: [(t: Int, c: Int, n: Int, s: Int)] = [
+        (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+    ]
+    /// Channels of the first convolution.
+    public static let stemChannels = 32
+    /// Channels of the last convolution (= embedding dimension).
+    public static let lastChannels = 1280
+    /// BatchNorm2d's default epsilon.
+    public static let batchNormEpsilon = 1e-5
+
+    /// Names of the converted model's tensors.
+    public enum TensorName {
+        public static let input = "input"
+        public static let features = "features"
+        public static let logits = "logits"
+        public static let featureMap = "feature_map"
+    }
+
+    /// Reads the `.pth` at `path` and returns the serialized ONNX model.
+    public static func convert(pthAt path: String, inputSize: Int = 224, includeFeatureMap: Bool = true)
+        throws(EmbeddingError) -> [UInt8]
+    {
+        let stateDict = try TorchPickleReader.readStateDict(at: path)
+        do {
+            return try convert(stateDict, inputSize: inputSize, includeFeatureMap: includeFeatureMap)
+        } catch let error as PickleError {
+            throw .conversionFailed(path: path, reason: error.message)
+        } catch {
+            throw .conversionFailed(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Builds the ONNX model from a MobileNetV2 state dict.
+    static func convert(_ weights: TorchStateDict, inputSize: Int, includeFeatureMap: Bool) throws -> [UInt8] {
+        guard inputSize >= 32, inputSize % 32 == 0 else {
+            throw PickleError("input size must be a positive multiple of 32, got \(inputSize)")
+        }
+        var builder = OnnxModelBuilder(graphName: "mobilenet_v2")
+        builder.metadata = [("source", "torchvision mobilenet_v2 ImageNet weights, converted by Winnow")]
+        let batch = OnnxModelBuilder.Dimension.symbolic("batch")
+        builder.addInput(TensorName.input, dims: [batch, .fixed(3), .fixed(inputSize), .fixed(inputSize)])
+        builder.addInitializer("relu6_min", dims: [], values: [0])
+        builder.addInitializer("relu6_max", dims: [], values: [6])
+
+        var context = Context(weights: weights, builder: builder)
+        var x = try context.convBN(TensorName.input, prefix: "features.0.0", bn: "features.0.1",
+                                   inChannels: 3, outChannels: stemChannels, kernel: 3, stride: 2, groups: 1, relu6: true)
+        var channels = stemChannels
+        var layer = 1
+        for setting in invertedResidualSettings {
+            for repeatIndex in 0..<setting.n {
+                let stride = repeatIndex == 0 ? setting.s : 1
+                x = try context.invertedResidual(x, index: layer, inChannels: channels, outChannels: setting.c,
+                                                 stride: stride, expansion: setting.t)
+                channels = setting.c
+                layer += 1
+            }
+        }
+        let featureMap = try context.convBN(x, prefix: "features.\(layer).0", bn: "features.\(layer).1",
+                                            inChannels: channels, outChannels: lastChannels, kernel: 1, stride: 1,
+                                            groups: 1, relu6: true, outputName: TensorName.featureMap)
+        context.builder.addNode("GlobalAveragePool", name: "pool", inputs: [featureMap], outputs: ["pooled"])
+        context.builder.addNode("Flatten", name: "flatten", inputs: ["pooled"], outputs: [TensorName.features],
+                                attributes: [("axis", .int(1))])
+        let classifierWeight = try context.tensor("classifier.1.weight", shape: [1000, lastChannels])
+        let classifierBias = try context.tensor("classifier.1.bias", shape: [1000])
+        context.builder.addInitializer("classifier.weight", dims: [1000, lastChannels], values: classifierWeight)
+        context.builder.addInitializer("classifier.bias", dims: [1000], values: classifierBias)
+        context.builder.addNode("Gemm", name: "classifier",
+                                inputs: [TensorName.features, "classifier.weight", "classifier.bias"],
+                                outputs: [TensorName.logits], attributes: [("transB", .int(1))])
+
+        context.builder.addOutput(TensorName.features, dims: [batch, .fixed(lastChannels)])
+        context.builder.addOutput(TensorName.logits, dims: [batch, .fixed(1000)])
+        if includeFeatureMap {
+            let side = inputSize / 32
+            context.builder.addOutput(TensorName.featureMap,
+                                      dims: [batch, .fixed(lastChannels), .fixed(side), .fixed(side)])
+        }
+        return context.builder.serialized()
+    }
+
+    private struct Context {
+        let weights: TorchStateDict
+        var builder: OnnxModelBuilder
+
+        /// The float values of `name`, checking its shape.
+        func tensor(_ name: String, shape: [Int]) throws -> [Float] {
+            guard let tensor = weights.tensors[name] else { throw PickleError("weights lack \(name)") }
+            guard tensor.shape == shape else {
+                throw PickleError("\(name) has shape \(tensor.shape), expected \(shape) (not torchvision MobileNetV2?)")
+            }
+            guard let values = weights.floats(name) else { throw PickleError("cannot read \(name)") }
+            return values
+        }
+
+        /// Conv (no bias) followed by BatchNorm (folded into the conv) and optionally ReLU6.
+        mutating func convBN(_ input: String, prefix: String, bn: String, inChannels: Int, outChannels: Int,
+                             kernel: Int, stride: Int, groups: Int, relu6: Bool, outputName: String? = nil)
+            throws -> String
+        {
+            var weight = try tensor("\(prefix).weight", shape: [outChannels, inChannels / groups, kernel, kernel])
+            let gamma = try tensor("\(bn).weight", shape: [outChannels])
+            let beta = try tensor("\(bn).bias", shape: [outChannels])
+            let mean = try tensor("\(bn).running_mean", shape: [outChannels])
+            let variance = try tensor("\(bn).running_var", shape: [outChannels])
+            // y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta
+            //   = conv_{W * scale}(x) + (beta - mean * scale),  scale = gamma / sqrt(var + eps)
+            let perChannel = weight.count / outChannels
+            var bias = [Float](repeating: 0, count: outChannels)
+            for c in 0..<outChannels {
+                let scale = Double(gamma[c]) / (Double(variance[c]) + batchNormEpsilon).squareRoot()
+                for i in (c * perChannel)..<((c + 1) * perChannel) {
+                    weight[i] = Float(Double(weight[i]) * scale)
+                }
+                bias[c] = Float(Double(beta[c]) - Double(mean[c]) * scale)
+            }
+            builder.addInitializer("\(prefix).weight", dims: [outChannels, inChannels / groups, kernel, kernel],
+                                   values: weight)
+            builder.addInitializer("\(prefix).bias", dims: [outChannels], values: bias)
+            let pad = (kernel - 1) / 2
+            let convOutput = relu6 ? "\(prefix).conv" : (outputName ?? "\(prefix).out")
+            builder.addNode("Conv", name: prefix, inputs: [input, "\(prefix).weight", "\(prefix).bias"],
+                            outputs: [convOutput], attributes: [
+                                ("kernel_shape", .ints([kernel, kernel])),
+                                ("strides", .ints([stride, stride])),
+                                ("pads", .ints([pad, pad, pad, pad])),
+                                ("dilations", .ints([1, 1])),
+                                ("group", .int(groups)),
+                            ])
+            guard relu6 else { return convOutput }
+            let output = outputName ?? "\(prefix).out"
+            builder.addNode("Clip", name: "\(prefix).relu6", inputs: [convOutput, "relu6_min", "relu6_max"],
+                            outputs: [output])
+            return output
+        }
+
+        /// One inverted residual block, `features.<index>`.
+        mutating func invertedResidual(_ input: String, index: Int, inChannels: Int, outChannels: Int,
+                                       stride: Int, expansion: Int) throws -> String
+        {
+            let base = "features.\(index).conv"
+            let hidden = inChannels * expansion
+            var x = input
+            var part = 0
+            if expansion != 1 {
+                x = try convBN(x, prefix: "\(base).0.0", bn: "\(base).0.1", inChannels: inChannels,
+                               outChannels: hidden, kernel: 1, stride: 1, groups: 1, relu6: true)
+                part = 1
+            }
+            x = try convBN(x, prefix: "\(base).\(part).0", bn: "\(base).\(part).1", inChannels: hidden,
+                           outChannels: hidden, kernel: 3, stride: stride, groups: hidden, relu6: true)
+            x = try convBN(x, prefix: "\(base).\(part + 1)", bn: "\(base).\(part + 2)", inChannels: hidden,
+                           outChannels: outChannels, kernel: 1, stride: 1, groups: 1, relu6: false)
+            guard stride == 1, inChannels == outChannels else { return x }
+            let output = "features.\(index).out"
+            builder.addNode("Add", name: "features.\(index).add", inputs: [input, x], outputs: [output])
+            return output
+        }
+    }
+}

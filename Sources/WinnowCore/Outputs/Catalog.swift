@@ -1,0 +1,284 @@
+import Foundation
+import GRDB
+
+/// The work_dir's SQLite catalog (`winnow.sqlite`): samples, their stats and issues, and the
+/// runs that produced them. Every write is a transaction, so a killed run leaves it consistent
+/// and the next run resumes from what was committed.
+public final class Catalog: Sendable {
+    /// The catalog's file name inside a work_dir.
+    public static let fileName = "winnow.sqlite"
+    let database: DatabaseQueue
+
+    /// Opens (creating if needed) the catalog at `url` and brings its schema up to date.
+    public init(url: URL) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+        }
+        database = try DatabaseQueue(path: url.path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    started_at TEXT NOT NULL, finished_at TEXT, version TEXT NOT NULL,
+                    configuration TEXT NOT NULL, state TEXT NOT NULL, summary TEXT);
+                CREATE TABLE samples (
+                    id INTEGER PRIMARY KEY,
+                    path TEXT NOT NULL UNIQUE,
+                    filename TEXT NOT NULL,
+                    archive TEXT, member TEXT,
+                    file_size INTEGER NOT NULL, mtime REAL NOT NULL,
+                    listed INTEGER NOT NULL DEFAULT 1,
+                    state TEXT NOT NULL DEFAULT 'pending',
+                    content_hash TEXT, format TEXT, width INTEGER, height INTEGER,
+                    error_code TEXT, error_message TEXT, processed_run INTEGER);
+                CREATE INDEX samples_state ON samples(state, listed);
+                CREATE TABLE stats (
+                    sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+                    unique_levels INTEGER, blur REAL, mean REAL, min REAL, max REAL, stdv REAL,
+                    contrast REAL, sharpness REAL, directional_sharpness REAL, saturation REAL, entropy REAL, mean_chroma REAL,
+                    colourful_fraction REAL, brightness_p1 REAL, brightness_p5 REAL,
+                    brightness_p50 REAL, brightness_p95 REAL, brightness_p99 REAL);
+                CREATE TABLE issues (
+                    sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+                    issue TEXT NOT NULL, score REAL NOT NULL,
+                    PRIMARY KEY (sample_id, issue));
+                CREATE TABLE exact_duplicates (
+                    sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+                    first_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Runs
+
+    /// Records the start of a run and returns its id.
+    public func beginRun(configurationJSON: String) throws -> Int64 {
+        try database.write { db in
+            try db.execute(sql: "UPDATE runs SET state = 'interrupted' WHERE state = 'running'")
+            try db.execute(sql: "INSERT INTO runs (started_at, version, configuration, state) VALUES (?, ?, ?, 'running')",
+                           arguments: [timestamp(), Winnow.version, configurationJSON])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func finishRun(_ id: Int64, summaryJSON: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE runs SET finished_at = ?, state = 'finished', summary = ? WHERE id = ?",
+                           arguments: [timestamp(), summaryJSON, id])
+        }
+    }
+
+    /// Number of runs recorded, by state.
+    public func runCount(state: String) throws -> Int {
+        try database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE state = ?", arguments: [state]) ?? 0
+        }
+    }
+
+    private func timestamp() -> String { ISO8601DateFormatter().string(from: Date()) }
+
+    // MARK: Samples
+
+    /// A listed input and how it should be shown in outputs.
+    public struct Listing: Sendable {
+        public var source: SampleSource
+        /// The path written to output files (the input as the user typed it + relative path).
+        public var filename: String
+    }
+
+    /// Brings the catalog in line with the current listing: new inputs get the next free ids
+    /// (in listing order), changed files (size or mtime) go back to pending, inputs no longer
+    /// listed are kept but marked unlisted. Returns the ids of the samples still to process.
+    public func register(_ listings: [Listing]) throws -> [Int64: SampleSource] {
+        try database.write { db in
+            struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String }
+            var known: [String: Known] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, path, file_size, mtime, state FROM samples") {
+                known[row["path"]] = Known(id: row["id"], size: row["file_size"], mtime: row["mtime"], state: row["state"])
+            }
+            var nextID = (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM samples") ?? -1) + 1
+            try db.execute(sql: "UPDATE samples SET listed = 0")
+            var pending: [Int64: SampleSource] = [:]
+            for listing in listings {
+                let source = listing.source
+                var archive: String?, member: String?
+                if case .archiveMember(let url, let name) = source.location { archive = url.path; member = name }
+                if let existing = known[source.id] {
+                    let changed = existing.size != source.byteCount || existing.mtime != source.modificationTime
+                    if changed {
+                        try db.execute(sql: "DELETE FROM stats WHERE sample_id = ?", arguments: [existing.id])
+                        try db.execute(sql: """
+                            UPDATE samples SET state = 'pending', file_size = ?, mtime = ?, content_hash = NULL,
+                            format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL
+                            WHERE id = ?
+                            """, arguments: [source.byteCount, source.modificationTime, existing.id])
+                    }
+                    try db.execute(sql: "UPDATE samples SET listed = 1, filename = ? WHERE id = ?",
+                                   arguments: [listing.filename, existing.id])
+                    if changed || existing.state == "pending" { pending[existing.id] = source }
+                } else {
+                    try db.execute(sql: """
+                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [nextID, source.id, listing.filename, archive, member,
+                                         source.byteCount, source.modificationTime])
+                    pending[nextID] = source
+                    nextID += 1
+                }
+            }
+            return pending
+        }
+    }
+
+    /// Stores a batch of processed samples in one transaction.
+    public func store(_ outcomes: [SampleOutcome], run: Int64) throws {
+        guard !outcomes.isEmpty else { return }
+        try database.write { db in
+            for outcome in outcomes {
+                switch outcome.result {
+                case .success(let decoded):
+                    let s = decoded.statistics
+                    try db.execute(sql: """
+                        UPDATE samples SET state = 'valid', content_hash = ?, format = ?, width = ?, height = ?,
+                        error_code = NULL, error_message = NULL, processed_run = ? WHERE id = ?
+                        """, arguments: [outcome.contentHash, decoded.format.rawValue, s.width, s.height, run, outcome.sampleID])
+                    try db.execute(sql: """
+                        INSERT OR REPLACE INTO stats (sample_id, unique_levels, blur, mean, min, max, stdv, contrast,
+                        sharpness, directional_sharpness, saturation, entropy, mean_chroma, colourful_fraction,
+                        brightness_p1, brightness_p5, brightness_p50, brightness_p95, brightness_p99)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [outcome.sampleID, s.uniqueGreyLevels, s.blur, s.mean, s.minimum, s.maximum,
+                                         s.standardDeviation, s.contrast, s.sharpness, s.directionalSharpness, s.saturation, s.entropy,
+                                         s.meanChroma, s.colourfulFraction, s.brightnessP1, s.brightnessP5,
+                                         s.brightnessP50, s.brightnessP95, s.brightnessP99])
+                case .failure(let invalid):
+                    try db.execute(sql: """
+                        UPDATE samples SET state = 'invalid', content_hash = ?, format = NULL, width = NULL,
+                        height = NULL, error_code = ?, error_message = ?, processed_run = ? WHERE id = ?
+                        """, arguments: [outcome.contentHash, invalid.reason.rawValue, invalid.message, run, outcome.sampleID])
+                    try db.execute(sql: "DELETE FROM stats WHERE sample_id = ?", arguments: [outcome.sampleID])
+                }
+            }
+        }
+    }
+
+    /// The listed samples that decoded, in id order.
+    public func validSamples() throws -> [ValidSample] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.id, s.filename, s.file_size, s.content_hash, s.format, s.width, s.height, t.*
+                FROM samples s JOIN stats t ON t.sample_id = s.id
+                WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
+                """).map { row in
+                ValidSample(
+                    id: row["id"], filename: row["filename"], fileSize: row["file_size"],
+                    contentHash: row["content_hash"], format: row["format"],
+                    statistics: ImageStatistics(
+                        width: row["width"], height: row["height"], uniqueGreyLevels: row["unique_levels"],
+                        blur: row["blur"], mean: row["mean"], minimum: row["min"], maximum: row["max"],
+                        standardDeviation: row["stdv"], contrast: row["contrast"], sharpness: row["sharpness"],
+                        directionalSharpness: row["directional_sharpness"],
+                        saturation: row["saturation"], entropy: row["entropy"], meanChroma: row["mean_chroma"],
+                        colourfulFraction: row["colourful_fraction"], brightnessP1: row["brightness_p1"],
+                        brightnessP5: row["brightness_p5"], brightnessP50: row["brightness_p50"],
+                        brightnessP95: row["brightness_p95"], brightnessP99: row["brightness_p99"]))
+            }
+        }
+    }
+
+    /// The listed samples that could not be used, in id order.
+    public func invalidSamples() throws -> [InvalidRecord] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, filename, file_size, content_hash, error_code, error_message FROM samples
+                WHERE listed = 1 AND state = 'invalid' ORDER BY id
+                """).map { row in
+                let code: String = row["error_code"]
+                return InvalidRecord(id: row["id"], filename: row["filename"], fileSize: row["file_size"],
+                                     contentHash: row["content_hash"],
+                                     problem: InvalidSample(InvalidReason(rawValue: code) ?? .unreadable, row["error_message"] ?? ""))
+            }
+        }
+    }
+
+    /// Replaces the stored findings (quality issues and exact duplicates) of the listed samples.
+    public func replaceFindings(issues: [QualityFinding], exactDuplicates: [Int64: [Int64]]) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM issues")
+            try db.execute(sql: "DELETE FROM exact_duplicates")
+            for finding in issues {
+                try db.execute(sql: "INSERT INTO issues (sample_id, issue, score) VALUES (?, ?, ?)",
+                               arguments: [finding.sampleID, finding.issue.rawValue, finding.score])
+            }
+            for (first, duplicates) in exactDuplicates {
+                for duplicate in duplicates {
+                    try db.execute(sql: "INSERT INTO exact_duplicates (sample_id, first_id) VALUES (?, ?)",
+                                   arguments: [duplicate, first])
+                }
+            }
+        }
+    }
+
+    /// Counts of samples by state among the listed ones (for tests and summaries).
+    public func stateCounts() throws -> [String: Int] {
+        try database.read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM samples WHERE listed = 1 GROUP BY state") {
+                counts[row["state"]] = row["n"]
+            }
+            return counts
+        }
+    }
+
+    /// Runs a read-only SQL query and returns its rows as string dictionaries (for tests and tools).
+    public func query(_ sql: String) throws -> [[String: String]] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: sql).map { row in
+                var values: [String: String] = [:]
+                for (column, value) in row { values[column] = value.isNull ? "" : value.description }
+                return values
+            }
+        }
+    }
+}
+
+/// A decoded sample as stored in the catalog.
+public struct ValidSample: Sendable {
+    public var id: Int64
+    public var filename: String
+    public var fileSize: Int64
+    public var contentHash: String?
+    public var format: String?
+    public var statistics: ImageStatistics
+}
+
+/// A sample that could not be used, as stored in the catalog.
+public struct InvalidRecord: Sendable {
+    public var id: Int64
+    public var filename: String
+    public var fileSize: Int64
+    public var contentHash: String?
+    public var problem: InvalidSample
+}
+
+/// What processing one sample produced.
+public struct SampleOutcome: Sendable {
+    public var sampleID: Int64
+    /// XXH64 of the file's bytes (hex), nil when they could not be read.
+    public var contentHash: String?
+    public var result: Result<ProcessedImage, InvalidSample>
+}
+
+/// A decoded image's measurements.
+public struct ProcessedImage: Sendable {
+    public var format: ImageFormat
+    public var statistics: ImageStatistics
+}

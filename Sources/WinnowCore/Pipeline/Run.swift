@@ -1,0 +1,173 @@
+import Foundation
+
+/// Everything a `winnow run` needs; stored in the work_dir's `config.json` and the catalog.
+public struct RunConfiguration: Sendable, Codable, Equatable {
+    /// Folders, file lists, archives or image files, as the user gave them.
+    public var inputs: [String]
+    /// Where results go; created if missing. Never inside the user's files' own names.
+    public var workDirectory: String
+    public var ingest: IngestOptions
+    public var quality: QualityThresholds
+    /// Longer side of the image the statistics are measured on.
+    public var analysisSide: Int
+    /// Decode/measure threads (default: the number of cores).
+    public var workers: Int
+
+    public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
+                quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.inputs = inputs
+        self.workDirectory = workDirectory
+        self.ingest = ingest
+        self.quality = quality
+        self.analysisSide = analysisSide
+        self.workers = max(1, workers)
+    }
+}
+
+/// What a run found, as printed at its end and written to `summary.json`.
+public struct RunSummary: Sendable, Codable, Equatable {
+    public var files: Int
+    public var valid: Int
+    public var invalid: Int
+    public var invalidByCode: [String: Int]
+    public var skippedNonImages: Int
+    public var skippedSmallFiles: Int
+    /// Samples decoded by this run; the rest were reused from the catalog (resume).
+    public var processedThisRun: Int
+    public var reused: Int
+    public var exactDuplicateGroups: Int
+    /// Files that are byte-identical to an earlier file (group members beyond the first).
+    public var exactDuplicateFiles: Int
+    public var issues: [String: Int]
+    public var seconds: Double
+
+    /// Share of all files, in percent.
+    public func percent(_ count: Int) -> Double { files == 0 ? 0 : 100 * Double(count) / Double(files) }
+}
+
+/// Progress of the decode stage: samples done out of samples to do in this run.
+public typealias ProgressHandler = @Sendable (_ done: Int, _ total: Int) -> Void
+
+/// Ingest → Decode → Stats → Analyses → Outputs for one work_dir. Resumable: samples already
+/// in the catalog (same size and mtime) are not decoded again.
+public struct Run: Sendable {
+    public var configuration: RunConfiguration
+
+    public init(configuration: RunConfiguration) {
+        self.configuration = configuration
+    }
+
+    public var workDirectory: URL { URL(fileURLWithPath: configuration.workDirectory).standardizedFileURL }
+
+    /// Runs the pipeline. `onInvalid` is told about each unusable file as it is found.
+    public func execute(progress: ProgressHandler? = nil,
+                        onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) throws -> RunSummary {
+        let started = Date()
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
+        let found = try ingestor.ingest(configuration.inputs)
+        let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
+        let configurationJSON = try jsonString(configuration)
+        let runID = try catalog.beginRun(configurationJSON: configurationJSON)
+
+        var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
+        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
+        let pending = try catalog.register(listings)
+        let filenames = Dictionary(listings.map { ($0.source.id, $0.filename) }, uniquingKeysWith: { a, _ in a })
+
+        // Listed-but-missing inputs are invalid without reading anything.
+        let missing = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
+        let toProcess = pending.filter { missing[$0.value.id] == nil }
+        let missingOutcomes = pending.compactMap { id, source in
+            missing[source.id].map { SampleOutcome(sampleID: id, contentHash: nil, result: .failure($0)) }
+        }
+        try catalog.store(missingOutcomes, run: runID)
+
+        let processor = SampleProcessor(decoder: ImageDecoder(minimumSide: configuration.analysisSide),
+                                        calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
+                                        workers: configuration.workers)
+        var batch: [SampleOutcome] = []
+        var done = 0
+        var lastCommit = Date()
+        let total = toProcess.count
+        progress?(0, total)
+        try processor.process(toProcess) { outcome in
+            if case .failure(let problem) = outcome.result, let source = toProcess[outcome.sampleID] {
+                onInvalid?(filenames[source.id] ?? source.id, problem)
+            }
+            batch.append(outcome)
+            done += 1
+            if batch.count >= 256 || Date().timeIntervalSince(lastCommit) > 1 {
+                try catalog.store(batch, run: runID)
+                batch.removeAll(keepingCapacity: true)
+                lastCommit = Date()
+            }
+            progress?(done, total)
+        }
+        try catalog.store(batch, run: runID)
+
+        var summary = try analyseAndWrite(catalog: catalog, found: found)
+        summary.processedThisRun = total + missingOutcomes.count
+        summary.reused = summary.files - summary.processedThisRun
+        summary.seconds = Date().timeIntervalSince(started)
+        let summaryJSON = try jsonString(summary)
+        try AtomicFile.write(summaryJSON + "\n", to: workDirectory.appendingPathComponent("summary.json"))
+        try catalog.finishRun(runID, summaryJSON: summaryJSON)
+        return summary
+    }
+
+    /// The path written to output files: the input as typed, joined with the relative path,
+    /// the way fastdup names files (`input_dir/sub/img.jpg`).
+    func displayName(of source: SampleSource) -> String {
+        switch source.location {
+        case .file(let url):
+            if let input = configuration.inputs.first(where: { isFolder($0) && source.id.hasPrefix(relativePrefix(for: $0)) }) {
+                let relative = String(source.id.dropFirst(relativePrefix(for: input).count))
+                return input.hasSuffix("/") ? input + relative : input + "/" + relative
+            }
+            return url.path
+        case .archiveMember(let archive, let member):
+            return archive.path + "/" + member
+        }
+    }
+
+    private func isFolder(_ path: String) -> Bool {
+        var folder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
+    }
+
+    private func relativePrefix(for input: String) -> String {
+        configuration.inputs.count > 1 ? URL(fileURLWithPath: input).standardizedFileURL.lastPathComponent + "/" : ""
+    }
+
+    /// Quality issues and exact duplicates over the whole catalog, then the work_dir files.
+    private func analyseAndWrite(catalog: Catalog, found: IngestResult) throws -> RunSummary {
+        let valid = try catalog.validSamples()
+        let invalid = try catalog.invalidSamples()
+        let findings = QualityInspector(thresholds: configuration.quality)
+            .findings(for: valid.map { ($0.id, $0.statistics) })
+        let everything = valid.map { ($0.id, $0.contentHash, $0.fileSize) } + invalid.map { ($0.id, $0.contentHash, $0.fileSize) }
+        let duplicates = ExactDuplicates.groups(everything.map { (id: $0.0, contentHash: $0.1, fileSize: $0.2) })
+        try catalog.replaceFindings(issues: findings, exactDuplicates: duplicates)
+        let writer = WorkDirectoryWriter(directory: workDirectory)
+        try writer.write(valid: valid, invalid: invalid, findings: findings, exactDuplicates: duplicates,
+                         configuration: configuration)
+        var issueCounts: [String: Int] = [:]
+        for issue in QualityIssue.allCases { issueCounts[issue.rawValue] = 0 }
+        for finding in findings { issueCounts[finding.issue.rawValue, default: 0] += 1 }
+        var byCode: [String: Int] = [:]
+        for record in invalid { byCode[record.problem.reason.rawValue, default: 0] += 1 }
+        return RunSummary(
+            files: valid.count + invalid.count, valid: valid.count, invalid: invalid.count, invalidByCode: byCode,
+            skippedNonImages: found.skippedNonImages, skippedSmallFiles: found.skippedSmallFiles,
+            processedThisRun: 0, reused: 0, exactDuplicateGroups: duplicates.count,
+            exactDuplicateFiles: duplicates.values.reduce(0) { $0 + $1.count }, issues: issueCounts, seconds: 0)
+    }
+}
+
+func jsonString<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

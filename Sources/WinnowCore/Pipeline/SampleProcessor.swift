@@ -1,0 +1,115 @@
+import Foundation
+
+/// Reads every pending sample and turns it into an outcome, on several threads: one thread
+/// reads bytes (files, or archive members streamed in archive order) into a bounded queue,
+/// `workers` threads hash, decode and measure, and the caller's thread receives outcomes.
+struct SampleProcessor: Sendable {
+    var decoder: ImageDecoder
+    var calculator: StatisticsCalculator
+    var workers: Int
+
+    struct Job: Sendable {
+        var sampleID: Int64
+        var bytes: Result<[UInt8], InvalidSample>
+    }
+
+    /// Processes `pending` and hands each outcome to `receive` on the calling thread.
+    func process(_ pending: [Int64: SampleSource], receive: (SampleOutcome) throws -> Void) throws {
+        let jobs = BlockingQueue<Job>(capacity: workers * 4)
+        let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
+        let order = pending.sorted { $0.key < $1.key }
+        let reader = Thread { Self.read(order, into: jobs) }
+        reader.stackSize = 1 << 20
+        reader.start()
+        let finished = BlockingQueue<Bool>(capacity: workers)
+        for _ in 0..<workers {
+            let worker = Thread { [self] in
+                while let job = jobs.pop() { outcomes.push(self.outcome(of: job)) }
+                finished.push(true)
+            }
+            worker.stackSize = 4 << 20
+            worker.start()
+        }
+        let closer = Thread {
+            for _ in 0..<workers { _ = finished.pop() }
+            outcomes.close()
+        }
+        closer.start()
+        var failure: Error?
+        while let outcome = outcomes.pop() {
+            guard failure == nil else { continue }
+            do { try receive(outcome) } catch {
+                failure = error
+                jobs.close()
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The reading stage: plain files one by one, archive members in one pass per archive.
+    private static func read(_ order: [(key: Int64, value: SampleSource)], into jobs: BlockingQueue<Job>) {
+        var byArchive: [URL: [String: Int64]] = [:]
+        for (id, source) in order {
+            switch source.location {
+            case .file(let url):
+                jobs.push(Job(sampleID: id, bytes: readFile(url, id: source.id)))
+            case .archiveMember(let archive, let member):
+                byArchive[archive, default: [:]][member] = id
+            }
+        }
+        for (archive, members) in byArchive.sorted(by: { $0.key.path < $1.key.path }) {
+            var remaining = members
+            do {
+                try ArchiveReader(url: archive).readMembers(Set(members.keys)) { member, bytes in
+                    guard let id = remaining.removeValue(forKey: member) else { return true }
+                    jobs.push(Job(sampleID: id, bytes: bytes))
+                    return !remaining.isEmpty
+                }
+            } catch {
+                for (member, id) in remaining {
+                    jobs.push(Job(sampleID: id, bytes: .failure(InvalidSample(.unreadable,
+                        "\(archive.lastPathComponent)/\(member): \(error.message)"))))
+                }
+                remaining = [:]
+            }
+            for (member, id) in remaining {
+                jobs.push(Job(sampleID: id, bytes: .failure(InvalidSample(.unreadable,
+                    "\(archive.lastPathComponent)/\(member): no longer in the archive"))))
+            }
+        }
+        jobs.close()
+    }
+
+    static func readFile(_ url: URL, id: String) -> Result<[UInt8], InvalidSample> {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            let exists = FileManager.default.fileExists(atPath: url.path)
+            return .failure(InvalidSample(.unreadable, "\(id): \(exists ? "permission denied" : "file disappeared")"))
+        }
+        defer { try? handle.close() }
+        do {
+            return .success([UInt8](try handle.readToEnd() ?? Data()))
+        } catch {
+            return .failure(InvalidSample(.unreadable, "\(id): \(error.localizedDescription)"))
+        }
+    }
+
+    func outcome(of job: Job) -> SampleOutcome {
+        switch job.bytes {
+        case .failure(let problem):
+            return SampleOutcome(sampleID: job.sampleID, contentHash: nil, result: .failure(problem))
+        case .success(let bytes):
+            return bytes.withUnsafeBytes { buffer in
+                let hash = buffer.isEmpty ? nil : ContentHash.hex(buffer)
+                do throws(InvalidSample) {
+                    let decoded = try decoder.decode(buffer)
+                    let statistics = calculator.statistics(of: decoded.image, originalWidth: decoded.originalWidth,
+                                                           originalHeight: decoded.originalHeight)
+                    return SampleOutcome(sampleID: job.sampleID, contentHash: hash,
+                                         result: .success(ProcessedImage(format: decoded.format, statistics: statistics)))
+                } catch {
+                    return SampleOutcome(sampleID: job.sampleID, contentHash: hash, result: .failure(error))
+                }
+            }
+        }
+    }
+}

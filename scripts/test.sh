@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command (README, CI): set up (idempotent), generate the corpus sets the tests read,
+# then run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/prepare-corpus.sh B 20 0
+swift test "$@"
