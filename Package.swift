@@ -19,12 +19,13 @@ let package = Package(
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // libvips' public API is variadic; this shim gives Swift fixed-arity entry points.
         .target(name: "VipsShim", dependencies: ["CVips"]),
         .target(
             name: "WinnowCore",
             dependencies: [
-                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "VipsShim",
+                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -89,7 +89,7 @@ struct ResourceUsage: Codable {
 enum SummaryReport {
     static func text(_ s: RunSummary, workDirectory: String) -> String {
         func row(_ name: String, _ count: Int) -> String {
-            String(format: "  %-22@ %7d  %5.1f%%", name as NSString, count, s.percent(count))
+            "  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %7d  %5.1f%%", count, s.percent(count))
         }
         var lines = ["Winnow summary: \(s.files) files (\(s.processedThisRun) decoded now, \(s.reused) reused) in \(String(format: "%.1f", s.seconds)) s"]
         lines.append(row("valid images", s.valid))

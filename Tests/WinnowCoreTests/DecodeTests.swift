@@ -401,7 +401,9 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         } else {
             try f.vips(command, f.photo("chelsea.png"), file)
         }
-        #expect(try f.bytes(file).withUnsafeBytes { sniffImageFormat($0) } == format)
+        let bytes = try f.bytes(file)
+        #expect(bytes.withUnsafeBytes { sniffImageFormat($0) } == format)
+        #expect(Array(bytes.prefix(64)).withUnsafeBytes { sniffImageFormat($0) } == format, "64-byte prefix")
         let decoded = try f.decode(file)
         #expect(decoded.format == format)
         #expect(decoded.image.width == 451 && decoded.image.height == 300)
@@ -716,19 +718,30 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         let folder = try #require(corpusSetB())
         let csv = try String(contentsOf: folder.appendingPathComponent("ground_truth.csv"), encoding: .utf8)
         var lines = csv.split(whereSeparator: \.isNewline).map(String.init)
-        let header = lines.removeFirst().split(separator: ",").map(String.init)
+        let header = csvFields(lines.removeFirst())
         let fileColumn = try #require(header.firstIndex(of: "file"))
         let issueColumn = try #require(header.firstIndex(of: "issue"))
         let corruptColumn = try #require(header.firstIndex(of: "is_corrupt"))
+        let widthColumn = try #require(header.firstIndex(of: "width"))
+        let heightColumn = try #require(header.firstIndex(of: "height"))
         let mustDecode: Set<String> = ["ok", "blurry", "bright", "dark", "exif_orientation", "grayscale",
                                        "low_information", "odd_aspect_ratio", "odd_format",
                                        "wrong_extension_png_as_jpg"]
         var checked = 0
         for line in lines where !line.isEmpty {
-            let columns = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let columns = csvFields(line)
             let file = columns[fileColumn], issue = columns[issueColumn]
             let data = try [UInt8](Data(contentsOf: folder.appendingPathComponent("images").appendingPathComponent(file)))
             let failure = catchFailure(data)
+            let whole = data.withUnsafeBytes { sniffImageFormat($0) }
+            #expect(Array(data.prefix(64)).withUnsafeBytes { sniffImageFormat($0) } == whole, "\(file): prefix sniff")
+            // Pillow's size is the stored one; EXIF orientation 6 turns it.
+            if failure == nil, let width = Int(columns[widthColumn]), let height = Int(columns[heightColumn]) {
+                let decoded = try ImageDecoder().decode(data)
+                let expected = issue == "exif_orientation" ? (height, width) : (width, height)
+                #expect(decoded.originalWidth == expected.0 && decoded.originalHeight == expected.1,
+                        "\(file) (\(issue)): \(decoded.originalWidth)×\(decoded.originalHeight)")
+            }
             if columns[corruptColumn] == "1" {
                 let invalid = [InvalidReason.corruptImage, .truncatedImage, .zeroSizeFile].contains(failure?.reason)
                 #expect(invalid, "\(file) (\(issue)) should be invalid: \(failure?.message ?? "decoded")")
@@ -746,6 +759,33 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         }
         #expect(checked >= 17)
     }
+}
+
+/// Splits one CSV line into fields (double-quoted fields may hold commas and "" quotes).
+private func csvFields(_ line: String) -> [String] {
+    var fields: [String] = []
+    var field = ""
+    var quoted = false
+    var iterator = line.makeIterator()
+    while let c = iterator.next() {
+        if quoted {
+            if c == "\"" {
+                quoted = false
+            } else {
+                field.append(c)
+            }
+        } else if c == "\"" {
+            if !field.isEmpty { field.append(c) }   // "" inside a quoted field
+            quoted = true
+        } else if c == "," {
+            fields.append(field)
+            field = ""
+        } else {
+            field.append(c)
+        }
+    }
+    fields.append(field)
+    return fields
 }
 
 /// A sample blended at alpha 128 on white, rounded.

@@ -286,6 +286,18 @@ struct EmbedTests {
         #expect(throws: EmbeddingError.self) { _ = try embedder.classify([red]) }
     }
 
+    @Test func sessionConfigEntriesReachOnnxRuntime() throws {
+        // Asking for the ORT flatbuffer format makes loading an .onnx file fail: proof that the
+        // entry went through AddSessionConfigEntry (and that its table position is right).
+        let runtime = try EmbedFixtures.runtime()
+        let modelPath = try EmbeddingAssets.fromEnvironment().mobileNetV2ModelPath()
+        _ = try OnnxSession(modelPath: modelPath, runtime: runtime, options: OnnxSessionOptions(allowSpinning: true))
+        #expect(throws: EmbeddingError.self) {
+            _ = try OnnxSession(modelPath: modelPath, runtime: runtime,
+                                options: OnnxSessionOptions(configEntries: ["session.load_model_format": "ORT"]))
+        }
+    }
+
     @Test func missingLibraryGivesOneLineError() throws {
         let assets = EmbeddingAssets(cacheDirectory: "/nonexistent-winnow-cache")
         do {

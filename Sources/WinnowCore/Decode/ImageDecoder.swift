@@ -15,6 +15,7 @@ public struct DecodedImage: Sendable {
     /// The source stores gray samples (1–2 channels), as opposed to RGB that happens to be gray.
     public var isGrayscaleSource: Bool
 
+    /// Creates a decoded image from its parts (decoders and tests).
     public init(image: RGBImage, originalWidth: Int, originalHeight: Int, format: ImageFormat,
                 isGrayscaleSource: Bool) {
         self.image = image
@@ -36,11 +37,21 @@ public struct DecodedImage: Sendable {
 /// - `UNSUPPORTED_FORMAT`: not a raster image we decode — text, SVG, PDF, PostScript,
 ///   HTML/XML and other known non-image signatures; valid images of a variant the decoders
 ///   can't handle (e.g. 12-bit JPEG); and images larger than `maximumSide`/`maximumPixels`,
-///   which are refused before any pixel memory is allocated.
-/// - `TRUNCATED_IMAGE`: the data ends early (JPEG without an EOI marker after its scans, PNG
-///   ending before IEND, WebP shorter than its RIFF size, loader messages about truncation).
-/// - `CORRUPT_IMAGE`: no known signature in binary data, or the decoder rejected the data.
+///   which are refused from the header, before any pixel memory is allocated (valid files,
+///   so not "corrupt"; the limit applies to the full size even when `minimumSide` would
+///   allow a reduced JPEG decode, so results don't depend on that setting).
+/// - `TRUNCATED_IMAGE`: the data ends early: a JPEG without an EOI marker after its first
+///   scan (libjpeg's "Premature end of JPEG file"; the message estimates the decoded rows),
+///   a PNG ending before IEND (even when the pixel data is complete), a WebP shorter than its
+///   RIFF size, or sizes/offsets in a header pointing past the end (BMP, TGA, PNM, TIFF,
+///   ICO, ISO boxes), or a loader message about truncation.
+/// - `CORRUPT_IMAGE`: binary data without a known signature, or a decoder rejecting the
+///   data. For JPEG this includes libjpeg *warnings* on complete files that mean damaged scan
+///   data ("bad Huffman code", "premature end of data segment", and "N extraneous bytes
+///   before marker" unless those bytes are 0x00/0xFF padding or lie in the headers); warnings
+///   that leave every pixel intact (unknown JFIF revision, bad ICC marker, ...) pass.
 /// - `TOO_SMALL`: decodes fine, but a side is below `minimumUsableSide` (fastdup's rule).
+///   Damaged tiny files report the damage instead.
 ///
 /// Thread-safe: a value can be shared by any number of threads decoding at once.
 public struct ImageDecoder: Sendable {

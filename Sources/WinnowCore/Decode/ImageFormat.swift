@@ -1,6 +1,36 @@
 /// A raster image format Winnow can decode, as identified from a file's leading bytes.
+///
+/// JPEG, PNG and still WebP are decoded by their reference libraries directly; all other
+/// formats through libvips (ImageMagick for BMP, TGA, ICO and PCX).
 public enum ImageFormat: String, Sendable, Codable, CaseIterable {
-    case jpeg, png, webp, gif, tiff, bmp, heif, avif, jpeg2000, ppm, tga, ico, pcx, jxl
+    /// JPEG/JFIF/Exif (`FF D8 FF`), baseline, progressive, gray, CMYK/YCCK.
+    case jpeg
+    /// PNG, any bit depth and colour type.
+    case png
+    /// WebP (RIFF/WEBP), lossy or lossless, still or animated (first frame).
+    case webp
+    /// GIF87a/GIF89a (first frame).
+    case gif
+    /// TIFF and BigTIFF (first page).
+    case tiff
+    /// Windows/OS2 bitmap (`BM` with a known DIB header size).
+    case bmp
+    /// HEIF/HEIC (ISO media with a HEIF brand).
+    case heif
+    /// AVIF (ISO media with an `avif`/`avis` brand).
+    case avif
+    /// JPEG 2000, JP2 container or raw codestream.
+    case jpeg2000
+    /// Netpbm PBM/PGM/PPM (P1–P6) and PFM.
+    case ppm
+    /// Truevision TGA (no signature: recognised by a self-consistent header).
+    case tga
+    /// Windows icon or cursor (first image).
+    case ico
+    /// ZSoft PCX.
+    case pcx
+    /// JPEG XL, container or raw codestream.
+    case jxl
     /// A raster format without a case of its own. `sniffImageFormat` never returns it;
     /// it exists so that stored results stay decodable when formats are added.
     case other
@@ -9,8 +39,10 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable {
 /// Identifies the raster image format of `bytes` from its signature ("magic bytes").
 ///
 /// The file name plays no part: a PNG named `.jpg` is a PNG. Formats without a signature
-/// (TGA) or with a weak one (ICO, PCX, BMP) are only accepted when their header is
+/// (TGA) or with a weak one (ICO, PCX, BMP, PNM) are only accepted when their header is
 /// self-consistent, so random bytes are practically never mistaken for an image.
+///
+/// Works on a prefix of the file: the first 64 bytes give the same answer as the whole file.
 ///
 /// - Returns: the format, or `nil` when the bytes start with no known raster signature
 ///   (this includes SVG, PDF, PostScript, text and other documents, which Winnow does not
@@ -161,34 +193,35 @@ private func isNetpbm(_ b: ByteReader) -> Bool {
             return b[i] >= 0x31 && b[i] <= 0x39
         }
     }
-    return false
+    return i >= b.count   // the prefix ended inside a comment: can't tell, assume PNM
 }
 
 private func isICO(_ b: ByteReader) -> Bool {
     // ICONDIR: reserved 0, type 1 (icon) or 2 (cursor), count > 0; then 16-byte entries.
     guard b.count >= 22, b[0] == 0, b[1] == 0, b[2] == 1 || b[2] == 2, b[3] == 0 else { return false }
     let count = Int(b.uint16LE(4))
-    guard count > 0, b.count >= 6 + 16 * count else { return false }
-    // First entry: reserved byte 0, image data inside the file.
+    guard (1...512).contains(count) else { return false }
+    // First entry: reserved byte 0, image data after the directory.
     let reserved = b[6 + 3]
     let size = Int(b.uint32LE(6 + 8))
     let offset = Int(b.uint32LE(6 + 12))
-    return (reserved == 0 || reserved == 255) && size > 0 && offset >= 6 + 16 * count && offset < b.count
+    return (reserved == 0 || reserved == 255) && size > 0 && offset >= 6 + 16 * count
 }
 
 private func isPCX(_ b: ByteReader) -> Bool {
-    guard b.count >= 128, b[0] == 0x0A else { return false }
+    guard b.count >= 12, b[0] == 0x0A else { return false }
     let version = b[1], encoding = b[2], bitsPerPixel = b[3]
     guard [0, 2, 3, 4, 5].contains(version), encoding == 1 || encoding == 0,
           [1, 2, 4, 8].contains(bitsPerPixel) else { return false }
     let xMin = b.uint16LE(4), yMin = b.uint16LE(6), xMax = b.uint16LE(8), yMax = b.uint16LE(10)
-    let planes = b[65]
-    return xMax >= xMin && yMax >= yMin && (1...4).contains(planes)
+    guard xMax >= xMin, yMax >= yMin else { return false }
+    // The plane count sits at offset 65, beyond a 64-byte prefix.
+    return b.count <= 65 || (1...4).contains(b[65])
 }
 
 private func isTGA(_ b: ByteReader) -> Bool {
     guard b.count >= 18 else { return false }
-    let idLength = Int(b[0]), colorMapType = b[1], imageType = b[2]
+    let colorMapType = b[1], imageType = b[2]
     let mapFirst = Int(b.uint16LE(3)), mapLength = Int(b.uint16LE(5)), mapEntryBits = Int(b[7])
     let width = Int(b.uint16LE(12)), height = Int(b.uint16LE(14))
     let depth = Int(b[16]), descriptor = b[17]
@@ -205,14 +238,6 @@ private func isTGA(_ b: ByteReader) -> Bool {
         guard colorMapType == 0, depth == 8 || depth == 16, mapLength == 0 else { return false }
     default:
         return false
-    }
-    let mapBytes = colorMapType == 1 ? mapLength * ((mapEntryBits + 7) / 8) : 0
-    let headerEnd = 18 + idLength + mapBytes
-    guard b.count > headerEnd else { return false }
-    if imageType < 9 {
-        // Uncompressed: the pixel data must be present (a truncated file is still
-        // recognised as TGA as long as at least one row is there, and fails later).
-        return b.count - headerEnd >= width * ((depth + 7) / 8)
     }
     return true
 }

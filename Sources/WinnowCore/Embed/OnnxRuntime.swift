@@ -41,6 +41,7 @@ enum OrtApiEntry: Int {
     case createCpuMemoryInfo = 69
     case allocatorFree = 76
     case getAllocatorWithDefaultOptions = 78
+    case addSessionConfigEntry = 130
     case releaseEnv = 92
     case releaseStatus = 93
     case releaseMemoryInfo = 94
@@ -86,6 +87,7 @@ typealias OrtGetTensorTypeAndShapeFn = @convention(c) (OpaquePointer, OrtOut) ->
 typealias OrtCreateCpuMemoryInfoFn = @convention(c) (Int32, Int32, OrtOut) -> OrtStatusPtr
 typealias OrtAllocatorFreeFn = @convention(c) (OpaquePointer, UnsafeMutableRawPointer?) -> OrtStatusPtr
 typealias OrtGetAllocatorFn = @convention(c) (OrtOut) -> OrtStatusPtr
+typealias OrtAddSessionConfigEntryFn = @convention(c) (OpaquePointer, UnsafePointer<CChar>, UnsafePointer<CChar>) -> OrtStatusPtr
 typealias OrtReleaseFn = @convention(c) (OpaquePointer?) -> Void
 
 /// A loaded ONNX Runtime shared library and its process-wide `OrtEnv`.
@@ -234,10 +236,20 @@ public struct OnnxSessionOptions: Sendable, Equatable {
     public var intraOpThreads: Int
     /// Threads used to run independent operators in parallel (1 = sequential).
     public var interOpThreads: Int
+    /// Whether idle ONNX Runtime worker threads busy-wait for work. Spinning shaves a little
+    /// latency on an idle machine but burns cores that decoders running alongside need, so it
+    /// is off by default (`session.intra_op.allow_spinning`).
+    public var allowSpinning: Bool
+    /// Extra session configuration entries (keys of `onnxruntime_session_options_config_keys.h`).
+    public var configEntries: [String: String]
 
-    public init(intraOpThreads: Int = 1, interOpThreads: Int = 1) {
+    public init(intraOpThreads: Int = 1, interOpThreads: Int = 1, allowSpinning: Bool = false,
+                configEntries: [String: String] = [:])
+    {
         self.intraOpThreads = intraOpThreads
         self.interOpThreads = interOpThreads
+        self.allowSpinning = allowSpinning
+        self.configEntries = configEntries
     }
 }
 
@@ -305,6 +317,19 @@ public final class OnnxSession: @unchecked Sendable {
         try runtime.check(setInt(.setInterOpNumThreads, max(0, options.interOpThreads)), "SetInterOpNumThreads")
         // ORT_ENABLE_ALL = 99: fuses Conv+Clip etc.
         try runtime.check(setInt(.setSessionGraphOptimizationLevel, 99), "SetSessionGraphOptimizationLevel")
+        var entries = options.configEntries
+        let spin = options.allowSpinning ? "1" : "0"
+        for key in ["session.intra_op.allow_spinning", "session.inter_op.allow_spinning"] where entries[key] == nil {
+            entries[key] = spin
+        }
+        for (key, value) in entries.sorted(by: { $0.key < $1.key }) {
+            let status = key.withCString { cKey in
+                value.withCString { cValue in
+                    runtime.function(.addSessionConfigEntry, as: OrtAddSessionConfigEntryFn.self)(sessionOptions, cKey, cValue)
+                }
+            }
+            try runtime.check(status, "AddSessionConfigEntry(\(key))")
+        }
 
         var session: OpaquePointer?
         let status = modelPath.withCString {
