@@ -107,9 +107,11 @@ static int winnow_to_rgb8(VipsImage **image) {
     VipsImage *in = *image;
 
     if (vips_image_hasalpha(in)) {
-        // 16-bit images keep alpha in 0..65535; white is the maximum of the format.
+        // 16-bit images keep alpha in 0..65535; white is the maximum of the format (and no
+        // ink at all for CMYK).
         double max_alpha = in->BandFmt == VIPS_FORMAT_USHORT ? 65535.0 : 255.0;
-        VipsArrayDouble *background = vips_array_double_newv(1, max_alpha);
+        double white = in->Type == VIPS_INTERPRETATION_CMYK ? 0.0 : max_alpha;
+        VipsArrayDouble *background = vips_array_double_newv(1, white);
         int r = vips_flatten(in, &next, "background", background, "max_alpha", max_alpha, NULL);
         vips_area_unref(VIPS_AREA(background));
         if (r) return -1;
