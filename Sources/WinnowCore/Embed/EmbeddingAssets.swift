@@ -53,8 +53,9 @@ public struct EmbeddingAssets: Sendable, Equatable {
         }
         let directory = onnxRuntimeDirectory
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let candidates = names.filter { $0.hasPrefix("libonnxruntime.so") || $0.hasPrefix("libonnxruntime.dylib")
-            || ($0.hasPrefix("libonnxruntime.") && $0.hasSuffix(".dylib")) }
+        let candidates = names.filter {
+            $0.hasPrefix("libonnxruntime.so") || ($0.hasPrefix("libonnxruntime.") && $0.hasSuffix(".dylib"))
+        }
         guard let best = candidates.max(by: { Self.versionOrder($0, $1) }) else {
             throw .libraryNotFound(searched: [(directory as NSString).appendingPathComponent("libonnxruntime.so*")])
         }

@@ -103,7 +103,7 @@ public final class OnnxRuntime: @unchecked Sendable {
     /// The library's version string, e.g. `1.22.1`.
     public let version: String
 
-    private let api: UnsafePointer<UnsafeRawPointer?>
+    private let api: OrtApiTable
     let env: OpaquePointer
     let cpuMemoryInfo: OpaquePointer
     let defaultAllocator: OpaquePointer
@@ -153,40 +153,28 @@ public final class OnnxRuntime: @unchecked Sendable {
         else {
             throw .apiVersionUnsupported(path: libraryPath, requested: Self.apiVersion, libraryVersion: version)
         }
-        self.libraryPath = libraryPath
-        self.version = version
-        self.api = apiRaw.assumingMemoryBound(to: UnsafeRawPointer?.self)
-
-        // Everything below uses `api`; all stored properties must be set before calling methods,
-        // so go through a local helper that only needs the table.
-        let table = self.api
-        func call<F>(_ entry: OrtApiEntry, as type: F.Type) -> F {
-            unsafeBitCast(table[entry.rawValue], to: type)
-        }
-        func check(_ status: OrtStatusPtr, _ operation: String) throws(EmbeddingError) {
-            guard let status else { return }
-            let code = call(.getErrorCode, as: OrtGetErrorCodeFn.self)(status)
-            let message = call(.getErrorMessage, as: OrtGetErrorMessageFn.self)(status).map { String(cString: $0) } ?? ""
-            call(.releaseStatus, as: OrtReleaseFn.self)(status)
-            throw .runtime(operation: operation, code: Int(code), ortMessage: message)
-        }
+        let api = OrtApiTable(entries: apiRaw.assumingMemoryBound(to: UnsafeRawPointer?.self))
 
         var env: OpaquePointer?
         // ORT_LOGGING_LEVEL_ERROR = 3: failures come back as statuses; keep stderr quiet.
-        try check("winnow".withCString { call(.createEnv, as: OrtCreateEnvFn.self)(3, $0, &env) }, "CreateEnv")
+        try api.check("winnow".withCString { api.function(.createEnv, as: OrtCreateEnvFn.self)(3, $0, &env) }, "CreateEnv")
         guard let env else { throw .runtime(operation: "CreateEnv", code: -1, ortMessage: "returned NULL") }
-
         var memoryInfo: OpaquePointer?
         // OrtDeviceAllocator = 0, OrtMemTypeDefault = 0.
-        try check(call(.createCpuMemoryInfo, as: OrtCreateCpuMemoryInfoFn.self)(0, 0, &memoryInfo), "CreateCpuMemoryInfo")
+        try api.check(api.function(.createCpuMemoryInfo, as: OrtCreateCpuMemoryInfoFn.self)(0, 0, &memoryInfo),
+                      "CreateCpuMemoryInfo")
         guard let memoryInfo else {
             throw .runtime(operation: "CreateCpuMemoryInfo", code: -1, ortMessage: "returned NULL")
         }
         var allocator: OpaquePointer?
-        try check(call(.getAllocatorWithDefaultOptions, as: OrtGetAllocatorFn.self)(&allocator), "GetAllocatorWithDefaultOptions")
+        try api.check(api.function(.getAllocatorWithDefaultOptions, as: OrtGetAllocatorFn.self)(&allocator),
+                      "GetAllocatorWithDefaultOptions")
         guard let allocator else {
             throw .runtime(operation: "GetAllocatorWithDefaultOptions", code: -1, ortMessage: "returned NULL")
         }
+        self.libraryPath = libraryPath
+        self.version = version
+        self.api = api
         self.env = env
         self.cpuMemoryInfo = memoryInfo
         self.defaultAllocator = allocator
@@ -194,7 +182,37 @@ public final class OnnxRuntime: @unchecked Sendable {
 
     /// The function at `entry` in the `OrtApi` table, cast to its C signature.
     func function<F>(_ entry: OrtApiEntry, as type: F.Type) -> F {
-        unsafeBitCast(api[entry.rawValue], to: type)
+        api.function(entry, as: type)
+    }
+
+    /// Throws ``EmbeddingError/runtime(operation:code:ortMessage:)`` for a non-nil status,
+    /// releasing it.
+    func check(_ status: OrtStatusPtr, _ operation: String) throws(EmbeddingError) {
+        try api.check(status, operation)
+    }
+
+    /// Reads code and message out of a non-nil status and releases it.
+    func consume(_ status: OpaquePointer) -> (code: Int, message: String) {
+        api.consume(status)
+    }
+
+    func release(_ entry: OrtApiEntry, _ object: OpaquePointer?) {
+        api.release(entry, object)
+    }
+
+    private static func dlerrorText() -> String {
+        guard let text = dlerror() else { return "unknown dlopen error" }
+        return String(cString: text)
+    }
+}
+
+/// The `OrtApi` function table of a loaded library.
+struct OrtApiTable: @unchecked Sendable {
+    let entries: UnsafePointer<UnsafeRawPointer?>
+
+    /// The function at `entry`, cast to its C signature.
+    func function<F>(_ entry: OrtApiEntry, as type: F.Type) -> F {
+        unsafeBitCast(entries[entry.rawValue], to: type)
     }
 
     /// Throws ``EmbeddingError/runtime(operation:code:ortMessage:)`` for a non-nil status,
@@ -216,11 +234,6 @@ public final class OnnxRuntime: @unchecked Sendable {
     func release(_ entry: OrtApiEntry, _ object: OpaquePointer?) {
         guard let object else { return }
         function(entry, as: OrtReleaseFn.self)(object)
-    }
-
-    private static func dlerrorText() -> String {
-        guard let text = dlerror() else { return "unknown dlopen error" }
-        return String(cString: text)
     }
 }
 
@@ -388,13 +401,20 @@ public final class OnnxSession: @unchecked Sendable {
         }
         guard !wanted.isEmpty else { throw .invalidArgument("no outputs requested") }
 
-        var inputValues = input
-        var dims = shape.map(Int64.init)
-        var outputValues = [OpaquePointer?](repeating: nil, count: wanted.count)
-        defer { for value in outputValues { runtime.release(.releaseValue, value) } }
-
         let runtime = self.runtime
         let session = self.session
+        // ORT writes one OrtValue* per requested output here; we release them all afterwards.
+        let outputValues = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: wanted.count)
+        outputValues.initialize(repeating: nil, count: wanted.count)
+        defer {
+            for index in 0..<wanted.count { runtime.release(.releaseValue, outputValues[index]) }
+            outputValues.deallocate()
+        }
+        let inputNames = CStringArray([name])
+        let outputNamesC = CStringArray(wanted)
+
+        var inputValues = input
+        var dims = shape.map(Int64.init)
         let result: Result<Void, EmbeddingError> = inputValues.withUnsafeMutableBytes { inputBytes in
             dims.withUnsafeMutableBufferPointer { dimsBuffer in
                 guard let base = inputBytes.baseAddress, let dimsBase = dimsBuffer.baseAddress else {
@@ -409,23 +429,17 @@ public final class OnnxSession: @unchecked Sendable {
                     return .failure(.runtime(operation: "CreateTensorWithDataAsOrtValue", code: code, ortMessage: message))
                 }
                 defer { runtime.release(.releaseValue, tensor) }
-                return Self.withCStrings([name]) { inputNames in
-                    Self.withCStrings(wanted) { outputNamesC in
-                        let inputsArray: [OpaquePointer?] = [tensor]
-                        let status = inputsArray.withUnsafeBufferPointer { inputsBuffer in
-                            outputValues.withUnsafeMutableBufferPointer { outputsBuffer in
-                                runtime.function(.run, as: OrtRunFn.self)(
-                                    session, nil, inputNames, inputsBuffer.baseAddress!, 1,
-                                    outputNamesC, wanted.count, outputsBuffer.baseAddress!)
-                            }
-                        }
-                        if let status {
-                            let (code, message) = runtime.consume(status)
-                            return .failure(.runtime(operation: "Run", code: code, ortMessage: message))
-                        }
-                        return .success(())
+                let status = withExtendedLifetime((inputNames, outputNamesC)) {
+                    withUnsafePointer(to: tensor) { inputs in
+                        runtime.function(.run, as: OrtRunFn.self)(
+                            session, nil, inputNames.pointer, inputs, 1, outputNamesC.pointer, wanted.count, outputValues)
                     }
                 }
+                if let status {
+                    let (code, message) = runtime.consume(status)
+                    return .failure(.runtime(operation: "Run", code: code, ortMessage: message))
+                }
+                return .success(())
             }
         }
         try result.get()
@@ -514,19 +528,32 @@ public final class OnnxSession: @unchecked Sendable {
                           "GetDimensionsCount")
         var dims = [Int64](repeating: 0, count: rank)
         if rank > 0 {
-            let status = dims.withUnsafeMutableBufferPointer {
-                runtime.function(.getDimensions, as: OrtGetDimensionsFn.self)(info, $0.baseAddress!, rank)
+            let status = dims.withUnsafeMutableBufferPointer { buffer in
+                buffer.baseAddress.flatMap { runtime.function(.getDimensions, as: OrtGetDimensionsFn.self)(info, $0, rank) }
             }
             try runtime.check(status, "GetDimensions")
         }
         return (OnnxElementType(rawValue: rawType) ?? .undefined, dims.map { Int($0) })
     }
+}
 
-    /// Calls `body` with a C array of C strings that stay valid during the call.
-    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-        let duplicates = strings.map { strdup($0) }
-        defer { duplicates.forEach { free($0) } }
-        let pointers = duplicates.map { UnsafePointer($0) }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+/// A C array of NUL-terminated strings (`const char* const*`), freed on deinit.
+private final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafePointer<CChar>?>
+    private let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count
+        pointer = .allocate(capacity: max(1, count))
+        pointer.initialize(repeating: nil, count: max(1, count))
+        for (index, string) in strings.enumerated() {
+            pointer[index] = UnsafePointer(strdup(string))
+        }
+    }
+
+    deinit {
+        for index in 0..<count { free(UnsafeMutablePointer(mutating: pointer[index])) }
+        pointer.deinitialize(count: max(1, count))
+        pointer.deallocate()
     }
 }
