@@ -48,6 +48,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Decode threads (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup(title: "Embeddings") var embeddings: EmbeddingOptions
+
+    @Option(help: "Crop every image to this box first (fastdup bounding_box), e.g. 'row_y=0,col_x=0,height=200,width=300'.")
+    var boundingBox: String?
+
     @OptionGroup(title: "Quality thresholds") var thresholds: ThresholdOptions
 
     @Flag(help: "Print the summary as JSON on standard output.")
@@ -61,6 +66,10 @@ struct RunCommand: ParsableCommand {
         if let n = numImages, n < 0 { throw ValidationError("--num-images must be ≥ 0") }
         if let upper = maxOffset, upper < minOffset { throw ValidationError("--max-offset must be ≥ --min-offset") }
         if threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+        if let box = boundingBox, CropBox(parsing: box) == nil {
+            throw ValidationError("--bounding-box needs row_y=…,col_x=…,height=…,width=… (non-negative integers)")
+        }
+        _ = try embeddings.choice()
     }
 
     func run() throws {
@@ -68,7 +77,8 @@ struct RunCommand: ParsableCommand {
             inputs: inputs, workDirectory: workDir,
             ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
                                   minimumOffset: minOffset, maximumOffset: maxOffset),
-            quality: thresholds.thresholds, workers: threads)
+            quality: thresholds.thresholds, workers: threads, embedding: try embeddings.choice(),
+            crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy)
         let bar = quiet ? nil : ProgressBar(label: "decode")
         let warnings = quiet ? nil : WarningPrinter()
         var progress: ProgressHandler?
@@ -82,6 +92,9 @@ struct RunCommand: ParsableCommand {
             standardError("winnow: \(error)")
             if case .inputNotFound = error { throw ExitStatus.noInput }
             throw ExitStatus.software
+        } catch let error as EmbeddingError {
+            standardError("winnow: \(error)")
+            throw ExitStatus.software
         } catch let error as CocoaError where error.code.rawValue >= 512 && error.code.rawValue < 1024 {
             standardError("winnow: cannot write to work_dir \(workDir): \(error.localizedDescription)")
             throw ExitStatus.cannotCreate
@@ -92,6 +105,45 @@ struct RunCommand: ParsableCommand {
             print(try SummaryReport.json(summary, resources: ResourceUsage.current()))
         } else {
             print(SummaryReport.text(summary, workDirectory: workDir))
+        }
+    }
+}
+
+struct EmbeddingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Embedding model: mobilenet_v2 (centre crop, default), mobilenet_v2_squash, or a .onnx file.",
+                               valueName: "model"))
+    var model = "mobilenet_v2"
+    @Option(help: "Input side of a custom .onnx model.")
+    var inputSize = 224
+    @Option(help: "Per-channel mean of a custom model, e.g. 0.485,0.456,0.406.")
+    var mean = "0.485,0.456,0.406"
+    @Option(help: "Per-channel std of a custom model, e.g. 0.229,0.224,0.225.")
+    var std = "0.229,0.224,0.225"
+    @Flag(help: "The custom model takes BGR channels.")
+    var bgr = false
+    @Option(help: "Use these precomputed vectors instead of a model: .npy (rows follow the sorted file list), fastdup atrain_features.dat, or CSV filename,v0,v1,….")
+    var embeddings: String?
+    @Flag(help: "Statistics only: no embeddings, no atrain_features.dat.")
+    var noEmbeddings = false
+    @Flag(help: "Also write the features as features.npy.")
+    var exportNpy = false
+
+    func choice() throws -> EmbeddingChoice {
+        if noEmbeddings { return .none }
+        if let embeddings { return .precomputed(path: embeddings) }
+        switch model {
+        case "mobilenet_v2": return .mobileNetV2(squash: false)
+        case "mobilenet_v2_squash": return .mobileNetV2(squash: true)
+        default:
+            guard model.hasSuffix(".onnx") || model.hasSuffix(".ort") else {
+                throw ValidationError("--model must be mobilenet_v2, mobilenet_v2_squash or a path to a .onnx file")
+            }
+            func floats(_ text: String, _ name: String) throws -> [Float] {
+                let values = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+                guard values.count == 3 else { throw ValidationError("--\(name) needs three comma-separated numbers") }
+                return values
+            }
+            return .onnx(path: model, inputSize: inputSize, mean: try floats(mean, "mean"), std: try floats(std, "std"), bgr: bgr)
         }
     }
 }

@@ -29,6 +29,8 @@ public enum EmbeddingError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidArgument(String)
     /// A file could not be written (e.g. the converted model in the cache).
     case fileWriteFailed(path: String, reason: String)
+    /// Precomputed embeddings (`--embeddings`) cannot be used: wrong format, shape or names.
+    case invalidEmbeddings(path: String, reason: String)
 
     public var description: String {
         let text: String
@@ -60,6 +62,8 @@ public enum EmbeddingError: Error, Equatable, Sendable, CustomStringConvertible 
             text = message
         case .fileWriteFailed(let path, let reason):
             text = "cannot write \(path): \(reason)"
+        case .invalidEmbeddings(let path, let reason):
+            text = "cannot use embeddings \(path): \(reason)"
         }
         return Self.oneLine(text)
     }

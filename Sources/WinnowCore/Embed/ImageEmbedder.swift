@@ -232,18 +232,35 @@ public final class OnnxImageEmbedder: ImageEmbedder {
     /// the named raw outputs, with the batch dimension equal to `images.count`.
     /// For the default model, `feature_map` gives each image's `[1280, 7, 7]` activations.
     public func run(_ images: [RGBImage], outputs: [String]) throws(EmbeddingError) -> [String: OnnxTensor] {
-        guard !images.isEmpty else {
+        try run(preprocessed: images.map(preprocessor.tensor(from:)), outputs: outputs)
+    }
+
+    /// L2-normalised embeddings of images already turned into tensors by ``preprocessor``
+    /// (so that preprocessing can run on other threads than inference).
+    public func embed(preprocessed tensors: [[Float]]) throws(EmbeddingError) -> [[Float]] {
+        guard !tensors.isEmpty else { return [] }
+        let outputs = try run(preprocessed: tensors, outputs: [featureOutput])
+        guard let tensor = outputs[featureOutput] else { return [] }
+        return Self.split(tensor, count: tensors.count).map(Self.normalized)
+    }
+
+    /// ``run(_:outputs:)`` on tensors made by ``preprocessor``.
+    public func run(preprocessed tensors: [[Float]], outputs: [String]) throws(EmbeddingError) -> [String: OnnxTensor] {
+        guard !tensors.isEmpty else {
             throw .invalidArgument("no images to run")
+        }
+        guard tensors.allSatisfy({ $0.count == preprocessor.tensorCount }) else {
+            throw .invalidArgument("tensors must have \(preprocessor.tensorCount) values (3×\(preprocessor.height)×\(preprocessor.width))")
         }
         var merged: [String: OnnxTensor] = [:]
         let chunk = fixedBatch ?? max(batchSize, 1)
-        for start in stride(from: 0, to: images.count, by: chunk) {
-            var batch = Array(images[start..<min(start + chunk, images.count)])
+        for start in stride(from: 0, to: tensors.count, by: chunk) {
+            var batch = Array(tensors[start..<min(start + chunk, tensors.count)])
             let real = batch.count
             if let fixedBatch, batch.count < fixedBatch, let last = batch.last {
                 batch.append(contentsOf: repeatElement(last, count: fixedBatch - batch.count))
             }
-            let input = preprocessor.batchTensor(from: batch)
+            let input = Array(batch.joined())
             let tensors = try session.run(input, shape: [batch.count, 3, preprocessor.height, preprocessor.width],
                                           inputName: inputName, outputNames: outputs)
             for (name, tensor) in tensors {

@@ -37,7 +37,8 @@ public final class Catalog: Sendable {
                     listed INTEGER NOT NULL DEFAULT 1,
                     state TEXT NOT NULL DEFAULT 'pending',
                     content_hash TEXT, format TEXT, width INTEGER, height INTEGER,
-                    error_code TEXT, error_message TEXT, processed_run INTEGER);
+                    error_code TEXT, error_message TEXT, processed_run INTEGER,
+                    feature_row INTEGER);
                 CREATE INDEX samples_state ON samples(state, listed);
                 CREATE TABLE stats (
                     sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
@@ -49,6 +50,7 @@ public final class Catalog: Sendable {
                     sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
                     issue TEXT NOT NULL, score REAL NOT NULL,
                     PRIMARY KEY (sample_id, issue));
+                CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 CREATE TABLE exact_duplicates (
                     sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
                     first_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE);
@@ -97,12 +99,14 @@ public final class Catalog: Sendable {
     /// Brings the catalog in line with the current listing: new inputs get the next free ids
     /// (in listing order), changed files (size or mtime) go back to pending, inputs no longer
     /// listed are kept but marked unlisted. Returns the ids of the samples still to process.
-    public func register(_ listings: [Listing]) throws -> [Int64: SampleSource] {
+    /// With `needingFeatures`, decoded samples that have no feature row yet are returned too.
+    public func register(_ listings: [Listing], needingFeatures: Bool = false) throws -> [Int64: SampleSource] {
         try database.write { db in
-            struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String }
+            struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String; var hasFeatures: Bool }
             var known: [String: Known] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, path, file_size, mtime, state FROM samples") {
-                known[row["path"]] = Known(id: row["id"], size: row["file_size"], mtime: row["mtime"], state: row["state"])
+            for row in try Row.fetchAll(db, sql: "SELECT id, path, file_size, mtime, state, feature_row FROM samples") {
+                known[row["path"]] = Known(id: row["id"], size: row["file_size"], mtime: row["mtime"], state: row["state"],
+                                           hasFeatures: !row.hasNull(atIndex: 5))
             }
             var nextID = (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM samples") ?? -1) + 1
             try db.execute(sql: "UPDATE samples SET listed = 0")
@@ -117,13 +121,14 @@ public final class Catalog: Sendable {
                         try db.execute(sql: "DELETE FROM stats WHERE sample_id = ?", arguments: [existing.id])
                         try db.execute(sql: """
                             UPDATE samples SET state = 'pending', file_size = ?, mtime = ?, content_hash = NULL,
-                            format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL
-                            WHERE id = ?
+                            format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL,
+                            feature_row = NULL WHERE id = ?
                             """, arguments: [source.byteCount, source.modificationTime, existing.id])
                     }
                     try db.execute(sql: "UPDATE samples SET listed = 1, filename = ? WHERE id = ?",
                                    arguments: [listing.filename, existing.id])
-                    if changed || existing.state == "pending" { pending[existing.id] = source }
+                    let lacksFeatures = needingFeatures && existing.state == "valid" && !existing.hasFeatures
+                    if changed || existing.state == "pending" || lacksFeatures { pending[existing.id] = source }
                 } else {
                     try db.execute(sql: """
                         INSERT INTO samples (id, path, filename, archive, member, file_size, mtime)
@@ -138,8 +143,9 @@ public final class Catalog: Sendable {
         }
     }
 
-    /// Stores a batch of processed samples in one transaction.
-    public func store(_ outcomes: [SampleOutcome], run: Int64) throws {
+    /// Stores a batch of processed samples in one transaction; `featureRows` gives the row of
+    /// each sample's embedding in the feature store.
+    public func store(_ outcomes: [SampleOutcome], run: Int64, featureRows: [Int64: Int] = [:]) throws {
         guard !outcomes.isEmpty else { return }
         try database.write { db in
             for outcome in outcomes {
@@ -148,8 +154,9 @@ public final class Catalog: Sendable {
                     let s = decoded.statistics
                     try db.execute(sql: """
                         UPDATE samples SET state = 'valid', content_hash = ?, format = ?, width = ?, height = ?,
-                        error_code = NULL, error_message = NULL, processed_run = ? WHERE id = ?
-                        """, arguments: [outcome.contentHash, decoded.format.rawValue, s.width, s.height, run, outcome.sampleID])
+                        error_code = NULL, error_message = NULL, processed_run = ?, feature_row = ? WHERE id = ?
+                        """, arguments: [outcome.contentHash, decoded.format.rawValue, s.width, s.height, run,
+                                         featureRows[outcome.sampleID], outcome.sampleID])
                     try db.execute(sql: """
                         INSERT OR REPLACE INTO stats (sample_id, unique_levels, blur, mean, min, max, stdv, contrast,
                         sharpness, directional_sharpness, saturation, entropy, mean_chroma, colourful_fraction,
@@ -162,7 +169,8 @@ public final class Catalog: Sendable {
                 case .failure(let invalid):
                     try db.execute(sql: """
                         UPDATE samples SET state = 'invalid', content_hash = ?, format = NULL, width = NULL,
-                        height = NULL, error_code = ?, error_message = ?, processed_run = ? WHERE id = ?
+                        height = NULL, error_code = ?, error_message = ?, processed_run = ?, feature_row = NULL
+                        WHERE id = ?
                         """, arguments: [outcome.contentHash, invalid.reason.rawValue, invalid.message, run, outcome.sampleID])
                     try db.execute(sql: "DELETE FROM stats WHERE sample_id = ?", arguments: [outcome.sampleID])
                 }
@@ -174,12 +182,14 @@ public final class Catalog: Sendable {
     public func validSamples() throws -> [ValidSample] {
         try database.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT s.id, s.filename, s.file_size, s.content_hash, s.format, s.width, s.height, t.*
+                SELECT s.id, s.path, s.filename, s.file_size, s.content_hash, s.format, s.width, s.height,
+                       s.feature_row, t.*
                 FROM samples s JOIN stats t ON t.sample_id = s.id
                 WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
                 """).map { row in
                 ValidSample(
-                    id: row["id"], filename: row["filename"], fileSize: row["file_size"],
+                    id: row["id"], path: row["path"], filename: row["filename"], featureRow: row["feature_row"],
+                    fileSize: row["file_size"],
                     contentHash: row["content_hash"], format: row["format"],
                     statistics: ImageStatistics(
                         width: row["width"], height: row["height"], uniqueGreyLevels: row["unique_levels"],
@@ -227,6 +237,27 @@ public final class Catalog: Sendable {
         }
     }
 
+    /// A stored setting (such as the identity of the embedding model), if any.
+    public func setting(_ key: String) throws -> String? {
+        try database.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+
+    /// Forgets every sample's feature row (the embedding model changed).
+    public func clearFeatureRows() throws {
+        try database.write { db in try db.execute(sql: "UPDATE samples SET feature_row = NULL") }
+    }
+
+    /// One past the highest committed feature row (the feature store is cut back to this).
+    public func committedFeatureRows() throws -> Int {
+        try database.read { db in (try Int.fetchOne(db, sql: "SELECT MAX(feature_row) FROM samples") ?? -1) + 1 }
+    }
+
     /// Counts of samples by state among the listed ones (for tests and summaries).
     public func stateCounts() throws -> [String: Int] {
         try database.read { db in
@@ -253,7 +284,11 @@ public final class Catalog: Sendable {
 /// A decoded sample as stored in the catalog.
 public struct ValidSample: Sendable {
     public var id: Int64
+    /// The stable id (path relative to its input).
+    public var path: String
     public var filename: String
+    /// Row of its embedding in the feature store, when it has one.
+    public var featureRow: Int?
     public var fileSize: Int64
     public var contentHash: String?
     public var format: String?
@@ -275,6 +310,8 @@ public struct SampleOutcome: Sendable {
     /// XXH64 of the file's bytes (hex), nil when they could not be read.
     public var contentHash: String?
     public var result: Result<ProcessedImage, InvalidSample>
+    /// The model input made from the decoded image, when embeddings are computed (not stored).
+    public var embeddingInput: [Float]? = nil
 }
 
 /// A decoded image's measurements.

@@ -7,13 +7,15 @@ struct WorkDirectoryWriter {
     var directory: URL
 
     func write(valid: [ValidSample], invalid: [InvalidRecord], findings: [QualityFinding],
-               exactDuplicates: [Int64: [Int64]], configuration: RunConfiguration) throws {
+               exactDuplicates: [Int64: [Int64]], configuration: RunConfiguration, features store: FeatureStore?) throws {
         var features = CSVTable(header: ["index", "filename"])
+        // With embeddings, `.dat.csv` lists exactly the rows of `atrain_features.dat`.
+        let embedded = store == nil ? valid : valid.filter { $0.featureRow != nil }
+        for sample in embedded { features.append([String(sample.id), sample.filename]) }
         var stats = CSVTable(header: ["index", "width", "height", "unique", "blur", "mean", "min", "max", "stdv",
                                       "file_size", "contrast"])
         for sample in valid {
             let s = sample.statistics
-            features.append([String(sample.id), sample.filename])
             stats.append([String(sample.id), String(s.width), String(s.height), String(s.uniqueGreyLevels),
                           decimal(s.blur), decimal(s.mean), decimal(s.minimum), decimal(s.maximum),
                           decimal(s.standardDeviation), String(sample.fileSize), decimal(s.contrast)])
@@ -25,6 +27,14 @@ struct WorkDirectoryWriter {
                         String(record.fileSize), record.problem.message])
         }
         try save(features, "atrain_features.dat.csv")
+        if let store {
+            let rows = embedded.compactMap(\.featureRow)
+            try FeatureExport.writeRaw(rows: rows, from: store, to: directory.appendingPathComponent("atrain_features.dat"))
+            if configuration.exportNumPy {
+                try FeatureExport.writeNumPy(rows: rows, from: store, to: directory.appendingPathComponent("features.npy"))
+                try save(features, "features.npy.csv")
+            }
+        }
         try save(stats, "atrain_stats.csv")
         try save(bad, "atrain_features.bad.csv")
         try save(qualityTable(valid: valid, findings: findings), "quality.csv")

@@ -10,18 +10,28 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     public var quality: QualityThresholds
     /// Longer side of the image the statistics are measured on.
     public var analysisSide: Int
-    /// Decode/measure threads (default: the number of cores).
+    /// Decode/measure threads and inference threads (default: the number of cores).
     public var workers: Int
+    /// The embeddings to compute or read (`atrain_features.dat`).
+    public var embedding: EmbeddingChoice
+    /// A region cropped from every image first (fastdup `bounding_box`).
+    public var crop: CropBox?
+    /// Also write the features as `features.npy`.
+    public var exportNumPy: Bool
 
     public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
                 quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false) {
         self.inputs = inputs
         self.workDirectory = workDirectory
         self.ingest = ingest
         self.quality = quality
         self.analysisSide = analysisSide
         self.workers = max(1, workers)
+        self.embedding = embedding
+        self.crop = crop
+        self.exportNumPy = exportNumPy
     }
 }
 
@@ -40,6 +50,9 @@ public struct RunSummary: Sendable, Codable, Equatable {
     /// Files that are byte-identical to an earlier file (group members beyond the first).
     public var exactDuplicateFiles: Int
     public var issues: [String: Int]
+    /// Images with a feature vector, and the vectors' length (0 without embeddings).
+    public var embedded: Int = 0
+    public var featureDimension: Int = 0
     public var seconds: Double
 
     /// Share of all files, in percent.
@@ -73,8 +86,12 @@ public struct Run: Sendable {
 
         var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
         listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
-        let pending = try catalog.register(listings)
+        let embedding: EmbeddingStage? = configuration.embedding == .none ? nil
+            : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog,
+                                 threads: configuration.workers)
+        let pending = try catalog.register(listings, needingFeatures: embedding != nil)
         let filenames = Dictionary(listings.map { ($0.source.id, $0.filename) }, uniquingKeysWith: { a, _ in a })
+        try embedding?.bind(listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
 
         // Listed-but-missing inputs are invalid without reading anything.
         let missing = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
@@ -84,13 +101,24 @@ public struct Run: Sendable {
         }
         try catalog.store(missingOutcomes, run: runID)
 
-        let processor = SampleProcessor(decoder: ImageDecoder(minimumSide: configuration.analysisSide),
+        var processor = SampleProcessor(decoder: ImageDecoder(minimumSide: configuration.analysisSide),
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
                                         workers: configuration.workers)
+        processor.crop = configuration.crop
+        processor.preprocessor = embedding?.preprocessor
+        let ids = toProcess.mapValues(\.id)
         var batch: [SampleOutcome] = []
         var done = 0
         var lastCommit = Date()
         let total = toProcess.count
+        // A batch is embedded, its vectors flushed to the feature store, then its catalog rows
+        // committed: a committed sample always has its vector on disk.
+        func commit() throws {
+            let rows = try embedding?.embed(batch, ids: ids) ?? [:]
+            try catalog.store(batch.map { var o = $0; o.embeddingInput = nil; return o }, run: runID, featureRows: rows)
+            batch.removeAll(keepingCapacity: true)
+            lastCommit = Date()
+        }
         progress?(0, total)
         try processor.process(toProcess) { outcome in
             if case .failure(let problem) = outcome.result, let source = toProcess[outcome.sampleID] {
@@ -98,16 +126,16 @@ public struct Run: Sendable {
             }
             batch.append(outcome)
             done += 1
-            if batch.count >= 256 || Date().timeIntervalSince(lastCommit) > 1 {
-                try catalog.store(batch, run: runID)
-                batch.removeAll(keepingCapacity: true)
-                lastCommit = Date()
-            }
+            if batch.count >= (embedding == nil ? 256 : 32) || Date().timeIntervalSince(lastCommit) > 2 { try commit() }
             progress?(done, total)
         }
-        try catalog.store(batch, run: runID)
+        try commit()
+        if let embedding, !embedding.missingVectors.isEmpty {
+            onInvalid?(embedding.missingVectors[0], InvalidSample(.unreadable,
+                "\(embedding.missingVectors.count) decoded images have no vector in the given embeddings (first shown)"))
+        }
 
-        var summary = try analyseAndWrite(catalog: catalog, found: found)
+        var summary = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store)
         summary.processedThisRun = total + missingOutcomes.count
         summary.reused = summary.files - summary.processedThisRun
         summary.seconds = Date().timeIntervalSince(started)
@@ -142,7 +170,7 @@ public struct Run: Sendable {
     }
 
     /// Quality issues and exact duplicates over the whole catalog, then the work_dir files.
-    private func analyseAndWrite(catalog: Catalog, found: IngestResult) throws -> RunSummary {
+    private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?) throws -> RunSummary {
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
         let findings = QualityInspector(thresholds: configuration.quality)
@@ -152,7 +180,7 @@ public struct Run: Sendable {
         try catalog.replaceFindings(issues: findings, exactDuplicates: duplicates)
         let writer = WorkDirectoryWriter(directory: workDirectory)
         try writer.write(valid: valid, invalid: invalid, findings: findings, exactDuplicates: duplicates,
-                         configuration: configuration)
+                         configuration: configuration, features: features)
         var issueCounts: [String: Int] = [:]
         for issue in QualityIssue.allCases { issueCounts[issue.rawValue] = 0 }
         for finding in findings { issueCounts[finding.issue.rawValue, default: 0] += 1 }
@@ -162,7 +190,9 @@ public struct Run: Sendable {
             files: valid.count + invalid.count, valid: valid.count, invalid: invalid.count, invalidByCode: byCode,
             skippedNonImages: found.skippedNonImages, skippedSmallFiles: found.skippedSmallFiles,
             processedThisRun: 0, reused: 0, exactDuplicateGroups: duplicates.count,
-            exactDuplicateFiles: duplicates.values.reduce(0) { $0 + $1.count }, issues: issueCounts, seconds: 0)
+            exactDuplicateFiles: duplicates.values.reduce(0) { $0 + $1.count }, issues: issueCounts,
+            embedded: features == nil ? 0 : valid.filter { $0.featureRow != nil }.count,
+            featureDimension: features?.dimension ?? 0, seconds: 0)
     }
 }
 

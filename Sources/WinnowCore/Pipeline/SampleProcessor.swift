@@ -7,6 +7,10 @@ struct SampleProcessor: Sendable {
     var decoder: ImageDecoder
     var calculator: StatisticsCalculator
     var workers: Int
+    /// Applied to every decoded image before measuring and embedding.
+    var crop: CropBox? = nil
+    /// Makes the model input on the worker threads, when embeddings are computed.
+    var preprocessor: ImagePreprocessor? = nil
 
     struct Job: Sendable {
         var sampleID: Int64
@@ -16,7 +20,8 @@ struct SampleProcessor: Sendable {
     /// Processes `pending` and hands each outcome to `receive` on the calling thread.
     func process(_ pending: [Int64: SampleSource], receive: (SampleOutcome) throws -> Void) throws {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
-        let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
+        // Model inputs are large (600 KB at 224 px): keep fewer of them waiting.
+        let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * (preprocessor == nil ? 64 : 24))
         let order = pending.sorted { $0.key < $1.key }
         let reader = Thread { Self.read(order, into: jobs) }
         reader.stackSize = 1 << 20
@@ -102,10 +107,18 @@ struct SampleProcessor: Sendable {
                 let hash = buffer.isEmpty ? nil : ContentHash.hex(buffer)
                 do throws(InvalidSample) {
                     let decoded = try decoder.decode(buffer)
-                    let statistics = calculator.statistics(of: decoded.image, originalWidth: decoded.originalWidth,
-                                                           originalHeight: decoded.originalHeight)
+                    var image = decoded.image, width = decoded.originalWidth, height = decoded.originalHeight
+                    if let crop {
+                        guard let cropped = crop.crop(image, originalWidth: width, originalHeight: height) else {
+                            throw InvalidSample(.tooSmall, "the bounding box lies outside the \(width)×\(height) image")
+                        }
+                        (width, height) = (min(crop.width, width - min(width, crop.colX)), min(crop.height, height - min(height, crop.rowY)))
+                        image = cropped
+                    }
+                    let statistics = calculator.statistics(of: image, originalWidth: width, originalHeight: height)
                     return SampleOutcome(sampleID: job.sampleID, contentHash: hash,
-                                         result: .success(ProcessedImage(format: decoded.format, statistics: statistics)))
+                                         result: .success(ProcessedImage(format: decoded.format, statistics: statistics)),
+                                         embeddingInput: preprocessor?.tensor(from: image))
                 } catch {
                     return SampleOutcome(sampleID: job.sampleID, contentHash: hash, result: .failure(error))
                 }

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+
+/// `winnow run` with embeddings: the default model, precomputed vectors in each format, and
+/// the one-line errors for unusable models and vectors.
+@Suite(.serialized) struct EmbeddingRunTests {
+    func makeExample() throws -> URL {
+        let folder = try TestData.temporaryDirectory().appendingPathComponent("images")
+        let made = try TestData.shell("bash", ["scripts/make-example.sh", try TestData.skimageData().path, folder.path])
+        #expect(made.status == 0, "\(made.output)")
+        return folder
+    }
+
+    /// Reads `atrain_features.dat` with its `.dat.csv`: file name (last path component) → vector.
+    func features(_ work: URL) throws -> [String: [Float]] {
+        let rows = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+        let data = try Data(contentsOf: work.appendingPathComponent("atrain_features.dat"))
+        #expect(!rows.isEmpty && data.count % (rows.count * 4) == 0)
+        let d = data.count / max(rows.count * 4, 1)
+        var out: [String: [Float]] = [:]
+        data.withUnsafeBytes { raw in
+            for (i, row) in rows.enumerated() {
+                out[URL(fileURLWithPath: row["filename"]!).lastPathComponent] =
+                    (0..<d).map { raw.loadUnaligned(fromByteOffset: 4 * (i * d + $0), as: Float.self) }
+            }
+        }
+        return out
+    }
+
+    func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+    func nearest(_ name: String, in vectors: [String: [Float]]) -> String? {
+        vectors.filter { $0.key != name }.max { cosine(vectors[name]!, $0.value) < cosine(vectors[name]!, $1.value) }?.key
+    }
+
+    @Test func defaultModelWritesFastdupFeaturesThatFindCopies() throws {
+        let images = try makeExample()
+        let work = images.deletingLastPathComponent().appendingPathComponent("work")
+        let summary = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
+                                                              embedding: .mobileNetV2(squash: false), exportNumPy: true)).execute()
+        #expect(summary.embedded == 16 && summary.featureDimension == 1280)
+        let vectors = try features(work)
+        #expect(vectors.count == 16)
+        for vector in vectors.values { #expect(abs(cosine(vector, vector) - 1) < 1e-4) }
+        #expect(cosine(vectors["coffee.jpg"]!, vectors["coffee (copy).jpg"]!) > 0.9999)
+        #expect(nearest("chelsea_small.jpg", in: vectors) == "chelsea.jpg")
+        #expect(nearest("astronaut_q30.jpg", in: vectors) == "astronaut.jpg")
+        #expect(nearest("motorcycle_left.jpg", in: vectors) == "motorcycle_right.jpg")
+        let npy = try Data(contentsOf: work.appendingPathComponent("features.npy"))
+        #expect(npy.count == 128 + 16 * 1280 * 4)   // header padded to 128 bytes
+
+        // Interrupted or not, a second run embeds nothing again and writes the same vectors.
+        let again = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
+                                                            embedding: .mobileNetV2(squash: false))).execute()
+        #expect(again.processedThisRun == 0)
+        #expect(try features(work) == vectors)
+
+        // Switching models recomputes every vector.
+        let squashed = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
+                                                               embedding: .mobileNetV2(squash: true))).execute()
+        #expect(squashed.processedThisRun == 16 && squashed.embedded == 16)
+        #expect(try features(work)["coffee.jpg"] != vectors["coffee.jpg"])
+    }
+
+    @Test(arguments: ["npy", "dat", "csv"])
+    func precomputedVectorsAreMatchedToFiles(format: String) throws {
+        let images = try makeExample()
+        let first = images.deletingLastPathComponent().appendingPathComponent("first")
+        _ = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: first.path,
+                                                    embedding: .mobileNetV2(squash: false), exportNumPy: true)).execute()
+        let original = try features(first)
+        var path = first.appendingPathComponent(format == "npy" ? "features.npy" : "atrain_features.dat").path
+        if format == "csv" {
+            let csv = images.deletingLastPathComponent().appendingPathComponent("vectors.csv")
+            var text = "filename," + (0..<1280).map { "f\($0)" }.joined(separator: ",") + "\n"
+            for (name, vector) in original.sorted(by: { $0.key < $1.key }) {
+                let folder = name.contains("_blurry") || name.contains("_dark") || name.contains("_bright") || name.contains("_gray") ? "issues" : "photos"
+                text += "\(folder)/\(name)," + vector.map { String($0) }.joined(separator: ",") + "\n"
+            }
+            try text.write(to: csv, atomically: true, encoding: .utf8)
+            path = csv.path
+        }
+        let second = images.deletingLastPathComponent().appendingPathComponent("second")
+        let summary = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: second.path,
+                                                              embedding: .precomputed(path: path))).execute()
+        #expect(summary.embedded == 16)
+        #expect(try features(second) == original)
+    }
+
+    @Test func unusableModelsAndVectorsAreOneLineErrors() throws {
+        let images = try makeExample()
+        let root = images.deletingLastPathComponent()
+        // A .npy whose row count matches nothing (no name list beside it).
+        let npy = root.appendingPathComponent("wrong.npy")
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 4), }"
+        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        var bytes = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count), 0]) + Data(header.utf8)
+        bytes += Data(count: 5 * 4 * 4)
+        try bytes.write(to: npy)
+        let corrupt = root.appendingPathComponent("corrupt.onnx")
+        try Data("definitely not a protobuf".utf8).write(to: corrupt)
+        let cases: [([String], String)] = [
+            (["--embeddings", npy.path], "cannot use embeddings \(npy.path): 5 rows, but the run has 18 files"),
+            (["--model", corrupt.path], "cannot load model \(corrupt.path): not a valid ONNX model"),
+            (["--model", "/no/such/model.onnx"], "model file not found: /no/such/model.onnx"),
+        ]
+        for (arguments, message) in cases {
+            let work = root.appendingPathComponent("work-\(UUID().uuidString.prefix(6))")
+            let result = try TestData.shell(TestData.winnowExecutable.path,
+                                            ["run", images.path, "-w", work.path, "--quiet"] + arguments)
+            #expect(result.status == 70, "\(arguments): \(result.output)")
+            #expect(result.output.hasPrefix("winnow: " + message), "\(result.output)")
+            #expect(result.output.split(separator: "\n").count == 1, "\(result.output)")
+        }
+    }
+}
