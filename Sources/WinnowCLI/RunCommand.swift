@@ -53,6 +53,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Crop every image to this box first (fastdup bounding_box), e.g. 'row_y=0,col_x=0,height=200,width=300'.")
     var boundingBox: String?
 
+    @OptionGroup(title: "Similarity") var similarity: SimilarityOptions
+
     @OptionGroup(title: "Quality thresholds") var thresholds: ThresholdOptions
 
     @Flag(help: "Print the summary as JSON on standard output.")
@@ -78,7 +80,8 @@ struct RunCommand: ParsableCommand {
             ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
                                   minimumOffset: minOffset, maximumOffset: maxOffset),
             quality: thresholds.thresholds, workers: threads, embedding: try embeddings.choice(),
-            crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy)
+            crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
+            analysis: similarity.options)
         let bar = quiet ? nil : ProgressBar(label: "decode")
         let warnings = quiet ? nil : WarningPrinter()
         var progress: ProgressHandler?
@@ -91,6 +94,9 @@ struct RunCommand: ParsableCommand {
         } catch let error as IngestError {
             standardError("winnow: \(error)")
             if case .inputNotFound = error { throw ExitStatus.noInput }
+            throw ExitStatus.software
+        } catch let error as IndexError {
+            standardError("winnow: \(error)")
             throw ExitStatus.software
         } catch let error as EmbeddingError {
             standardError("winnow: \(error)")
@@ -145,6 +151,42 @@ struct EmbeddingOptions: ParsableArguments {
             }
             return .onnx(path: model, inputSize: inputSize, mean: try floats(mean, "mean"), std: try floats(std, "std"), bgr: bgr)
         }
+    }
+}
+
+extension DistanceMetric: ExpressibleByArgument {}
+extension IndexKind: ExpressibleByArgument {}
+extension Outliers.Rule: ExpressibleByArgument {}
+
+struct SimilarityOptions: ParsableArguments {
+    @Option(help: "Neighbours per image (fastdup nearest_neighbors_k; fastdup's default is 2).")
+    var nearestNeighborsK = AnalysisOptions().nearestNeighborsK
+    @Option(help: "similarity.csv lists pairs with similarity at least this (fastdup threshold).")
+    var threshold = AnalysisOptions().threshold
+    @Option(help: "Connected components join pairs at least this similar (fastdup cc_threshold).")
+    var ccThreshold = AnalysisOptions().componentThreshold
+    @Option(help: "Fraction of images reported as outliers (fastdup outlier_percentile).")
+    var outlierPercentile = AnalysisOptions().outlierPercentile
+    @Option(help: "Outlier rule: one (its nearest neighbour is far) or all (also nobody's near neighbour).")
+    var outlierHow = AnalysisOptions().outlierRule
+    @Option(help: "near_duplicates.csv: cosine distance at most this (fiftyone compute_near_duplicates).")
+    var nearDuplicateDistance = AnalysisOptions().nearDuplicateDistance
+    @Option(help: "Distance: cosine, euclidean, l1, linf (l1/linf need --index flat).")
+    var distance = AnalysisOptions().metric
+    @Option(help: "kNN index: flat (exact), hnsw or ivf (Faiss); default by size.")
+    var index: IndexKind?
+
+    var options: AnalysisOptions {
+        var o = AnalysisOptions()
+        o.nearestNeighborsK = nearestNeighborsK
+        o.threshold = threshold
+        o.componentThreshold = ccThreshold
+        o.outlierPercentile = outlierPercentile
+        o.outlierRule = outlierHow
+        o.nearDuplicateDistance = nearDuplicateDistance
+        o.metric = distance
+        o.index = index
+        return o
     }
 }
 

@@ -97,9 +97,18 @@ enum SummaryReport {
         for (code, count) in s.invalidByCode.sorted(by: { $0.key < $1.key }) { lines.append(row("  " + code, count)) }
         lines.append(row("exact duplicates", s.exactDuplicateFiles) + "  (\(s.exactDuplicateGroups) groups)")
         for (issue, count) in s.issues.sorted(by: { $0.key < $1.key }) { lines.append(row(issue, count)) }
+        if s.featureDimension > 0 {
+            lines.append(row("embedded", s.embedded) + "  (\(s.featureDimension)-d)")
+            lines.append(row("in similar clusters", s.imagesInComponents) + "  (\(s.components) components)")
+            lines.append(row("near duplicates", s.nearDuplicates) + "  (\(s.similarPairs) similar pairs)")
+            lines.append(row("outliers", s.outliers))
+            if s.leaks > 0 { lines.append(row("split leaks", s.leaks)) }
+        }
         if s.skippedNonImages > 0 { lines.append("  skipped \(s.skippedNonImages) non-image files") }
         if s.skippedSmallFiles > 0 { lines.append("  skipped \(s.skippedSmallFiles) files under --min-file-size") }
-        lines.append("Results in \(workDirectory)/ (atrain_stats.csv, atrain_features.bad.csv, quality.csv, exact_duplicates.csv, winnow.sqlite)")
+        lines.append("Results in \(workDirectory)/ — atrain_*.csv, quality.csv, exact_duplicates.csv"
+            + (s.featureDimension > 0 ? ", similarity.csv, outliers.csv, connected_components.csv, near_duplicates.csv, scores.csv" : "")
+            + ", winnow.sqlite")
         return lines.joined(separator: "\n")
     }
 

@@ -102,7 +102,7 @@ public struct ExactIndex: Sendable {
                                             if excludingSelf && target == query { continue }
                                             let product = scores[row + j]
                                             let distance: Float = metric == .cosine
-                                                ? 1 - product * queryNorms[query] * norms[target]
+                                                ? max(0, 1 - product * queryNorms[query] * norms[target])
                                                 : max(0, queryNorms[query] + norms[target] - 2 * product).squareRoot()
                                             top.insert(target, distance)
                                         }

@@ -51,6 +51,13 @@ public final class Catalog: Sendable {
                     issue TEXT NOT NULL, score REAL NOT NULL,
                     PRIMARY KEY (sample_id, issue));
                 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE scores (
+                    sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+                    uniqueness REAL, representativeness REAL, nn_similarity REAL,
+                    component_id INTEGER, is_outlier INTEGER);
+                CREATE TABLE similar_pairs (
+                    from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, similarity REAL NOT NULL,
+                    PRIMARY KEY (from_id, to_id));
                 CREATE TABLE exact_duplicates (
                     sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
                     first_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE);
@@ -258,6 +265,25 @@ public final class Catalog: Sendable {
         try database.read { db in (try Int.fetchOne(db, sql: "SELECT MAX(feature_row) FROM samples") ?? -1) + 1 }
     }
 
+    /// Replaces the embedding-based scores and the similar pairs (each pair once, lower id first).
+    public func replaceScores(_ scores: [SampleScores], pairs: [(Int64, Int64, Float)]) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM scores")
+            try db.execute(sql: "DELETE FROM similar_pairs")
+            for s in scores {
+                try db.execute(sql: """
+                    INSERT INTO scores (sample_id, uniqueness, representativeness, nn_similarity, component_id, is_outlier)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [s.sampleID, s.uniqueness, s.representativeness, s.nearestSimilarity, s.componentID,
+                                     s.isOutlier])
+            }
+            for (a, b, similarity) in pairs {
+                try db.execute(sql: "INSERT OR REPLACE INTO similar_pairs (from_id, to_id, similarity) VALUES (?, ?, ?)",
+                               arguments: [a, b, similarity])
+            }
+        }
+    }
+
     /// Counts of samples by state among the listed ones (for tests and summaries).
     public func stateCounts() throws -> [String: Int] {
         try database.read { db in
@@ -293,6 +319,16 @@ public struct ValidSample: Sendable {
     public var contentHash: String?
     public var format: String?
     public var statistics: ImageStatistics
+}
+
+/// Embedding-based scores of one sample.
+public struct SampleScores: Sendable {
+    public var sampleID: Int64
+    public var uniqueness: Float
+    public var representativeness: Float
+    public var nearestSimilarity: Float
+    public var componentID: Int64
+    public var isOutlier: Bool
 }
 
 /// A sample that could not be used, as stored in the catalog.

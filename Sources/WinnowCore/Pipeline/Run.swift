@@ -18,11 +18,14 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     public var crop: CropBox?
     /// Also write the features as `features.npy`.
     public var exportNumPy: Bool
+    /// kNN index and embedding-based analyses.
+    public var analysis: AnalysisOptions
 
     public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
                 quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false) {
+                embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false,
+                analysis: AnalysisOptions = AnalysisOptions()) {
         self.inputs = inputs
         self.workDirectory = workDirectory
         self.ingest = ingest
@@ -32,6 +35,7 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.embedding = embedding
         self.crop = crop
         self.exportNumPy = exportNumPy
+        self.analysis = analysis
     }
 }
 
@@ -53,6 +57,14 @@ public struct RunSummary: Sendable, Codable, Equatable {
     /// Images with a feature vector, and the vectors' length (0 without embeddings).
     public var embedded: Int = 0
     public var featureDimension: Int = 0
+    /// Embedding-based findings (0 without embeddings): similar pairs (≥ threshold, each pair
+    /// once), components and the images in them, outliers, fiftyone near duplicates, split leaks.
+    public var similarPairs: Int = 0
+    public var components: Int = 0
+    public var imagesInComponents: Int = 0
+    public var outliers: Int = 0
+    public var nearDuplicates: Int = 0
+    public var leaks: Int = 0
     public var seconds: Double
 
     /// Share of all files, in percent.
@@ -181,6 +193,11 @@ public struct Run: Sendable {
         let writer = WorkDirectoryWriter(directory: workDirectory)
         try writer.write(valid: valid, invalid: invalid, findings: findings, exactDuplicates: duplicates,
                          configuration: configuration, features: features)
+        var analysis = AnalysisFindings()
+        if let features {
+            analysis = try AnalysisStage(options: configuration.analysis, directory: workDirectory)
+                .run(samples: valid, store: features, catalog: catalog)
+        }
         var issueCounts: [String: Int] = [:]
         for issue in QualityIssue.allCases { issueCounts[issue.rawValue] = 0 }
         for finding in findings { issueCounts[finding.issue.rawValue, default: 0] += 1 }
@@ -192,7 +209,9 @@ public struct Run: Sendable {
             processedThisRun: 0, reused: 0, exactDuplicateGroups: duplicates.count,
             exactDuplicateFiles: duplicates.values.reduce(0) { $0 + $1.count }, issues: issueCounts,
             embedded: features == nil ? 0 : valid.filter { $0.featureRow != nil }.count,
-            featureDimension: features?.dimension ?? 0, seconds: 0)
+            featureDimension: features?.dimension ?? 0, similarPairs: analysis.similarPairs,
+            components: analysis.components, imagesInComponents: analysis.imagesInComponents,
+            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: analysis.leaks, seconds: 0)
     }
 }
 

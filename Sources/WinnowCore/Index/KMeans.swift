@@ -1,0 +1,111 @@
+import COpenBLAS
+import Foundation
+
+/// Lloyd's k-means with k-means++ seeding from a fixed seed (deterministic), squared euclidean
+/// distances computed through BLAS `sgemm` in blocks.
+public struct KMeans: Sendable {
+    public var clusters: Int
+    public var seed: UInt64
+    public var maximumIterations: Int
+
+    public init(clusters: Int, seed: UInt64 = 1234, maximumIterations: Int = 100) {
+        self.clusters = clusters
+        self.seed = seed
+        self.maximumIterations = maximumIterations
+    }
+
+    public struct Result: Sendable {
+        public var centres: FeatureMatrix
+        /// Per row, its cluster.
+        public var assignment: [Int]
+        /// Per row, the euclidean distance to its centre.
+        public var distance: [Float]
+    }
+
+    public func fit(_ x: FeatureMatrix) -> Result {
+        let n = x.rows, d = x.dimension, k = max(1, min(clusters, n))
+        var random = SplitMixGenerator(seed: seed)
+        // k-means++: each next centre drawn with probability ∝ squared distance to the nearest one.
+        var centres = [Float](repeating: 0, count: k * d)
+        var nearest = [Float](repeating: .infinity, count: n)
+        var chosen = Int(random.next() % UInt64(max(n, 1)))
+        for c in 0..<k {
+            for j in 0..<d { centres[c * d + j] = x.row(chosen)[j] }
+            let centre = Array(centres[(c * d)..<((c + 1) * d)])
+            for i in 0..<n {
+                var s: Float = 0
+                for (j, v) in x.row(i).enumerated() { let t = v - centre[j]; s += t * t }
+                nearest[i] = min(nearest[i], s)
+            }
+            let total = nearest.reduce(0, +)
+            guard total > 0 else { chosen = Int(random.next() % UInt64(n)); continue }
+            var target = Float(random.nextUnit()) * total
+            chosen = n - 1
+            for i in 0..<n { target -= nearest[i]; if target <= 0 { chosen = i; break } }
+        }
+        var assignment = [Int](repeating: -1, count: n)
+        var distance = [Float](repeating: 0, count: n)
+        for _ in 0..<maximumIterations {
+            let (newAssignment, newDistance) = assign(x, centres: centres, k: k)
+            distance = newDistance
+            if newAssignment == assignment { break }
+            assignment = newAssignment
+            var sums = [Double](repeating: 0, count: k * d), counts = [Int](repeating: 0, count: k)
+            for i in 0..<n {
+                counts[assignment[i]] += 1
+                for (j, v) in x.row(i).enumerated() { sums[assignment[i] * d + j] += Double(v) }
+            }
+            for c in 0..<k where counts[c] > 0 {
+                for j in 0..<d { centres[c * d + j] = Float(sums[c * d + j] / Double(counts[c])) }
+            }
+        }
+        return Result(centres: FeatureMatrix(rows: k, dimension: d, values: centres), assignment: assignment,
+                      distance: distance)
+    }
+
+    /// Nearest centre of every row, by `‖x‖² − 2x·c + ‖c‖²` with x·c from `sgemm`.
+    private func assign(_ x: FeatureMatrix, centres: [Float], k: Int) -> ([Int], [Float]) {
+        let n = x.rows, d = x.dimension, block = 4096
+        let centreNorms = (0..<k).map { c in (0..<d).reduce(Float(0)) { $0 + centres[c * d + $1] * centres[c * d + $1] } }
+        var assignment = [Int](repeating: 0, count: n), distance = [Float](repeating: 0, count: n)
+        var products = [Float](repeating: 0, count: block * k)
+        for start in stride(from: 0, to: n, by: block) {
+            let count = min(block, n - start)
+            products.withUnsafeMutableBufferPointer { out in
+                x.withValues { values in
+                    centres.withUnsafeBufferPointer { c in
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(k), Int32(d), 1,
+                                    values.baseAddress! + start * d, Int32(d), c.baseAddress, Int32(d), 0,
+                                    out.baseAddress, Int32(k))
+                    }
+                }
+            }
+            for r in 0..<count {
+                let i = start + r
+                let norm = x.row(i).reduce(Float(0)) { $0 + $1 * $1 }
+                var best = 0, bestValue = Float.infinity
+                for c in 0..<k {
+                    let value = norm - 2 * products[r * k + c] + centreNorms[c]
+                    if value < bestValue { bestValue = value; best = c }
+                }
+                assignment[i] = best
+                distance[i] = max(0, bestValue).squareRoot()
+            }
+        }
+        return (assignment, distance)
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for seeded algorithms.
+struct SplitMixGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

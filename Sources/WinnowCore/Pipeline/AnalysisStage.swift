@@ -1,0 +1,134 @@
+import Foundation
+
+/// Parameters of the embedding-based analyses, with the anchors' defaults.
+public struct AnalysisOptions: Sendable, Codable, Equatable {
+    /// Neighbours kept per image (fastdup `nearest_neighbors_k`; fastdup defaults to 2, Winnow to
+    /// 10 so that groups of more than three copies are listed whole).
+    public var nearestNeighborsK: Int = 10
+    /// Pairs at or above this similarity go to `similarity.csv` (fastdup `threshold`).
+    public var threshold: Float = 0.9
+    /// Components join pairs at or above this similarity (fastdup `cc_threshold`).
+    public var componentThreshold: Float = 0.96
+    /// Lowest fraction of nearest-neighbour similarities reported as outliers (fastdup).
+    public var outlierPercentile: Double = 0.05
+    public var outlierRule: Outliers.Rule = .one
+    /// fiftyone `compute_near_duplicates` threshold (cosine distance).
+    public var nearDuplicateDistance: Float = 0.2
+    public var metric: DistanceMetric = .cosine
+    /// Index kind; nil chooses by size.
+    public var index: IndexKind? = nil
+
+    public init() {}
+}
+
+/// What the analyses found, for the summary.
+struct AnalysisFindings {
+    var similarPairs = 0
+    var components = 0
+    var imagesInComponents = 0
+    var outliers = 0
+    var nearDuplicates = 0
+    var leaks = 0
+}
+
+/// Runs the kNN index and every embedding-based analysis over the decoded, embedded samples,
+/// and writes their files: `similarity.csv`, `outliers.csv`, `connected_components.csv`,
+/// `component_info.csv`, `near_duplicates.csv`, `scores.csv` and (when splits are known)
+/// `leaks.csv`.
+struct AnalysisStage {
+    var options: AnalysisOptions
+    var directory: URL
+
+    func run(samples: [ValidSample], store: FeatureStore, catalog: Catalog) throws -> AnalysisFindings {
+        let embedded = samples.filter { $0.featureRow != nil }
+        guard embedded.count >= 2 else { return AnalysisFindings() }
+        let mapped = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
+        var values = [Float]()
+        values.reserveCapacity(embedded.count * store.dimension)
+        for sample in embedded { values.append(contentsOf: mapped.row(sample.featureRow!)) }
+        let vectors = FeatureMatrix(rows: embedded.count, dimension: store.dimension, values: values)
+        let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: options.index)
+        let neighbours = try index.allNeighbors(k: options.nearestNeighborsK)
+        let metric = options.metric
+
+        let pairs = SimilarityPairs.pairs(neighbours: neighbours, metric: metric, threshold: options.threshold)
+        let outliers = Outliers.find(neighbours: neighbours, metric: metric, percentile: options.outlierPercentile,
+                                     rule: options.outlierRule)
+        let components = ConnectedComponents.find(neighbours: neighbours, metric: metric, threshold: options.componentThreshold)
+        let near = NearDuplicates.find(neighbours: neighbours, threshold: options.nearDuplicateDistance)
+        let uniqueness = Uniqueness.compute(vectors)
+        let representativeness = Representativeness.compute(vectors)
+        let splits = embedded.map { LeakySplits.split(fromPath: $0.path) }
+        let leaks = splits.contains { $0 != nil }
+            ? LeakySplits.find(neighbours: neighbours, splits: splits, metric: metric, threshold: options.threshold) : []
+
+        let id = embedded.map(\.id)
+        let name = embedded.map(\.filename)
+        func pairTable(_ rows: [SimilarPair]) -> CSVTable {
+            var table = CSVTable(header: ["from", "to", "distance"])
+            for p in rows { table.append([String(id[p.from]), String(id[p.to]), decimal(Double(p.similarity), 6)]) }
+            return table
+        }
+        try save(pairTable(pairs), "similarity.csv")
+        try save(pairTable(outliers.rows), "outliers.csv")
+
+        var componentTable = CSVTable(header: ["__id", "component_id", "count", "mean_distance", "min_distance", "max_distance"])
+        var infoTable = CSVTable(header: ["component_id", "count", "mean", "min", "max"])
+        var byID: [Int: ConnectedComponents.Component] = [:]
+        for c in components.components { byID[c.id] = c }
+        for (row, c) in components.componentOf.enumerated() {
+            let component = byID[c]
+            componentTable.append([String(id[row]), String(id[c]), String(component?.members.count ?? 1),
+                                   decimal(Double(component?.meanSimilarity ?? 0), 6),
+                                   decimal(Double(component?.minimumSimilarity ?? 0), 6),
+                                   decimal(Double(component?.maximumSimilarity ?? 0), 6)])
+        }
+        for c in components.components {
+            infoTable.append([String(id[c.id]), String(c.members.count), decimal(Double(c.meanSimilarity), 6),
+                              decimal(Double(c.minimumSimilarity), 6), decimal(Double(c.maximumSimilarity), 6)])
+        }
+        try save(componentTable, "connected_components.csv")
+        try save(infoTable, "component_info.csv")
+
+        var nearTable = CSVTable(header: ["index", "filename", "duplicate_of_index", "duplicate_of_filename", "distance"])
+        for (removed, kept) in near.duplicateOf.sorted(by: { $0.key < $1.key }) {
+            let distance = neighbours[removed].first { $0.index == kept }?.distance
+                ?? neighbours[kept].first { $0.index == removed }?.distance ?? 0
+            nearTable.append([String(id[removed]), name[removed], String(id[kept]), name[kept], decimal(Double(distance), 6)])
+        }
+        try save(nearTable, "near_duplicates.csv")
+
+        var scores = CSVTable(header: ["index", "filename", "uniqueness", "representativeness", "representativeness_fiftyone",
+                                       "kmeans_cluster", "nn_similarity", "component_id", "is_outlier", "split"])
+        let outlierSet = Set(outliers.outliers)
+        for row in embedded.indices {
+            scores.append([String(id[row]), name[row], decimal(Double(uniqueness[row]), 6),
+                           decimal(Double(representativeness.representativeness[row]), 6),
+                           decimal(Double(representativeness.fiftyone[row]), 6), String(representativeness.cluster[row]),
+                           decimal(Double(outliers.scores[row]), 6), String(id[components.componentOf[row]]),
+                           outlierSet.contains(row) ? "1" : "0", splits[row] ?? ""])
+        }
+        try save(scores, "scores.csv")
+        if !leaks.isEmpty {
+            var table = CSVTable(header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"])
+            for leak in leaks {
+                table.append([String(id[leak.pair.from]), String(id[leak.pair.to]), decimal(Double(leak.pair.similarity), 6),
+                              leak.fromSplit, leak.toSplit, name[leak.pair.from], name[leak.pair.to]])
+            }
+            try save(table, "leaks.csv")
+        }
+        try catalog.replaceScores(embedded.indices.map { row in
+            SampleScores(sampleID: id[row], uniqueness: uniqueness[row],
+                         representativeness: representativeness.representativeness[row],
+                         nearestSimilarity: outliers.scores[row], componentID: id[components.componentOf[row]],
+                         isOutlier: outlierSet.contains(row))
+        }, pairs: pairs.filter { $0.from < $0.to }.map { (id[$0.from], id[$0.to], $0.similarity) })
+        return AnalysisFindings(similarPairs: pairs.count / 2, components: components.components.count,
+                                imagesInComponents: components.components.reduce(0) { $0 + $1.members.count },
+                                outliers: outliers.outliers.count, nearDuplicates: near.removedCount, leaks: leaks.count)
+    }
+
+    private func save(_ table: CSVTable, _ name: String) throws {
+        try AtomicFile.write(table.contents, to: directory.appendingPathComponent(name))
+    }
+}
