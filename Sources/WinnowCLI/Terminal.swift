@@ -103,6 +103,9 @@ enum SummaryReport {
             lines.append(row("near duplicates", s.nearDuplicates) + "  (\(s.similarPairs) similar pairs)")
             lines.append(row("outliers", s.outliers))
             if s.leaks > 0 { lines.append(row("split leaks", s.leaks)) }
+            if s.addedImages > 0 {
+                lines.append("  added \(s.addedImages) images; \(s.addedAlreadyKnown) of them are near copies of images already here (new_vs_known.csv)")
+            }
         }
         if s.skippedNonImages > 0 { lines.append("  skipped \(s.skippedNonImages) non-image files") }
         if s.skippedSmallFiles > 0 { lines.append("  skipped \(s.skippedSmallFiles) files under --min-file-size") }

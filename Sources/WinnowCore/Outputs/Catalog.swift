@@ -38,7 +38,7 @@ public final class Catalog: Sendable {
                     state TEXT NOT NULL DEFAULT 'pending',
                     content_hash TEXT, format TEXT, width INTEGER, height INTEGER,
                     error_code TEXT, error_message TEXT, processed_run INTEGER,
-                    feature_row INTEGER);
+                    feature_row INTEGER, added_run INTEGER);
                 CREATE INDEX samples_state ON samples(state, listed);
                 CREATE TABLE stats (
                     sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
@@ -85,6 +85,13 @@ public final class Catalog: Sendable {
         }
     }
 
+    /// Whether a run before `run` finished (so this run adds to an existing dataset).
+    public func hasEarlierFinishedRun(than run: Int64) throws -> Bool {
+        try database.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE state = 'finished' AND id < ?", arguments: [run]) ?? 0) > 0
+        }
+    }
+
     /// Number of runs recorded, by state.
     public func runCount(state: String) throws -> Int {
         try database.read { db in
@@ -107,7 +114,9 @@ public final class Catalog: Sendable {
     /// (in listing order), changed files (size or mtime) go back to pending, inputs no longer
     /// listed are kept but marked unlisted. Returns the ids of the samples still to process.
     /// With `needingFeatures`, decoded samples that have no feature row yet are returned too.
-    public func register(_ listings: [Listing], needingFeatures: Bool = false) throws -> [Int64: SampleSource] {
+    /// Samples whose file is gone (not listed, and no longer on disk) are removed with everything
+    /// stored about them. New samples record `run` as the run that added them.
+    public func register(_ listings: [Listing], run: Int64, needingFeatures: Bool = false) throws -> [Int64: SampleSource] {
         try database.write { db in
             struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String; var hasFeatures: Bool }
             var known: [String: Known] = [:]
@@ -138,12 +147,19 @@ public final class Catalog: Sendable {
                     if changed || existing.state == "pending" || lacksFeatures { pending[existing.id] = source }
                 } else {
                     try db.execute(sql: """
-                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [nextID, source.id, listing.filename, archive, member,
-                                         source.byteCount, source.modificationTime])
+                                         source.byteCount, source.modificationTime, run])
                     pending[nextID] = source
                     nextID += 1
+                }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, filename, archive FROM samples WHERE listed = 0") {
+                let path: String = (row["archive"] as String?) ?? row["filename"]
+                if !FileManager.default.fileExists(atPath: path) {
+                    try db.execute(sql: "DELETE FROM similar_pairs WHERE from_id = ? OR to_id = ?", arguments: [row["id"], row["id"]])
+                    try db.execute(sql: "DELETE FROM samples WHERE id = ?", arguments: [row["id"]])
                 }
             }
             return pending
@@ -190,12 +206,13 @@ public final class Catalog: Sendable {
         try database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT s.id, s.path, s.filename, s.file_size, s.content_hash, s.format, s.width, s.height,
-                       s.feature_row, t.*
+                       s.feature_row, s.added_run, t.*
                 FROM samples s JOIN stats t ON t.sample_id = s.id
                 WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
                 """).map { row in
                 ValidSample(
                     id: row["id"], path: row["path"], filename: row["filename"], featureRow: row["feature_row"],
+                    addedRun: row["added_run"],
                     fileSize: row["file_size"],
                     contentHash: row["content_hash"], format: row["format"],
                     statistics: ImageStatistics(
@@ -315,6 +332,8 @@ public struct ValidSample: Sendable {
     public var filename: String
     /// Row of its embedding in the feature store, when it has one.
     public var featureRow: Int?
+    /// The run that first listed it.
+    public var addedRun: Int64?
     public var fileSize: Int64
     public var contentHash: String?
     public var format: String?

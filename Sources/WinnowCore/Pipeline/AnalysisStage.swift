@@ -29,6 +29,7 @@ struct AnalysisFindings {
     var outliers = 0
     var nearDuplicates = 0
     var leaks = 0
+    var addedAlreadyKnown = 0
 }
 
 /// Runs the kNN index and every embedding-based analysis over the decoded, embedded samples,
@@ -38,6 +39,8 @@ struct AnalysisFindings {
 struct AnalysisStage {
     var options: AnalysisOptions
     var directory: URL
+    /// On an incremental run, its id: images it added are compared with the known ones.
+    var newRun: Int64?
 
     func run(samples: [ValidSample], store: FeatureStore, catalog: Catalog) throws -> AnalysisFindings {
         let embedded = samples.filter { $0.featureRow != nil }
@@ -48,6 +51,8 @@ struct AnalysisStage {
         for sample in embedded { values.append(contentsOf: mapped.row(sample.featureRow!)) }
         let vectors = FeatureMatrix(rows: embedded.count, dimension: store.dimension, values: values)
         let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: options.index)
+        let saved = directory.appendingPathComponent(SimilaritySearch.indexFileName)
+        if index.kind == .flat { try? FileManager.default.removeItem(at: saved) } else { try index.save(to: saved) }
         let neighbours = try index.allNeighbors(k: options.nearestNeighborsK)
         let metric = options.metric
 
@@ -117,6 +122,19 @@ struct AnalysisStage {
             }
             try save(table, "leaks.csv")
         }
+        var addedAlreadyKnown = 0
+        if let newRun {
+            // "Is this incoming image already in my dataset?": each new image's best known match.
+            var table = CSVTable(header: ["new_index", "new_filename", "known_index", "known_filename", "similarity"])
+            for row in embedded.indices where embedded[row].addedRun == newRun {
+                guard let match = neighbours[row].first(where: { embedded[$0.index].addedRun != newRun }),
+                      match.similarity(metric) >= options.threshold else { continue }
+                addedAlreadyKnown += 1
+                table.append([String(id[row]), name[row], String(id[match.index]), name[match.index],
+                              decimal(Double(match.similarity(metric)), 6)])
+            }
+            try save(table, "new_vs_known.csv")
+        }
         try catalog.replaceScores(embedded.indices.map { row in
             SampleScores(sampleID: id[row], uniqueness: uniqueness[row],
                          representativeness: representativeness.representativeness[row],
@@ -125,7 +143,8 @@ struct AnalysisStage {
         }, pairs: pairs.filter { $0.from < $0.to }.map { (id[$0.from], id[$0.to], $0.similarity) })
         return AnalysisFindings(similarPairs: pairs.count / 2, components: components.components.count,
                                 imagesInComponents: components.components.reduce(0) { $0 + $1.members.count },
-                                outliers: outliers.outliers.count, nearDuplicates: near.removedCount, leaks: leaks.count)
+                                outliers: outliers.outliers.count, nearDuplicates: near.removedCount, leaks: leaks.count,
+                                addedAlreadyKnown: addedAlreadyKnown)
     }
 
     private func save(_ table: CSVTable, _ name: String) throws {

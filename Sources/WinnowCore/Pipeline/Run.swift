@@ -65,6 +65,10 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var outliers: Int = 0
     public var nearDuplicates: Int = 0
     public var leaks: Int = 0
+    /// On a run that adds images to an existing work_dir: the added images, and those of them
+    /// that are near copies (≥ threshold) of images already there (`new_vs_known.csv`).
+    public var addedImages: Int = 0
+    public var addedAlreadyKnown: Int = 0
     public var seconds: Double
 
     /// Share of all files, in percent.
@@ -101,7 +105,7 @@ public struct Run: Sendable {
         let embedding: EmbeddingStage? = configuration.embedding == .none ? nil
             : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog,
                                  threads: configuration.workers)
-        let pending = try catalog.register(listings, needingFeatures: embedding != nil)
+        let pending = try catalog.register(listings, run: runID, needingFeatures: embedding != nil)
         let filenames = Dictionary(listings.map { ($0.source.id, $0.filename) }, uniquingKeysWith: { a, _ in a })
         try embedding?.bind(listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
 
@@ -147,7 +151,8 @@ public struct Run: Sendable {
                 "\(embedding.missingVectors.count) decoded images have no vector in the given embeddings (first shown)"))
         }
 
-        var summary = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store)
+        var summary = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
+                                          newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil)
         summary.processedThisRun = total + missingOutcomes.count
         summary.reused = summary.files - summary.processedThisRun
         summary.seconds = Date().timeIntervalSince(started)
@@ -182,7 +187,9 @@ public struct Run: Sendable {
     }
 
     /// Quality issues and exact duplicates over the whole catalog, then the work_dir files.
-    private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?) throws -> RunSummary {
+    /// `newRun`: on an incremental run, its id (samples it added are "new").
+    private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?,
+                                 newRun: Int64?) throws -> RunSummary {
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
         let findings = QualityInspector(thresholds: configuration.quality)
@@ -195,7 +202,7 @@ public struct Run: Sendable {
                          configuration: configuration, features: features)
         var analysis = AnalysisFindings()
         if let features {
-            analysis = try AnalysisStage(options: configuration.analysis, directory: workDirectory)
+            analysis = try AnalysisStage(options: configuration.analysis, directory: workDirectory, newRun: newRun)
                 .run(samples: valid, store: features, catalog: catalog)
         }
         var issueCounts: [String: Int] = [:]
@@ -211,7 +218,9 @@ public struct Run: Sendable {
             embedded: features == nil ? 0 : valid.filter { $0.featureRow != nil }.count,
             featureDimension: features?.dimension ?? 0, similarPairs: analysis.similarPairs,
             components: analysis.components, imagesInComponents: analysis.imagesInComponents,
-            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: analysis.leaks, seconds: 0)
+            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: analysis.leaks,
+            addedImages: newRun.map { run in valid.filter { $0.addedRun == run }.count } ?? 0,
+            addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0)
     }
 }
 

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import WinnowCore
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Find the images of a work_dir most similar to an image, a sample or a vector.",
+        discussion: """
+            Examples:
+              winnow search work --image query.jpg            is this image (or a copy) in my dataset?
+              winnow search work --id 42 -k 5                 neighbours of sample 42
+              winnow search work --vector 0.1,0.3,... --threshold 0.9
+              winnow search work --image q.jpg --json
+            """
+    )
+
+    @Argument(help: "A work_dir written by `winnow run` with embeddings.")
+    var workDir: String
+
+    @Option(help: "An image file to embed with the run's model.")
+    var image: String?
+
+    @Option(help: "The index of a sample in the work_dir (atrain_features.dat.csv).")
+    var id: Int64?
+
+    @Option(help: "A query vector: comma-separated numbers.")
+    var vector: String?
+
+    @Option(name: .short, help: "How many neighbours.")
+    var k = 10
+
+    @Option(help: "Only neighbours at least this similar.")
+    var threshold: Float?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        if [image != nil, id != nil, vector != nil].filter({ $0 }).count != 1 {
+            throw ValidationError("give exactly one of --image, --id or --vector")
+        }
+        if k < 1 { throw ValidationError("-k must be ≥ 1") }
+    }
+
+    func run() throws {
+        let matches: [SimilaritySearch.Match]
+        do {
+            let search = try SimilaritySearch(workDirectory: URL(fileURLWithPath: workDir))
+            if let image {
+                matches = try search.neighbors(ofImageAt: image, k: k, minimumSimilarity: threshold)
+            } else if let id {
+                matches = try search.neighbors(ofSample: id, k: k, minimumSimilarity: threshold)
+            } else {
+                let values = (vector ?? "").split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+                guard !values.contains(where: { $0 == nil }) else { throw ValidationError("--vector must be comma-separated numbers") }
+                matches = try search.neighbors(ofVector: values.compactMap { $0 }, k: k, minimumSimilarity: threshold)
+            }
+        } catch let error as SearchError {
+            standardError("winnow: \(error)")
+            throw ExitStatus.noInput
+        } catch let error as EmbeddingError {
+            standardError("winnow: \(error)")
+            throw ExitStatus.software
+        } catch let error as IndexError {
+            standardError("winnow: \(error)")
+            throw ExitStatus.software
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(matches), as: UTF8.self))
+        } else {
+            print("rank  similarity   index  filename")
+            for (rank, match) in matches.enumerated() {
+                print(String(format: "%4d  %10.4f  %6lld  ", rank + 1, match.similarity, match.index) + match.filename)
+            }
+            if matches.isEmpty { print("(no neighbours\(threshold.map { " at similarity ≥ \($0)" } ?? ""))") }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+
+/// "Images like this one": nearest neighbours in a finished work_dir of an image file (decoded
+/// and embedded on the fly with the run's model), of a sample already in it, or of a vector.
+/// Uses the run's saved approximate index when there is one, else exact search over the
+/// memory-mapped `atrain_features.dat`.
+public final class SimilaritySearch: @unchecked Sendable {
+    public let workDirectory: URL
+    public let configuration: RunConfiguration
+    /// Sample index and output filename of each feature row.
+    public let ids: [Int64]
+    public let filenames: [String]
+    private let index: any SimilarityIndex
+    private let rowOfID: [Int64: Int]
+    private var embedder: OnnxImageEmbedder?
+
+    /// Saved approximate index inside a work_dir.
+    public static let indexFileName = "index.faiss"
+
+    public struct Match: Sendable, Equatable, Codable {
+        public var index: Int64
+        public var filename: String
+        public var similarity: Float
+        public var distance: Float
+    }
+
+    public init(workDirectory: URL) throws {
+        self.workDirectory = workDirectory
+        let config = workDirectory.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: config) else { throw SearchError.notAWorkDirectory(workDirectory.path) }
+        configuration = try JSONDecoder().decode(RunConfiguration.self, from: data)
+        let list = workDirectory.appendingPathComponent("atrain_features.dat.csv")
+        let vectors = workDirectory.appendingPathComponent(FeatureFiles.vectors)
+        guard FileManager.default.fileExists(atPath: vectors.path),
+              let text = try? String(contentsOf: list, encoding: .utf8) else { throw SearchError.noFeatures(workDirectory.path) }
+        var ids: [Int64] = [], names: [String] = []
+        for line in text.split(whereSeparator: \.isNewline).dropFirst() {
+            let fields = line.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            guard fields.count == 2, let id = Int64(fields[0]) else { continue }
+            ids.append(id)
+            names.append(CSVTable.unescape(String(fields[1])))
+        }
+        guard !ids.isEmpty else { throw SearchError.noFeatures(workDirectory.path) }
+        self.ids = ids
+        filenames = names
+        rowOfID = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        let saved = workDirectory.appendingPathComponent(Self.indexFileName)
+        if FileManager.default.fileExists(atPath: saved.path) {
+            index = try ApproximateIndex.load(from: saved)
+        } else {
+            let size = (try FileManager.default.attributesOfItem(atPath: vectors.path)[.size] as? NSNumber)?.intValue ?? 0
+            let matrix = try FeatureMatrix(mapping: vectors, dimension: size / (ids.count * 4))
+            index = ExactIndex(vectors: matrix, metric: configuration.analysis.metric)
+        }
+    }
+
+    public var dimension: Int { index.dimension }
+
+    /// Neighbours of a vector (length `dimension`), nearest first.
+    public func neighbors(ofVector vector: [Float], k: Int = 10, minimumSimilarity: Float? = nil) throws -> [Match] {
+        guard vector.count == dimension else { throw SearchError.dimensionMismatch(expected: dimension, actual: vector.count) }
+        return try matches(FeatureMatrix(rows: 1, dimension: dimension, values: vector), k: k, excluding: nil,
+                           minimumSimilarity: minimumSimilarity)
+    }
+
+    /// Neighbours of a sample of the work_dir (by its index), itself excluded.
+    public func neighbors(ofSample id: Int64, k: Int = 10, minimumSimilarity: Float? = nil) throws -> [Match] {
+        guard let row = rowOfID[id] else { throw SearchError.unknownSample(id) }
+        let vectors = try FeatureMatrix(mapping: workDirectory.appendingPathComponent(FeatureFiles.vectors), dimension: dimension)
+        return try matches(vectors.slice(row..<(row + 1)), k: k, excluding: id, minimumSimilarity: minimumSimilarity)
+    }
+
+    /// Neighbours of an image file, embedded with the run's model (and its bounding box).
+    public func neighbors(ofImageAt path: String, k: Int = 10, minimumSimilarity: Float? = nil) throws -> [Match] {
+        let bytes: [UInt8]
+        do { bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            throw SearchError.unreadableImage(path, "cannot read the file")
+        }
+        let decoded: DecodedImage
+        do { decoded = try ImageDecoder().decode(bytes) } catch { throw SearchError.unreadableImage(path, error.message) }
+        var image = decoded.image
+        if let crop = configuration.crop,
+           let cropped = crop.crop(image, originalWidth: decoded.originalWidth, originalHeight: decoded.originalHeight) {
+            image = cropped
+        }
+        let vector = try modelEmbedder().embed([image])[0]
+        return try neighbors(ofVector: vector, k: k, minimumSimilarity: minimumSimilarity)
+    }
+
+    private func modelEmbedder() throws -> OnnxImageEmbedder {
+        if let embedder { return embedder }
+        let made: OnnxImageEmbedder
+        switch configuration.embedding {
+        case .mobileNetV2(let squash):
+            made = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: 0, resizeMode: squash ? .squash : .centerCrop(shortSide: 256))
+        case .onnx(let path, let size, let mean, let std, let bgr):
+            made = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std, channelOrder: bgr ? .bgr : .rgb)
+        case .precomputed, .none:
+            throw SearchError.noModel(workDirectory.path)
+        }
+        embedder = made
+        return made
+    }
+
+    private func matches(_ query: FeatureMatrix, k: Int, excluding: Int64?, minimumSimilarity: Float?) throws -> [Match] {
+        let metric = configuration.analysis.metric
+        let found = try index.search(query, k: min(index.count, k + (excluding == nil ? 0 : 1)), excludingSelf: false)[0]
+        return found.compactMap { n -> Match? in
+            guard ids[n.index] != excluding else { return nil }
+            let similarity = n.similarity(metric)
+            if let minimumSimilarity, similarity < minimumSimilarity { return nil }
+            return Match(index: ids[n.index], filename: filenames[n.index], similarity: similarity, distance: n.distance)
+        }.prefix(k).map { $0 }
+    }
+}
+
+/// Names of the feature files in a work_dir.
+enum FeatureFiles {
+    static let vectors = "atrain_features.dat"
+}
+
+/// Why a search cannot run; one line each.
+public enum SearchError: Error, Equatable, CustomStringConvertible {
+    case notAWorkDirectory(String)
+    case noFeatures(String)
+    case noModel(String)
+    case unknownSample(Int64)
+    case unreadableImage(String, String)
+    case dimensionMismatch(expected: Int, actual: Int)
+
+    public var description: String {
+        switch self {
+        case .notAWorkDirectory(let path): "\(path) is not a Winnow work_dir (no config.json): run `winnow run` first"
+        case .noFeatures(let path): "\(path) has no features (atrain_features.dat): run `winnow run` with embeddings"
+        case .noModel(let path): "\(path) was run with precomputed embeddings: search by --id or --vector instead of an image"
+        case .unknownSample(let id): "no embedded sample with index \(id) in this work_dir"
+        case .unreadableImage(let path, let why): "\(path): \(why)"
+        case .dimensionMismatch(let expected, let actual): "the query vector has \(actual) values, the features \(expected)"
+        }
+    }
+}
