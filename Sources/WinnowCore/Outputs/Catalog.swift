@@ -38,7 +38,7 @@ public final class Catalog: Sendable {
                     state TEXT NOT NULL DEFAULT 'pending',
                     content_hash TEXT, format TEXT, width INTEGER, height INTEGER,
                     error_code TEXT, error_message TEXT, processed_run INTEGER,
-                    feature_row INTEGER, added_run INTEGER);
+                    feature_row INTEGER, added_run INTEGER, location TEXT);
                 CREATE INDEX samples_state ON samples(state, listed);
                 CREATE TABLE stats (
                     sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
@@ -129,8 +129,11 @@ public final class Catalog: Sendable {
             var pending: [Int64: SampleSource] = [:]
             for listing in listings {
                 let source = listing.source
-                var archive: String?, member: String?
-                if case .archiveMember(let url, let name) = source.location { archive = url.path; member = name }
+                var archive: String?, member: String?, location: String?
+                switch source.location {
+                case .archiveMember(let url, let name): archive = url.path; member = name
+                case .file(let url): location = url.path
+                }
                 if let existing = known[source.id] {
                     let changed = existing.size != source.byteCount || existing.mtime != source.modificationTime
                     if changed {
@@ -141,22 +144,22 @@ public final class Catalog: Sendable {
                             feature_row = NULL WHERE id = ?
                             """, arguments: [source.byteCount, source.modificationTime, existing.id])
                     }
-                    try db.execute(sql: "UPDATE samples SET listed = 1, filename = ? WHERE id = ?",
-                                   arguments: [listing.filename, existing.id])
+                    try db.execute(sql: "UPDATE samples SET listed = 1, filename = ?, location = ? WHERE id = ?",
+                                   arguments: [listing.filename, location, existing.id])
                     let lacksFeatures = needingFeatures && existing.state == "valid" && !existing.hasFeatures
                     if changed || existing.state == "pending" || lacksFeatures { pending[existing.id] = source }
                 } else {
                     try db.execute(sql: """
-                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run, location)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [nextID, source.id, listing.filename, archive, member,
-                                         source.byteCount, source.modificationTime, run])
+                                         source.byteCount, source.modificationTime, run, location])
                     pending[nextID] = source
                     nextID += 1
                 }
             }
-            for row in try Row.fetchAll(db, sql: "SELECT id, filename, archive FROM samples WHERE listed = 0") {
-                let path: String = (row["archive"] as String?) ?? row["filename"]
+            for row in try Row.fetchAll(db, sql: "SELECT id, location, archive FROM samples WHERE listed = 0") {
+                let path: String = (row["archive"] as String?) ?? (row["location"] as String?) ?? ""
                 if !FileManager.default.fileExists(atPath: path) {
                     try db.execute(sql: "DELETE FROM similar_pairs WHERE from_id = ? OR to_id = ?", arguments: [row["id"], row["id"]])
                     try db.execute(sql: "DELETE FROM samples WHERE id = ?", arguments: [row["id"]])
@@ -317,7 +320,15 @@ public final class Catalog: Sendable {
         try database.read { db in
             try Row.fetchAll(db, sql: sql).map { row in
                 var values: [String: String] = [:]
-                for (column, value) in row { values[column] = value.isNull ? "" : value.description }
+                for (column, value) in row {
+                    switch value.storage {
+                    case .null: values[column] = ""
+                    case .int64(let number): values[column] = String(number)
+                    case .double(let number): values[column] = String(number)
+                    case .string(let text): values[column] = text
+                    case .blob(let data): values[column] = data.map { String(format: "%02x", $0) }.joined()
+                    }
+                }
                 return values
             }
         }

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import WinnowCore
+
+extension KeeperRule: ExpressibleByArgument {}
+extension CleanGroups: ExpressibleByArgument {}
+
+struct CleanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clean",
+        abstract: "Choose one image to keep per duplicate group; list or quarantine the rest.",
+        discussion: """
+            Dry run by default: writes keep.csv and remove.csv into the work_dir and prints the plan.
+            With --apply and --quarantine DIR, the images to remove are moved (never deleted) under
+            DIR, each move logged first in quarantine_log.jsonl; `winnow undo WORK_DIR` moves them back.
+
+            Examples:
+              winnow clean work                                   plan only
+              winnow clean work --keep-rule sharpness --keep-rule resolution
+              winnow clean work --groups exact --quarantine /data/quarantine --apply
+            """
+    )
+
+    @Argument(help: "A work_dir written by `winnow run`.")
+    var workDir: String
+
+    @Option(name: .customLong("groups"), help: "Groups to clean: exact, components (repeatable; default both).")
+    var groups: [CleanGroups] = [.exact, .components]
+
+    @Option(name: .customLong("keep-rule"), help: "Keeper order: resolution, sharpness, size (repeatable; default in that order).")
+    var rules: [KeeperRule] = [.resolution, .sharpness, .size]
+
+    @Option(help: "Folder to move removed images into (with --apply).")
+    var quarantine: String?
+
+    @Flag(help: "Move the files (otherwise only the lists are written).")
+    var apply = false
+
+    func validate() throws {
+        if apply && quarantine == nil { throw ValidationError("--apply needs --quarantine DIR (Winnow never deletes files)") }
+    }
+
+    func run() throws {
+        let work = URL(fileURLWithPath: workDir)
+        guard FileManager.default.fileExists(atPath: work.appendingPathComponent(Catalog.fileName).path) else {
+            standardError("winnow: \(workDir) is not a Winnow work_dir (no \(Catalog.fileName))")
+            throw ExitStatus.noInput
+        }
+        let plan = try CleanPlan.make(workDirectory: work, groups: groups, rules: rules)
+        try plan.writeLists(to: work)
+        print("\(plan.groups.count) duplicate groups: keep \(plan.groups.count), remove \(plan.removed.count) "
+              + "(keep.csv, remove.csv in \(workDir))")
+        for group in plan.groups.prefix(10) {
+            print("  keep \(group.keeper.filename)")
+            for removed in group.removed { print("    remove \(removed.filename)") }
+        }
+        if plan.groups.count > 10 { print("  … \(plan.groups.count - 10) more groups in keep.csv / remove.csv") }
+        guard apply, let quarantine else {
+            if !plan.removed.isEmpty { print("dry run: nothing moved (add --quarantine DIR --apply)") }
+            return
+        }
+        let report = try Quarantine.move(plan, into: URL(fileURLWithPath: quarantine), workDirectory: work)
+        for (file, reason) in report.failed { standardError("warning: \(file): not moved: \(reason)") }
+        print("moved \(report.moved.count) files to \(quarantine); undo with: winnow undo \(workDir)")
+    }
+}
+
+struct UndoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "undo",
+        abstract: "Move quarantined images back to where they were.",
+        discussion: "Example:\n  winnow undo work"
+    )
+
+    @Argument(help: "The work_dir whose quarantine_log.jsonl lists the moves.")
+    var workDir: String
+
+    func run() throws {
+        let report = try Quarantine.undo(workDirectory: URL(fileURLWithPath: workDir))
+        for (file, reason) in report.failed { standardError("warning: \(file): not restored: \(reason)") }
+        print("restored \(report.moved.count) files" + (report.failed.isEmpty ? "" : "; \(report.failed.count) not restored"))
+    }
+}

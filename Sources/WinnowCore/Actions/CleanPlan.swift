@@ -1,0 +1,121 @@
+import Foundation
+
+/// How the image kept from a group of duplicates is chosen: the first rule that tells two
+/// images apart decides; the lowest sample index breaks remaining ties.
+public enum KeeperRule: String, Sendable, Codable, CaseIterable {
+    /// More pixels first.
+    case resolution
+    /// Higher contrast-normalised sharpness first, when it differs by more than 10 % (within
+    /// that, recompression artefacts can outweigh real detail, so the next rule decides).
+    case sharpness
+    /// Larger file first.
+    case size
+}
+
+/// Which groups `winnow clean` works on.
+public enum CleanGroups: String, Sendable, Codable, CaseIterable {
+    /// Byte-identical files (`exact_duplicates.csv`).
+    case exact
+    /// Connected components of near duplicates (`connected_components.csv`, cc_threshold).
+    case components
+}
+
+/// For each group of duplicates, one image to keep and the rest to remove — a plan only:
+/// nothing is touched until `Quarantine.move` is called with it.
+public struct CleanPlan: Sendable {
+    public struct Member: Sendable, Equatable {
+        public var id: Int64
+        /// The sample id (path relative to its input).
+        public var path: String
+        public var filename: String
+        /// Absolute path of the file; nil for archive members, which cannot be moved.
+        public var location: String?
+        public var pixels: Int
+        public var sharpness: Double
+        public var fileSize: Int64
+    }
+
+    public struct Group: Sendable, Equatable {
+        public var keeper: Member
+        public var removed: [Member]
+    }
+
+    public var groups: [Group]
+    public var removed: [Member] { groups.flatMap(\.removed) }
+
+    /// Builds the plan from a work_dir's catalog: groups from the chosen sources are merged
+    /// when they share an image.
+    public static func make(workDirectory: URL, groups sources: [CleanGroups] = [.exact, .components],
+                            rules: [KeeperRule] = [.resolution, .sharpness, .size]) throws -> CleanPlan {
+        let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
+        var members: [Int64: Member] = [:]
+        for row in try catalog.query("""
+            SELECT s.id, s.path, s.filename, s.location, s.file_size, s.width, s.height, t.sharpness
+            FROM samples s LEFT JOIN stats t ON t.sample_id = s.id WHERE s.listed = 1
+            """) {
+            guard let id = Int64(row["id"] ?? "") else { continue }
+            members[id] = Member(id: id, path: row["path"] ?? "", filename: row["filename"] ?? "",
+                                 location: (row["location"] ?? "").isEmpty ? nil : row["location"],
+                                 pixels: (Int(row["width"] ?? "") ?? 0) * (Int(row["height"] ?? "") ?? 0),
+                                 sharpness: Double(row["sharpness"] ?? "") ?? 0, fileSize: Int64(row["file_size"] ?? "") ?? 0)
+        }
+        var edges: [(Int64, Int64)] = []
+        if sources.contains(.exact) {
+            for row in try catalog.query("SELECT sample_id, first_id FROM exact_duplicates") {
+                if let a = Int64(row["sample_id"] ?? ""), let b = Int64(row["first_id"] ?? "") { edges.append((a, b)) }
+            }
+        }
+        if sources.contains(.components) {
+            for row in try catalog.query("SELECT sample_id, component_id FROM scores WHERE component_id != sample_id") {
+                if let a = Int64(row["sample_id"] ?? ""), let b = Int64(row["component_id"] ?? "") { edges.append((a, b)) }
+            }
+        }
+        var parent: [Int64: Int64] = [:]
+        func root(_ x: Int64) -> Int64 {
+            var x = x
+            while let p = parent[x], p != x { x = p }
+            return x
+        }
+        for (a, b) in edges where members[a] != nil && members[b] != nil {
+            parent[a] = parent[a] ?? a
+            parent[b] = parent[b] ?? b
+            let (ra, rb) = (root(a), root(b))
+            if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
+        }
+        var grouped: [Int64: [Member]] = [:]
+        for id in parent.keys { if let m = members[id] { grouped[root(id), default: []].append(m) } }
+        let groups = grouped.values.filter { $0.count > 1 }.map { list -> Group in
+            let ordered = list.sorted { better($0, $1, rules) }
+            return Group(keeper: ordered[0], removed: Array(ordered.dropFirst()))
+        }.sorted { $0.keeper.id < $1.keeper.id }
+        return CleanPlan(groups: groups)
+    }
+
+    static func better(_ a: Member, _ b: Member, _ rules: [KeeperRule]) -> Bool {
+        for rule in rules {
+            switch rule {
+            case .resolution where a.pixels != b.pixels: return a.pixels > b.pixels
+            case .sharpness where abs(a.sharpness - b.sharpness) > 0.1 * max(a.sharpness, b.sharpness):
+                return a.sharpness > b.sharpness
+            case .size where a.fileSize != b.fileSize: return a.fileSize > b.fileSize
+            default: continue
+            }
+        }
+        return a.id < b.id
+    }
+
+    /// Writes `keep.csv` and `remove.csv` (group, index, filename, reason) into the work_dir.
+    public func writeLists(to workDirectory: URL) throws {
+        var keep = CSVTable(header: ["group", "index", "filename", "width_x_height", "sharpness", "file_size"])
+        var remove = CSVTable(header: ["group", "index", "filename", "kept_index", "kept_filename"])
+        for (number, group) in groups.enumerated() {
+            let k = group.keeper
+            keep.append([String(number), String(k.id), k.filename, String(k.pixels), decimal(k.sharpness, 2), String(k.fileSize)])
+            for r in group.removed {
+                remove.append([String(number), String(r.id), r.filename, String(k.id), k.filename])
+            }
+        }
+        try AtomicFile.write(keep.contents, to: workDirectory.appendingPathComponent("keep.csv"))
+        try AtomicFile.write(remove.contents, to: workDirectory.appendingPathComponent("remove.csv"))
+    }
+}
