@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import WinnowCore
+
+/// `winnow bench embed`: end-to-end decode + embedding speed next to fastdup's `run()`.
+struct BenchEmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Measure decode + embedding speed (images per CPU-second, wall images/s) next to fastdup.",
+        discussion: """
+            Lists the first N images of CORPUS into a file list, runs `winnow run` on it in a child
+            process for each thread layout in --threads (fresh work_dir each), then fastdup's run()
+            on the same list (../shared/anchors), and prints the ratio.
+
+            Example:
+              winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --images 2000
+            """
+    )
+
+    @Option(help: "Folder of images (e.g. corpus set C).")
+    var corpus: String
+
+    @Option(help: "How many images.")
+    var images = 2000
+
+    @Option(help: "Comma-separated thread counts to measure.")
+    var threads = "2,1"
+
+    @Option(help: "Embedding model (as `winnow run --model`).")
+    var model = "mobilenet_v2"
+
+    @Flag(help: "Skip fastdup.")
+    var skipAnchors = false
+
+    @OptionGroup var places: BenchPlaces
+
+    func run() throws {
+        try FileManager.default.createDirectory(atPath: places.scratch, withIntermediateDirectories: true)
+        let list = places.scratch + "/images-\(images).txt"
+        let files = firstImages(in: corpus, count: images)
+        guard !files.isEmpty else {
+            standardError("winnow: no images under \(corpus)")
+            throw ExitStatus.noInput
+        }
+        try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: true, encoding: .utf8)
+        print("winnow bench embed: \(files.count) images, model \(model), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("  tool                 wall s    img/s   img/CPU-s  peak RSS MB")
+        var best: Double?
+        for count in threads.split(separator: ",").compactMap({ Int($0) }) {
+            let work = places.scratch + "/embed-\(count)"
+            try? FileManager.default.removeItem(atPath: work)
+            let report = try BenchSupport.winnowRun([list, "--work-dir", work, "--model", model, "--threads", String(count)])
+            let perCPU = Double(report.summary.embedded ?? 0) / report.resources.cpuSeconds
+            best = max(best ?? 0, perCPU)
+            print(String(format: "  winnow, %d thread%@ %9.2f %8.1f %11.1f %12.0f", count, count == 1 ? " " : "s",
+                         report.summary.seconds, Double(report.summary.embedded ?? 0) / report.summary.seconds,
+                         perCPU, report.resources.peakRSSMegabytes))
+        }
+        guard !skipAnchors, let (python, script) = places.anchor("fastdup") else { return }
+        let work = places.scratch + "/embed-fastdup"
+        try? FileManager.default.removeItem(atPath: work)
+        let (output, cpu) = try BenchSupport.runChild(python, [script, list, work], stderrLog: places.scratch + "/fastdup.log")
+        func value(_ key: String) -> Double? {
+            output.split(separator: "\n").first { $0.hasPrefix(key + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let embedded = (try? String(contentsOfFile: work + "/atrain_features.dat.csv", encoding: .utf8))
+            .map { $0.split(whereSeparator: \.isNewline).count - 1 } ?? 0
+        let wall = value("FASTDUP_SECONDS") ?? 0
+        let perCPU = Double(embedded) / cpu
+        print(String(format: "  fastdup run()       %9.2f %8.1f %11.1f %12.0f", wall, Double(embedded) / max(wall, 1e-9),
+                     perCPU, value("FASTDUP_MAX_RSS_MB") ?? 0))
+        if let best { print(String(format: "ratio (winnow / fastdup), images per CPU-second: %.2f×", best / perCPU)) }
+    }
+
+    private func firstImages(in folder: String, count: Int) -> [String] {
+        let root = URL(fileURLWithPath: folder).standardizedFileURL.path
+        var paths: [String] = []
+        let walker = FileManager.default.enumerator(atPath: root)
+        while let path = walker?.nextObject() as? String {
+            if ["jpg", "jpeg", "png", "webp"].contains((path as NSString).pathExtension.lowercased()) { paths.append(root + "/" + path) }
+        }
+        return Array(paths.sorted().prefix(count))
+    }
+}
