@@ -22,10 +22,18 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // libvips' public API is variadic; this shim gives Swift fixed-arity entry points.
         .target(name: "VipsShim", dependencies: ["CVips"]),
+        // Faiss (Debian ships only the static libfaiss.a) behind plain C functions. libfaiss.a
+        // needs GCC's OpenMP runtime and BLAS + LAPACK: libopenblas has both, and linking it
+        // (not libblas/liblapack) keeps one OpenBLAS in the process.
+        .target(
+            name: "FaissShim",
+            cxxSettings: [.headerSearchPath("compat")],
+            linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("gomp"), .linkedLibrary("openblas")]
+        ),
         .target(
             name: "WinnowCore",
             dependencies: [
-                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim",
+                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -11,10 +11,13 @@ struct WinnowCommand: ParsableCommand {
               winnow run photos/ --work-dir work          analyse a folder (recursive)
               winnow run a/ b/ list.txt shots.tar.gz      several folders, a file list, an archive
               winnow run photos/ --json                   print the summary as JSON
-              winnow bench --corpus ~/.cache/winnow/corpus/C/images
+              winnow search work --image query.jpg         images like this one
+              winnow clean work --quarantine q --apply    keep the best of each duplicate group
+              winnow bench decode --corpus ~/.cache/winnow/corpus/C/images
             """,
         version: Winnow.version,
-        subcommands: [RunCommand.self, BenchCommand.self],
+        subcommands: [RunCommand.self, SearchCommand.self, CleanCommand.self, UndoCommand.self, ModelsCommand.self,
+                      BenchCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -1,0 +1,417 @@
+// Faiss behind plain C functions. Every entry point catches all C++ exceptions and turns them
+// into a one-line message; see include/faiss_shim.h for the contract.
+#include "faiss_shim.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_io.h>
+
+#include <immintrin.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+// compat/omp.h: libgomp's API, as Faiss is built with GCC's OpenMP (see that file).
+#include <omp.h>
+
+struct winnow_faiss_index {
+    std::unique_ptr<faiss::Index> index;
+};
+
+namespace {
+
+/// Threads asked for by `winnow_faiss_set_threads` (0: OpenMP's default). OpenMP's thread
+/// count is a per-thread setting, and Swift calls in from many threads, so every call that
+/// runs Faiss code applies it on the calling thread first.
+std::atomic<int> requested_threads{0};
+
+void apply_threads() {
+    int threads = requested_threads.load(std::memory_order_relaxed);
+    if (threads > 0) omp_set_num_threads(threads);
+}
+
+void set_error(char *error, size_t error_size, const char *message) {
+    if (error == nullptr || error_size == 0) return;
+    std::string line(message != nullptr ? message : "unknown error");
+    for (char &c : line) {
+        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    // Faiss prefixes its messages with "Error in <function> at <file>:<line>: "; keep only
+    // what it says, not where.
+    const std::string marker = ": ";
+    if (line.rfind("Error in ", 0) == 0) {
+        size_t at = line.find(" at ");
+        size_t colon = at == std::string::npos ? std::string::npos : line.find(marker, at);
+        if (colon != std::string::npos) line = line.substr(colon + marker.size());
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::snprintf(error, error_size, "%s", line.c_str());
+}
+
+/// Runs `body`, returning 0, or 1 with the message of whatever it threw.
+template <typename Body>
+int guarded(char *error, size_t error_size, Body body) {
+    try {
+        apply_threads();
+        body();
+        return 0;
+    } catch (const faiss::FaissException &e) {
+        set_error(error, error_size, e.msg.empty() ? e.what() : e.msg.c_str());
+    } catch (const std::bad_alloc &) {
+        set_error(error, error_size, "out of memory");
+    } catch (const std::exception &e) {
+        set_error(error, error_size, e.what());
+    } catch (...) {
+        set_error(error, error_size, "unknown C++ exception");
+    }
+    return 1;
+}
+
+// MARK: SIMD distances for HNSW
+
+// Debian builds libfaiss for baseline x86-64 (SSE2), where Faiss's fvec_L2sqr and
+// fvec_inner_product fall back to scalar loops. HNSW spends nearly all its time in those, one
+// pair of vectors at a time, so the shim gives its flat storage a distance computer of its own,
+// vectorised with AVX-512 or AVX2+FMA when the CPU has them (chosen once, at run time).
+
+using distance_function = float (*)(const float *, const float *, size_t);
+
+float inner_product_scalar(const float *a, const float *b, size_t d) {
+    float sum = 0;
+    for (size_t i = 0; i < d; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+float l2_squared_scalar(const float *a, const float *b, size_t d) {
+    float sum = 0;
+    for (size_t i = 0; i < d; i++) {
+        float diff = a[i] - b[i];
+        sum += diff * diff;
+    }
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) float horizontal_sum_avx(__m256 v) {
+    __m128 low = _mm256_castps256_ps128(v), high = _mm256_extractf128_ps(v, 1);
+    low = _mm_add_ps(low, high);
+    low = _mm_add_ps(low, _mm_movehl_ps(low, low));
+    low = _mm_add_ss(low, _mm_shuffle_ps(low, low, 1));
+    return _mm_cvtss_f32(low);
+}
+
+__attribute__((target("avx2,fma"))) float inner_product_avx2(const float *a, const float *b, size_t d) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float sum = horizontal_sum_avx(_mm256_add_ps(s0, s1));
+    for (; i < d; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) float l2_squared_avx2(const float *a, const float *b, size_t d) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+    }
+    float sum = horizontal_sum_avx(_mm256_add_ps(s0, s1));
+    for (; i < d; i++) {
+        float diff = a[i] - b[i];
+        sum += diff * diff;
+    }
+    return sum;
+}
+
+__attribute__((target("avx512f"))) float inner_product_avx512(const float *a, const float *b, size_t d) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i + 16 <= d; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    if (i < d) {
+        __mmask16 mask = static_cast<__mmask16>((1u << (d - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f"))) float l2_squared_avx512(const float *a, const float *b, size_t d) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+        s1 = _mm512_fmadd_ps(d1, d1, s1);
+    }
+    for (; i + 16 <= d; i += 16) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+    }
+    if (i < d) {
+        __mmask16 mask = static_cast<__mmask16>((1u << (d - i)) - 1);
+        __m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i));
+        s1 = _mm512_fmadd_ps(d0, d0, s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+struct distance_kernels {
+    distance_function inner_product;
+    distance_function l2_squared;
+    const char *name;
+};
+
+const distance_kernels &kernels() {
+    static const distance_kernels chosen = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) return distance_kernels{inner_product_avx512, l2_squared_avx512, "avx512"};
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            return distance_kernels{inner_product_avx2, l2_squared_avx2, "avx2"};
+        return distance_kernels{inner_product_scalar, l2_squared_scalar, "scalar"};
+    }();
+    return chosen;
+}
+
+/// Distances from one query to flat-stored vectors (inner product or squared L2, as Faiss's
+/// own flat distance computers return them).
+struct SimdFlatDistanceComputer : faiss::FlatCodesDistanceComputer {
+    size_t d;
+    distance_function distance;
+    const float *query = nullptr;
+
+    SimdFlatDistanceComputer(const faiss::IndexFlat &storage)
+            : faiss::FlatCodesDistanceComputer(storage.codes.data(), storage.code_size),
+              d(static_cast<size_t>(storage.d)),
+              distance(storage.metric_type == faiss::METRIC_INNER_PRODUCT ? kernels().inner_product
+                                                                           : kernels().l2_squared) {}
+
+    void set_query(const float *x) override { query = x; }
+
+    float distance_to_code(const uint8_t *code) override {
+        return distance(query, reinterpret_cast<const float *>(code), d);
+    }
+
+    float symmetric_dis(idx_t i, idx_t j) override {
+        const float *base = reinterpret_cast<const float *>(codes);
+        return distance(base + i * d, base + j * d, d);
+    }
+};
+
+/// Flat storage whose distance computer is `SimdFlatDistanceComputer`. Faiss writes it as a
+/// plain IndexFlat (same data), and reading swaps the plain one for this again.
+struct SimdFlat : faiss::IndexFlat {
+    SimdFlat(idx_t d, faiss::MetricType metric) : faiss::IndexFlat(d, metric) {}
+
+    faiss::FlatCodesDistanceComputer *get_FlatCodesDistanceComputer() const override {
+        return new SimdFlatDistanceComputer(*this);
+    }
+};
+
+/// Gives an HNSW-flat index the SIMD storage (keeping the stored vectors).
+void use_simd_storage(faiss::IndexHNSW &hnsw) {
+    auto *plain = dynamic_cast<faiss::IndexFlat *>(hnsw.storage);
+    if (plain == nullptr || dynamic_cast<SimdFlat *>(plain) != nullptr) return;
+    auto fast = std::make_unique<SimdFlat>(plain->d, plain->metric_type);
+    fast->codes.swap(plain->codes);
+    fast->ntotal = plain->ntotal;
+    if (hnsw.own_fields) delete plain;
+    hnsw.storage = fast.release();
+    hnsw.own_fields = true;
+}
+
+faiss::MetricType faiss_metric(winnow_faiss_metric metric) {
+    return metric == WINNOW_FAISS_METRIC_INNER_PRODUCT ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
+}
+
+faiss::IndexHNSW *as_hnsw(const winnow_faiss_index *index) {
+    return dynamic_cast<faiss::IndexHNSWFlat *>(index->index.get());
+}
+
+faiss::IndexIVFFlat *as_ivf(const winnow_faiss_index *index) {
+    return dynamic_cast<faiss::IndexIVFFlat *>(index->index.get());
+}
+
+bool check_dimension(int dimension, char *error, size_t error_size) {
+    if (dimension > 0) return true;
+    set_error(error, error_size, "dimension must be positive");
+    return false;
+}
+
+} // namespace
+
+extern "C" {
+
+winnow_faiss_index *winnow_faiss_new_hnsw(int dimension, int m, int ef_construction, int ef_search,
+                                          winnow_faiss_metric metric, char *error, size_t error_size) {
+    if (!check_dimension(dimension, error, error_size)) return nullptr;
+    if (m < 2 || ef_construction < 1 || ef_search < 1) {
+        set_error(error, error_size, "HNSW needs M ≥ 2, efConstruction ≥ 1 and efSearch ≥ 1");
+        return nullptr;
+    }
+    winnow_faiss_index *made = nullptr;
+    guarded(error, error_size, [&] {
+        auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(dimension, m, faiss_metric(metric));
+        hnsw->hnsw.efConstruction = ef_construction;
+        hnsw->hnsw.efSearch = ef_search;
+        use_simd_storage(*hnsw);
+        made = new winnow_faiss_index{std::move(hnsw)};
+    });
+    return made;
+}
+
+winnow_faiss_index *winnow_faiss_new_ivf(int dimension, int nlist, int nprobe, winnow_faiss_metric metric,
+                                         char *error, size_t error_size) {
+    if (!check_dimension(dimension, error, error_size)) return nullptr;
+    if (nlist < 1 || nprobe < 1) {
+        set_error(error, error_size, "IVF needs nlist ≥ 1 and nprobe ≥ 1");
+        return nullptr;
+    }
+    winnow_faiss_index *made = nullptr;
+    guarded(error, error_size, [&] {
+        faiss::Index *quantizer = metric == WINNOW_FAISS_METRIC_INNER_PRODUCT
+            ? static_cast<faiss::Index *>(new faiss::IndexFlatIP(dimension))
+            : static_cast<faiss::Index *>(new faiss::IndexFlatL2(dimension));
+        std::unique_ptr<faiss::IndexIVFFlat> ivf;
+        try {
+            ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, dimension, nlist, faiss_metric(metric));
+        } catch (...) {
+            delete quantizer;
+            throw;
+        }
+        ivf->own_fields = true;
+        ivf->nprobe = static_cast<size_t>(nprobe);
+        ivf->set_direct_map_type(faiss::DirectMap::Array);
+        made = new winnow_faiss_index{std::move(ivf)};
+    });
+    return made;
+}
+
+int winnow_faiss_train(winnow_faiss_index *index, int64_t n, const float *vectors, char *error,
+                       size_t error_size) {
+    return guarded(error, error_size, [&] {
+        if (n > 0) index->index->train(n, vectors);
+    });
+}
+
+int winnow_faiss_add(winnow_faiss_index *index, int64_t n, const float *vectors, char *error,
+                     size_t error_size) {
+    return guarded(error, error_size, [&] {
+        if (!index->index->is_trained) throw std::runtime_error("the index must be trained before vectors are added");
+        if (n > 0) index->index->add(n, vectors);
+    });
+}
+
+int winnow_faiss_search(const winnow_faiss_index *index, int64_t n, const float *queries, int64_t k,
+                        float *distances, int64_t *labels, char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        if (k < 1) throw std::runtime_error("k must be positive");
+        if (n <= 0) return;
+        static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t), "Faiss ids are 64-bit");
+        index->index->search(n, queries, k, distances, reinterpret_cast<faiss::Index::idx_t *>(labels));
+    });
+}
+
+int winnow_faiss_reconstruct(const winnow_faiss_index *index, int64_t first, int64_t n, float *out,
+                             char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        if (first < 0 || n < 0 || first + n > index->index->ntotal) throw std::runtime_error("rows out of range");
+        if (n > 0) index->index->reconstruct_n(first, n, out);
+    });
+}
+
+int winnow_faiss_write(const winnow_faiss_index *index, const char *path, char *error, size_t error_size) {
+    return guarded(error, error_size, [&] { faiss::write_index(index->index.get(), path); });
+}
+
+winnow_faiss_index *winnow_faiss_read(const char *path, char *error, size_t error_size) {
+    winnow_faiss_index *made = nullptr;
+    guarded(error, error_size, [&] {
+        std::unique_ptr<faiss::Index> read(faiss::read_index(path));
+        auto *ivf = dynamic_cast<faiss::IndexIVFFlat *>(read.get());
+        bool supported = dynamic_cast<faiss::IndexHNSWFlat *>(read.get()) != nullptr
+            || (ivf != nullptr && dynamic_cast<faiss::IndexIVFFlatDedup *>(read.get()) == nullptr);
+        if (!supported) throw std::runtime_error("not an HNSW-flat or IVF-flat index");
+        if (read->metric_type != faiss::METRIC_L2 && read->metric_type != faiss::METRIC_INNER_PRODUCT)
+            throw std::runtime_error("unsupported metric");
+        if (ivf != nullptr && ivf->direct_map.type == faiss::DirectMap::NoMap) ivf->make_direct_map(true);
+        if (auto *hnsw = dynamic_cast<faiss::IndexHNSWFlat *>(read.get())) use_simd_storage(*hnsw);
+        made = new winnow_faiss_index{std::move(read)};
+    });
+    return made;
+}
+
+void winnow_faiss_free(winnow_faiss_index *index) { delete index; }
+
+winnow_faiss_kind winnow_faiss_get_kind(const winnow_faiss_index *index) {
+    if (as_hnsw(index) != nullptr) return WINNOW_FAISS_KIND_HNSW_FLAT;
+    if (as_ivf(index) != nullptr) return WINNOW_FAISS_KIND_IVF_FLAT;
+    return WINNOW_FAISS_KIND_OTHER;
+}
+
+winnow_faiss_metric winnow_faiss_get_metric(const winnow_faiss_index *index) {
+    return index->index->metric_type == faiss::METRIC_INNER_PRODUCT ? WINNOW_FAISS_METRIC_INNER_PRODUCT
+                                                                     : WINNOW_FAISS_METRIC_L2;
+}
+
+int winnow_faiss_get_dimension(const winnow_faiss_index *index) { return index->index->d; }
+
+int64_t winnow_faiss_get_count(const winnow_faiss_index *index) { return index->index->ntotal; }
+
+int winnow_faiss_get_is_trained(const winnow_faiss_index *index) { return index->index->is_trained ? 1 : 0; }
+
+void winnow_faiss_get_parameters(const winnow_faiss_index *index, int *first, int *second, int *third) {
+    int values[3] = {0, 0, 0};
+    if (auto *hnsw = as_hnsw(index)) {
+        // Level 0 holds 2·M links per node (cum_nb_neighbors(1)); M itself is the level-1 count.
+        values[0] = hnsw->hnsw.nb_neighbors(1);
+        values[1] = hnsw->hnsw.efConstruction;
+        values[2] = hnsw->hnsw.efSearch;
+    } else if (auto *ivf = as_ivf(index)) {
+        values[0] = static_cast<int>(ivf->nlist);
+        values[1] = static_cast<int>(ivf->nprobe);
+    }
+    if (first != nullptr) *first = values[0];
+    if (second != nullptr) *second = values[1];
+    if (third != nullptr) *third = values[2];
+}
+
+void winnow_faiss_set_effort(winnow_faiss_index *index, int effort) {
+    if (effort < 1) return;
+    if (auto *hnsw = as_hnsw(index)) hnsw->hnsw.efSearch = effort;
+    else if (auto *ivf = as_ivf(index)) ivf->nprobe = static_cast<size_t>(effort);
+}
+
+void winnow_faiss_set_threads(int threads) {
+    requested_threads.store(threads > 0 ? threads : 0, std::memory_order_relaxed);
+    if (threads > 0) omp_set_num_threads(threads);
+}
+
+const char *winnow_faiss_distance_kernels(void) { return kernels().name; }
+
+int winnow_faiss_get_threads(void) {
+    int threads = requested_threads.load(std::memory_order_relaxed);
+    return threads > 0 ? threads : omp_get_max_threads();
+}
+
+} // extern "C"

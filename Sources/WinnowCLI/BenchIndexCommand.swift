@@ -1,0 +1,293 @@
+import ArgumentParser
+import Foundation
+import WinnowCore
+
+/// `winnow bench index`: builds a similarity index over synthetic clustered vectors and reports
+/// build time, peak memory, query speed and recall against the exact index.
+struct BenchIndexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Measure the similarity index: build time, peak RSS, queries/s, recall@k vs exact.",
+        discussion: """
+            Generates ROWS random vectors around CLUSTERS Gaussian centres (deterministic for a
+            seed), builds the index (kind chosen by size unless --kind), then searches QUERIES
+            sampled rows (each query's own row excluded) and compares with the exact answer
+            (ExactIndex over all rows, for those queries only). With --all-neighbors it also times
+            every row's k neighbours, the workload of duplicate detection.
+
+            Examples:
+              winnow bench index                                 1,000,000 × 256, automatic kind
+              winnow bench index --rows 100000 --kind flat --all-neighbors
+              winnow bench index --kind ivf --nprobe 64
+            """
+    )
+
+    @Option(help: "Vectors to index.")
+    var rows = 1_000_000
+
+    @Option(help: "Dimension of the vectors.")
+    var dimension = 256
+
+    @Option(help: "Gaussian clusters the vectors are drawn around.")
+    var clusters = 1000
+
+    @Option(help: "Standard deviation of a vector around its cluster centre (centres are standard normal).")
+    var spread: Float = 0.35
+
+    @Option(name: .customLong("metric"), help: "cosine or euclidean.")
+    var metricName = "cosine"
+
+    @Option(help: "auto, flat, hnsw or ivf.")
+    var kind = "auto"
+
+    @Option(help: "HNSW links per node (M).")
+    var m: Int?
+
+    @Option(help: "HNSW build candidates (efConstruction).")
+    var efConstruction: Int?
+
+    @Option(help: "HNSW search candidates (efSearch) to measure, comma-separated (default: the index's).")
+    var efSearch: String?
+
+    @Option(help: "IVF lists.")
+    var nlist: Int?
+
+    @Option(help: "IVF lists probed per query to measure, comma-separated (default: the index's).")
+    var nprobe: String?
+
+    @Option(help: "Sampled queries for queries/s and recall.")
+    var queries = 1000
+
+    @Option(help: "Neighbours per query.")
+    var k = 10
+
+    @Option(help: "Faiss (OpenMP) threads; 0 keeps OpenMP's default.")
+    var threads = 0
+
+    @Option(help: "Seed of the synthetic data.")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Also time every row's k neighbours (allNeighbors, with the index's default effort).")
+    var allNeighbors = false
+
+    @Option(help: "Save the index here and time writing and loading it.")
+    var save: String?
+
+    func run() throws {
+        guard rows > 1, dimension > 0, clusters > 0, queries > 0, k > 0 else {
+            throw ValidationError("--rows, --dimension, --clusters, --queries and --k must be positive")
+        }
+        guard let metric = DistanceMetric(rawValue: metricName), metric == .cosine || metric == .euclidean else {
+            throw ValidationError("--metric must be cosine or euclidean")
+        }
+        let chosen: IndexKind
+        if kind == "auto" {
+            chosen = IndexKind.automatic(rows: rows, metric: metric)
+        } else if let parsed = IndexKind(rawValue: kind) {
+            chosen = parsed
+        } else {
+            throw ValidationError("--kind must be auto, flat, hnsw or ivf")
+        }
+        let efSearches = try numbers(efSearch, "--ef-search")
+        let nprobes = try numbers(nprobe, "--nprobe")
+        if threads > 0 { ApproximateIndex.threads = threads }
+
+        print("winnow bench index: \(rows) × \(dimension) \(metric.rawValue), \(clusters) clusters (spread \(spread)), "
+              + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
+        let blas = BLASConfiguration.current()
+        print("  \(blas)")
+        if let advice = blas.advice { print("  note: \(advice)") }
+        print("  Faiss: \(ApproximateIndex.threads) OpenMP threads, \(ApproximateIndex.distanceKernels) HNSW distance kernels")
+
+        var clock = Date()
+        let vectors = Self.clusteredVectors(rows: rows, dimension: dimension, clusters: clusters, spread: spread, seed: seed)
+        print(String(format: "  data generated in %.1f s (%.0f MB)", Date().timeIntervalSince(clock),
+                     Double(rows * dimension * 4) / 1e6))
+
+        // Build.
+        clock = Date()
+        var cpuClock = Self.cpuSeconds()
+        let index: any SimilarityIndex
+        let approximate: ApproximateIndex?
+        switch chosen {
+        case .flat:
+            index = ExactIndex(vectors: vectors, metric: metric)
+            approximate = nil
+        case .hnsw, .ivf:
+            let parameters: ApproximateIndex.Parameters
+            if chosen == .hnsw {
+                guard case let .hnsw(defaultM, defaultEfConstruction, defaultEfSearch) = ApproximateIndex.Parameters.hnsw() else {
+                    fatalError("unreachable")
+                }
+                parameters = .hnsw(m: m ?? defaultM, efConstruction: efConstruction ?? defaultEfConstruction,
+                                   efSearch: defaultEfSearch)
+            } else {
+                guard case let .ivf(defaultNlist, defaultNprobe) = ApproximateIndex.Parameters.ivf(rows: rows) else {
+                    fatalError("unreachable")
+                }
+                parameters = .ivf(nlist: nlist ?? defaultNlist, nprobe: defaultNprobe)
+            }
+            print("  building \(parameters)")
+            let built = try ApproximateIndex(dimension: dimension, metric: metric, parameters: parameters)
+            var reported = 0
+            try built.add(vectors) { done in
+                if done - reported >= 200_000 || done == rows {
+                    reported = done
+                    print(String(format: "    %d rows added, %.1f s", done, Date().timeIntervalSince(clock)))
+                }
+            }
+            index = built
+            approximate = built
+        }
+        let buildSeconds = Date().timeIntervalSince(clock)
+        print(String(format: "  build: %.1f s wall, %.1f s CPU (%@), peak RSS %.0f MB", buildSeconds,
+                     Self.cpuSeconds() - cpuClock, chosen.rawValue, Self.peakRSSMegabytes()))
+
+        // Queries: evenly spread rows; each query's own row is excluded from both answers.
+        let queryRows = (0..<min(queries, rows)).map { $0 * rows / min(queries, rows) }
+        let queryMatrix = FeatureMatrix(rows: queryRows.count, dimension: dimension,
+                                        values: queryRows.flatMap { Array(vectors.row($0)) })
+        clock = Date()
+        let truth = Self.droppingOwnRows(ExactIndex(vectors: vectors, metric: metric).search(queryMatrix, k: k + 1),
+                                         queryRows, k: k)
+        print(String(format: "  exact answer for %d queries: %.1f s", queryRows.count, Date().timeIntervalSince(clock)))
+
+        let efforts: [Int?]
+        switch chosen {
+        case .flat: efforts = [nil]
+        case .hnsw: efforts = efSearches.isEmpty ? [nil] : efSearches
+        case .ivf: efforts = nprobes.isEmpty ? [nil] : nprobes
+        }
+        for effort in efforts {
+            clock = Date()
+            cpuClock = Self.cpuSeconds()
+            let found: [[Neighbor]]
+            if let approximate {
+                found = try approximate.search(queryMatrix, k: k + 1, effort: effort)
+            } else {
+                found = try index.search(queryMatrix, k: k + 1, excludingSelf: false)
+            }
+            let seconds = Date().timeIntervalSince(clock)
+            let recall = Self.recall(Self.droppingOwnRows(found, queryRows, k: k), truth, k: k)
+            let label = effort.map { chosen == .hnsw ? "efSearch \($0)" : "nprobe \($0)" }
+                ?? approximate.map { "effort \($0.searchEffort)" } ?? "exact"
+            print(String(format: "  search (%@): %.0f queries/s (%.0f per CPU second), recall@%d %.4f", label,
+                         Double(queryRows.count) / seconds, Double(queryRows.count) / (Self.cpuSeconds() - cpuClock), k, recall))
+        }
+
+        if allNeighbors {
+            clock = Date()
+            cpuClock = Self.cpuSeconds()
+            let neighbours = try index.allNeighbors(k: k)
+            let seconds = Date().timeIntervalSince(clock)
+            print(String(format: "  allNeighbors(k: %d): %.1f s wall, %.1f s CPU, %.0f rows/s; build + allNeighbors %.1f s",
+                         k, seconds, Self.cpuSeconds() - cpuClock, Double(neighbours.count) / seconds, buildSeconds + seconds))
+        }
+
+        if let save {
+            let url = URL(fileURLWithPath: save)
+            clock = Date()
+            try index.save(to: url)
+            let written = Date().timeIntervalSince(clock)
+            clock = Date()
+            let loaded = try loadSimilarityIndex(from: url)
+            let size = ((try? FileManager.default.attributesOfItem(atPath: save))?[.size] as? Int) ?? 0
+            print(String(format: "  saved %.0f MB in %.1f s, loaded %d rows in %.1f s", Double(size) / 1e6, written,
+                         loaded.count, Date().timeIntervalSince(clock)))
+        }
+        print(String(format: "  peak RSS %.0f MB", Self.peakRSSMegabytes()))
+    }
+
+    private func numbers(_ text: String?, _ name: String) throws -> [Int] {
+        guard let text else { return [] }
+        let values = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 > 0 }) else { throw ValidationError("\(name) needs positive numbers") }
+        return values
+    }
+
+    /// Row `i` is centre `i mod clusters` (standard normal) plus `spread` × standard normal noise.
+    /// Every row has its own generator, so rows are generated in parallel and deterministically.
+    static func clusteredVectors(rows: Int, dimension: Int, clusters: Int, spread: Float, seed: UInt64) -> FeatureMatrix {
+        var centres = [Float](repeating: 0, count: clusters * dimension)
+        var generator = Gaussian(seed: seed)
+        for i in centres.indices { centres[i] = generator.next() }
+        let values = [Float](unsafeUninitializedCapacity: rows * dimension) { buffer, initialized in
+            let base = Pointer(base: buffer.baseAddress!)
+            let centres = centres
+            DispatchQueue.concurrentPerform(iterations: ProcessInfo.processInfo.activeProcessorCount) { worker in
+                let workers = ProcessInfo.processInfo.activeProcessorCount
+                for row in (rows * worker / workers)..<(rows * (worker + 1) / workers) {
+                    var noise = Gaussian(seed: seed &* 0x9E37_79B9 &+ UInt64(row) &+ 1)
+                    let centre = (row % clusters) * dimension
+                    for j in 0..<dimension {
+                        (base.base + row * dimension + j).initialize(to: centres[centre + j] + spread * noise.next())
+                    }
+                }
+            }
+            initialized = rows * dimension
+        }
+        return FeatureMatrix(rows: rows, dimension: dimension, values: values)
+    }
+
+    /// Drops each query's own row (or the farthest result when it is absent) and keeps k.
+    static func droppingOwnRows(_ results: [[Neighbor]], _ own: [Int], k: Int) -> [[Neighbor]] {
+        zip(results, own).map { neighbours, row in
+            var kept = neighbours
+            if let position = kept.firstIndex(where: { $0.index == row }) { kept.remove(at: position) }
+            return Array(kept.prefix(k))
+        }
+    }
+
+    static func recall(_ found: [[Neighbor]], _ truth: [[Neighbor]], k: Int) -> Double {
+        var hits = 0, total = 0
+        for (a, b) in zip(found, truth) {
+            let wanted = Set(b.map(\.index))
+            hits += a.filter { wanted.contains($0.index) }.count
+            total += b.count
+        }
+        return total == 0 ? 1 : Double(hits) / Double(total)
+    }
+
+    /// CPU seconds (user + system) of this process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
+    static func peakRSSMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024   // kilobytes on Linux
+    }
+
+    private struct Pointer: @unchecked Sendable {   // rows are written by one worker each
+        let base: UnsafeMutablePointer<Float>
+    }
+
+    /// SplitMix64 + Box–Muller.
+    private struct Gaussian {
+        var state: UInt64
+        var spare: Float?
+        init(seed: UInt64) { state = seed }
+        mutating func nextUInt64() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func next() -> Float {
+            if let spare {
+                self.spare = nil
+                return spare
+            }
+            let u = (Double(nextUInt64() >> 11) + 0.5) / Double(1 << 53)
+            let v = Double(nextUInt64() >> 11) / Double(1 << 53)
+            let radius = (-2 * log(u)).squareRoot()
+            spare = Float(radius * sin(2 * .pi * v))
+            return Float(radius * cos(2 * .pi * v))
+        }
+    }
+}

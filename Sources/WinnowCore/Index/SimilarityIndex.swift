@@ -1,0 +1,196 @@
+import Foundation
+
+/// A k-nearest-neighbour index over float32 vectors: the exact brute-force `ExactIndex` or the
+/// Faiss-backed `ApproximateIndex`. Both give `Neighbor.distance` the same meaning (cosine:
+/// `1 − cos`, euclidean: L2), so callers can switch between them by size alone.
+public protocol SimilarityIndex: Sendable {
+    /// Rows stored.
+    var count: Int { get }
+    var dimension: Int { get }
+    var metric: DistanceMetric { get }
+    var kind: IndexKind { get }
+    /// The `k` nearest stored rows of each query row, nearest first. With `excludingSelf`, query
+    /// row `i` is taken to be stored row `i` and never returned.
+    func search(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool) throws(IndexError) -> [[Neighbor]]
+    /// Every stored row's `k` nearest other rows.
+    func allNeighbors(k: Int) throws(IndexError) -> [[Neighbor]]
+    /// Appends rows; they get the next row numbers.
+    mutating func add(_ vectors: FeatureMatrix) throws(IndexError)
+    /// Writes the index so that `load(from:)` gives one that answers identically.
+    func save(to url: URL) throws(IndexError)
+    static func load(from url: URL) throws(IndexError) -> Self
+}
+
+/// Which index answers nearest-neighbour queries.
+public enum IndexKind: String, Sendable, Codable, CaseIterable {
+    /// `ExactIndex`: brute force through tiled BLAS sgemm; exact; all metrics.
+    case flat
+    /// `ApproximateIndex` with Faiss HNSW (graph): fast queries, slower build, more memory.
+    case hnsw
+    /// `ApproximateIndex` with Faiss IVF-flat (k-means lists): fast build, slower queries.
+    case ivf
+
+    /// Largest row count for which `automatic` picks the exact index. Measured on 2 cores
+    /// (AMD EPYC Zen 5, OpenBLAS Cooperlake kernels, 256-d clustered vectors, every row's 10
+    /// neighbours): exact all-neighbours costs ~N² (28 s at 50k, 110 s at 100k), HNSW
+    /// build + all-neighbours ~N log N (… s at 50k, … s at 100k); see ApproximateIndex.swift.
+    public static let exactRowLimit = 100_000
+
+    /// The kind for `rows` vectors: flat up to `exactRowLimit` rows (and always for L1/L∞, which
+    /// only the exact index supports), HNSW above.
+    public static func automatic(rows: Int, metric: DistanceMetric) -> IndexKind {
+        guard ApproximateIndex.supports(metric) else { return .flat }
+        return rows <= exactRowLimit ? .flat : .hnsw
+    }
+}
+
+/// What went wrong in an index; `description` is one line.
+public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
+    /// Vectors or queries of another dimension than the index's.
+    case dimensionMismatch(expected: Int, actual: Int)
+    /// A parameter out of range (k, M, nlist, …).
+    case invalidParameter(String)
+    /// The approximate index supports cosine and euclidean only.
+    case unsupportedMetric(DistanceMetric)
+    /// Faiss refused an operation; `message` is its own text.
+    case faiss(operation: String, message: String)
+    /// An index file could not be read or is not an index.
+    case unreadable(path: String, reason: String)
+    /// An index file could not be written.
+    case unwritable(path: String, reason: String)
+
+    public var description: String {
+        let text: String
+        switch self {
+        case let .dimensionMismatch(expected, actual):
+            text = "dimension mismatch: the index holds \(expected)-d vectors, got \(actual)-d"
+        case let .invalidParameter(message): text = "invalid index parameter: \(message)"
+        case let .unsupportedMetric(metric): text = "the approximate index does not support the \(metric.rawValue) metric"
+        case let .faiss(operation, message): text = "faiss \(operation) failed: \(message)"
+        case let .unreadable(path, reason): text = "cannot read index \(path): \(reason)"
+        case let .unwritable(path, reason): text = "cannot write index \(path): \(reason)"
+        }
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// Builds the index `kind` (automatic by size when nil) over `vectors`.
+public func buildSimilarityIndex(vectors: FeatureMatrix, metric: DistanceMetric = .cosine,
+                                 kind: IndexKind? = nil) throws(IndexError) -> any SimilarityIndex {
+    switch kind ?? IndexKind.automatic(rows: vectors.rows, metric: metric) {
+    case .flat: return ExactIndex(vectors: vectors, metric: metric)
+    case .hnsw: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .hnsw())
+    case .ivf: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .ivf(rows: vectors.rows))
+    }
+}
+
+/// Loads an index saved by either kind: a Faiss index file, or an exact index's manifest.
+public func loadSimilarityIndex(from url: URL) throws(IndexError) -> any SimilarityIndex {
+    let head: Data
+    do {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        head = try handle.read(upToCount: 1) ?? Data()
+    } catch {
+        throw .unreadable(path: url.path, reason: error.localizedDescription)
+    }
+    if head.first == UInt8(ascii: "{") { return try ExactIndex.load(from: url) }
+    return try ApproximateIndex.load(from: url)
+}
+
+// MARK: - The exact index as a SimilarityIndex
+
+extension ExactIndex: SimilarityIndex {
+    public var count: Int { vectors.rows }
+    public var dimension: Int { vectors.dimension }
+    public var kind: IndexKind { .flat }
+
+    /// Appends rows. The exact index keeps one contiguous matrix, so this copies all rows
+    /// (a mapped matrix becomes an in-memory one).
+    public mutating func add(_ more: FeatureMatrix) throws(IndexError) {
+        guard more.dimension == vectors.dimension else {
+            throw .dimensionMismatch(expected: vectors.dimension, actual: more.dimension)
+        }
+        guard more.rows > 0 else { return }
+        var values = [Float]()
+        values.reserveCapacity((vectors.rows + more.rows) * vectors.dimension)
+        vectors.withValues { values.append(contentsOf: $0) }
+        more.withValues { values.append(contentsOf: $0) }
+        self = ExactIndex(vectors: FeatureMatrix(rows: vectors.rows + more.rows, dimension: vectors.dimension,
+                                                 values: values), metric: metric)
+    }
+
+    /// Name of the raw float32 matrix next to a saved exact index (fastdup's layout, the same
+    /// file a work_dir keeps its features in).
+    public static let vectorsFileName = "atrain_features.dat"
+
+    /// What `save(to:)` writes: the index is nothing but its vectors, which live in
+    /// `atrain_features.dat` in the same folder.
+    struct Manifest: Codable, Equatable {
+        var format = "winnow-exact-index"
+        var version = 1
+        var metric: DistanceMetric
+        var rows: Int
+        var dimension: Int
+        /// Relative to the manifest's folder.
+        var vectors: String
+    }
+
+    /// Writes a small JSON manifest to `url`. The vectors themselves are expected in
+    /// `atrain_features.dat` next to it (a work_dir already has them there): if that file
+    /// exists with exactly rows × dimension float32 values it is left alone (its contents are
+    /// trusted, not compared); if it is missing, the vectors are written there; if its size
+    /// differs, saving fails rather than pointing the manifest at other vectors.
+    public func save(to url: URL) throws(IndexError) {
+        let vectorsURL = url.deletingLastPathComponent().appendingPathComponent(Self.vectorsFileName)
+        let expectedBytes = vectors.rows * vectors.dimension * MemoryLayout<Float>.size
+        let manager = FileManager.default
+        do {
+            if let size = (try? manager.attributesOfItem(atPath: vectorsURL.path))?[.size] as? Int {
+                guard size == expectedBytes else {
+                    throw IndexError.unwritable(path: url.path, reason: "\(vectorsURL.lastPathComponent) next to it has "
+                        + "\(size) bytes, not the \(expectedBytes) of this index's \(vectors.rows)×\(vectors.dimension) vectors")
+                }
+            } else {
+                let data = vectors.withValues { Data(buffer: $0) }
+                try data.write(to: vectorsURL, options: .atomic)
+            }
+            let manifest = Manifest(metric: metric, rows: vectors.rows, dimension: vectors.dimension,
+                                    vectors: Self.vectorsFileName)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(manifest).write(to: url, options: .atomic)
+        } catch let error as IndexError {
+            throw error
+        } catch {
+            throw .unwritable(path: url.path, reason: error.localizedDescription)
+        }
+    }
+
+    /// Reads a manifest written by `save(to:)` and memory-maps its vectors.
+    public static func load(from url: URL) throws(IndexError) -> ExactIndex {
+        let manifest: Manifest
+        do {
+            manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: url))
+        } catch {
+            throw .unreadable(path: url.path, reason: "not an exact-index manifest (\(error.localizedDescription))")
+        }
+        guard manifest.format == "winnow-exact-index", manifest.version == 1, manifest.dimension > 0, manifest.rows >= 0,
+              !manifest.vectors.contains("/") else {
+            throw .unreadable(path: url.path, reason: "unsupported exact-index manifest")
+        }
+        let vectorsURL = url.deletingLastPathComponent().appendingPathComponent(manifest.vectors)
+        let matrix: FeatureMatrix
+        do {
+            matrix = try FeatureMatrix(mapping: vectorsURL, dimension: manifest.dimension)
+        } catch {
+            throw .unreadable(path: url.path, reason: error.localizedDescription)
+        }
+        guard matrix.rows == manifest.rows else {
+            throw .unreadable(path: url.path, reason: "\(manifest.vectors) holds \(matrix.rows) rows, the manifest says \(manifest.rows)")
+        }
+        return ExactIndex(vectors: matrix, metric: manifest.metric)
+    }
+}
