@@ -13,52 +13,6 @@ private struct FixtureError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Finds scikit-image's sample photos: `$WINNOW_SOURCES`, then `~/.cache/winnow/sources`,
-/// then `~/.cache/winnow-corpus/src`, each holding the unpacked python3-skimage package.
-private func photoFolder() throws -> URL {
-    let relative = "python3-skimage/usr/lib/python3/dist-packages/skimage/data"
-    var roots: [String] = []
-    if let sources = ProcessInfo.processInfo.environment["WINNOW_SOURCES"], !sources.isEmpty {
-        roots.append(sources)
-    }
-    roots += [NSHomeDirectory() + "/.cache/winnow/sources", NSHomeDirectory() + "/.cache/winnow-corpus/src"]
-    for root in roots {
-        let folder = URL(fileURLWithPath: root).appendingPathComponent(relative)
-        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("coffee.png").path) {
-            return folder
-        }
-    }
-    throw FixtureError("real photos not found: no \(relative)/coffee.png under \(roots.joined(separator: ", ")); "
-                       + "set WINNOW_SOURCES to the folder holding the unpacked python3-skimage package")
-}
-
-/// Finds a generated corpus set B (`ground_truth.csv` + `images/`): `$WINNOW_CORPUS/B`,
-/// then `~/.cache/winnow/corpus/B`.
-private func corpusSetB() -> URL? {
-    var roots: [String] = []
-    if let corpus = ProcessInfo.processInfo.environment["WINNOW_CORPUS"], !corpus.isEmpty { roots.append(corpus) }
-    roots.append(NSHomeDirectory() + "/.cache/winnow/corpus")
-    for root in roots {
-        let folder = URL(fileURLWithPath: root).appendingPathComponent("B")
-        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("ground_truth.csv").path) {
-            return folder
-        }
-    }
-    return nil
-}
-
-/// A small deterministic random generator (SplitMix64) for reproducible damaged files.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
-}
 
 /// Mean absolute difference of two equally long byte arrays (infinity when lengths differ).
 private func meanAbsoluteDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
@@ -89,7 +43,7 @@ private final class Fixtures {
     let photos: URL
 
     init(_ name: String = #function) throws {
-        photos = try photoFolder()
+        photos = try TestData.skimageData()
         let safe = name.filter { $0.isLetter || $0.isNumber }
         folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("winnow-decode-\(safe)-\(UUID().uuidString.prefix(8))")
@@ -505,7 +459,7 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         let f = try Fixtures()
         try f.vips("jpegsave", f.photo("astronaut.png"), "photo.jpg", "--Q", "90")
         var bytes = try f.bytes("photo.jpg")
-        var random = SeededGenerator(state: 7)
+        var random = SplitMix(seed: 7)
         bytes.replaceSubrange(0..<120, with: random.bytes(120))
         try f.write(bytes, "bad-header.jpg")
         expectFailure(try f.failure("bad-header.jpg"), .corruptImage, containing: "no image signature")
@@ -514,7 +468,7 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
     @Test func jpegWithDamagedScanDataIsCorrupt() throws {
         let f = try Fixtures()
         try f.vips("jpegsave", f.photo("astronaut.png"), "photo.jpg", "--Q", "90")
-        var random = SeededGenerator(state: 11)
+        var random = SplitMix(seed: 11)
         var detected = 0
         for seed in 0..<4 {
             var bytes = try f.bytes("photo.jpg")
@@ -560,7 +514,7 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
     }
 
     @Test func randomBytesAreCorrupt() throws {
-        var random = SeededGenerator(state: 3)
+        var random = SplitMix(seed: 3)
         for count in [200, 5000, 60000] {
             expectFailure(catchFailure(random.bytes(count)), .corruptImage, containing: "no image signature")
         }
@@ -614,7 +568,7 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         // Formats ImageMagick decodes from weak or missing signatures (TGA, ICO, PCX, BMP, PNM)
         // must not fire on random bytes: ImageMagick might turn garbage into a picture. (The
         // 2-byte JPEG XL codestream signature can fire; its decoder then rejects the garbage.)
-        var random = SeededGenerator(state: 99)
+        var random = SplitMix(seed: 99)
         var hits: [ImageFormat] = []
         for _ in 0..<20_000 {
             let count = Int.random(in: 32...300, using: &random)
@@ -637,7 +591,7 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         try f.vips("copy", f.photo("chelsea.png"), "photo.jp2")
         try f.vips("heifsave", f.photo("chelsea.png"), "photo.heic")
         try f.vips("copy", f.photo("chelsea.png"), "photo.jxl")
-        var random = SeededGenerator(state: 5)
+        var random = SplitMix(seed: 5)
         var broken: [[UInt8]] = []
         for name in ["photo.tif", "photo.bmp", "photo.tga", "photo.gif", "photo.jp2", "photo.heic", "photo.jxl"] {
             let whole = try f.bytes(name)
@@ -712,10 +666,9 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
 
     // MARK: Corpus set B
 
-    @Test(.enabled(if: corpusSetB() != nil,
-                   "corpus set B not found (set WINNOW_CORPUS or make ~/.cache/winnow/corpus/B with make_corpus.py)"))
+    @Test
     func corpusSetBIsClassifiedCorrectly() throws {
-        let folder = try #require(corpusSetB())
+        let folder = try TestData.corpus("B")
         let csv = try String(contentsOf: folder.appendingPathComponent("ground_truth.csv"), encoding: .utf8)
         var lines = csv.split(whereSeparator: \.isNewline).map(String.init)
         let header = csvFields(lines.removeFirst())

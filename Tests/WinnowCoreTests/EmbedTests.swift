@@ -12,23 +12,8 @@ import WinnowCore
 // MARK: - Fixtures
 
 enum EmbedFixtures {
-    /// scikit-image's data folder: `$WINNOW_SOURCES`, then `~/.cache/winnow/sources`, then
-    /// `~/.cache/winnow-corpus/src`, each holding `python3-skimage/usr/lib/python3/dist-packages/skimage/data`.
-    static let skimageDataDirectory: String? = {
-        let suffix = "python3-skimage/usr/lib/python3/dist-packages/skimage/data"
-        let home = NSHomeDirectory()
-        var roots: [String] = []
-        if let sources = ProcessInfo.processInfo.environment["WINNOW_SOURCES"], !sources.isEmpty {
-            roots.append(sources)
-        }
-        roots.append("\(home)/.cache/winnow/sources")
-        roots.append("\(home)/.cache/winnow-corpus/src")
-        for root in roots {
-            let candidate = "\(root)/\(suffix)"
-            if FileManager.default.fileExists(atPath: "\(candidate)/coffee.png") { return candidate }
-        }
-        return nil
-    }()
+    /// scikit-image's data folder (see `TestData.skimageData()`).
+    static let skimageDataDirectory: String? = try? TestData.skimageData().path
 
     struct FixtureError: Error, CustomStringConvertible {
         var description: String
