@@ -97,7 +97,7 @@ struct BenchIndexCommand: ParsableCommand {
         let blas = BLASConfiguration.current()
         print("  \(blas)")
         if let advice = blas.advice { print("  note: \(advice)") }
-        print("  Faiss: \(ApproximateIndex.threads) OpenMP threads, \(ApproximateIndex.distanceKernels) HNSW distance kernels")
+        print("  Faiss: \(ApproximateIndex.threads) OpenMP threads, \(ApproximateIndex.distanceKernels) distance kernels")
 
         var clock = Date()
         let vectors = Self.clusteredVectors(rows: rows, dimension: dimension, clusters: clusters, spread: spread, seed: seed)

@@ -22,12 +22,14 @@ import Testing
     @Test func ivfAgreesWithExactIndexOnClusteredVectors() throws {
         let vectors = Self.clustered
         let parameters = ApproximateIndex.Parameters.ivf(rows: vectors.rows)
-        #expect(parameters == .ivf(nlist: 512, nprobe: 32))
-        let index = try ApproximateIndex(vectors: vectors, metric: .euclidean, parameters: parameters)
-        #expect(index.kind == .ivf)
-        let (found, truth) = try answers(index, ExactIndex(vectors: vectors, metric: .euclidean), k: 10)
-        #expect(recall(found, truth) >= 0.95)
-        expectSameDistances(found, truth)
+        #expect(parameters == .ivf(nlist: 512, nprobe: 16))
+        for metric in [DistanceMetric.euclidean, .cosine] {
+            let index = try ApproximateIndex(vectors: vectors, metric: metric, parameters: parameters)
+            #expect(index.kind == .ivf)
+            let (found, truth) = try answers(index, ExactIndex(vectors: vectors, metric: metric), k: 10)
+            #expect(recall(found, truth) >= 0.95)
+            expectSameDistances(found, truth)
+        }
     }
 
     @Test func excludingSelfNeverReturnsTheQueryRow() throws {

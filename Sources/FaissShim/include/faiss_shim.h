@@ -90,8 +90,8 @@ void winnow_faiss_set_effort(winnow_faiss_index *index, int effort);
 void winnow_faiss_set_threads(int threads);
 int winnow_faiss_get_threads(void);
 
-/// The distance kernels HNSW uses here: "avx512", "avx2" or "scalar". (Debian's libfaiss is
-/// built for baseline x86-64, so the shim brings its own vectorised ones.)
+/// The distance kernels HNSW and IVF searches use here: "avx512", "avx2" or "scalar".
+/// (Debian's libfaiss is built for baseline x86-64, so the shim brings its own vectorised ones.)
 const char *winnow_faiss_distance_kernels(void);
 
 #ifdef __cplusplus

@@ -24,10 +24,10 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
         case ivf(nlist: Int, nprobe: Int)
 
         /// IVF sized for `rows` vectors: about 4·√rows lists (at least 39 training rows per
-        /// list, as Faiss's k-means asks) and 1/16 of them probed.
+        /// list, as Faiss's k-means asks), 1/32 of them (at least 8) probed.
         public static func ivf(rows: Int) -> Parameters {
             let nlist = max(1, min(Int(4 * Double(max(rows, 1)).squareRoot()), rows / 39, 65_536))
-            return .ivf(nlist: nlist, nprobe: max(1, min(nlist, nlist / 16)))
+            return .ivf(nlist: nlist, nprobe: min(nlist, max(8, nlist / 32)))
         }
 
         public var kind: IndexKind {

@@ -12,11 +12,15 @@ import Foundation
 /// the CLI starts and would not help library users.
 ///
 /// Measured on the reference machine (2 vCPUs of an AMD EPYC Zen 5, family 26, with AVX-512 and
-/// BF16; Debian OpenBLAS 0.3.21): without the variable OpenBLAS picks Cooperlake, and sgemm runs
-/// 110–117 GFLOP/s (the 512×4096×256 tiles of `ExactIndex`: 110); with `OPENBLAS_CORETYPE=Haswell`
-/// (as that machine's environment sets) 58–68 GFLOP/s (tiles: 64), i.e. the variable costs 1.7×.
-/// Both kernels agreed with a double-precision reference on 600 random shapes (edge sizes,
-/// transposes, alpha/beta), so no bug of the auto-detected kernel was found there.
+/// BF16; Debian OpenBLAS 0.3.21 DYNAMIC_ARCH; machine shared with other builds): without the
+/// variable OpenBLAS picks Cooperlake; that machine's environment sets `OPENBLAS_CORETYPE=Haswell`.
+/// - sgemm of `ExactIndex`'s 512×4096×256 tiles, one thread: Haswell 81–92 GFLOP/s, Cooperlake
+///   136–163 GFLOP/s (1.8×); two threads 58–68 vs 90–117.
+/// - `ExactIndex.allNeighbors(k: 10)`, 256-d: 50k rows 20.8 → 17.7 CPU s, 75k 52 → 31,
+///   100k 92.7 → 69.1 (the rest of the time is its top-k loop, which BLAS does not touch).
+/// - Correctness: both kernel sets matched a double-precision reference on 600 random sgemm
+///   shapes (sizes 1–4096 including odd edges, both transposes, alpha/beta); no misbehaviour of
+///   the auto-detected kernels was found, so the variable costs speed for nothing here.
 public struct BLASConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// The kernel set in use (`openblas_get_corename`), e.g. "Haswell", "Cooperlake".
     public var coreName: String

@@ -10,7 +10,9 @@ public protocol SimilarityIndex: Sendable {
     var metric: DistanceMetric { get }
     var kind: IndexKind { get }
     /// The `k` nearest stored rows of each query row, nearest first. With `excludingSelf`, query
-    /// row `i` is taken to be stored row `i` and never returned.
+    /// row `i` is taken to be stored row `i` and never returned. Queries of another dimension:
+    /// `ApproximateIndex` throws `IndexError.dimensionMismatch`; `ExactIndex` (whose search
+    /// predates this protocol and does not throw) stops on a precondition.
     func search(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool) throws(IndexError) -> [[Neighbor]]
     /// Every stored row's `k` nearest other rows.
     func allNeighbors(k: Int) throws(IndexError) -> [[Neighbor]]
@@ -30,11 +32,24 @@ public enum IndexKind: String, Sendable, Codable, CaseIterable {
     /// `ApproximateIndex` with Faiss IVF-flat (k-means lists): fast build, slower queries.
     case ivf
 
-    /// Largest row count for which `automatic` picks the exact index. Measured on 2 cores
-    /// (AMD EPYC Zen 5, OpenBLAS Cooperlake kernels, 256-d clustered vectors, every row's 10
-    /// neighbours): exact all-neighbours costs ~N² (28 s at 50k, 110 s at 100k), HNSW
-    /// build + all-neighbours ~N log N (… s at 50k, … s at 100k); see ApproximateIndex.swift.
-    public static let exactRowLimit = 100_000
+    /// Largest row count for which `automatic` picks the exact index.
+    ///
+    /// Measured for the real workload (every row's 10 nearest neighbours, 256-d cosine, 1000
+    /// Gaussian clusters; `winnow bench index --kind flat|hnsw --all-neighbors`) on the 2-vCPU
+    /// reference machine (AMD EPYC Zen 5, Debian OpenBLAS 0.3.21, machine shared with other
+    /// builds, so CPU seconds are the steadier figure):
+    ///
+    ///     rows    exact, CPU s (Haswell / Cooperlake kernels)   HNSW build + all, CPU s
+    ///      25k     7.2 / –                                         16.3
+    ///      50k    20.8 / 17.7                                      31.0
+    ///      75k    52.0 / 31.0                                      40.2
+    ///     100k    92.7 / 69.1                                      54.7
+    ///
+    /// The exact index grows with N², HNSW about with N: they cross near 65k rows with
+    /// `OPENBLAS_CORETYPE=Haswell` (as that machine sets it) and near 85k with the kernels
+    /// OpenBLAS picks itself. Up to 75k the exact index is kept: it is never slower by more than
+    /// ~1.3× there, and it is exact.
+    public static let exactRowLimit = 75_000
 
     /// The kind for `rows` vectors: flat up to `exactRowLimit` rows (and always for L1/L∞, which
     /// only the exact index supports), HNSW above.
