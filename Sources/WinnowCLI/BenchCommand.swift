@@ -154,10 +154,5 @@ enum BenchSupport {
         return (String(decoding: data, as: UTF8.self), childrenCPU() - before)
     }
 
-    static func childrenCPU() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
-            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-    }
+    static func childrenCPU() -> Double { ResourceUsage.current(children: true).cpuSeconds }
 }

@@ -106,7 +106,7 @@ struct BenchIndexCommand: ParsableCommand {
 
         // Build.
         clock = Date()
-        var cpuClock = Self.cpuSeconds()
+        var cpuClock = ResourceUsage.current().cpuSeconds
         let index: any SimilarityIndex
         let approximate: ApproximateIndex?
         switch chosen {
@@ -141,7 +141,7 @@ struct BenchIndexCommand: ParsableCommand {
         }
         let buildSeconds = Date().timeIntervalSince(clock)
         print(String(format: "  build: %.1f s wall, %.1f s CPU (%@), peak RSS %.0f MB", buildSeconds,
-                     Self.cpuSeconds() - cpuClock, chosen.rawValue, Self.peakRSSMegabytes()))
+                     ResourceUsage.current().cpuSeconds - cpuClock, chosen.rawValue, ResourceUsage.current().peakRSSMegabytes))
 
         // Queries: evenly spread rows; each query's own row is excluded from both answers.
         let queryRows = (0..<min(queries, rows)).map { $0 * rows / min(queries, rows) }
@@ -160,7 +160,7 @@ struct BenchIndexCommand: ParsableCommand {
         }
         for effort in efforts {
             clock = Date()
-            cpuClock = Self.cpuSeconds()
+            cpuClock = ResourceUsage.current().cpuSeconds
             let found: [[Neighbor]]
             if let approximate {
                 found = try approximate.search(queryMatrix, k: k + 1, effort: effort)
@@ -172,16 +172,16 @@ struct BenchIndexCommand: ParsableCommand {
             let label = effort.map { chosen == .hnsw ? "efSearch \($0)" : "nprobe \($0)" }
                 ?? approximate.map { "effort \($0.searchEffort)" } ?? "exact"
             print(String(format: "  search (%@): %.0f queries/s (%.0f per CPU second), recall@%d %.4f", label,
-                         Double(queryRows.count) / seconds, Double(queryRows.count) / (Self.cpuSeconds() - cpuClock), k, recall))
+                         Double(queryRows.count) / seconds, Double(queryRows.count) / (ResourceUsage.current().cpuSeconds - cpuClock), k, recall))
         }
 
         if allNeighbors {
             clock = Date()
-            cpuClock = Self.cpuSeconds()
+            cpuClock = ResourceUsage.current().cpuSeconds
             let neighbours = try index.allNeighbors(k: k)
             let seconds = Date().timeIntervalSince(clock)
             print(String(format: "  allNeighbors(k: %d): %.1f s wall, %.1f s CPU, %.0f rows/s; build + allNeighbors %.1f s",
-                         k, seconds, Self.cpuSeconds() - cpuClock, Double(neighbours.count) / seconds, buildSeconds + seconds))
+                         k, seconds, ResourceUsage.current().cpuSeconds - cpuClock, Double(neighbours.count) / seconds, buildSeconds + seconds))
         }
 
         if let save {
@@ -195,7 +195,7 @@ struct BenchIndexCommand: ParsableCommand {
             print(String(format: "  saved %.0f MB in %.1f s, loaded %d rows in %.1f s", Double(size) / 1e6, written,
                          loaded.count, Date().timeIntervalSince(clock)))
         }
-        print(String(format: "  peak RSS %.0f MB", Self.peakRSSMegabytes()))
+        print(String(format: "  peak RSS %.0f MB", ResourceUsage.current().peakRSSMegabytes))
     }
 
     private func numbers(_ text: String?, _ name: String) throws -> [Int] {
@@ -248,43 +248,22 @@ struct BenchIndexCommand: ParsableCommand {
         return total == 0 ? 1 : Double(hits) / Double(total)
     }
 
-    /// CPU seconds (user + system) of this process so far.
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
-            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-    }
-
-    static func peakRSSMegabytes() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024   // kilobytes on Linux
-    }
-
     private struct Pointer: @unchecked Sendable {   // rows are written by one worker each
         let base: UnsafeMutablePointer<Float>
     }
 
     /// SplitMix64 + Box–Muller.
     private struct Gaussian {
-        var state: UInt64
+        var random: SplitMix64
         var spare: Float?
-        init(seed: UInt64) { state = seed }
-        mutating func nextUInt64() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        init(seed: UInt64) { random = SplitMix64(seed: seed) }
         mutating func next() -> Float {
             if let spare {
                 self.spare = nil
                 return spare
             }
-            let u = (Double(nextUInt64() >> 11) + 0.5) / Double(1 << 53)
-            let v = Double(nextUInt64() >> 11) / Double(1 << 53)
+            let u = (Double(random.next() >> 11) + 0.5) / Double(1 << 53)
+            let v = random.nextUnit()
             let radius = (-2 * log(u)).squareRoot()
             spare = Float(radius * sin(2 * .pi * v))
             return Float(radius * cos(2 * .pi * v))

@@ -72,14 +72,14 @@ final class WarningPrinter: @unchecked Sendable {
     }
 }
 
-/// CPU time and peak memory of this process.
+/// CPU time and peak memory of this process (or, with `children`, of its finished children).
 struct ResourceUsage: Codable {
     var cpuSeconds: Double
     var peakRSSMegabytes: Double
 
-    static func current() -> ResourceUsage {
+    static func current(children: Bool = false) -> ResourceUsage {
         var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+        getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
         let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         return ResourceUsage(cpuSeconds: cpu, peakRSSMegabytes: Double(usage.ru_maxrss) / 1024)

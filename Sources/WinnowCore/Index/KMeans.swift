@@ -24,7 +24,7 @@ public struct KMeans: Sendable {
 
     public func fit(_ x: FeatureMatrix) -> Result {
         let n = x.rows, d = x.dimension, k = max(1, min(clusters, n))
-        var random = SplitMixGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         // k-means++: each next centre drawn with probability ∝ squared distance to the nearest one.
         var centres = [Float](repeating: 0, count: k * d)
         var nearest = [Float](repeating: .infinity, count: n)
@@ -94,18 +94,4 @@ public struct KMeans: Sendable {
         }
         return (assignment, distance)
     }
-}
-
-/// A small deterministic generator (SplitMix64) for seeded algorithms.
-struct SplitMixGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
