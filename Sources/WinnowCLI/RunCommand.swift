@@ -81,7 +81,7 @@ struct RunCommand: ParsableCommand {
                                   minimumOffset: minOffset, maximumOffset: maxOffset),
             quality: thresholds.thresholds, workers: threads, embedding: try embeddings.choice(),
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
-            analysis: similarity.options)
+            analysis: similarity.options(for: try embeddings.choice()))
         let bar = quiet ? nil : ProgressBar(label: "decode")
         let warnings = quiet ? nil : WarningPrinter()
         var progress: ProgressHandler?
@@ -116,9 +116,9 @@ struct RunCommand: ParsableCommand {
 }
 
 struct EmbeddingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Embedding model: mobilenet_v2 (centre crop, default), mobilenet_v2_squash, or a .onnx file.",
+    @Option(help: ArgumentHelp("Embedding model: copy (copy-detection descriptors, whitened over the collection; default), mobilenet_v2 (ImageNet features, centre crop, fastdup-like), mobilenet_v2_squash, or a .onnx file.",
                                valueName: "model"))
-    var model = "mobilenet_v2"
+    var model = "copy"
     @Option(help: "Input side of a custom .onnx model.")
     var inputSize = 224
     @Option(help: "Per-channel mean of a custom model, e.g. 0.485,0.456,0.406.")
@@ -138,11 +138,12 @@ struct EmbeddingOptions: ParsableArguments {
         if noEmbeddings { return .none }
         if let embeddings { return .precomputed(path: embeddings) }
         switch model {
+        case "copy": return .copyDescriptor
         case "mobilenet_v2": return .mobileNetV2(squash: false)
         case "mobilenet_v2_squash": return .mobileNetV2(squash: true)
         default:
             guard model.hasSuffix(".onnx") || model.hasSuffix(".ort") else {
-                throw ValidationError("--model must be mobilenet_v2, mobilenet_v2_squash or a path to a .onnx file")
+                throw ValidationError("--model must be copy, mobilenet_v2, mobilenet_v2_squash or a path to a .onnx file")
             }
             func floats(_ text: String, _ name: String) throws -> [Float] {
                 let values = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
@@ -161,29 +162,30 @@ extension Outliers.Rule: ExpressibleByArgument {}
 struct SimilarityOptions: ParsableArguments {
     @Option(help: "Neighbours per image (fastdup nearest_neighbors_k; fastdup's default is 2).")
     var nearestNeighborsK = AnalysisOptions().nearestNeighborsK
-    @Option(help: "similarity.csv lists pairs with similarity at least this (fastdup threshold).")
-    var threshold = AnalysisOptions().threshold
-    @Option(help: "Connected components join pairs at least this similar (fastdup cc_threshold).")
-    var ccThreshold = AnalysisOptions().componentThreshold
+    @Option(help: "similarity.csv lists pairs with similarity at least this (fastdup threshold; default 0.9, 0.45 with --model copy).")
+    var threshold: Float?
+    @Option(help: "Connected components join pairs at least this similar (fastdup cc_threshold; default 0.96, 0.6 with --model copy).")
+    var ccThreshold: Float?
     @Option(help: "Fraction of images reported as outliers (fastdup outlier_percentile).")
     var outlierPercentile = AnalysisOptions().outlierPercentile
     @Option(help: "Outlier rule: one (its nearest neighbour is far) or all (also nobody's near neighbour).")
     var outlierHow = AnalysisOptions().outlierRule
-    @Option(help: "near_duplicates.csv: cosine distance at most this (fiftyone compute_near_duplicates).")
-    var nearDuplicateDistance = AnalysisOptions().nearDuplicateDistance
+    @Option(help: "near_duplicates.csv: cosine distance at most this (fiftyone compute_near_duplicates; default 0.2, 0.55 with --model copy).")
+    var nearDuplicateDistance: Float?
     @Option(help: "Distance: cosine, euclidean, l1, linf (l1/linf need --index flat).")
     var distance = AnalysisOptions().metric
     @Option(help: "kNN index: flat (exact), hnsw or ivf (Faiss); default by size.")
     var index: IndexKind?
 
-    var options: AnalysisOptions {
-        var o = AnalysisOptions()
+    /// The options, with the embedding's defaults for thresholds not given.
+    func options(for embedding: EmbeddingChoice) -> AnalysisOptions {
+        var o = AnalysisOptions.defaults(for: embedding)
         o.nearestNeighborsK = nearestNeighborsK
-        o.threshold = threshold
-        o.componentThreshold = ccThreshold
+        if let threshold { o.threshold = threshold }
+        if let ccThreshold { o.componentThreshold = ccThreshold }
         o.outlierPercentile = outlierPercentile
         o.outlierRule = outlierHow
-        o.nearDuplicateDistance = nearDuplicateDistance
+        if let nearDuplicateDistance { o.nearDuplicateDistance = nearDuplicateDistance }
         o.metric = distance
         o.index = index
         return o

@@ -28,6 +28,7 @@ import Testing
         _ = try TestData.photoFixtures(in: images, names: ["coffee", "chelsea"])   // 600×400, 451×300
         let work = folder.appendingPathComponent("work")
         let result = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet",
+                                                                         "--model", "mobilenet_v2",
                                                                          "--bounding-box", "row_y=0,col_x=0,height=100,width=200"])
         #expect(result.status == 0, "\(result.output)")
         let stats = try TestData.readCSV(work.appendingPathComponent("atrain_stats.csv"))

@@ -86,6 +86,26 @@ public struct EmbeddingAssets: Sendable, Equatable {
         return path
     }
 
+    /// File name of the converted copy-detection model inside `models/`: the default model plus
+    /// the expansion activations of the blocks in ``CopyDescriptor/expansionBlocks`` and the
+    /// pooled outputs of ``CopyDescriptor/blocks`` (a new name when those change).
+    public static let mobileNetV2CopyModelName = "mobilenet_v2_copy_v1.onnx"
+
+    /// The copy-detection variant of the default model, `<cache>/models/mobilenet_v2_copy.onnx`,
+    /// converted from the same `.pth` weights on first use.
+    public func mobileNetV2CopyModelPath() throws(EmbeddingError) -> String {
+        let path = (modelsDirectory as NSString).appendingPathComponent(Self.mobileNetV2CopyModelName)
+        if FileManager.default.fileExists(atPath: path) { return path }
+        Self.conversionLock.lock()
+        defer { Self.conversionLock.unlock() }
+        if FileManager.default.fileExists(atPath: path) { return path }
+        let weights = try mobileNetV2WeightsPath()
+        let model = try MobileNetV2Converter.convert(pthAt: weights, expansionOutputs: CopyDescriptor.expansionBlocks,
+                                                     pooledOutputs: true)
+        try Self.writeAtomically(model, to: path)
+        return path
+    }
+
     private static let conversionLock = NSLock()
 
     /// Writes `bytes` to a temporary file next to `path`, then renames it into place, so a

@@ -13,6 +13,7 @@ public final class SimilaritySearch: @unchecked Sendable {
     private let index: any SimilarityIndex
     private let rowOfID: [Int64: Int]
     private var embedder: OnnxImageEmbedder?
+    private var copyEmbedder: CopyDescriptorEmbedder?
 
     /// Saved approximate index inside a work_dir.
     public static let indexFileName = "index.faiss"
@@ -77,14 +78,28 @@ public final class SimilaritySearch: @unchecked Sendable {
             throw SearchError.unreadableImage(path, "cannot read the file")
         }
         let decoded: DecodedImage
-        do { decoded = try ImageDecoder().decode(bytes) } catch { throw SearchError.unreadableImage(path, error.message) }
+        // Decoded as the run decoded its images.
+        do { decoded = try ImageDecoder(minimumSide: configuration.analysisSide).decode(bytes) } catch {
+            throw SearchError.unreadableImage(path, error.message)
+        }
         var image = decoded.image
         if let crop = configuration.crop,
            let cropped = crop.crop(image, originalWidth: decoded.originalWidth, originalHeight: decoded.originalHeight) {
             image = cropped
         }
-        let vector = try modelEmbedder().embed([image])[0]
-        return try neighbors(ofVector: vector, k: k, minimumSimilarity: minimumSimilarity)
+        return try neighbors(ofVector: try queryVector(of: image), k: k, minimumSimilarity: minimumSimilarity)
+    }
+
+    /// The vector the run would have stored for a decoded image: its model's embedding, or for
+    /// copy descriptors the descriptor whitened with the run's `whitening.bin`.
+    private func queryVector(of image: RGBImage) throws -> [Float] {
+        guard configuration.embedding == .copyDescriptor else { return try modelEmbedder().embed([image])[0] }
+        let describer = try copyEmbedder ?? CopyDescriptorEmbedder.mobileNetV2(intraOpThreads: 0)
+        copyEmbedder = describer
+        let raw = try describer.describe([image])[0]
+        let saved = workDirectory.appendingPathComponent(WhiteningStage.fileName)
+        guard FileManager.default.fileExists(atPath: saved.path) else { return raw }
+        return try BlockWhitening.read(from: saved).apply(raw)
     }
 
     private func modelEmbedder() throws -> OnnxImageEmbedder {
@@ -95,7 +110,7 @@ public final class SimilaritySearch: @unchecked Sendable {
             made = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: 0, resizeMode: squash ? .squash : .centerCrop(shortSide: 256))
         case .onnx(let path, let size, let mean, let std, let bgr):
             made = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std, channelOrder: bgr ? .bgr : .rgb)
-        case .precomputed, .none:
+        case .precomputed, .none, .copyDescriptor:
             throw SearchError.noModel(workDirectory.path)
         }
         embedder = made

@@ -19,6 +19,22 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
     public var index: IndexKind? = nil
 
     public init() {}
+
+    /// The defaults for `embedding`. Whitened copy descriptors (``EmbeddingChoice/copyDescriptor``)
+    /// have their own similarity scale — unrelated images near 0, copies mostly 0.3–0.9 — so
+    /// their thresholds differ: pairs from 0.45 (pair precision 0.990–0.994 and copy→original
+    /// recall 0.82–0.90 on corpus set A seeds 0–2 and extra transforms), components from 0.6
+    /// (precision ≥ 0.996, as components chain pairs), fiftyone near duplicates within cosine
+    /// distance 0.55.
+    public static func defaults(for embedding: EmbeddingChoice) -> AnalysisOptions {
+        var options = AnalysisOptions()
+        if embedding == .copyDescriptor {
+            options.threshold = 0.45
+            options.componentThreshold = 0.6
+            options.nearDuplicateDistance = 0.55
+        }
+        return options
+    }
 }
 
 /// What the analyses found, for the summary.

@@ -11,6 +11,10 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
     case onnx(path: String, inputSize: Int, mean: [Float], std: [Float], bgr: Bool)
     /// Vectors computed elsewhere (`.npy`, fastdup `.dat`, or CSV).
     case precomputed(path: String)
+    /// The copy-detection descriptor (``CopyDescriptor``: MobileNetV2 on the squashed, border-
+    /// trimmed image in colour and coarse grey, final map max-pooled + block 12 GeM), PCA-whitened
+    /// over the collection in the analysis stage.
+    case copyDescriptor
 
     /// A name for the catalog: when it changes, stored features are recomputed.
     var identity: String {
@@ -20,8 +24,27 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
         case .onnx(let path, let size, let mean, let std, let bgr):
             "onnx/\(path)/\(modificationTime(path))/\(size)/\(mean)/\(std)/\(bgr ? "bgr" : "rgb")"
         case .precomputed(let path): "precomputed/\(path)/\(modificationTime(path))"
+        case .copyDescriptor: CopyDescriptor().identity
         }
     }
+
+    /// Block lengths of vectors that are whitened over the collection before use (nil: used as stored).
+    var whitenedBlocks: [Int]? {
+        self == .copyDescriptor ? CopyDescriptor.blockLengths : nil
+    }
+}
+
+/// Makes the model input from a decoded image, on the decode workers.
+protocol EmbeddingInputMaker: Sendable {
+    func embeddingInput(for image: RGBImage) -> [Float]
+}
+
+extension ImagePreprocessor: EmbeddingInputMaker {
+    func embeddingInput(for image: RGBImage) -> [Float] { tensor(from: image) }
+}
+
+extension CopyDescriptorEmbedder: EmbeddingInputMaker {
+    func embeddingInput(for image: RGBImage) -> [Float] { input(for: image) }
 }
 
 private func modificationTime(_ path: String) -> Double {
@@ -34,8 +57,9 @@ final class EmbeddingStage {
     let choice: EmbeddingChoice
     let store: FeatureStore
     /// What the decode workers run on each decoded image (nil for precomputed vectors).
-    let preprocessor: ImagePreprocessor?
+    let preprocessor: (any EmbeddingInputMaker)?
     private let embedder: OnnxImageEmbedder?
+    private let copyEmbedder: CopyDescriptorEmbedder?
     private let precomputed: PrecomputedEmbeddings?
     private var precomputedRows: [String: Int] = [:]
     /// Samples that decoded but have no precomputed vector.
@@ -45,6 +69,7 @@ final class EmbeddingStage {
 
     init(choice: EmbeddingChoice, workDirectory: URL, catalog: Catalog, threads: Int) throws {
         self.choice = choice
+        copyEmbedder = choice == .copyDescriptor ? try CopyDescriptorEmbedder.mobileNetV2(intraOpThreads: threads) : nil
         switch choice {
         case .none:
             throw EmbeddingError.invalidArgument("no embedding stage without a model")
@@ -60,9 +85,12 @@ final class EmbeddingStage {
         case .precomputed(let path):
             embedder = nil
             precomputed = try PrecomputedEmbeddings.load(path)
+        case .copyDescriptor:
+            embedder = nil
+            precomputed = nil
         }
-        preprocessor = embedder?.preprocessor
-        let dimension = embedder?.dimension ?? precomputed?.dimension ?? 0
+        preprocessor = copyEmbedder ?? embedder?.preprocessor
+        let dimension = copyEmbedder?.dimension ?? embedder?.dimension ?? precomputed?.dimension ?? 0
         let url = workDirectory.appendingPathComponent(Self.featuresFileName)
         let identity = "\(choice.identity)/d\(dimension)"
         if try catalog.setting("embedding") != identity {
@@ -83,7 +111,12 @@ final class EmbeddingStage {
     /// Embeds the decoded samples among `outcomes` and returns each one's feature-store row.
     func embed(_ outcomes: [SampleOutcome], ids: [Int64: String]) throws -> [Int64: Int] {
         var embedded: [(Int64, [Float])] = []
-        if let embedder {
+        if let copyEmbedder {
+            let inputs = outcomes.compactMap { outcome in outcome.embeddingInput.map { (outcome.sampleID, $0) } }
+            guard !inputs.isEmpty else { return [:] }
+            let vectors = try copyEmbedder.describe(inputs: inputs.map(\.1))
+            embedded = zip(inputs.map(\.0), vectors).map { ($0, $1) }
+        } else if let embedder {
             let inputs = outcomes.compactMap { outcome in outcome.embeddingInput.map { (outcome.sampleID, $0) } }
             guard !inputs.isEmpty else { return [:] }
             let vectors = try embedder.embed(preprocessed: inputs.map(\.1))

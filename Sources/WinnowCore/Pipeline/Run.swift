@@ -192,6 +192,15 @@ public struct Run: Sendable {
                                  newRun: Int64?) throws -> RunSummary {
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
+        // Copy descriptors are whitened over the collection for the analyses and atrain_features.dat.
+        var features = features
+        if let store = features, let blocks = configuration.embedding.whitenedBlocks {
+            features = try WhiteningStage.whiten(store, rows: valid.compactMap(\.featureRow), blockLengths: blocks,
+                                                 directory: workDirectory)
+        } else {
+            WhiteningStage.removeSaved(directory: workDirectory)
+        }
+        defer { WhiteningStage.cleanUp(directory: workDirectory) }
         let findings = QualityInspector(thresholds: configuration.quality)
             .findings(for: valid.map { ($0.id, $0.statistics) })
         let everything = valid.map { ($0.id, $0.contentHash, $0.fileSize) } + invalid.map { ($0.id, $0.contentHash, $0.fileSize) }

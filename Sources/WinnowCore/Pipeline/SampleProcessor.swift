@@ -10,7 +10,7 @@ struct SampleProcessor: Sendable {
     /// Applied to every decoded image before measuring and embedding.
     var crop: CropBox? = nil
     /// Makes the model input on the worker threads, when embeddings are computed.
-    var preprocessor: ImagePreprocessor? = nil
+    var preprocessor: (any EmbeddingInputMaker)? = nil
 
     struct Job: Sendable {
         var sampleID: Int64
@@ -118,7 +118,7 @@ struct SampleProcessor: Sendable {
                     let statistics = calculator.statistics(of: image, originalWidth: width, originalHeight: height)
                     return SampleOutcome(sampleID: job.sampleID, contentHash: hash,
                                          result: .success(ProcessedImage(format: decoded.format, statistics: statistics)),
-                                         embeddingInput: preprocessor?.tensor(from: image))
+                                         embeddingInput: preprocessor?.embeddingInput(for: image))
                 } catch {
                     return SampleOutcome(sampleID: job.sampleID, contentHash: hash, result: .failure(error))
                 }
