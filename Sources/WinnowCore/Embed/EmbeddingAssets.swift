@@ -75,15 +75,9 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// The default model, `<cache>/models/mobilenet_v2.onnx`, converted from the `.pth`
     /// weights (and written atomically) if it is not there yet.
     public func mobileNetV2ModelPath() throws(EmbeddingError) -> String {
-        let path = (modelsDirectory as NSString).appendingPathComponent(Self.mobileNetV2ModelName)
-        if FileManager.default.fileExists(atPath: path) { return path }
-        Self.conversionLock.lock()
-        defer { Self.conversionLock.unlock() }
-        if FileManager.default.fileExists(atPath: path) { return path }
-        let weights = try mobileNetV2WeightsPath()
-        let model = try MobileNetV2Converter.convert(pthAt: weights)
-        try Self.writeAtomically(model, to: path)
-        return path
+        try convertedModelPath(named: Self.mobileNetV2ModelName) { weights throws(EmbeddingError) in
+            try MobileNetV2Converter.convert(pthAt: weights)
+        }
     }
 
     /// File name of the converted copy-detection model inside `models/`: the default model plus
@@ -91,18 +85,25 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// pooled outputs of ``CopyDescriptor/blocks`` (a new name when those change).
     public static let mobileNetV2CopyModelName = "mobilenet_v2_copy_v1.onnx"
 
-    /// The copy-detection variant of the default model, `<cache>/models/mobilenet_v2_copy.onnx`,
+    /// The copy-detection variant of the default model, `<cache>/models/` + ``mobileNetV2CopyModelName``,
     /// converted from the same `.pth` weights on first use.
     public func mobileNetV2CopyModelPath() throws(EmbeddingError) -> String {
-        let path = (modelsDirectory as NSString).appendingPathComponent(Self.mobileNetV2CopyModelName)
+        try convertedModelPath(named: Self.mobileNetV2CopyModelName) { weights throws(EmbeddingError) in
+            try MobileNetV2Converter.convert(pthAt: weights, expansionOutputs: CopyDescriptor.expansionBlocks,
+                                             pooledOutputs: true)
+        }
+    }
+
+    /// `<cache>/models/<name>`, converted from the `.pth` weights by `convert` (once, under a
+    /// lock, written atomically) if it is not there yet.
+    private func convertedModelPath(named name: String,
+                                    convert: (String) throws(EmbeddingError) -> [UInt8]) throws(EmbeddingError) -> String {
+        let path = (modelsDirectory as NSString).appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: path) { return path }
         Self.conversionLock.lock()
         defer { Self.conversionLock.unlock() }
         if FileManager.default.fileExists(atPath: path) { return path }
-        let weights = try mobileNetV2WeightsPath()
-        let model = try MobileNetV2Converter.convert(pthAt: weights, expansionOutputs: CopyDescriptor.expansionBlocks,
-                                                     pooledOutputs: true)
-        try Self.writeAtomically(model, to: path)
+        try Self.writeAtomically(try convert(try mobileNetV2WeightsPath()), to: path)
         return path
     }
 
