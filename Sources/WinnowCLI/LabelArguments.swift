@@ -3,6 +3,7 @@ import Foundation
 import WinnowCore
 
 extension AnnotationFormat: ExpressibleByArgument {}
+extension LabelOptions.DataType: ExpressibleByArgument {}
 
 /// `winnow run` options for annotations, predictions and the label analyses.
 struct LabelArguments: ParsableArguments {
@@ -20,15 +21,22 @@ struct LabelArguments: ParsableArguments {
     var useLogits = false
     @Flag(help: "Write annotations_corrected.csv: the ground truth plus confident unmatched predicted boxes (fiftyone copy_missing). Inputs are never changed.")
     var copyMissing = false
+    @Option(help: "image: images are the samples; bbox: every annotated box is a sample (its crop is measured, embedded and analysed; atrain_crops.csv links crops to images).")
+    var dataType: LabelOptions.DataType = .image
+    @Option(help: "bbox: grow (or shrink, < 0) each box's width and height by this fraction about its centre (fiftyone alpha).")
+    var alpha = 0.0
+    @Flag(help: "bbox: make each crop square by growing its shorter side (fiftyone force_square).")
+    var forceSquare = false
     @Option(help: ArgumentHelp("Only these labels in the label outputs, comma-separated (fastdup slice).", valueName: "labels"))
     var slice: String?
     @Option(help: "Only this split (train, val, test, …) in the label outputs.")
     var sliceSplit: String?
 
     func validate() throws {
-        if annotations == nil && (predictions != nil || slice != nil || sliceSplit != nil || copyMissing) {
-            throw ValidationError("--predictions, --slice, --slice-split and --copy-missing need --annotations")
+        if annotations == nil && (predictions != nil || slice != nil || sliceSplit != nil || copyMissing || dataType == .bbox) {
+            throw ValidationError("--predictions, --slice, --slice-split, --copy-missing and --data-type bbox need --annotations")
         }
+        if alpha < -1 { throw ValidationError("--alpha must be ≥ -1") }
         for path in [annotations, predictions].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("annotation file not found: \(path)")
         }
@@ -43,6 +51,9 @@ struct LabelArguments: ParsableArguments {
         o.copyMissing = copyMissing
         o.sliceLabels = slice.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         o.sliceSplit = sliceSplit
+        o.dataType = dataType
+        o.alpha = alpha
+        o.forceSquare = forceSquare
         return o
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// An object's box in the full-resolution image: fastdup's `col_x,row_y,width,height` (pixels),
 /// or normalised to [0, 1] (YOLO) until the image's size is known. A rotated box (fastdup
 /// `x1,y1,…,x4,y4`) keeps its corners and is handled as its enclosing axis-aligned box.
-public struct BoundingBox: Sendable, Equatable, Codable {
+public struct BoundingBox: Sendable, Hashable, Codable {
     public var x: Double
     public var y: Double
     public var width: Double

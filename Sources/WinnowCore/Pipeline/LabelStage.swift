@@ -22,6 +22,13 @@ public struct LabelOptions: Sendable, Codable, Equatable {
     /// Only rows with these labels / this split in the label outputs (fastdup `slice`); empty: all.
     public var sliceLabels: [String] = []
     public var sliceSplit: String?
+    /// `.bbox`: every annotated box is a sample of its own (fastdup `data_type='bbox'`).
+    public var dataType: DataType = .image
+    /// Object crops: expansion `1 + alpha` of width and height, and squaring (fiftyone `alpha`, `force_square`).
+    public var alpha: Double = 0
+    public var forceSquare: Bool = false
+
+    public enum DataType: String, Sendable, Codable, CaseIterable { case image, bbox }
 
     public init(annotations: String, predictions: String? = nil, format: AnnotationFormat? = nil) {
         self.annotations = annotations
@@ -72,10 +79,38 @@ struct LabelStage {
         return Loaded(annotations: annotations, predictions: predictions)
     }
 
-    func run(loaded: Loaded, samples: [ValidSample], invalid: [InvalidRecord], features: FeatureStore?) throws -> LabelSummary {
+    /// `--data-type bbox`: one source per annotated box of each found image (id `image#k`), and
+    /// each object source's annotation by id; annotations naming no found image are problems.
+    static func objectSources(_ sources: [SampleSource], filenames: [String], loaded: Loaded, options: LabelOptions)
+        -> (sources: [SampleSource], annotations: [String: Annotation], problems: [AnnotationError])
+    {
+        let matcher = AnnotationMatcher(samples: zip(filenames, sources).map { (filename: $0.0, path: $0.1.id) })
+        let folder = loaded.annotations.url.deletingLastPathComponent()
+        var objects: [SampleSource] = [], annotations: [String: Annotation] = [:], problems: [AnnotationError] = []
+        var counts = [Int](repeating: 0, count: sources.count)
+        for annotation in loaded.annotations.annotations {
+            guard let box = annotation.box else { continue }
+            guard let row = matcher.row(for: annotation.filename, relativeTo: folder) else {
+                problems.append(AnnotationError(file: loaded.annotations.url.path, record: annotation.record, field: "filename",
+                                                reason: "\(annotation.filename) is not among the run's images"))
+                continue
+            }
+            var object = sources[row]
+            object.id += "#\(counts[row])"
+            counts[row] += 1
+            object.object = ObjectCrop(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
+            objects.append(object)
+            annotations[object.id] = annotation
+        }
+        return (objects.sorted { $0.id < $1.id }, annotations, problems)
+    }
+
+    func run(loaded: Loaded, samples: [ValidSample], invalid: [InvalidRecord], features: FeatureStore?,
+             objects: (annotations: [String: Annotation], problems: [AnnotationError])? = nil) throws -> LabelSummary {
         var summary = LabelSummary()
-        var problems = loaded.annotations.problems + (loaded.predictions?.problems ?? [])
-        summary.malformed = problems.count
+        var problems = loaded.annotations.problems + (loaded.predictions?.problems ?? []) + (objects?.problems ?? [])
+        summary.malformed = problems.count - (objects?.problems.count ?? 0)
+        summary.unmatched = objects?.problems.count ?? 0
         let matcher = AnnotationMatcher(samples: samples.map { (filename: $0.filename, path: $0.path) })
         let brokenMatcher = AnnotationMatcher(samples: invalid.map { (filename: $0.filename, path: $0.filename) })
 
@@ -98,11 +133,30 @@ struct LabelStage {
             }
             return byRow
         }
-        let truth = link(loaded.annotations)
-        let predicted = loaded.predictions.map(link) ?? [:]
+        var truth: [Int: [Annotation]] = [:]
+        var predicted: [Int: [Annotation]] = [:]
+        if let objects {
+            // Each object sample carries its box's label as an image-level label.
+            var crops = CSVTable(header: ["index", "filename", "object", "label", "col_x", "row_y", "width", "height",
+                                          "crop_width", "crop_height", "record"])
+            for (row, sample) in samples.enumerated() {
+                guard var annotation = objects.annotations[sample.path], let box = annotation.box else { continue }
+                annotation.box = nil
+                truth[row] = [annotation]
+                let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
+                crops.append([String(sample.id), image, String(sample.path.split(separator: "#").last ?? ""), annotation.label ?? "",
+                              decimal(box.x, 4), decimal(box.y, 4), decimal(box.width, 4), decimal(box.height, 4),
+                              String(sample.statistics.width), String(sample.statistics.height), annotation.record])
+            }
+            try save(crops, "atrain_crops.csv")
+            summary.objects = truth.count
+        } else {
+            truth = link(loaded.annotations)
+            predicted = loaded.predictions.map(link) ?? [:]
+        }
         summary.annotations = loaded.annotations.annotations.count
         summary.predictions = loaded.predictions?.annotations.count ?? 0
-        summary.objects = truth.values.reduce(0) { $0 + $1.filter { $0.box != nil }.count }
+        if objects == nil { summary.objects = truth.values.reduce(0) { $0 + $1.filter { $0.box != nil }.count } }
 
         // Image-level labels (records without a box) and splits.
         var imageLabels = [Set<String>?](repeating: nil, count: samples.count)

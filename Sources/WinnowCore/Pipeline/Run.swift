@@ -102,7 +102,14 @@ public struct Run: Sendable {
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
-        let found = try ingestor.ingest(configuration.inputs)
+        var found = try ingestor.ingest(configuration.inputs)
+        var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
+        if let labels, let options = configuration.labels, options.dataType == .bbox {
+            let expanded = LabelStage.objectSources(found.sources, filenames: found.sources.map(displayName(of:)),
+                                                    loaded: labels, options: options)
+            found.sources = expanded.sources
+            objects = (expanded.annotations, expanded.problems)
+        }
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         let configurationJSON = try jsonString(configuration)
         let runID = try catalog.beginRun(configurationJSON: configurationJSON)
@@ -159,7 +166,8 @@ public struct Run: Sendable {
         }
 
         var summary = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
-                                          newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil, labels: labels)
+                                          newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil, labels: labels,
+                                          objects: objects)
         summary.processedThisRun = total + missingOutcomes.count
         summary.reused = summary.files - summary.processedThisRun
         summary.seconds = Date().timeIntervalSince(started)
@@ -196,7 +204,8 @@ public struct Run: Sendable {
     /// Quality issues and exact duplicates over the whole catalog, then the work_dir files.
     /// `newRun`: on an incremental run, its id (samples it added are "new").
     private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?,
-                                 newRun: Int64?, labels: LabelStage.Loaded?) throws -> RunSummary {
+                                 newRun: Int64?, labels: LabelStage.Loaded?,
+                                 objects: (annotations: [String: Annotation], problems: [AnnotationError])?) throws -> RunSummary {
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
         // Copy descriptors are whitened over the collection for the analyses and atrain_features.dat.
@@ -225,7 +234,7 @@ public struct Run: Sendable {
         if let labels, let options = configuration.labels {
             labelSummary = try LabelStage(options: options, directory: workDirectory, metric: configuration.analysis.metric,
                                           componentThreshold: configuration.analysis.componentThreshold)
-                .run(loaded: labels, samples: valid, invalid: invalid, features: features)
+                .run(loaded: labels, samples: valid, invalid: invalid, features: features, objects: objects)
         }
         var issueCounts: [String: Int] = [:]
         for issue in QualityIssue.allCases { issueCounts[issue.rawValue] = 0 }
