@@ -118,4 +118,29 @@ import Testing
                                      "--no-embeddings", "--annotations", broken.path])
         #expect(bad.status == 65 && bad.output.contains("broken.json") && bad.output.contains("images"))
     }
+
+    /// Splits given by the annotations (not folder names) drive the leak check.
+    @Test func leaksAcrossAnnotatedSplits() throws {
+        let folder = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        let photos = try TestData.photoFixtures(in: images, names: ["coffee", "chelsea", "astronaut"])
+        let copy = images.appendingPathComponent("coffee_small.jpg")
+        #expect(try TestData.shell("vips", ["resize", photos[0].path, copy.path + "[Q=80]", "0.5"]).status == 0)
+        let csv = "filename,label,split\ncoffee.jpg,cup,train\ncoffee_small.jpg,cup,test\nchelsea.jpg,cat,train\nastronaut.jpg,person,test\n"
+        let annotations = folder.appendingPathComponent("labels.csv")
+        try csv.write(to: annotations, atomically: true, encoding: .utf8)
+        let work = folder.appendingPathComponent("work")
+        let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet",
+                                     "--annotations", annotations.path])
+        #expect(run.status == 0, "\(run.output)")
+        let leaks = try TestData.readCSV(work.appendingPathComponent("leaks.csv"))
+        #expect(leaks.count == 1)
+        let names = Set(leaks.flatMap { [$0["from_filename"] ?? "", $0["to_filename"] ?? ""] }.map { URL(fileURLWithPath: $0).lastPathComponent })
+        #expect(names == ["coffee.jpg", "coffee_small.jpg"])
+        #expect(Set([leaks.first?["from_split"], leaks.first?["to_split"]]) == ["train", "test"])
+        let summary = try String(contentsOf: work.appendingPathComponent("summary.json"), encoding: .utf8)
+        #expect(summary.contains("\"leaks\" : 1"))
+    }
 }

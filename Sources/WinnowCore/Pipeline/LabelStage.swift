@@ -52,6 +52,8 @@ public struct LabelSummary: Sendable, Codable, Equatable {
     public var predictions = 0
     public var possibleMissing = 0
     public var possibleSpurious = 0
+    /// Near copies across the annotation files' splits (nil when the annotations give no split).
+    public var leaks: Int? = nil
 }
 
 /// Reads the annotations (and predictions), links them to the run's samples and writes the
@@ -63,6 +65,8 @@ struct LabelStage {
     var directory: URL
     var metric: DistanceMetric
     var componentThreshold: Float
+    /// Pairs at least this similar are near copies (`similarity.csv`'s threshold), for split leaks.
+    var pairThreshold: Float
 
     struct Loaded: Sendable {
         var annotations: AnnotationFile
@@ -161,10 +165,14 @@ struct LabelStage {
         // Image-level labels (records without a box) and splits.
         var imageLabels = [Set<String>?](repeating: nil, count: samples.count)
         var splits = samples.map { LeakySplits.split(fromPath: $0.path) }
+        var annotatedSplits = false
         for (row, list) in truth {
             let labels = Set(list.filter { $0.box == nil }.compactMap(\.label))
             if !labels.isEmpty { imageLabels[row] = labels }
-            if let split = list.compactMap(\.split).first { splits[row] = split }
+            if let split = list.compactMap(\.split).first { splits[row] = split; annotatedSplits = true }
+        }
+        if annotatedSplits, let features {
+            summary.leaks = try writeLeaks(samples: samples, splits: splits, features: features)
         }
         summary.labelledImages = imageLabels.compactMap { $0 }.count
         let single: [String?] = imageLabels.map { $0?.count == 1 ? $0?.first : nil }
@@ -332,6 +340,28 @@ struct LabelStage {
             }
             try AtomicFile.write(corrected.contents, to: url)
         }
+    }
+
+    /// fiftyone's leaky splits with the annotations' splits: near-copy pairs (≥ the pair
+    /// threshold) across splits, written to `leaks.csv` (replacing the folder-name version).
+    private func writeLeaks(samples: [ValidSample], splits: [String?], features: FeatureStore) throws -> Int {
+        let rows = samples.indices.filter { samples[$0].featureRow != nil && splits[$0] != nil }
+        guard rows.count >= 2 else { return 0 }
+        let mapped = try FeatureMatrix(mapping: features.url, dimension: features.dimension)
+        var values = [Float]()
+        values.reserveCapacity(rows.count * features.dimension)
+        for row in rows { if let f = samples[row].featureRow { values.append(contentsOf: mapped.row(f)) } }
+        let vectors = FeatureMatrix(rows: rows.count, dimension: features.dimension, values: values)
+        let neighbours = try buildSimilarityIndex(vectors: vectors, metric: metric).allNeighbors(k: min(options.neighbours, rows.count - 1))
+        let leaks = LeakySplits.find(neighbours: neighbours, splits: rows.map { splits[$0] }, metric: metric, threshold: pairThreshold)
+        var table = CSVTable(header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"])
+        for leak in leaks {
+            let a = samples[rows[leak.pair.from]], b = samples[rows[leak.pair.to]]
+            table.append([String(a.id), String(b.id), decimal(Double(leak.pair.similarity), 6), leak.fromSplit, leak.toSplit,
+                          a.filename, b.filename])
+        }
+        try save(table, "leaks.csv")
+        return leaks.count
     }
 
     private func save(_ table: CSVTable, _ name: String) throws {

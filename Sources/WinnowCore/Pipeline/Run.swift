@@ -233,7 +233,8 @@ public struct Run: Sendable {
         var labelSummary: LabelSummary?
         if let labels, let options = configuration.labels {
             labelSummary = try LabelStage(options: options, directory: workDirectory, metric: configuration.analysis.metric,
-                                          componentThreshold: configuration.analysis.componentThreshold)
+                                          componentThreshold: configuration.analysis.componentThreshold,
+                                          pairThreshold: configuration.analysis.threshold)
                 .run(loaded: labels, samples: valid, invalid: invalid, features: features, objects: objects)
         }
         var issueCounts: [String: Int] = [:]
@@ -249,7 +250,7 @@ public struct Run: Sendable {
             embedded: features == nil ? 0 : valid.filter { $0.featureRow != nil }.count,
             featureDimension: features?.dimension ?? 0, similarPairs: analysis.similarPairs,
             components: analysis.components, imagesInComponents: analysis.imagesInComponents,
-            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: analysis.leaks,
+            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: labelSummary?.leaks ?? analysis.leaks,
             addedImages: newRun.map { run in valid.filter { $0.addedRun == run }.count } ?? 0,
             addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0, labels: labelSummary)
     }
