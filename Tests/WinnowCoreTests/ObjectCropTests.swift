@@ -76,5 +76,19 @@ import Testing
         #expect(Set(scores.compactMap { $0["label"] }) == ["cup", "cat", "background"])
         let problems = try TestData.readCSV(work.appendingPathComponent("annotation_problems.csv"))
         #expect(problems.count == 1 && problems[0]["record"] == "line 5")
+        #expect(names.contains { $0.hasSuffix("images/coffee.jpg#0:60_20_420_300") })
+        #expect(crops.allSatisfy { $0["object"] == "0" || $0["object"] == "1" })
+
+        // Again in the same work_dir with --alpha 0.1: the crops change, so they are cut again
+        // (cup: 462 × 330 about its centre (270, 170)).
+        let again = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet",
+                                       "--annotations", annotations.path, "--data-type", "bbox", "--model", "mobilenet_v2",
+                                       "--alpha", "0.1"])
+        #expect(again.status == 0, "\(again.output)")
+        let grown = try TestData.readCSV(work.appendingPathComponent("atrain_stats.csv"))
+        #expect(grown.count == 3)
+        let cupIndex = try TestData.readCSV(work.appendingPathComponent("atrain_crops.csv")).first { $0["label"] == "cup" }?["index"]
+        let cup = try #require(grown.first { $0["index"] == cupIndex })
+        #expect(cup["width"] == "462" && cup["height"] == "330")
     }
 }

@@ -27,6 +27,16 @@ public struct ObjectCrop: Sendable, Hashable, Codable {
         return CropBox(rowY: Int(y0), colX: Int(x0), height: Int(y1 - y0), width: Int(x1 - x0))
     }
 
+    /// `x_y_w_h` of the box, then `_a<alpha>` and `_sq` when set: the crop's part of a sample id.
+    static func idPart(box: BoundingBox, alpha: Double, forceSquare: Bool) -> String {
+        func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
+        var text = [box.x, box.y, box.width, box.height].map(number).joined(separator: "_")
+        if box.corners != nil { text += "_r" }
+        if alpha != 0 { text += "_a" + number(alpha) }
+        if forceSquare { text += "_sq" }
+        return text
+    }
+
     /// Identifies the crop inside a content hash, so objects of one image are not exact duplicates.
     var hashSuffix: String {
         "#" + [box.x, box.y, box.width, box.height, alpha].map { String($0) }.joined(separator: ",") + (forceSquare ? "s" : "")

@@ -83,7 +83,7 @@ struct LabelStage {
         return Loaded(annotations: annotations, predictions: predictions)
     }
 
-    /// `--data-type bbox`: one source per annotated box of each found image (id `image#k`), and
+    /// `--data-type bbox`: one source per annotated box of each found image (id `image#k:x_y_w_h`), and
     /// each object source's annotation by id; annotations naming no found image are problems.
     static func objectSources(_ sources: [SampleSource], filenames: [String], loaded: Loaded, options: LabelOptions)
         -> (sources: [SampleSource], annotations: [String: Annotation], problems: [AnnotationError])
@@ -100,9 +100,10 @@ struct LabelStage {
                 continue
             }
             var object = sources[row]
-            object.id += "#\(counts[row])"
-            counts[row] += 1
             object.object = ObjectCrop(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
+            // The id names the crop, so that a changed box or crop option is decoded again on resume.
+            object.id += "#\(counts[row]):" + ObjectCrop.idPart(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
+            counts[row] += 1
             objects.append(object)
             annotations[object.id] = annotation
         }
@@ -148,7 +149,7 @@ struct LabelStage {
                 annotation.box = nil
                 truth[row] = [annotation]
                 let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
-                crops.append([String(sample.id), image, String(sample.path.split(separator: "#").last ?? ""), annotation.label ?? "",
+                crops.append([String(sample.id), image, String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? ""), annotation.label ?? "",
                               decimal(box.x, 4), decimal(box.y, 4), decimal(box.width, 4), decimal(box.height, 4),
                               String(sample.statistics.width), String(sample.statistics.height), annotation.record])
             }
