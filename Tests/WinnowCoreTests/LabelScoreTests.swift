@@ -68,11 +68,15 @@ import Testing
         let vectors = FeatureMatrix(rows: n, dimension: d, values: values)
         let lambda = 0.5
         let fast = WrongLabels.leaveOneOutRidge(vectors, labels: labels, classCount: classes, lambda: lambda)
-        // The same features as the fast path: centred over all rows, normalised, bias appended.
+        let blocked = WrongLabels.leaveOneOutRidge(vectors, labels: labels, classCount: classes, lambda: lambda, rowBlock: 5)
+        #expect(zip(blocked, fast).allSatisfy { abs($0 - $1) < 1e-5 } && blocked.count == fast.count)
+        // The same features as the fast path: signed square root, centred over all rows,
+        // normalised, bias appended.
+        let root = values.map { Double($0 < 0 ? -(-$0).squareRoot() : $0.squareRoot()) }
         var mean = [Double](repeating: 0, count: d)
-        for i in 0..<n { for j in 0..<d { mean[j] += Double(values[i * d + j]) / Double(n) } }
+        for i in 0..<n { for j in 0..<d { mean[j] += root[i * d + j] / Double(n) } }
         let x: [[Double]] = (0..<n).map { i in
-            let c = (0..<d).map { Double(values[i * d + $0]) - mean[$0] }
+            let c = (0..<d).map { root[i * d + $0] - mean[$0] }
             let norm = c.reduce(0) { $0 + $1 * $1 }.squareRoot()
             return c.map { $0 / norm } + [1]
         }

@@ -4,15 +4,15 @@ import Foundation
 /// Wrong labels from embeddings alone: out-of-sample class probabilities from a linear
 /// classifier, then confident-learning thresholds per class.
 ///
-/// The classifier is ridge regression of one-hot labels on the centred, L2-normalised
-/// embeddings (plus a bias), `W = (XᵀX + λI)⁻¹ XᵀY`. Its exact leave-one-out prediction has a
-/// closed form, `f₋ᵢ = (fᵢ − hᵢ yᵢ) / (1 − hᵢ)` with `hᵢ = xᵢᵀ(XᵀX + λI)⁻¹xᵢ`, so every sample is
+/// The classifier is ridge regression of one-hot labels on the embeddings, power-normalised
+/// (signed square root), centred and L2-normalised, plus a bias: `W = (XᵀX + λI)⁻¹ XᵀY`. Its
+/// exact leave-one-out prediction has a closed form, `f₋ᵢ = (fᵢ − hᵢ yᵢ) / (1 − hᵢ)` with `hᵢ = xᵢᵀ(XᵀX + λI)⁻¹xᵢ`, so every sample is
 /// scored by a model that never saw its label, at the cost of one fit. Probabilities are
 /// `softmax(f₋ᵢ / T)`. Scores: `wrong_label = 1 − p(given label)`. Confident learning (Northcutt
 /// et al., cleanlab): class `j`'s threshold `t_j` is the mean `p_j` over samples labelled `j`; a
 /// sample's suggested label is the most probable class with `p_k ≥ t_k`, and it is a likely
 /// wrong label when that class differs from the given one. Measured on corpus set D (see
-/// README): AUROC 0.995 on the photos, 0.970–0.974 on Fashion-MNIST with MobileNetV2 features.
+/// README): AUROC 0.994–0.997 on the photos, 0.974 on Fashion-MNIST with MobileNetV2 features.
 public enum WrongLabels {
     public struct Result: Sendable, Equatable {
         /// Out-of-sample class probabilities, row-major N × classes.
@@ -76,19 +76,26 @@ public enum WrongLabels {
     }
 
     /// Leave-one-out ridge predictions, N × classes row-major.
-    static func leaveOneOutRidge(_ vectors: FeatureMatrix, labels: [Int], classCount: Int, lambda: Double) -> [Float] {
+    /// `rowBlock`: rows multiplied at a time (bounds memory to rowBlock × D floats).
+    static func leaveOneOutRidge(_ vectors: FeatureMatrix, labels: [Int], classCount: Int, lambda: Double,
+                                 rowBlock: Int = 4096) -> [Float] {
         let n = vectors.rows, d = vectors.dimension, D = d + 1
-        // Centre, normalise, append the bias column.
-        var mean = [Double](repeating: 0, count: d)
-        for i in 0..<n { for (j, v) in vectors.row(i).enumerated() { mean[j] += Double(v) } }
-        for j in 0..<d { mean[j] /= Double(max(n, 1)) }
+        // Signed square root (power normalisation), centre, normalise, append the bias column.
         var x = [Float](repeating: 0, count: n * D)
+        var mean = [Double](repeating: 0, count: d)
         for i in 0..<n {
-            let row = vectors.row(i)
+            for (j, v) in vectors.row(i).enumerated() {
+                let p = Self.powerNormalized(v)
+                x[i * D + j] = p
+                mean[j] += Double(p)
+            }
+        }
+        for j in 0..<d { mean[j] /= Double(max(n, 1)) }
+        for i in 0..<n {
             var norm: Double = 0
-            for j in 0..<d { let v = Double(row[j]) - mean[j]; norm += v * v }
+            for j in 0..<d { let v = Double(x[i * D + j]) - mean[j]; norm += v * v }
             let scale = norm > 0 ? 1 / norm.squareRoot() : 0
-            for j in 0..<d { x[i * D + j] = Float((Double(row[j]) - mean[j]) * scale) }
+            for j in 0..<d { x[i * D + j] = Float((Double(x[i * D + j]) - mean[j]) * scale) }
             x[i * D + d] = 1
         }
         // A = XᵀX + λI (upper triangle from ssyrk, mirrored), in double.
@@ -101,24 +108,38 @@ public enum WrongLabels {
         }
         let inverse = symmetricInverse(a, dimension: D)
         let inverseF = inverse.map(Float.init)
-        // B = X A⁻¹ (N × D); h_i = ⟨B_i, X_i⟩; F = B XᵀY.
-        var b = [Float](repeating: 0, count: n * D)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(D), Int32(D), 1, x, Int32(D),
-                    inverseF, Int32(D), 0, &b, Int32(D))
+        // Per block of rows: B = X A⁻¹ (rows × D); h_i = ⟨B_i, X_i⟩; F = B XᵀY.
         var xty = [Float](repeating: 0, count: D * classCount)
         for i in 0..<n { for j in 0..<D { xty[j * classCount + labels[i]] += x[i * D + j] } }
         var f = [Float](repeating: 0, count: n * classCount)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(classCount), Int32(D), 1, b, Int32(D),
-                    xty, Int32(classCount), 0, &f, Int32(classCount))
-        for i in 0..<n {
-            var h: Float = 0
-            for j in 0..<D { h += b[i * D + j] * x[i * D + j] }
-            let denominator = max(1 - h, 1e-6)
-            f[i * classCount + labels[i]] -= h
-            for c in 0..<classCount { f[i * classCount + c] /= denominator }
+        let block = max(1, rowBlock)
+        var b = [Float](repeating: 0, count: min(n, block) * D)
+        for start in stride(from: 0, to: n, by: block) {
+            let count = min(block, n - start)
+            x.withUnsafeBufferPointer { x in
+                f.withUnsafeMutableBufferPointer { f in
+                    guard let xs = x.baseAddress, let fs = f.baseAddress else { return }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(D), Int32(D), 1, xs + start * D,
+                                Int32(D), inverseF, Int32(D), 0, &b, Int32(D))
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(classCount), Int32(D), 1, b,
+                                Int32(D), xty, Int32(classCount), 0, fs + start * classCount, Int32(classCount))
+                }
+            }
+            for r in 0..<count {
+                let i = start + r
+                var h: Float = 0
+                for j in 0..<D { h += b[r * D + j] * x[i * D + j] }
+                let denominator = max(1 - h, 1e-6)
+                f[i * classCount + labels[i]] -= h
+                for c in 0..<classCount { f[i * classCount + c] /= denominator }
+            }
         }
         return f
     }
+
+    /// `sign(v)·√|v|`: damps the few large activations of pooled CNN features (Fashion-MNIST
+    /// precision@k 0.787 → 0.800 on set D seeds 0 and 1, photos unchanged).
+    static func powerNormalized(_ v: Float) -> Float { v < 0 ? -(-v).squareRoot() : v.squareRoot() }
 
     /// The inverse of a symmetric positive-definite matrix: Cholesky `A = LLᵀ`, `L⁻¹` by
     /// triangular solve, `A⁻¹ = L⁻ᵀL⁻¹`.
