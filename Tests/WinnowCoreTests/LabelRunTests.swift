@@ -60,6 +60,15 @@ import Testing
         #expect(again.status == 0, "\(again.output)")
         let slice = try TestData.readCSV(sliced.appendingPathComponent("label_scores.csv"))
         #expect(!slice.isEmpty && slice.allSatisfy { $0["label"] == "bird" && $0["split"] == "val" })
+        // Every per-sample output, sliced, under slice/.
+        let sliceIDs = Set(slice.compactMap { $0["index"] })
+        let stats = try TestData.readCSV(sliced.appendingPathComponent("slice/atrain_stats.csv"))
+        #expect(Set(stats.compactMap { $0["index"] }) == sliceIDs)
+        let sliceScores = try TestData.readCSV(sliced.appendingPathComponent("slice/scores.csv"))
+        #expect(Set(sliceScores.compactMap { $0["index"] }) == sliceIDs)
+        let outliers = try TestData.readCSV(sliced.appendingPathComponent("slice/outliers.csv"))
+        #expect(outliers.allSatisfy { sliceIDs.contains($0["from"] ?? "") || sliceIDs.contains($0["to"] ?? "") })
+        #expect(try TestData.readCSV(sliced.appendingPathComponent("atrain_stats.csv")).count == 30)   // the full files stay whole
     }
 
     /// COCO ground truth + predictions on real photos: detection mistakenness, copy_missing

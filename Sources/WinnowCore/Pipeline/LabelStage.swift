@@ -282,6 +282,16 @@ struct LabelStage {
 
         try writeDetections(truth: truth, predicted: predicted, samples: samples, splits: splits, keep: keep, summary: &summary)
 
+        if !options.sliceLabels.isEmpty || options.sliceSplit != nil {
+            let ids = Set(samples.indices.filter { row in
+                guard imageLabels[row] != nil || options.sliceLabels.isEmpty else { return false }
+                let labels = imageLabels[row] ?? []
+                if let split = options.sliceSplit, splits[row] != split { return false }
+                return options.sliceLabels.isEmpty || !labels.isDisjoint(with: options.sliceLabels)
+            }.map { String(samples[$0].id) })
+            try writeSlices(ids: ids)
+        }
+
         var problemTable = CSVTable(header: ["file", "record", "field", "reason"])
         for problem in problems { problemTable.append([problem.file, problem.record ?? "", problem.field ?? "", problem.reason]) }
         try save(problemTable, "annotation_problems.csv")
@@ -340,6 +350,30 @@ struct LabelStage {
                 throw AnnotationError(file: url.path, reason: "refusing to overwrite an input annotation file")
             }
             try AtomicFile.write(corrected.contents, to: url)
+        }
+    }
+
+    /// fastdup's `slice` for every per-sample output: the rows of the work_dir files that name a
+    /// sample of the slice (either end of a pair), copied to `slice/<file>`.
+    private func writeSlices(ids: Set<String>) throws {
+        let columns = ["index", "__id", "from", "to", "duplicate_of_index", "first_index"]
+        let folder = directory.appendingPathComponent("slice")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let files = ["atrain_features.dat.csv", "atrain_stats.csv", "quality.csv", "scores.csv", "similarity.csv",
+                     "outliers.csv", "connected_components.csv", "near_duplicates.csv", "exact_duplicates.csv", "leaks.csv",
+                     "label_scores.csv", "likely_wrong_labels.csv", "detection_mistakenness.csv"]
+        for name in files {
+            let url = directory.appendingPathComponent(name)
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            var lines = text.split(whereSeparator: \.isNewline)
+            guard !lines.isEmpty, let header = parseCSVRecord(lines.removeFirst()) else { continue }
+            let idColumns = header.indices.filter { columns.contains(header[$0]) }
+            var kept = header.joined(separator: ",") + "\n"
+            for line in lines {
+                guard let fields = parseCSVRecord(line) else { continue }
+                if idColumns.contains(where: { $0 < fields.count && ids.contains(fields[$0]) }) { kept += line + "\n" }
+            }
+            try AtomicFile.write(kept, to: folder.appendingPathComponent(name))
         }
     }
 
