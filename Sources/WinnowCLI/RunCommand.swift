@@ -142,8 +142,8 @@ struct EmbeddingOptions: ParsableArguments {
 
     /// The embedding to compute. Without `--model`, copy descriptors, or ImageNet MobileNetV2
     /// features of the whole (squashed) image when labels are analysed: they separate classes
-    /// best (wrong-label AUROC on corpus set D seeds 0/1: photos 0.995/0.996, Fashion-MNIST
-    /// 0.970/0.974, vs 0.990/0.996 and 0.965/0.973 centre-cropped, 0.978/0.987 and 0.969/0.963
+    /// best (wrong-label AUROC on corpus set D seeds 0/1: photos 0.994/0.997, Fashion-MNIST
+    /// 0.974/0.974, vs 0.989/0.997 and 0.967/0.973 centre-cropped, 0.976/0.989 and 0.964/0.957
     /// with copy descriptors).
     func choice(forLabels: Bool = false) throws -> EmbeddingChoice {
         if noEmbeddings { return .none }
