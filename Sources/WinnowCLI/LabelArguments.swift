@@ -27,9 +27,9 @@ struct LabelArguments: ParsableArguments {
     var alpha = 0.0
     @Flag(help: "bbox: make each crop square by growing its shorter side (fiftyone force_square).")
     var forceSquare = false
-    @Option(help: ArgumentHelp("Only these labels in the label outputs, comma-separated (fastdup slice).", valueName: "labels"))
+    @Option(help: ArgumentHelp("Only these labels (comma-separated) in the label outputs, and slice/ copies of every per-sample file (fastdup slice).", valueName: "labels"))
     var slice: String?
-    @Option(help: "Only this split (train, val, test, …) in the label outputs.")
+    @Option(help: "Only this split (train, val, test, …) in the label outputs and slice/.")
     var sliceSplit: String?
 
     func validate() throws {
