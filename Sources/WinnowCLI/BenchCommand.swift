@@ -12,8 +12,10 @@ struct BenchCommand: ParsableCommand {
               winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --images 2000
               winnow bench copies --corpus ~/.cache/winnow/corpus/A
               winnow bench index --rows 1000000
+              winnow bench labels --corpus ~/.cache/winnow/corpus/D/photos
             """,
-        subcommands: [BenchDecodeCommand.self, BenchEmbedCommand.self, BenchCopiesCommand.self, BenchIndexCommand.self]
+        subcommands: [BenchDecodeCommand.self, BenchEmbedCommand.self, BenchCopiesCommand.self, BenchIndexCommand.self,
+                      BenchLabelsCommand.self]
     )
 }
 

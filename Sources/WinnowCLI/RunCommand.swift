@@ -19,8 +19,8 @@ struct RunCommand: ParsableCommand {
               winnow run part.tar.gz --min-offset 0 --max-offset 50000 --work-dir work-0
               winnow run photos/ --blurry-sharpness 0.2 --json
 
-            Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 66 input not found,
-            73 work_dir not writable, 70 other failure.
+            Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation
+            file, 66 input not found, 73 work_dir not writable, 70 other failure.
             """
     )
 
@@ -57,6 +57,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Quality thresholds") var thresholds: ThresholdOptions
 
+    @OptionGroup(title: "Labels") var labels: LabelArguments
+
     @Flag(help: "Print the summary as JSON on standard output.")
     var json = false
 
@@ -71,17 +73,18 @@ struct RunCommand: ParsableCommand {
         if let box = boundingBox, CropBox(parsing: box) == nil {
             throw ValidationError("--bounding-box needs row_y=…,col_x=…,height=…,width=… (non-negative integers)")
         }
-        _ = try embeddings.choice()
+        _ = try embeddings.choice(forLabels: labels.annotations != nil)
     }
 
     func run() throws {
+        let embedding = try embeddings.choice(forLabels: labels.annotations != nil)
         let configuration = RunConfiguration(
             inputs: inputs, workDirectory: workDir,
             ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
                                   minimumOffset: minOffset, maximumOffset: maxOffset),
-            quality: thresholds.thresholds, workers: threads, embedding: try embeddings.choice(),
+            quality: thresholds.thresholds, workers: threads, embedding: embedding,
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
-            analysis: similarity.options(for: try embeddings.choice()))
+            analysis: similarity.options(for: embedding), labels: labels.options)
         let bar = quiet ? nil : ProgressBar(label: "decode")
         let warnings = quiet ? nil : WarningPrinter()
         var progress: ProgressHandler?
@@ -101,6 +104,9 @@ struct RunCommand: ParsableCommand {
         } catch let error as EmbeddingError {
             standardError("winnow: \(error)")
             throw ExitStatus.software
+        } catch let error as AnnotationError {
+            standardError("winnow: annotations: \(error)")
+            throw ExitStatus.dataError
         } catch let error as CocoaError where error.code.rawValue >= 512 && error.code.rawValue < 1024 {
             standardError("winnow: cannot write to work_dir \(workDir): \(error.localizedDescription)")
             throw ExitStatus.cannotCreate
@@ -116,9 +122,9 @@ struct RunCommand: ParsableCommand {
 }
 
 struct EmbeddingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Embedding model: copy (copy-detection descriptors, whitened over the collection; default), mobilenet_v2 (ImageNet features, centre crop, fastdup-like), mobilenet_v2_squash, or a .onnx file.",
+    @Option(help: ArgumentHelp("Embedding model: copy (copy-detection descriptors, whitened over the collection; default), mobilenet_v2 (ImageNet features, centre crop, fastdup-like), mobilenet_v2_squash (the whole image; the default with --annotations), or a .onnx file.",
                                valueName: "model"))
-    var model = "copy"
+    var model: String?
     @Option(help: "Input side of a custom .onnx model.")
     var inputSize = 224
     @Option(help: "Per-channel mean of a custom model, e.g. 0.485,0.456,0.406.")
@@ -134,9 +140,15 @@ struct EmbeddingOptions: ParsableArguments {
     @Flag(help: "Also write the features as features.npy.")
     var exportNpy = false
 
-    func choice() throws -> EmbeddingChoice {
+    /// The embedding to compute. Without `--model`, copy descriptors, or ImageNet MobileNetV2
+    /// features of the whole (squashed) image when labels are analysed: they separate classes
+    /// best (wrong-label AUROC on corpus set D seeds 0/1: photos 0.994/0.997, Fashion-MNIST
+    /// 0.974/0.974, vs 0.989/0.997 and 0.967/0.973 centre-cropped, 0.976/0.989 and 0.964/0.957
+    /// with copy descriptors).
+    func choice(forLabels: Bool = false) throws -> EmbeddingChoice {
         if noEmbeddings { return .none }
         if let embeddings { return .precomputed(path: embeddings) }
+        let model = self.model ?? (forLabels ? "mobilenet_v2_squash" : "copy")
         switch model {
         case "copy": return .copyDescriptor
         case "mobilenet_v2": return .mobileNetV2(squash: false)

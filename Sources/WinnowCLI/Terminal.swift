@@ -107,6 +107,7 @@ enum SummaryReport {
                 lines.append("  added \(s.addedImages) images; \(s.addedAlreadyKnown) of them are near copies of images already here (new_vs_known.csv)")
             }
         }
+        if let labels = s.labels { lines += labelLines(labels) }
         if s.skippedNonImages > 0 { lines.append("  skipped \(s.skippedNonImages) non-image files") }
         if s.skippedSmallFiles > 0 { lines.append("  skipped \(s.skippedSmallFiles) files under --min-file-size") }
         lines.append("Results in \(workDirectory)/ — atrain_*.csv, quality.csv, exact_duplicates.csv"

@@ -26,6 +26,8 @@ struct WinnowCommand: ParsableCommand {
 enum ExitStatus {
     /// An input path does not exist or cannot be read.
     static let noInput = ExitCode(66)
+    /// An input file (e.g. an annotation file) is malformed.
+    static let dataError = ExitCode(65)
     /// The work_dir or its files cannot be written.
     static let cannotCreate = ExitCode(73)
     /// Anything else that stopped the run.

@@ -19,6 +19,8 @@ public struct SampleSource: Sendable, Hashable {
     public var byteCount: Int64
     /// Modification time in seconds since 1970, used to notice changed files on resume.
     public var modificationTime: Double
+    /// `--data-type bbox`: the object of the image this sample is (nil: the whole image).
+    public var object: ObjectCrop? = nil
 
     public init(id: String, location: SampleLocation, byteCount: Int64, modificationTime: Double) {
         self.id = id

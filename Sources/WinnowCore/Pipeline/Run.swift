@@ -20,12 +20,14 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     public var exportNumPy: Bool
     /// kNN index and embedding-based analyses.
     public var analysis: AnalysisOptions
+    /// Annotations / predictions and the label analyses (nil: none).
+    public var labels: LabelOptions?
 
     public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
                 quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                 embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false,
-                analysis: AnalysisOptions = AnalysisOptions()) {
+                analysis: AnalysisOptions = AnalysisOptions(), labels: LabelOptions? = nil) {
         self.inputs = inputs
         self.workDirectory = workDirectory
         self.ingest = ingest
@@ -36,6 +38,7 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.crop = crop
         self.exportNumPy = exportNumPy
         self.analysis = analysis
+        self.labels = labels
     }
 }
 
@@ -70,6 +73,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var addedImages: Int = 0
     public var addedAlreadyKnown: Int = 0
     public var seconds: Double
+    /// The label analyses (`--annotations`), nil without annotations.
+    public var labels: LabelSummary? = nil
 
     /// Share of all files, in percent.
     public func percent(_ count: Int) -> Double { files == 0 ? 0 : 100 * Double(count) / Double(files) }
@@ -93,9 +98,18 @@ public struct Run: Sendable {
     public func execute(progress: ProgressHandler? = nil,
                         onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) throws -> RunSummary {
         let started = Date()
+        // Annotation files are read first: an unusable one stops the run before any decoding.
+        let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
-        let found = try ingestor.ingest(configuration.inputs)
+        var found = try ingestor.ingest(configuration.inputs)
+        var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
+        if let labels, let options = configuration.labels, options.dataType == .bbox {
+            let expanded = LabelStage.objectSources(found.sources, filenames: found.sources.map(displayName(of:)),
+                                                    loaded: labels, options: options)
+            found.sources = expanded.sources
+            objects = (expanded.annotations, expanded.problems)
+        }
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         let configurationJSON = try jsonString(configuration)
         let runID = try catalog.beginRun(configurationJSON: configurationJSON)
@@ -152,7 +166,8 @@ public struct Run: Sendable {
         }
 
         var summary = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
-                                          newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil)
+                                          newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil, labels: labels,
+                                          objects: objects)
         summary.processedThisRun = total + missingOutcomes.count
         summary.reused = summary.files - summary.processedThisRun
         summary.seconds = Date().timeIntervalSince(started)
@@ -189,7 +204,8 @@ public struct Run: Sendable {
     /// Quality issues and exact duplicates over the whole catalog, then the work_dir files.
     /// `newRun`: on an incremental run, its id (samples it added are "new").
     private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?,
-                                 newRun: Int64?) throws -> RunSummary {
+                                 newRun: Int64?, labels: LabelStage.Loaded?,
+                                 objects: (annotations: [String: Annotation], problems: [AnnotationError])?) throws -> RunSummary {
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
         // Copy descriptors are whitened over the collection for the analyses and atrain_features.dat.
@@ -214,6 +230,13 @@ public struct Run: Sendable {
             analysis = try AnalysisStage(options: configuration.analysis, directory: workDirectory, newRun: newRun)
                 .run(samples: valid, store: features, catalog: catalog)
         }
+        var labelSummary: LabelSummary?
+        if let labels, let options = configuration.labels {
+            labelSummary = try LabelStage(options: options, directory: workDirectory, metric: configuration.analysis.metric,
+                                          componentThreshold: configuration.analysis.componentThreshold,
+                                          pairThreshold: configuration.analysis.threshold)
+                .run(loaded: labels, samples: valid, invalid: invalid, features: features, objects: objects)
+        }
         var issueCounts: [String: Int] = [:]
         for issue in QualityIssue.allCases { issueCounts[issue.rawValue] = 0 }
         for finding in findings { issueCounts[finding.issue.rawValue, default: 0] += 1 }
@@ -227,9 +250,9 @@ public struct Run: Sendable {
             embedded: features == nil ? 0 : valid.filter { $0.featureRow != nil }.count,
             featureDimension: features?.dimension ?? 0, similarPairs: analysis.similarPairs,
             components: analysis.components, imagesInComponents: analysis.imagesInComponents,
-            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: analysis.leaks,
+            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: labelSummary?.leaks ?? analysis.leaks,
             addedImages: newRun.map { run in valid.filter { $0.addedRun == run }.count } ?? 0,
-            addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0)
+            addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0, labels: labelSummary)
     }
 }
 

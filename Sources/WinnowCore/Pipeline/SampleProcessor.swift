@@ -15,6 +15,8 @@ struct SampleProcessor: Sendable {
     struct Job: Sendable {
         var sampleID: Int64
         var bytes: Result<[UInt8], InvalidSample>
+        /// The object to cut out (`--data-type bbox`).
+        var object: ObjectCrop? = nil
     }
 
     /// Processes `pending` and hands each outcome to `receive` on the calling thread.
@@ -54,12 +56,14 @@ struct SampleProcessor: Sendable {
     /// The reading stage: plain files one by one, archive members in one pass per archive.
     private static func read(_ order: [(key: Int64, value: SampleSource)], into jobs: BlockingQueue<Job>) {
         var byArchive: [URL: [String: Int64]] = [:]
+        var objects: [String: ObjectCrop] = [:]
         for (id, source) in order {
             switch source.location {
             case .file(let url):
-                jobs.push(Job(sampleID: id, bytes: readFile(url, id: source.id)))
+                jobs.push(Job(sampleID: id, bytes: readFile(url, id: source.id), object: source.object))
             case .archiveMember(let archive, let member):
                 byArchive[archive, default: [:]][member] = id
+                objects[member] = source.object
             }
         }
         for (archive, members) in byArchive.sorted(by: { $0.key.path < $1.key.path }) {
@@ -67,7 +71,7 @@ struct SampleProcessor: Sendable {
             do {
                 try ArchiveReader(url: archive).readMembers(Set(members.keys)) { member, bytes in
                     guard let id = remaining.removeValue(forKey: member) else { return true }
-                    jobs.push(Job(sampleID: id, bytes: bytes))
+                    jobs.push(Job(sampleID: id, bytes: bytes, object: objects[member]))
                     return !remaining.isEmpty
                 }
             } catch {
@@ -104,7 +108,7 @@ struct SampleProcessor: Sendable {
             return SampleOutcome(sampleID: job.sampleID, contentHash: nil, result: .failure(problem))
         case .success(let bytes):
             return bytes.withUnsafeBytes { buffer in
-                let hash = buffer.isEmpty ? nil : ContentHash.hex(buffer)
+                let hash = buffer.isEmpty ? nil : ContentHash.hex(buffer) + (job.object?.hashSuffix ?? "")
                 do throws(InvalidSample) {
                     let decoded = try decoder.decode(buffer)
                     var image = decoded.image, width = decoded.originalWidth, height = decoded.originalHeight
@@ -114,6 +118,14 @@ struct SampleProcessor: Sendable {
                         }
                         (width, height) = (min(crop.width, width - min(width, crop.colX)), min(crop.height, height - min(height, crop.rowY)))
                         image = cropped
+                    }
+                    if let object = job.object {
+                        guard let region = object.region(imageWidth: width, imageHeight: height),
+                              let cut = region.crop(image, originalWidth: width, originalHeight: height) else {
+                            throw InvalidSample(.tooSmall, "the object box lies outside the \(width)×\(height) image")
+                        }
+                        (width, height) = (region.width, region.height)
+                        image = cut
                     }
                     let statistics = calculator.statistics(of: image, originalWidth: width, originalHeight: height)
                     return SampleOutcome(sampleID: job.sampleID, contentHash: hash,

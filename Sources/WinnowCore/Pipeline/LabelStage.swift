@@ -1,0 +1,405 @@
+import Foundation
+
+/// What `winnow run --annotations` does with labels.
+public struct LabelOptions: Sendable, Codable, Equatable {
+    /// Ground truth: fastdup CSV, COCO JSON or YOLO data yaml.
+    public var annotations: String
+    /// Model predictions in one of the same formats (adds hardness and mistakenness).
+    public var predictions: String?
+    /// nil: inferred from each file's extension.
+    public var format: AnnotationFormat?
+    /// The CSV column holding the label.
+    public var labelColumn: String = "label"
+    /// Neighbours for the kNN label disagreement.
+    public var neighbours: Int = 10
+    /// Ridge strength and softmax temperature of the out-of-sample classifier (``WrongLabels``).
+    public var ridgeLambda: Double = 3
+    public var temperature: Float = 0.1
+    /// Mistakenness from logits' entropy instead of confidence (fiftyone `use_logits`).
+    public var useLogits: Bool = false
+    /// Unmatched confident predictions are added to `annotations_corrected.csv` (fiftyone `copy_missing`).
+    public var copyMissing: Bool = false
+    /// Only rows with these labels / this split in the label outputs (fastdup `slice`); empty: all.
+    public var sliceLabels: [String] = []
+    public var sliceSplit: String?
+    /// `.bbox`: every annotated box is a sample of its own (fastdup `data_type='bbox'`).
+    public var dataType: DataType = .image
+    /// Object crops: expansion `1 + alpha` of width and height, and squaring (fiftyone `alpha`, `force_square`).
+    public var alpha: Double = 0
+    public var forceSquare: Bool = false
+
+    public enum DataType: String, Sendable, Codable, CaseIterable { case image, bbox }
+
+    public init(annotations: String, predictions: String? = nil, format: AnnotationFormat? = nil) {
+        self.annotations = annotations
+        self.predictions = predictions
+        self.format = format
+    }
+}
+
+/// What the label analyses found, for the summary.
+public struct LabelSummary: Sendable, Codable, Equatable {
+    public var annotations = 0
+    public var labelledImages = 0
+    public var objects = 0
+    public var classes = 0
+    /// Annotation records naming no decoded image, naming an unusable one, or malformed.
+    public var unmatched = 0
+    public var unusableImages = 0
+    public var malformed = 0
+    public var likelyWrongLabels = 0
+    public var contradictingClusters = 0
+    public var predictions = 0
+    public var possibleMissing = 0
+    public var possibleSpurious = 0
+    /// Near copies across the annotation files' splits (nil when the annotations give no split).
+    public var leaks: Int? = nil
+}
+
+/// Reads the annotations (and predictions), links them to the run's samples and writes the
+/// label outputs: `label_scores.csv`, `likely_wrong_labels.csv`, `label_purity.csv`,
+/// `annotation_problems.csv`, and with boxed predictions `detection_mistakenness.csv` (plus
+/// `annotations_corrected.csv` with copy_missing). Input files are only read.
+struct LabelStage {
+    var options: LabelOptions
+    var directory: URL
+    var metric: DistanceMetric
+    var componentThreshold: Float
+    /// Pairs at least this similar are near copies (`similarity.csv`'s threshold), for split leaks.
+    var pairThreshold: Float
+
+    struct Loaded: Sendable {
+        var annotations: AnnotationFile
+        var predictions: AnnotationFile?
+    }
+
+    /// Reads both files up front so that an unusable file stops the run before any decoding.
+    static func load(_ options: LabelOptions) throws(AnnotationError) -> Loaded {
+        let annotations = try AnnotationFile.read(URL(fileURLWithPath: options.annotations), format: options.format,
+                                                  labelColumn: options.labelColumn)
+        let predictions = try options.predictions.map { path throws(AnnotationError) in
+            try AnnotationFile.read(URL(fileURLWithPath: path), format: options.format, labelColumn: options.labelColumn)
+        }
+        return Loaded(annotations: annotations, predictions: predictions)
+    }
+
+    /// `--data-type bbox`: one source per annotated box of each found image (id `image#k:x_y_w_h`), and
+    /// each object source's annotation by id; annotations naming no found image are problems.
+    static func objectSources(_ sources: [SampleSource], filenames: [String], loaded: Loaded, options: LabelOptions)
+        -> (sources: [SampleSource], annotations: [String: Annotation], problems: [AnnotationError])
+    {
+        let matcher = AnnotationMatcher(samples: zip(filenames, sources).map { (filename: $0.0, path: $0.1.id) })
+        let folder = loaded.annotations.url.deletingLastPathComponent()
+        var objects: [SampleSource] = [], annotations: [String: Annotation] = [:], problems: [AnnotationError] = []
+        var counts = [Int](repeating: 0, count: sources.count)
+        for annotation in loaded.annotations.annotations {
+            guard let box = annotation.box else { continue }
+            guard let row = matcher.row(for: annotation.filename, relativeTo: folder) else {
+                problems.append(AnnotationError(file: loaded.annotations.url.path, record: annotation.record, field: "filename",
+                                                reason: "\(annotation.filename) is not among the run's images"))
+                continue
+            }
+            var object = sources[row]
+            object.object = ObjectCrop(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
+            // The id names the crop, so that a changed box or crop option is decoded again on resume.
+            object.id += "#\(counts[row]):" + ObjectCrop.idPart(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
+            counts[row] += 1
+            objects.append(object)
+            annotations[object.id] = annotation
+        }
+        return (objects.sorted { $0.id < $1.id }, annotations, problems)
+    }
+
+    func run(loaded: Loaded, samples: [ValidSample], invalid: [InvalidRecord], features: FeatureStore?,
+             objects: (annotations: [String: Annotation], problems: [AnnotationError])? = nil) throws -> LabelSummary {
+        var summary = LabelSummary()
+        var problems = loaded.annotations.problems + (loaded.predictions?.problems ?? []) + (objects?.problems ?? [])
+        summary.malformed = problems.count - (objects?.problems.count ?? 0)
+        summary.unmatched = objects?.problems.count ?? 0
+        let matcher = AnnotationMatcher(samples: samples.map { (filename: $0.filename, path: $0.path) })
+        let brokenMatcher = AnnotationMatcher(samples: invalid.map { (filename: $0.filename, path: $0.filename) })
+
+        /// Annotations per sample row; unmatched ones become problems.
+        func link(_ file: AnnotationFile) -> [Int: [Annotation]] {
+            var byRow: [Int: [Annotation]] = [:]
+            let folder = file.url.deletingLastPathComponent()
+            for annotation in file.annotations {
+                if let row = matcher.row(for: annotation.filename, relativeTo: folder) {
+                    byRow[row, default: []].append(annotation)
+                } else if brokenMatcher.row(for: annotation.filename, relativeTo: folder) != nil {
+                    summary.unusableImages += 1
+                    problems.append(AnnotationError(file: file.url.path, record: annotation.record, field: "filename",
+                                                    reason: "\(annotation.filename) is an unusable image (see atrain_features.bad.csv)"))
+                } else {
+                    summary.unmatched += 1
+                    problems.append(AnnotationError(file: file.url.path, record: annotation.record, field: "filename",
+                                                    reason: "\(annotation.filename) is not among the run's images"))
+                }
+            }
+            return byRow
+        }
+        var truth: [Int: [Annotation]] = [:]
+        var predicted: [Int: [Annotation]] = [:]
+        if let objects {
+            // Each object sample carries its box's label as an image-level label.
+            var crops = CSVTable(header: ["index", "filename", "object", "label", "col_x", "row_y", "width", "height",
+                                          "crop_width", "crop_height", "record"])
+            for (row, sample) in samples.enumerated() {
+                guard var annotation = objects.annotations[sample.path], let box = annotation.box else { continue }
+                annotation.box = nil
+                truth[row] = [annotation]
+                let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
+                crops.append([String(sample.id), image, String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? ""), annotation.label ?? "",
+                              decimal(box.x, 4), decimal(box.y, 4), decimal(box.width, 4), decimal(box.height, 4),
+                              String(sample.statistics.width), String(sample.statistics.height), annotation.record])
+            }
+            try save(crops, "atrain_crops.csv")
+            summary.objects = truth.count
+        } else {
+            truth = link(loaded.annotations)
+            predicted = loaded.predictions.map(link) ?? [:]
+        }
+        summary.annotations = loaded.annotations.annotations.count
+        summary.predictions = loaded.predictions?.annotations.count ?? 0
+        if objects == nil { summary.objects = truth.values.reduce(0) { $0 + $1.filter { $0.box != nil }.count } }
+
+        // Image-level labels (records without a box) and splits.
+        var imageLabels = [Set<String>?](repeating: nil, count: samples.count)
+        var splits = samples.map { LeakySplits.split(fromPath: $0.path) }
+        var annotatedSplits = false
+        for (row, list) in truth {
+            let labels = Set(list.filter { $0.box == nil }.compactMap(\.label))
+            if !labels.isEmpty { imageLabels[row] = labels }
+            if let split = list.compactMap(\.split).first { splits[row] = split; annotatedSplits = true }
+        }
+        if annotatedSplits, let features {
+            summary.leaks = try writeLeaks(samples: samples, splits: splits, features: features)
+        }
+        summary.labelledImages = imageLabels.compactMap { $0 }.count
+        let single: [String?] = imageLabels.map { $0?.count == 1 ? $0?.first : nil }
+        let classNames = loaded.annotations.classes.isEmpty
+            ? Array(Set(single.compactMap { $0 })).sorted()
+            : loaded.annotations.classes + Array(Set(single.compactMap { $0 }).subtracting(loaded.annotations.classes)).sorted()
+        summary.classes = Set(single.compactMap { $0 }).count
+
+        func keep(_ row: Int, label: String?) -> Bool {
+            if let split = options.sliceSplit, splits[row] != split { return false }
+            if !options.sliceLabels.isEmpty { return label.map(options.sliceLabels.contains) ?? false }
+            return true
+        }
+
+        // Embedding-based scores over single-label samples with a vector.
+        let rows = samples.indices.filter { single[$0] != nil && samples[$0].featureRow != nil }
+        var wrong: WrongLabels.Result?
+        var disagreement: LabelDisagreement.Result?
+        var componentOf: [Int: Int] = [:]
+        var labelIndex: [Int] = []
+        if let features, rows.count >= 3, Set(rows.compactMap { single[$0] }).count >= 2 {
+            let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($0.element, $0.offset) })
+            let labels = rows.compactMap { single[$0].flatMap { classIndex[$0] } }
+            labelIndex = labels
+            let mapped = try FeatureMatrix(mapping: features.url, dimension: features.dimension)
+            var values = [Float]()
+            values.reserveCapacity(rows.count * features.dimension)
+            for row in rows { if let f = samples[row].featureRow { values.append(contentsOf: mapped.row(f)) } }
+            let vectors = FeatureMatrix(rows: rows.count, dimension: features.dimension, values: values)
+            wrong = WrongLabels.compute(vectors, labels: labels, classCount: classNames.count, lambda: options.ridgeLambda,
+                                        temperature: options.temperature)
+            let index = try buildSimilarityIndex(vectors: vectors, metric: metric)
+            let neighbours = try index.allNeighbors(k: min(options.neighbours, rows.count - 1))
+            disagreement = LabelDisagreement.compute(neighbours: neighbours, labels: labels, metric: metric, k: options.neighbours)
+            let components = ConnectedComponents.find(neighbours: neighbours, metric: metric, threshold: componentThreshold)
+            for (position, component) in components.componentOf.enumerated() { componentOf[rows[position]] = rows[component] }
+            let purity = LabelPurity.compute(components: components.components, labels: rows.map { single[$0] })
+            summary.contradictingClusters = purity.filter(\.isContradicting).count
+            var table = CSVTable(header: ["component_id", "count", "majority_label", "purity", "label_counts", "filenames"])
+            for cluster in purity where cluster.counts.contains(where: { options.sliceLabels.isEmpty || options.sliceLabels.contains($0.label) }) {
+                table.append([String(samples[rows[cluster.id]].id), String(cluster.members.count), cluster.majority,
+                              decimal(cluster.purity, 4), cluster.counts.map { "\($0.label):\($0.count)" }.joined(separator: ";"),
+                              cluster.members.map { samples[rows[$0]].filename }.joined(separator: ";")])
+            }
+            try save(table, "label_purity.csv")
+        }
+
+        // Classification predictions: hardness and mistakenness per image.
+        var hardness: [Int: Double] = [:], mistakenness: [Int: Double] = [:], predictedLabel: [Int: String] = [:]
+        var predictedConfidence: [Int: Double] = [:]
+        for (row, list) in predicted {
+            let imageLevel = list.filter { $0.box == nil }
+            guard !imageLevel.isEmpty else { continue }
+            let labels = Set(imageLevel.compactMap(\.label))
+            let best = imageLevel.max { ($0.confidence ?? 0) < ($1.confidence ?? 0) }
+            if let logits = best?.logits { hardness[row] = Hardness.entropy(logits: logits) }
+            predictedLabel[row] = labels.sorted().joined(separator: ";")
+            predictedConfidence[row] = best?.confidence
+            mistakenness[row] = Mistakenness.classification(groundTruth: imageLabels[row], predicted: labels,
+                                                            confidence: best?.confidence, logits: best?.logits,
+                                                            useLogits: options.useLogits)
+        }
+        // Ground truth labels without a prediction: mistakenness 1 (fiftyone), when predictions were given.
+        if loaded.predictions != nil {
+            for row in samples.indices where imageLabels[row] != nil && mistakenness[row] == nil
+                && !(predicted[row]?.contains { $0.box != nil } ?? false) {
+                mistakenness[row] = 1
+            }
+        }
+
+        var scores = CSVTable(header: ["index", "filename", "label", "split", "wrong_label_score", "p_given", "suggested_label",
+                                       "p_suggested", "is_likely_wrong", "knn_disagreement", "knn_majority_label",
+                                       "component_id", "predicted_label", "confidence", "hardness", "mistakenness"])
+        var likely: [(score: Float, fields: [String])] = []
+        let position = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($0.element, $0.offset) })
+        for row in samples.indices where imageLabels[row] != nil || predicted[row] != nil {
+            let label = imageLabels[row]?.sorted().joined(separator: ";")
+            guard keep(row, label: single[row] ?? label) else { continue }
+            var fields = [String(samples[row].id), samples[row].filename, label ?? "", splits[row] ?? ""]
+            if let p = position[row], let wrong, let disagreement {
+                let given = labelIndex[p]
+                let suggested = wrong.suggested[p]
+                fields += [decimal(Double(wrong.scores[p]), 6), decimal(Double(wrong.probability(p, given)), 6),
+                           classNames[suggested], decimal(Double(wrong.probability(p, suggested)), 6),
+                           wrong.likelyWrong[p] ? "1" : "0", decimal(Double(disagreement.scores[p]), 6),
+                           classNames[disagreement.majority[p]], componentOf[row].map { String(samples[$0].id) } ?? ""]
+                if wrong.likelyWrong[p] {
+                    likely.append((wrong.scores[p], [String(samples[row].id), samples[row].filename, label ?? "",
+                                                     classNames[suggested], decimal(Double(wrong.scores[p]), 6),
+                                                     decimal(Double(wrong.probability(p, suggested)), 6),
+                                                     decimal(Double(disagreement.scores[p]), 6), splits[row] ?? ""]))
+                }
+            } else {
+                fields += Array(repeating: "", count: 8)
+            }
+            fields += [predictedLabel[row] ?? "", predictedConfidence[row].map { decimal($0, 6) } ?? "",
+                       hardness[row].map { decimal($0, 6) } ?? "", mistakenness[row].map { decimal($0, 6) } ?? ""]
+            scores.append(fields)
+        }
+        try save(scores, "label_scores.csv")
+        var ranked = CSVTable(header: ["rank", "index", "filename", "label", "suggested_label", "wrong_label_score",
+                                       "p_suggested", "knn_disagreement", "split"])
+        for (rank, entry) in likely.sorted(by: { $0.score > $1.score }).enumerated() { ranked.append([String(rank + 1)] + entry.fields) }
+        summary.likelyWrongLabels = likely.count
+        try save(ranked, "likely_wrong_labels.csv")
+
+        try writeDetections(truth: truth, predicted: predicted, samples: samples, splits: splits, keep: keep, summary: &summary)
+
+        if !options.sliceLabels.isEmpty || options.sliceSplit != nil {
+            let ids = Set(samples.indices.filter { row in
+                guard imageLabels[row] != nil || options.sliceLabels.isEmpty else { return false }
+                let labels = imageLabels[row] ?? []
+                if let split = options.sliceSplit, splits[row] != split { return false }
+                return options.sliceLabels.isEmpty || !labels.isDisjoint(with: options.sliceLabels)
+            }.map { String(samples[$0].id) })
+            try writeSlices(ids: ids)
+        }
+
+        var problemTable = CSVTable(header: ["file", "record", "field", "reason"])
+        for problem in problems { problemTable.append([problem.file, problem.record ?? "", problem.field ?? "", problem.reason]) }
+        try save(problemTable, "annotation_problems.csv")
+        return summary
+    }
+
+    /// Detection mistakenness per object, and `annotations_corrected.csv` with copy_missing.
+    private func writeDetections(truth: [Int: [Annotation]], predicted: [Int: [Annotation]], samples: [ValidSample],
+                                 splits: [String?], keep: (Int, String?) -> Bool, summary: inout LabelSummary) throws {
+        let boxedRows = Set(predicted.filter { $0.value.contains { $0.box != nil } }.keys)
+        guard !boxedRows.isEmpty else { return }
+        var table = CSVTable(header: ["index", "filename", "kind", "label", "predicted_label", "confidence", "col_x", "row_y",
+                                      "width", "height", "iou", "mistakenness", "mistakenness_loc", "record"])
+        var corrected = CSVTable(header: ["filename", "label", "split", "col_x", "row_y", "width", "height", "source"])
+        func pixels(_ box: BoundingBox, _ row: Int) -> BoundingBox {
+            box.inPixels(imageWidth: samples[row].statistics.width, imageHeight: samples[row].statistics.height)
+        }
+        func boxFields(_ box: BoundingBox) -> [String] { [decimal(box.x, 2), decimal(box.y, 2), decimal(box.width, 2), decimal(box.height, 2)] }
+        let rows = Set(truth.filter { $0.value.contains { $0.box != nil } }.keys).union(boxedRows).sorted()
+        for row in rows {
+            let gt = (truth[row] ?? []).filter { $0.box != nil }
+            let pr = (predicted[row] ?? []).filter { $0.box != nil }
+            let objects = gt.compactMap { a in a.box.map { Mistakenness.Object(label: a.label ?? "", box: pixels($0, row)) } }
+            let predictions = pr.compactMap { a in
+                a.box.map { Mistakenness.Object(label: a.label ?? "", box: pixels($0, row), confidence: a.confidence, logits: a.logits) }
+            }
+            let result = Mistakenness.detections(groundTruth: objects, predictions: predictions, useLogits: options.useLogits)
+            summary.possibleMissing += result.possibleMissing.count
+            summary.possibleSpurious += result.possibleSpurious.count
+            let id = String(samples[row].id), name = samples[row].filename
+            for score in result.objects where keep(row, objects[score.groundTruth].label) {
+                let object = objects[score.groundTruth]
+                let prediction = score.prediction.map { predictions[$0] }
+                table.append([id, name, score.prediction == nil ? "possible_spurious" : "matched", object.label,
+                              prediction?.label ?? "", prediction?.confidence.map { decimal($0, 6) } ?? ""] + boxFields(object.box)
+                             + [decimal(score.iou, 6), score.mistakenness.map { decimal($0, 6) } ?? "",
+                                score.location.map { decimal($0, 6) } ?? "", gt[score.groundTruth].record])
+            }
+            for p in result.possibleMissing where keep(row, predictions[p].label) {
+                table.append([id, name, "possible_missing", "", predictions[p].label,
+                              predictions[p].confidence.map { decimal($0, 6) } ?? ""] + boxFields(predictions[p].box)
+                             + ["", "", "", pr[p].record])
+            }
+            if options.copyMissing {
+                for object in objects { corrected.append([name, object.label, splits[row] ?? ""] + boxFields(object.box) + ["annotation"]) }
+                for p in result.possibleMissing {
+                    corrected.append([name, predictions[p].label, splits[row] ?? ""] + boxFields(predictions[p].box) + ["copied_prediction"])
+                }
+            }
+        }
+        try save(table, "detection_mistakenness.csv")
+        if options.copyMissing {
+            let url = directory.appendingPathComponent("annotations_corrected.csv")
+            let inputs = [options.annotations, options.predictions].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            guard !inputs.contains(url.standardizedFileURL.path) else {
+                throw AnnotationError(file: url.path, reason: "refusing to overwrite an input annotation file")
+            }
+            try AtomicFile.write(corrected.contents, to: url)
+        }
+    }
+
+    /// fastdup's `slice` for every per-sample output: the rows of the work_dir files that name a
+    /// sample of the slice (either end of a pair), copied to `slice/<file>`.
+    private func writeSlices(ids: Set<String>) throws {
+        let columns = ["index", "__id", "from", "to", "duplicate_of_index", "first_index"]
+        let folder = directory.appendingPathComponent("slice")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let files = ["atrain_features.dat.csv", "atrain_stats.csv", "quality.csv", "scores.csv", "similarity.csv",
+                     "outliers.csv", "connected_components.csv", "near_duplicates.csv", "exact_duplicates.csv", "leaks.csv",
+                     "label_scores.csv", "likely_wrong_labels.csv", "detection_mistakenness.csv"]
+        for name in files {
+            let url = directory.appendingPathComponent(name)
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            var lines = text.split(whereSeparator: \.isNewline)
+            guard !lines.isEmpty, let header = parseCSVRecord(lines.removeFirst()) else { continue }
+            let idColumns = header.indices.filter { columns.contains(header[$0]) }
+            var kept = header.joined(separator: ",") + "\n"
+            for line in lines {
+                guard let fields = parseCSVRecord(line) else { continue }
+                if idColumns.contains(where: { $0 < fields.count && ids.contains(fields[$0]) }) { kept += line + "\n" }
+            }
+            try AtomicFile.write(kept, to: folder.appendingPathComponent(name))
+        }
+    }
+
+    /// fiftyone's leaky splits with the annotations' splits: near-copy pairs (≥ the pair
+    /// threshold) across splits, written to `leaks.csv` (replacing the folder-name version).
+    private func writeLeaks(samples: [ValidSample], splits: [String?], features: FeatureStore) throws -> Int {
+        let rows = samples.indices.filter { samples[$0].featureRow != nil && splits[$0] != nil }
+        guard rows.count >= 2 else { return 0 }
+        let mapped = try FeatureMatrix(mapping: features.url, dimension: features.dimension)
+        var values = [Float]()
+        values.reserveCapacity(rows.count * features.dimension)
+        for row in rows { if let f = samples[row].featureRow { values.append(contentsOf: mapped.row(f)) } }
+        let vectors = FeatureMatrix(rows: rows.count, dimension: features.dimension, values: values)
+        let neighbours = try buildSimilarityIndex(vectors: vectors, metric: metric).allNeighbors(k: min(options.neighbours, rows.count - 1))
+        let leaks = LeakySplits.find(neighbours: neighbours, splits: rows.map { splits[$0] }, metric: metric, threshold: pairThreshold)
+        var table = CSVTable(header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"])
+        for leak in leaks {
+            let a = samples[rows[leak.pair.from]], b = samples[rows[leak.pair.to]]
+            table.append([String(a.id), String(b.id), decimal(Double(leak.pair.similarity), 6), leak.fromSplit, leak.toSplit,
+                          a.filename, b.filename])
+        }
+        try save(table, "leaks.csv")
+        return leaks.count
+    }
+
+    private func save(_ table: CSVTable, _ name: String) throws {
+        try AtomicFile.write(table.contents, to: directory.appendingPathComponent(name))
+    }
+}
