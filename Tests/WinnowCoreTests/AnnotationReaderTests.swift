@@ -54,6 +54,13 @@ import Testing
         let missingColumn = try write("filename,label\na.jpg,cat\n", "col.csv", in: folder)
         #expect(throws: AnnotationError.self) { try AnnotationFile.read(missingColumn, labelColumn: "given_label") }
         #expect(throws: AnnotationError.self) { try AnnotationFile.read(folder.appendingPathComponent("absent.csv")) }
+        // Nothing to use under the default column names: one error that points to --label-column.
+        let otherNames = try write("file,given_label\na.jpg,cat\n", "other.csv", in: folder)
+        do { _ = try AnnotationFile.read(otherNames); Issue.record("should throw") } catch {
+            #expect(error.field == "label" && error.description.contains("given_label")
+                    && error.description.contains("--label-column"))
+        }
+        #expect(try AnnotationFile.read(otherNames, labelColumn: "given_label").annotations.first?.label == "cat")
 
         let bad = try write(#"""
             filename,label,col_x,row_y,width,height,confidence

@@ -45,6 +45,12 @@ struct CSVAnnotationReader {
                                   field: cornerNames.first { column($0) == nil }, reason: "a rotated box needs all of x1,y1,…,x4,y4")
         }
 
+        if label == nil && split == nil && boxColumns.isEmpty && cornerColumns.isEmpty {
+            throw AnnotationError(file: url.path, record: "line \(headerLine.number)", field: labelColumn,
+                                  reason: "no label, split or box column (found: \(names.joined(separator: ","))); "
+                                      + "name the label column with --label-column")
+        }
+
         var annotations: [Annotation] = []
         var problems: [AnnotationError] = []
         for line in lines {
