@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Loads a running `winnow serve` app (and its galleries) in headless Chromium and checks it as a
+person would: every view renders, thumbnails load, a real mouse click on a map point opens that
+image's neighbours (the same ones /api/neighbors gives), and the console stays free of errors.
+Screenshots go to --out. Drives Chromium over the DevTools protocol (websocket-client).
+
+Usage: browser-check.py --url http://127.0.0.1:PORT/ --out DIR [--token T] [--chromium PATH]
+Exit 0 when every check passed; 1 with one line per failure otherwise.
+"""
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import websocket
+
+
+class Page:
+    def __init__(self, ws_url):
+        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self.next_id = 0
+        self.errors = []
+
+    def call(self, method, **params):
+        self.next_id += 1
+        wanted = self.next_id
+        self.ws.send(json.dumps({"id": wanted, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == wanted:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.event(message)
+
+    def event(self, message):
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            text = details.get("exception", {}).get("description") or details.get("text")
+            self.errors.append(f"uncaught exception: {text}")
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            args = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+            self.errors.append(f"console.{params['type']}: {args}")
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            entry = params["entry"]
+            self.errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
+
+    def pump(self, seconds):
+        """Reads events for a while (console errors arrive asynchronously)."""
+        end = time.time() + seconds
+        self.ws.settimeout(0.1)
+        try:
+            while time.time() < end:
+                try:
+                    self.event(json.loads(self.ws.recv()))
+                except websocket.WebSocketTimeoutException:
+                    pass
+        finally:
+            self.ws.settimeout(60)
+
+    def eval(self, expression):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"evaluating {expression!r}: {result['exceptionDetails'].get('text')}")
+        return result.get("result", {}).get("value")
+
+    def wait_for(self, expression, timeout=20, what=None):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                value = self.eval(expression)
+            except RuntimeError:
+                value = None
+            if value:
+                return value
+            self.pump(0.1)
+        raise TimeoutError(f"timed out waiting for {what or expression}")
+
+    def screenshot(self, path):
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+        return path
+
+    def click(self, x, y):
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            extra = {"button": "left", "clickCount": 1} if kind != "mouseMoved" else {}
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, **extra)
+
+
+def start_chromium(binary, profile):
+    process = subprocess.Popen(
+        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+         "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}",
+         "--window-size=1400,900", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port_file = os.path.join(profile, "DevToolsActivePort")
+    end = time.time() + 30
+    while time.time() < end:
+        if os.path.exists(port_file):
+            lines = open(port_file).read().split()
+            if lines:
+                return process, int(lines[0])
+        if process.poll() is not None:
+            raise RuntimeError(f"chromium exited with status {process.returncode}")
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("chromium did not open its DevTools port within 30 s")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--token")
+    parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
+    args = parser.parse_args()
+    base = args.url.rstrip("/") + "/"
+    os.makedirs(args.out, exist_ok=True)
+
+    def get_json(path):
+        request = urllib.request.Request(base + path.lstrip("/"))
+        if args.token:
+            request.add_header("X-Winnow-Token", args.token)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    failures, passed = [], []
+
+    def check(condition, message):
+        (passed if condition else failures).append(message)
+
+    profile = tempfile.mkdtemp(prefix="winnow-chromium-")
+    chromium, port = start_chromium(args.chromium, profile)
+    try:
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        page = Page(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
+        for domain in ("Page", "Runtime", "Log"):
+            page.call(f"{domain}.enable")
+        page.call("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
+        if args.token:
+            page.call("Page.navigate", url=base + "?token=" + args.token)
+            page.pump(1)
+
+        summary = get_json("api/summary")
+        # Summary.
+        page.call("Page.navigate", url=base + "#summary")
+        page.wait_for("window.winnow && window.winnow.ready.summary", what="the summary view")
+        shown = page.eval("document.querySelector('#summary-counts') ? document.querySelector('#summary-counts').innerText : ''")
+        check(f"decoded images\t{summary['images']}" in shown, f"summary shows {summary['images']} decoded images")
+        page.pump(0.5)
+        page.screenshot(os.path.join(args.out, "summary.png"))
+
+        # Grid: cards, real thumbnails, a filter.
+        page.call("Page.navigate", url=base + "#grid")
+        page.wait_for("window.winnow.ready.grid", what="the grid view")
+        cards = page.eval("document.querySelectorAll('#grid .card').length")
+        check(cards == min(120, summary["images"]), f"grid shows {cards} cards (expected {min(120, summary['images'])})")
+        loaded = page.wait_for("""(() => { const imgs = [...document.querySelectorAll('#grid img')].slice(0, 8);
+            return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()""", what="thumbnails to load")
+        check(bool(loaded), "grid thumbnails load")
+        for issue, count in summary["issueCounts"].items():
+            page.eval(f"""(() => {{ const s = document.getElementById('f-issue'); s.value = {json.dumps(issue)};
+                s.dispatchEvent(new Event('change')); }})()""")
+            shown_count = page.eval("document.querySelectorAll('#grid .card').length")
+            check(shown_count == min(count, 120), f"issue filter {issue}: {shown_count} cards for {count} images")
+            break
+        page.wait_for("""(() => { const imgs = [...document.querySelectorAll('#grid img')].slice(0, 8);
+            return imgs.every(i => i.complete && i.naturalWidth > 0); })()""", timeout=60, what="filtered thumbnails to load")
+        page.screenshot(os.path.join(args.out, "grid.png"))
+
+        # Clusters.
+        page.call("Page.navigate", url=base + "#clusters")
+        page.wait_for("window.winnow.ready.clusters", what="the clusters view")
+        clusters = page.eval("document.querySelectorAll('#clusters .cluster').length")
+        page.wait_for("""[...document.querySelectorAll('#clusters img')].slice(0, 8).every(i => i.complete && i.naturalWidth > 0)""",
+                      timeout=60, what="cluster thumbnails to load")
+        check(clusters == min(40, summary["components"]), f"clusters view lists {clusters} of {summary['components']} groups")
+        page.screenshot(os.path.join(args.out, "clusters.png"))
+
+        # Map: a real click on a point opens its neighbours.
+        if summary["maps"]:
+            page.call("Page.navigate", url=base + "#map")
+            page.wait_for("!!(window.winnow.ready.map && window.winnow.mapPoint)", what="the map view")
+            points = get_json("api/maps/" + summary["maps"][0])
+            check(len(points["index"]) > 0, f"map {summary['maps'][0]} has {len(points['index'])} points")
+            target = next((i for i in points["index"] if get_json(f"api/neighbors/{i}?k=12")["neighbours"]), None)
+            check(target is not None, "some map point has neighbours")
+            if target is not None:
+                where = page.eval(f"window.winnow.mapPoint({target})")
+                page.click(where["x"], where["y"])
+                page.wait_for("document.getElementById('d-neighbors').dataset.for", what="neighbours after the click")
+                selected = int(page.eval("document.getElementById('detail').dataset.index"))
+                spot = page.eval(f"window.winnow.mapPoint({selected})")
+                distance = ((spot["x"] - where["x"]) ** 2 + (spot["y"] - where["y"]) ** 2) ** 0.5
+                check(distance <= 8, f"the click selected sample {selected}, {distance:.1f} px from the click")
+                shown = page.eval("[...document.querySelectorAll('#d-neighbors .neighbor')].map(n => Number(n.dataset.index))")
+                expected = [n["index"] for n in get_json(f"api/neighbors/{selected}?k=12")["neighbours"]]
+                check(shown == expected and len(shown) > 0, f"neighbours shown {shown} = /api/neighbors {expected}")
+                page.wait_for("(() => { const i = document.getElementById('d-image'); return i.complete && i.naturalWidth > 0; })()",
+                              what="the clicked image to load")
+                page.pump(0.5)
+                page.screenshot(os.path.join(args.out, "map.png"))
+        else:
+            failures.append("the work_dir has no maps/*.csv: the map click cannot be checked")
+
+        # Galleries written by `winnow gallery`, served from the work_dir.
+        for name in summary["galleries"]:
+            page.call("Page.navigate", url=base + "files/galleries/" + name + ".html")
+            page.wait_for("document.readyState === 'complete'", what=f"gallery {name}")
+            text = page.eval("document.body ? document.body.innerText.length : 0")
+            check(text > 0, f"gallery {name} renders ({text} characters of text)")
+            page.pump(0.5)
+            page.screenshot(os.path.join(args.out, f"gallery-{name}.png"))
+
+        page.pump(0.5)
+        for error in page.errors:
+            failures.append(f"browser error: {error}")
+        check(not page.errors, "no console errors")
+    except Exception as error:  # a broken page shows up here (timeouts, missing elements)
+        failures.append(f"{type(error).__name__}: {error}")
+    finally:
+        chromium.terminate()
+        try:
+            chromium.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            chromium.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+
+    for message in failures:
+        print(f"FAIL {message}")
+    for message in passed:
+        print(f"ok   {message}")
+    print(f"browser check: {len(passed)} passed, {len(failures)} failed; screenshots in {args.out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
