@@ -71,8 +71,10 @@ class Page:
             raise RuntimeError(f"evaluating {expression!r}: {result['exceptionDetails'].get('text')}")
         return result.get("result", {}).get("value")
 
-    def wait_for(self, expression, timeout=20, what=None):
-        end = time.time() + timeout
+    default_timeout = 20
+
+    def wait_for(self, expression, timeout=None, what=None):
+        end = time.time() + (timeout or self.default_timeout)
         while time.time() < end:
             try:
                 value = self.eval(expression)
@@ -120,6 +122,7 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--token")
+    parser.add_argument("--timeout", type=float, default=20, help="seconds to wait for each view")
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
     args = parser.parse_args()
     base = args.url.rstrip("/") + "/"
@@ -137,11 +140,13 @@ def main():
     def check(condition, message):
         (passed if condition else failures).append(message)
 
+    page = None
     profile = tempfile.mkdtemp(prefix="winnow-chromium-")
     chromium, port = start_chromium(args.chromium, profile)
     try:
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
         page = Page(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
+        page.default_timeout = args.timeout
         for domain in ("Page", "Runtime", "Log"):
             page.call(f"{domain}.enable")
         page.call("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
@@ -220,13 +225,17 @@ def main():
             page.pump(0.5)
             page.screenshot(os.path.join(args.out, f"gallery-{name}.png"))
 
-        page.pump(0.5)
-        for error in page.errors:
-            failures.append(f"browser error: {error}")
-        check(not page.errors, "no console errors")
     except Exception as error:  # a broken page shows up here (timeouts, missing elements)
         failures.append(f"{type(error).__name__}: {error}")
     finally:
+        if page is not None:
+            try:
+                page.pump(0.5)
+            except Exception as error:
+                failures.append(f"reading browser events: {error}")
+            for error in page.errors:
+                failures.append(f"browser error: {error}")
+            check(not page.errors, "no console errors")
         chromium.terminate()
         try:
             chromium.wait(timeout=10)

@@ -80,7 +80,10 @@ public struct AppServer: Sendable {
             guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
                 throw HTTPError(.unsupportedMediaType, message: "send marks as application/json")
             }
-            let body = try await request.collectBody(upTo: 1 << 20)
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: 1 << 20) } catch {
+                throw HTTPError(.contentTooLarge, message: "marks bodies are limited to 1 MB")
+            }
             let update: MarkUpdate
             do { update = try JSONDecoder().decode(MarkUpdate.self, from: Data(buffer: body)) } catch {
                 throw HTTPError(.badRequest, message: "expected {\"indices\": [..], \"mark\": \"keep\"|\"remove\"|\"none\"}")
@@ -230,6 +233,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         } catch let error as HTTPError {
             return Responses.text((error.body ?? "\(error.status.code)") + "\n", status: error.status)
+        } catch let error as any HTTPResponseError {
+            return Responses.text("\(error.status.code) \(error.status.reasonPhrase)\n", status: error.status)
         } catch {
             return Responses.text("error: \(error)\n", status: .internalServerError)
         }

@@ -75,9 +75,9 @@ struct AppTestFailure: Error, CustomStringConvertible {
 /// components of the run's features, by power iteration) until `winnow visualize` lands; it
 /// follows the maps contract (`index,filename,x,y` + `KEY.json`).
 enum AppFixture {
-    static let workDirectory: Result<URL, AppTestFailure> = Result {
-        do { return try make() } catch let error as AppTestFailure { throw error } catch { throw AppTestFailure("\(error)") }
-    }
+    static let workDirectory: Result<URL, AppTestFailure> = {
+        do { return .success(try make()) } catch { return .failure(error as? AppTestFailure ?? AppTestFailure("\(error)")) }
+    }()
 
     static func work() throws -> URL { try workDirectory.get() }
 
@@ -184,8 +184,12 @@ final class ServerProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
+    /// SIGTERM (the server shuts down cleanly), then SIGKILL if it is still there after 10 s.
     func stop() {
         if process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
