@@ -5,6 +5,7 @@ image's neighbours (the same ones /api/neighbors gives), and the console stays f
 Screenshots go to --out. Drives Chromium over the DevTools protocol (websocket-client).
 
 Usage: browser-check.py --url http://127.0.0.1:PORT/ --out DIR [--token T] [--chromium PATH]
+       [--bench-map N]   also time the scatter map with N synthetic points (report only, no pass/fail)
 Exit 0 when every check passed; 1 with one line per failure otherwise.
 """
 import argparse
@@ -97,10 +98,35 @@ class Page:
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, **extra)
 
 
+# Builds a ScatterMap over N random points (two Gaussian blobs) on the page's canvas and times
+# building its hit-testing grid, a full redraw and a click lookup.
+BENCH_MAP = """(() => {
+  const n = %d, index = new Array(n), x = new Float32Array(n), y = new Float32Array(n);
+  let seed = 1; const random = () => (seed = (seed * 16807) %% 2147483647) / 2147483647;
+  for (let i = 0; i < n; i++) {
+    const r = Math.sqrt(-2 * Math.log(random() + 1e-12)), t = 2 * Math.PI * random();
+    index[i] = i; x[i] = r * Math.cos(t) + (i %% 2 ? 4 : 0); y[i] = r * Math.sin(t);
+  }
+  const canvas = document.getElementById('map');
+  let t0 = performance.now();
+  const map = new ScatterMap(canvas, { key: 'bench', index, x, y });
+  const build = performance.now() - t0;
+  map.setColours('cluster');
+  t0 = performance.now();
+  for (let k = 0; k < 20; k++) { map.zoom *= 1.01; map.draw(); }
+  const draw = (performance.now() - t0) / 20;
+  t0 = performance.now();
+  let found = 0;
+  for (let k = 0; k < 1000; k++) if (map.pick(random() * canvas.width, random() * canvas.height, 8) >= 0) found++;
+  const pick = (performance.now() - t0) / 1000;
+  return { build, draw, pick, found, size: canvas.width + 'x' + canvas.height };
+})()"""
+
+
 def start_chromium(binary, profile):
     process = subprocess.Popen(
         [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-         "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}",
+         "--disable-extensions", "--disable-dev-shm-usage", "--remote-debugging-port=0", f"--user-data-dir={profile}",
          "--window-size=1400,900", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port_file = os.path.join(profile, "DevToolsActivePort")
@@ -122,6 +148,7 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--token")
+    parser.add_argument("--bench-map", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=20, help="seconds to wait for each view")
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
     args = parser.parse_args()
@@ -215,6 +242,14 @@ def main():
                 page.screenshot(os.path.join(args.out, "map.png"))
         else:
             failures.append("the work_dir has no maps/*.csv: the map click cannot be checked")
+
+        if args.bench_map:
+            page.call("Page.navigate", url=base + "#map")
+            page.wait_for("!!window.winnow.ready.map", what="the map view")
+            timing = page.eval(BENCH_MAP % args.bench_map)
+            print(f"map bench: {args.bench_map} points: build {timing['build']:.1f} ms, draw {timing['draw']:.1f} ms "
+                  f"(mean of 20), pick {timing['pick'] * 1000:.1f} µs (mean of 1000), canvas {timing['size']}")
+            page.screenshot(os.path.join(args.out, "map-bench.png"))
 
         # Galleries written by `winnow gallery`, served from the work_dir.
         for name in summary["galleries"]:

@@ -436,7 +436,9 @@ class ScatterMap {
   constructor(canvas, points) {
     this.canvas = canvas;
     this.points = points;
-    this.rows = Int32Array.from(points.index, index => state.rowOf.get(index));
+    this.xs = Float32Array.from(points.x);
+    this.ys = Float32Array.from(points.y);
+    this.rows = Int32Array.from(points.index, index => state.rowOf.get(index) ?? 0);
     this.colours = new Uint32Array(points.index.length);
     this.buildGrid();
     this.resetView();
@@ -519,13 +521,23 @@ class ScatterMap {
 
   draw() {
     const ctx = this.canvas.getContext('2d'), w = this.canvas.width, h = this.canvas.height;
-    const image = ctx.createImageData(w, h), pixels = new Uint32Array(image.data.buffer);
-    const size = Math.max(3, Math.round(3 * this.ratio)), n = this.rows.length;
+    if (!this.image || this.image.width !== w || this.image.height !== h) {
+      this.image = ctx.createImageData(w, h);
+      this.pixels = new Uint32Array(this.image.data.buffer);
+    }
+    const image = this.image, pixels = this.pixels;
+    pixels.fill(0);
+    // Inlined toPixel: px = ax + x·s, py = ay − y·s.
+    const b = this.bounds, s = this.baseScale * this.zoom;
+    const ax = w / 2 + this.panX - (b.minX + b.maxX) / 2 * s, ay = h / 2 + this.panY + (b.minY + b.maxY) / 2 * s;
+    const size = Math.max(3, Math.round(3 * this.ratio)), half = size >> 1, n = this.rows.length;
+    const xs = this.xs, ys = this.ys, colours = this.colours;
     for (let i = 0; i < n; i++) {
-      const [px, py] = this.toPixel(i), x0 = Math.round(px) - (size >> 1), y0 = Math.round(py) - (size >> 1);
+      const x0 = Math.round(ax + xs[i] * s) - half, y0 = Math.round(ay - ys[i] * s) - half;
       if (x0 < 0 || y0 < 0 || x0 + size > w || y0 + size > h) continue;
-      const colour = this.colours[i];
-      for (let dy = 0; dy < size; dy++) pixels.fill(colour, (y0 + dy) * w + x0, (y0 + dy) * w + x0 + size);
+      const colour = colours[i];
+      let offset = y0 * w + x0;
+      for (let dy = 0; dy < size; dy++, offset += w) for (let dx = 0; dx < size; dx++) pixels[offset + dx] = colour;
     }
     ctx.putImageData(image, 0, 0);
     const ring = (index, colour, radius) => {
