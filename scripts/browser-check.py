@@ -149,6 +149,8 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--token")
     parser.add_argument("--bench-map", type=int, default=0)
+    parser.add_argument("--try-marks", action="store_true",
+                        help="click 'keep best' on the first cluster and check the marks (changes review_marks.csv)")
     parser.add_argument("--timeout", type=float, default=20, help="seconds to wait for each view")
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
     args = parser.parse_args()
@@ -216,6 +218,17 @@ def main():
                       timeout=60, what="cluster thumbnails to load")
         check(clusters == min(40, summary["components"]), f"clusters view lists {clusters} of {summary['components']} groups")
         page.screenshot(os.path.join(args.out, "clusters.png"))
+        if args.try_marks and clusters:
+            members = page.eval("[...document.querySelectorAll('#clusters .cluster')[0].querySelectorAll('.card')]"
+                                ".map(c => Number(c.dataset.index))")
+            button = page.eval("""(() => { const r = document.querySelector('#clusters .cluster button').getBoundingClientRect();
+                return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()""")
+            page.click(button["x"], button["y"])
+            page.wait_for(f"document.querySelectorAll('#clusters .cluster')[0].querySelectorAll('.card.remove').length === {len(members) - 1}",
+                          what="the cluster's cards to show their marks")
+            marks = get_json("api/marks")
+            check(sorted(int(k) for k in marks) == sorted(members) and list(marks.values()).count("keep") == 1,
+                  f"'keep best' marked cluster {members}: {marks}")
 
         # Map: a real click on a point opens its neighbours.
         if summary["maps"]:

@@ -202,6 +202,8 @@ struct SampleColumns: Encodable {
     var index: [Int64] = [], filename: [String] = [], width: [Int] = [], height: [Int] = []
     var uniqueness: [Double?] = [], nearestSimilarity: [Double?] = [], component: [Int64?] = [], componentSize: [Int] = []
     var cluster: [Int?] = [], issues: [Int] = [], label: [Int] = [], split: [Int] = [], mark: [String] = []
+    /// Whether the image is a file the app can show (archive members are not).
+    var hasFile: [Bool] = []
     var issueNames = WorkDirData.issueOrder
     var labelNames: [String] = [], splitNames: [String] = []
 
@@ -219,6 +221,7 @@ struct SampleColumns: Encodable {
             issues.append(s.issues.reduce(0) { $0 | (bit[$1] ?? 0) })
             label.append(labelCode[s.label] ?? 0); split.append(splitCode[s.split] ?? 0)
             mark.append(marks[s.index]?.rawValue ?? "")
+            hasFile.append(s.location != nil)
         }
     }
 }

@@ -95,6 +95,9 @@ const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b
   '#bcbd22', '#393b79', '#ad494a', '#637939', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1',
   '#636363', '#fd8d3c'];
 const NONE_COLOUR = '#b8b8b8';
+// Shown for images inside archives, which have no file to preview.
+const NO_PREVIEW = 'data:image/svg+xml,' + encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="90">' +
+  '<rect width="120" height="90" fill="#ddd"/><text x="60" y="50" font-size="11" text-anchor="middle" fill="#666">in an archive</text></svg>');
 
 const state = {
   summary: null, samples: null, rowOf: new Map(), filtered: [], page: 0, pageSize: 120,
@@ -300,7 +303,7 @@ function card(row) {
   const badges = issuesOf(row).map(name => el('span', { class: 'badge issue', text: name }));
   if (labelOf(row)) badges.push(el('span', { class: 'badge label', text: labelOf(row) }));
   const node = el('div', { class: 'card ' + s.mark[row], dataset: { index: String(index) }, title: s.filename[row] },
-    el('img', { src: '/thumb/' + index, loading: 'lazy', alt: s.filename[row] }),
+    el('img', { src: s.hasFile[row] ? '/thumb/' + index : NO_PREVIEW, loading: 'lazy', alt: s.filename[row] }),
     el('div', { class: 'name', text: s.filename[row].split('/').pop() }),
     el('div', {}, ...badges));
   node.addEventListener('click', () => select(index));
@@ -390,7 +393,7 @@ async function select(index) {
   const panel = document.getElementById('detail');
   panel.hidden = false;
   panel.dataset.index = String(index);
-  document.getElementById('d-image').src = '/image/' + index;
+  document.getElementById('d-image').src = s.hasFile[row] ? '/image/' + index : NO_PREVIEW;
   document.getElementById('d-info').replaceChildren(table([
     ['index', String(index)], ['file', s.filename[row]], ['size', s.width[row] + ' × ' + s.height[row]],
     ['issues', issuesOf(row).join(', ') || 'none'], ['label', labelOf(row) || '–'], ['split', splitOf(row) || '–'],
@@ -409,7 +412,8 @@ async function select(index) {
   document.getElementById('d-source').textContent = '(' + answer.source + ')';
   list.replaceChildren(...(answer.neighbours.length ? answer.neighbours.map(n => {
     const node = el('div', { class: 'neighbor', dataset: { index: String(n.index) }, title: n.filename },
-      el('img', { src: '/thumb/' + n.index, loading: 'lazy', alt: n.filename }), fmt(n.similarity));
+      el('img', { src: s.hasFile[state.rowOf.get(n.index)] ? '/thumb/' + n.index : NO_PREVIEW, loading: 'lazy', alt: n.filename }),
+      fmt(n.similarity));
     node.addEventListener('click', () => select(n.index));
     return node;
   }) : [el('p', { class: 'hint', text: 'no neighbours known' })]));

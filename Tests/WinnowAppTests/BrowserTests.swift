@@ -20,14 +20,16 @@ struct BrowserTests {
 
     @Test func theAppWorksInHeadlessChromium() throws {
         try Self.requireBrowser()
-        let work = try AppFixture.work()
+        let work = try fixtureCopy("browser")   // the check clicks "keep best": marks land in this copy
         let server = try ServerProcess(work: work)
         defer { server.stop() }
         let shots = try AppTestData.temporaryDirectory("screenshots")
         let result = try runBounded(Self.python, [Self.script.path, "--url", "http://127.0.0.1:\(server.port)/",
-                                                  "--out", shots.path], seconds: 240)
+                                                  "--out", shots.path, "--try-marks"], seconds: 240)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("neighbours shown") && result.output.contains(", 0 failed"))
+        #expect(result.output.contains("neighbours shown") && result.output.contains("'keep best' marked cluster")
+                && result.output.contains(", 0 failed"))
+        #expect(try AppTestData.readCSV(work.appendingPathComponent("review_marks.csv")).count >= 2)
         for name in ["summary", "grid", "clusters", "map"] {
             let png = shots.appendingPathComponent("\(name).png")
             let bytes = try Data(contentsOf: png)
