@@ -208,6 +208,14 @@ def main():
             break
         page.wait_for("""(() => { const imgs = [...document.querySelectorAll('#grid img')].slice(0, 8);
             return imgs.every(i => i.complete && i.naturalWidth > 0); })()""", timeout=60, what="filtered thumbnails to load")
+        # Sorting: least unique first, as /api/samples has the values.
+        samples = get_json("api/samples")
+        uniqueness = dict(zip(samples["index"], samples["uniqueness"]))
+        page.eval("""(() => { document.getElementById('f-issue').value = '';
+            const s = document.getElementById('f-sort'); s.value = 'uniqueness-asc'; s.dispatchEvent(new Event('change')); })()""")
+        order = page.eval("[...document.querySelectorAll('#grid .card')].map(c => Number(c.dataset.index))")
+        values = [uniqueness[i] for i in order if uniqueness.get(i) is not None]
+        check(len(values) > 1 and values == sorted(values), f"sort by uniqueness: {len(values)} cards in ascending order")
         page.screenshot(os.path.join(args.out, "grid.png"))
 
         # Clusters.

@@ -42,7 +42,11 @@ enum WebAssets {
         <option value="uniqueness-desc">uniqueness (most unique first)</option>
         <option value="nn-desc">nearest similarity (highest first)</option>
         <option value="nn-asc">nearest similarity (lowest first)</option>
-        <option value="component-desc">cluster size (largest first)</option>
+        <option value="component-desc">duplicate group size (largest first)</option>
+        <option value="issues-desc">number of issues (most first)</option>
+        <option value="label">label</option>
+        <option value="split">split</option>
+        <option value="cluster">k-means cluster</option>
         <option value="filename">filename</option>
       </select></label>
       <span id="grid-count"></span>
@@ -287,10 +291,16 @@ function applyFilters() {
     'uniqueness-asc': [num(s.uniqueness, Infinity), 1], 'uniqueness-desc': [num(s.uniqueness, -Infinity), -1],
     'nn-desc': [num(s.nearestSimilarity, -Infinity), -1], 'nn-asc': [num(s.nearestSimilarity, Infinity), 1],
     'component-desc': [row => s.componentSize[row], -1],
+    'issues-desc': [row => { let m = s.issues[row], c = 0; while (m) { c += m & 1; m >>>= 1; } return c; }, -1],
+    'cluster': [num(s.cluster, Infinity), 1],
   }[sort];
+  const byText = { label: labelOf, split: splitOf }[sort];
   if (by) {
     const [key, direction] = by;
     rows.sort((a, b) => (key(a) - key(b)) * direction || (s.component[a] ?? 0) - (s.component[b] ?? 0) || a - b);
+  } else if (byText) {
+    // Unlabelled last; then by index.
+    rows.sort((a, b) => { const x = byText(a), y = byText(b); return (x === '') - (y === '') || (x < y ? -1 : x > y ? 1 : a - b); });
   } else if (sort === 'filename') {
     rows.sort((a, b) => s.filename[a] < s.filename[b] ? -1 : s.filename[a] > s.filename[b] ? 1 : 0);
   }
