@@ -259,6 +259,8 @@ def main():
                 check(shown == expected and len(shown) > 0, f"neighbours shown {shown} = /api/neighbors {expected}")
                 page.wait_for("(() => { const i = document.getElementById('d-image'); return i.complete && i.naturalWidth > 0; })()",
                               what="the clicked image to load")
+                page.wait_for("[...document.querySelectorAll('#d-neighbors img')].slice(0, 6).every(i => i.complete && i.naturalWidth > 0)",
+                              timeout=60, what="the neighbours' thumbnails to load")
                 page.pump(0.5)
                 page.screenshot(os.path.join(args.out, "map.png"))
         else:

@@ -7,12 +7,12 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Browse a work_dir's findings in a local web app.",
         discussion: """
-            Summary, image grid with filters and sorts (issue, uniqueness, label, split, cluster),
-            duplicate clusters, a scatter map of maps/*.csv (winnow visualize) where a click shows the
-            image and its neighbours, and keep/remove marks saved to WORK_DIR/review_marks.csv for
+            Summary, image grid with filters and sorts (issue, uniqueness, label, split, cluster), \
+            duplicate clusters, a scatter map of maps/*.csv (winnow visualize) where a click shows the \
+            image and its neighbours, and keep/remove marks saved to WORK_DIR/review_marks.csv for \
             `winnow clean WORK_DIR --marks WORK_DIR/review_marks.csv`.
 
-            Listens on 127.0.0.1 only unless --host is given; any other address needs --token, and
+            Listens on 127.0.0.1 only unless --host is given; any other address needs --token, and \
             then every request must carry it (open the app once with ?token=T).
 
             Examples:
