@@ -6,11 +6,14 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "WinnowCore", targets: ["WinnowCore"]),
+        .library(name: "WinnowApp", targets: ["WinnowApp"]),
         .executable(name: "winnow", targets: ["WinnowCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // C libraries from Debian, found with pkg-config.
@@ -37,14 +40,27 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // The local web app (`winnow serve`): its own target so WinnowCore does not pull in NIO.
+        .target(
+            name: "WinnowApp",
+            dependencies: [
+                "WinnowCore", "CTurboJPEG",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "WinnowCLI",
             dependencies: [
-                "WinnowCore",
+                "WinnowCore", "WinnowApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore"]),
+        .testTarget(
+            name: "WinnowAppTests",
+            dependencies: ["WinnowApp", "WinnowCore"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

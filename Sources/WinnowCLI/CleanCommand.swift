@@ -18,6 +18,7 @@ struct CleanCommand: ParsableCommand {
               winnow clean work                                   plan only
               winnow clean work --keep-rule sharpness --keep-rule resolution
               winnow clean work --groups exact --quarantine /data/quarantine --apply
+              winnow clean work --marks work/review_marks.csv     with the keep/remove marks made in `winnow serve`
             """
     )
 
@@ -29,6 +30,9 @@ struct CleanCommand: ParsableCommand {
 
     @Option(name: .customLong("keep-rule"), help: "Keeper order: resolution, sharpness, size (repeatable; default in that order).")
     var rules: [KeeperRule] = [.resolution, .sharpness, .size]
+
+    @Option(help: "Keep/remove marks (index,mark CSV, as `winnow serve` writes review_marks.csv); they override the keeper rules.")
+    var marks: String?
 
     @Option(help: "Folder to move removed images into (with --apply).")
     var quarantine: String?
@@ -46,9 +50,21 @@ struct CleanCommand: ParsableCommand {
             standardError("winnow: \(workDir) is not a Winnow work_dir (no \(Catalog.fileName))")
             throw ExitStatus.noInput
         }
-        let plan = try CleanPlan.make(workDirectory: work, groups: groups, rules: rules)
+        var reviewMarks: [Int64: ReviewMark] = [:]
+        if let marks {
+            do {
+                let read = try ReviewMark.read(from: URL(fileURLWithPath: marks))
+                for warning in read.warnings { standardError("warning: \(warning)") }
+                reviewMarks = read.marks
+            } catch {
+                standardError("winnow: \(error)")
+                throw ExitStatus.noInput
+            }
+        }
+        let plan = try CleanPlan.make(workDirectory: work, groups: groups, rules: rules, marks: reviewMarks)
         try plan.writeLists(to: work)
         print("\(plan.groups.count) duplicate groups: keep \(plan.groups.count), remove \(plan.removed.count) "
+              + (plan.reviewed.isEmpty ? "" : "(\(plan.reviewed.count) marked remove outside groups) ")
               + "(keep.csv, remove.csv in \(workDir))")
         for group in plan.groups.prefix(10) {
             print("  keep \(group.keeper.filename)")

@@ -2,7 +2,7 @@ import ArgumentParser
 import WinnowCore
 
 @main
-struct WinnowCommand: ParsableCommand {
+struct WinnowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "winnow",
         abstract: "Find what is wrong with an image dataset: broken files, duplicates, quality issues.",
@@ -13,11 +13,12 @@ struct WinnowCommand: ParsableCommand {
               winnow run photos/ --json                   print the summary as JSON
               winnow search work --image query.jpg         images like this one
               winnow clean work --quarantine q --apply    keep the best of each duplicate group
+              winnow serve work                           browse the findings at http://127.0.0.1:8765/
               winnow bench decode --corpus ~/.cache/winnow/corpus/C/images
             """,
         version: Winnow.version,
         subcommands: [RunCommand.self, SearchCommand.self, CleanCommand.self, UndoCommand.self, ModelsCommand.self,
-                      BenchCommand.self],
+                      ServeCommand.self, BenchCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

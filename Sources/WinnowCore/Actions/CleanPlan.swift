@@ -41,12 +41,19 @@ public struct CleanPlan: Sendable {
     }
 
     public var groups: [Group]
-    public var removed: [Member] { groups.flatMap(\.removed) }
+    /// Images marked remove by a person that belong to no group kept here (no duplicate group,
+    /// or every member of their group was marked remove).
+    public var reviewed: [Member] = []
+    public var removed: [Member] { groups.flatMap(\.removed) + reviewed }
 
     /// Builds the plan from a work_dir's catalog: groups from the chosen sources are merged
-    /// when they share an image.
+    /// when they share an image. `marks` (from `winnow serve`) override the rules: an image
+    /// marked keep is never removed (and becomes its group's keeper), an image marked remove is
+    /// removed even when it is alone or the rules would keep it; a group keeps its best member
+    /// not marked remove.
     public static func make(workDirectory: URL, groups sources: [CleanGroups] = [.exact, .components],
-                            rules: [KeeperRule] = [.resolution, .sharpness, .size]) throws -> CleanPlan {
+                            rules: [KeeperRule] = [.resolution, .sharpness, .size],
+                            marks: [Int64: ReviewMark] = [:]) throws -> CleanPlan {
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         var members: [Int64: Member] = [:]
         for row in try catalog.query("""
@@ -84,11 +91,22 @@ public struct CleanPlan: Sendable {
         }
         var grouped: [Int64: [Member]] = [:]
         for id in parent.keys { if let m = members[id] { grouped[root(id), default: []].append(m) } }
-        let groups = grouped.values.filter { $0.count > 1 }.map { list -> Group in
+        var reviewed: [Member] = []
+        var groupedIDs = Set<Int64>()
+        let groups = grouped.values.filter { $0.count > 1 }.compactMap { list -> Group? in
             let ordered = list.sorted { better($0, $1, rules) }
-            return Group(keeper: ordered[0], removed: Array(ordered.dropFirst()))
+            groupedIDs.formUnion(list.map(\.id))
+            let candidates = ordered.filter { marks[$0.id] != .remove }
+            guard let keeper = candidates.first(where: { marks[$0.id] == .keep }) ?? candidates.first else {
+                reviewed += ordered
+                return nil
+            }
+            return Group(keeper: keeper, removed: ordered.filter { $0.id != keeper.id && marks[$0.id] != .keep })
         }.sorted { $0.keeper.id < $1.keeper.id }
-        return CleanPlan(groups: groups)
+        for (id, mark) in marks.sorted(by: { $0.key < $1.key }) where mark == .remove && !groupedIDs.contains(id) {
+            if let member = members[id] { reviewed.append(member) }
+        }
+        return CleanPlan(groups: groups, reviewed: reviewed.sorted { $0.id < $1.id })
     }
 
     static func better(_ a: Member, _ b: Member, _ rules: [KeeperRule]) -> Bool {
@@ -115,6 +133,7 @@ public struct CleanPlan: Sendable {
                 remove.append([String(number), String(r.id), r.filename, String(k.id), k.filename])
             }
         }
+        for r in reviewed { remove.append(["review", String(r.id), r.filename, "", ""]) }
         try AtomicFile.write(keep.contents, to: workDirectory.appendingPathComponent("keep.csv"))
         try AtomicFile.write(remove.contents, to: workDirectory.appendingPathComponent("remove.csv"))
     }

@@ -1,0 +1,713 @@
+// The app's page, script and style sheet, served from memory (no files to install beside the binary).
+// Plain HTML/JS/CSS, no build step; the browser tests (scripts/browser-check.py) load them in Chromium.
+
+enum WebAssets {
+    static let indexHTML = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Winnow</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/app.css">
+</head>
+<body>
+<header>
+  <h1>Winnow</h1>
+  <nav>
+    <a href="#summary" data-view="summary">Summary</a>
+    <a href="#grid" data-view="grid">Images</a>
+    <a href="#clusters" data-view="clusters">Clusters</a>
+    <a href="#map" data-view="map">Map</a>
+  </nav>
+  <span id="status" role="status"></span>
+</header>
+<main>
+  <section id="view-summary" class="view"></section>
+  <section id="view-grid" class="view" hidden>
+    <div class="controls">
+      <label>issue <select id="f-issue"></select></label>
+      <label>label <select id="f-label"></select></label>
+      <label>split <select id="f-split"></select></label>
+      <label>cluster <select id="f-cluster"></select></label>
+      <label>component <input id="f-component" type="number" min="0" placeholder="any"></label>
+      <label>mark <select id="f-mark">
+        <option value="">any</option><option value="keep">keep</option><option value="remove">remove</option><option value="none">unmarked</option>
+      </select></label>
+      <label>name <input id="f-text" type="search" placeholder="contains"></label>
+      <label>sort <select id="f-sort">
+        <option value="index">index</option>
+        <option value="uniqueness-asc">uniqueness (least unique first)</option>
+        <option value="uniqueness-desc">uniqueness (most unique first)</option>
+        <option value="nn-desc">nearest similarity (highest first)</option>
+        <option value="nn-asc">nearest similarity (lowest first)</option>
+        <option value="component-desc">duplicate group size (largest first)</option>
+        <option value="issues-desc">number of issues (most first)</option>
+        <option value="label">label</option>
+        <option value="split">split</option>
+        <option value="cluster">k-means cluster</option>
+        <option value="filename">filename</option>
+      </select></label>
+      <span id="grid-count"></span>
+    </div>
+    <div id="grid" class="grid"></div>
+    <div class="pager"><button id="prev" type="button">previous</button> <span id="page"></span> <button id="next" type="button">next</button></div>
+  </section>
+  <section id="view-clusters" class="view" hidden>
+    <p class="hint">Groups of near duplicates (connected components), largest first. “Keep best” keeps the image with the most pixels and marks the others remove.</p>
+    <div id="clusters"></div>
+    <button id="more-clusters" type="button" hidden>more clusters</button>
+  </section>
+  <section id="view-map" class="view" hidden>
+    <div class="controls">
+      <label>map <select id="m-key"></select></label>
+      <label>colour by <select id="m-colour">
+        <option value="label">label</option><option value="issue">issue</option>
+        <option value="split">split</option><option value="cluster">cluster</option>
+      </select></label>
+      <button id="m-reset" type="button">reset view</button>
+      <span id="m-info"></span>
+    </div>
+    <div id="m-legend" class="legend"></div>
+    <div id="map-wrap"><canvas id="map"></canvas></div>
+  </section>
+</main>
+<aside id="detail" hidden>
+  <button id="d-close" type="button" aria-label="close">×</button>
+  <img id="d-image" alt="">
+  <div id="d-info"></div>
+  <div class="marks">
+    <button type="button" data-mark="keep">keep</button>
+    <button type="button" data-mark="remove">remove</button>
+    <button type="button" data-mark="none">clear</button>
+  </div>
+  <h3>Neighbours <small id="d-source"></small></h3>
+  <div id="d-neighbors" class="neighbors"></div>
+</aside>
+<script src="/app.js"></script>
+</body>
+</html>
+"""#
+
+    static let appJS = #"""
+'use strict';
+// Winnow's local app: summary, image grid, clusters, scatter map, neighbours, keep/remove marks.
+// Data comes from the server's /api endpoints; nothing is sent anywhere else.
+
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf',
+  '#bcbd22', '#393b79', '#ad494a', '#637939', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1',
+  '#636363', '#fd8d3c'];
+const NONE_COLOUR = '#b8b8b8';
+// Shown for images inside archives, which have no file to preview.
+const NO_PREVIEW = 'data:image/svg+xml,' + encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="90">' +
+  '<rect width="120" height="90" fill="#ddd"/><text x="60" y="50" font-size="11" text-anchor="middle" fill="#666">in an archive</text></svg>');
+
+const state = {
+  summary: null, samples: null, rowOf: new Map(), filtered: [], page: 0, pageSize: 120,
+  components: null, clusterShown: 0, selected: null, neighbours: [], view: 'summary', map: null,
+};
+window.winnow = { ready: {}, mapPoint: null, selected: () => state.selected };
+
+function setStatus(text) { document.getElementById('status').textContent = text; }
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  if (!response.ok) throw new Error(path + ': ' + response.status + ' ' + (await response.text()).trim());
+  return response.json();
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else if (key === 'style') node.style.cssText = value;  // CSSOM: allowed by the page's CSP
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+function fmt(value, digits) { return value == null ? '–' : Number(value).toFixed(digits === undefined ? 3 : digits); }
+
+function issuesOf(row) {
+  const s = state.samples, mask = s.issues[row], names = [];
+  s.issueNames.forEach((name, bit) => { if (mask & (1 << bit)) names.push(name); });
+  return names;
+}
+function labelOf(row) { return state.samples.labelNames[state.samples.label[row]] || ''; }
+function splitOf(row) { return state.samples.splitNames[state.samples.split[row]] || ''; }
+
+// ---------- loading and routing ----------
+
+async function load() {
+  setStatus('loading…');
+  [state.summary, state.samples] = await Promise.all([api('/api/summary'), api('/api/samples')]);
+  state.samples.index.forEach((index, row) => state.rowOf.set(index, row));
+  setStatus('');
+  fillFilters();
+  window.addEventListener('hashchange', route);
+  await route();
+}
+
+function parseHash() {
+  const [view, query] = location.hash.replace(/^#/, '').split('?');
+  return { view: view || 'summary', params: new URLSearchParams(query || '') };
+}
+
+async function route() {
+  const { view, params } = parseHash();
+  state.view = ['summary', 'grid', 'clusters', 'map'].includes(view) ? view : 'summary';
+  document.body.classList.toggle('view-map', state.view === 'map');  // the map keeps room for the detail panel
+  for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== 'view-' + state.view;
+  for (const link of document.querySelectorAll('header nav a')) link.classList.toggle('active', link.dataset.view === state.view);
+  try {
+    if (state.view === 'summary') renderSummary();
+    if (state.view === 'grid') { applyParams(params); applyFilters(); }
+    if (state.view === 'clusters') await renderClusters();
+    if (state.view === 'map') await showMap(params.get('key'));
+    window.winnow.ready[state.view] = true;
+  } catch (error) {
+    console.error(error);
+    setStatus(String(error.message || error));
+  }
+}
+
+// ---------- summary ----------
+
+function table(rows) {
+  return el('table', {}, ...rows.map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', { class: 'n' }, v))));
+}
+
+function renderSummary() {
+  const s = state.summary, root = document.getElementById('view-summary');
+  root.replaceChildren();
+  const boxes = el('div', { class: 'summary-grid' });
+  boxes.append(el('div', { class: 'box', id: 'summary-counts' }, el('h2', { text: 'Dataset' }), table([
+    ['work_dir', s.workDirectory], ['decoded images', String(s.images)], ['unusable files', String(s.invalid.length)],
+    ['duplicate groups', String(s.components)], ['images in groups', String(s.imagesInComponents)],
+  ])));
+  const issueRows = s.issueOrder.filter(name => s.issueCounts[name]).map(name =>
+    [el('a', { href: '#grid?issue=' + encodeURIComponent(name), text: name }), String(s.issueCounts[name])]);
+  boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Issues' }),
+    issueRows.length ? table(issueRows) : el('p', { text: 'none found' })));
+  const labels = Object.entries(s.labels).sort((a, b) => b[1] - a[1]);
+  if (labels.length) boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Labels (folders)' }), table(labels.map(([name, n]) =>
+    [el('a', { href: '#grid?label=' + encodeURIComponent(name), text: name }), String(n)]))));
+  const splits = Object.entries(s.splits);
+  if (splits.length) boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Splits' }), table(splits.map(([name, n]) =>
+    [el('a', { href: '#grid?split=' + encodeURIComponent(name), text: name }), String(n)]))));
+  boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Maps and galleries' }),
+    s.maps.length ? el('p', {}, 'maps: ', ...s.maps.map(key => el('a', { href: '#map?key=' + encodeURIComponent(key), text: key + ' ' })))
+      : el('p', { text: 'no maps yet (winnow visualize WORK_DIR --method umap)' }),
+    s.galleries.length ? el('p', {}, 'galleries: ', ...s.galleries.map(name =>
+      el('a', { href: '/files/galleries/' + encodeURIComponent(name) + '.html', class: 'gallery-link', text: name + ' ' })))
+      : el('p', { text: 'no galleries yet (winnow gallery WORK_DIR --kind duplicates)' })));
+  const marks = s.marks;
+  boxes.append(el('div', { class: 'box', id: 'summary-marks' }, el('h2', { text: 'Review marks' }),
+    table([['keep', String(marks.keep || 0)], ['remove', String(marks.remove || 0)]]),
+    el('p', {}, el('a', { href: '/api/marks.csv', text: 'download review_marks.csv' })),
+    el('p', {}, 'then: ', el('code', { text: 'winnow clean WORK_DIR --marks WORK_DIR/review_marks.csv' }))));
+  if (s.invalid.length) boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Unusable files' }),
+    table(s.invalid.slice(0, 50).map(f => [f.filename, f.errorCode + ': ' + f.reason]))));
+  root.append(boxes);
+  if (s.hasRunSummary) {
+    const run = el('div', { class: 'box', id: 'run-summary' }, el('h2', { text: 'Run summary (summary.json)' }));
+    root.append(el('p'), run);
+    api('/files/summary.json').then(json => {
+      const rows = [];
+      const walk = (prefix, value) => {
+        if (value && typeof value === 'object' && !Array.isArray(value)) for (const [k, v] of Object.entries(value)) walk(prefix ? prefix + '.' + k : k, v);
+        else rows.push([prefix, Array.isArray(value) ? JSON.stringify(value) : String(value)]);
+      };
+      walk('', json);
+      run.append(table(rows));
+    }).catch(error => { console.error(error); setStatus(error.message); });
+  }
+}
+
+// ---------- grid ----------
+
+function option(value, text) { return el('option', { value, text }); }
+
+function fillFilters() {
+  const s = state.samples;
+  const issue = document.getElementById('f-issue');
+  issue.append(option('', 'any'), option('*', 'any issue'), option('-', 'no issue'),
+    ...s.issueNames.filter(name => state.summary.issueCounts[name]).map(name => option(name, name + ' (' + state.summary.issueCounts[name] + ')')));
+  const label = document.getElementById('f-label');
+  label.append(option('', 'any'), ...s.labelNames.filter(n => n).map(n => option(n, n)));
+  const split = document.getElementById('f-split');
+  split.append(option('', 'any'), ...s.splitNames.filter(n => n).map(n => option(n, n)));
+  const clusters = [...new Set(s.cluster.filter(c => c != null))].sort((a, b) => a - b);
+  document.getElementById('f-cluster').append(option('', 'any'), ...clusters.map(c => option(String(c), 'k-means ' + c)));
+  for (const id of ['f-issue', 'f-label', 'f-split', 'f-cluster', 'f-mark', 'f-sort']) {
+    document.getElementById(id).addEventListener('change', () => { state.page = 0; applyFilters(); });
+  }
+  for (const id of ['f-component', 'f-text']) {
+    document.getElementById(id).addEventListener('input', () => { state.page = 0; applyFilters(); });
+  }
+  document.getElementById('prev').addEventListener('click', () => { if (state.page > 0) { state.page--; renderGrid(); } });
+  document.getElementById('next').addEventListener('click', () => {
+    if ((state.page + 1) * state.pageSize < state.filtered.length) { state.page++; renderGrid(); }
+  });
+}
+
+function applyParams(params) {
+  for (const [name, id] of [['issue', 'f-issue'], ['label', 'f-label'], ['split', 'f-split'], ['cluster', 'f-cluster'],
+    ['component', 'f-component'], ['sort', 'f-sort'], ['mark', 'f-mark']]) {
+    if (params.has(name)) document.getElementById(id).value = params.get(name);
+  }
+}
+
+function applyFilters() {
+  const s = state.samples;
+  const issue = document.getElementById('f-issue').value;
+  const bit = s.issueNames.indexOf(issue);
+  const label = document.getElementById('f-label').value, split = document.getElementById('f-split').value;
+  const cluster = document.getElementById('f-cluster').value, mark = document.getElementById('f-mark').value;
+  const componentText = document.getElementById('f-component').value.trim();
+  const component = componentText === '' ? null : Number(componentText);
+  const text = document.getElementById('f-text').value.trim().toLowerCase();
+  const rows = [];
+  for (let row = 0; row < s.index.length; row++) {
+    if (issue === '*' && !s.issues[row]) continue;
+    if (issue === '-' && s.issues[row]) continue;
+    if (bit >= 0 && !(s.issues[row] & (1 << bit))) continue;
+    if (label && labelOf(row) !== label) continue;
+    if (split && splitOf(row) !== split) continue;
+    if (cluster && String(s.cluster[row]) !== cluster) continue;
+    if (component !== null && s.component[row] !== component) continue;
+    if (mark && (mark === 'none' ? s.mark[row] !== '' : s.mark[row] !== mark)) continue;
+    if (text && !s.filename[row].toLowerCase().includes(text)) continue;
+    rows.push(row);
+  }
+  const sort = document.getElementById('f-sort').value;
+  const num = (values, missing) => row => values[row] == null ? missing : values[row];
+  const by = {
+    'uniqueness-asc': [num(s.uniqueness, Infinity), 1], 'uniqueness-desc': [num(s.uniqueness, -Infinity), -1],
+    'nn-desc': [num(s.nearestSimilarity, -Infinity), -1], 'nn-asc': [num(s.nearestSimilarity, Infinity), 1],
+    'component-desc': [row => s.componentSize[row], -1],
+    'issues-desc': [row => { let m = s.issues[row], c = 0; while (m) { c += m & 1; m >>>= 1; } return c; }, -1],
+    'cluster': [num(s.cluster, Infinity), 1],
+  }[sort];
+  const byText = { label: labelOf, split: splitOf }[sort];
+  if (by) {
+    const [key, direction] = by;
+    rows.sort((a, b) => (key(a) - key(b)) * direction || (s.component[a] ?? 0) - (s.component[b] ?? 0) || a - b);
+  } else if (byText) {
+    // Unlabelled last; then by index.
+    rows.sort((a, b) => { const x = byText(a), y = byText(b); return (x === '') - (y === '') || (x < y ? -1 : x > y ? 1 : a - b); });
+  } else if (sort === 'filename') {
+    rows.sort((a, b) => s.filename[a] < s.filename[b] ? -1 : s.filename[a] > s.filename[b] ? 1 : 0);
+  }
+  state.filtered = rows;
+  renderGrid();
+}
+
+function card(row) {
+  const s = state.samples, index = s.index[row];
+  const badges = issuesOf(row).map(name => el('span', { class: 'badge issue', text: name }));
+  if (labelOf(row)) badges.push(el('span', { class: 'badge label', text: labelOf(row) }));
+  const node = el('div', { class: 'card ' + s.mark[row], dataset: { index: String(index) }, title: s.filename[row] },
+    el('img', { src: s.hasFile[row] ? '/thumb/' + index : NO_PREVIEW, loading: 'lazy', alt: s.filename[row] }),
+    el('div', { class: 'name', text: s.filename[row].split('/').pop() }),
+    el('div', {}, ...badges));
+  node.addEventListener('click', () => select(index));
+  return node;
+}
+
+function renderGrid() {
+  const grid = document.getElementById('grid');
+  const start = state.page * state.pageSize, rows = state.filtered.slice(start, start + state.pageSize);
+  grid.replaceChildren(...rows.map(card));
+  window.scrollTo(0, 0);
+  document.getElementById('grid-count').textContent = state.filtered.length + ' of ' + state.samples.index.length + ' images';
+  const pages = Math.max(1, Math.ceil(state.filtered.length / state.pageSize));
+  document.getElementById('page').textContent = 'page ' + (state.page + 1) + ' / ' + pages;
+}
+
+// ---------- clusters ----------
+
+async function renderClusters() {
+  if (!state.components) {
+    state.components = await api('/api/components');
+    state.clusterShown = 0;
+    document.getElementById('clusters').replaceChildren();
+    document.getElementById('more-clusters').addEventListener('click', moreClusters);
+    if (!state.components.length) document.getElementById('clusters').append(el('p', { text: 'No duplicate groups in this work_dir.' }));
+    moreClusters();
+  }
+}
+
+function moreClusters() {
+  const s = state.samples, root = document.getElementById('clusters');
+  const next = state.components.slice(state.clusterShown, state.clusterShown + 40);
+  for (const component of next) {
+    const rows = component.members.map(index => state.rowOf.get(index)).filter(row => row !== undefined);
+    const keepBest = () => {
+      const best = rows.reduce((a, b) => s.width[b] * s.height[b] > s.width[a] * s.height[a] ? b : a);
+      setMarks([s.index[best]], 'keep')
+        .then(() => setMarks(rows.filter(r => r !== best).map(r => s.index[r]), 'remove'))
+        .catch(error => { console.error(error); setStatus(error.message); });
+    };
+    root.append(el('div', { class: 'cluster', dataset: { component: String(component.id) } },
+      el('div', {}, el('b', { text: 'component ' + component.id }), ' — ' + rows.length + ' images ',
+        el('button', { type: 'button', onclick: keepBest, text: 'keep best, remove others' }), ' ',
+        el('a', { href: '#grid?component=' + component.id, text: 'show in grid' })),
+      el('div', { class: 'members' }, ...rows.map(card))));
+  }
+  state.clusterShown += next.length;
+  document.getElementById('more-clusters').hidden = state.clusterShown >= state.components.length;
+}
+
+// ---------- marks ----------
+
+async function setMarks(indices, mark) {
+  if (!indices.length) return;
+  await api('/api/marks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ indices, mark }) });
+  for (const index of indices) {
+    const row = state.rowOf.get(index);
+    state.samples.mark[row] = mark === 'none' ? '' : mark;
+    state.summary.marks = countMarks();
+    for (const node of document.querySelectorAll('.card[data-index="' + index + '"]')) {
+      node.classList.remove('keep', 'remove');
+      if (mark !== 'none') node.classList.add(mark);
+    }
+  }
+  if (state.selected !== null && indices.includes(state.selected)) showMarkButtons(state.selected);
+  setStatus(indices.length + ' marked ' + mark);
+}
+
+function countMarks() {
+  const counts = {};
+  for (const mark of state.samples.mark) if (mark) counts[mark] = (counts[mark] || 0) + 1;
+  return counts;
+}
+
+// ---------- detail and neighbours ----------
+
+function showMarkButtons(index) {
+  const mark = state.samples.mark[state.rowOf.get(index)] || 'none';
+  for (const button of document.querySelectorAll('#detail .marks button')) button.classList.toggle('on', button.dataset.mark === mark);
+}
+
+async function select(index) {
+  const s = state.samples, row = state.rowOf.get(index);
+  if (row === undefined) return;
+  state.selected = index;
+  document.body.classList.add('detail-open');
+  const panel = document.getElementById('detail');
+  panel.hidden = false;
+  panel.dataset.index = String(index);
+  document.getElementById('d-image').src = s.hasFile[row] ? '/image/' + index : NO_PREVIEW;
+  document.getElementById('d-info').replaceChildren(table([
+    ['index', String(index)], ['file', s.filename[row]], ['size', s.width[row] + ' × ' + s.height[row]],
+    ['issues', issuesOf(row).join(', ') || 'none'], ['label', labelOf(row) || '–'], ['split', splitOf(row) || '–'],
+    ['uniqueness', fmt(s.uniqueness[row])], ['nearest similarity', fmt(s.nearestSimilarity[row])],
+    ['component', s.component[row] == null ? '–' : s.component[row] + ' (' + s.componentSize[row] + ' images)'],
+  ]));
+  showMarkButtons(index);
+  for (const node of document.querySelectorAll('.card.selected')) node.classList.remove('selected');
+  for (const node of document.querySelectorAll('.card[data-index="' + index + '"]')) node.classList.add('selected');
+  const list = document.getElementById('d-neighbors');
+  list.replaceChildren(el('p', { class: 'hint', text: 'loading…' }));
+  list.dataset.for = '';
+  const answer = await api('/api/neighbors/' + index + '?k=12');
+  if (state.selected !== index) return;
+  state.neighbours = answer.neighbours.map(n => n.index);
+  document.getElementById('d-source').textContent = '(' + answer.source + ')';
+  list.replaceChildren(...(answer.neighbours.length ? answer.neighbours.map(n => {
+    const node = el('div', { class: 'neighbor', dataset: { index: String(n.index) }, title: n.filename },
+      el('img', { src: s.hasFile[state.rowOf.get(n.index)] ? '/thumb/' + n.index : NO_PREVIEW, loading: 'lazy', alt: n.filename }),
+      fmt(n.similarity));
+    node.addEventListener('click', () => select(n.index));
+    return node;
+  }) : [el('p', { class: 'hint', text: 'no neighbours known' })]));
+  list.dataset.for = String(index);
+  if (state.map) state.map.draw();
+}
+
+document.getElementById('d-close').addEventListener('click', () => {
+  document.getElementById('detail').hidden = true;
+  document.body.classList.remove('detail-open');
+  state.selected = null;
+  state.neighbours = [];
+  if (state.map) { state.map.resize(); state.map.draw(); }
+});
+for (const button of document.querySelectorAll('#detail .marks button')) {
+  button.addEventListener('click', () => {
+    if (state.selected !== null) setMarks([state.selected], button.dataset.mark).catch(error => { console.error(error); setStatus(error.message); });
+  });
+}
+
+// ---------- scatter map ----------
+
+class ScatterMap {
+  constructor(canvas, points) {
+    this.canvas = canvas;
+    this.points = points;
+    this.xs = Float32Array.from(points.x);
+    this.ys = Float32Array.from(points.y);
+    this.rows = Int32Array.from(points.index, index => state.rowOf.get(index) ?? 0);
+    this.colours = new Uint32Array(points.index.length);
+    this.buildGrid();
+    this.resetView();
+    this.resize();
+    this.attach();
+  }
+
+  // Data bounds and a uniform grid of point ids for hit-testing (counting sort into cells).
+  buildGrid() {
+    const { x, y } = this.points, n = x.length;
+    let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+    for (let i = 0; i < n; i++) {
+      if (x[i] < minX) minX = x[i]; if (x[i] > maxX) maxX = x[i];
+      if (y[i] < minY) minY = y[i]; if (y[i] > maxY) maxY = y[i];
+    }
+    if (!n) { minX = minY = 0; maxX = maxY = 1; }
+    const pad = 1e-9;
+    this.bounds = { minX, maxX: maxX + pad, minY, maxY: maxY + pad };
+    const cells = this.cells = Math.max(1, Math.min(512, Math.ceil(Math.sqrt(n / 4))));
+    const cellOf = new Int32Array(n), counts = new Int32Array(cells * cells + 1);
+    for (let i = 0; i < n; i++) {
+      const cx = Math.min(cells - 1, Math.floor((x[i] - minX) / (this.bounds.maxX - minX) * cells));
+      const cy = Math.min(cells - 1, Math.floor((y[i] - minY) / (this.bounds.maxY - minY) * cells));
+      cellOf[i] = cy * cells + cx;
+      counts[cellOf[i] + 1]++;
+    }
+    for (let c = 0; c < cells * cells; c++) counts[c + 1] += counts[c];
+    this.cellStart = counts;
+    this.cellItems = new Int32Array(n);
+    const fill = counts.slice(0, cells * cells);
+    for (let i = 0; i < n; i++) this.cellItems[fill[cellOf[i]]++] = i;
+  }
+
+  resetView() { this.zoom = 1; this.panX = 0; this.panY = 0; }
+
+  resize() {
+    const ratio = window.devicePixelRatio || 1, rect = this.canvas.getBoundingClientRect();
+    this.canvas.width = Math.max(1, Math.round(rect.width * ratio));
+    this.canvas.height = Math.max(1, Math.round(rect.height * ratio));
+    this.ratio = ratio;
+    const margin = 12 * ratio, b = this.bounds;
+    this.baseScale = Math.min((this.canvas.width - 2 * margin) / (b.maxX - b.minX), (this.canvas.height - 2 * margin) / (b.maxY - b.minY));
+    this.margin = margin;
+  }
+
+  // Data → canvas pixels (y up).
+  toPixel(i) {
+    const b = this.bounds, s = this.baseScale * this.zoom;
+    const cx = this.canvas.width / 2, cy = this.canvas.height / 2;
+    const mx = (b.minX + b.maxX) / 2, my = (b.minY + b.maxY) / 2;
+    return [cx + (this.points.x[i] - mx) * s + this.panX, cy - (this.points.y[i] - my) * s + this.panY];
+  }
+
+  toData(px, py) {
+    const b = this.bounds, s = this.baseScale * this.zoom;
+    const mx = (b.minX + b.maxX) / 2, my = (b.minY + b.maxY) / 2;
+    return [(px - this.canvas.width / 2 - this.panX) / s + mx, -(py - this.canvas.height / 2 - this.panY) / s + my];
+  }
+
+  setColours(mode) {
+    const s = state.samples, n = this.rows.length, keys = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const row = this.rows[i];
+      if (mode === 'label') keys[i] = labelOf(row);
+      else if (mode === 'split') keys[i] = splitOf(row);
+      else if (mode === 'cluster') keys[i] = s.cluster[row] == null ? '' : 'k-means ' + s.cluster[row];
+      else keys[i] = issuesOf(row)[0] || '';
+    }
+    const counts = new Map();
+    for (const key of keys) if (key) counts.set(key, (counts.get(key) || 0) + 1);
+    const order = [...counts.keys()].sort((a, b) => counts.get(b) - counts.get(a));
+    const colourOf = new Map(order.map((key, i) => [key, i < PALETTE.length ? PALETTE[i] : NONE_COLOUR]));
+    const packed = hex => { const v = parseInt(hex.slice(1), 16); return (255 << 24) | ((v & 255) << 16) | (v & 0xff00) | (v >> 16); };
+    for (let i = 0; i < n; i++) this.colours[i] = packed(keys[i] ? colourOf.get(keys[i]) : NONE_COLOUR);
+    const legend = document.getElementById('m-legend');
+    legend.replaceChildren(...order.slice(0, PALETTE.length).map(key =>
+      el('span', {}, el('i', { style: 'background:' + colourOf.get(key) }), key + ' (' + counts.get(key) + ')')),
+      el('span', {}, el('i', { style: 'background:' + NONE_COLOUR }), mode === 'issue' ? 'no issue / other' : 'none / other'));
+  }
+
+  draw() {
+    const ctx = this.canvas.getContext('2d'), w = this.canvas.width, h = this.canvas.height;
+    if (!this.image || this.image.width !== w || this.image.height !== h) {
+      this.image = ctx.createImageData(w, h);
+      this.pixels = new Uint32Array(this.image.data.buffer);
+    }
+    const image = this.image, pixels = this.pixels;
+    pixels.fill(0);
+    // Inlined toPixel: px = ax + x·s, py = ay − y·s.
+    const b = this.bounds, s = this.baseScale * this.zoom;
+    const ax = w / 2 + this.panX - (b.minX + b.maxX) / 2 * s, ay = h / 2 + this.panY + (b.minY + b.maxY) / 2 * s;
+    const size = Math.max(3, Math.round(3 * this.ratio)), half = size >> 1, n = this.rows.length;
+    const xs = this.xs, ys = this.ys, colours = this.colours;
+    for (let i = 0; i < n; i++) {
+      const x0 = Math.round(ax + xs[i] * s) - half, y0 = Math.round(ay - ys[i] * s) - half;
+      if (x0 < 0 || y0 < 0 || x0 + size > w || y0 + size > h) continue;
+      const colour = colours[i];
+      let offset = y0 * w + x0;
+      for (let dy = 0; dy < size; dy++, offset += w) for (let dx = 0; dx < size; dx++) pixels[offset + dx] = colour;
+    }
+    ctx.putImageData(image, 0, 0);
+    const ring = (index, colour, radius) => {
+      const i = this.idOf.get(index);
+      if (i === undefined) return;
+      const [px, py] = this.toPixel(i);
+      ctx.beginPath(); ctx.arc(px, py, radius * this.ratio, 0, 2 * Math.PI);
+      ctx.strokeStyle = colour; ctx.lineWidth = 2 * this.ratio; ctx.stroke();
+    };
+    for (const index of state.neighbours) ring(index, '#f90', 5);
+    if (state.selected !== null) ring(state.selected, '#000', 8);
+  }
+
+  get idOf() {
+    if (!this._idOf) this._idOf = new Map(Array.from(this.points.index, (index, i) => [index, i]));
+    return this._idOf;
+  }
+
+  // Nearest point within `radius` canvas pixels of (px, py), via the grid.
+  pick(px, py, radius) {
+    const [dx, dy] = this.toData(px, py), b = this.bounds, s = this.baseScale * this.zoom, r = radius / s;
+    const cells = this.cells, cw = (b.maxX - b.minX) / cells, ch = (b.maxY - b.minY) / cells;
+    const x0 = Math.max(0, Math.floor((dx - r - b.minX) / cw)), x1 = Math.min(cells - 1, Math.floor((dx + r - b.minX) / cw));
+    const y0 = Math.max(0, Math.floor((dy - r - b.minY) / ch)), y1 = Math.min(cells - 1, Math.floor((dy + r - b.minY) / ch));
+    let best = -1, bestDistance = r * r;
+    for (let cy = y0; cy <= y1; cy++) for (let cx = x0; cx <= x1; cx++) {
+      const c = cy * cells + cx;
+      for (let k = this.cellStart[c]; k < this.cellStart[c + 1]; k++) {
+        const i = this.cellItems[k], ex = this.points.x[i] - dx, ey = this.points.y[i] - dy, d = ex * ex + ey * ey;
+        if (d <= bestDistance) { bestDistance = d; best = i; }
+      }
+    }
+    return best;
+  }
+
+  attach() {
+    let drag = null, frame = 0;
+    const redraw = () => { if (!frame) frame = requestAnimationFrame(() => { frame = 0; this.draw(); }); };
+    const local = event => {
+      const rect = this.canvas.getBoundingClientRect();
+      return [(event.clientX - rect.left) * this.ratio, (event.clientY - rect.top) * this.ratio];
+    };
+    this.canvas.addEventListener('mousedown', event => { drag = { x: event.clientX, y: event.clientY, moved: false }; });
+    window.addEventListener('mousemove', event => {
+      if (!drag) return;
+      const mx = event.clientX - drag.x, my = event.clientY - drag.y;
+      if (Math.abs(mx) + Math.abs(my) > 3) drag.moved = true;
+      if (drag.moved) { this.panX += mx * this.ratio; this.panY += my * this.ratio; drag.x = event.clientX; drag.y = event.clientY; redraw(); }
+    });
+    window.addEventListener('mouseup', event => {
+      if (!drag) return;
+      const moved = drag.moved;
+      drag = null;
+      if (moved || event.target !== this.canvas) return;
+      const [px, py] = local(event), i = this.pick(px, py, 8 * this.ratio);
+      if (i >= 0) select(this.points.index[i]).catch(error => { console.error(error); setStatus(error.message); });
+    });
+    this.canvas.addEventListener('wheel', event => {
+      event.preventDefault();
+      const [px, py] = local(event), factor = Math.exp(-event.deltaY * 0.0015);
+      const cx = this.canvas.width / 2, cy = this.canvas.height / 2;
+      this.panX = (this.panX - (px - cx)) * factor + (px - cx);
+      this.panY = (this.panY - (py - cy)) * factor + (py - cy);
+      this.zoom *= factor;
+      redraw();
+    }, { passive: false });
+    window.addEventListener('resize', () => { this.resize(); redraw(); });
+  }
+}
+
+async function showMap(requested) {
+  const select = document.getElementById('m-key'), info = document.getElementById('m-info');
+  const maps = state.summary.maps;
+  if (!maps.length) {
+    info.textContent = 'No maps in this work_dir: run  winnow visualize WORK_DIR --method umap';
+    window.winnow.mapPoint = null;
+    return;
+  }
+  if (!select.options.length) {
+    select.append(...maps.map(key => option(key, key)));
+    select.addEventListener('change', () => { location.hash = '#map?key=' + encodeURIComponent(select.value); });
+    document.getElementById('m-colour').addEventListener('change', event => { state.map.setColours(event.target.value); state.map.draw(); });
+    document.getElementById('m-reset').addEventListener('click', () => { state.map.resetView(); state.map.draw(); });
+    const hasLabels = state.samples.labelNames.some(name => name);
+    if (!hasLabels) document.getElementById('m-colour').value = 'issue';
+  }
+  const key = requested && maps.includes(requested) ? requested : (state.map ? state.map.points.key : maps[0]);
+  select.value = key;
+  if (!state.map || state.map.points.key !== key) {
+    setStatus('loading map ' + key + '…');
+    const points = await api('/api/maps/' + encodeURIComponent(key));
+    state.map = new ScatterMap(document.getElementById('map'), points);
+    setStatus('');
+    info.textContent = points.index.length + ' points' + (points.method ? ' (' + points.method + ')' : '') +
+      (points.skipped ? ', ' + points.skipped + ' rows skipped' : '') + ' — drag to pan, wheel to zoom, click a point';
+  } else {
+    state.map.resize();
+  }
+  state.map.setColours(document.getElementById('m-colour').value);
+  state.map.draw();
+  // For tests and scripts: where a sample's point is on the page (CSS pixels), or null.
+  window.winnow.mapPoint = index => {
+    const map = state.map, i = map.idOf.get(index);
+    if (i === undefined) return null;
+    const [px, py] = map.toPixel(i), rect = map.canvas.getBoundingClientRect();
+    return { x: rect.left + px / map.ratio, y: rect.top + py / map.ratio };
+  };
+}
+
+load().catch(error => { console.error(error); setStatus(String(error.message || error)); });
+"""#
+
+    static let appCSS = #"""
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: #222; background: #f6f6f4; }
+header { display: flex; align-items: center; gap: 1.5em; padding: 0.5em 1em; background: #234; color: #fff; position: sticky; top: 0; z-index: 5; }
+header h1 { font-size: 1.2em; margin: 0; }
+header nav a { color: #cde; margin-right: 1em; text-decoration: none; }
+header nav a.active { color: #fff; font-weight: bold; border-bottom: 2px solid #fc6; }
+#status { margin-left: auto; font-size: 0.9em; color: #fc6; }
+main { padding: 1em; }
+body.detail-open main, body.view-map main { margin-right: 360px; }
+.controls { display: flex; flex-wrap: wrap; gap: 0.8em; align-items: center; margin-bottom: 0.8em; }
+.controls label { font-size: 0.9em; color: #555; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; }
+.card { background: #fff; border: 2px solid #ddd; border-radius: 4px; padding: 4px; cursor: pointer; position: relative; }
+.card.keep { border-color: #2a2; } .card.remove { border-color: #d33; opacity: 0.7; }
+.card.selected { outline: 3px solid #39f; }
+.card img, .thumb { width: 100%; height: 130px; object-fit: contain; background: #eee; display: block; }
+.card .name { font-size: 11px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.badge { display: inline-block; font-size: 10px; padding: 0 4px; margin: 1px; border-radius: 3px; background: #eee; color: #333; }
+.badge.issue { background: #fde2c8; } .badge.label { background: #d8e8fb; }
+.pager { margin: 1em 0; text-align: center; }
+.summary-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 1em; }
+.box { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 0.8em; }
+.box h2 { font-size: 1em; margin: 0 0 0.5em; }
+.box table { border-collapse: collapse; width: 100%; } .box td { padding: 1px 4px; border-bottom: 1px solid #f0f0f0; vertical-align: top; }
+.box td.n { text-align: right; font-variant-numeric: tabular-nums; }
+code { background: #eee; padding: 1px 3px; border-radius: 3px; }
+.cluster { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 0.5em; margin-bottom: 0.8em; }
+.cluster .members { display: flex; flex-wrap: wrap; gap: 6px; }
+.cluster .card { width: 130px; }
+#map-wrap { position: relative; height: calc(100vh - 170px); min-height: 320px; background: #fff; border: 1px solid #ccc; }
+#map { width: 100%; height: 100%; display: block; cursor: crosshair; }
+.legend { display: flex; flex-wrap: wrap; gap: 0.6em; font-size: 12px; margin-bottom: 0.4em; }
+.legend span i { display: inline-block; width: 10px; height: 10px; margin-right: 3px; border-radius: 50%; }
+aside#detail { position: fixed; right: 0; top: 42px; bottom: 0; width: 350px; background: #fff; border-left: 1px solid #ccc; padding: 0.8em; overflow-y: auto; z-index: 4; }
+#d-close { position: absolute; right: 0.5em; top: 0.3em; font-size: 1.3em; border: none; background: none; cursor: pointer; }
+#d-image { width: 100%; max-height: 300px; object-fit: contain; background: #eee; }
+#d-info { font-size: 12px; word-break: break-all; margin: 0.4em 0; }
+.marks button { margin-right: 0.3em; }
+.marks button.on { font-weight: bold; outline: 2px solid #39f; }
+.neighbors { display: grid; grid-template-columns: repeat(3, 1fr); gap: 4px; }
+.neighbor { cursor: pointer; font-size: 10px; text-align: center; border: 1px solid #ddd; padding: 2px; }
+.neighbor img { width: 100%; height: 80px; object-fit: contain; background: #eee; }
+.hint { color: #666; font-size: 0.9em; }
+"""#
+
+}

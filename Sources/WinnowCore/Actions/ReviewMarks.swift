@@ -1,0 +1,67 @@
+import Foundation
+
+/// A person's decision about one image, made in `winnow serve` and saved to
+/// `review_marks.csv` (`index,filename,mark`); `winnow clean --marks` applies them over the
+/// keeper rules.
+public enum ReviewMark: String, Sendable, Codable {
+    case keep, remove
+
+    /// Reads a marks file. Rows that cannot be used (bad index, unknown mark) are skipped, each
+    /// with a one-line warning naming the file and line; a file without `index` and `mark`
+    /// columns is an error.
+    public static func read(from url: URL) throws -> (marks: [Int64: ReviewMark], warnings: [String]) {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw ReviewMarksError(file: url.path, reason: "cannot be read as UTF-8 text")
+        }
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        guard !lines.isEmpty else { throw ReviewMarksError(file: url.path, reason: "is empty (expected a header index,filename,mark)") }
+        let header = fields(lines[0])
+        guard let indexColumn = header.firstIndex(of: "index"), let markColumn = header.firstIndex(of: "mark") else {
+            throw ReviewMarksError(file: url.path, reason: "line 1: the header needs the columns index and mark")
+        }
+        var marks: [Int64: ReviewMark] = [:], warnings: [String] = []
+        for (number, line) in lines.enumerated().dropFirst() where !line.isEmpty {
+            let row = fields(line)
+            guard row.count > max(indexColumn, markColumn), let id = Int64(row[indexColumn].trimmingCharacters(in: .whitespaces)) else {
+                warnings.append("\(url.path):\(number + 1): no integer index; line skipped")
+                continue
+            }
+            guard let mark = ReviewMark(rawValue: row[markColumn].trimmingCharacters(in: .whitespaces).lowercased()) else {
+                warnings.append("\(url.path):\(number + 1): mark must be keep or remove, not \"\(row[markColumn])\"; line skipped")
+                continue
+            }
+            marks[id] = mark
+        }
+        return (marks, warnings)
+    }
+
+    /// Splits one CSV line (RFC 4180 quoting, as `CSVTable` writes it).
+    static func fields(_ line: String) -> [String] {
+        var fields: [String] = [], field = "", quoted = false
+        var characters = Array(line)[...]
+        while let c = characters.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if characters.first == "\"" { field.append("\""); characters.removeFirst() } else { quoted = false }
+                } else { field.append(c) }
+            } else if c == "\"" && field.isEmpty {
+                quoted = true
+            } else if c == "," {
+                fields.append(field); field = ""
+            } else {
+                field.append(c)
+            }
+        }
+        fields.append(field)
+        return fields
+    }
+}
+
+/// A marks file that cannot be used at all.
+public struct ReviewMarksError: Error, CustomStringConvertible {
+    public var file: String
+    public var reason: String
+    public var description: String { "\(file): \(reason)" }
+}

@@ -1,0 +1,283 @@
+import Foundation
+import Testing
+
+/// Finds the photos and the `winnow` executable, runs commands (as WinnowCoreTests' TestData
+/// does; the app tests are their own target so they do not link WinnowCore's test helpers).
+enum AppTestData {
+    static var cache: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CACHE"] ?? (NSHomeDirectory() + "/.cache/winnow"))
+    }
+
+    static func skimageData() throws -> URL {
+        let relative = "python3-skimage/usr/lib/python3/dist-packages/skimage/data"
+        var roots: [String] = []
+        if let sources = ProcessInfo.processInfo.environment["WINNOW_SOURCES"] { roots.append(sources) }
+        roots += [cache.appendingPathComponent("sources").path, NSHomeDirectory() + "/.cache/winnow-corpus/src"]
+        for root in roots {
+            let url = URL(fileURLWithPath: root).appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("coffee.png").path) { return url }
+        }
+        throw AppTestFailure("scikit-image photos not found under \(roots); run scripts/setup.sh")
+    }
+
+    static var winnowExecutable: URL {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: folder.appendingPathComponent("winnow").path) {
+            folder.deleteLastPathComponent()
+        }
+        return folder.appendingPathComponent("winnow")
+    }
+
+    /// The repository root (for scripts/).
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-app-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @discardableResult
+    static func shell(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func readCSV(_ url: URL) throws -> [[String: String]] {
+        let lines = try String(contentsOf: url, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) else { return [] }
+        return lines.dropFirst().map { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return Dictionary(uniqueKeysWithValues: header.enumerated().map { ($1, $0 < fields.count ? fields[$0] : "") })
+        }
+    }
+}
+
+struct AppTestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A work_dir made once per test process from real photos: two folders (labels), an exact copy,
+/// a half-size copy, a truncated JPEG, and a 2-D map.
+///
+/// The map `maps/fixture.csv` is written by the test itself (the first two principal
+/// components of the run's features, by power iteration) until `winnow visualize` lands; it
+/// follows the maps contract (`index,filename,x,y` + `KEY.json`).
+enum AppFixture {
+    static let workDirectory: Result<URL, AppTestFailure> = {
+        do { return .success(try make()) } catch { return .failure(error as? AppTestFailure ?? AppTestFailure("\(error)")) }
+    }()
+
+    static func work() throws -> URL { try workDirectory.get() }
+
+    static func make() throws -> URL {
+        let root = try AppTestData.temporaryDirectory("fixture")
+        let data = try AppTestData.skimageData()
+        let animals = root.appendingPathComponent("photos/animals"), objects = root.appendingPathComponent("photos/objects")
+        for folder in [animals, objects] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        func vips(_ arguments: [String]) throws {
+            let result = try AppTestData.shell("vips", arguments)
+            guard result.status == 0 else { throw AppTestFailure("vips \(arguments): \(result.output)") }
+        }
+        for (name, folder) in [("chelsea", animals), ("astronaut", animals), ("coffee", objects), ("motorcycle_left", objects),
+                               ("rocket", objects), ("horse", animals)] {
+            let png = data.appendingPathComponent("\(name).png"), jpg = data.appendingPathComponent("\(name).jpg")
+            let source = FileManager.default.fileExists(atPath: png.path) ? png : jpg
+            guard FileManager.default.fileExists(atPath: source.path) else { continue }
+            try vips(["copy", source.path, folder.appendingPathComponent("\(name).jpg").path + "[Q=90]"])
+        }
+        try FileManager.default.copyItem(at: animals.appendingPathComponent("chelsea.jpg"),
+                                         to: animals.appendingPathComponent("chelsea copy.jpg"))
+        try vips(["resize", objects.appendingPathComponent("coffee.jpg").path,
+                  objects.appendingPathComponent("coffee_small.jpg").path + "[Q=85]", "0.5"])
+        let coffee = try Data(contentsOf: objects.appendingPathComponent("coffee.jpg"))
+        try coffee.prefix(coffee.count / 3).write(to: objects.appendingPathComponent("truncated.jpg"))
+        let work = root.appendingPathComponent("work")
+        let run = try AppTestData.shell(AppTestData.winnowExecutable.path,
+                                        ["run", root.appendingPathComponent("photos").path, "--work-dir", work.path])
+        guard run.status == 0 else { throw AppTestFailure("winnow run failed: \(run.output)") }
+        try writeMapFixture(work: work)
+        return work
+    }
+
+    /// Projects the features on their first two principal components.
+    static func writeMapFixture(work: URL) throws {
+        let rows = try AppTestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+        let bytes = try Data(contentsOf: work.appendingPathComponent("atrain_features.dat"))
+        let n = rows.count
+        guard n >= 3 else { throw AppTestFailure("the fixture run embedded only \(n) images") }
+        let values = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let d = values.count / n
+        var x = (0..<n).map { i in (0..<d).map { Double(values[i * d + $0]) } }
+        let mean = (0..<d).map { j in x.reduce(0) { $0 + $1[j] } / Double(n) }
+        for i in 0..<n { for j in 0..<d { x[i][j] -= mean[j] } }
+        var coordinates: [[Double]] = Array(repeating: [], count: n)
+        for _ in 0..<2 {
+            var v = (0..<d).map { Double(($0 * 7919) % 13) - 6 }
+            for _ in 0..<100 {
+                let projected = x.map { row in zip(row, v).reduce(0) { $0 + $1.0 * $1.1 } }
+                var next = Array(repeating: 0.0, count: d)
+                for i in 0..<n { for j in 0..<d { next[j] += projected[i] * x[i][j] } }
+                let norm = (next.reduce(0) { $0 + $1 * $1 }).squareRoot()
+                guard norm > 0 else { break }
+                v = next.map { $0 / norm }
+            }
+            let projected = x.map { row in zip(row, v).reduce(0) { $0 + $1.0 * $1.1 } }
+            for i in 0..<n {
+                coordinates[i].append(projected[i])
+                for j in 0..<d { x[i][j] -= projected[i] * v[j] }   // deflate
+            }
+        }
+        let maps = work.appendingPathComponent("maps")
+        try FileManager.default.createDirectory(at: maps, withIntermediateDirectories: true)
+        var csv = "index,filename,x,y\n"
+        for (i, row) in rows.enumerated() {
+            let name = row["filename"] ?? ""
+            csv += "\(row["index"] ?? ""),\(name.contains(",") ? "\"\(name)\"" : name),\(coordinates[i][0]),\(coordinates[i][1])\n"
+        }
+        try csv.write(to: maps.appendingPathComponent("fixture.csv"), atomically: true, encoding: .utf8)
+        let meta = #"{"key":"fixture","method":"pca","dimensions":2,"count":\#(n),"parameters":{},"created":"2026-01-01T00:00:00Z"}"#
+        try meta.write(to: maps.appendingPathComponent("fixture.json"), atomically: true, encoding: .utf8)
+    }
+}
+
+/// A `winnow serve` process on a free loopback port, stopped by `stop()`.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let firstLine: String
+
+    init(work: URL, arguments: [String] = []) throws {
+        process.executableURL = AppTestData.winnowExecutable
+        process.arguments = ["serve", work.path, "--port", "0"] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        let handle = out.fileHandleForReading
+        while !text.contains("\n") {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        handle.readabilityHandler = { _ = $0.availableData }
+        firstLine = text
+        guard let range = text.range(of: #":(\d+)/"#, options: .regularExpression),
+              let port = Int(text[range].dropFirst().dropLast()) else {
+            process.terminate()
+            throw AppTestFailure("winnow serve did not start: \(text)")
+        }
+        self.port = port
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// SIGTERM (the server shuts down cleanly), then SIGKILL if it is still there after 10 s.
+    func stop() {
+        if process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+/// A minimal HTTP/1.1 client over a POSIX socket, so tests can send requests as they are
+/// written (unnormalised paths, malformed lines) to the server.
+struct RawHTTP {
+    var port: Int
+
+    struct Reply {
+        var status: Int
+        var head: String
+        var body: Data
+        var text: String { String(decoding: body, as: UTF8.self) }
+        func header(_ name: String) -> String? {
+            for line in head.split(separator: "\r\n") {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                if parts.count == 2, parts[0].lowercased() == name.lowercased() { return parts[1].trimmingCharacters(in: .whitespaces) }
+            }
+            return nil
+        }
+    }
+
+    func get(_ path: String, headers: [String: String] = [:], host: String? = nil) throws -> Reply {
+        try send(request("GET", path, headers: headers, host: host))
+    }
+
+    func post(_ path: String, json: String, contentType: String = "application/json", headers: [String: String] = [:]) throws -> Reply {
+        var all = headers
+        all["Content-Type"] = contentType
+        all["Content-Length"] = String(json.utf8.count)
+        return try send(request("POST", path, headers: all) + json)
+    }
+
+    func request(_ method: String, _ path: String, headers: [String: String] = [:], host: String? = nil) -> String {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\nConnection: close\r\n"
+        for (k, v) in headers.sorted(by: { $0.key < $1.key }) { text += "\(k): \(v)\r\n" }
+        return text + "\r\n"
+    }
+
+    /// Sends raw bytes and reads until the server closes; status 0 when it closed without answering.
+    func send(_ raw: String) throws -> Reply {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw AppTestFailure("socket: \(errno)") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw AppTestFailure("connect to port \(port): errno \(errno)") }
+        let bytes = Array(raw.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            sent += n
+        }
+        var response = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            response.append(buffer, count: n)
+        }
+        guard let split = response.range(of: Data("\r\n\r\n".utf8)) else { return Reply(status: 0, head: "", body: response) }
+        let head = String(decoding: response[..<split.lowerBound], as: UTF8.self)
+        let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var body = Data(response[split.upperBound...])
+        if head.lowercased().contains("transfer-encoding: chunked") { body = Self.dechunk(body) }
+        return Reply(status: status, head: head, body: body)
+    }
+
+    static func dechunk(_ data: Data) -> Data {
+        var out = Data(), rest = data[...]
+        while let lineEnd = rest.range(of: Data("\r\n".utf8)) {
+            let size = Int(String(decoding: rest[..<lineEnd.lowerBound], as: UTF8.self), radix: 16) ?? 0
+            if size == 0 { break }
+            let start = lineEnd.upperBound
+            guard rest.distance(from: start, to: rest.endIndex) >= size else { break }
+            let end = rest.index(start, offsetBy: size)
+            out.append(contentsOf: rest[start..<end])
+            rest = rest[rest.index(end, offsetBy: min(2, rest.distance(from: end, to: rest.endIndex)))...]
+        }
+        return out
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+@testable import WinnowApp
+@testable import WinnowCore
+
+@Suite("App CSV reading")
+struct AppCSVTests {
+    @Test func quotedFieldsKeepCommasQuotesAndNewlines() {
+        let text = "index,filename\r\n0,\"a, b.jpg\"\n1,\"say \"\"hi\"\".png\"\n2,\"two\nlines.jpg\"\n3,plain.jpg"
+        #expect(CSV.rows(text) == [["index", "filename"], ["0", "a, b.jpg"], ["1", "say \"hi\".png"], ["2", "two\nlines.jpg"],
+                                   ["3", "plain.jpg"]])
+        #expect(CSV.rows("") == [])
+        #expect(CSV.rows("a,b\n\n1,2\n") == [["a", "b"], ["1", "2"]])
+        for name in ["a, b.jpg", "say \"hi\".png", "two\nlines.jpg"] {
+            #expect(CSV.rows(CSV.line(["7", name])) == [["7", name]])
+            #expect(ReviewMark.fields(CSV.line(["7", name, "keep"]).trimmingCharacters(in: .newlines)) == ["7", name, "keep"]
+                    || name.contains("\n"))
+        }
+    }
+
+    @Test func mapRowsOutsideTheWorkDirOrNotFiniteAreSkipped() throws {
+        let work = try AppTestData.temporaryDirectory("maprows")
+        let maps = work.appendingPathComponent("maps")
+        try FileManager.default.createDirectory(at: maps, withIntermediateDirectories: true)
+        try "index,filename,x,y\n0,a.jpg,1.5,-2\n1,b.jpg,nan,0\n9,c.jpg,1,1\nx,d.jpg,1,1\n2,e.jpg,3,\n3,f.jpg,0.25,4e3\n"
+            .write(to: maps.appendingPathComponent("m.csv"), atomically: true, encoding: .utf8)
+        let map = try MapPoints.load(key: "m", directory: work, rows: [0: 0, 1: 1, 2: 2, 3: 3])
+        #expect(map.index == [0, 3] && map.x == [1.5, 0.25] && map.y == [-2, 4000])
+        #expect(map.skipped == 4)
+    }
+}
