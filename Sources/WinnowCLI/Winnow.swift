@@ -13,11 +13,13 @@ struct WinnowCommand: ParsableCommand {
               winnow run photos/ --json                   print the summary as JSON
               winnow search work --image query.jpg         images like this one
               winnow clean work --quarantine q --apply    keep the best of each duplicate group
+              winnow visualize work --method umap         2-D map of the embeddings (work/maps/umap.csv)
+              winnow gallery work --kind duplicates       HTML gallery (work/galleries/duplicates.html)
               winnow bench decode --corpus ~/.cache/winnow/corpus/C/images
             """,
         version: Winnow.version,
         subcommands: [RunCommand.self, SearchCommand.self, CleanCommand.self, UndoCommand.self, ModelsCommand.self,
-                      BenchCommand.self],
+                      VisualizeCommand.self, GalleryCommand.self, BenchCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }
