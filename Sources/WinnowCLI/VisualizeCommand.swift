@@ -33,7 +33,7 @@ struct VisualizeCommand: ParsableCommand {
     @Option(help: "manual: CSV with a header index,x,y[,…] (index as in atrain_features.dat.csv).")
     var points: String?
 
-    @Option(help: "Seed of the random choices (UMAP).")
+    @Option(help: "Seed of the random choices (UMAP negative samples, t-SNE initial jitter).")
     var seed: UInt64 = 0
 
     @Option(help: "UMAP: neighbours per point (including itself).")
@@ -115,6 +115,7 @@ struct VisualizeCommand: ParsableCommand {
         case .tsne:
             var tsne = TSNEMap.Options()
             tsne.perplexity = options.perplexity
+            tsne.seed = options.seed
             if let epochs = options.epochs { tsne.iterations = epochs; tsne.exaggerationIterations = min(250, epochs / 4) }
             points = try TSNEMap(options: tsne).embed(features.vectors)
             parameters["perplexity"] = String(tsne.perplexity)
@@ -122,6 +123,7 @@ struct VisualizeCommand: ParsableCommand {
             parameters["early_exaggeration"] = String(tsne.earlyExaggeration)
             parameters["theta"] = String(tsne.theta)
             parameters["pca_dimensions"] = String(tsne.pcaDimensions ?? 0)
+            parameters["seed"] = String(tsne.seed)
         case .umap:
             var umap = UMAPMap.Options()
             umap.neighbors = options.neighbors
