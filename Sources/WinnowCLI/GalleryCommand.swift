@@ -71,7 +71,7 @@ struct GalleryCommand: ParsableCommand {
     private var metrics: [String] { metric.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [] }
 
     func run() throws {
-        var failed = false
+        var failure: ExitCode?
         for name in kinds {
             guard let chosen = GalleryKind(rawValue: name) else { continue }
             var options = GalleryOptions(kind: chosen)
@@ -85,16 +85,16 @@ struct GalleryCommand: ParsableCommand {
             options.annotations = annotations.map { URL(fileURLWithPath: $0) }
             options.thumbnailSide = thumbnailSize
             var writer = GalleryWriter(workDirectory: URL(fileURLWithPath: workDir), options: options)
-            do {
+            do throws(GalleryError) {
                 for result in try writer.write() {
                     print("\(name): \(result.cards) of \(result.available) cards → \(result.url.path)")
                 }
             } catch {
                 standardError("winnow: \(error)")
-                failed = true
+                if case .cannotWrite = error { failure = ExitStatus.cannotCreate } else { failure = failure ?? ExitStatus.noInput }
             }
             for warning in writer.warnings { standardError("winnow: warning: \(warning)") }
         }
-        if failed { throw ExitStatus.noInput }
+        if let failure { throw failure }
     }
 }
