@@ -136,6 +136,12 @@ enum PhotoPairs {
         let a = try String(contentsOf: maps.appendingPathComponent("a.csv"), encoding: .utf8)
         #expect(a == (try String(contentsOf: maps.appendingPathComponent("b.csv"), encoding: .utf8)))
         #expect(a != (try String(contentsOf: maps.appendingPathComponent("c.csv"), encoding: .utf8)))
+        // The parallel (unseeded, lock-free) layout keeps the copies too.
+        let parallel = try TestData.shell(winnow, ["visualize", work.path, "--method", "umap", "--parallel", "--key", "par"])
+        #expect(parallel.status == 0, "\(parallel.output)")
+        #expect(PhotoPairs.copiesNextToOriginals(try PhotoPairs.points(maps.appendingPathComponent("par.csv"))) >= 7)
+        let parInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: maps.appendingPathComponent("par.json"))) as? [String: Any]
+        #expect((parInfo?["parameters"] as? [String: String])?["seed"] == "none (parallel layout)")
         // n-D: more columns.
         #expect(try TestData.shell(winnow, ["visualize", work.path, "--method", "pca", "--dimensions", "3", "--key", "pca3"]).status == 0)
         let header = try String(contentsOf: maps.appendingPathComponent("pca3.csv"), encoding: .utf8).split(separator: "\n").first

@@ -16,8 +16,10 @@ import Foundation
 ///    points per sample repel with `2γb/((0.001 + ‖d‖²)(1 + a‖d‖^{2b}))`, every gradient clipped to
 ///    ±4, the learning rate falling linearly from 1 to 0.
 ///
-/// The kNN search (BLAS) and PCA use all cores; the SGD runs in one thread, in edge order, each
-/// sample moving both ends (umap-learn `move_other`), so a seed gives the same map every time.
+/// The kNN search (BLAS) and PCA use all cores. With a seed the SGD runs in one thread, in edge
+/// order, each sample moving both ends (umap-learn `move_other`), so a seed gives the same map
+/// every time; without one it runs on all cores lock-free, as umap-learn does without a
+/// `random_state`.
 /// (A parallel variant where each point moved itself against the others' positions at the
 /// start of the epoch was measured on 10k set-C vectors: trustworthiness@15 0.929 against
 /// 0.950 for this order — stale positions make pairs overshoot each other.)
@@ -31,6 +33,10 @@ import Foundation
 ///     umap-learn     196.4    79.7     0.7196        0.9534   (JIT warm-up excluded)
 ///     winnow t-SNE   101.2    39.3     0.6826        0.9268
 ///     winnow PCA       1.2     0.5     0.0203        0.5321
+///
+/// The SGD is about 60 % of Winnow's UMAP time (7.7 of 12.2 CPU s; kNN + PCA the rest). The
+/// parallel layout (`seed` nil, `--parallel`) measured 0.9477 trustworthiness, and gave no
+/// wall-time gain on that loaded machine (no free core); on an idle one it splits the SGD.
 public struct UMAPMap: Sendable {
     public struct Options: Sendable, Equatable {
         public var neighbors = 15
@@ -41,7 +47,10 @@ public struct UMAPMap: Sendable {
         public var negativeSampleRate = 5
         public var learningRate: Float = 1
         public var repulsionStrength: Float = 1
-        public var seed: UInt64 = 0
+        /// Seed of the jitter and negative samples: the SGD then runs in one thread, in edge
+        /// order, and the map is reproducible. nil: the SGD runs on all cores, lock-free
+        /// (umap-learn's parallel mode, `random_state=None`), and each run differs a little.
+        public var seed: UInt64? = 0
         public init() {}
     }
 
@@ -72,7 +81,7 @@ public struct UMAPMap: Sendable {
             for i in 0..<n { for c in 0..<basis.dimensions { padded[i * dimensions + c] = start[i * basis.dimensions + c] } }
             start = padded
         }
-        Self.scaleToBox(&start, dimensions: dimensions, seed: options.seed)
+        Self.scaleToBox(&start, dimensions: dimensions, seed: options.seed ?? 0)
         let (a, b) = Self.fitCurve(spread: options.spread, minimumDistance: options.minimumDistance)
         return layout(graph: graph, initial: start, dimensions: dimensions, epochs: epochs, a: a, b: b)
     }
@@ -211,7 +220,10 @@ public struct UMAPMap: Sendable {
         var nextSample = epochsPerSample
         var nextNegative = epochsPerSample.map { $0 / negativeRate }
         let gamma = options.repulsionStrength, initialAlpha = options.learningRate
-        var random = SplitMix64(seed: options.seed ^ 0x2545_F491_4F6C_DD1D)
+        let parallel = options.seed == nil
+        // Parallel (no seed): each epoch's runs of rows start from fresh generators.
+        let baseSeed = options.seed ?? UInt64.random(in: .min ... .max)
+        var random = SplitMix64(seed: baseSeed ^ 0x2545_F491_4F6C_DD1D)
         let offsets = graph.offsets, columns = graph.columns
         y.withUnsafeMutableBufferPointer { yBuffer in
             nextSample.withUnsafeMutableBufferPointer { next in
@@ -219,46 +231,18 @@ public struct UMAPMap: Sendable {
                     epochsPerSample.withUnsafeBufferPointer { eps in
                         offsets.withUnsafeBufferPointer { offs in
                             columns.withUnsafeBufferPointer { cols in
-                                let y = yBuffer.baseAddress!
+                                let state = SGDState(y: yBuffer.baseAddress!, next: next.baseAddress!, nextNegative: nextNeg.baseAddress!,
+                                                     perSample: eps.baseAddress!, offsets: offs.baseAddress!, columns: cols.baseAddress!,
+                                                     count: n, dimensions: dim, a: a, b: b, gamma: gamma, negativeRate: negativeRate)
                                 for epoch in 0..<epochs {
                                     let alpha = initialAlpha * (1 - Float(epoch) / Float(epochs))
-                                    let e = Float(epoch)
-                                    for i in 0..<n {
-                                        let head = y + i * dim
-                                        for edge in offs[i]..<offs[i + 1] {
-                                            let per = eps[edge]
-                                            guard per > 0, next[edge] <= e else { continue }
-                                            let tail = y + Int(cols[edge]) * dim
-                                            var d2: Float = 0
-                                            for c in 0..<dim { let t = head[c] - tail[c]; d2 += t * t }
-                                            if d2 > 0 {
-                                                let p = exp(b * log(d2))
-                                                let coefficient = -2 * a * b * p / d2 / (a * p + 1)
-                                                for c in 0..<dim {
-                                                    let g = min(4, max(-4, coefficient * (head[c] - tail[c])))
-                                                    head[c] += g * alpha
-                                                    tail[c] -= g * alpha
-                                                }
-                                            }
-                                            next[edge] += per
-                                            let perNegative = per / negativeRate
-                                            let samples = Int((e - nextNeg[edge]) / perNegative)
-                                            guard samples > 0 else { continue }
-                                            for _ in 0..<samples {
-                                                let other = Int(random.next() % UInt64(n))
-                                                if other == i { continue }
-                                                let point = y + other * dim
-                                                var q2: Float = 0
-                                                for c in 0..<dim { let t = head[c] - point[c]; q2 += t * t }
-                                                guard q2 > 0 else { continue }
-                                                let p = exp(b * log(q2))
-                                                let coefficient = 2 * gamma * b / ((0.001 + q2) * (a * p + 1))
-                                                for c in 0..<dim {
-                                                    head[c] += min(4, max(-4, coefficient * (head[c] - point[c]))) * alpha
-                                                }
-                                            }
-                                            nextNeg[edge] += Float(samples) * perNegative
+                                    if parallel {
+                                        parallelChunks(n, chunksPerCore: 1) { range in
+                                            var generator = SplitMix64(seed: baseSeed ^ (UInt64(epoch) << 32 | UInt64(range.lowerBound)))
+                                            state.run(rows: range, epoch: Float(epoch), alpha: alpha, random: &generator)
                                         }
+                                    } else {
+                                        state.run(rows: 0..<n, epoch: Float(epoch), alpha: alpha, random: &random)
                                     }
                                 }
                             }
@@ -268,5 +252,58 @@ public struct UMAPMap: Sendable {
             }
         }
         return y
+    }
+}
+
+/// One epoch of UMAP's SGD over a run of rows (head points), shared by the sequential and the
+/// parallel layout. In parallel the runs read and move points other runs may be moving too, as
+/// umap-learn's parallel (Hogwild-style) layout does: lock-free, so not reproducible.
+private struct SGDState: @unchecked Sendable {
+    let y: UnsafeMutablePointer<Float>
+    let next: UnsafeMutablePointer<Float>
+    let nextNegative: UnsafeMutablePointer<Float>
+    let perSample: UnsafePointer<Float>
+    let offsets: UnsafePointer<Int>
+    let columns: UnsafePointer<Int32>
+    let count: Int, dimensions: Int
+    let a: Float, b: Float, gamma: Float, negativeRate: Float
+
+    func run(rows: Range<Int>, epoch e: Float, alpha: Float, random: inout SplitMix64) {
+        let dim = dimensions, n = count
+        for i in rows {
+            let head = y + i * dim
+            for edge in offsets[i]..<offsets[i + 1] {
+                let per = perSample[edge]
+                guard per > 0, next[edge] <= e else { continue }
+                let tail = y + Int(columns[edge]) * dim
+                var d2: Float = 0
+                for c in 0..<dim { let t = head[c] - tail[c]; d2 += t * t }
+                if d2 > 0 {
+                    let p = exp(b * log(d2))
+                    let coefficient = -2 * a * b * p / d2 / (a * p + 1)
+                    for c in 0..<dim {
+                        let g = min(4, max(-4, coefficient * (head[c] - tail[c])))
+                        head[c] += g * alpha
+                        tail[c] -= g * alpha
+                    }
+                }
+                next[edge] += per
+                let perNegative = per / negativeRate
+                let samples = Int((e - nextNegative[edge]) / perNegative)
+                guard samples > 0 else { continue }
+                for _ in 0..<samples {
+                    let other = Int(random.next() % UInt64(n))
+                    if other == i { continue }
+                    let point = y + other * dim
+                    var q2: Float = 0
+                    for c in 0..<dim { let t = head[c] - point[c]; q2 += t * t }
+                    guard q2 > 0 else { continue }
+                    let p = exp(b * log(q2))
+                    let coefficient = 2 * gamma * b / ((0.001 + q2) * (a * p + 1))
+                    for c in 0..<dim { head[c] += min(4, max(-4, coefficient * (head[c] - point[c]))) * alpha }
+                }
+                nextNegative[edge] += Float(samples) * perNegative
+            }
+        }
     }
 }
