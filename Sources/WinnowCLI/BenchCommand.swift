@@ -5,17 +5,18 @@ import WinnowCore
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks, each beside the anchor it is compared with (fastdup, cleanvision).",
+        abstract: "Benchmarks, each beside the anchor it is compared with (fastdup, cleanvision, umap-learn).",
         discussion: """
             Examples:
               winnow bench decode --corpus ~/.cache/winnow/corpus/C/images
               winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --images 2000
               winnow bench copies --corpus ~/.cache/winnow/corpus/A
               winnow bench index --rows 1000000
+              winnow bench maps --corpus ~/.cache/winnow/corpus/C/images --images 10000
               winnow bench labels --corpus ~/.cache/winnow/corpus/D/photos
             """,
         subcommands: [BenchDecodeCommand.self, BenchEmbedCommand.self, BenchCopiesCommand.self, BenchIndexCommand.self,
-                      BenchLabelsCommand.self]
+                      BenchLabelsCommand.self, BenchMapsCommand.self]
     )
 }
 

@@ -14,11 +14,13 @@ struct WinnowCommand: AsyncParsableCommand {
               winnow search work --image query.jpg         images like this one
               winnow clean work --quarantine q --apply    keep the best of each duplicate group
               winnow serve work                           browse the findings at http://127.0.0.1:8765/
+              winnow visualize work --method umap         2-D map of the embeddings (work/maps/umap.csv)
+              winnow gallery work --kind duplicates       HTML gallery (work/galleries/duplicates.html)
               winnow bench decode --corpus ~/.cache/winnow/corpus/C/images
             """,
         version: Winnow.version,
         subcommands: [RunCommand.self, SearchCommand.self, CleanCommand.self, UndoCommand.self, ModelsCommand.self,
-                      ServeCommand.self, BenchCommand.self],
+                      VisualizeCommand.self, GalleryCommand.self, ServeCommand.self, BenchCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -1,0 +1,265 @@
+import Foundation
+
+/// How a map's points are computed.
+public enum MapMethod: String, Sendable, Codable, CaseIterable {
+    /// Exact principal components (``PCAMap``).
+    case pca
+    /// Barnes–Hut t-SNE (``TSNEMap``).
+    case tsne
+    /// UMAP (``UMAPMap``).
+    case umap
+    /// Points given by the user (``EmbeddingMap/manual(points:ids:filenames:)``).
+    case manual
+}
+
+/// Low-dimensional points, one per embedded sample of a work_dir (fiftyone
+/// `compute_visualization`): `points` is `count × dimensions`, row-major, rows in the order of
+/// `atrain_features.dat.csv`.
+public struct EmbeddingMap: Sendable, Equatable {
+    public var key: String
+    public var method: MapMethod
+    public var dimensions: Int
+    /// Sample index and filename per row (as in `atrain_features.dat.csv`).
+    public var ids: [Int64]
+    public var filenames: [String]
+    public var points: [Float]
+    /// The parameters the method ran with (recorded in the map's JSON).
+    public var parameters: [String: String]
+
+    public var count: Int { ids.count }
+
+    public init(key: String, method: MapMethod, dimensions: Int, ids: [Int64], filenames: [String], points: [Float],
+                parameters: [String: String]) {
+        precondition(ids.count == filenames.count && points.count == ids.count * dimensions, "map rows disagree")
+        self.key = key
+        self.method = method
+        self.dimensions = dimensions
+        self.ids = ids
+        self.filenames = filenames
+        self.points = points
+        self.parameters = parameters
+    }
+
+    /// Folder of the maps inside a work_dir.
+    public static let folderName = "maps"
+
+    /// Column names of the coordinates: `x`, `y`, `z`, then `d3`, `d4`, …
+    public static func columnNames(dimensions: Int) -> [String] {
+        (0..<dimensions).map { $0 < 3 ? ["x", "y", "z"][$0] : "d\($0)" }
+    }
+
+    /// A key is a file name stem: letters, digits, `-`, `_` and `.` (not leading), at most 100.
+    public static func isValidKey(_ key: String) -> Bool {
+        guard !key.isEmpty, key.count <= 100, key.first != "." else { return false }
+        return key.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) }
+    }
+
+    /// Writes `WORK_DIR/maps/KEY.csv` (`index,filename,x,y[,z,d3…]`) and `KEY.json`
+    /// (`key, method, dimensions, count, parameters, created`), each atomically.
+    public func write(to workDirectory: URL, created: Date = Date()) throws {
+        guard Self.isValidKey(key) else { throw MapError.invalidKey(key) }
+        let folder = workDirectory.appendingPathComponent(Self.folderName)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var table = CSVTable(header: ["index", "filename"] + Self.columnNames(dimensions: dimensions))
+        for row in 0..<count {
+            var fields = [String(ids[row]), filenames[row]]
+            for k in 0..<dimensions { fields.append(decimal(Double(points[row * dimensions + k]), 6)) }
+            table.append(fields)
+        }
+        try AtomicFile.write(table.contents, to: folder.appendingPathComponent("\(key).csv"))
+        let formatter = ISO8601DateFormatter()
+        let info: [String: Any] = ["key": key, "method": method.rawValue, "dimensions": dimensions, "count": count,
+                                   "parameters": parameters, "created": formatter.string(from: created)]
+        let json = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(json + Data("\n".utf8), to: folder.appendingPathComponent("\(key).json"))
+    }
+
+    /// Reads `WORK_DIR/maps/KEY.csv` back.
+    public static func read(key: String, from workDirectory: URL) throws(MapError) -> EmbeddingMap {
+        guard isValidKey(key) else { throw .invalidKey(key) }
+        let folder = workDirectory.appendingPathComponent(folderName)
+        let csv = folder.appendingPathComponent("\(key).csv")
+        guard let text = try? String(contentsOf: csv, encoding: .utf8) else { throw .unreadable(csv.path, "cannot read the file") }
+        var lines = text.split(whereSeparator: \.isNewline)
+        guard !lines.isEmpty else { throw .unreadable(csv.path, "empty file") }
+        let header = lines.removeFirst().split(separator: ",")
+        let dimensions = header.count - 2
+        guard dimensions >= 1, header.first == "index" else { throw .unreadable(csv.path, "line 1: not a map header") }
+        var ids: [Int64] = [], names: [String] = [], points: [Float] = []
+        for (number, line) in lines.enumerated() {
+            let fields = CSVFields.split(String(line))
+            guard fields.count == dimensions + 2, let id = Int64(fields[0]) else {
+                throw .unreadable(csv.path, "line \(number + 2): expected \(dimensions + 2) fields")
+            }
+            let values = fields[2...].compactMap { Float($0) }
+            guard values.count == dimensions else { throw .unreadable(csv.path, "line \(number + 2): not numbers") }
+            ids.append(id)
+            names.append(fields[1])
+            points += values
+        }
+        var method = MapMethod.manual
+        var parameters: [String: String] = [:]
+        if let data = try? Data(contentsOf: folder.appendingPathComponent("\(key).json")),
+           let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            method = (info["method"] as? String).flatMap(MapMethod.init(rawValue:)) ?? .manual
+            parameters = info["parameters"] as? [String: String] ?? [:]
+        }
+        return EmbeddingMap(key: key, method: method, dimensions: dimensions, ids: ids, filenames: names, points: points,
+                            parameters: parameters)
+    }
+}
+
+/// The embedded samples of a work_dir: `atrain_features.dat.csv` and `atrain_features.dat`.
+public struct WorkDirFeatures: Sendable {
+    public var ids: [Int64]
+    public var filenames: [String]
+    public var vectors: FeatureMatrix
+    /// The run's metric (`config.json`), cosine when unknown.
+    public var metric: DistanceMetric
+
+    /// Reads the features of `workDirectory`; throws ``MapError/noFeatures(_:)`` when the run
+    /// had no embeddings.
+    public static func load(from workDirectory: URL) throws(MapError) -> WorkDirFeatures {
+        let list = workDirectory.appendingPathComponent("atrain_features.dat.csv")
+        let data = workDirectory.appendingPathComponent(FeatureFiles.vectors)
+        guard FileManager.default.fileExists(atPath: list.path) else { throw .notAWorkDirectory(workDirectory.path) }
+        guard let text = try? String(contentsOf: list, encoding: .utf8) else { throw .unreadable(list.path, "cannot read the file") }
+        let (ids, names) = try readSampleList(text, path: list.path)
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: data.path))?[.size] as? Int, size > 0, !ids.isEmpty
+        else { throw .noFeatures(workDirectory.path) }
+        guard size % (ids.count * 4) == 0 else {
+            throw .unreadable(data.path, "\(size) bytes is not \(ids.count) float32 rows (one per line of \(list.lastPathComponent))")
+        }
+        let matrix: FeatureMatrix
+        do { matrix = try FeatureMatrix(mapping: data, dimension: size / (ids.count * 4)) } catch {
+            throw .unreadable(data.path, error.localizedDescription)
+        }
+        var metric = DistanceMetric.cosine
+        if let config = try? Data(contentsOf: workDirectory.appendingPathComponent("config.json")),
+           let decoded = try? JSONDecoder().decode(RunConfiguration.self, from: config) {
+            metric = decoded.analysis.metric
+        }
+        return WorkDirFeatures(ids: ids, filenames: names, vectors: matrix, metric: metric)
+    }
+
+    /// The sample indices and filenames of `atrain_features.dat.csv` (no vectors needed).
+    public static func samples(in workDirectory: URL) throws(MapError) -> (ids: [Int64], filenames: [String]) {
+        let list = workDirectory.appendingPathComponent("atrain_features.dat.csv")
+        guard FileManager.default.fileExists(atPath: list.path) else { throw .notAWorkDirectory(workDirectory.path) }
+        guard let text = try? String(contentsOf: list, encoding: .utf8) else { throw .unreadable(list.path, "cannot read the file") }
+        return try readSampleList(text, path: list.path)
+    }
+
+    /// `index,filename` lines (after the header) → ids and filenames.
+    static func readSampleList(_ text: String, path: String) throws(MapError) -> ([Int64], [String]) {
+        var ids: [Int64] = [], names: [String] = []
+        for (number, line) in text.split(whereSeparator: \.isNewline).enumerated().dropFirst() {
+            let fields = line.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            guard fields.count == 2, let id = Int64(fields[0]) else {
+                throw .unreadable(path, "line \(number + 1): expected index,filename")
+            }
+            ids.append(id)
+            names.append(CSVTable.unescape(String(fields[1])))
+        }
+        return (ids, names)
+    }
+}
+
+extension EmbeddingMap {
+    /// A map of points given by the user (fiftyone `method="manual"`): a CSV with a header whose
+    /// first column is `index` (a sample index of the work_dir) and whose other columns are the
+    /// coordinates. Every row must name a known sample; samples without a row are left out.
+    public static func manual(pointsFile: URL, key: String, ids known: [Int64], filenames: [String]) throws(MapError) -> EmbeddingMap {
+        guard let text = try? String(contentsOf: pointsFile, encoding: .utf8) else {
+            throw .unreadable(pointsFile.path, "cannot read the file")
+        }
+        var lines = text.split(whereSeparator: \.isNewline)
+        guard !lines.isEmpty else { throw .unreadable(pointsFile.path, "empty file") }
+        let header = CSVFields.split(String(lines.removeFirst()))
+        let dimensions = header.count - 1
+        guard header.first == "index", dimensions >= 1 else {
+            throw .unreadable(pointsFile.path, "line 1: expected a header index,x,y[,…]")
+        }
+        let nameOf = Dictionary(zip(known, filenames), uniquingKeysWith: { a, _ in a })
+        var ids: [Int64] = [], names: [String] = [], points: [Float] = []
+        var seen = Set<Int64>()
+        for (number, line) in lines.enumerated() {
+            let fields = CSVFields.split(String(line))
+            let where_ = "line \(number + 2)"
+            guard fields.count == dimensions + 1, let id = Int64(fields[0]) else {
+                throw .unreadable(pointsFile.path, "\(where_): expected \(dimensions + 1) fields")
+            }
+            guard let name = nameOf[id] else { throw .unreadable(pointsFile.path, "\(where_): no sample with index \(id)") }
+            guard seen.insert(id).inserted else { throw .unreadable(pointsFile.path, "\(where_): index \(id) given twice") }
+            let values = fields.dropFirst().compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.count == dimensions, values.allSatisfy(\.isFinite) else {
+                throw .unreadable(pointsFile.path, "\(where_): coordinates must be finite numbers")
+            }
+            ids.append(id)
+            names.append(name)
+            points += values
+        }
+        guard !ids.isEmpty else { throw .unreadable(pointsFile.path, "no points") }
+        return EmbeddingMap(key: key, method: .manual, dimensions: dimensions, ids: ids, filenames: names, points: points,
+                            parameters: ["points": pointsFile.path])
+    }
+}
+
+/// Splits one RFC 4180 CSV line into unescaped fields.
+enum CSVFields {
+    static func split(_ line: String) -> [String] {
+        var fields: [String] = [], field = "", quoted = false, previousQuote = false
+        for c in line {
+            if quoted {
+                if c == "\"" { quoted = false; previousQuote = true } else { field.append(c) }
+                continue
+            }
+            if c == "\"" {
+                if previousQuote { field.append("\"") }
+                quoted = true
+            } else if c == "," {
+                fields.append(field); field = ""
+            } else {
+                field.append(c)
+            }
+            previousQuote = false
+        }
+        fields.append(field)
+        return fields
+    }
+}
+
+/// Why a map cannot be made; one line each, naming the file.
+public enum MapError: Error, Equatable, CustomStringConvertible, LocalizedError {
+    case notAWorkDirectory(String)
+    case noFeatures(String)
+    case unreadable(String, String)
+    case invalidKey(String)
+    case invalidParameter(String)
+    case tooFewPoints(Int, needed: Int)
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .notAWorkDirectory(let path): "\(path) is not a Winnow work_dir (no atrain_features.dat.csv): run `winnow run` first"
+        case .noFeatures(let path): "\(path) has no features (atrain_features.dat): run `winnow run` with embeddings"
+        case .unreadable(let path, let why): "\(path): \(why)"
+        case .invalidKey(let key): "invalid map key \"\(key)\": use letters, digits, - _ . (at most 100)"
+        case .invalidParameter(let what): "invalid map parameter: \(what)"
+        case .tooFewPoints(let n, let needed): "a map needs at least \(needed) embedded images, got \(n)"
+        case .failed(let why): "map failed: \(why)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// Runs `body` over `0..<count` in contiguous chunks on all cores (a few per core, so that
+/// uneven work balances).
+func parallelChunks(_ count: Int, chunksPerCore: Int = 4, _ body: @Sendable (Range<Int>) -> Void) {
+    let chunks = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount * chunksPerCore))
+    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
+        if start < end { body(start..<end) }
+    }
+}

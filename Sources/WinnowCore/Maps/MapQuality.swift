@@ -1,0 +1,92 @@
+import COpenBLAS
+import Foundation
+
+/// How well a map keeps the neighbourhoods of the vectors it was made from.
+///
+/// - kNN recall@k: the share of each point's k nearest neighbours among the vectors (the run's
+///   metric) that are also among its k nearest in the map (euclidean), averaged over points.
+/// - Trustworthiness@k (Venna & Kaski 2001; scikit-learn `manifold.trustworthiness`):
+///   `T = 1 − 2/(n k (2n − 3k − 1)) Σ_i Σ_{j ∈ U_i} (r(i, j) − k)`, where `U_i` are the map
+///   neighbours of i that are not among its k nearest vectors and `r(i, j)` is j's rank among
+///   i's neighbours by vector distance (1 = nearest). Exact: every point's distances to all
+///   others are computed (BLAS, in blocks), so it costs O(N² d).
+public enum MapQuality {
+    public struct Report: Sendable, Equatable {
+        public var recall: Double
+        public var trustworthiness: Double
+    }
+
+    public static func measure(vectors: FeatureMatrix, metric: DistanceMetric, points: [Float], dimensions: Int,
+                               k: Int = 15) throws(MapError) -> Report {
+        let n = vectors.rows
+        guard points.count == n * dimensions else { throw .invalidParameter("the map has \(points.count / max(dimensions, 1)) points for \(n) vectors") }
+        guard metric == .cosine || metric == .euclidean else { throw .invalidParameter("map quality supports cosine and euclidean") }
+        guard k >= 1, n > 2 * k + 1 else { throw .tooFewPoints(n, needed: 2 * k + 2) }
+        let low = ExactIndex(vectors: FeatureMatrix(rows: n, dimension: dimensions, values: points), metric: .euclidean)
+            .allNeighbors(k: k).map { $0.map(\.index) }
+        // Vector distances, all pairs in blocks: rank the map's neighbours and find the vectors' own.
+        let d = vectors.dimension
+        var unit = [Float](repeating: 0, count: n * d)
+        var squared = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            let row = vectors.row(i)
+            var s: Float = 0
+            for v in row { s += v * v }
+            squared[i] = s
+            let scale: Float = metric == .cosine ? (s > 0 ? 1 / s.squareRoot() : 0) : 1
+            for j in 0..<d { unit[i * d + j] = row[j] * scale }
+        }
+        let block = 256
+        var recallHits = 0
+        var penalty = 0.0
+        var products = [Float](repeating: 0, count: block * n)
+        for start in stride(from: 0, to: n, by: block) {
+            let count = min(block, n - start)
+            unit.withUnsafeBufferPointer { u in
+                products.withUnsafeMutableBufferPointer { out in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(n), Int32(d), 1,
+                                u.baseAddress! + start * d, Int32(d), u.baseAddress!, Int32(d), 0, out.baseAddress!, Int32(n))
+                }
+            }
+            var hitsOf = [Int](repeating: 0, count: count), penaltyOf = [Double](repeating: 0, count: count)
+            products.withUnsafeBufferPointer { buffer in
+              hitsOf.withUnsafeMutableBufferPointer { hitsBuffer in
+                penaltyOf.withUnsafeMutableBufferPointer { penaltyBuffer in
+                let products = SharedReadPointer(base: buffer.baseAddress!)
+                let hitsOut = SharedPointer(base: hitsBuffer.baseAddress!), penaltyOut = SharedPointer(base: penaltyBuffer.baseAddress!)
+                let norms = squared
+                parallelChunks(count) { range in
+                    var distance = [Float](repeating: 0, count: n)
+                    for q in range {
+                        let i = start + q
+                        for j in 0..<n {
+                            let dot = products[q * n + j]
+                            distance[j] = metric == .cosine ? 1 - dot : max(0, norms[i] + norms[j] - 2 * dot)
+                        }
+                        distance[i] = .infinity
+                        // The vectors' k nearest: the k smallest distances (ties by index).
+                        var nearest = TopK(k: k)
+                        for j in 0..<n where j != i { nearest.insert(j, distance[j]) }
+                        let high = Set(nearest.sorted().map(\.index))
+                        var hits = 0, pen = 0.0
+                        for j in low[i] {
+                            if high.contains(j) { hits += 1; continue }
+                            let dj = distance[j]
+                            var rank = 1
+                            for l in 0..<n where distance[l] < dj || (distance[l] == dj && l < j) { rank += 1 }
+                            pen += Double(rank - k)
+                        }
+                        hitsOut[q] = hits
+                        penaltyOut[q] = pen
+                    }
+                }
+                }
+              }
+            }
+            for q in 0..<count { recallHits += hitsOf[q]; penalty += penaltyOf[q] }
+        }
+        let nn = Double(n), kk = Double(k)
+        let trust = 1 - 2 / (nn * kk * (2 * nn - 3 * kk - 1)) * penalty
+        return Report(recall: Double(recallHits) / (nn * kk), trustworthiness: trust)
+    }
+}

@@ -1,0 +1,334 @@
+import Foundation
+
+/// The galleries `winnow gallery` writes (fastdup's `create_*_gallery` pages).
+public enum GalleryKind: String, Sendable, CaseIterable {
+    /// Pairs from `similarity.csv` with their similarity, most similar first.
+    case duplicates
+    /// `outliers.csv`: each outlier beside its nearest neighbour, least similar first.
+    case outliers
+    /// `connected_components.csv`: the members of each cluster, largest first.
+    case components
+    /// `quality.csv`, one page per metric: blur, dark, bright.
+    case stats
+    /// `similarity.csv`: each image (query) with its most similar images.
+    case similarity
+    /// Images whose label disagrees with most of their nearest neighbours' labels.
+    case labels
+}
+
+/// A quality metric with its own stats page (`stats_<metric>.html`; fastdup wrote dark and
+/// bright to one file, the second overwriting the first).
+public enum StatsMetric: String, Sendable, CaseIterable {
+    /// Sharpness (`quality.csv` `sharpness`), blurriest first.
+    case blur
+    /// 99th-percentile brightness, darkest first.
+    case dark
+    /// 5th-percentile brightness, brightest first.
+    case bright
+}
+
+/// Options of a gallery, named as in fastdup's gallery API.
+public struct GalleryOptions: Sendable {
+    public var kind: GalleryKind
+    /// Cards to show (fastdup `num_images`, default 20); 0 shows all.
+    public var numImages = 20
+    /// Sort order; nil keeps the kind's natural order (most telling first).
+    public var ascending: Bool?
+    /// Keep only cards with an image of one of these labels or splits (fastdup `slice`).
+    public var slice: [String] = []
+    /// Thumbnails as files beside the page (`../thumbnails/<index>.jpg`, fastdup `lazy_load`)
+    /// instead of embedded `data:` URIs.
+    public var lazy = false
+    /// Neighbours per query (similarity, labels).
+    public var neighbors = 5
+    /// Members shown per component.
+    public var maxMembers = 12
+    public var metrics: [StatsMetric] = StatsMetric.allCases
+    /// A fastdup-style annotation CSV (filename, label, optional split and box).
+    public var annotations: URL?
+    public var thumbnailSide = 160
+
+    public init(kind: GalleryKind) { self.kind = kind }
+}
+
+/// One written page.
+public struct GalleryResult: Sendable {
+    public var url: URL
+    public var cards: Int
+    /// Cards before `numImages` cut them.
+    public var available: Int
+}
+
+/// Builds galleries from a work_dir's result files and writes them to `WORK_DIR/galleries/`.
+public struct GalleryWriter {
+    public var workDirectory: URL
+    public var options: GalleryOptions
+    /// One-line notes about input rows skipped and thumbnails that could not be made.
+    public private(set) var warnings: [String] = []
+
+    public static let folderName = "galleries"
+
+    public init(workDirectory: URL, options: GalleryOptions) {
+        self.workDirectory = workDirectory
+        self.options = options
+    }
+
+    /// Writes the page(s) of `options.kind`.
+    public mutating func write() throws(GalleryError) -> [GalleryResult] {
+        guard FileManager.default.fileExists(atPath: workDirectory.appendingPathComponent("atrain_features.dat.csv").path) else {
+            throw .notAWorkDirectory(workDirectory.path)
+        }
+        guard options.numImages >= 0, options.neighbors >= 1, options.maxMembers >= 1 else {
+            throw .invalidOption("--num-images must be ≥ 0, --neighbors and --max-members ≥ 1")
+        }
+        let samples = try GallerySamples.load(workDirectory: workDirectory, annotations: options.annotations)
+        warnings += samples.warnings
+        var pages: [(name: String, title: String, subtitle: String, cards: [GalleryCard])] = []
+        switch options.kind {
+        case .duplicates:
+            pages.append(("duplicates", "Duplicates", "pairs from similarity.csv, most similar first", try duplicates(samples)))
+        case .outliers:
+            pages.append(("outliers", "Outliers", "images least similar to any other (outliers.csv), beside their nearest neighbour",
+                          try outliers(samples)))
+        case .components:
+            pages.append(("components", "Components", "clusters from connected_components.csv, largest first", try components(samples)))
+        case .similarity:
+            pages.append(("similarity", "Similarity", "each image with its most similar images (similarity.csv)", try similarity(samples)))
+        case .labels:
+            pages.append(("labels", "Suspect labels", "images whose label differs from most of their \(options.neighbors) nearest neighbours'",
+                          try labels(samples)))
+        case .stats:
+            for metric in options.metrics {
+                pages.append(("stats_\(metric.rawValue)", "Stats: \(metric.rawValue)", Self.statsSubtitle(metric), try stats(samples, metric)))
+            }
+        }
+        let folder = workDirectory.appendingPathComponent(Self.folderName)
+        do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+            throw .cannotWrite(folder.path, error.localizedDescription)
+        }
+        let store = ThumbnailStore(workDirectory: workDirectory, side: options.thumbnailSide)
+        var results: [GalleryResult] = []
+        for page in pages {
+            let sliced = slice(page.cards)
+            var cards = options.numImages == 0 ? sliced : Array(sliced.prefix(options.numImages))
+            let ids = Array(Set(cards.flatMap { $0.images.map(\.index) })).sorted()
+            var failed = Set<Int64>()
+            for failure in store.makeAll(ids) {
+                warnings.append("thumbnail of \(failure.description)")
+                failed.insert(failure.index)
+            }
+            for c in cards.indices {
+                for i in cards[c].images.indices {
+                    let id = cards[c].images[i].index
+                    guard !failed.contains(id) else { continue }
+                    if options.lazy {
+                        cards[c].images[i].src = "../\(ThumbnailStore.folderName)/\(id).jpg"
+                    } else if let data = FileManager.default.contents(atPath: store.url(of: id).path) {
+                        cards[c].images[i].src = "data:image/jpeg;base64," + data.base64EncodedString()
+                    }
+                }
+            }
+            let subtitle = page.subtitle + " · \(cards.count) of \(sliced.count)"
+                + (options.slice.isEmpty ? "" : " (slice: \(options.slice.joined(separator: ", ")))")
+            let url = folder.appendingPathComponent("\(page.name).html")
+            do {
+                let html = try GalleryPage.html(title: page.title, subtitle: subtitle, cards: cards)
+                try AtomicFile.write(html, to: url)
+            } catch {
+                throw .cannotWrite(url.path, error.localizedDescription)
+            }
+            results.append(GalleryResult(url: url, cards: cards.count, available: sliced.count))
+        }
+        return results
+    }
+
+    private func slice(_ cards: [GalleryCard]) -> [GalleryCard] {
+        guard !options.slice.isEmpty else { return cards }
+        let wanted = Set(options.slice)
+        return cards.filter { !wanted.isDisjoint(with: $0.tags) }
+    }
+
+    /// Sorts by `key` in the kind's natural order (descending when `naturalAscending` is false)
+    /// unless `ascending` overrides it; ties keep file order.
+    private func sorted<T>(_ items: [T], naturalAscending: Bool, key: (T) -> Double) -> [T] {
+        let ascending = options.ascending ?? naturalAscending
+        return items.enumerated().sorted { a, b in
+            let ka = key(a.element), kb = key(b.element)
+            if ka != kb { return ascending ? ka < kb : ka > kb }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+
+    private func table(_ name: String, for needed: String) throws(GalleryError) -> WorkDirTable {
+        let url = workDirectory.appendingPathComponent(name)
+        guard let table = try WorkDirTable.read(url) else { throw .missingFile(url.path, needed) }
+        return table
+    }
+
+    /// `from,to,distance` rows (distance is a similarity, as fastdup writes it).
+    private mutating func pairs(_ table: WorkDirTable) throws(GalleryError) -> [(Int64, Int64, Double)] {
+        guard let from = table.column("from"), let to = table.column("to"), let value = table.column("distance") else {
+            throw .unreadable(table.url.path, "line 1: expected from,to,distance")
+        }
+        var out: [(Int64, Int64, Double)] = []
+        for (line, fields) in table.rows {
+            guard max(from, to, value) < fields.count, let a = Int64(fields[from]), let b = Int64(fields[to]),
+                  let s = Double(fields[value]) else {
+                warnings.append("\(table.url.path):\(line): not from,to,distance numbers; skipped")
+                continue
+            }
+            out.append((a, b, s))
+        }
+        return out
+    }
+
+    private mutating func duplicates(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
+        var seen = Set<[Int64]>()
+        var unique: [(Int64, Int64, Double)] = []
+        for (a, b, s) in try pairs(try table("similarity.csv", for: "the duplicates gallery")) where seen.insert([min(a, b), max(a, b)]).inserted {
+            unique.append((min(a, b), max(a, b), s))
+        }
+        return sorted(unique, naturalAscending: false) { $0.2 }.map { a, b, s in
+            GalleryCard(title: String(format: "similarity %.4f", s), fields: [["pair", "\(a) ↔ \(b)"]],
+                        images: [samples.image(a), samples.image(b)], tags: samples.tags([a, b]))
+        }
+    }
+
+    private mutating func outliers(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
+        var first: [Int64: (Int64, Double)] = [:], order: [Int64] = []
+        for (a, b, s) in try pairs(try table("outliers.csv", for: "the outliers gallery")) {
+            if let known = first[a] {
+                if s > known.1 { first[a] = (b, s) }
+            } else {
+                first[a] = (b, s); order.append(a)
+            }
+        }
+        return sorted(order, naturalAscending: true) { first[$0]?.1 ?? 0 }.map { a in
+            let (b, s) = first[a] ?? (a, 0)
+            return GalleryCard(title: (samples.filenames[a].map { ($0 as NSString).lastPathComponent }) ?? "sample \(a)",
+                               fields: [["nearest similarity", String(format: "%.4f", s)], ["index", String(a)]],
+                               images: [samples.image(a), samples.image(b, caption: "nearest: " + ((samples.filenames[b] ?? "") as NSString).lastPathComponent)],
+                               tags: samples.tags([a]))
+        }
+    }
+
+    private mutating func components(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
+        let members = try table("connected_components.csv", for: "the components gallery")
+        guard let id = members.column("__id", "index"), let component = members.column("component_id") else {
+            throw .unreadable(members.url.path, "line 1: expected __id,component_id")
+        }
+        var groups: [Int64: [Int64]] = [:]
+        for (line, fields) in members.rows {
+            guard max(id, component) < fields.count, let sample = Int64(fields[id]), let c = Int64(fields[component]) else {
+                warnings.append("\(members.url.path):\(line): not __id,component_id numbers; skipped")
+                continue
+            }
+            groups[c, default: []].append(sample)
+        }
+        var mean: [Int64: Double] = [:]
+        if let info = try WorkDirTable.read(workDirectory.appendingPathComponent("component_info.csv")),
+           let c = info.column("component_id"), let m = info.column("mean") {
+            for (_, fields) in info.rows where max(c, m) < fields.count {
+                if let key = Int64(fields[c]), let value = Double(fields[m]) { mean[key] = value }
+            }
+        }
+        let clusters = groups.filter { $0.value.count >= 2 }.sorted { $0.key < $1.key }
+        return sorted(clusters, naturalAscending: false) { Double($0.value.count) }.map { key, ids in
+            let shown = Array(ids.sorted().prefix(options.maxMembers))
+            var fields = [["size", String(ids.count)]]
+            if let m = mean[key] { fields.append(["mean similarity", String(format: "%.4f", m)]) }
+            if ids.count > shown.count { fields.append(["shown", "\(shown.count) of \(ids.count)"]) }
+            return GalleryCard(title: "component \(key)", fields: fields, images: shown.map { samples.image($0) },
+                               tags: samples.tags(ids))
+        }
+    }
+
+    private mutating func similarity(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
+        var neighbours: [Int64: [(Int64, Double)]] = [:], order: [Int64] = []
+        for (a, b, s) in try pairs(try table("similarity.csv", for: "the similarity gallery")) {
+            if neighbours[a] == nil { order.append(a) }
+            neighbours[a, default: []].append((b, s))
+        }
+        let queries = order.map { q in (q, (neighbours[q] ?? []).sorted { $0.1 > $1.1 }) }
+        return sorted(queries, naturalAscending: false) { $0.1.first?.1 ?? 0 }.map { q, list in
+            let shown = list.prefix(options.neighbors)
+            return GalleryCard(title: "query: " + ((samples.filenames[q] ?? "sample \(q)") as NSString).lastPathComponent,
+                               fields: [["neighbours", String(list.count)], ["best", String(format: "%.4f", list.first?.1 ?? 0)]],
+                               images: [samples.image(q, caption: "query")]
+                                + shown.map { samples.image($0.0, caption: String(format: "%.4f · ", $0.1)
+                                    + ((samples.filenames[$0.0] ?? "") as NSString).lastPathComponent) },
+                               tags: samples.tags([q] + shown.map(\.0)))
+        }
+    }
+
+    /// kNN label vote (fastdup's similarity-based label check): a labelled image whose label
+    /// differs from the majority of its labelled nearest neighbours. Score: the share of those
+    /// neighbours that disagree.
+    private func labels(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
+        guard !samples.labels.isEmpty else { throw .noLabels(options.annotations?.path ?? workDirectory.appendingPathComponent("scores.csv").path) }
+        let features: WorkDirFeatures
+        do { features = try WorkDirFeatures.load(from: workDirectory) } catch { throw .unreadable(workDirectory.path, error.description) }
+        let neighbours: [[Neighbor]]
+        do {
+            neighbours = try buildSimilarityIndex(vectors: features.vectors, metric: features.metric)
+                .allNeighbors(k: min(options.neighbors, max(1, features.ids.count - 1)))
+        } catch { throw .unreadable(workDirectory.appendingPathComponent("atrain_features.dat").path, error.description) }
+        var suspects: [(row: Int, share: Double, majority: String)] = []
+        for (row, id) in features.ids.enumerated() {
+            guard let own = samples.labels[id] else { continue }
+            let theirs = neighbours[row].compactMap { samples.labels[features.ids[$0.index]] }
+            guard !theirs.isEmpty else { continue }
+            var votes: [String: Int] = [:]
+            for label in theirs { votes[label, default: 0] += 1 }
+            let (majority, count) = votes.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) } ?? (own, 0)
+            let disagree = theirs.filter { $0 != own }.count
+            if majority != own, count * 2 > theirs.count {
+                suspects.append((row, Double(disagree) / Double(theirs.count), majority))
+            }
+        }
+        return sorted(suspects, naturalAscending: false) { $0.share }.map { row, share, majority in
+            let id = features.ids[row]
+            let similar = neighbours[row].map { n in
+                samples.image(features.ids[n.index], caption: String(format: "%.3f · ", n.similarity(features.metric))
+                    + ((samples.filenames[features.ids[n.index]] ?? "") as NSString).lastPathComponent)
+            }
+            return GalleryCard(title: "labelled \(samples.labels[id] ?? "") · neighbours say \(majority)",
+                               fields: [["disagreeing neighbours", String(format: "%.0f%%", 100 * share)], ["index", String(id)]],
+                               images: [samples.image(id)] + similar, tags: samples.tags([id]))
+        }
+    }
+
+    static func statsSubtitle(_ metric: StatsMetric) -> String {
+        switch metric {
+        case .blur: "sharpness (quality.csv), blurriest first"
+        case .dark: "99th-percentile brightness (quality.csv), darkest first"
+        case .bright: "5th-percentile brightness (quality.csv), brightest first"
+        }
+    }
+
+    private mutating func stats(_ samples: GallerySamples, _ metric: StatsMetric) throws(GalleryError) -> [GalleryCard] {
+        let quality = try table("quality.csv", for: "the stats gallery")
+        let (columnName, flagName, naturalAscending): (String, String, Bool) = switch metric {
+        case .blur: ("sharpness", "is_blurry", true)
+        case .dark: ("brightness_p99", "is_dark", true)
+        case .bright: ("brightness_p5", "is_bright", false)
+        }
+        guard let index = quality.column("index"), let value = quality.column(columnName) else {
+            throw .unreadable(quality.url.path, "line 1: no index / \(columnName) column")
+        }
+        let flag = quality.column(flagName)
+        var rows: [(Int64, Double, Bool)] = []
+        for (line, fields) in quality.rows {
+            guard max(index, value) < fields.count, let id = Int64(fields[index]), let v = Double(fields[value]) else {
+                warnings.append("\(quality.url.path):\(line): no \(columnName) number; skipped")
+                continue
+            }
+            rows.append((id, v, flag.map { $0 < fields.count && fields[$0] == "1" } ?? false))
+        }
+        return sorted(rows, naturalAscending: naturalAscending) { $0.1 }.map { id, v, flagged in
+            GalleryCard(title: ((samples.filenames[id] ?? "sample \(id)") as NSString).lastPathComponent,
+                        fields: [[columnName, String(format: "%.4g", v)]] + (flagged ? [["flagged", flagName.dropFirst(3).description]] : []),
+                        images: [samples.image(id)], tags: samples.tags([id]))
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import CTurboJPEG
+import Foundation
+import GRDB
+
+/// Small JPEG previews of a work_dir's images, `WORK_DIR/thumbnails/<index>.jpg`, made on
+/// demand from the original files (located through the catalog, archives included) and reused
+/// while newer than their source. Used by the galleries and `winnow serve`.
+public final class ThumbnailStore: Sendable {
+    public let workDirectory: URL
+    /// Longer side of a thumbnail, in pixels.
+    public let side: Int
+    public let quality: Int
+    private let locations: [Int64: SampleLocation]
+    private let filenames: [Int64: String]
+
+    public static let folderName = "thumbnails"
+
+    /// Why a thumbnail could not be made; one line naming the file.
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var index: Int64
+        public var path: String
+        public var reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// Reads where each sample's bytes are from `winnow.sqlite` (falling back to the
+    /// filenames of `atrain_features.dat.csv` and `atrain_stats.csv`, taken as paths).
+    public init(workDirectory: URL, side: Int = 160, quality: Int = 80) {
+        self.workDirectory = workDirectory
+        self.side = max(16, side)
+        self.quality = min(100, max(1, quality))
+        var locations: [Int64: SampleLocation] = [:], filenames: [Int64: String] = [:]
+        let catalog = workDirectory.appendingPathComponent(Catalog.fileName)
+        if FileManager.default.fileExists(atPath: catalog.path) {
+            var configuration = Configuration()
+            configuration.readonly = true
+            if let queue = try? DatabaseQueue(path: catalog.path, configuration: configuration) {
+                try? queue.read { db in
+                    for row in try Row.fetchAll(db, sql: "SELECT id, filename, location, archive, member FROM samples") {
+                        let id: Int64 = row["id"]
+                        filenames[id] = row["filename"]
+                        if let archive: String = row["archive"], let member: String = row["member"] {
+                            locations[id] = .archiveMember(archive: URL(fileURLWithPath: archive), member: member)
+                        } else if let location: String = row["location"] {
+                            locations[id] = .file(URL(fileURLWithPath: location))
+                        }
+                    }
+                }
+            }
+        }
+        if locations.isEmpty, let (ids, names) = try? WorkDirFeatures.samples(in: workDirectory) {
+            for (id, name) in zip(ids, names) {
+                filenames[id] = name
+                locations[id] = .file(URL(fileURLWithPath: name))
+            }
+        }
+        self.locations = locations
+        self.filenames = filenames
+    }
+
+    /// The thumbnail file of a sample (it may not exist yet).
+    public func url(of index: Int64) -> URL {
+        workDirectory.appendingPathComponent(Self.folderName).appendingPathComponent("\(index).jpg")
+    }
+
+    /// The sample's source file (or archive) path, for messages.
+    public func sourcePath(of index: Int64) -> String {
+        switch locations[index] {
+        case .file(let url): url.path
+        case .archiveMember(let archive, let member): archive.path + "/" + member
+        case nil: filenames[index] ?? "sample \(index)"
+        }
+    }
+
+    /// Makes (or reuses) the thumbnail of `index` and returns its file.
+    @discardableResult
+    public func thumbnail(of index: Int64) throws(Failure) -> URL {
+        let target = url(of: index)
+        let path = sourcePath(of: index)
+        guard let location = locations[index] else { throw Failure(index: index, path: path, reason: "not in this work_dir") }
+        let sourceFile: URL
+        switch location {
+        case .file(let url): sourceFile = url
+        case .archiveMember(let archive, _): sourceFile = archive
+        }
+        let manager = FileManager.default
+        if let made = (try? manager.attributesOfItem(atPath: target.path))?[.modificationDate] as? Date,
+           let source = (try? manager.attributesOfItem(atPath: sourceFile.path))?[.modificationDate] as? Date, made >= source {
+            return target
+        }
+        let bytes = try read(location, path: path, index: index)
+        let decoded: DecodedImage
+        do { decoded = try ImageDecoder().decode(bytes) } catch { throw Failure(index: index, path: path, reason: error.message) }
+        let small = AreaResize.fit(decoded.image, within: side)
+        let jpeg = try Self.encodeJPEG(small, quality: quality, index: index, path: path)
+        do {
+            try manager.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try AtomicFile.write(jpeg, to: target)
+        } catch {
+            throw Failure(index: index, path: target.path, reason: "cannot write: \(error.localizedDescription)")
+        }
+        return target
+    }
+
+    /// Makes the thumbnails of `indices` on all cores; returns the failures (the rest exist).
+    public func makeAll(_ indices: [Int64]) -> [Failure] {
+        let slots = FailureSlots(count: indices.count)
+        parallelChunks(indices.count) { range in
+            for i in range {
+                do throws(Failure) { try self.thumbnail(of: indices[i]) } catch { slots.set(i, error) }
+            }
+        }
+        return slots.all
+    }
+
+    private func read(_ location: SampleLocation, path: String, index: Int64) throws(Failure) -> [UInt8] {
+        switch location {
+        case .file(let url):
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw Failure(index: index, path: path, reason: "cannot read the file")
+            }
+            return [UInt8](data)
+        case .archiveMember(let archive, let member):
+            var found: Result<[UInt8], InvalidSample>?
+            do {
+                try ArchiveReader(url: archive).readMembers([member]) { _, result in
+                    found = result
+                    return false
+                }
+            } catch { throw Failure(index: index, path: path, reason: error.message) }
+            switch found {
+            case .success(let bytes): return bytes
+            case .failure(let problem): throw Failure(index: index, path: path, reason: problem.message)
+            case nil: throw Failure(index: index, path: path, reason: "not found in the archive")
+            }
+        }
+    }
+
+    /// Baseline JPEG of an RGB image (TurboJPEG, 4:2:0).
+    static func encodeJPEG(_ image: RGBImage, quality: Int, index: Int64, path: String) throws(Failure) -> Data {
+        guard let handle = tjInitCompress() else { throw Failure(index: index, path: path, reason: "TurboJPEG unavailable") }
+        defer { tjDestroy(handle) }
+        var buffer: UnsafeMutablePointer<UInt8>?
+        var size: UInt = 0
+        let status = image.pixels.withUnsafeBufferPointer { pixels in
+            tjCompress2(handle, pixels.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_RGB.rawValue),
+                        &buffer, &size, Int32(TJSAMP_420.rawValue), Int32(quality), 0)
+        }
+        defer { if let buffer { tjFree(buffer) } }
+        guard status == 0, let buffer else {
+            throw Failure(index: index, path: path, reason: "JPEG encoding failed: \(String(cString: tjGetErrorStr2(handle)))")
+        }
+        return Data(bytes: buffer, count: Int(size))
+    }
+
+    private final class FailureSlots: @unchecked Sendable {
+        private let lock = NSLock()
+        private var failures: [(Int, Failure)] = []
+        init(count: Int) {}
+        func set(_ i: Int, _ failure: Failure) { lock.lock(); failures.append((i, failure)); lock.unlock() }
+        var all: [Failure] { failures.sorted { $0.0 < $1.0 }.map(\.1) }
+    }
+}
