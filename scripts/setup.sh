@@ -11,7 +11,8 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 # 1. C libraries and tools.
 PKGS="libturbojpeg0-dev libpng-dev libwebp-dev libvips-dev libvips-tools libopenblas-dev
-      libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config"
+      libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config
+      libopencv-features2d-dev libopencv-calib3d-dev libopencv-imgproc-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
