@@ -201,6 +201,9 @@ Attempt attempt(const winnow_cv_features &a, const winnow_cv_features &b, bool m
     double m00 = model.at<double>(0, 0), m01 = model.at<double>(0, 1);
     double m10 = model.at<double>(1, 0), m11 = model.at<double>(1, 1);
     double det = m00 * m11 - m01 * m10;
+    // The residual was measured in b's pixels; when b is the larger view, express it in a's
+    // (the coarser image limits how well keypoints can agree).
+    result.residual /= static_cast<float>(std::max(1.0, std::sqrt(std::fabs(det))));
     cv::Mat w;
     cv::SVD::compute(model(cv::Rect(0, 0, 2, 2)), w);
     double s1 = w.at<double>(0), s2 = std::max(w.at<double>(1), 1e-9);

@@ -82,8 +82,9 @@ typedef struct {
     float anisotropy;
     float covered_a;
     float covered_b;
-    /// Median distance, in SIFT-image pixels, of the inliers from where the model puts them:
-    /// near 0.5 for copies, larger for other photos of a scene (parallax).
+    /// Median distance of the inliers from where the model puts them, in SIFT-image pixels of
+    /// the smaller view: a fraction of a pixel for copies, more for other photos of a scene
+    /// (parallax).
     float residual;
 } winnow_cv_verdict;
 
