@@ -121,7 +121,7 @@ struct BenchCopiesCommand: ParsableCommand {
                 result.threshold = fields.count > 5 ? String(fields[5].dropLast()) : ""
                 if let at = line.range(of: "above it: ") { result.hardNegatives = String(line[at.upperBound...]) }
             } else if line.hasPrefix("copy->original recall") {
-                result.overall = fields.count > 5 ? Double(fields[5]) ?? 0 : 0
+                result.overall = fields.count > 6 ? Double(fields[6]) ?? 0 : 0
             } else if fields.count == 3, let n = Int(fields[1]), let r = Double(fields[2]) {
                 result.perTransform[String(fields[0])] = (n, r)
             }

@@ -84,7 +84,7 @@ import Testing
         let right = try features(try photo("motorcycle_right"), "right")
         let stereo = try judged(left, right, global: 0.45)
         #expect(!stereo.verified, "\(String(describing: stereo.evidence))")
-        #expect(stereo.score < 0.45)
+        #expect(stereo.score < options.rejectedCeiling)
         let other = try judged(try features(try photo("chelsea"), "chelsea"), try features(try photo("coffee"), "coffee"),
                                global: 0.2)
         #expect(!other.verified)
