@@ -230,8 +230,9 @@ Attempt attempt(const winnow_cv_features &a, const winnow_cv_features &b, bool m
     if (std::max(result.covered_a, result.covered_b) < o.min_containment) return result;
     // The pixel check, in check-image pixels, warping into the frame of the image more covered
     // (the crop, when one image is a crop of the other) so that its full detail is used.
-    cv::Mat check_a = a.check;
-    if (mirrored) cv::flip(a.check, check_a, 1);
+    // A flipped copy for the mirrored view: a.check is shared between threads and never written.
+    cv::Mat check_a;
+    if (mirrored) cv::flip(a.check, check_a, 1); else check_a = a.check;
     cv::Mat to_b = model.clone();
     to_b(cv::Rect(0, 0, 2, 2)) *= static_cast<double>(b.check_scale) / a.check_scale;
     to_b.col(2) *= b.check_scale;
