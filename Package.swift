@@ -33,10 +33,18 @@ let package = Package(
             cxxSettings: [.headerSearchPath("compat")],
             linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("gomp"), .linkedLibrary("openblas")]
         ),
+        // OpenCV 4.6 (Debian libopencv-features2d-dev, -calib3d-dev, -imgproc-dev; no pkg-config
+        // file without the full libopencv-dev) behind plain C functions: SIFT, RANSAC, warps.
+        .target(
+            name: "CopyVerifyShim",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4"])],
+            linkerSettings: [.linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d"),
+                             .linkedLibrary("opencv_flann"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_core")]
+        ),
         .target(
             name: "WinnowCore",
             dependencies: [
-                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim",
+                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim", "CopyVerifyShim",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

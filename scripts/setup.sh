@@ -9,9 +9,10 @@ CACHE=${WINNOW_CACHE:-$HOME/.cache/winnow}
 mkdir -p "$CACHE"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-# 1. C libraries and tools (chromium: the browser tests of `winnow serve`).
+# 1. C libraries and tools (OpenCV: copy verification; chromium: the browser tests of `winnow serve`).
 PKGS="libturbojpeg0-dev libpng-dev libwebp-dev libvips-dev libvips-tools libopenblas-dev
-      libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config chromium"
+      libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config
+      libopencv-features2d-dev libopencv-calib3d-dev libopencv-imgproc-dev chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -2,28 +2,30 @@ import ArgumentParser
 import Foundation
 import WinnowCore
 
-/// `winnow bench copies`: how well the features find transformed copies on corpus set A,
-/// next to fastdup's features and similarity pairs on the same files.
+/// `winnow bench copies`: how well copies are found on corpus set A folders — per transform,
+/// Winnow with verification, Winnow's global descriptor alone and fastdup on the same files,
+/// scored by the shared scorer on the reported pairs — and what each stage costs.
 struct BenchCopiesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "copies",
-        abstract: "Copy-detection quality on corpus set A: per transform, Winnow next to fastdup.",
+        abstract: "Copy-detection quality on corpus set A: per transform, Winnow next to fastdup, and stage costs.",
         discussion: """
-            Runs `winnow run` on SET/images, then fastdup, and prints for each: per transform the
-            fraction of copies whose nearest neighbour is their original, the weakest true pair vs
-            the strongest hard-negative pair, and the shared scorer (score_near_duplicates.py) on the
-            features and on the reported pairs (--pairs).
+            For each --corpus (a set A folder: images/, ground_truth.csv, pairs.csv) runs
+            `winnow run` (default model, with copy verification), again with --no-verify, and
+            fastdup, scores each work_dir's similarity.csv with score_near_duplicates.py --pairs
+            (copy→original recall at pair precision 0.99) and prints one table per corpus, the
+            hard negatives above each threshold, and the cost of each Winnow stage per image.
 
-            Example:
-              winnow bench copies --corpus ~/.cache/winnow/corpus/A
+            Example (set A seed 0, and a second seed made with make_corpus.py --seed 1):
+              winnow bench copies --corpus ~/.cache/winnow/corpus/A --corpus /tmp/corpusA1/A
             """
     )
 
-    @Option(help: "A corpus set A folder (images/, ground_truth.csv, pairs.csv).")
-    var corpus: String
+    @Option(help: "A corpus set A folder (repeat for several seeds).")
+    var corpus: [String]
 
     @Option(help: "Embedding model (as `winnow run --model`).")
-    var model = "mobilenet_v2"
+    var model = "copy"
 
     @Option(help: "The shared scorer.")
     var scorer = "../shared/corpus/score_near_duplicates.py"
@@ -31,87 +33,116 @@ struct BenchCopiesCommand: ParsableCommand {
     @Flag(help: "Skip fastdup.")
     var skipAnchors = false
 
+    @Flag(help: "Skip the --no-verify run.")
+    var skipGlobal = false
+
     @OptionGroup var places: BenchPlaces
 
+    struct Verification: Decodable {
+        var candidatePairs: Int
+        var verifiedPairs: Int
+        var imagesDescribed: Int
+        var imagesFromCache: Int
+        var imagesFailed: Int
+        var featureSeconds: Double
+        var checkSeconds: Double
+    }
+
+    /// One scorer run: recall per transform, overall, threshold, hard negatives above it.
+    struct Score {
+        var perTransform: [String: (n: Int, recall: Double)] = [:]
+        var overall = 0.0
+        var threshold = ""
+        var hardNegatives = ""
+    }
+
     func run() throws {
-        let images = corpus + "/images"
-        let truth = try readCSV(corpus + "/ground_truth.csv")
-        let hardNegatives = try readCSV(corpus + "/pairs.csv").filter { $0["label"] != "duplicate" }
-            .map { ($0["file_a"] ?? "", $0["file_b"] ?? "") }
-        let winnowWork = places.scratch + "/copies-winnow"
-        try? FileManager.default.removeItem(atPath: winnowWork)
-        _ = try BenchSupport.winnowRun([images, "--work-dir", winnowWork, "--model", model])
-        var works = [("winnow (\(model))", winnowWork)]
-        if !skipAnchors, let (python, script) = places.anchor("fastdup") {
-            let work = places.scratch + "/copies-fastdup"
-            try? FileManager.default.removeItem(atPath: work)
-            _ = try BenchSupport.runChild(python, [script, images, work], stderrLog: places.scratch + "/fastdup-copies.log")
-            works.append(("fastdup", work))
+        guard FileManager.default.fileExists(atPath: scorer) else {
+            throw ValidationError("scorer not found: \(scorer) (pass --scorer)")
         }
-        for (name, work) in works {
-            print("== \(name)")
-            try report(work: work, truth: truth, hardNegatives: hardNegatives)
-            for mode in [[], ["--pairs"]] where FileManager.default.fileExists(atPath: scorer) {
-                // The scorer exits 1 while recall is under its goal; its figures are what count here.
-                let (output, _) = try BenchSupport.runChild("/usr/bin/env", ["python3", scorer, corpus, work] + mode,
-                                                            allowFailure: true)
-                print("-- score_near_duplicates.py \(mode.first ?? "(features)")")
-                print(output.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
+        for (number, set) in corpus.enumerated() {
+            let images = set + "/images"
+            var columns: [(String, Score)] = []
+            print("== \(set)")
+            let work = places.scratch + "/copies-\(number)-winnow"
+            try? FileManager.default.removeItem(atPath: work)
+            let report = try BenchSupport.winnowRun([images, "--work-dir", work, "--model", model])
+            columns.append(("winnow", try score(set, work)))
+            var globalSeconds: Double?
+            if !skipGlobal {
+                let globalWork = places.scratch + "/copies-\(number)-global"
+                try? FileManager.default.removeItem(atPath: globalWork)
+                let global = try BenchSupport.winnowRun([images, "--work-dir", globalWork, "--model", model, "--no-verify"])
+                globalSeconds = global.summary.seconds
+                columns.append(("global only", try score(set, globalWork)))
+            }
+            if !skipAnchors, let (python, script) = places.anchor("fastdup") {
+                let fastdupWork = places.scratch + "/copies-\(number)-fastdup"
+                try? FileManager.default.removeItem(atPath: fastdupWork)
+                _ = try BenchSupport.runChild(python, [script, images, fastdupWork],
+                                              stderrLog: places.scratch + "/fastdup-copies-\(number).log")
+                columns.append(("fastdup", try score(set, fastdupWork)))
+            }
+            printTable(columns)
+            // Stage costs.
+            let images_ = max(report.summary.embedded ?? report.summary.valid, 1)
+            print(String(format: "   winnow run: %.1f s for %d images (%.1f ms/image wall), peak RSS %.0f MB",
+                         report.summary.seconds, images_, 1000 * report.summary.seconds / Double(images_),
+                         report.resources.peakRSSMegabytes))
+            if let data = FileManager.default.contents(atPath: work + "/verification.json"),
+               let v = try? JSONDecoder().decode(Verification.self, from: data) {
+                let described = max(v.imagesDescribed, 1), pairs = max(v.candidatePairs, 1)
+                print(String(format: "   verification: local features %d images (%d from cache, %d failed) in %.1f s = %.1f ms/image; "
+                             + "%d pairs checked in %.1f s = %.2f ms/pair; %d verified",
+                             v.imagesDescribed, v.imagesFromCache, v.imagesFailed, v.featureSeconds,
+                             1000 * v.featureSeconds / Double(described), v.candidatePairs, v.checkSeconds,
+                             1000 * v.checkSeconds / Double(pairs), v.verifiedPairs))
+                let verifySeconds = v.featureSeconds + v.checkSeconds
+                let rest = report.summary.seconds - verifySeconds
+                print(String(format: "   decode + embed + index + analyses %.1f s = %.1f ms/image; verification %.1f s = %.1f ms/image (%.0f%% of the run)",
+                             rest, 1000 * rest / Double(images_), verifySeconds, 1000 * verifySeconds / Double(images_),
+                             100 * verifySeconds / max(report.summary.seconds, 1e-9)))
+            }
+            if let globalSeconds {
+                print(String(format: "   run without verification: %.1f s (with: %.2f×)", globalSeconds,
+                             report.summary.seconds / max(globalSeconds, 1e-9)))
             }
         }
     }
 
-    /// Per transform, the share of copies whose nearest neighbour is their original; and the
-    /// weakest copy–original similarity against the strongest hard-negative similarity.
-    private func report(work: String, truth: [[String: String]], hardNegatives: [(String, String)]) throws {
-        let list = try readCSV(work + "/atrain_features.dat.csv")
-        let names = list.map { URL(fileURLWithPath: $0["filename"] ?? "").lastPathComponent }
-        let size = (try FileManager.default.attributesOfItem(atPath: work + "/atrain_features.dat")[.size] as? NSNumber)?.intValue ?? 0
-        let vectors = try FeatureMatrix(mapping: URL(fileURLWithPath: work + "/atrain_features.dat"),
-                                        dimension: size / max(names.count * 4, 1))
-        let row = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        let neighbours = ExactIndex(vectors: vectors, metric: .cosine).allNeighbors(k: 1)
-        let original = Dictionary(truth.filter { $0["transform"] == "original" }.map { ($0["original_id"] ?? "", $0["file"] ?? "") },
-                                  uniquingKeysWith: { a, _ in a })
-        func cosine(_ a: Int, _ b: Int) -> Float {
-            let x = vectors.row(a), y = vectors.row(b)
-            var dot: Float = 0, nx: Float = 0, ny: Float = 0
-            for i in 0..<x.count { dot += x[i] * y[i]; nx += x[i] * x[i]; ny += y[i] * y[i] }
-            return dot / max((nx * ny).squareRoot(), 1e-12)
+    /// Runs the scorer on a work_dir's reported pairs and parses its table.
+    private func score(_ set: String, _ work: String) throws -> Score {
+        // The scorer exits 1 while recall is under its goal; its figures are what count here.
+        let (output, _) = try BenchSupport.runChild("/usr/bin/env", ["python3", scorer, set, work, "--pairs"], allowFailure: true)
+        var result = Score()
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if line.hasPrefix("threshold at pair precision") {
+                result.threshold = fields.count > 5 ? String(fields[5].dropLast()) : ""
+                if let at = line.range(of: "above it: ") { result.hardNegatives = String(line[at.upperBound...]) }
+            } else if line.hasPrefix("copy->original recall") {
+                result.overall = fields.count > 6 ? Double(fields[6]) ?? 0 : 0
+            } else if fields.count == 3, let n = Int(fields[1]), let r = Double(fields[2]) {
+                result.perTransform[String(fields[0])] = (n, r)
+            }
         }
-        var perTransform: [String: (hits: Int, total: Int)] = [:]
-        var weakestTrue: Float = 1
-        for r in truth where r["transform"] != "original" {
-            guard let copy = row[r["file"] ?? ""], let source = original[r["original_id"] ?? ""], let o = row[source] else { continue }
-            let t = r["transform"] ?? "?"
-            let hit = neighbours[copy].first?.index == o
-            perTransform[t, default: (0, 0)].hits += hit ? 1 : 0
-            perTransform[t, default: (0, 0)].total += 1
-            weakestTrue = min(weakestTrue, cosine(copy, o))
-        }
-        let strongestNegative = hardNegatives.compactMap { a, b in row[a].flatMap { x in row[b].map { cosine(x, $0) } } }.max() ?? -1
-        print("   transform        copies  nearest is original")
-        var hits = 0, total = 0
-        for (t, v) in perTransform.sorted(by: { $0.key < $1.key }) {
-            print("   " + t.padding(toLength: 16, withPad: " ", startingAt: 0)
-                  + String(format: " %6d  %6.3f", v.total, Double(v.hits) / Double(max(v.total, 1))))
-            hits += v.hits; total += v.total
-        }
-        print("   " + "all".padding(toLength: 16, withPad: " ", startingAt: 0)
-              + String(format: " %6d  %6.3f", total, Double(hits) / Double(max(total, 1))))
-        print(String(format: "   weakest copy–original similarity %.3f, strongest hard negative %.3f, separation %+.3f",
-                     weakestTrue, strongestNegative, weakestTrue - strongestNegative))
+        return result
     }
 
-    private func readCSV(_ path: String) throws -> [[String: String]] {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
-        guard !lines.isEmpty else { return [] }
-        let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        return lines.map { line in
-            // These files quote only fields we do not read by position beyond the first columns.
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            return Dictionary(zip(header, fields), uniquingKeysWith: { a, _ in a })
+    private func printTable(_ columns: [(String, Score)]) {
+        let transforms = Set(columns.flatMap { $0.1.perTransform.keys }).sorted()
+        func cell(_ s: String) -> String { s.count >= 13 ? s + " " : s + String(repeating: " ", count: 13 - s.count) }
+        print("   recall@P.99     n   " + columns.map { cell($0.0) }.joined())
+        for t in transforms {
+            let n = columns.compactMap { $0.1.perTransform[t]?.n }.first ?? 0
+            print("   " + t.padding(toLength: 15, withPad: " ", startingAt: 0) + String(format: "%4d   ", n)
+                  + columns.map { cell($0.1.perTransform[t].map { String(format: "%.3f", $0.recall) } ?? "-") }.joined())
         }
+        print("   " + "all".padding(toLength: 15, withPad: " ", startingAt: 0) + "       "
+              + columns.map { cell(String(format: "%.3f", $0.1.overall)) }.joined())
+        print("   " + "threshold".padding(toLength: 15, withPad: " ", startingAt: 0) + "       "
+              + columns.map { cell($0.1.threshold) }.joined())
+        print("   " + "hard neg. above".padding(toLength: 15, withPad: " ", startingAt: 0) + "       "
+              + columns.map { cell($0.1.hardNegatives) }.joined())
     }
 }

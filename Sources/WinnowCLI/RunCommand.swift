@@ -188,6 +188,8 @@ struct SimilarityOptions: ParsableArguments {
     var distance = AnalysisOptions().metric
     @Option(help: "kNN index: flat (exact), hnsw or ivf (Faiss); default by size.")
     var index: IndexKind?
+    @Flag(help: "--model copy: no local verification of uncertain pairs (global descriptor scores only).")
+    var noVerify = false
 
     /// The options, with the embedding's defaults for thresholds not given.
     func options(for embedding: EmbeddingChoice) -> AnalysisOptions {
@@ -200,6 +202,7 @@ struct SimilarityOptions: ParsableArguments {
         if let nearDuplicateDistance { o.nearDuplicateDistance = nearDuplicateDistance }
         o.metric = distance
         o.index = index
+        if noVerify { o.verification = nil }
         return o
     }
 }

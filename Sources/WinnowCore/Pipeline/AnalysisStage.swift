@@ -17,6 +17,8 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
     public var metric: DistanceMetric = .cosine
     /// Index kind; nil chooses by size.
     public var index: IndexKind? = nil
+    /// Copy verification of uncertain pairs (``CopyVerification``); nil: global scores only.
+    public var verification: CopyVerification.Options? = nil
 
     public init() {}
 
@@ -32,6 +34,7 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
             options.threshold = 0.45
             options.componentThreshold = 0.6
             options.nearDuplicateDistance = 0.55
+            options.verification = CopyVerification.Options()
         }
         return options
     }
@@ -46,6 +49,7 @@ struct AnalysisFindings {
     var nearDuplicates = 0
     var leaks = 0
     var addedAlreadyKnown = 0
+    var verification: VerificationStage.Report?
 }
 
 /// Runs the kNN index and every embedding-based analysis over the decoded, embedded samples,
@@ -57,6 +61,10 @@ struct AnalysisStage {
     var directory: URL
     /// On an incremental run, its id: images it added are compared with the known ones.
     var newRun: Int64?
+    /// Where each sample's bytes are (by stable id), for copy verification.
+    var sources: [String: SampleSource] = [:]
+    var crop: CropBox? = nil
+    var workers = ProcessInfo.processInfo.activeProcessorCount
 
     func run(samples: [ValidSample], store: FeatureStore, catalog: Catalog) throws -> AnalysisFindings {
         let embedded = samples.filter { $0.featureRow != nil }
@@ -69,11 +77,28 @@ struct AnalysisStage {
         let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: options.index)
         let saved = directory.appendingPathComponent(SimilaritySearch.indexFileName)
         if index.kind == .flat { try? FileManager.default.removeItem(at: saved) } else { try index.save(to: saved) }
-        let neighbours = try index.allNeighbors(k: options.nearestNeighborsK)
+        let global = try index.allNeighbors(k: options.nearestNeighborsK)
         let metric = options.metric
+        // Copy verification re-scores uncertain pairs; pairs, components, near duplicates, leaks
+        // and clean then use the final scores (outliers keep the global ones).
+        var neighbours = global
+        var checked: [CopyVerification.Checked] = []
+        var report: VerificationStage.Report?
+        let reportURL = directory.appendingPathComponent(VerificationStage.reportName)
+        if let verification = options.verification, metric == .cosine {
+            let stage = VerificationStage(options: verification, directory: directory, sources: sources, crop: crop,
+                                          workers: workers)
+            let outcome = stage.run(samples: embedded, neighbours: global, metric: metric)
+            checked = outcome.checked
+            report = outcome.report
+            neighbours = CopyVerification.rescored(global, metric: metric, checked: checked)
+            try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
+        } else {
+            try? FileManager.default.removeItem(at: reportURL)
+        }
 
         let pairs = SimilarityPairs.pairs(neighbours: neighbours, metric: metric, threshold: options.threshold)
-        let outliers = Outliers.find(neighbours: neighbours, metric: metric, percentile: options.outlierPercentile,
+        let outliers = Outliers.find(neighbours: global, metric: metric, percentile: options.outlierPercentile,
                                      rule: options.outlierRule)
         let components = ConnectedComponents.find(neighbours: neighbours, metric: metric, threshold: options.componentThreshold)
         let near = NearDuplicates.find(neighbours: neighbours, threshold: options.nearDuplicateDistance)
@@ -91,6 +116,7 @@ struct AnalysisStage {
             return table
         }
         try save(pairTable(pairs), "similarity.csv")
+        try save(duplicateTable(pairs: pairs, checked: checked, global: global, id: id, name: name), "duplicates.csv")
         try save(pairTable(outliers.rows), "outliers.csv")
 
         var componentTable = CSVTable(header: ["__id", "component_id", "count", "mean_distance", "min_distance", "max_distance"])
@@ -160,7 +186,36 @@ struct AnalysisStage {
         return AnalysisFindings(similarPairs: pairs.count / 2, components: components.components.count,
                                 imagesInComponents: components.components.reduce(0) { $0 + $1.members.count },
                                 outliers: outliers.outliers.count, nearDuplicates: near.removedCount, leaks: leaks.count,
-                                addedAlreadyKnown: addedAlreadyKnown)
+                                addedAlreadyKnown: addedAlreadyKnown, verification: report)
+    }
+
+    /// `duplicates.csv`: each reported pair once, with the evidence behind its score — the
+    /// global similarity, and for checked pairs the local matches, inliers, NCC, residual,
+    /// model and the transform it suggests.
+    private func duplicateTable(pairs: [SimilarPair], checked: [CopyVerification.Checked], global: [[Neighbor]],
+                                id: [Int64], name: [String]) -> CSVTable {
+        var byPair: [Int64: CopyVerification.Checked] = [:]
+        for c in checked { byPair[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c }
+        var table = CSVTable(header: ["from", "to", "from_filename", "to_filename", "score", "global_similarity", "checked",
+                                      "verified", "matches", "inliers", "ncc", "residual_px", "scale", "rotation_deg",
+                                      "mirrored", "covered_from", "covered_to", "transform"])
+        for p in pairs where p.from < p.to {
+            let c = byPair[Int64(p.from) << 32 | Int64(p.to)]
+            let g = c?.candidate.global ?? global[p.from].first { $0.index == p.to }.map { $0.similarity(options.metric) }
+                ?? global[p.to].first { $0.index == p.from }.map { $0.similarity(options.metric) } ?? p.similarity
+            var row = [String(id[p.from]), String(id[p.to]), name[p.from], name[p.to], decimal(Double(p.similarity), 6),
+                       decimal(Double(g), 6), c == nil ? "0" : "1", c?.verified == true ? "1" : "0"]
+            if let e = c?.evidence {
+                row += [String(e.matches), String(e.inliers), decimal(Double(e.ncc), 4), decimal(Double(e.residual), 3),
+                        decimal(Double(e.scale), 3), decimal(Double(e.rotation), 2), e.mirrored ? "1" : "0",
+                        decimal(Double(e.coveredA), 3), decimal(Double(e.coveredB), 3),
+                        c?.verified == true ? CopyVerification.transformGuess(e) : ""]
+            } else {
+                row += Array(repeating: "", count: 10)
+            }
+            table.append(row)
+        }
+        return table
     }
 
     private func save(_ table: CSVTable, _ name: String) throws {

@@ -227,8 +227,11 @@ public struct Run: Sendable {
                          configuration: configuration, features: features)
         var analysis = AnalysisFindings()
         if let features {
-            analysis = try AnalysisStage(options: configuration.analysis, directory: workDirectory, newRun: newRun)
-                .run(samples: valid, store: features, catalog: catalog)
+            var stage = AnalysisStage(options: configuration.analysis, directory: workDirectory, newRun: newRun)
+            stage.sources = Dictionary(found.sources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            stage.crop = configuration.crop
+            stage.workers = configuration.workers
+            analysis = try stage.run(samples: valid, store: features, catalog: catalog)
         }
         var labelSummary: LabelSummary?
         if let labels, let options = configuration.labels {

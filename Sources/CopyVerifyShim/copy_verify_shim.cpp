@@ -1,0 +1,417 @@
+// OpenCV behind plain C functions for copy verification; see include/copy_verify_shim.h for the
+// contract. Every entry point catches all C++ exceptions and turns them into one line.
+#include "copy_verify_shim.h"
+
+#include <opencv2/calib3d.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+/// One view (upright or mirrored): keypoint positions in SIFT-image pixels and quantised
+/// RootSIFT descriptors, one 128-byte row per keypoint.
+struct View {
+    std::vector<cv::Point2f> points;
+    cv::Mat descriptors;  // CV_8U, points.size() × 128
+};
+
+struct winnow_cv_features {
+    int sift_width = 0, sift_height = 0;
+    /// SIFT-image pixels per original pixel, and check-image pixels per SIFT-image pixel.
+    float sift_scale = 1, check_scale = 1;
+    View upright, mirror;
+    bool has_mirror = false;
+    /// The grey image kept for the pixel check.
+    cv::Mat check;  // CV_8U
+};
+
+namespace {
+
+void set_error(char *error, size_t error_size, const std::string &message) {
+    if (error == nullptr || error_size == 0) return;
+    std::string line = message.empty() ? "unknown error" : message;
+    for (char &c : line) {
+        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::snprintf(error, error_size, "%s", line.c_str());
+}
+
+template <typename Body>
+int guarded(char *error, size_t error_size, Body body) {
+    try {
+        body();
+        return 0;
+    } catch (const cv::Exception &e) {
+        set_error(error, error_size, "OpenCV: " + e.err);
+    } catch (const std::exception &e) {
+        set_error(error, error_size, e.what());
+    } catch (...) {
+        set_error(error, error_size, "unknown C++ exception");
+    }
+    return 1;
+}
+
+constexpr int kDescriptorLength = 128;
+/// RootSIFT components lie in [0, 1] with unit L2 norm; ×400 keeps them within a byte.
+constexpr float kQuantisation = 400.0f;
+
+View describe(const cv::Mat &grey, int max_keypoints) {
+    View view;
+    cv::Ptr<cv::SIFT> sift = cv::SIFT::create(max_keypoints, 3, 0.03, 10, 1.6);
+    std::vector<cv::KeyPoint> keypoints;
+    cv::Mat descriptors;
+    sift->detectAndCompute(grey, cv::noArray(), keypoints, descriptors);
+    if (keypoints.empty() || descriptors.empty()) {
+        view.descriptors = cv::Mat(0, kDescriptorLength, CV_8U);
+        return view;
+    }
+    // SIFT may return a few more than asked (ties); keep the strongest max_keypoints.
+    size_t count = std::min(keypoints.size(), static_cast<size_t>(std::max(max_keypoints, 1)));
+    std::vector<int> order(keypoints.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int x, int y) { return keypoints[x].response > keypoints[y].response; });
+    view.descriptors = cv::Mat(static_cast<int>(count), kDescriptorLength, CV_8U);
+    view.points.reserve(count);
+    for (size_t r = 0; r < count; ++r) {
+        int i = order[r];
+        view.points.push_back(keypoints[i].pt);
+        const float *d = descriptors.ptr<float>(i);
+        float l1 = 0;
+        for (int k = 0; k < kDescriptorLength; ++k) l1 += std::fabs(d[k]);
+        l1 = std::max(l1, 1e-7f);
+        uint8_t *q = view.descriptors.ptr<uint8_t>(static_cast<int>(r));
+        for (int k = 0; k < kDescriptorLength; ++k) {
+            float root = std::sqrt(std::fabs(d[k]) / l1);
+            q[k] = static_cast<uint8_t>(std::min(255.0f, std::round(root * kQuantisation)));
+        }
+    }
+    return view;
+}
+
+cv::Mat to_float(const cv::Mat &descriptors) {
+    cv::Mat f;
+    descriptors.convertTo(f, CV_32F, 1.0 / kQuantisation);
+    return f;
+}
+
+/// Area of the convex polygon.
+double area(const std::vector<cv::Point2f> &polygon) {
+    return polygon.size() < 3 ? 0 : std::fabs(cv::contourArea(polygon));
+}
+
+/// NCC of `target` and `source` warped by the 2×3 `model` (source → target pixels), over the
+/// pixels both cover; both are smoothed first so recompression and blur matter less.
+float warped_ncc(const cv::Mat &source, const cv::Mat &target, const cv::Mat &model) {
+    cv::Mat warped, mask;
+    cv::warpAffine(source, warped, model, target.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar(0));
+    cv::Mat ones(source.size(), CV_8U, cv::Scalar(255));
+    cv::warpAffine(ones, mask, model, target.size(), cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar(0));
+    cv::erode(mask, mask, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(5, 5)));
+    cv::Mat a, b;
+    cv::GaussianBlur(warped, a, cv::Size(0, 0), 1.0);
+    cv::GaussianBlur(target, b, cv::Size(0, 0), 1.0);
+    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+    long n = 0;
+    for (int y = 0; y < b.rows; ++y) {
+        const uint8_t *m = mask.ptr<uint8_t>(y), *pa = a.ptr<uint8_t>(y), *pb = b.ptr<uint8_t>(y);
+        for (int x = 0; x < b.cols; ++x) {
+            if (!m[x]) continue;
+            double u = pa[x], v = pb[x];
+            sa += u; sb += v; saa += u * u; sbb += v * v; sab += u * v;
+            ++n;
+        }
+    }
+    if (n < 200) return -1;
+    double va = saa - sa * sa / n, vb = sbb - sb * sb / n, cov = sab - sa * sb / n;
+    // Flat overlaps (both under ~2 grey levels of spread) say nothing.
+    if (va < 4.0 * n || vb < 4.0 * n) return -1;
+    return static_cast<float>(cov / std::sqrt(va * vb));
+}
+
+struct Attempt {
+    int matches = 0, inliers = 0;
+    float ncc = -2, scale = 0, rotation = 0, anisotropy = 0, covered_a = 0, covered_b = 0, residual = 0;
+    bool mirrored = false;
+};
+
+Attempt attempt(const winnow_cv_features &a, const winnow_cv_features &b, bool mirrored,
+                const winnow_cv_verify_options &o) {
+    Attempt result;
+    result.mirrored = mirrored;
+    const View &va = mirrored ? a.mirror : a.upright;
+    const View &vb = b.upright;
+    if (va.points.size() < 2 || vb.points.size() < 2) return result;
+    cv::Mat da = to_float(va.descriptors), db = to_float(vb.descriptors);
+    cv::BFMatcher matcher(cv::NORM_L2);
+    std::vector<std::vector<cv::DMatch>> knn;
+    matcher.knnMatch(da, db, knn, 2);
+    // Ratio test, then one match per point of b (the closest).
+    std::vector<int> best_for(vb.points.size(), -1);
+    std::vector<float> best_distance(vb.points.size(), 1e30f);
+    for (const auto &m : knn) {
+        if (m.size() < 2 || m[0].distance >= o.ratio * m[1].distance) continue;
+        int t = m[0].trainIdx;
+        if (m[0].distance < best_distance[t]) { best_distance[t] = m[0].distance; best_for[t] = m[0].queryIdx; }
+    }
+    std::vector<cv::Point2f> pa, pb;
+    for (size_t t = 0; t < best_for.size(); ++t) {
+        if (best_for[t] < 0) continue;
+        pa.push_back(va.points[best_for[t]]);
+        pb.push_back(vb.points[t]);
+    }
+    result.matches = static_cast<int>(pa.size());
+    if (result.matches < std::max(o.min_inliers, 3)) return result;
+    std::vector<uchar> inlier_mask;
+    cv::Mat model = cv::estimateAffine2D(pa, pb, inlier_mask, cv::RANSAC, o.ransac_threshold, 4000, 0.995, 10);
+    if (model.empty()) return result;
+    model.convertTo(model, CV_64F);
+    // Distinct inliers on both sides (repeated keypoints at one place count once).
+    std::set<std::pair<int, int>> seen_a, seen_b;
+    for (size_t i = 0; i < inlier_mask.size(); ++i) {
+        if (!inlier_mask[i]) continue;
+        seen_a.insert({static_cast<int>(std::lround(pa[i].x)), static_cast<int>(std::lround(pa[i].y))});
+        seen_b.insert({static_cast<int>(std::lround(pb[i].x)), static_cast<int>(std::lround(pb[i].y))});
+    }
+    result.inliers = static_cast<int>(std::min(seen_a.size(), seen_b.size()));
+    {
+        std::vector<float> errors;
+        const double *m = model.ptr<double>(0), *n = model.ptr<double>(1);
+        for (size_t i = 0; i < inlier_mask.size(); ++i) {
+            if (!inlier_mask[i]) continue;
+            double x = m[0] * pa[i].x + m[1] * pa[i].y + m[2], y = n[0] * pa[i].x + n[1] * pa[i].y + n[2];
+            errors.push_back(static_cast<float>(std::hypot(x - pb[i].x, y - pb[i].y)));
+        }
+        if (!errors.empty()) {
+            std::nth_element(errors.begin(), errors.begin() + errors.size() / 2, errors.end());
+            result.residual = errors[errors.size() / 2];
+        }
+    }
+    if (result.inliers < o.min_inliers) return result;
+    double m00 = model.at<double>(0, 0), m01 = model.at<double>(0, 1);
+    double m10 = model.at<double>(1, 0), m11 = model.at<double>(1, 1);
+    double det = m00 * m11 - m01 * m10;
+    // The residual was measured in b's pixels; when b is the larger view, express it in a's
+    // (the coarser image limits how well keypoints can agree).
+    result.residual /= static_cast<float>(std::max(1.0, std::sqrt(std::fabs(det))));
+    cv::Mat w;
+    cv::SVD::compute(model(cv::Rect(0, 0, 2, 2)), w);
+    double s1 = w.at<double>(0), s2 = std::max(w.at<double>(1), 1e-9);
+    result.anisotropy = static_cast<float>(s1 / s2);
+    // Scale between the original images: SIFT images may have been reduced differently.
+    double scale = std::sqrt(std::fabs(det)) * a.sift_scale / b.sift_scale;
+    result.scale = static_cast<float>(scale);
+    result.rotation = static_cast<float>(std::atan2(m10 - m01, m00 + m11) * 180.0 / M_PI);
+    if (det <= 0 || result.anisotropy > o.max_anisotropy || scale > o.max_scale || scale < 1.0 / o.max_scale) return result;
+    // Containment: a's frame mapped into b, intersected with b's frame.
+    std::vector<cv::Point2f> corners = {{0, 0}, {static_cast<float>(a.sift_width), 0},
+                                        {static_cast<float>(a.sift_width), static_cast<float>(a.sift_height)},
+                                        {0, static_cast<float>(a.sift_height)}};
+    std::vector<cv::Point2f> mapped;
+    cv::transform(corners, mapped, model);
+    std::vector<cv::Point2f> frame_b = {{0, 0}, {static_cast<float>(b.sift_width), 0},
+                                        {static_cast<float>(b.sift_width), static_cast<float>(b.sift_height)},
+                                        {0, static_cast<float>(b.sift_height)}};
+    std::vector<cv::Point2f> overlap;
+    float common = cv::intersectConvexConvex(mapped, frame_b, overlap, true);
+    double area_a_in_b = area(mapped), area_b = static_cast<double>(b.sift_width) * b.sift_height;
+    result.covered_a = static_cast<float>(area_a_in_b > 0 ? common / area_a_in_b : 0);
+    result.covered_b = static_cast<float>(area_b > 0 ? common / area_b : 0);
+    if (std::max(result.covered_a, result.covered_b) < o.min_containment) return result;
+    // The pixel check, in check-image pixels, warping into the frame of the image more covered
+    // (the crop, when one image is a crop of the other) so that its full detail is used.
+    // A flipped copy for the mirrored view: a.check is shared between threads and never written.
+    cv::Mat check_a;
+    if (mirrored) cv::flip(a.check, check_a, 1); else check_a = a.check;
+    cv::Mat to_b = model.clone();
+    to_b(cv::Rect(0, 0, 2, 2)) *= static_cast<double>(b.check_scale) / a.check_scale;
+    to_b.col(2) *= b.check_scale;
+    if (result.covered_a >= result.covered_b) {
+        cv::Mat to_a;
+        cv::invertAffineTransform(to_b, to_a);
+        result.ncc = warped_ncc(b.check, check_a, to_a);
+    } else {
+        result.ncc = warped_ncc(check_a, b.check, to_b);
+    }
+    return result;
+}
+
+// Serialisation: "WLF1", then int32 sift_width, sift_height, check cols, check rows, flags,
+// float sift_scale, check_scale, then per view int32 count, count × 2 floats, count × 128 bytes,
+// then the check pixels.
+constexpr char kMagic[4] = {'W', 'L', 'F', '1'};
+
+struct Writer {
+    uint8_t *out;
+    size_t size, at = 0;
+    template <typename T> void put(const T &v) { bytes(&v, sizeof v); }
+    void bytes(const void *p, size_t n) {
+        if (out != nullptr && at + n <= size) std::memcpy(out + at, p, n);
+        at += n;
+    }
+};
+
+struct Reader {
+    const uint8_t *in;
+    size_t size, at = 0;
+    template <typename T> T get() { T v{}; bytes(&v, sizeof v); return v; }
+    void bytes(void *p, size_t n) {
+        if (at + n > size) throw std::runtime_error("local feature cache file is truncated");
+        std::memcpy(p, in + at, n);
+        at += n;
+    }
+};
+
+void write_view(Writer &w, const View &v) {
+    w.put(static_cast<int32_t>(v.points.size()));
+    for (const auto &p : v.points) { w.put(p.x); w.put(p.y); }
+    if (!v.points.empty()) w.bytes(v.descriptors.data, v.points.size() * kDescriptorLength);
+}
+
+View read_view(Reader &r) {
+    View v;
+    int32_t n = r.get<int32_t>();
+    if (n < 0 || n > 1000000) throw std::runtime_error("local feature cache file is corrupt");
+    v.points.resize(n);
+    for (auto &p : v.points) { p.x = r.get<float>(); p.y = r.get<float>(); }
+    v.descriptors = cv::Mat(n, kDescriptorLength, CV_8U);
+    if (n > 0) r.bytes(v.descriptors.data, static_cast<size_t>(n) * kDescriptorLength);
+    return v;
+}
+
+}  // namespace
+
+extern "C" {
+
+winnow_cv_features *winnow_cv_extract(const uint8_t *grey, int width, int height, int stride,
+                                      const winnow_cv_extract_options *options, char *error, size_t error_size) {
+    winnow_cv_features *result = nullptr;
+    int status = guarded(error, error_size, [&] {
+        if (grey == nullptr || options == nullptr) throw std::invalid_argument("no image");
+        if (width < 16 || height < 16) {
+            throw std::invalid_argument("image is " + std::to_string(width) + "×" + std::to_string(height) +
+                                        " px, too small for local features (16 px a side at least)");
+        }
+        if (stride < width) throw std::invalid_argument("row stride is shorter than a row");
+        cv::Mat source(height, width, CV_8U, const_cast<uint8_t *>(grey), static_cast<size_t>(stride));
+        auto features = std::make_unique<winnow_cv_features>();
+        double longer = std::max(width, height);
+        double s = longer > options->max_side ? options->max_side / longer
+                 : longer < options->min_side ? options->min_side / longer : 1.0;
+        cv::Mat work;
+        if (s == 1.0) {
+            work = source.clone();
+        } else {
+            cv::resize(source, work, cv::Size(std::max(1, (int)std::lround(width * s)), std::max(1, (int)std::lround(height * s))),
+                       0, 0, s < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
+        }
+        features->sift_width = work.cols;
+        features->sift_height = work.rows;
+        features->sift_scale = static_cast<float>(work.cols) / width;
+        double c = std::min(1.0, options->check_side / static_cast<double>(std::max(work.cols, work.rows)));
+        if (c < 1) {
+            cv::resize(work, features->check, cv::Size(std::max(1, (int)std::lround(work.cols * c)), std::max(1, (int)std::lround(work.rows * c))),
+                       0, 0, cv::INTER_AREA);
+        } else {
+            features->check = work.clone();
+        }
+        features->check_scale = static_cast<float>(features->check.cols) / work.cols;
+        features->upright = describe(work, options->max_keypoints);
+        if (options->mirror) {
+            cv::Mat flipped;
+            cv::flip(work, flipped, 1);
+            features->mirror = describe(flipped, options->max_keypoints);
+            features->has_mirror = true;
+        }
+        result = features.release();
+    });
+    return status == 0 ? result : nullptr;
+}
+
+void winnow_cv_features_free(winnow_cv_features *features) { delete features; }
+
+int winnow_cv_keypoint_count(const winnow_cv_features *features) {
+    return features == nullptr ? 0 : static_cast<int>(features->upright.points.size());
+}
+
+size_t winnow_cv_serialize(const winnow_cv_features *f, uint8_t *out, size_t size) {
+    if (f == nullptr) return 0;
+    Writer w{out, size};
+    w.bytes(kMagic, 4);
+    w.put(static_cast<int32_t>(f->sift_width));
+    w.put(static_cast<int32_t>(f->sift_height));
+    w.put(static_cast<int32_t>(f->check.cols));
+    w.put(static_cast<int32_t>(f->check.rows));
+    w.put(static_cast<int32_t>(f->has_mirror ? 1 : 0));
+    w.put(f->sift_scale);
+    w.put(f->check_scale);
+    write_view(w, f->upright);
+    if (f->has_mirror) write_view(w, f->mirror);
+    for (int y = 0; y < f->check.rows; ++y) w.bytes(f->check.ptr<uint8_t>(y), f->check.cols);
+    return out == nullptr || w.at <= size ? w.at : 0;
+}
+
+winnow_cv_features *winnow_cv_deserialize(const uint8_t *bytes, size_t size, char *error, size_t error_size) {
+    winnow_cv_features *result = nullptr;
+    int status = guarded(error, error_size, [&] {
+        Reader r{bytes, size};
+        char magic[4];
+        r.bytes(magic, 4);
+        if (std::memcmp(magic, kMagic, 4) != 0) throw std::runtime_error("not a local feature cache file");
+        auto f = std::make_unique<winnow_cv_features>();
+        f->sift_width = r.get<int32_t>();
+        f->sift_height = r.get<int32_t>();
+        int cols = r.get<int32_t>(), rows = r.get<int32_t>(), flags = r.get<int32_t>();
+        if (cols <= 0 || rows <= 0 || cols > 100000 || rows > 100000 || f->sift_width <= 0 || f->sift_height <= 0) {
+            throw std::runtime_error("local feature cache file is corrupt");
+        }
+        f->sift_scale = r.get<float>();
+        f->check_scale = r.get<float>();
+        f->upright = read_view(r);
+        f->has_mirror = flags & 1;
+        if (f->has_mirror) f->mirror = read_view(r);
+        f->check = cv::Mat(rows, cols, CV_8U);
+        for (int y = 0; y < rows; ++y) r.bytes(f->check.ptr<uint8_t>(y), cols);
+        if (r.at != size) throw std::runtime_error("local feature cache file has trailing bytes");
+        result = f.release();
+    });
+    return status == 0 ? result : nullptr;
+}
+
+int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, const winnow_cv_verify_options *options,
+                     winnow_cv_verdict *verdict, char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        if (a == nullptr || b == nullptr || options == nullptr || verdict == nullptr) {
+            throw std::invalid_argument("missing features");
+        }
+        Attempt best = attempt(*a, *b, false, *options);
+        if (best.ncc < 0.5f && a->has_mirror) {
+            Attempt flipped = attempt(*a, *b, true, *options);
+            if (flipped.ncc > best.ncc || (flipped.ncc == best.ncc && flipped.inliers > best.inliers)) best = flipped;
+        }
+        verdict->matches = best.matches;
+        verdict->inliers = best.inliers;
+        verdict->ncc = best.ncc;
+        verdict->scale = best.scale;
+        verdict->rotation = best.rotation;
+        verdict->mirrored = best.mirrored ? 1 : 0;
+        verdict->anisotropy = best.anisotropy;
+        verdict->covered_a = best.covered_a;
+        verdict->covered_b = best.covered_b;
+        verdict->residual = best.residual;
+    });
+}
+
+void winnow_cv_set_threads(int threads) { cv::setNumThreads(threads); }
+
+}  // extern "C"

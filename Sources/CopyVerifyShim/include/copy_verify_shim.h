@@ -1,0 +1,102 @@
+#ifndef WINNOW_COPY_VERIFY_SHIM_H
+#define WINNOW_COPY_VERIFY_SHIM_H
+/// Plain C entry points over OpenCV 4.6 (Debian libopencv-*-dev) for copy verification: local
+/// features of one image (RootSIFT on the grey image and on its mirror) and the check of one
+/// pair (ratio-test matches, affine RANSAC with sanity checks, normalised cross-correlation of
+/// the two images after warping one onto the other).
+///
+/// Every function that can fail takes `error`/`error_size`: on failure it writes a one-line,
+/// NUL-terminated message there and returns NULL or a non-zero status. No C++ exception leaves
+/// this shim. Feature objects are immutable after creation: `winnow_cv_verify` may run on many
+/// threads at once over shared feature objects.
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Local features of one image; release with `winnow_cv_features_free`.
+typedef struct winnow_cv_features winnow_cv_features;
+
+/// Parameters of feature extraction.
+typedef struct {
+    /// Longer side of the grey image SIFT runs on: larger images are reduced to it, smaller
+    /// ones are enlarged to `min_side` first (small copies have few keypoints otherwise).
+    int max_side;
+    int min_side;
+    /// Keypoints kept per view (the strongest).
+    int max_keypoints;
+    /// Longer side of the grey image kept for the pixel check.
+    int check_side;
+    /// Also describe the mirrored image (finds mirrored copies).
+    int mirror;
+} winnow_cv_extract_options;
+
+/// Describes the 8-bit grey image `grey` (`width`×`height`, rows `stride` bytes apart).
+/// Fails on images under 16 px a side; a featureless image gives features with no keypoints.
+winnow_cv_features *winnow_cv_extract(const uint8_t *grey, int width, int height, int stride,
+                                      const winnow_cv_extract_options *options, char *error, size_t error_size);
+
+void winnow_cv_features_free(winnow_cv_features *features);
+
+/// Keypoints found on the upright view.
+int winnow_cv_keypoint_count(const winnow_cv_features *features);
+
+/// Serialised form (for a cache file): `winnow_cv_serialize` with `out == NULL` returns the
+/// size needed; with a buffer of that size it writes the bytes and returns the size.
+size_t winnow_cv_serialize(const winnow_cv_features *features, uint8_t *out, size_t size);
+
+/// Reads what `winnow_cv_serialize` wrote; NULL with a message for anything else.
+winnow_cv_features *winnow_cv_deserialize(const uint8_t *bytes, size_t size, char *error, size_t error_size);
+
+/// Parameters of the pair check.
+typedef struct {
+    /// Lowe's ratio test: best match distance below `ratio` × second best.
+    float ratio;
+    /// RANSAC reprojection threshold, in pixels of the SIFT image.
+    float ransac_threshold;
+    /// Fewer distinct inliers than this: no model.
+    int min_inliers;
+    /// Largest ratio between the two singular values of the affine part (non-uniform scale).
+    float max_anisotropy;
+    /// Largest scale change between the two images (either way).
+    float max_scale;
+    /// One image must lie this much (fraction of its area) inside the other after the warp.
+    float min_containment;
+} winnow_cv_verify_options;
+
+/// What the check of one pair measured.
+typedef struct {
+    /// Ratio-test matches, and distinct inliers of the affine model (0 when none was found).
+    int matches;
+    int inliers;
+    /// Normalised cross-correlation of the grey images over their overlap after the warp
+    /// (−1…1; −2 when no model passed the sanity checks).
+    float ncc;
+    /// The model: scale of `b` relative to `a` (√|det|), rotation in degrees, whether `a`'s
+    /// mirror matched, the anisotropy, and the fraction of each image inside the other.
+    float scale;
+    float rotation;
+    int mirrored;
+    float anisotropy;
+    float covered_a;
+    float covered_b;
+    /// Median distance of the inliers from where the model puts them, in SIFT-image pixels of
+    /// the smaller view: a fraction of a pixel for copies, more for other photos of a scene
+    /// (parallax).
+    float residual;
+} winnow_cv_verdict;
+
+/// Checks whether `a` and `b` show the same picture. Returns 0 and fills `verdict` (a failed
+/// model is a verdict, not an error), or non-zero with a message.
+int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, const winnow_cv_verify_options *options,
+                     winnow_cv_verdict *verdict, char *error, size_t error_size);
+
+/// Threads OpenCV may use inside one call (Winnow parallelises across pairs itself: 1).
+void winnow_cv_set_threads(int threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

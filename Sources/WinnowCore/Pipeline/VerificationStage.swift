@@ -1,0 +1,179 @@
+import Foundation
+
+/// Runs ``CopyVerification`` inside `winnow run`: local features for the images in candidate
+/// pairs (each image once, cached in `local_features/` of the work_dir so a resumed run reuses
+/// them), then the pair checks, both on all cores. An image that cannot be read, decoded or
+/// described gets a one-line message; its pairs count as checked and not verified.
+struct VerificationStage {
+    static let cacheFolder = "local_features"
+    static let reportName = "verification.json"
+
+    var options: CopyVerification.Options
+    var directory: URL
+    /// Sample sources by stable id (where to read the bytes again).
+    var sources: [String: SampleSource]
+    var crop: CropBox?
+    var workers: Int
+
+    /// Cost and outcome of one verification, written to `verification.json`.
+    struct Report: Codable, Sendable {
+        var candidatePairs = 0
+        var verifiedPairs = 0
+        var imagesDescribed = 0
+        var imagesFromCache = 0
+        var imagesFailed = 0
+        var featureSeconds = 0.0
+        var checkSeconds = 0.0
+        var problems: [String] = []
+    }
+
+    func run(samples: [ValidSample], neighbours: [[Neighbor]], metric: DistanceMetric)
+        -> (checked: [CopyVerification.Checked], report: Report) {
+        var report = Report()
+        let candidates = CopyVerification.candidates(neighbours: neighbours, metric: metric, options: options)
+        report.candidatePairs = candidates.count
+        guard !candidates.isEmpty else { return ([], report) }
+        LocalFeatures.useSingleThreadedOpenCV()
+        let rows = Array(Set(candidates.flatMap { [$0.a, $0.b] })).sorted()
+        let started = Date()
+        let features = describe(rows: rows, samples: samples, report: &report)
+        report.featureSeconds = Date().timeIntervalSince(started)
+
+        let checkStarted = Date()
+        let results = ResultSlots<CopyVerification.Checked>(count: candidates.count)
+        let options = options
+        let problems = ProblemLog()
+        concurrentChunks(candidates.count) { i in
+            let c = candidates[i]
+            var evidence: PairEvidence?
+            if let fa = features[c.a], let fb = features[c.b] {
+                do throws(LocalFeatureError) {
+                    evidence = try PairEvidence.check(fa, fb, options: options)
+                } catch {
+                    problems.add("\(samples[c.a].filename) ↔ \(samples[c.b].filename): \(error.message)")
+                }
+            }
+            results.set(i, CopyVerification.judge(c, evidence: evidence, options: options))
+        }
+        report.checkSeconds = Date().timeIntervalSince(checkStarted)
+        report.problems += problems.lines
+        let checked = results.values.compactMap { $0 }
+        report.verifiedPairs = checked.filter(\.verified).count
+        return (checked, report)
+    }
+
+    /// Features of `rows`, from the cache or made now; nil for images that failed (logged).
+    private func describe(rows: [Int], samples: [ValidSample], report: inout Report) -> [Int: LocalFeatures] {
+        let cache = directory.appendingPathComponent(Self.cacheFolder)
+        try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        let tag = options.features.cacheTag + (crop.map { "-crop\($0.colX)x\($0.rowY)x\($0.width)x\($0.height)" } ?? "")
+        // Archive members are read in one pass per archive first; plain files by each worker.
+        var memberBytes: [Int: Result<[UInt8], InvalidSample>] = [:]
+        var byArchive: [URL: [String: Int]] = [:]
+        for row in rows {
+            if case .archiveMember(let archive, let member)? = sources[samples[row].path]?.location {
+                byArchive[archive, default: [:]][member] = row
+            }
+        }
+        for (archive, members) in byArchive {
+            do {
+                try ArchiveReader(url: archive).readMembers(Set(members.keys)) { member, bytes in
+                    if let row = members[member] { memberBytes[row] = bytes }
+                    return true
+                }
+            } catch {
+                for row in members.values { memberBytes[row] = .failure(InvalidSample(.unreadable, "\(archive.path): \(error)")) }
+            }
+        }
+        let memberSnapshot = memberBytes
+        let slots = ResultSlots<LocalFeatures?>(count: rows.count)
+        let fromCache = ResultSlots<Bool>(count: rows.count)
+        let problems = ProblemLog()
+        let decoder = ImageDecoder(minimumSide: options.features.maximumSide)
+        let featureOptions = options.features
+        let sources = sources, crop = crop
+        concurrentChunks(rows.count) { i in
+            let sample = samples[rows[i]]
+            let key = (sample.contentHash ?? Array(sample.path.utf8).withUnsafeBytes { ContentHash.hex($0) }) + "-" + tag
+            let file = cache.appendingPathComponent(key + ".lf")
+            if let data = FileManager.default.contents(atPath: file.path),
+               let cached = try? LocalFeatures.deserialize([UInt8](data), name: sample.filename) {
+                slots.set(i, cached)
+                fromCache.set(i, true)
+                return
+            }
+            let bytes: Result<[UInt8], InvalidSample>
+            switch sources[sample.path]?.location {
+            case .file(let url)?: bytes = SampleProcessor.readFile(url, id: sample.path)
+            case .archiveMember?: bytes = memberSnapshot[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
+            case nil: bytes = .failure(InvalidSample(.unreadable, "no longer listed in the inputs"))
+            }
+            do {
+                let decoded = try decoder.decode(try bytes.get())
+                var image = decoded.image
+                if let crop {
+                    guard let cropped = crop.crop(decoded.image, originalWidth: decoded.originalWidth,
+                                                  originalHeight: decoded.originalHeight) else {
+                        throw LocalFeatureError("the bounding box lies outside the image")
+                    }
+                    image = cropped
+                }
+                let made = try LocalFeatures.extract(from: image, options: featureOptions, name: sample.filename)
+                slots.set(i, made)
+                try? AtomicFile.write(Data(made.serialized()), to: file)
+            } catch let error as InvalidSample {
+                problems.add("\(sample.filename): local features: \(error.message)")
+            } catch let error as LocalFeatureError {
+                problems.add("local features: \(error.message)")
+            } catch {
+                problems.add("\(sample.filename): local features: \(error)")
+            }
+        }
+        var result: [Int: LocalFeatures] = [:]
+        for (i, row) in rows.enumerated() {
+            if let f = slots.values[i] { result[row] = f }
+        }
+        report.imagesFromCache = fromCache.values.filter { $0 == true }.count
+        report.imagesDescribed = result.count - report.imagesFromCache
+        report.imagesFailed = rows.count - result.count
+        report.problems += problems.lines
+        return result
+    }
+
+    /// Runs `body(i)` for `0..<count` on `workers` threads pulling indices in order.
+    private func concurrentChunks(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let next = Counter()
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
+            while true {
+                let i = next.take()
+                if i >= count { return }
+                body(i)
+            }
+        }
+    }
+}
+
+/// A shared next-index counter.
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value - 1 }
+}
+
+/// One slot per index, each written by one worker.
+private final class ResultSlots<Value>: @unchecked Sendable {
+    let lock = NSLock()
+    var storage: [Value?]
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: Value) { lock.lock(); storage[i] = value; lock.unlock() }
+    var values: [Value?] { lock.lock(); defer { lock.unlock() }; return storage }
+}
+
+
+/// One-line problems gathered from workers.
+private final class ProblemLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [String] = []
+    func add(_ line: String) { lock.lock(); storage.append(oneLine(line)); lock.unlock() }
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+}

@@ -1,0 +1,124 @@
+import CopyVerifyShim
+import Foundation
+
+/// Why local features could not be made, read or compared: one line, naming the image.
+public struct LocalFeatureError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Local features of one image for copy verification (OpenCV through `CopyVerifyShim`):
+/// RootSIFT keypoints of the grey image — reduced to `maximumSide`, small images enlarged to
+/// `minimumSide` first — and of its mirror, plus a small grey copy for the pixel check.
+/// Immutable once made, so shared freely between threads.
+public final class LocalFeatures: @unchecked Sendable {
+    let handle: OpaquePointer
+
+    /// How features are extracted; part of the cache key.
+    public struct Options: Sendable, Codable, Equatable {
+        public var maximumSide = 512
+        public var minimumSide = 384
+        public var maximumKeypoints = 500
+        public var checkSide = 256
+        public var mirror = true
+        public init() {}
+
+        var cacheTag: String { "v1-\(maximumSide)-\(minimumSide)-\(maximumKeypoints)-\(checkSide)-\(mirror ? 1 : 0)" }
+    }
+
+    private init(handle: OpaquePointer) { self.handle = handle }
+    deinit { winnow_cv_features_free(handle) }
+
+    /// Keypoints found on the upright image (0 for a featureless image).
+    public var keypointCount: Int { Int(winnow_cv_keypoint_count(handle)) }
+
+    /// Describes `image` (its perceived brightness, Rec. 601 weights).
+    public static func extract(from image: RGBImage, options: Options = Options(),
+                               name: String) throws(LocalFeatureError) -> LocalFeatures {
+        var grey = [UInt8](repeating: 0, count: image.width * image.height)
+        image.pixels.withUnsafeBufferPointer { p in
+            for i in 0..<grey.count {
+                let r = Int(p[3 * i]), g = Int(p[3 * i + 1]), b = Int(p[3 * i + 2])
+                grey[i] = UInt8((299 * r + 587 * g + 114 * b + 500) / 1000)
+            }
+        }
+        return try extract(grey: grey, width: image.width, height: image.height, options: options, name: name)
+    }
+
+    /// Describes an 8-bit grey image, rows packed.
+    public static func extract(grey: [UInt8], width: Int, height: Int, options: Options = Options(),
+                               name: String) throws(LocalFeatureError) -> LocalFeatures {
+        guard grey.count >= width * height, width > 0, height > 0 else {
+            throw LocalFeatureError("\(name): \(width)×\(height) image with \(grey.count) bytes")
+        }
+        var o = winnow_cv_extract_options(max_side: Int32(options.maximumSide), min_side: Int32(options.minimumSide),
+                                          max_keypoints: Int32(options.maximumKeypoints),
+                                          check_side: Int32(options.checkSide), mirror: options.mirror ? 1 : 0)
+        var error = [CChar](repeating: 0, count: 512)
+        let made = grey.withUnsafeBufferPointer { p in
+            winnow_cv_extract(p.baseAddress, Int32(width), Int32(height), Int32(width), &o, &error, error.count)
+        }
+        guard let made else { throw LocalFeatureError("\(name): \(shimMessage(error))") }
+        return LocalFeatures(handle: made)
+    }
+
+    /// The cache file's bytes.
+    public func serialized() -> [UInt8] {
+        let size = winnow_cv_serialize(handle, nil, 0)
+        var bytes = [UInt8](repeating: 0, count: size)
+        let written = bytes.withUnsafeMutableBufferPointer { winnow_cv_serialize(handle, $0.baseAddress, size) }
+        return written == size ? bytes : []
+    }
+
+    /// Reads what `serialized()` wrote.
+    public static func deserialize(_ bytes: [UInt8], name: String) throws(LocalFeatureError) -> LocalFeatures {
+        var error = [CChar](repeating: 0, count: 512)
+        let made = bytes.withUnsafeBufferPointer { winnow_cv_deserialize($0.baseAddress, $0.count, &error, error.count) }
+        guard let made else { throw LocalFeatureError("\(name): \(shimMessage(error))") }
+        return LocalFeatures(handle: made)
+    }
+
+    /// OpenCV's own threads per call; Winnow runs pairs and images in parallel itself.
+    static func useSingleThreadedOpenCV() { winnow_cv_set_threads(1) }
+}
+
+/// What checking one pair measured (see `winnow_cv_verdict`).
+public struct PairEvidence: Sendable, Equatable {
+    /// Ratio-test matches and distinct affine inliers.
+    public var matches: Int
+    public var inliers: Int
+    /// Normalised cross-correlation after the warp, −1…1 (−2: no acceptable model).
+    public var ncc: Float
+    /// Scale of the second image relative to the first (original pixels), rotation in degrees.
+    public var scale: Float
+    public var rotation: Float
+    public var mirrored: Bool
+    public var anisotropy: Float
+    /// Fraction of each image lying inside the other.
+    public var coveredA: Float
+    public var coveredB: Float
+    /// Median inlier distance from the model, SIFT-image pixels.
+    public var residual: Float
+
+    /// Compares two images' features.
+    public static func check(_ a: LocalFeatures, _ b: LocalFeatures,
+                             options: CopyVerification.Options) throws(LocalFeatureError) -> PairEvidence {
+        var o = winnow_cv_verify_options(ratio: options.ratio, ransac_threshold: options.ransacThreshold,
+                                         min_inliers: Int32(options.minimumInliers), max_anisotropy: options.maximumAnisotropy,
+                                         max_scale: options.maximumScale, min_containment: options.minimumContainment)
+        var v = winnow_cv_verdict()
+        var error = [CChar](repeating: 0, count: 512)
+        guard winnow_cv_verify(a.handle, b.handle, &o, &v, &error, error.count) == 0 else {
+            throw LocalFeatureError(shimMessage(error))
+        }
+        return PairEvidence(matches: Int(v.matches), inliers: Int(v.inliers), ncc: v.ncc, scale: v.scale,
+                            rotation: v.rotation, mirrored: v.mirrored != 0, anisotropy: v.anisotropy,
+                            coveredA: v.covered_a, coveredB: v.covered_b, residual: v.residual)
+    }
+}
+
+/// The NUL-terminated message a shim call wrote.
+private func shimMessage(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+
+/// Copy verification on real photos: crops, rotations, downscaled and heavily recompressed
+/// copies are verified; a stereo pair (two photos of one scene) is not; the shim's failure
+/// paths give one-line errors.
+@Suite(.serialized) struct CopyVerificationTests {
+    let options = CopyVerification.Options()
+
+    func photo(_ name: String) throws -> RGBImage {
+        let url = try TestData.skimageData().appendingPathComponent("\(name).png")
+        let bytes = try [UInt8](Data(contentsOf: url))
+        return try ImageDecoder().decode(bytes).image
+    }
+
+    func features(_ image: RGBImage, _ name: String) throws -> LocalFeatures {
+        try LocalFeatures.extract(from: image, options: options.features, name: name)
+    }
+
+    /// `image` turned 90° clockwise.
+    func rotated90(_ image: RGBImage) -> RGBImage {
+        var pixels = [UInt8](repeating: 0, count: image.pixels.count)
+        let w = image.width, h = image.height
+        for y in 0..<h {
+            for x in 0..<w {
+                let to = (x * h + (h - 1 - y)) * 3, from = (y * w + x) * 3
+                pixels[to] = image.pixels[from]; pixels[to + 1] = image.pixels[from + 1]; pixels[to + 2] = image.pixels[from + 2]
+            }
+        }
+        return RGBImage(width: h, height: w, pixels: pixels)
+    }
+
+    /// `image`'s pixels mirrored left–right.
+    func mirrored(_ image: RGBImage) -> [UInt8] {
+        var pixels = image.pixels
+        for y in 0..<image.height {
+            for x in 0..<image.width {
+                for c in 0..<3 { pixels[(y * image.width + x) * 3 + c] = image.pixels[(y * image.width + image.width - 1 - x) * 3 + c] }
+            }
+        }
+        return pixels
+    }
+
+    /// `image` through a JPEG at `quality` (the vips CLI), decoded again.
+    func recompressed(_ name: String, quality: Int, folder: URL) throws -> RGBImage {
+        let source = try TestData.skimageData().appendingPathComponent("\(name).png")
+        let out = folder.appendingPathComponent("\(name)-q\(quality).jpg")
+        let result = try TestData.shell("vips", ["copy", source.path, out.path + "[Q=\(quality)]"])
+        guard result.status == 0 else { throw TestDataMissing("vips failed: \(result.output)") }
+        return try ImageDecoder().decode([UInt8](Data(contentsOf: out))).image
+    }
+
+    func judged(_ a: LocalFeatures, _ b: LocalFeatures, global: Float) throws -> CopyVerification.Checked {
+        let evidence = try PairEvidence.check(a, b, options: options)
+        return CopyVerification.judge(CopyVerification.Candidate(a: 0, b: 1, global: global), evidence: evidence, options: options)
+    }
+
+    @Test func cropRotationScaleAndRecompressionCopiesAreVerified() throws {
+        let folder = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let coffee = try photo("coffee")
+        let original = try features(coffee, "coffee")
+        #expect(original.keypointCount > 100)
+        // A 45 % crop off-centre, a quarter turn, a 1/4 downscale (upsampled before keypoints),
+        // a quality-10 JPEG and a mirrored copy — each checked at a global score the
+        // descriptor alone leaves uncertain.
+        let crop = coffee.cropped(x: 200, y: 60, width: coffee.width * 45 / 100, height: coffee.height * 55 / 100)
+        let copies: [(String, RGBImage)] = [
+            ("crop", crop), ("rotation", rotated90(coffee)), ("small", AreaResize.fit(coffee, within: 150)),
+            ("jpeg10", try recompressed("coffee", quality: 10, folder: folder)),
+        ]
+        for (name, image) in copies {
+            let checked = try judged(try features(image, name), original, global: 0.3)
+            let e = try #require(checked.evidence)
+            #expect(checked.verified, "\(name): \(e)")
+            #expect(e.ncc > 0.8, "\(name): \(e)")
+            #expect(checked.score > 0.9, "\(name)")
+        }
+        // Checking a pair twice gives the same verdict (the mirrored attempt leaves a's image alone).
+        let flipped = try features(RGBImage(width: coffee.width, height: coffee.height, pixels: mirrored(coffee)), "flipped")
+        let once = try PairEvidence.check(original, flipped, options: options)
+        #expect(once.mirrored && once.ncc > 0.8, "\(once)")
+        #expect(try PairEvidence.check(original, flipped, options: options) == once)
+        #expect(try PairEvidence.check(original, try features(crop, "crop"), options: options).ncc > 0.8)
+        let crop2 = try judged(try features(crop, "crop"), original, global: 0.3)
+        #expect(try #require(crop2.evidence).coveredA > 0.95)
+        #expect(CopyVerification.transformGuess(try #require(crop2.evidence)).contains("crop"))
+        let turned = try #require(try judged(try features(rotated90(coffee), "turned"), original, global: 0.3).evidence)
+        #expect(abs(abs(turned.rotation) - 90) < 2)
+        #expect(CopyVerification.transformGuess(turned).contains("rotation90"))
+        let small = try #require(try judged(try features(AreaResize.fit(coffee, within: 150), "small"), original, global: 0.3).evidence)
+        // Scale is the second image's relative to the first: the original is 4× the copy.
+        #expect(abs(small.scale - Float(max(coffee.width, coffee.height)) / 150) < 0.1, "\(small)")
+    }
+
+    @Test func stereoPairAndOtherPhotosAreNotCopies() throws {
+        // skimage's motorcycle_left/right: one scene from two viewpoints. Many features match,
+        // but the pixels do not line up under one affine map (parallax).
+        let left = try features(try photo("motorcycle_left"), "left")
+        let right = try features(try photo("motorcycle_right"), "right")
+        let stereo = try judged(left, right, global: 0.45)
+        #expect(!stereo.verified, "\(String(describing: stereo.evidence))")
+        #expect(stereo.score < options.rejectedCeiling)
+        let other = try judged(try features(try photo("chelsea"), "chelsea"), try features(try photo("coffee"), "coffee"),
+                               global: 0.2)
+        #expect(!other.verified)
+        #expect((other.evidence?.ncc ?? -2) < 0.5)
+    }
+
+    @Test func failuresAreOneLineErrorsNotCrashes() throws {
+        // Tiny: refused with the image's name.
+        let tiny = RGBImage(width: 10, height: 10, pixels: [UInt8](repeating: 128, count: 300))
+        #expect(throws: LocalFeatureError.self) { try LocalFeatures.extract(from: tiny, name: "tiny.png") }
+        do {
+            _ = try LocalFeatures.extract(from: tiny, name: "tiny.png")
+        } catch {
+            #expect(error.message.hasPrefix("tiny.png: "))
+            #expect(!error.message.contains("\n"))
+        }
+        // Featureless: no keypoints, and comparing it gives no model rather than an error.
+        let flat = try features(RGBImage(width: 300, height: 200, pixels: [UInt8](repeating: 90, count: 300 * 200 * 3)), "flat")
+        #expect(flat.keypointCount == 0)
+        let coffee = try features(try photo("coffee"), "coffee")
+        let evidence = try PairEvidence.check(flat, coffee, options: options)
+        #expect(evidence.inliers == 0 && evidence.ncc == -2)
+        #expect(!CopyVerification.judge(.init(a: 0, b: 1, global: 0.3), evidence: evidence, options: options).verified)
+        // Cache bytes: a round trip keeps the features; garbage and truncation are refused.
+        let bytes = coffee.serialized()
+        let back = try LocalFeatures.deserialize(bytes, name: "coffee.lf")
+        #expect(back.keypointCount == coffee.keypointCount)
+        #expect(back.serialized() == bytes)
+        for bad in [Array(bytes.prefix(bytes.count / 2)), [UInt8](repeating: 7, count: 64), []] {
+            do {
+                _ = try LocalFeatures.deserialize(bad, name: "bad.lf")
+                Issue.record("accepted \(bad.count) bad bytes")
+            } catch {
+                #expect(error.message.hasPrefix("bad.lf: "))
+                #expect(!error.message.contains("\n"))
+            }
+        }
+    }
+
+    @Test func candidatesAndRescoring() {
+        // Row 0's neighbours: 1 sure (0.9), 2 uncertain (0.4), 3 below the floor (0.05).
+        let neighbours: [[Neighbor]] = [
+            [Neighbor(index: 1, distance: 0.1), Neighbor(index: 2, distance: 0.6), Neighbor(index: 3, distance: 0.95)],
+            [Neighbor(index: 0, distance: 0.1)], [Neighbor(index: 0, distance: 0.6)], [Neighbor(index: 0, distance: 0.95)],
+        ]
+        let candidates = CopyVerification.candidates(neighbours: neighbours, metric: .cosine, options: options)
+        #expect(candidates.map { [$0.a, $0.b] } == [[0, 2]])
+        #expect(abs((candidates.first?.global ?? 0) - 0.4) < 1e-6)
+        let checked = CopyVerification.Checked(candidate: candidates[0], evidence: nil, verified: true, score: 0.95)
+        let rescored = CopyVerification.rescored(neighbours, metric: .cosine, checked: [checked])
+        // 0–2 now ranks first for row 0 and carries the final score both ways.
+        #expect(rescored[0].map(\.index) == [2, 1, 3])
+        #expect(abs(rescored[0][0].similarity(.cosine) - 0.95) < 1e-6)
+        #expect(abs(rescored[2][0].similarity(.cosine) - 0.95) < 1e-6)
+    }
+
+    @Test func runVerifiesCandidatePairsWritesEvidenceAndReusesCachedFeatures() throws {
+        // Whole groups (original + copies) of corpus set A, ~40 files; every neighbour pair from
+        // the floor up is checked (no "sure" level), so true copies are among the candidates.
+        let corpus = try TestData.corpus("A")
+        let truth = try TestData.readCSV(corpus.appendingPathComponent("ground_truth.csv"))
+        let groups = Dictionary(grouping: truth, by: { $0["original_id"] ?? "" })
+        var chosen: [[String: String]] = []
+        for key in groups.keys.sorted() where chosen.count < 40 { chosen += groups[key] ?? [] }
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let images = root.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for row in chosen {
+            let file = row["file"] ?? ""
+            try FileManager.default.copyItem(at: corpus.appendingPathComponent("images/" + file), to: images.appendingPathComponent(file))
+        }
+        let group = Dictionary(chosen.map { ($0["file"] ?? "", $0["original_id"] ?? "") }, uniquingKeysWith: { a, _ in a })
+        let work = root.appendingPathComponent("work")
+        var analysis = AnalysisOptions.defaults(for: .copyDescriptor)
+        analysis.verification?.sure = 1.01
+        let configuration = RunConfiguration(inputs: [images.path], workDirectory: work.path, embedding: .copyDescriptor,
+                                             analysis: analysis)
+        _ = try Run(configuration: configuration).execute()
+        struct Report: Decodable { var candidatePairs: Int; var verifiedPairs: Int; var imagesDescribed: Int; var imagesFromCache: Int; var imagesFailed: Int }
+        let first = try JSONDecoder().decode(Report.self, from: Data(contentsOf: work.appendingPathComponent("verification.json")))
+        #expect(first.candidatePairs > 0 && first.verifiedPairs > 0 && first.imagesFailed == 0, "\(first)")
+        #expect(first.imagesDescribed > 0 && first.imagesFromCache == 0)
+
+        // duplicates.csv: reported pairs with their evidence; verified ones are true copies
+        // and carry a transform guess; similarity.csv holds the same final scores.
+        let rows = try TestData.readCSV(work.appendingPathComponent("duplicates.csv"))
+        let verified = rows.filter { $0["verified"] == "1" }
+        #expect(!verified.isEmpty)
+        let name = { (path: String?) in URL(fileURLWithPath: path ?? "").lastPathComponent }
+        let wrong = verified.filter { group[name($0["from_filename"])] != group[name($0["to_filename"])] }
+        #expect(wrong.count * 50 <= verified.count, "\(wrong)")
+        for row in verified {
+            #expect(!(row["transform"] ?? "").isEmpty && Int(row["inliers"] ?? "") ?? 0 >= 8)
+            #expect(Float(row["ncc"] ?? "") ?? 0 >= 0.8 && Float(row["score"] ?? "") ?? 0 >= 0.75)
+        }
+        let similarity = try TestData.readCSV(work.appendingPathComponent("similarity.csv"))
+        #expect(similarity.count == 2 * rows.count)
+
+        // A resumed run reads every image's local features from the cache.
+        _ = try Run(configuration: configuration).execute()
+        let second = try JSONDecoder().decode(Report.self, from: Data(contentsOf: work.appendingPathComponent("verification.json")))
+        #expect(second.imagesDescribed == 0 && second.imagesFromCache == first.imagesDescribed, "\(second)")
+        // Same verdicts from re-read features (checks never modify shared features).
+        #expect(second.verifiedPairs == first.verifiedPairs, "\(first) \(second)")
+        #expect(try TestData.readCSV(work.appendingPathComponent("duplicates.csv")).count == rows.count)
+    }
+}
