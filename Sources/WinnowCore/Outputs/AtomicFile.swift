@@ -1,11 +1,12 @@
 import Foundation
 
 /// Writes files so that a reader (or a killed run) sees either the old file or the complete
-/// new one: write to a temporary file beside it, flush, then rename over it.
+/// new one: write to a temporary file beside it, flush, then rename over it. The temporary name
+/// is unique per call, so threads writing the same file (the app's thumbnails) do not collide.
 enum AtomicFile {
     static func write(_ data: Data, to url: URL) throws {
         let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(temporary.path)"])
         }
