@@ -104,14 +104,6 @@ struct BenchCopiesCommand: ParsableCommand {
     }
 
     private func readCSV(_ path: String) throws -> [[String: String]] {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
-        guard !lines.isEmpty else { return [] }
-        let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        return lines.map { line in
-            // These files quote only fields we do not read by position beyond the first columns.
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            return Dictionary(zip(header, fields), uniquingKeysWith: { a, _ in a })
-        }
+        CSVReader.records(try String(contentsOfFile: path, encoding: .utf8))
     }
 }

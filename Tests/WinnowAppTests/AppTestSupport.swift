@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WinnowCore
 
 /// Finds the photos and the `winnow` executable, runs commands (as WinnowCoreTests' TestData
 /// does; the app tests are their own target so they do not link WinnowCore's test helpers).
@@ -54,12 +55,7 @@ enum AppTestData {
     }
 
     static func readCSV(_ url: URL) throws -> [[String: String]] {
-        let lines = try String(contentsOf: url, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
-        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) else { return [] }
-        return lines.dropFirst().map { line in
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            return Dictionary(uniqueKeysWithValues: header.enumerated().map { ($1, $0 < fields.count ? fields[$0] : "") })
-        }
+        CSVReader.records(try String(contentsOf: url, encoding: .utf8))
     }
 }
 

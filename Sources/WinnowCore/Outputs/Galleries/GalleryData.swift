@@ -11,11 +11,10 @@ struct WorkDirTable {
     static func read(_ url: URL) throws(GalleryError) -> WorkDirTable? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw .unreadable(url.path, "cannot read the file as UTF-8") }
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated()
-            .filter { !$0.element.isEmpty }.map { ($0.offset + 1, String($0.element)) }
+        var lines = CSVReader.numberedLines(text)
         guard !lines.isEmpty else { throw .unreadable(url.path, "empty file (no header)") }
-        let header = CSVFields.split(lines.removeFirst().1)
-        return WorkDirTable(url: url, header: header, rows: lines.map { ($0.0, CSVFields.split($0.1)) })
+        let header = CSVReader.fields(lines.removeFirst().text) ?? []
+        return WorkDirTable(url: url, header: header, rows: lines.map { ($0.number, CSVReader.fields($0.text) ?? []) })
     }
 
     func column(_ names: String...) -> Int? {
