@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Loads a running `winnow serve` app (and its galleries) in headless Chromium and checks it as a
-person would: every view renders, thumbnails load, a real mouse click on a map point opens that
-image's neighbours (the same ones /api/neighbors gives), and the console stays free of errors.
+"""Loads a running `winnow serve` app and the galleries `winnow gallery` wrote in headless Chromium
+and checks them as a person would: every view renders, thumbnails load, a real mouse click on a map
+point opens that image's neighbours (the same ones /api/neighbors gives), with annotations the
+label views (wrong-label sort and filter, suggested labels) work, every gallery page loads with
+its pictures, and the console stays free of errors. The work_dir must have a map and a gallery.
 Screenshots go to --out. Drives Chromium over the DevTools protocol (websocket-client).
 
 Usage: browser-check.py --url http://127.0.0.1:PORT/ --out DIR [--token T] [--chromium PATH]
@@ -218,6 +220,34 @@ def main():
         check(len(values) > 1 and values == sorted(values), f"sort by uniqueness: {len(values)} cards in ascending order")
         page.screenshot(os.path.join(args.out, "grid.png"))
 
+        # Labels from annotations (label_scores.csv): the wrong-label sort, the filter, the badges.
+        if summary.get("labelSource") == "annotations":
+            scores = dict(zip(samples["index"], samples["wrongLabelScore"]))
+            page.eval("""(() => { document.getElementById('f-issue').value = '';
+                const s = document.getElementById('f-sort'); s.value = 'wrong-desc'; s.dispatchEvent(new Event('change')); })()""")
+            order = page.eval("[...document.querySelectorAll('#grid .card')].map(c => Number(c.dataset.index))")
+            values = [scores[i] for i in order if scores.get(i) is not None]
+            check(len(values) > 1 and values == sorted(values, reverse=True),
+                  f"sort by wrong-label score: {len(values)} cards in descending order")
+            labelled = sum(1 for v in samples["wrongLabelScore"] if v is not None)
+            check(labelled > 0, f"{labelled} images have a wrong-label score")
+            page.call("Page.navigate", url=base + "#summary")
+            page.wait_for("!!document.getElementById('wrong-label-link')", what="the summary's wrong-label link")
+            shown = page.eval("document.getElementById('summary-labels').innerText")
+            check("Labels (annotations)" in shown and all(name in shown for name in summary["labels"]),
+                  f"summary shows the annotation labels {sorted(summary['labels'])}")
+            page.call("Page.navigate", url=base + "#grid?issue=likely_wrong_label&sort=wrong-desc")
+            page.wait_for("window.winnow.ready.grid && document.getElementById('f-issue').value === 'likely_wrong_label'",
+                          what="the likely-wrong-label filter")
+            wrong = page.eval("document.querySelectorAll('#grid .card').length")
+            check(wrong == min(120, summary["likelyWrongLabels"]),
+                  f"likely-wrong-label filter: {wrong} cards for {summary['likelyWrongLabels']} flagged images")
+            if wrong:
+                badge = page.eval("document.querySelector('#grid .card .badge.suggested') ? "
+                                  "document.querySelector('#grid .card .badge.suggested').textContent : ''")
+                check(badge.startswith("→ "), f"a flagged card shows its suggested label ({badge!r})")
+            page.screenshot(os.path.join(args.out, "labels.png"))
+
         # Clusters.
         page.call("Page.navigate", url=base + "#clusters")
         page.wait_for("window.winnow.ready.clusters", what="the clusters view")
@@ -274,12 +304,24 @@ def main():
                   f"(mean of 20), pick {timing['pick'] * 1000:.1f} µs (mean of 1000), canvas {timing['size']}")
             page.screenshot(os.path.join(args.out, "map-bench.png"))
 
-        # Galleries written by `winnow gallery`, served from the work_dir.
+        # Galleries written by `winnow gallery`, served from the work_dir: linked from the summary,
+        # rendered with their pictures.
+        if not summary["galleries"]:
+            failures.append("the work_dir has no galleries/*.html: run `winnow gallery WORK_DIR` first")
+        page.call("Page.navigate", url=base + "#summary")
+        page.wait_for("window.winnow.ready.summary", what="the summary view")
+        linked = page.eval("[...document.querySelectorAll('a.gallery-link')].map(a => a.getAttribute('href'))") or []
         for name in summary["galleries"]:
-            page.call("Page.navigate", url=base + "files/galleries/" + name + ".html")
+            href = "/files/galleries/" + name + ".html"
+            check(href in linked, f"the summary links gallery {name}")
+            page.call("Page.navigate", url=base + href.lstrip("/"))
             page.wait_for("document.readyState === 'complete'", what=f"gallery {name}")
             text = page.eval("document.body ? document.body.innerText.length : 0")
             check(text > 0, f"gallery {name} renders ({text} characters of text)")
+            images = page.wait_for("""(() => { const imgs = [...document.querySelectorAll('img')].slice(0, 12);
+                return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0) ? imgs.length : 0; })()""",
+                                   what=f"the pictures of gallery {name}")
+            check(images > 0, f"gallery {name} shows {images} pictures")
             page.pump(0.5)
             page.screenshot(os.path.join(args.out, f"gallery-{name}.png"))
 

@@ -9,13 +9,17 @@ import WinnowCore
 /// marks saved to `review_marks.csv` for `winnow clean --marks`.
 ///
 /// Only two kinds of file are ever read for a request: dataset images named by their sample
-/// index (the path comes from the catalog, never from the URL) and files inside the work_dir
-/// (`/files/…`, resolved by `SafePath`). Bad requests get a 4xx answer with a one-line reason.
+/// index (the path comes from the catalog, never from the URL; previews are made by the
+/// galleries' `ThumbnailStore`) and files inside the work_dir (`/files/…`, resolved by
+/// `SafePath`). Bad requests get a 4xx answer with a one-line reason.
 public struct AppServer: Sendable {
     public let data: WorkDirData
     public let policy: AccessPolicy
     let marks: ReviewMarks
-    let thumbnails: ThumbnailCache
+    /// `thumbnails/<index>.jpg`, shared with `winnow gallery --lazy`.
+    let thumbnails: ThumbnailStore
+    /// Large previews of images browsers cannot show (TIFF, HEIF, …) or inside archives.
+    let previews: ThumbnailStore
     let neighbours: NeighbourFinder
 
     public init(workDirectory: URL, policy: AccessPolicy) throws {
@@ -23,7 +27,8 @@ public struct AppServer: Sendable {
         self.policy = policy
         marks = ReviewMarks(directory: data.directory,
                             names: Dictionary(uniqueKeysWithValues: data.samples.map { ($0.index, $0.filename) }))
-        thumbnails = ThumbnailCache(directory: data.directory.appendingPathComponent("thumbnails"))
+        thumbnails = ThumbnailStore(workDirectory: data.directory)
+        previews = thumbnails.resized(side: 1600, folder: ThumbnailStore.folderName + "/large")
         neighbours = NeighbourFinder(data: data)
     }
 
@@ -47,7 +52,9 @@ public struct AppServer: Sendable {
         router.get("/app.js") { _, _ in Responses.text(WebAssets.appJS, type: "text/javascript; charset=utf-8") }
         router.get("/app.css") { _, _ in Responses.text(WebAssets.appCSS, type: "text/css; charset=utf-8") }
         router.get("/api/summary") { _, _ in try Responses.json(summary()) }
-        router.get("/api/samples") { _, _ in try Responses.json(SampleColumns(data: data, marks: marks.all)) }
+        router.get("/api/samples") { _, _ in
+            try Responses.json(SampleColumns(data: data, marks: marks.all, hasPreview: thumbnails.contains))
+        }
         router.get("/api/components") { _, _ in
             try Responses.json(data.components.map { ComponentInfo(id: $0.key, members: $0.value) }
                 .sorted { ($0.members.count, $1.id) > ($1.members.count, $0.id) })
@@ -103,23 +110,23 @@ public struct AppServer: Sendable {
         router.get("/thumb/{index}") { _, context in
             let sample = try imageSample(context)
             do {
-                return Responses.data(try thumbnails.jpeg(index: sample.index, imageAt: sample.location ?? ""), type: "image/jpeg")
+                return Responses.data(try thumbnails.jpeg(of: sample.index), type: "image/jpeg")
             } catch {
-                throw HTTPError(.notFound, message: "no preview for sample \(sample.index): \(error)")
+                throw HTTPError(.notFound, message: "no preview for sample \(sample.index): \((error as? ThumbnailStore.Failure)?.reason ?? "\(error)")")
             }
         }
         router.get("/image/{index}") { _, context in
             let sample = try imageSample(context)
-            guard let location = sample.location, let bytes = try? Data(contentsOf: URL(fileURLWithPath: location)) else {
-                throw HTTPError(.notFound, message: "the image of sample \(sample.index) cannot be read")
+            // Files in formats browsers show are sent as they are; others (and archive members) as a large JPEG preview.
+            if let location = sample.location, let bytes = try? Data(contentsOf: URL(fileURLWithPath: location)),
+               let type = Responses.browserImageType(bytes) {
+                return Responses.data(bytes, type: type)
             }
-            // Formats browsers show are sent as they are; others as a large JPEG preview.
-            if let type = Responses.browserImageType(bytes) { return Responses.data(bytes, type: type) }
-            let preview = ThumbnailCache(directory: thumbnails.directory.appendingPathComponent("large"), side: 1600)
-            guard let jpeg = try? preview.jpeg(index: sample.index, imageAt: location) else {
-                throw HTTPError(.notFound, message: "the image of sample \(sample.index) cannot be decoded")
+            do {
+                return Responses.data(try previews.jpeg(of: sample.index), type: "image/jpeg")
+            } catch {
+                throw HTTPError(.notFound, message: "the image of sample \(sample.index) cannot be shown: \((error as? ThumbnailStore.Failure)?.reason ?? "\(error)")")
             }
-            return Responses.data(jpeg, type: "image/jpeg")
         }
         router.get("/files/**") { request, _ in
             let tail = request.uri.path.dropFirst("/files/".count)
@@ -139,14 +146,14 @@ public struct AppServer: Sendable {
         return index
     }
 
+    /// The decoded sample a request names by index; its image is located by the catalog only.
     private func imageSample(_ context: BasicRequestContext) throws -> WorkDirData.Sample {
         let index = try sampleIndex(context)
         guard let row = data.rowOfIndex[index] else { throw HTTPError(.notFound, message: "no decoded sample with index \(index)") }
-        let sample = data.samples[row]
-        guard sample.location != nil else {
-            throw HTTPError(.notFound, message: "sample \(index) is inside an archive: no image file to show")
+        guard thumbnails.contains(index) else {
+            throw HTTPError(.notFound, message: "the catalog does not say where the image of sample \(index) is")
         }
-        return sample
+        return data.samples[row]
     }
 
     struct Summary: Encodable {
@@ -158,6 +165,12 @@ public struct AppServer: Sendable {
         var components: Int
         var imagesInComponents: Int
         var labels: [String: Int]
+        /// annotations (`label_scores.csv`), folders, or none.
+        var labelSource: WorkDirData.LabelSource
+        /// Images whose given label is likely wrong (with annotations).
+        var likelyWrongLabels: Int
+        /// The label outputs of the run present in the work_dir (`likely_wrong_labels.csv`, …).
+        var labelFiles: [String]
         var splits: [String: Int]
         var maps: [String]
         var galleries: [String]
@@ -178,7 +191,11 @@ public struct AppServer: Sendable {
         for mark in marks.all.values { markCounts[mark.rawValue, default: 0] += 1 }
         return Summary(workDirectory: data.directory.path, images: data.samples.count, invalid: data.invalid,
                        issueCounts: issueCounts, issueOrder: WorkDirData.issueOrder, components: data.components.count,
-                       imagesInComponents: data.components.values.reduce(0) { $0 + $1.count }, labels: labels, splits: splits,
+                       imagesInComponents: data.components.values.reduce(0) { $0 + $1.count }, labels: labels,
+                       labelSource: data.labelSource, likelyWrongLabels: issueCounts[WorkDirData.wrongLabelIssue] ?? 0,
+                       labelFiles: WorkDirData.labelFiles.filter {
+                           FileManager.default.fileExists(atPath: data.directory.appendingPathComponent($0).path)
+                       }, splits: splits,
                        maps: data.listing("maps", extension: "csv"), galleries: data.listing("galleries", extension: "html"),
                        marks: markCounts, hasNeighbours: neighbours.available,
                        hasRunSummary: data.summaryJSON != nil)
@@ -202,15 +219,22 @@ struct SampleColumns: Encodable {
     var index: [Int64] = [], filename: [String] = [], width: [Int] = [], height: [Int] = []
     var uniqueness: [Double?] = [], nearestSimilarity: [Double?] = [], component: [Int64?] = [], componentSize: [Int] = []
     var cluster: [Int?] = [], issues: [Int] = [], label: [Int] = [], split: [Int] = [], mark: [String] = []
-    /// Whether the image is a file the app can show (archive members are not).
-    var hasFile: [Bool] = []
+    /// Whether the catalog locates the image, so that the app can preview it.
+    var hasPreview: [Bool] = []
     var issueNames = WorkDirData.issueOrder
     var labelNames: [String] = [], splitNames: [String] = []
+    /// With annotations (`label_scores.csv`), else all nil / -1: the wrong-label score, the
+    /// suggested label (code into `labelNames`), kNN disagreement, and with predictions
+    /// mistakenness and hardness.
+    var hasLabelScores = false
+    var wrongLabelScore: [Double?] = [], suggestedLabel: [Int] = [], knnDisagreement: [Double?] = []
+    var mistakenness: [Double?] = [], hardness: [Double?] = []
 
-    init(data: WorkDirData, marks: [Int64: ReviewMarks.Mark]) {
+    init(data: WorkDirData, marks: [Int64: ReviewMarks.Mark], hasPreview previewable: (Int64) -> Bool) {
         let bit = Dictionary(uniqueKeysWithValues: issueNames.enumerated().map { ($1, 1 << $0) })
-        labelNames = Array(Set(data.samples.map(\.label))).sorted()
+        labelNames = Array(Set(data.samples.map(\.label) + data.samples.compactMap(\.labelScores?.suggestedLabel))).sorted()
         splitNames = Array(Set(data.samples.map(\.split))).sorted()
+        hasLabelScores = data.labelSource == .annotations
         let labelCode = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
         let splitCode = Dictionary(uniqueKeysWithValues: splitNames.enumerated().map { ($1, $0) })
         for s in data.samples {
@@ -221,7 +245,13 @@ struct SampleColumns: Encodable {
             issues.append(s.issues.reduce(0) { $0 | (bit[$1] ?? 0) })
             label.append(labelCode[s.label] ?? 0); split.append(splitCode[s.split] ?? 0)
             mark.append(marks[s.index]?.rawValue ?? "")
-            hasFile.append(s.location != nil)
+            hasPreview.append(previewable(s.index))
+            let scores = s.labelScores
+            wrongLabelScore.append(scores?.wrongLabelScore)
+            suggestedLabel.append(scores?.suggestedLabel.flatMap { labelCode[$0] } ?? -1)
+            knnDisagreement.append(scores?.knnDisagreement)
+            mistakenness.append(scores?.mistakenness)
+            hardness.append(scores?.hardness)
         }
     }
 }

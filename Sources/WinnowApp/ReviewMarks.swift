@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import WinnowCore
 
 /// Keep/remove decisions made in the app, saved on every change to `review_marks.csv`
 /// (`index,filename,mark`) in the work_dir — the file `winnow clean --marks` reads.
@@ -40,23 +41,17 @@ final class ReviewMarks: Sendable {
         }
     }
 
-    var csv: String {
-        state.withLock { marks in
-            marks.keys.sorted().reduce(CSV.line(["index", "filename", "mark"])) { text, id in
-                text + CSV.line([String(id), names[id] ?? "", marks[id]?.rawValue ?? ""])
-            }
-        }
+    var csv: String { state.withLock { table($0) } }
+
+    private func table(_ marks: [Int64: Mark]) -> String {
+        var table = CSVTable(header: ["index", "filename", "mark"])
+        for id in marks.keys.sorted() { table.append([String(id), names[id] ?? "", marks[id]?.rawValue ?? ""]) }
+        return table.contents
     }
 
     private func save(_ marks: [Int64: Mark]) throws {
-        let text = marks.keys.sorted().reduce(CSV.line(["index", "filename", "mark"])) { text, id in
-            text + CSV.line([String(id), names[id] ?? "", marks[id]?.rawValue ?? ""])
-        }
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(Self.fileName).\(UUID().uuidString).tmp")
-        try Data(text.utf8).write(to: temporary)
-        guard rename(temporary.path, url.path) == 0 else {
-            try? FileManager.default.removeItem(at: temporary)
-            throw AppError.unreadable(url.path, "cannot be written: \(String(cString: strerror(errno)))")
+        do { try AtomicFile.write(table(marks), to: url) } catch {
+            throw AppError.unreadable(url.path, "cannot be written: \(error.localizedDescription)")
         }
     }
 }

@@ -50,12 +50,13 @@ enum WebAssets {
         <option value="filename">filename</option>
       </select></label>
       <span id="grid-count"></span>
+      <span id="grid-galleries"></span>
     </div>
     <div id="grid" class="grid"></div>
     <div class="pager"><button id="prev" type="button">previous</button> <span id="page"></span> <button id="next" type="button">next</button></div>
   </section>
   <section id="view-clusters" class="view" hidden>
-    <p class="hint">Groups of near duplicates (connected components), largest first. “Keep best” keeps the image with the most pixels and marks the others remove.</p>
+    <p class="hint">Groups of near duplicates (connected components), largest first. “Keep best” keeps the image with the most pixels and marks the others remove. <span id="cluster-galleries"></span></p>
     <div id="clusters"></div>
     <button id="more-clusters" type="button" hidden>more clusters</button>
   </section>
@@ -65,6 +66,7 @@ enum WebAssets {
       <label>colour by <select id="m-colour">
         <option value="label">label</option><option value="issue">issue</option>
         <option value="split">split</option><option value="cluster">cluster</option>
+        <option value="wrong" hidden>likely wrong label</option>
       </select></label>
       <button id="m-reset" type="button">reset view</button>
       <span id="m-info"></span>
@@ -99,9 +101,10 @@ const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b
   '#bcbd22', '#393b79', '#ad494a', '#637939', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1',
   '#636363', '#fd8d3c'];
 const NONE_COLOUR = '#b8b8b8';
-// Shown for images inside archives, which have no file to preview.
+// Shown for images the catalog does not locate.
 const NO_PREVIEW = 'data:image/svg+xml,' + encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="90">' +
-  '<rect width="120" height="90" fill="#ddd"/><text x="60" y="50" font-size="11" text-anchor="middle" fill="#666">in an archive</text></svg>');
+  '<rect width="120" height="90" fill="#ddd"/><text x="60" y="50" font-size="11" text-anchor="middle" fill="#666">no preview</text></svg>');
+const WRONG_LABEL = 'likely_wrong_label';
 
 const state = {
   summary: null, samples: null, rowOf: new Map(), filtered: [], page: 0, pageSize: 120,
@@ -139,6 +142,15 @@ function issuesOf(row) {
   return names;
 }
 function labelOf(row) { return state.samples.labelNames[state.samples.label[row]] || ''; }
+function suggestedOf(row) { const code = state.samples.suggestedLabel[row]; return code >= 0 ? state.samples.labelNames[code] : ''; }
+function isLikelyWrong(row) { return issuesOf(row).includes(WRONG_LABEL); }
+function thumbOf(index) { return state.samples.hasPreview[state.rowOf.get(index)] ? '/thumb/' + index : NO_PREVIEW; }
+// Links to the galleries of this work_dir (winnow gallery) among `names`.
+function galleryLinks(names) {
+  const present = names.filter(name => state.summary.galleries.includes(name));
+  return present.length ? el('span', { class: 'gallery-links' }, 'galleries: ', ...present.map(name =>
+    el('a', { href: '/files/galleries/' + encodeURIComponent(name) + '.html', class: 'gallery-link', target: '_blank', text: name + ' ' }))) : null;
+}
 function splitOf(row) { return state.samples.splitNames[state.samples.split[row]] || ''; }
 
 // ---------- loading and routing ----------
@@ -195,16 +207,22 @@ function renderSummary() {
   boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Issues' }),
     issueRows.length ? table(issueRows) : el('p', { text: 'none found' })));
   const labels = Object.entries(s.labels).sort((a, b) => b[1] - a[1]);
-  if (labels.length) boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Labels (folders)' }), table(labels.map(([name, n]) =>
-    [el('a', { href: '#grid?label=' + encodeURIComponent(name), text: name }), String(n)]))));
+  if (labels.length) boxes.append(el('div', { class: 'box', id: 'summary-labels' },
+    el('h2', { text: s.labelSource === 'annotations' ? 'Labels (annotations)' : 'Labels (folders)' }),
+    table(labels.map(([name, n]) => [el('a', { href: '#grid?label=' + encodeURIComponent(name), text: name }), String(n)])),
+    s.labelSource === 'annotations' ? el('p', {},
+      el('a', { href: '#grid?issue=' + WRONG_LABEL + '&sort=wrong-desc', id: 'wrong-label-link',
+                text: s.likelyWrongLabels + ' likely wrong labels' }), ' (most likely first)') : null,
+    s.labelFiles.length ? el('p', {}, 'files: ', ...s.labelFiles.map(name =>
+      el('a', { href: '/files/' + encodeURIComponent(name), text: name + ' ' }))) : null,
+    galleryLinks(['labels'])));
   const splits = Object.entries(s.splits);
   if (splits.length) boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Splits' }), table(splits.map(([name, n]) =>
     [el('a', { href: '#grid?split=' + encodeURIComponent(name), text: name }), String(n)]))));
   boxes.append(el('div', { class: 'box' }, el('h2', { text: 'Maps and galleries' }),
     s.maps.length ? el('p', {}, 'maps: ', ...s.maps.map(key => el('a', { href: '#map?key=' + encodeURIComponent(key), text: key + ' ' })))
       : el('p', { text: 'no maps yet (winnow visualize WORK_DIR --method umap)' }),
-    s.galleries.length ? el('p', {}, 'galleries: ', ...s.galleries.map(name =>
-      el('a', { href: '/files/galleries/' + encodeURIComponent(name) + '.html', class: 'gallery-link', text: name + ' ' })))
+    s.galleries.length ? el('p', {}, galleryLinks(s.galleries))
       : el('p', { text: 'no galleries yet (winnow gallery WORK_DIR --kind duplicates)' })));
   const marks = s.marks;
   boxes.append(el('div', { class: 'box', id: 'summary-marks' }, el('h2', { text: 'Review marks' }),
@@ -239,7 +257,14 @@ function fillFilters() {
   issue.append(option('', 'any'), option('*', 'any issue'), option('-', 'no issue'),
     ...s.issueNames.filter(name => state.summary.issueCounts[name]).map(name => option(name, name + ' (' + state.summary.issueCounts[name] + ')')));
   const label = document.getElementById('f-label');
-  label.append(option('', 'any'), ...s.labelNames.filter(n => n).map(n => option(n, n)));
+  label.append(option('', 'any'), ...s.labelNames.filter(n => state.summary.labels[n]).map(n => option(n, n)));
+  if (s.hasLabelScores) {
+    const sort = document.getElementById('f-sort');
+    sort.append(option('wrong-desc', 'wrong-label score (highest first)'), option('knn-desc', 'neighbour label disagreement (highest first)'));
+    if (s.mistakenness.some(v => v != null)) sort.append(option('mistakenness-desc', 'mistakenness (highest first)'));
+    if (s.hardness.some(v => v != null)) sort.append(option('hardness-desc', 'hardness (highest first)'));
+    document.querySelector('#m-colour option[value="wrong"]').hidden = false;
+  }
   const split = document.getElementById('f-split');
   split.append(option('', 'any'), ...s.splitNames.filter(n => n).map(n => option(n, n)));
   const clusters = [...new Set(s.cluster.filter(c => c != null))].sort((a, b) => a - b);
@@ -293,6 +318,8 @@ function applyFilters() {
     'component-desc': [row => s.componentSize[row], -1],
     'issues-desc': [row => { let m = s.issues[row], c = 0; while (m) { c += m & 1; m >>>= 1; } return c; }, -1],
     'cluster': [num(s.cluster, Infinity), 1],
+    'wrong-desc': [num(s.wrongLabelScore, -Infinity), -1], 'knn-desc': [num(s.knnDisagreement, -Infinity), -1],
+    'mistakenness-desc': [num(s.mistakenness, -Infinity), -1], 'hardness-desc': [num(s.hardness, -Infinity), -1],
   }[sort];
   const byText = { label: labelOf, split: splitOf }[sort];
   if (by) {
@@ -305,6 +332,10 @@ function applyFilters() {
     rows.sort((a, b) => s.filename[a] < s.filename[b] ? -1 : s.filename[a] > s.filename[b] ? 1 : 0);
   }
   state.filtered = rows;
+  // The galleries that show the chosen issue.
+  const galleries = { duplicate: ['duplicates', 'components'], near_duplicate: ['duplicates', 'similarity'], outlier: ['outliers'],
+    blurry: ['stats_blur'], dark: ['stats_dark'], bright: ['stats_bright'], [WRONG_LABEL]: ['labels'] }[issue] || [];
+  document.getElementById('grid-galleries').replaceChildren(galleryLinks(galleries) || '');
   renderGrid();
 }
 
@@ -312,8 +343,12 @@ function card(row) {
   const s = state.samples, index = s.index[row];
   const badges = issuesOf(row).map(name => el('span', { class: 'badge issue', text: name }));
   if (labelOf(row)) badges.push(el('span', { class: 'badge label', text: labelOf(row) }));
+  if (s.wrongLabelScore[row] != null && (isLikelyWrong(row) || suggestedOf(row) !== labelOf(row))) {
+    badges.push(el('span', { class: 'badge suggested', title: 'wrong-label score ' + fmt(s.wrongLabelScore[row]),
+                             text: '→ ' + suggestedOf(row) + ' ' + fmt(s.wrongLabelScore[row], 2) }));
+  }
   const node = el('div', { class: 'card ' + s.mark[row], dataset: { index: String(index) }, title: s.filename[row] },
-    el('img', { src: s.hasFile[row] ? '/thumb/' + index : NO_PREVIEW, loading: 'lazy', alt: s.filename[row] }),
+    el('img', { src: thumbOf(index), loading: 'lazy', alt: s.filename[row] }),
     el('div', { class: 'name', text: s.filename[row].split('/').pop() }),
     el('div', {}, ...badges));
   node.addEventListener('click', () => select(index));
@@ -338,6 +373,7 @@ async function renderClusters() {
     state.clusterShown = 0;
     document.getElementById('clusters').replaceChildren();
     document.getElementById('more-clusters').addEventListener('click', moreClusters);
+    document.getElementById('cluster-galleries').replaceChildren(galleryLinks(['duplicates', 'components']) || '');
     if (!state.components.length) document.getElementById('clusters').append(el('p', { text: 'No duplicate groups in this work_dir.' }));
     moreClusters();
   }
@@ -403,13 +439,20 @@ async function select(index) {
   const panel = document.getElementById('detail');
   panel.hidden = false;
   panel.dataset.index = String(index);
-  document.getElementById('d-image').src = s.hasFile[row] ? '/image/' + index : NO_PREVIEW;
-  document.getElementById('d-info').replaceChildren(table([
+  document.getElementById('d-image').src = s.hasPreview[row] ? '/image/' + index : NO_PREVIEW;
+  const rows = [
     ['index', String(index)], ['file', s.filename[row]], ['size', s.width[row] + ' × ' + s.height[row]],
     ['issues', issuesOf(row).join(', ') || 'none'], ['label', labelOf(row) || '–'], ['split', splitOf(row) || '–'],
     ['uniqueness', fmt(s.uniqueness[row])], ['nearest similarity', fmt(s.nearestSimilarity[row])],
     ['component', s.component[row] == null ? '–' : s.component[row] + ' (' + s.componentSize[row] + ' images)'],
-  ]));
+  ];
+  if (s.hasLabelScores) {
+    rows.push(['wrong-label score', fmt(s.wrongLabelScore[row])], ['suggested label', suggestedOf(row) || '–'],
+      ['neighbour label disagreement', fmt(s.knnDisagreement[row])]);
+    if (s.mistakenness[row] != null) rows.push(['mistakenness', fmt(s.mistakenness[row])]);
+    if (s.hardness[row] != null) rows.push(['hardness', fmt(s.hardness[row])]);
+  }
+  document.getElementById('d-info').replaceChildren(table(rows));
   showMarkButtons(index);
   for (const node of document.querySelectorAll('.card.selected')) node.classList.remove('selected');
   for (const node of document.querySelectorAll('.card[data-index="' + index + '"]')) node.classList.add('selected');
@@ -422,7 +465,7 @@ async function select(index) {
   document.getElementById('d-source').textContent = '(' + answer.source + ')';
   list.replaceChildren(...(answer.neighbours.length ? answer.neighbours.map(n => {
     const node = el('div', { class: 'neighbor', dataset: { index: String(n.index) }, title: n.filename },
-      el('img', { src: s.hasFile[state.rowOf.get(n.index)] ? '/thumb/' + n.index : NO_PREVIEW, loading: 'lazy', alt: n.filename }),
+      el('img', { src: thumbOf(n.index), loading: 'lazy', alt: n.filename }),
       fmt(n.similarity));
     node.addEventListener('click', () => select(n.index));
     return node;
@@ -519,6 +562,7 @@ class ScatterMap {
       if (mode === 'label') keys[i] = labelOf(row);
       else if (mode === 'split') keys[i] = splitOf(row);
       else if (mode === 'cluster') keys[i] = s.cluster[row] == null ? '' : 'k-means ' + s.cluster[row];
+      else if (mode === 'wrong') keys[i] = s.wrongLabelScore[row] == null ? '' : isLikelyWrong(row) ? 'likely wrong label' : 'label agrees';
       else keys[i] = issuesOf(row)[0] || '';
     }
     const counts = new Map();
@@ -683,7 +727,7 @@ body.detail-open main, body.view-map main { margin-right: 360px; }
 .card img, .thumb { width: 100%; height: 130px; object-fit: contain; background: #eee; display: block; }
 .card .name { font-size: 11px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .badge { display: inline-block; font-size: 10px; padding: 0 4px; margin: 1px; border-radius: 3px; background: #eee; color: #333; }
-.badge.issue { background: #fde2c8; } .badge.label { background: #d8e8fb; }
+.badge.issue { background: #fde2c8; } .badge.label { background: #d8e8fb; } .badge.suggested { background: #f6d0d0; }
 .pager { margin: 1em 0; text-align: center; }
 .summary-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 1em; }
 .box { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 0.8em; }

@@ -3,7 +3,8 @@ import WinnowCore
 
 /// Everything the app shows about a finished work_dir, read once at start: the decoded samples
 /// from the catalog (`winnow.sqlite`) joined with `scores.csv`, `quality.csv`,
-/// `connected_components.csv`, `exact_duplicates.csv`, `near_duplicates.csv` and `leaks.csv`.
+/// `connected_components.csv`, `exact_duplicates.csv`, `near_duplicates.csv`, `leaks.csv` and,
+/// after `winnow run --annotations`, `label_scores.csv` (given labels, wrong-label scores).
 /// Missing files leave their columns empty (a statistics-only run has no scores).
 public struct WorkDirData: Sendable {
     /// One decoded image.
@@ -19,9 +20,37 @@ public struct WorkDirData: Sendable {
         public var component: Int64?
         public var cluster: Int?
         public var split: String
-        /// Folder-derived class name (the image's parent folder) when the dataset has several.
+        /// The given label: from the annotations (`label_scores.csv`; several joined by `;`)
+        /// when the run had them, else the image's parent folder when the images sit in several.
         public var label: String
         public var issues: [String]
+        /// With annotations: the label scores of `label_scores.csv` (nil for unlabelled images).
+        public var labelScores: LabelScores?
+    }
+
+    /// One row of `label_scores.csv`; scores the run could not compute are nil.
+    public struct LabelScores: Sendable, Encodable, Equatable {
+        /// 1 − out-of-sample probability of the given label.
+        public var wrongLabelScore: Double?
+        public var pGiven: Double?
+        public var suggestedLabel: String?
+        public var pSuggested: Double?
+        public var isLikelyWrong: Bool
+        public var knnDisagreement: Double?
+        public var knnMajorityLabel: String?
+        public var predictedLabel: String?
+        public var confidence: Double?
+        public var hardness: Double?
+        public var mistakenness: Double?
+    }
+
+    /// Where the samples' labels come from.
+    public enum LabelSource: String, Sendable, Encodable {
+        /// `label_scores.csv` of a run with `--annotations`.
+        case annotations
+        /// The images' parent folders (a stand-in when there are no annotations).
+        case folders
+        case none
     }
 
     /// A file the run could not use.
@@ -41,9 +70,13 @@ public struct WorkDirData: Sendable {
     public let components: [Int64: [Int64]]
     /// `summary.json` as written by the run (raw JSON text), if present.
     public let summaryJSON: String?
+    public let labelSource: LabelSource
 
+    /// The issue of an image whose given label is likely wrong (`is_likely_wrong` in `label_scores.csv`).
+    public static let wrongLabelIssue = "likely_wrong_label"
     /// Issue names shown by the app, in display order.
-    public static let issueOrder = ["duplicate", "near_duplicate", "outlier", "leak"] + QualityIssue.allCases.map(\.rawValue)
+    public static let issueOrder = ["duplicate", "near_duplicate", "outlier", "leak", wrongLabelIssue]
+        + QualityIssue.allCases.map(\.rawValue)
 
     /// Reads the work_dir; fails only when it is not a work_dir at all (no catalog).
     public init(directory: URL) throws {
@@ -65,9 +98,6 @@ public struct WorkDirData: Sendable {
                                   width: Int(row["width"] ?? "") ?? 0, height: Int(row["height"] ?? "") ?? 0,
                                   split: "", label: folder, issues: []))
         }
-        // Folder names are labels only when the images sit in more than one folder.
-        let folders = Set(samples.map(\.label))
-        if folders.count < 2 { for i in samples.indices { samples[i].label = "" } }
         invalid = try catalog.query("""
             SELECT id, filename, error_code, error_message FROM samples WHERE listed = 1 AND state = 'invalid' ORDER BY id
             """).compactMap { row in
@@ -108,6 +138,24 @@ public struct WorkDirData: Sendable {
             }
         }
         try each("near_duplicates.csv") { row, _ in issues[row].insert("near_duplicate") }
+        // Given labels and their scores (`winnow run --annotations`); folder names stand in without them.
+        var annotated = false
+        if let records = try CSV.records(at: directory.appendingPathComponent("label_scores.csv")) {
+            annotated = true
+            for row in samples.indices { samples[row].label = "" }
+            for r in records {
+                guard let id = Int64(r["index"] ?? ""), let row = rowOfIndex[id] else { continue }
+                samples[row].label = r["label"] ?? ""
+                if let split = r["split"], !split.isEmpty { samples[row].split = split }
+                let scores = Self.labelScores(r)
+                samples[row].labelScores = scores
+                if scores.isLikelyWrong { issues[row].insert(Self.wrongLabelIssue) }
+            }
+        } else if Set(samples.map(\.label)).count < 2 {
+            // Folder names are labels only when the images sit in more than one folder.
+            for i in samples.indices { samples[i].label = "" }
+        }
+        labelSource = annotated ? .annotations : samples.contains { !$0.label.isEmpty } ? .folders : .none
         for record in try CSV.records(at: directory.appendingPathComponent("leaks.csv")) ?? [] {
             for key in ["from", "to"] {
                 if let id = Int64(record[key] ?? ""), let row = rowOfIndex[id] { issues[row].insert("leak") }
@@ -121,6 +169,21 @@ public struct WorkDirData: Sendable {
         self.rowOfIndex = rowOfIndex
         self.components = components.mapValues { $0.sorted() }
         summaryJSON = try? String(contentsOf: directory.appendingPathComponent("summary.json"), encoding: .utf8)
+    }
+
+    /// The label outputs of `winnow run --annotations` the summary links to when present.
+    public static let labelFiles = ["likely_wrong_labels.csv", "label_scores.csv", "label_purity.csv",
+                                    "detection_mistakenness.csv", "annotation_problems.csv"]
+
+    /// A `label_scores.csv` record's scores (empty fields are nil).
+    static func labelScores(_ r: [String: String]) -> LabelScores {
+        func number(_ column: String) -> Double? { r[column].flatMap(Double.init) }
+        func text(_ column: String) -> String? { r[column].flatMap { $0.isEmpty ? nil : $0 } }
+        return LabelScores(wrongLabelScore: number("wrong_label_score"), pGiven: number("p_given"),
+                           suggestedLabel: text("suggested_label"), pSuggested: number("p_suggested"),
+                           isLikelyWrong: r["is_likely_wrong"] == "1", knnDisagreement: number("knn_disagreement"),
+                           knnMajorityLabel: text("knn_majority_label"), predictedLabel: text("predicted_label"),
+                           confidence: number("confidence"), hardness: number("hardness"), mistakenness: number("mistakenness"))
     }
 
     /// Names (without extension) of the files in a work_dir subfolder with the given extension,

@@ -47,7 +47,7 @@ struct BenchDecodeCommand: ParsableCommand {
     var skipAnchors = false
 
     func run() throws {
-        let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let counts = commaSeparated(sizes).compactMap { Int($0) }
         guard !counts.isEmpty else { throw ValidationError("--sizes needs numbers, e.g. 2000,10000") }
         guard FileManager.default.fileExists(atPath: corpus) else {
             standardError("winnow: corpus not found: \(corpus)")

@@ -46,7 +46,7 @@ struct BenchEmbedCommand: ParsableCommand {
         print("winnow bench embed: \(files.count) images, model \(model), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("  tool                 wall s    img/s   img/CPU-s  peak RSS MB")
         var best: Double?
-        for count in threads.split(separator: ",").compactMap({ Int($0) }) {
+        for count in commaSeparated(threads).compactMap({ Int($0) }) {
             let work = places.scratch + "/embed-\(count)"
             try? FileManager.default.removeItem(atPath: work)
             let report = try BenchSupport.winnowRun([list, "--work-dir", work, "--model", model, "--threads", String(count)])

@@ -200,7 +200,7 @@ struct BenchIndexCommand: ParsableCommand {
 
     private func numbers(_ text: String?, _ name: String) throws -> [Int] {
         guard let text else { return [] }
-        let values = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let values = commaSeparated(text).compactMap { Int($0) }
         guard !values.isEmpty, values.allSatisfy({ $0 > 0 }) else { throw ValidationError("\(name) needs positive numbers") }
         return values
     }

@@ -36,7 +36,7 @@ struct BenchLabelsCommand: ParsableCommand {
             let name = URL(fileURLWithPath: folder).lastPathComponent
             let truth = try readTable(folder + "/labels.csv")
             let flipped = Dictionary(truth.map { ($0["file"] ?? "", $0["is_flipped"] == "1") }, uniquingKeysWith: { a, _ in a })
-            for model in models.split(separator: ",").map(String.init) {
+            for model in commaSeparated(models) {
                 let work = places.scratch + "/labels-\(name)-\(model)"
                 try? FileManager.default.removeItem(atPath: work)
                 _ = try BenchSupport.winnowRun([folder + "/images", "--work-dir", work, "--model", model,
@@ -73,17 +73,6 @@ struct BenchLabelsCommand: ParsableCommand {
             standardError("winnow bench labels: cannot read \(path)")
             throw ExitStatus.noInput
         }
-        var lines = text.split(whereSeparator: \.isNewline)
-        guard !lines.isEmpty else { return [] }
-        let header = splitCSV(String(lines.removeFirst()))
-        return lines.map { Dictionary(zip(header, splitCSV(String($0))), uniquingKeysWith: { a, _ in a }) }
-    }
-
-    private func splitCSV(_ line: String) -> [String] {
-        var fields: [String] = [], field = "", quoted = false
-        for c in line {
-            if c == "\"" { quoted.toggle() } else if c == "," && !quoted { fields.append(field); field = "" } else { field.append(c) }
-        }
-        return fields + [field]
+        return CSVReader.records(text)
     }
 }

@@ -48,8 +48,8 @@ struct BenchMapsCommand: ParsableCommand {
     var skipAnchors = false
 
     func run() throws {
-        let chosen = try methods.split(separator: ",").map { name -> (MapMethod, Bool) in
-            guard let method = MapMethod(rawValue: name.trimmingCharacters(in: .whitespaces)), method != .manual else {
+        let chosen = try commaSeparated(methods).map { name -> (MapMethod, Bool) in
+            guard let method = MapMethod(rawValue: name), method != .manual else {
                 throw ValidationError("--methods takes umap, tsne and pca")
             }
             return (method, false)

@@ -57,8 +57,7 @@ struct CleanCommand: ParsableCommand {
                 for warning in read.warnings { standardError("warning: \(warning)") }
                 reviewMarks = read.marks
             } catch {
-                standardError("winnow: \(error)")
-                throw ExitStatus.noInput
+                throw failure(error, ExitStatus.noInput)
             }
         }
         let plan = try CleanPlan.make(workDirectory: work, groups: groups, rules: rules, marks: reviewMarks)

@@ -67,8 +67,8 @@ struct GalleryCommand: ParsableCommand {
         }
     }
 
-    private var kinds: [String] { kind.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
-    private var metrics: [String] { metric.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [] }
+    private var kinds: [String] { kind.flatMap(commaSeparated) }
+    private var metrics: [String] { metric.map(commaSeparated) ?? [] }
 
     func run() throws {
         var failure: ExitCode?
@@ -77,7 +77,7 @@ struct GalleryCommand: ParsableCommand {
             var options = GalleryOptions(kind: chosen)
             options.numImages = numImages
             options.ascending = sort.map { $0 == "asc" }
-            options.slice = slice.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+            options.slice = slice.map(commaSeparated) ?? []
             options.lazy = lazy
             options.neighbors = neighbors
             options.maxMembers = maxMembers

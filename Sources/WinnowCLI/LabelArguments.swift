@@ -49,7 +49,7 @@ struct LabelArguments: ParsableArguments {
         o.labelColumn = labelColumn
         o.useLogits = useLogits
         o.copyMissing = copyMissing
-        o.sliceLabels = slice.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+        o.sliceLabels = slice.map(commaSeparated) ?? []
         o.sliceSplit = sliceSplit
         o.dataType = dataType
         o.alpha = alpha

@@ -62,8 +62,7 @@ struct ModelsCommand: ParsableCommand {
                 let path = try assets.mobileNetV2ModelPath()
                 print("mobilenet_v2: \(path)")
             } catch {
-                standardError("winnow: \(error)")
-                throw ExitStatus.software
+                throw failure(error, ExitStatus.software)
             }
         }
     }
@@ -105,8 +104,7 @@ struct ModelsCommand: ParsableCommand {
                     }
                 }
             } catch let error as EmbeddingError {
-                standardError("winnow: \(error)")
-                throw ExitStatus.software
+                throw failure(error, ExitStatus.software)
             } catch let error as InvalidSample {
                 standardError("winnow: \(image ?? ""): \(error.message)")
                 throw ExitStatus.noInput

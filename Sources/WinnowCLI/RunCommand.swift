@@ -99,11 +99,9 @@ struct RunCommand: ParsableCommand {
             if case .inputNotFound = error { throw ExitStatus.noInput }
             throw ExitStatus.software
         } catch let error as IndexError {
-            standardError("winnow: \(error)")
-            throw ExitStatus.software
+            throw failure(error, ExitStatus.software)
         } catch let error as EmbeddingError {
-            standardError("winnow: \(error)")
-            throw ExitStatus.software
+            throw failure(error, ExitStatus.software)
         } catch let error as AnnotationError {
             standardError("winnow: annotations: \(error)")
             throw ExitStatus.dataError
@@ -158,7 +156,7 @@ struct EmbeddingOptions: ParsableArguments {
                 throw ValidationError("--model must be copy, mobilenet_v2, mobilenet_v2_squash or a path to a .onnx file")
             }
             func floats(_ text: String, _ name: String) throws -> [Float] {
-                let values = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+                let values = commaSeparated(text).compactMap { Float($0) }
                 guard values.count == 3 else { throw ValidationError("--\(name) needs three comma-separated numbers") }
                 return values
             }

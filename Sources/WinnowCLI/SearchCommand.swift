@@ -52,19 +52,16 @@ struct SearchCommand: ParsableCommand {
             } else if let id {
                 matches = try search.neighbors(ofSample: id, k: k, minimumSimilarity: threshold)
             } else {
-                let values = (vector ?? "").split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+                let values = commaSeparated(vector ?? "").map { Float($0) }
                 guard !values.contains(where: { $0 == nil }) else { throw ValidationError("--vector must be comma-separated numbers") }
                 matches = try search.neighbors(ofVector: values.compactMap { $0 }, k: k, minimumSimilarity: threshold)
             }
         } catch let error as SearchError {
-            standardError("winnow: \(error)")
-            throw ExitStatus.noInput
+            throw failure(error, ExitStatus.noInput)
         } catch let error as EmbeddingError {
-            standardError("winnow: \(error)")
-            throw ExitStatus.software
+            throw failure(error, ExitStatus.software)
         } catch let error as IndexError {
-            standardError("winnow: \(error)")
-            throw ExitStatus.software
+            throw failure(error, ExitStatus.software)
         }
         if json {
             let encoder = JSONEncoder()

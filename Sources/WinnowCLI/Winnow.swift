@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import WinnowCore
 
 @main
@@ -26,6 +27,17 @@ struct WinnowCommand: AsyncParsableCommand {
 }
 
 /// Exit codes beyond ArgumentParser's own (0 success, 64 usage): sysexits-style.
+/// Prints `winnow: <error>` (one line) on standard error and returns the exit status to throw.
+func failure(_ error: Any, _ status: ExitCode) -> ExitCode {
+    standardError("winnow: \(error)")
+    return status
+}
+
+/// The items of a comma-separated option value (`a, b,c` → `["a", "b", "c"]`), trimmed.
+func commaSeparated(_ text: String) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+}
+
 enum ExitStatus {
     /// An input path does not exist or cannot be read.
     static let noInput = ExitCode(66)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WinnowCore
 
 /// Finds the photos and the `winnow` executable, runs commands (as WinnowCoreTests' TestData
 /// does; the app tests are their own target so they do not link WinnowCore's test helpers).
@@ -54,12 +55,7 @@ enum AppTestData {
     }
 
     static func readCSV(_ url: URL) throws -> [[String: String]] {
-        let lines = try String(contentsOf: url, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
-        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) else { return [] }
-        return lines.dropFirst().map { line in
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            return Dictionary(uniqueKeysWithValues: header.enumerated().map { ($1, $0 < fields.count ? fields[$0] : "") })
-        }
+        CSVReader.records(try String(contentsOf: url, encoding: .utf8))
     }
 }
 
@@ -68,21 +64,43 @@ struct AppTestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A work_dir made once per test process from real photos: two folders (labels), an exact copy,
-/// a half-size copy, a truncated JPEG, and a 2-D map.
+/// Work_dirs made once per test process from real photos: two folders, an exact copy, a
+/// half-size copy, a truncated JPEG; then `winnow visualize --method pca` (the map) and
+/// `winnow gallery` (duplicates and components pages), as a user would make them.
 ///
-/// The map `maps/fixture.csv` is written by the test itself (the first two principal
-/// components of the run's features, by power iteration) until `winnow visualize` lands; it
-/// follows the maps contract (`index,filename,x,y` + `KEY.json`).
+/// `work()` is a plain run (labels are the folder names); `labelledWork()` runs the same photos
+/// with `--annotations labels.csv` (labels `animal` / `object` that differ from the folder names,
+/// one of them wrong, splits, and a row naming no image) so the app's label views have
+/// `label_scores.csv` to show.
 enum AppFixture {
     static let workDirectory: Result<URL, AppTestFailure> = {
-        do { return .success(try make()) } catch { return .failure(error as? AppTestFailure ?? AppTestFailure("\(error)")) }
+        do { return .success(try make(annotated: false)) } catch { return .failure(error as? AppTestFailure ?? AppTestFailure("\(error)")) }
+    }()
+    static let labelledWorkDirectory: Result<URL, AppTestFailure> = {
+        do { return .success(try make(annotated: true)) } catch { return .failure(error as? AppTestFailure ?? AppTestFailure("\(error)")) }
     }()
 
     static func work() throws -> URL { try workDirectory.get() }
+    static func labelledWork() throws -> URL { try labelledWorkDirectory.get() }
 
-    static func make() throws -> URL {
-        let root = try AppTestData.temporaryDirectory("fixture")
+    /// The annotations of the labelled fixture (relative to the fixture root): astronaut is
+    /// labelled `animal` on purpose; `missing.jpg` names no image.
+    static let annotations = """
+        filename,label,split
+        photos/animals/chelsea.jpg,animal,train
+        photos/animals/chelsea copy.jpg,animal,val
+        photos/animals/horse.jpg,animal,train
+        photos/animals/astronaut.jpg,animal,train
+        photos/objects/coffee.jpg,object,train
+        photos/objects/coffee_small.jpg,object,val
+        photos/objects/motorcycle_left.jpg,object,train
+        photos/objects/rocket.jpg,object,val
+        photos/objects/missing.jpg,object,train
+
+        """
+
+    static func make(annotated: Bool) throws -> URL {
+        let root = try AppTestData.temporaryDirectory(annotated ? "labelled" : "fixture")
         let data = try AppTestData.skimageData()
         let animals = root.appendingPathComponent("photos/animals"), objects = root.appendingPathComponent("photos/objects")
         for folder in [animals, objects] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
@@ -104,51 +122,22 @@ enum AppFixture {
         let coffee = try Data(contentsOf: objects.appendingPathComponent("coffee.jpg"))
         try coffee.prefix(coffee.count / 3).write(to: objects.appendingPathComponent("truncated.jpg"))
         let work = root.appendingPathComponent("work")
-        let run = try AppTestData.shell(AppTestData.winnowExecutable.path,
-                                        ["run", root.appendingPathComponent("photos").path, "--work-dir", work.path])
-        guard run.status == 0 else { throw AppTestFailure("winnow run failed: \(run.output)") }
-        try writeMapFixture(work: work)
+        var arguments = ["run", root.appendingPathComponent("photos").path, "--work-dir", work.path, "--quiet"]
+        if annotated {
+            let labels = root.appendingPathComponent("labels.csv")
+            try annotations.write(to: labels, atomically: true, encoding: .utf8)
+            arguments += ["--annotations", labels.path]
+        }
+        try winnow(arguments)
+        try winnow(["visualize", work.path, "--method", "pca"])
+        try winnow(["gallery", work.path, "--kind", "duplicates,components", "--num-images", "0"])
         return work
     }
 
-    /// Projects the features on their first two principal components.
-    static func writeMapFixture(work: URL) throws {
-        let rows = try AppTestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
-        let bytes = try Data(contentsOf: work.appendingPathComponent("atrain_features.dat"))
-        let n = rows.count
-        guard n >= 3 else { throw AppTestFailure("the fixture run embedded only \(n) images") }
-        let values = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        let d = values.count / n
-        var x = (0..<n).map { i in (0..<d).map { Double(values[i * d + $0]) } }
-        let mean = (0..<d).map { j in x.reduce(0) { $0 + $1[j] } / Double(n) }
-        for i in 0..<n { for j in 0..<d { x[i][j] -= mean[j] } }
-        var coordinates: [[Double]] = Array(repeating: [], count: n)
-        for _ in 0..<2 {
-            var v = (0..<d).map { Double(($0 * 7919) % 13) - 6 }
-            for _ in 0..<100 {
-                let projected = x.map { row in zip(row, v).reduce(0) { $0 + $1.0 * $1.1 } }
-                var next = Array(repeating: 0.0, count: d)
-                for i in 0..<n { for j in 0..<d { next[j] += projected[i] * x[i][j] } }
-                let norm = (next.reduce(0) { $0 + $1 * $1 }).squareRoot()
-                guard norm > 0 else { break }
-                v = next.map { $0 / norm }
-            }
-            let projected = x.map { row in zip(row, v).reduce(0) { $0 + $1.0 * $1.1 } }
-            for i in 0..<n {
-                coordinates[i].append(projected[i])
-                for j in 0..<d { x[i][j] -= projected[i] * v[j] }   // deflate
-            }
-        }
-        let maps = work.appendingPathComponent("maps")
-        try FileManager.default.createDirectory(at: maps, withIntermediateDirectories: true)
-        var csv = "index,filename,x,y\n"
-        for (i, row) in rows.enumerated() {
-            let name = row["filename"] ?? ""
-            csv += "\(row["index"] ?? ""),\(name.contains(",") ? "\"\(name)\"" : name),\(coordinates[i][0]),\(coordinates[i][1])\n"
-        }
-        try csv.write(to: maps.appendingPathComponent("fixture.csv"), atomically: true, encoding: .utf8)
-        let meta = #"{"key":"fixture","method":"pca","dimensions":2,"count":\#(n),"parameters":{},"created":"2026-01-01T00:00:00Z"}"#
-        try meta.write(to: maps.appendingPathComponent("fixture.json"), atomically: true, encoding: .utf8)
+    /// Runs `winnow` and fails with its output when it does not exit 0.
+    static func winnow(_ arguments: [String]) throws {
+        let result = try AppTestData.shell(AppTestData.winnowExecutable.path, arguments)
+        guard result.status == 0 else { throw AppTestFailure("winnow \(arguments.prefix(2).joined(separator: " ")) failed: \(result.output)") }
     }
 }
 

@@ -3,7 +3,9 @@ import Testing
 
 /// The app in a real browser: `scripts/browser-check.py` drives headless Chromium (Debian's
 /// `chromium`, installed by scripts/setup.sh with the websocket-client venv) against a live
-/// `winnow serve`, takes screenshots, clicks a map point and checks the console.
+/// `winnow serve` over the labelled fixture (a `winnow run --annotations` work_dir with a
+/// `winnow visualize` map and `winnow gallery` pages), takes screenshots, clicks a map point,
+/// checks the label views and the galleries, and checks the console.
 @Suite("App in a browser")
 struct BrowserTests {
     static var python: URL { AppTestData.cache.appendingPathComponent("venv-browser/bin/python") }
@@ -20,7 +22,7 @@ struct BrowserTests {
 
     @Test func theAppWorksInHeadlessChromium() throws {
         try Self.requireBrowser()
-        let work = try fixtureCopy("browser")   // the check clicks "keep best": marks land in this copy
+        let work = try fixtureCopy("browser", from: AppFixture.labelledWork())   // "keep best" marks land in this copy
         let server = try ServerProcess(work: work)
         defer { server.stop() }
         let shots = try AppTestData.temporaryDirectory("screenshots")
@@ -28,9 +30,10 @@ struct BrowserTests {
                                                   "--out", shots.path, "--try-marks"], seconds: 240)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("neighbours shown") && result.output.contains("'keep best' marked cluster")
-                && result.output.contains(", 0 failed"))
+                && result.output.contains("sort by wrong-label score") && result.output.contains("likely-wrong-label filter")
+                && result.output.contains("gallery duplicates shows") && result.output.contains(", 0 failed"))
         #expect(try AppTestData.readCSV(work.appendingPathComponent("review_marks.csv")).count >= 2)
-        for name in ["summary", "grid", "clusters", "map"] {
+        for name in ["summary", "grid", "clusters", "map", "labels", "gallery-duplicates", "gallery-components"] {
             let png = shots.appendingPathComponent("\(name).png")
             let bytes = try Data(contentsOf: png)
             #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) && bytes.count > 10_000, "\(name).png")

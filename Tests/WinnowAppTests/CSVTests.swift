@@ -7,15 +7,22 @@ import Testing
 struct AppCSVTests {
     @Test func quotedFieldsKeepCommasQuotesAndNewlines() {
         let text = "index,filename\r\n0,\"a, b.jpg\"\n1,\"say \"\"hi\"\".png\"\n2,\"two\nlines.jpg\"\n3,plain.jpg"
-        #expect(CSV.rows(text) == [["index", "filename"], ["0", "a, b.jpg"], ["1", "say \"hi\".png"], ["2", "two\nlines.jpg"],
-                                   ["3", "plain.jpg"]])
-        #expect(CSV.rows("") == [])
-        #expect(CSV.rows("a,b\n\n1,2\n") == [["a", "b"], ["1", "2"]])
+        #expect(CSVReader.rows(text) == [["index", "filename"], ["0", "a, b.jpg"], ["1", "say \"hi\".png"], ["2", "two\nlines.jpg"],
+                                         ["3", "plain.jpg"]])
+        #expect(CSVReader.rows("") == [])
+        #expect(CSVReader.rows("a,b\n\n1,2\n") == [["a", "b"], ["1", "2"]])
         for name in ["a, b.jpg", "say \"hi\".png", "two\nlines.jpg"] {
-            #expect(CSV.rows(CSV.line(["7", name])) == [["7", name]])
-            #expect(ReviewMark.fields(CSV.line(["7", name, "keep"]).trimmingCharacters(in: .newlines)) == ["7", name, "keep"]
-                    || name.contains("\n"))
+            var table = CSVTable(header: ["index", "filename", "mark"])
+            table.append(["7", name, "keep"])
+            #expect(CSVReader.rows(table.contents) == [["index", "filename", "mark"], ["7", name, "keep"]])
+            #expect(CSVReader.records(table.contents) == [["index": "7", "filename": name, "mark": "keep"]])
+            let line = table.contents.split(separator: "\n", maxSplits: 1)[1].trimmingCharacters(in: .newlines)
+            #expect(CSVReader.fields(line) == ["7", name, "keep"] || name.contains("\n"))
         }
+        // One line: an open quote is nil (the caller reports the line), a trailing \r is dropped.
+        #expect(CSVReader.fields("1,\"open") == nil)
+        #expect(CSVReader.fields("1,\"a\"\"b\",c\r") == ["1", "a\"b", "c"])
+        #expect(CSVReader.fields("") == [""])
     }
 
     @Test func mapRowsOutsideTheWorkDirOrNotFiniteAreSkipped() throws {

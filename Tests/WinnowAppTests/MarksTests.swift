@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WinnowApp
+import WinnowCore
 
 @Suite("App data and review marks")
 struct AppMarksTests {
@@ -19,6 +20,64 @@ struct AppMarksTests {
         let alone = data.samples.filter { !$0.issues.contains("duplicate") }
         #expect(!alone.isEmpty && alone.allSatisfy { data.components[$0.component ?? -1] == nil })
         _ = coffee
+    }
+
+    /// After `winnow run --annotations` the labels, splits and wrong-label scores are those of
+    /// `label_scores.csv`, not the folder names; without that file the folders stand in again.
+    @Test func labelsComeFromTheAnnotationsWhenTheRunHadThem() throws {
+        let work = try fixtureCopy("labels", from: AppFixture.labelledWork())   // the browser test copies the original meanwhile
+        let data = try WorkDirData(directory: work)
+        #expect(data.labelSource == .annotations)
+        let rows = try AppTestData.readCSV(work.appendingPathComponent("label_scores.csv"))
+        #expect(rows.count == 8)   // the 9 annotation rows less missing.jpg (truncated.jpg has none)
+        for row in rows {
+            let sample = try #require(data.samples.first { String($0.index) == row["index"] }, "\(row)")
+            #expect(sample.label == row["label"] && sample.split == row["split"])
+            let scores = try #require(sample.labelScores)
+            #expect(scores.wrongLabelScore == Double(row["wrong_label_score"] ?? ""))
+            #expect(scores.suggestedLabel == row["suggested_label"] && scores.knnDisagreement == Double(row["knn_disagreement"] ?? ""))
+            #expect(sample.issues.contains(WorkDirData.wrongLabelIssue) == (row["is_likely_wrong"] == "1"))
+        }
+        #expect(Set(data.samples.map(\.label)) == ["animal", "object"])
+        #expect(data.samples.contains { $0.labelScores?.wrongLabelScore != nil })
+
+        // The API: label source, flagged count, label files; per-sample scores in /api/samples.
+        let server = try ServerProcess(work: work)
+        defer { server.stop() }
+        let http = RawHTTP(port: server.port)
+        let summary = try #require(try JSONSerialization.jsonObject(with: try http.get("/api/summary").body) as? [String: Any])
+        #expect(summary["labelSource"] as? String == "annotations")
+        #expect(summary["likelyWrongLabels"] as? Int == rows.filter { $0["is_likely_wrong"] == "1" }.count)
+        #expect((summary["labelFiles"] as? [String])?.contains("annotation_problems.csv") == true)
+        #expect(summary["labels"] as? [String: Int] == ["animal": 4, "object": 4])
+        let columns = try #require(try JSONSerialization.jsonObject(with: try http.get("/api/samples").body) as? [String: Any])
+        #expect(columns["hasLabelScores"] as? Bool == true)
+        let scored = (columns["wrongLabelScore"] as? [Any])?.filter { !($0 is NSNull) }.count
+        #expect(scored == rows.filter { !($0["wrong_label_score"] ?? "").isEmpty }.count)
+        let problems = try http.get("/files/annotation_problems.csv")
+        #expect(problems.status == 200 && problems.text.contains("missing.jpg"))
+
+        // Without label_scores.csv: folder names, no scores.
+        let plain = try fixtureCopy("nolabels", from: work)
+        try FileManager.default.removeItem(at: plain.appendingPathComponent("label_scores.csv"))
+        let folders = try WorkDirData(directory: plain)
+        #expect(folders.labelSource == .folders && Set(folders.samples.map(\.label)) == ["animals", "objects"])
+        #expect(folders.samples.allSatisfy { $0.labelScores == nil && !$0.issues.contains(WorkDirData.wrongLabelIssue) })
+    }
+
+    /// The app's previews are the galleries' thumbnails (`ThumbnailStore`): `/thumb/N` answers
+    /// with `thumbnails/N.jpg`, the file `winnow gallery --lazy` links.
+    @Test func previewsAreTheSharedThumbnails() throws {
+        let work = try fixtureCopy("thumbs")
+        let data = try WorkDirData(directory: work)
+        let sample = try #require(data.samples.first)
+        let server = try ServerProcess(work: work)
+        defer { server.stop() }
+        let reply = try RawHTTP(port: server.port).get("/thumb/\(sample.index)")
+        #expect(reply.status == 200 && reply.body.starts(with: [0xFF, 0xD8, 0xFF]))
+        let cached = work.appendingPathComponent("thumbnails/\(sample.index).jpg")
+        #expect(try Data(contentsOf: cached) == reply.body)
+        #expect(ThumbnailStore(workDirectory: work).url(of: sample.index).standardizedFileURL.path == cached.standardizedFileURL.path)
     }
 
     @Test func marksAreSavedReloadedAndAppliedByClean() throws {

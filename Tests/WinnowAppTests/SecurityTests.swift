@@ -22,10 +22,10 @@ func runBounded(_ executable: URL, _ arguments: [String], seconds: Double = 20) 
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-/// A copy of the fixture work_dir that a test may change (symlinks, marks).
-func fixtureCopy(_ name: String) throws -> URL {
+/// A copy of a fixture work_dir (default: the plain one) that a test may change (symlinks, marks).
+func fixtureCopy(_ name: String, from source: @autoclosure () throws -> URL = try AppFixture.work()) throws -> URL {
     let target = try AppTestData.temporaryDirectory(name).appendingPathComponent("work")
-    try FileManager.default.copyItem(at: try AppFixture.work(), to: target)
+    try FileManager.default.copyItem(at: try source(), to: target)
     return target
 }
 

@@ -671,7 +671,7 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         let folder = try TestData.corpus("B")
         let csv = try String(contentsOf: folder.appendingPathComponent("ground_truth.csv"), encoding: .utf8)
         var lines = csv.split(whereSeparator: \.isNewline).map(String.init)
-        let header = csvFields(lines.removeFirst())
+        let header = CSVReader.fields(lines.removeFirst()) ?? []
         let fileColumn = try #require(header.firstIndex(of: "file"))
         let issueColumn = try #require(header.firstIndex(of: "issue"))
         let corruptColumn = try #require(header.firstIndex(of: "is_corrupt"))
@@ -682,7 +682,7 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
                                        "wrong_extension_png_as_jpg"]
         var checked = 0
         for line in lines where !line.isEmpty {
-            let columns = csvFields(line)
+            let columns = CSVReader.fields(line) ?? []
             let file = columns[fileColumn], issue = columns[issueColumn]
             let data = try [UInt8](Data(contentsOf: folder.appendingPathComponent("images").appendingPathComponent(file)))
             let failure = catchFailure(data)
@@ -712,33 +712,6 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         }
         #expect(checked >= 17)
     }
-}
-
-/// Splits one CSV line into fields (double-quoted fields may hold commas and "" quotes).
-private func csvFields(_ line: String) -> [String] {
-    var fields: [String] = []
-    var field = ""
-    var quoted = false
-    var iterator = line.makeIterator()
-    while let c = iterator.next() {
-        if quoted {
-            if c == "\"" {
-                quoted = false
-            } else {
-                field.append(c)
-            }
-        } else if c == "\"" {
-            if !field.isEmpty { field.append(c) }   // "" inside a quoted field
-            quoted = true
-        } else if c == "," {
-            fields.append(field)
-            field = ""
-        } else {
-            field.append(c)
-        }
-    }
-    fields.append(field)
-    return fields
 }
 
 /// A sample blended at alpha 128 on white, rounded.

@@ -79,33 +79,7 @@ enum TestData {
 
     /// Reads a CSV file written by Winnow into rows of column → value.
     static func readCSV(_ url: URL) throws -> [[String: String]] {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
-        guard !lines.isEmpty else { return [] }
-        let header = parseCSVLine(lines.removeFirst())
-        return lines.map { line in
-            let fields = parseCSVLine(line)
-            return Dictionary(uniqueKeysWithValues: zip(header, fields + Array(repeating: "", count: max(0, header.count - fields.count))))
-        }
-    }
-
-    static func parseCSVLine(_ line: String) -> [String] {
-        var fields: [String] = [], field = "", quoted = false
-        var iterator = line.makeIterator()
-        while let c = iterator.next() {
-            if quoted {
-                if c == "\"" { quoted = false } else { field.append(c) }
-            } else if c == "\"" {
-                if !field.isEmpty { field.append(c) }
-                quoted = true
-            } else if c == "," {
-                fields.append(field); field = ""
-            } else {
-                field.append(c)
-            }
-        }
-        fields.append(field)
-        return fields
+        CSVReader.records(try String(contentsOf: url, encoding: .utf8))
     }
 }
 

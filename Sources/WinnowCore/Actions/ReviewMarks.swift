@@ -17,14 +17,13 @@ public enum ReviewMark: String, Sendable, Codable {
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
         while lines.last?.isEmpty == true { lines.removeLast() }
         guard !lines.isEmpty else { throw ReviewMarksError(file: url.path, reason: "is empty (expected a header index,filename,mark)") }
-        let header = fields(lines[0])
+        let header = CSVReader.fields(lines[0]) ?? []
         guard let indexColumn = header.firstIndex(of: "index"), let markColumn = header.firstIndex(of: "mark") else {
             throw ReviewMarksError(file: url.path, reason: "line 1: the header needs the columns index and mark")
         }
         var marks: [Int64: ReviewMark] = [:], warnings: [String] = []
         for (number, line) in lines.enumerated().dropFirst() where !line.isEmpty {
-            let row = fields(line)
-            guard row.count > max(indexColumn, markColumn), let id = Int64(row[indexColumn].trimmingCharacters(in: .whitespaces)) else {
+            guard let row = CSVReader.fields(line), row.count > max(indexColumn, markColumn), let id = Int64(row[indexColumn].trimmingCharacters(in: .whitespaces)) else {
                 warnings.append("\(url.path):\(number + 1): no integer index; line skipped")
                 continue
             }
@@ -35,27 +34,6 @@ public enum ReviewMark: String, Sendable, Codable {
             marks[id] = mark
         }
         return (marks, warnings)
-    }
-
-    /// Splits one CSV line (RFC 4180 quoting, as `CSVTable` writes it).
-    static func fields(_ line: String) -> [String] {
-        var fields: [String] = [], field = "", quoted = false
-        var characters = Array(line)[...]
-        while let c = characters.popFirst() {
-            if quoted {
-                if c == "\"" {
-                    if characters.first == "\"" { field.append("\""); characters.removeFirst() } else { quoted = false }
-                } else { field.append(c) }
-            } else if c == "\"" && field.isEmpty {
-                quoted = true
-            } else if c == "," {
-                fields.append(field); field = ""
-            } else {
-                field.append(c)
-            }
-        }
-        fields.append(field)
-        return fields
     }
 }
 

@@ -36,10 +36,9 @@ public final class SimilaritySearch: @unchecked Sendable {
               let text = try? String(contentsOf: list, encoding: .utf8) else { throw SearchError.noFeatures(workDirectory.path) }
         var ids: [Int64] = [], names: [String] = []
         for line in text.split(whereSeparator: \.isNewline).dropFirst() {
-            let fields = line.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
-            guard fields.count == 2, let id = Int64(fields[0]) else { continue }
+            guard let fields = CSVReader.fields(line), fields.count == 2, let id = Int64(fields[0]) else { continue }
             ids.append(id)
-            names.append(CSVTable.unescape(String(fields[1])))
+            names.append(fields[1])
         }
         guard !ids.isEmpty else { throw SearchError.noFeatures(workDirectory.path) }
         self.ids = ids

@@ -15,7 +15,7 @@ struct CSVAnnotationReader {
             .filter { !$0.text.trimmingCharacters(in: .whitespaces).isEmpty }
         guard !lines.isEmpty else { throw AnnotationError(file: url.path, reason: "empty file: no header") }
         let headerLine = lines.removeFirst()
-        guard let header = parseCSVRecord(headerLine.text) else {
+        guard let header = CSVReader.fields(headerLine.text) else {
             throw AnnotationError(file: url.path, record: "line \(headerLine.number)", reason: "unterminated quote in the header")
         }
         let names = header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -58,7 +58,7 @@ struct CSVAnnotationReader {
             func problem(_ field: String?, _ reason: String) {
                 problems.append(AnnotationError(file: url.path, record: record, field: field, reason: reason))
             }
-            guard let fields = parseCSVRecord(line.text) else { problem(nil, "unterminated quote"); continue }
+            guard let fields = CSVReader.fields(line.text) else { problem(nil, "unterminated quote"); continue }
             guard fields.count == names.count else {
                 problem(nil, "\(fields.count) fields where the header has \(names.count)"); continue
             }
@@ -119,39 +119,4 @@ struct CSVAnnotationReader {
         }
         return AnnotationFile(url: url, format: .csv, annotations: annotations, classes: [], images: [], problems: problems)
     }
-}
-
-/// Splits one CSV line into fields (RFC 4180 quoting, `""` inside quotes); nil if a quote is left open.
-func parseCSVRecord<S: StringProtocol>(_ line: S) -> [String]? {
-    var fields: [String] = []
-    var field = ""
-    var quoted = false
-    var atFieldStart = true
-    var characters = Array(line)
-    if characters.last == "\r" { characters.removeLast() }
-    var i = 0
-    while i < characters.count {
-        let c = characters[i]
-        if quoted {
-            if c == "\"" {
-                if i + 1 < characters.count && characters[i + 1] == "\"" { field.append("\""); i += 1 } else { quoted = false }
-            } else {
-                field.append(c)
-            }
-        } else if c == "\"" && atFieldStart {
-            quoted = true
-            atFieldStart = false
-        } else if c == "," {
-            fields.append(field)
-            field = ""
-            atFieldStart = true
-        } else {
-            field.append(c)
-            if c != " " { atFieldStart = false }
-        }
-        i += 1
-    }
-    if quoted { return nil }
-    fields.append(field)
-    return fields
 }

@@ -82,13 +82,12 @@ public struct EmbeddingMap: Sendable, Equatable {
         guard let text = try? String(contentsOf: csv, encoding: .utf8) else { throw .unreadable(csv.path, "cannot read the file") }
         var lines = text.split(whereSeparator: \.isNewline)
         guard !lines.isEmpty else { throw .unreadable(csv.path, "empty file") }
-        let header = lines.removeFirst().split(separator: ",")
+        let header = CSVReader.fields(lines.removeFirst()) ?? []
         let dimensions = header.count - 2
         guard dimensions >= 1, header.first == "index" else { throw .unreadable(csv.path, "line 1: not a map header") }
         var ids: [Int64] = [], names: [String] = [], points: [Float] = []
         for (number, line) in lines.enumerated() {
-            let fields = CSVFields.split(String(line))
-            guard fields.count == dimensions + 2, let id = Int64(fields[0]) else {
+            guard let fields = CSVReader.fields(line), fields.count == dimensions + 2, let id = Int64(fields[0]) else {
                 throw .unreadable(csv.path, "line \(number + 2): expected \(dimensions + 2) fields")
             }
             let values = fields[2...].compactMap { Float($0) }
@@ -154,12 +153,11 @@ public struct WorkDirFeatures: Sendable {
     static func readSampleList(_ text: String, path: String) throws(MapError) -> ([Int64], [String]) {
         var ids: [Int64] = [], names: [String] = []
         for (number, line) in text.split(whereSeparator: \.isNewline).enumerated().dropFirst() {
-            let fields = line.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
-            guard fields.count == 2, let id = Int64(fields[0]) else {
+            guard let fields = CSVReader.fields(line), fields.count == 2, let id = Int64(fields[0]) else {
                 throw .unreadable(path, "line \(number + 1): expected index,filename")
             }
             ids.append(id)
-            names.append(CSVTable.unescape(String(fields[1])))
+            names.append(fields[1])
         }
         return (ids, names)
     }
@@ -175,7 +173,7 @@ extension EmbeddingMap {
         }
         var lines = text.split(whereSeparator: \.isNewline)
         guard !lines.isEmpty else { throw .unreadable(pointsFile.path, "empty file") }
-        let header = CSVFields.split(String(lines.removeFirst()))
+        let header = CSVReader.fields(lines.removeFirst()) ?? []
         let dimensions = header.count - 1
         guard header.first == "index", dimensions >= 1 else {
             throw .unreadable(pointsFile.path, "line 1: expected a header index,x,y[,…]")
@@ -184,9 +182,8 @@ extension EmbeddingMap {
         var ids: [Int64] = [], names: [String] = [], points: [Float] = []
         var seen = Set<Int64>()
         for (number, line) in lines.enumerated() {
-            let fields = CSVFields.split(String(line))
             let where_ = "line \(number + 2)"
-            guard fields.count == dimensions + 1, let id = Int64(fields[0]) else {
+            guard let fields = CSVReader.fields(line), fields.count == dimensions + 1, let id = Int64(fields[0]) else {
                 throw .unreadable(pointsFile.path, "\(where_): expected \(dimensions + 1) fields")
             }
             guard let name = nameOf[id] else { throw .unreadable(pointsFile.path, "\(where_): no sample with index \(id)") }
@@ -202,30 +199,6 @@ extension EmbeddingMap {
         guard !ids.isEmpty else { throw .unreadable(pointsFile.path, "no points") }
         return EmbeddingMap(key: key, method: .manual, dimensions: dimensions, ids: ids, filenames: names, points: points,
                             parameters: ["points": pointsFile.path])
-    }
-}
-
-/// Splits one RFC 4180 CSV line into unescaped fields.
-enum CSVFields {
-    static func split(_ line: String) -> [String] {
-        var fields: [String] = [], field = "", quoted = false, previousQuote = false
-        for c in line {
-            if quoted {
-                if c == "\"" { quoted = false; previousQuote = true } else { field.append(c) }
-                continue
-            }
-            if c == "\"" {
-                if previousQuote { field.append("\"") }
-                quoted = true
-            } else if c == "," {
-                fields.append(field); field = ""
-            } else {
-                field.append(c)
-            }
-            previousQuote = false
-        }
-        fields.append(field)
-        return fields
     }
 }
 

@@ -1,11 +1,13 @@
 import Foundation
 
 /// Writes files so that a reader (or a killed run) sees either the old file or the complete
-/// new one: write to a temporary file beside it, flush, then rename over it.
-enum AtomicFile {
-    static func write(_ data: Data, to url: URL) throws {
+/// new one: write to a temporary file beside it, flush, then rename over it. The temporary name
+/// is unique per call, so threads writing the same file (the app's thumbnails) do not collide.
+public enum AtomicFile {
+    /// Writes `data` to `url` atomically.
+    public static func write(_ data: Data, to url: URL) throws {
         let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(temporary.path)"])
         }
@@ -26,30 +28,28 @@ enum AtomicFile {
         }
     }
 
-    static func write(_ text: String, to url: URL) throws {
+    /// Writes `text` as UTF-8 to `url` atomically.
+    public static func write(_ text: String, to url: URL) throws {
         try write(Data(text.utf8), to: url)
     }
 }
 
-/// Builds RFC 4180 CSV text.
-struct CSVTable {
+/// Builds RFC 4180 CSV text (read back by ``CSVReader``).
+public struct CSVTable: Sendable {
     private var text: String
 
-    init(header: [String]) {
-        text = header.joined(separator: ",") + "\n"
+    /// A table with this header row.
+    public init(header: [String]) {
+        text = header.map(Self.escape).joined(separator: ",") + "\n"
     }
 
-    mutating func append(_ fields: [String]) {
+    /// Adds a row, quoting fields that hold commas, quotes or line breaks.
+    public mutating func append(_ fields: [String]) {
         text += fields.map(Self.escape).joined(separator: ",") + "\n"
     }
 
-    var contents: String { text }
-
-    /// Undoes `escape` for one field.
-    static func unescape(_ field: String) -> String {
-        guard field.hasPrefix("\""), field.hasSuffix("\""), field.count >= 2 else { return field }
-        return String(field.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"")
-    }
+    /// The CSV text so far.
+    public var contents: String { text }
 
     static func escape(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }

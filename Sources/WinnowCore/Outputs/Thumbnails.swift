@@ -4,12 +4,15 @@ import GRDB
 
 /// Small JPEG previews of a work_dir's images, `WORK_DIR/thumbnails/<index>.jpg`, made on
 /// demand from the original files (located through the catalog, archives included) and reused
-/// while newer than their source. Used by the galleries and `winnow serve`.
+/// while newer than their source. Used by the galleries and `winnow serve`. Images are named
+/// by sample index only: the source path always comes from the catalog.
 public final class ThumbnailStore: Sendable {
     public let workDirectory: URL
     /// Longer side of a thumbnail, in pixels.
     public let side: Int
     public let quality: Int
+    /// The work_dir subfolder the JPEGs are kept in (`thumbnails`).
+    public let folder: String
     private let locations: [Int64: SampleLocation]
     private let filenames: [Int64: String]
 
@@ -25,10 +28,11 @@ public final class ThumbnailStore: Sendable {
 
     /// Reads where each sample's bytes are from `winnow.sqlite` (falling back to the
     /// filenames of `atrain_features.dat.csv` and `atrain_stats.csv`, taken as paths).
-    public init(workDirectory: URL, side: Int = 160, quality: Int = 80) {
+    public init(workDirectory: URL, side: Int = 160, quality: Int = 80, folder: String = ThumbnailStore.folderName) {
         self.workDirectory = workDirectory
         self.side = max(16, side)
         self.quality = min(100, max(1, quality))
+        self.folder = folder
         var locations: [Int64: SampleLocation] = [:], filenames: [Int64: String] = [:]
         let catalog = workDirectory.appendingPathComponent(Catalog.fileName)
         if FileManager.default.fileExists(atPath: catalog.path) {
@@ -58,9 +62,27 @@ public final class ThumbnailStore: Sendable {
         self.filenames = filenames
     }
 
+    private init(copying store: ThumbnailStore, side: Int, folder: String) {
+        workDirectory = store.workDirectory
+        self.side = max(16, side)
+        quality = store.quality
+        self.folder = folder
+        locations = store.locations
+        filenames = store.filenames
+    }
+
+    /// A store of the same samples with another size, kept in another work_dir subfolder
+    /// (such as large previews in `thumbnails/large`), without reading the catalog again.
+    public func resized(side: Int, folder: String) -> ThumbnailStore {
+        ThumbnailStore(copying: self, side: side, folder: folder)
+    }
+
+    /// Whether the catalog knows where the sample's bytes are.
+    public func contains(_ index: Int64) -> Bool { locations[index] != nil }
+
     /// The thumbnail file of a sample (it may not exist yet).
     public func url(of index: Int64) -> URL {
-        workDirectory.appendingPathComponent(Self.folderName).appendingPathComponent("\(index).jpg")
+        workDirectory.appendingPathComponent(folder).appendingPathComponent("\(index).jpg")
     }
 
     /// The sample's source file (or archive) path, for messages.
@@ -76,30 +98,53 @@ public final class ThumbnailStore: Sendable {
     @discardableResult
     public func thumbnail(of index: Int64) throws(Failure) -> URL {
         let target = url(of: index)
-        let path = sourcePath(of: index)
-        guard let location = locations[index] else { throw Failure(index: index, path: path, reason: "not in this work_dir") }
+        if isFresh(index) { return target }
+        let jpeg = try make(index)
+        do {
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try AtomicFile.write(jpeg, to: target)
+        } catch {
+            throw Failure(index: index, path: target.path, reason: "cannot write: \(error.localizedDescription)")
+        }
+        return target
+    }
+
+    /// The thumbnail's JPEG bytes: the cached file when it is fresh, else made now and cached
+    /// when the work_dir is writable (a read-only work_dir only costs a new encoding next time).
+    public func jpeg(of index: Int64) throws(Failure) -> Data {
+        let target = url(of: index)
+        if isFresh(index), let data = FileManager.default.contents(atPath: target.path) { return data }
+        let jpeg = try make(index)
+        try? FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? AtomicFile.write(jpeg, to: target)
+        return jpeg
+    }
+
+    /// Whether the thumbnail file exists and is at least as new as its source.
+    private func isFresh(_ index: Int64) -> Bool {
+        guard let location = locations[index] else { return false }
         let sourceFile: URL
         switch location {
         case .file(let url): sourceFile = url
         case .archiveMember(let archive, _): sourceFile = archive
         }
         let manager = FileManager.default
-        if let made = (try? manager.attributesOfItem(atPath: target.path))?[.modificationDate] as? Date,
-           let source = (try? manager.attributesOfItem(atPath: sourceFile.path))?[.modificationDate] as? Date, made >= source {
-            return target
-        }
+        guard let made = (try? manager.attributesOfItem(atPath: url(of: index).path))?[.modificationDate] as? Date,
+              let source = (try? manager.attributesOfItem(atPath: sourceFile.path))?[.modificationDate] as? Date else { return false }
+        return made >= source
+    }
+
+    /// Reads, decodes (JPEGs shrunk on load), reduces and encodes the sample's image.
+    private func make(_ index: Int64) throws(Failure) -> Data {
+        let path = sourcePath(of: index)
+        guard let location = locations[index] else { throw Failure(index: index, path: path, reason: "not in this work_dir") }
         let bytes = try read(location, path: path, index: index)
         let decoded: DecodedImage
-        do { decoded = try ImageDecoder().decode(bytes) } catch { throw Failure(index: index, path: path, reason: error.message) }
-        let small = AreaResize.fit(decoded.image, within: side)
-        let jpeg = try Self.encodeJPEG(small, quality: quality, index: index, path: path)
-        do {
-            try manager.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try AtomicFile.write(jpeg, to: target)
-        } catch {
-            throw Failure(index: index, path: target.path, reason: "cannot write: \(error.localizedDescription)")
+        do { decoded = try ImageDecoder(minimumSide: side).decode(bytes) } catch {
+            throw Failure(index: index, path: path, reason: error.message)
         }
-        return target
+        let small = AreaResize.fit(decoded.image, within: side)
+        return try Self.encodeJPEG(small, quality: quality, index: index, path: path)
     }
 
     /// Makes the thumbnails of `indices` on all cores; returns the failures (the rest exist).

@@ -366,11 +366,11 @@ struct LabelStage {
             let url = directory.appendingPathComponent(name)
             guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
             var lines = text.split(whereSeparator: \.isNewline)
-            guard !lines.isEmpty, let header = parseCSVRecord(lines.removeFirst()) else { continue }
+            guard !lines.isEmpty, let header = CSVReader.fields(lines.removeFirst()) else { continue }
             let idColumns = header.indices.filter { columns.contains(header[$0]) }
             var kept = header.joined(separator: ",") + "\n"
             for line in lines {
-                guard let fields = parseCSVRecord(line) else { continue }
+                guard let fields = CSVReader.fields(line) else { continue }
                 if idColumns.contains(where: { $0 < fields.count && ids.contains(fields[$0]) }) { kept += line + "\n" }
             }
             try AtomicFile.write(kept, to: folder.appendingPathComponent(name))

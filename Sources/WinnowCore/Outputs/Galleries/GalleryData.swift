@@ -11,11 +11,10 @@ struct WorkDirTable {
     static func read(_ url: URL) throws(GalleryError) -> WorkDirTable? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw .unreadable(url.path, "cannot read the file as UTF-8") }
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated()
-            .filter { !$0.element.isEmpty }.map { ($0.offset + 1, String($0.element)) }
+        var lines = CSVReader.numberedLines(text)
         guard !lines.isEmpty else { throw .unreadable(url.path, "empty file (no header)") }
-        let header = CSVFields.split(lines.removeFirst().1)
-        return WorkDirTable(url: url, header: header, rows: lines.map { ($0.0, CSVFields.split($0.1)) })
+        let header = CSVReader.fields(lines.removeFirst().text) ?? []
+        return WorkDirTable(url: url, header: header, rows: lines.map { ($0.number, CSVReader.fields($0.text) ?? []) })
     }
 
     func column(_ names: String...) -> Int? {
@@ -36,7 +35,8 @@ struct GallerySamples {
 
     static func load(workDirectory: URL, annotations: URL?) throws(GalleryError) -> GallerySamples {
         var samples = GallerySamples()
-        for name in ["atrain_features.dat.csv", "atrain_stats.csv", "quality.csv", "scores.csv"] {
+        // label_scores.csv: the given labels and splits of `winnow run --annotations`.
+        for name in ["atrain_features.dat.csv", "atrain_stats.csv", "quality.csv", "scores.csv", "label_scores.csv"] {
             guard let table = try WorkDirTable.read(workDirectory.appendingPathComponent(name)) else { continue }
             let index = table.column("index"), filename = table.column("filename")
             let width = table.column("width"), height = table.column("height")
@@ -135,7 +135,7 @@ public enum GalleryError: Error, Equatable, CustomStringConvertible, LocalizedEr
         case .notAWorkDirectory(let path): "\(path) is not a Winnow work_dir (no atrain_features.dat.csv): run `winnow run` first"
         case .missingFile(let path, let needed): "\(path) not found (needed for \(needed))"
         case .unreadable(let path, let why): "\(path): \(why)"
-        case .noLabels(let path): "no labels in \(path): give --annotations FILE (filename,label) or a label column in scores.csv"
+        case .noLabels(let path): "no labels in \(path): give --annotations FILE (filename,label), or run `winnow run --annotations` first (label_scores.csv)"
         case .invalidOption(let why): "invalid gallery option: \(why)"
         case .cannotWrite(let path, let why): "cannot write \(path): \(why)"
         }

@@ -59,7 +59,7 @@ enum GalleryPage {
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="generator" content="Winnow \(Winnow.version)">
-        <title>\(escape(title))</title>
+        <title>\(escape(title))</title><link rel="icon" href="data:,">
         <style>
         body{font:14px system-ui,sans-serif;margin:0;background:#f4f4f5;color:#18181b}
         header{background:#18181b;color:#fafafa;padding:12px 20px}
