@@ -39,21 +39,18 @@ struct BenchMapsCommand: ParsableCommand {
     @Option(help: "Seed (UMAP).")
     var seed: UInt64 = 0
 
-    @Flag(help: "Also time UMAP's parallel (lock-free, unseeded) layout.")
-    var parallel = false
-
     @OptionGroup var places: BenchPlaces
 
     @Flag(help: "Skip umap-learn.")
     var skipAnchors = false
 
     func run() throws {
-        let chosen = try commaSeparated(methods).map { name -> (MapMethod, Bool) in
+        let chosen = try commaSeparated(methods).map { name -> MapMethod in
             guard let method = MapMethod(rawValue: name), method != .manual else {
                 throw ValidationError("--methods takes umap, tsne and pca")
             }
-            return (method, false)
-        } + (parallel ? [(.umap, true)] : [])
+            return method
+        }
         try FileManager.default.createDirectory(atPath: places.scratch, withIntermediateDirectories: true)
         let directory = URL(fileURLWithPath: workDir ?? places.scratch + "/maps-\(images)")
         var features = try? WorkDirFeatures.load(from: directory)
@@ -74,7 +71,7 @@ struct BenchMapsCommand: ParsableCommand {
         print("  method              wall s    CPU s   recall@\(k)  trustworthiness@\(k)")
         var umapSeconds: Double?
         var umapTrust: Double?
-        for (method, unseeded) in chosen {
+        for method in chosen {
             let clock = Date(), cpu = ResourceUsage.current().cpuSeconds
             let points: [Float]
             switch method {
@@ -82,15 +79,14 @@ struct BenchMapsCommand: ParsableCommand {
             case .tsne: points = try TSNEMap().embed(vectors)
             case .umap:
                 var options = UMAPMap.Options()
-                options.seed = unseeded ? nil : seed
+                options.seed = seed
                 points = try UMAPMap(options: options).embed(vectors, metric: features.metric)
             case .manual: continue
             }
             let wall = Date().timeIntervalSince(clock), cpuUsed = ResourceUsage.current().cpuSeconds - cpu
             let quality = try MapQuality.measure(vectors: vectors, metric: features.metric, points: points, dimensions: 2, k: k)
-            if method == .umap, !unseeded { umapSeconds = wall; umapTrust = quality.trustworthiness }
-            let name = method.rawValue + (unseeded ? " (par.)" : "")
-            print(String(format: "  winnow %@ %8.2f %8.2f %11.4f %20.4f", name.padding(toLength: 12, withPad: " ", startingAt: 0), wall, cpuUsed, quality.recall,
+            if method == .umap { umapSeconds = wall; umapTrust = quality.trustworthiness }
+            print(String(format: "  winnow %@ %8.2f %8.2f %11.4f %20.4f", method.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0), wall, cpuUsed, quality.recall,
                          quality.trustworthiness))
         }
         guard !skipAnchors, let (python, script) = places.anchor("umap") else { return }

@@ -36,9 +36,6 @@ struct VisualizeCommand: ParsableCommand {
     @Option(help: "Seed of the random choices (UMAP negative samples, t-SNE initial jitter).")
     var seed: UInt64 = 0
 
-    @Flag(help: "UMAP: run the layout on all cores, lock-free like umap-learn without a random_state (faster, not reproducible; --seed is then ignored).")
-    var parallel = false
-
     @Option(help: "UMAP: neighbours per point (including itself).")
     var neighbors = 15
 
@@ -132,12 +129,12 @@ struct VisualizeCommand: ParsableCommand {
             umap.neighbors = options.neighbors
             umap.minimumDistance = options.minDist
             umap.epochs = options.epochs
-            umap.seed = options.parallel ? nil : options.seed
+            umap.seed = options.seed
             points = try UMAPMap(options: umap).embed(features.vectors, metric: features.metric, dimensions: dimensions)
             parameters["n_neighbors"] = String(umap.neighbors)
             parameters["min_dist"] = String(umap.minimumDistance)
             parameters["n_epochs"] = String(umap.epochs ?? (features.vectors.rows <= 10_000 ? 500 : 200))
-            parameters["seed"] = umap.seed.map { String($0) } ?? "none (parallel layout)"
+            parameters["seed"] = String(umap.seed)
         case .manual:
             throw .invalidParameter("unreachable")
         }

@@ -136,14 +136,8 @@ enum PhotoPairs {
         let a = try String(contentsOf: maps.appendingPathComponent("a.csv"), encoding: .utf8)
         #expect(a == (try String(contentsOf: maps.appendingPathComponent("b.csv"), encoding: .utf8)))
         #expect(a != (try String(contentsOf: maps.appendingPathComponent("c.csv"), encoding: .utf8)))
-        // The parallel (unseeded, lock-free) layout: a complete, finite map. Its layout differs from
-        // run to run by design, so its quality is measured in `winnow bench maps --parallel`, not here.
-        let parallel = try TestData.shell(winnow, ["visualize", work.path, "--method", "umap", "--parallel", "--key", "par"])
-        #expect(parallel.status == 0, "\(parallel.output)")
-        let parallelPoints = try PhotoPairs.points(maps.appendingPathComponent("par.csv"))
-        #expect(parallelPoints.count == 18 && parallelPoints.values.allSatisfy { $0.0.isFinite && $0.1.isFinite })
-        let parInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: maps.appendingPathComponent("par.json"))) as? [String: Any]
-        #expect((parInfo?["parameters"] as? [String: String])?["seed"] == "none (parallel layout)")
+        let seeded = try JSONSerialization.jsonObject(with: Data(contentsOf: maps.appendingPathComponent("c.json"))) as? [String: Any]
+        #expect((seeded?["parameters"] as? [String: String])?["seed"] == "4")
         // n-D: more columns.
         #expect(try TestData.shell(winnow, ["visualize", work.path, "--method", "pca", "--dimensions", "3", "--key", "pca3"]).status == 0)
         let header = try String(contentsOf: maps.appendingPathComponent("pca3.csv"), encoding: .utf8).split(separator: "\n").first

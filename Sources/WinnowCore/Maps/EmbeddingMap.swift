@@ -226,13 +226,3 @@ public enum MapError: Error, Equatable, CustomStringConvertible, LocalizedError 
 
     public var errorDescription: String? { description }
 }
-
-/// Runs `body` over `0..<count` in contiguous chunks on all cores (a few per core, so that
-/// uneven work balances).
-func parallelChunks(_ count: Int, chunksPerCore: Int = 4, _ body: @Sendable (Range<Int>) -> Void) {
-    let chunks = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount * chunksPerCore))
-    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-        let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
-        if start < end { body(start..<end) }
-    }
-}

@@ -55,7 +55,7 @@ public enum MapQuality {
                 let products = SharedReadPointer(base: buffer.baseAddress!)
                 let hitsOut = SharedPointer(base: hitsBuffer.baseAddress!), penaltyOut = SharedPointer(base: penaltyBuffer.baseAddress!)
                 let norms = squared
-                parallelChunks(count) { range in
+                parallelRanges(count, rangesPerCore: 4) { range in
                     var distance = [Float](repeating: 0, count: n)
                     for q in range {
                         let i = start + q

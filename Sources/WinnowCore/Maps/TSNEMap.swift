@@ -161,7 +161,7 @@ public struct TSNEMap: Sendable {
                         let points = SharedReadPointer(base: yBuffer.baseAddress!)
                         let rep = SharedPointer(base: repBuffer.baseAddress!)
                         let sums = SharedPointer(base: sumBuffer.baseAddress!)
-                        parallelChunks(n) { range in
+                        parallelRanges(n, rangesPerCore: 4) { range in
                             for i in range {
                                 let (fx, fy, sum) = tree.repulsion(of: i, x: points[2 * i], y: points[2 * i + 1], theta: theta)
                                 rep[2 * i] = fx; rep[2 * i + 1] = fy; sums[i] = sum
@@ -185,7 +185,7 @@ public struct TSNEMap: Sendable {
                                     let offsets = SharedReadPointer(base: offsetBuffer.baseAddress!)
                                     let columns = SharedReadPointer(base: columnBuffer.baseAddress!)
                                     let values = SharedReadPointer(base: valueBuffer.baseAddress!)
-                                    parallelChunks(n) { range in
+                                    parallelRanges(n, rangesPerCore: 4) { range in
                                         for i in range {
                                             var ax: Float = 0, ay: Float = 0
                                             let xi = points[2 * i], yi = points[2 * i + 1]

@@ -16,13 +16,12 @@ import Foundation
 ///    points per sample repel with `2γb/((0.001 + ‖d‖²)(1 + a‖d‖^{2b}))`, every gradient clipped to
 ///    ±4, the learning rate falling linearly from 1 to 0.
 ///
-/// The kNN search (BLAS) and PCA use all cores. With a seed the SGD runs in one thread, in edge
-/// order, each sample moving both ends (umap-learn `move_other`), so a seed gives the same map
-/// every time; without one it runs on all cores lock-free, as umap-learn does without a
-/// `random_state`.
-/// (A parallel variant where each point moved itself against the others' positions at the
-/// start of the epoch was measured on 10k set-C vectors: trustworthiness@15 0.929 against
-/// 0.950 for this order — stale positions make pairs overshoot each other.)
+/// The kNN search (BLAS) and PCA use all cores. The SGD runs in one thread, in edge order, each
+/// sample moving both ends (umap-learn `move_other`), so a seed gives the same map every time.
+/// (Measured and dropped: a lock-free layout on all cores, umap-learn's unseeded mode — no
+/// wall-time gain on 2 busy cores, and on 18 points it collapsed the map; and a variant where each
+/// point moved against the others' positions at the start of the epoch — trustworthiness@15 0.929
+/// against 0.950 on 10k set-C vectors, stale positions make pairs overshoot each other.)
 ///
 /// `winnow bench maps --work-dir W` on 10 000 set-C images (`winnow run corpus/C/images
 /// --num-images 10000`, 1600-d copy descriptors, cosine), 2 vCPUs shared with other builds
@@ -34,9 +33,7 @@ import Foundation
 ///     winnow t-SNE   101.2    39.3     0.6826        0.9268
 ///     winnow PCA       1.2     0.5     0.0203        0.5321
 ///
-/// The SGD is about 60 % of Winnow's UMAP time (7.7 of 12.2 CPU s; kNN + PCA the rest). The
-/// parallel layout (`seed` nil, `--parallel`) measured 0.9477 trustworthiness, and gave no
-/// wall-time gain on that loaded machine (no free core); on an idle one it splits the SGD.
+/// The SGD is about 60 % of Winnow's UMAP time (7.7 of 12.2 CPU s; kNN + PCA the rest).
 public struct UMAPMap: Sendable {
     public struct Options: Sendable, Equatable {
         public var neighbors = 15
@@ -47,10 +44,8 @@ public struct UMAPMap: Sendable {
         public var negativeSampleRate = 5
         public var learningRate: Float = 1
         public var repulsionStrength: Float = 1
-        /// Seed of the jitter and negative samples: the SGD then runs in one thread, in edge
-        /// order, and the map is reproducible. nil: the SGD runs on all cores, lock-free
-        /// (umap-learn's parallel mode, `random_state=None`), and each run differs a little.
-        public var seed: UInt64? = 0
+        /// Seed of the jitter and negative samples: the same seed gives the same map.
+        public var seed: UInt64 = 0
         public init() {}
     }
 
@@ -81,7 +76,7 @@ public struct UMAPMap: Sendable {
             for i in 0..<n { for c in 0..<basis.dimensions { padded[i * dimensions + c] = start[i * basis.dimensions + c] } }
             start = padded
         }
-        Self.scaleToBox(&start, dimensions: dimensions, seed: options.seed ?? 0)
+        Self.scaleToBox(&start, dimensions: dimensions, seed: options.seed)
         let (a, b) = Self.fitCurve(spread: options.spread, minimumDistance: options.minimumDistance)
         return layout(graph: graph, initial: start, dimensions: dimensions, epochs: epochs, a: a, b: b)
     }
@@ -220,10 +215,7 @@ public struct UMAPMap: Sendable {
         var nextSample = epochsPerSample
         var nextNegative = epochsPerSample.map { $0 / negativeRate }
         let gamma = options.repulsionStrength, initialAlpha = options.learningRate
-        let parallel = options.seed == nil
-        // Parallel (no seed): each epoch's runs of rows start from fresh generators.
-        let baseSeed = options.seed ?? UInt64.random(in: .min ... .max)
-        var random = SplitMix64(seed: baseSeed ^ 0x2545_F491_4F6C_DD1D)
+        var random = SplitMix64(seed: options.seed ^ 0x2545_F491_4F6C_DD1D)
         let offsets = graph.offsets, columns = graph.columns
         y.withUnsafeMutableBufferPointer { yBuffer in
             nextSample.withUnsafeMutableBufferPointer { next in
@@ -236,14 +228,7 @@ public struct UMAPMap: Sendable {
                                                      count: n, dimensions: dim, a: a, b: b, gamma: gamma, negativeRate: negativeRate)
                                 for epoch in 0..<epochs {
                                     let alpha = initialAlpha * (1 - Float(epoch) / Float(epochs))
-                                    if parallel {
-                                        parallelChunks(n, chunksPerCore: 1) { range in
-                                            var generator = SplitMix64(seed: baseSeed ^ (UInt64(epoch) << 32 | UInt64(range.lowerBound)))
-                                            state.run(rows: range, epoch: Float(epoch), alpha: alpha, random: &generator)
-                                        }
-                                    } else {
-                                        state.run(rows: 0..<n, epoch: Float(epoch), alpha: alpha, random: &random)
-                                    }
+                                    state.run(rows: 0..<n, epoch: Float(epoch), alpha: alpha, random: &random)
                                 }
                             }
                         }
@@ -255,9 +240,7 @@ public struct UMAPMap: Sendable {
     }
 }
 
-/// One epoch of UMAP's SGD over a run of rows (head points), shared by the sequential and the
-/// parallel layout. In parallel the runs read and move points other runs may be moving too, as
-/// umap-learn's parallel (Hogwild-style) layout does: lock-free, so not reproducible.
+/// One epoch of UMAP's SGD over a run of rows (head points).
 private struct SGDState: @unchecked Sendable {
     let y: UnsafeMutablePointer<Float>
     let next: UnsafeMutablePointer<Float>

@@ -150,7 +150,7 @@ public final class ThumbnailStore: Sendable {
     /// Makes the thumbnails of `indices` on all cores; returns the failures (the rest exist).
     public func makeAll(_ indices: [Int64]) -> [Failure] {
         let slots = FailureSlots(count: indices.count)
-        parallelChunks(indices.count) { range in
+        parallelRanges(indices.count, rangesPerCore: 4) { range in
             for i in range {
                 do throws(Failure) { try self.thumbnail(of: indices[i]) } catch { slots.set(i, error) }
             }

@@ -15,11 +15,12 @@ struct SharedReadPointer<Element>: @unchecked Sendable {
     subscript(i: Int) -> Element { base[i] }
 }
 
-/// Runs `body` over `0..<count` split into one contiguous range per core, concurrently.
-func parallelRanges(_ count: Int, _ body: @Sendable (Range<Int>) -> Void) {
-    let workers = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-        let start = count * worker / workers, end = count * (worker + 1) / workers
+/// Runs `body` over `0..<count` split into contiguous ranges, `rangesPerCore` per core (more than
+/// one balances uneven work), concurrently.
+func parallelRanges(_ count: Int, rangesPerCore: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+    let ranges = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount * rangesPerCore))
+    DispatchQueue.concurrentPerform(iterations: ranges) { range in
+        let start = count * range / ranges, end = count * (range + 1) / ranges
         if start < end { body(start..<end) }
     }
 }
