@@ -18,7 +18,7 @@ final class ReviewMarks: Sendable {
         self.names = names
         var loaded: [Int64: Mark] = [:]
         if let records = try? CSV.records(at: url) {
-            for r in records ?? [] {
+            for r in records {
                 if let id = Int64(r["index"] ?? ""), names[id] != nil, let mark = Mark(rawValue: r["mark"] ?? "") { loaded[id] = mark }
             }
         }

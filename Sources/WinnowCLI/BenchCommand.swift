@@ -143,7 +143,7 @@ enum BenchSupport {
         let pipe = Pipe()
         process.standardOutput = pipe
         if let stderrLog {
-            FileManager.default.createFile(atPath: stderrLog, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrLog, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: stderrLog)
         }
         try process.run()

@@ -172,7 +172,7 @@ extension Outliers.Rule: ExpressibleByArgument {}
 struct SimilarityOptions: ParsableArguments {
     @Option(help: "Neighbours per image (fastdup nearest_neighbors_k; fastdup's default is 2).")
     var nearestNeighborsK = AnalysisOptions().nearestNeighborsK
-    @Option(help: "similarity.csv lists pairs with similarity at least this (fastdup threshold; default 0.9, 0.45 with --model copy).")
+    @Option(help: "similarity.csv lists pairs with similarity at least this (fastdup threshold; default 0.9; with --model copy 0.55, or 0.45 with --no-verify).")
     var threshold: Float?
     @Option(help: "Connected components join pairs at least this similar (fastdup cc_threshold; default 0.96, 0.6 with --model copy).")
     var ccThreshold: Float?
@@ -180,7 +180,7 @@ struct SimilarityOptions: ParsableArguments {
     var outlierPercentile = AnalysisOptions().outlierPercentile
     @Option(help: "Outlier rule: one (its nearest neighbour is far) or all (also nobody's near neighbour).")
     var outlierHow = AnalysisOptions().outlierRule
-    @Option(help: "near_duplicates.csv: cosine distance at most this (fiftyone compute_near_duplicates; default 0.2, 0.55 with --model copy).")
+    @Option(help: "near_duplicates.csv: cosine distance at most this (fiftyone compute_near_duplicates; default 0.2; with --model copy 0.45, or 0.55 with --no-verify).")
     var nearDuplicateDistance: Float?
     @Option(help: "Distance: cosine, euclidean, l1, linf (l1/linf need --index flat).")
     var distance = AnalysisOptions().metric
@@ -191,7 +191,7 @@ struct SimilarityOptions: ParsableArguments {
 
     /// The options, with the embedding's defaults for thresholds not given.
     func options(for embedding: EmbeddingChoice) -> AnalysisOptions {
-        var o = AnalysisOptions.defaults(for: embedding)
+        var o = AnalysisOptions.defaults(for: embedding, verify: !noVerify)
         o.nearestNeighborsK = nearestNeighborsK
         if let threshold { o.threshold = threshold }
         if let ccThreshold { o.componentThreshold = ccThreshold }
@@ -200,7 +200,6 @@ struct SimilarityOptions: ParsableArguments {
         if let nearDuplicateDistance { o.nearDuplicateDistance = nearDuplicateDistance }
         o.metric = distance
         o.index = index
-        if noVerify { o.verification = nil }
         return o
     }
 }

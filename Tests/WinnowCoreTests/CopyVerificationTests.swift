@@ -158,6 +158,29 @@ import Testing
         #expect(abs(rescored[2][0].similarity(.cosine) - 0.95) < 1e-6)
     }
 
+    /// Too few images to whiten: the stereo pair's global score is high, yet it is checked and
+    /// rejected, while a recompressed copy is verified.
+    @Test func smallCollectionsCheckEveryCandidate() throws {
+        let folder = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images"), work = folder.appendingPathComponent("work")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        _ = try TestData.photoFixtures(in: images, names: ["coffee", "chelsea", "astronaut", "motorcycle_left", "motorcycle_right"])
+        let copy = try TestData.shell("vips", ["copy", images.appendingPathComponent("coffee.jpg").path,
+                                              images.appendingPathComponent("coffee_q20.jpg").path + "[Q=20]"])
+        #expect(copy.status == 0, "\(copy.output)")
+        let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet"])
+        #expect(run.status == 0, "\(run.output)")
+        let pairs = try TestData.readCSV(work.appendingPathComponent("similarity.csv"))
+        let names = Dictionary(uniqueKeysWithValues: try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+            .map { ($0["index"] ?? "", URL(fileURLWithPath: $0["filename"] ?? "").deletingPathExtension().lastPathComponent) })
+        let reported = Set(pairs.map { [names[$0["from"] ?? ""] ?? "", names[$0["to"] ?? ""] ?? ""].sorted().joined(separator: "+") })
+        #expect(reported == ["coffee+coffee_q20"], "\(reported)")
+        let evidence = try TestData.readCSV(work.appendingPathComponent("duplicates.csv"))
+        let stereo = evidence.first { [$0["from_filename"], $0["to_filename"]].allSatisfy { $0?.contains("motorcycle") == true } }
+        #expect(stereo == nil || (stereo?["checked"] == "1" && stereo?["verified"] == "0"), "\(String(describing: stereo))")
+    }
+
     @Test func runVerifiesCandidatePairsWritesEvidenceAndReusesCachedFeatures() throws {
         // Whole groups (original + copies) of corpus set A, ~40 files; every neighbour pair from
         // the floor up is checked (no "sure" level), so true copies are among the candidates.
