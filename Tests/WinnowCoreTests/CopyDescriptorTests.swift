@@ -253,21 +253,6 @@ import Testing
 
     // MARK: - Pipeline
 
-    /// Vectors of a work_dir by file name.
-    func features(_ work: URL) throws -> [String: [Float]] {
-        let rows = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
-        let data = try Data(contentsOf: work.appendingPathComponent("atrain_features.dat"))
-        let d = data.count / max(rows.count * 4, 1)
-        var out: [String: [Float]] = [:]
-        data.withUnsafeBytes { raw in
-            for (i, row) in rows.enumerated() {
-                out[URL(fileURLWithPath: row["filename"]!).lastPathComponent] =
-                    (0..<d).map { raw.loadUnaligned(fromByteOffset: 4 * (i * d + $0), as: Float.self) }
-            }
-        }
-        return out
-    }
-
     @Test func copyRunsWhitenOverTheCollectionAndSearchWithTheSameWhitening() throws {
         // ~150 files of corpus set A: whole groups (original + its copies), so that there are
         // enough images to whiten (≥ 64).
@@ -297,7 +282,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent(WhiteningStage.whitenedStoreName).path))
 
         // Copies find their own group.
-        let vectors = try features(work)
+        let vectors = try TestData.features(work)
         let group = Dictionary(uniqueKeysWithValues: chosen.map { ($0["file"]!, $0["original_id"]!) })
         func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
         let copies = chosen.filter { $0["transform"] != "original" }.map { $0["file"]! }
@@ -310,7 +295,7 @@ import Testing
         // Resumed: nothing embedded again, same whitened vectors.
         let again = try Run(configuration: configuration).execute()
         #expect(again.processedThisRun == 0)
-        #expect(try features(work) == vectors)
+        #expect(try TestData.features(work) == vectors)
 
         // An image query is described and whitened like the stored vectors: a stored file finds itself.
         let search = try SimilaritySearch(workDirectory: work)
@@ -330,7 +315,7 @@ import Testing
         #expect(summary.embedded == 16 && summary.featureDimension == 1856)
         let whitening = try BlockWhitening.read(from: work.appendingPathComponent(WhiteningStage.fileName))
         #expect(whitening.blocks.map(\.outputDimension) == [1280, 576])
-        let vectors = try features(work)
+        let vectors = try TestData.features(work)
         func nearest(_ name: String) -> String? {
             vectors.filter { $0.key != name }.max {
                 zip(vectors[name]!, $0.value).reduce(0) { $0 + $1.0 * $1.1 } < zip(vectors[name]!, $1.value).reduce(0) { $0 + $1.0 * $1.1 }

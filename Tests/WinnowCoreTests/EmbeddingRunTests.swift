@@ -12,22 +12,6 @@ import Testing
         return folder
     }
 
-    /// Reads `atrain_features.dat` with its `.dat.csv`: file name (last path component) → vector.
-    func features(_ work: URL) throws -> [String: [Float]] {
-        let rows = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
-        let data = try Data(contentsOf: work.appendingPathComponent("atrain_features.dat"))
-        #expect(!rows.isEmpty && data.count % (rows.count * 4) == 0)
-        let d = data.count / max(rows.count * 4, 1)
-        var out: [String: [Float]] = [:]
-        data.withUnsafeBytes { raw in
-            for (i, row) in rows.enumerated() {
-                out[URL(fileURLWithPath: row["filename"]!).lastPathComponent] =
-                    (0..<d).map { raw.loadUnaligned(fromByteOffset: 4 * (i * d + $0), as: Float.self) }
-            }
-        }
-        return out
-    }
-
     func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
 
     func nearest(_ name: String, in vectors: [String: [Float]]) -> String? {
@@ -40,7 +24,7 @@ import Testing
         let summary = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
                                                               embedding: .mobileNetV2(squash: false), exportNumPy: true)).execute()
         #expect(summary.embedded == 16 && summary.featureDimension == 1280)
-        let vectors = try features(work)
+        let vectors = try TestData.features(work)
         #expect(vectors.count == 16)
         for vector in vectors.values { #expect(abs(cosine(vector, vector) - 1) < 1e-4) }
         #expect(cosine(vectors["coffee.jpg"]!, vectors["coffee (copy).jpg"]!) > 0.9999)
@@ -54,13 +38,13 @@ import Testing
         let again = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
                                                             embedding: .mobileNetV2(squash: false))).execute()
         #expect(again.processedThisRun == 0)
-        #expect(try features(work) == vectors)
+        #expect(try TestData.features(work) == vectors)
 
         // Switching models recomputes every vector.
         let squashed = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
                                                                embedding: .mobileNetV2(squash: true))).execute()
         #expect(squashed.processedThisRun == 16 && squashed.embedded == 16)
-        #expect(try features(work)["coffee.jpg"] != vectors["coffee.jpg"])
+        #expect(try TestData.features(work)["coffee.jpg"] != vectors["coffee.jpg"])
     }
 
     @Test(arguments: ["npy", "dat", "csv"])
@@ -69,7 +53,7 @@ import Testing
         let first = images.deletingLastPathComponent().appendingPathComponent("first")
         _ = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: first.path,
                                                     embedding: .mobileNetV2(squash: false), exportNumPy: true)).execute()
-        let original = try features(first)
+        let original = try TestData.features(first)
         var path = first.appendingPathComponent(format == "npy" ? "features.npy" : "atrain_features.dat").path
         if format == "csv" {
             let csv = images.deletingLastPathComponent().appendingPathComponent("vectors.csv")
@@ -85,7 +69,7 @@ import Testing
         let summary = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: second.path,
                                                               embedding: .precomputed(path: path))).execute()
         #expect(summary.embedded == 16)
-        #expect(try features(second) == original)
+        #expect(try TestData.features(second) == original)
     }
 
     @Test func unusableModelsAndVectorsAreOneLineErrors() throws {

@@ -77,6 +77,24 @@ enum TestData {
         }
     }
 
+    /// Reads `atrain_features.dat` with its `.dat.csv`: file name (last path component) → vector.
+    static func features(_ work: URL) throws -> [String: [Float]] {
+        let rows = try readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+        let data = try Data(contentsOf: work.appendingPathComponent("atrain_features.dat"))
+        guard !rows.isEmpty, data.count % (rows.count * 4) == 0 else {
+            throw TestDataMissing("\(work.path): atrain_features.dat does not match its .dat.csv")
+        }
+        let d = data.count / (rows.count * 4)
+        var out: [String: [Float]] = [:]
+        data.withUnsafeBytes { raw in
+            for (i, row) in rows.enumerated() {
+                out[URL(fileURLWithPath: row["filename"] ?? "").lastPathComponent] =
+                    (0..<d).map { raw.loadUnaligned(fromByteOffset: 4 * (i * d + $0), as: Float.self) }
+            }
+        }
+        return out
+    }
+
     /// Reads a CSV file written by Winnow into rows of column → value.
     static func readCSV(_ url: URL) throws -> [[String: String]] {
         CSVReader.records(try String(contentsOf: url, encoding: .utf8))
