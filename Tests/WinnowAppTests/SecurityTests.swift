@@ -25,8 +25,24 @@ func runBounded(_ executable: URL, _ arguments: [String], seconds: Double = 20) 
 /// A copy of a fixture work_dir (default: the plain one) that a test may change (symlinks, marks).
 func fixtureCopy(_ name: String, from source: @autoclosure () throws -> URL = try AppFixture.work()) throws -> URL {
     let target = try AppTestData.temporaryDirectory(name).appendingPathComponent("work")
-    try FileManager.default.copyItem(at: try source(), to: target)
-    return target
+    let from = try source()
+    // Other tests serve the shared fixture meanwhile: their SQLite sidecars (-wal/-shm, empty once
+    // the run that wrote the catalog closed it) and thumbnail temporaries come and go, so those
+    // sidecars are left out and a copy that lost a file to such a race is made again.
+    var attempt = 0
+    while true {
+        do {
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            for entry in try FileManager.default.contentsOfDirectory(atPath: from.path)
+            where !entry.hasSuffix("-wal") && !entry.hasSuffix("-shm") {
+                try FileManager.default.copyItem(at: from.appendingPathComponent(entry), to: target.appendingPathComponent(entry))
+            }
+            return target
+        } catch where attempt < 5 {
+            attempt += 1
+            try? FileManager.default.removeItem(at: target)
+        }
+    }
 }
 
 @Suite("App security")
