@@ -9,11 +9,13 @@ struct BenchEmbedCommand: ParsableCommand {
         abstract: "Measure decode + embedding speed (images per CPU-second, wall images/s) next to fastdup.",
         discussion: """
             Lists the first N images of CORPUS into a file list, runs `winnow run` on it in a child
-            process for each thread layout in --threads (fresh work_dir each), then fastdup's run()
-            on the same list (../shared/anchors), and prints the ratio.
+            process for each model in --models and each thread count in --threads (fresh work_dir
+            each; the copy model without verification, which `bench copies` measures), then
+            fastdup's run() on the same list (../shared/anchors), and prints each ratio.
 
             Example:
               winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --images 2000
+              winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --models mobilenet_v2:192 --threads 2,1
             """
     )
 
@@ -24,10 +26,10 @@ struct BenchEmbedCommand: ParsableCommand {
     var images = 2000
 
     @Option(help: "Comma-separated thread counts to measure.")
-    var threads = "2,1"
+    var threads = "2"
 
-    @Option(help: "Embedding model (as `winnow run --model`).")
-    var model = "mobilenet_v2"
+    @Option(help: "Comma-separated models (as `winnow run --model`), each optionally with :input-size.")
+    var models = "copy,mobilenet_v2,mobilenet_v2:160"
 
     @Flag(help: "Skip fastdup.")
     var skipAnchors = false
@@ -43,18 +45,24 @@ struct BenchEmbedCommand: ParsableCommand {
             throw ExitStatus.noInput
         }
         try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: true, encoding: .utf8)
-        print("winnow bench embed: \(files.count) images, model \(model), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("  tool                 wall s    img/s   img/CPU-s  peak RSS MB")
-        var best: Double?
-        for count in commaSeparated(threads).compactMap({ Int($0) }) {
-            let work = places.scratch + "/embed-\(count)"
-            try? FileManager.default.removeItem(atPath: work)
-            let report = try BenchSupport.winnowRun([list, "--work-dir", work, "--model", model, "--threads", String(count)])
-            let perCPU = Double(report.summary.embedded ?? 0) / report.resources.cpuSeconds
-            best = max(best ?? 0, perCPU)
-            print(String(format: "  winnow, %d thread%@ %9.2f %8.1f %11.1f %12.0f", count, count == 1 ? " " : "s",
-                         report.summary.seconds, Double(report.summary.embedded ?? 0) / report.summary.seconds,
-                         perCPU, report.resources.peakRSSMegabytes))
+        print("winnow bench embed: \(files.count) images, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("  tool                          wall s    img/s   img/CPU-s  peak RSS MB")
+        var rates: [(label: String, perCPU: Double)] = []
+        for entry in commaSeparated(models) {
+            let parts = entry.split(separator: ":").map(String.init)
+            var arguments = ["--model", parts[0]] + (parts.count > 1 ? ["--input-size", parts[1]] : [])
+            if parts[0] == "copy" { arguments.append("--no-verify") }
+            for count in commaSeparated(threads).compactMap({ Int($0) }) {
+                let work = places.scratch + "/embed-\(parts.joined(separator: "-"))-\(count)"
+                try? FileManager.default.removeItem(atPath: work)
+                let report = try BenchSupport.winnowRun([list, "--work-dir", work, "--threads", String(count)] + arguments)
+                let perCPU = Double(report.summary.embedded ?? 0) / report.resources.cpuSeconds
+                let label = "winnow \(entry), \(count) thr"
+                rates.append((label, perCPU))
+                print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", label.padding(toLength: 30, withPad: " ", startingAt: 0),
+                             report.summary.seconds, Double(report.summary.embedded ?? 0) / report.summary.seconds,
+                             perCPU, report.resources.peakRSSMegabytes))
+            }
         }
         guard !skipAnchors, let (python, script) = places.anchor("fastdup") else { return }
         let work = places.scratch + "/embed-fastdup"
@@ -67,9 +75,10 @@ struct BenchEmbedCommand: ParsableCommand {
             .map { $0.split(whereSeparator: \.isNewline).count - 1 } ?? 0
         let wall = value("FASTDUP_SECONDS") ?? 0
         let perCPU = Double(embedded) / cpu
-        print(String(format: "  fastdup run()       %9.2f %8.1f %11.1f %12.0f", wall, Double(embedded) / max(wall, 1e-9),
-                     perCPU, value("FASTDUP_MAX_RSS_MB") ?? 0))
-        if let best { print(String(format: "ratio (winnow / fastdup), images per CPU-second: %.2f×", best / perCPU)) }
+        print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", "fastdup run()".padding(toLength: 30, withPad: " ", startingAt: 0),
+                     wall, Double(embedded) / max(wall, 1e-9), perCPU, value("FASTDUP_MAX_RSS_MB") ?? 0))
+        print("ratio (winnow / fastdup), images per CPU-second:")
+        for rate in rates { print(String(format: "  %@ %.2f×", rate.label.padding(toLength: 30, withPad: " ", startingAt: 0), rate.perCPU / perCPU)) }
     }
 
     private func firstImages(in folder: String, count: Int) -> [String] {

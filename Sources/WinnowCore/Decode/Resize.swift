@@ -6,20 +6,35 @@ public enum AreaResize {
     public static func resize(_ pixels: [UInt8], width: Int, height: Int, channels: Int,
                               toWidth newWidth: Int, height newHeight: Int) -> [UInt8] {
         if newWidth == width && newHeight == height { return pixels }
-        let xWeights = weights(from: width, to: newWidth)
-        let yWeights = weights(from: height, to: newHeight)
+        guard width > 0, height > 0, newWidth > 0, newHeight > 0, channels > 0, pixels.count >= width * height * channels else {
+            return [UInt8](repeating: 0, count: max(0, newWidth) * max(0, newHeight) * max(0, channels))
+        }
+        let xTaps = FlatTaps(weights(from: width, to: newWidth))
+        let yTaps = FlatTaps(weights(from: height, to: newHeight))
         // Horizontal pass into floats, then vertical pass into bytes.
         var rows = [Float](repeating: 0, count: height * newWidth * channels)
         pixels.withUnsafeBufferPointer { source in
             rows.withUnsafeMutableBufferPointer { target in
-                for y in 0..<height {
-                    let sourceRow = y * width * channels
-                    let targetRow = y * newWidth * channels
-                    for (x, taps) in xWeights.enumerated() {
-                        for c in 0..<channels {
-                            var sum: Float = 0
-                            for tap in taps { sum += Float(source[sourceRow + tap.index * channels + c]) * tap.weight }
-                            target[targetRow + x * channels + c] = sum
+                xTaps.withPointers { starts, ends, index, weight in
+                    for y in 0..<height {
+                        let sourceRow = source.baseAddress! + y * width * channels
+                        var out = target.baseAddress! + y * newWidth * channels
+                        for x in 0..<newWidth {
+                            if channels == 3 {
+                                var red: Float = 0, green: Float = 0, blue: Float = 0
+                                for t in starts[x]..<ends[x] {
+                                    let p = sourceRow + index[t] * 3, w = weight[t]
+                                    red += Float(p[0]) * w; green += Float(p[1]) * w; blue += Float(p[2]) * w
+                                }
+                                out[0] = red; out[1] = green; out[2] = blue
+                            } else {
+                                for c in 0..<channels {
+                                    var sum: Float = 0
+                                    for t in starts[x]..<ends[x] { sum += Float(sourceRow[index[t] * channels + c]) * weight[t] }
+                                    out[c] = sum
+                                }
+                            }
+                            out += channels
                         }
                     }
                 }
@@ -27,17 +42,20 @@ public enum AreaResize {
         }
         var output = [UInt8](repeating: 0, count: newWidth * newHeight * channels)
         let rowLength = newWidth * channels
+        let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: rowLength)
+        defer { accumulator.deallocate() }
         rows.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { target in
-                var accumulator = [Float](repeating: 0, count: rowLength)
-                for (y, taps) in yWeights.enumerated() {
-                    for i in 0..<rowLength { accumulator[i] = 0 }
-                    for tap in taps {
-                        let base = tap.index * rowLength
-                        for i in 0..<rowLength { accumulator[i] += source[base + i] * tap.weight }
+                yTaps.withPointers { starts, ends, index, weight in
+                    for y in 0..<newHeight {
+                        accumulator.update(repeating: 0, count: rowLength)
+                        for t in starts[y]..<ends[y] {
+                            let row = source.baseAddress! + index[t] * rowLength, w = weight[t]
+                            for i in 0..<rowLength { accumulator[i] += row[i] * w }
+                        }
+                        let out = target.baseAddress! + y * rowLength
+                        for i in 0..<rowLength { out[i] = UInt8(min(255, max(0, accumulator[i] + 0.5))) }
                     }
-                    let base = y * rowLength
-                    for i in 0..<rowLength { target[base + i] = UInt8(min(255, max(0, accumulator[i] + 0.5))) }
                 }
             }
         }
@@ -69,6 +87,29 @@ public enum AreaResize {
     }
 
     struct Tap { var index: Int; var weight: Float }
+
+    /// The taps of every output position in flat arrays (output `i` uses taps `starts[i]..<ends[i]`),
+    /// for the inner loops.
+    private struct FlatTaps {
+        var starts: [Int] = [], ends: [Int] = [], index: [Int] = [], weight: [Float] = []
+
+        init(_ taps: [[Tap]]) {
+            for position in taps {
+                starts.append(index.count)
+                index += position.map(\.index)
+                weight += position.map(\.weight)
+                ends.append(index.count)
+            }
+        }
+
+        func withPointers<R>(_ body: (UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Float>) -> R) -> R {
+            starts.withUnsafeBufferPointer { s in ends.withUnsafeBufferPointer { e in
+                index.withUnsafeBufferPointer { i in weight.withUnsafeBufferPointer { w in
+                    body(s.baseAddress!, e.baseAddress!, i.baseAddress!, w.baseAddress!)
+                } }
+            } }
+        }
+    }
 
     /// For each output position, the source positions it covers and their share of it.
     static func weights(from size: Int, to newSize: Int) -> [[Tap]] {

@@ -72,11 +72,12 @@ public struct EmbeddingAssets: Sendable, Equatable {
         return (directory as NSString).appendingPathComponent(name)
     }
 
-    /// The default model, `<cache>/models/mobilenet_v2.onnx`, converted from the `.pth`
-    /// weights (and written atomically) if it is not there yet.
-    public func mobileNetV2ModelPath() throws(EmbeddingError) -> String {
-        try convertedModelPath(named: Self.mobileNetV2ModelName) { weights throws(EmbeddingError) in
-            try MobileNetV2Converter.convert(pthAt: weights)
+    /// The default model, `<cache>/models/mobilenet_v2.onnx` (for an `inputSize`² input other
+    /// than 224, `mobilenet_v2_<inputSize>.onnx`), converted from the `.pth` weights (and written
+    /// atomically) if it is not there yet.
+    public func mobileNetV2ModelPath(inputSize: Int = 224) throws(EmbeddingError) -> String {
+        try convertedModelPath(named: Self.name(Self.mobileNetV2ModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
+            try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize)
         }
     }
 
@@ -85,13 +86,19 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// pooled outputs of ``CopyDescriptor/blocks`` (a new name when those change).
     public static let mobileNetV2CopyModelName = "mobilenet_v2_copy_v1.onnx"
 
-    /// The copy-detection variant of the default model, `<cache>/models/` + ``mobileNetV2CopyModelName``,
-    /// converted from the same `.pth` weights on first use.
-    public func mobileNetV2CopyModelPath() throws(EmbeddingError) -> String {
-        try convertedModelPath(named: Self.mobileNetV2CopyModelName) { weights throws(EmbeddingError) in
-            try MobileNetV2Converter.convert(pthAt: weights, expansionOutputs: CopyDescriptor.expansionBlocks,
+    /// The copy-detection variant of the default model, `<cache>/models/` + ``mobileNetV2CopyModelName``
+    /// (`_<inputSize>` added for inputs other than 224²), converted from the same `.pth` weights
+    /// on first use.
+    public func mobileNetV2CopyModelPath(inputSize: Int = 224) throws(EmbeddingError) -> String {
+        try convertedModelPath(named: Self.name(Self.mobileNetV2CopyModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
+            try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize, expansionOutputs: CopyDescriptor.expansionBlocks,
                                              pooledOutputs: true)
         }
+    }
+
+    /// `name`, or for an input side other than 224 `name` with `_<inputSize>` before `.onnx`.
+    private static func name(_ name: String, inputSize: Int) -> String {
+        inputSize == 224 ? name : name.replacingOccurrences(of: ".onnx", with: "_\(inputSize).onnx")
     }
 
     /// `<cache>/models/<name>`, converted from the `.pth` weights by `convert` (once, under a

@@ -168,6 +168,12 @@ struct ResamplePlan {
         /// `maxTaps` weights per output index (zero-padded).
         var weights: [Float]
         var maxTaps: Int
+
+        func withPointers<R>(_ body: (UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Float>, Int) -> R) -> R {
+            start.withUnsafeBufferPointer { s in count.withUnsafeBufferPointer { c in
+                weights.withUnsafeBufferPointer { w in body(s.baseAddress!, c.baseAddress!, w.baseAddress!, maxTaps) }
+            } }
+        }
     }
 
     let cropWidth: Int
@@ -202,26 +208,25 @@ struct ResamplePlan {
         var temp = [Float](repeating: 0, count: rows * cropWidth * 3)
         image.pixels.withUnsafeBufferPointer { pixels in
             temp.withUnsafeMutableBufferPointer { temp in
-                horizontal.weights.withUnsafeBufferPointer { weights in
-                    let taps = horizontal.maxTaps
+                horizontal.withPointers { starts, counts, weights, taps in
                     for r in 0..<rows {
-                        let rowBase = (firstRow + r) * inWidth * 3
-                        let outBase = r * cropWidth * 3
+                        let row = pixels.baseAddress! + (firstRow + r) * inWidth * 3
+                        var out = temp.baseAddress! + r * cropWidth * 3
                         for x in 0..<cropWidth {
-                            let start = horizontal.start[x]
                             var red: Float = 0, green: Float = 0, blue: Float = 0
-                            var p = rowBase + start * 3
-                            let w = x * taps
-                            for k in 0..<horizontal.count[x] {
-                                let weight = weights[w + k]
-                                red += weight * Float(pixels[p])
-                                green += weight * Float(pixels[p + 1])
-                                blue += weight * Float(pixels[p + 2])
+                            var p = row + starts[x] * 3
+                            let w = weights + x * taps
+                            for k in 0..<counts[x] {
+                                let weight = w[k]
+                                red += weight * Float(p[0])
+                                green += weight * Float(p[1])
+                                blue += weight * Float(p[2])
                                 p += 3
                             }
-                            temp[outBase + x * 3] = Self.quantize(red)
-                            temp[outBase + x * 3 + 1] = Self.quantize(green)
-                            temp[outBase + x * 3 + 2] = Self.quantize(blue)
+                            out[0] = Self.quantize(red)
+                            out[1] = Self.quantize(green)
+                            out[2] = Self.quantize(blue)
+                            out += 3
                         }
                     }
                 }
@@ -232,26 +237,27 @@ struct ResamplePlan {
         let plane = cropWidth * cropHeight
         temp.withUnsafeBufferPointer { temp in
             planes.withUnsafeMutableBufferPointer { planes in
-                vertical.weights.withUnsafeBufferPointer { weights in
-                    let taps = vertical.maxTaps
+                vertical.withPointers { starts, counts, weights, taps in
                     let rowStride = cropWidth * 3
+                    let red = planes.baseAddress!, green = red + plane, blue = green + plane
                     for y in 0..<cropHeight {
-                        let start = vertical.start[y] - firstRow
-                        let count = vertical.count[y]
+                        let source = temp.baseAddress! + (starts[y] - firstRow) * rowStride
+                        let count = counts[y]
+                        let w = weights + y * taps
+                        let o = y * cropWidth
                         for x in 0..<cropWidth {
-                            var red: Float = 0, green: Float = 0, blue: Float = 0
-                            var p = start * rowStride + x * 3
+                            var r: Float = 0, g: Float = 0, b: Float = 0
+                            var p = source + x * 3
                             for k in 0..<count {
-                                let weight = weights[y * taps + k]
-                                red += weight * temp[p]
-                                green += weight * temp[p + 1]
-                                blue += weight * temp[p + 2]
+                                let weight = w[k]
+                                r += weight * p[0]
+                                g += weight * p[1]
+                                b += weight * p[2]
                                 p += rowStride
                             }
-                            let o = y * cropWidth + x
-                            planes[o] = Self.quantize(red)
-                            planes[plane + o] = Self.quantize(green)
-                            planes[2 * plane + o] = Self.quantize(blue)
+                            red[o + x] = Self.quantize(r)
+                            green[o + x] = Self.quantize(g)
+                            blue[o + x] = Self.quantize(b)
                         }
                     }
                 }
@@ -264,7 +270,9 @@ struct ResamplePlan {
     /// bits. Matching it keeps the tensor within rounding of torchvision's (PIL) pipeline.
     @inline(__always)
     static func quantize(_ value: Float) -> Float {
-        min(max((value + 0.5).rounded(.down), 0), 255)
+        // Truncation is the floor here (the value is clamped to be non-negative first), and
+        // compiles to one instruction where `rounded(.down)` calls libm.
+        Float(Int32(min(max(value + 0.5, 0), 255)))
     }
 
     /// Filter taps mapping `inSize` source pixels to output indices `first ..< first + count`

@@ -105,8 +105,8 @@ public final class SimilaritySearch: @unchecked Sendable {
         if let embedder { return embedder }
         let made: OnnxImageEmbedder
         switch configuration.embedding {
-        case .mobileNetV2(let squash):
-            made = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: 0, resizeMode: squash ? .squash : .centerCrop(shortSide: 256))
+        case .mobileNetV2(let squash, let size):
+            made = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: 0, inputSize: size, squash: squash)
         case .onnx(let path, let size, let mean, let std, let bgr):
             made = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std, channelOrder: bgr ? .bgr : .rgb)
         case .precomputed, .none, .copyDescriptor:

@@ -376,8 +376,9 @@ public struct SampleOutcome: Sendable {
     /// XXH64 of the file's bytes (hex), nil when they could not be read.
     public var contentHash: String?
     public var result: Result<ProcessedImage, InvalidSample>
-    /// The model input made from the decoded image, when embeddings are computed (not stored).
-    public var embeddingInput: [Float]? = nil
+    /// The decoded image's embedding, computed on the decode worker when the run embeds
+    /// (written to the feature store, not to the catalog); a failure is the model's, not the file's.
+    public var embedding: Result<[Float], EmbeddingError>? = nil
 }
 
 /// A decoded image's measurements.

@@ -5,8 +5,9 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
     /// Statistics only.
     case none
     /// torchvision's ImageNet MobileNetV2, 1280-d global-average-pooled features, centre crop
-    /// 224 of the image resized to 256 (fastdup-like default) or the whole image squashed.
-    case mobileNetV2(squash: Bool)
+    /// 224 of the image resized to 256 (fastdup-like default) or the whole image squashed; a
+    /// smaller `inputSize` (multiple of 32) trades accuracy for speed.
+    case mobileNetV2(squash: Bool, inputSize: Int = 224)
     /// A user ONNX model with a `[N,3,size,size]` float input.
     case onnx(path: String, inputSize: Int, mean: [Float], std: [Float], bgr: Bool)
     /// Vectors computed elsewhere (`.npy`, fastdup `.dat`, or CSV).
@@ -20,7 +21,7 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
     var identity: String {
         switch self {
         case .none: "none"
-        case .mobileNetV2(let squash): "mobilenet_v2/\(squash ? "squash224" : "crop224")"
+        case .mobileNetV2(let squash, let size): "mobilenet_v2/\(squash ? "squash" : "crop")\(size)"
         case .onnx(let path, let size, let mean, let std, let bgr):
             "onnx/\(path)/\(modificationTime(path))/\(size)/\(mean)/\(std)/\(bgr ? "bgr" : "rgb")"
         case .precomputed(let path): "precomputed/\(path)/\(modificationTime(path))"
@@ -34,32 +35,38 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
     }
 }
 
-/// Makes the model input from a decoded image, on the decode workers.
-protocol EmbeddingInputMaker: Sendable {
-    func embeddingInput(for image: RGBImage) -> [Float]
+/// Turns one decoded image into its stored vector, on a decode worker.
+protocol SampleEmbedder: Sendable {
+    func vector(for image: RGBImage) throws(EmbeddingError) -> [Float]
 }
 
-extension ImagePreprocessor: EmbeddingInputMaker {
-    func embeddingInput(for image: RGBImage) -> [Float] { tensor(from: image) }
+extension OnnxImageEmbedder: SampleEmbedder {
+    func vector(for image: RGBImage) throws(EmbeddingError) -> [Float] {
+        guard let vector = try embed([image]).first else {
+            throw .unsupportedModel(path: session.modelPath, reason: "no output for an image")
+        }
+        return vector
+    }
 }
 
-extension CopyDescriptorEmbedder: EmbeddingInputMaker {
-    func embeddingInput(for image: RGBImage) -> [Float] { input(for: image) }
+extension CopyDescriptorEmbedder: SampleEmbedder {
+    func vector(for image: RGBImage) throws(EmbeddingError) -> [Float] {
+        try describe(inputs: inputs(for: image))
+    }
 }
 
 private func modificationTime(_ path: String) -> Double {
     ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
 }
 
-/// The embedding step of a run: turns decoded images into vectors (model inference on the
-/// caller's thread, preprocessing on the decode workers) and appends them to the feature store.
+/// The embedding step of a run: the model that the decode workers run on each decoded image
+/// (single-threaded inference per worker), or the precomputed vectors, and the feature store
+/// the vectors are appended to.
 final class EmbeddingStage {
     let choice: EmbeddingChoice
     let store: FeatureStore
     /// What the decode workers run on each decoded image (nil for precomputed vectors).
-    let preprocessor: (any EmbeddingInputMaker)?
-    private let embedder: OnnxImageEmbedder?
-    private let copyEmbedder: CopyDescriptorEmbedder?
+    let embedder: (any SampleEmbedder)?
     private let precomputed: PrecomputedEmbeddings?
     private var precomputedRows: [String: Int] = [:]
     /// Samples that decoded but have no precomputed vector.
@@ -67,30 +74,26 @@ final class EmbeddingStage {
 
     static let featuresFileName = "features.f32"
 
-    init(choice: EmbeddingChoice, workDirectory: URL, catalog: Catalog, threads: Int) throws {
+    init(choice: EmbeddingChoice, workDirectory: URL, catalog: Catalog) throws {
         self.choice = choice
-        copyEmbedder = choice == .copyDescriptor ? try CopyDescriptorEmbedder.mobileNetV2(intraOpThreads: threads) : nil
+        let dimension: Int
         switch choice {
         case .none:
             throw EmbeddingError.invalidArgument("no embedding stage without a model")
-        case .mobileNetV2(let squash):
-            embedder = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: threads,
-                                                          resizeMode: squash ? .squash : .centerCrop(shortSide: 256))
-            precomputed = nil
+        case .mobileNetV2(let squash, let size):
+            let model = try OnnxImageEmbedder.mobileNetV2(batchSize: 1, inputSize: size, squash: squash)
+            (embedder, precomputed, dimension) = (model, nil, model.dimension)
         case .onnx(let path, let size, let mean, let std, let bgr):
-            embedder = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std,
-                                             channelOrder: bgr ? .bgr : .rgb,
-                                             options: OnnxSessionOptions(intraOpThreads: threads))
-            precomputed = nil
+            let model = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std,
+                                              channelOrder: bgr ? .bgr : .rgb, batchSize: 1)
+            (embedder, precomputed, dimension) = (model, nil, model.dimension)
         case .precomputed(let path):
-            embedder = nil
-            precomputed = try PrecomputedEmbeddings.load(path)
+            let vectors = try PrecomputedEmbeddings.load(path)
+            (embedder, precomputed, dimension) = (nil, vectors, vectors.dimension)
         case .copyDescriptor:
-            embedder = nil
-            precomputed = nil
+            let model = try CopyDescriptorEmbedder.mobileNetV2(batchSize: 2)
+            (embedder, precomputed, dimension) = (model, nil, model.dimension)
         }
-        preprocessor = copyEmbedder ?? embedder?.preprocessor
-        let dimension = copyEmbedder?.dimension ?? embedder?.dimension ?? precomputed?.dimension ?? 0
         let url = workDirectory.appendingPathComponent(Self.featuresFileName)
         let identity = "\(choice.identity)/d\(dimension)"
         if try catalog.setting("embedding") != identity {
@@ -108,22 +111,14 @@ final class EmbeddingStage {
         if let precomputed { precomputedRows = try precomputed.rows(for: samples) }
     }
 
-    /// Embeds the decoded samples among `outcomes` and returns each one's feature-store row.
-    func embed(_ outcomes: [SampleOutcome], ids: [Int64: String]) throws -> [Int64: Int] {
+    /// Appends the vectors of the decoded samples among `outcomes` to the feature store and
+    /// returns each one's row. A model failure ends the run (it is not about one file).
+    func append(_ outcomes: [SampleOutcome], ids: [Int64: String]) throws -> [Int64: Int] {
         var embedded: [(Int64, [Float])] = []
-        if let copyEmbedder {
-            let inputs = outcomes.compactMap { outcome in outcome.embeddingInput.map { (outcome.sampleID, $0) } }
-            guard !inputs.isEmpty else { return [:] }
-            let vectors = try copyEmbedder.describe(inputs: inputs.map(\.1))
-            embedded = zip(inputs.map(\.0), vectors).map { ($0, $1) }
-        } else if let embedder {
-            let inputs = outcomes.compactMap { outcome in outcome.embeddingInput.map { (outcome.sampleID, $0) } }
-            guard !inputs.isEmpty else { return [:] }
-            let vectors = try embedder.embed(preprocessed: inputs.map(\.1))
-            embedded = zip(inputs.map(\.0), vectors).map { ($0, $1) }
-        } else if let precomputed {
-            for outcome in outcomes {
-                guard case .success = outcome.result, let id = ids[outcome.sampleID] else { continue }
+        for outcome in outcomes {
+            if let embedding = outcome.embedding {
+                embedded.append((outcome.sampleID, try embedding.get()))
+            } else if let precomputed, case .success = outcome.result, let id = ids[outcome.sampleID] {
                 guard let row = precomputedRows[id] else { missingVectors.append(id); continue }
                 embedded.append((outcome.sampleID, Array(precomputed.matrix.row(row))))
             }

@@ -117,8 +117,7 @@ public struct Run: Sendable {
         var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
         listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
         let embedding: EmbeddingStage? = configuration.embedding == .none ? nil
-            : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog,
-                                 threads: configuration.workers)
+            : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog)
         let pending = try catalog.register(listings, run: runID, needingFeatures: embedding != nil)
         let filenames = Dictionary(listings.map { ($0.source.id, $0.filename) }, uniquingKeysWith: { a, _ in a })
         try embedding?.bind(listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
@@ -135,7 +134,7 @@ public struct Run: Sendable {
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
                                         workers: configuration.workers)
         processor.crop = configuration.crop
-        processor.preprocessor = embedding?.preprocessor
+        processor.embedder = embedding?.embedder
         let ids = toProcess.mapValues(\.id)
         var batch: [SampleOutcome] = []
         var done = 0
@@ -144,8 +143,8 @@ public struct Run: Sendable {
         // A batch is embedded, its vectors flushed to the feature store, then its catalog rows
         // committed: a committed sample always has its vector on disk.
         func commit() throws {
-            let rows = try embedding?.embed(batch, ids: ids) ?? [:]
-            try catalog.store(batch.map { var o = $0; o.embeddingInput = nil; return o }, run: runID, featureRows: rows)
+            let rows = try embedding?.append(batch, ids: ids) ?? [:]
+            try catalog.store(batch, run: runID, featureRows: rows)
             batch.removeAll(keepingCapacity: true)
             lastCommit = Date()
         }
@@ -156,7 +155,7 @@ public struct Run: Sendable {
             }
             batch.append(outcome)
             done += 1
-            if batch.count >= (embedding == nil ? 256 : 32) || Date().timeIntervalSince(lastCommit) > 2 { try commit() }
+            if batch.count >= 256 || Date().timeIntervalSince(lastCommit) > 2 { try commit() }
             progress?(done, total)
         }
         try commit()

@@ -2,15 +2,17 @@ import Foundation
 
 /// Reads every pending sample and turns it into an outcome, on several threads: one thread
 /// reads bytes (files, or archive members streamed in archive order) into a bounded queue,
-/// `workers` threads hash, decode and measure, and the caller's thread receives outcomes.
+/// `workers` threads hash, decode, measure and embed, and the caller's thread receives outcomes.
+/// Inference runs on the workers (one single-threaded model call per image), so decoding and
+/// inference overlap on every core without ONNX Runtime's thread-pool hand-offs.
 struct SampleProcessor: Sendable {
     var decoder: ImageDecoder
     var calculator: StatisticsCalculator
     var workers: Int
     /// Applied to every decoded image before measuring and embedding.
     var crop: CropBox? = nil
-    /// Makes the model input on the worker threads, when embeddings are computed.
-    var preprocessor: (any EmbeddingInputMaker)? = nil
+    /// Embeds each decoded image on the worker threads, when embeddings are computed.
+    var embedder: (any SampleEmbedder)? = nil
 
     struct Job: Sendable {
         var sampleID: Int64
@@ -22,8 +24,7 @@ struct SampleProcessor: Sendable {
     /// Processes `pending` and hands each outcome to `receive` on the calling thread.
     func process(_ pending: [Int64: SampleSource], receive: (SampleOutcome) throws -> Void) throws {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
-        // Model inputs are large (600 KB at 224 px): keep fewer of them waiting.
-        let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * (preprocessor == nil ? 64 : 24))
+        let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
         let order = pending.sorted { $0.key < $1.key }
         let reader = Thread { Self.read(order, into: jobs) }
         reader.stackSize = 1 << 20
@@ -130,7 +131,8 @@ struct SampleProcessor: Sendable {
                     let statistics = calculator.statistics(of: image, originalWidth: width, originalHeight: height)
                     return SampleOutcome(sampleID: job.sampleID, contentHash: hash,
                                          result: .success(ProcessedImage(format: decoded.format, statistics: statistics)),
-                                         embeddingInput: preprocessor?.embeddingInput(for: image))
+                                         embedding: embedder.map { embedder in
+                                             Result { () throws(EmbeddingError) in try embedder.vector(for: image) } })
                 } catch {
                     return SampleOutcome(sampleID: job.sampleID, contentHash: hash, result: .failure(error))
                 }
