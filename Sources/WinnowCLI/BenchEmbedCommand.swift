@@ -44,7 +44,7 @@ struct BenchEmbedCommand: ParsableCommand {
             standardError("winnow: no images under \(corpus)")
             throw ExitStatus.noInput
         }
-        try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: true, encoding: .utf8)
+        try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: false, encoding: .utf8)
         print("winnow bench embed: \(files.count) images, \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("  tool                          wall s    img/s   img/CPU-s  peak RSS MB")
         var rates: [(label: String, perCPU: Double)] = []

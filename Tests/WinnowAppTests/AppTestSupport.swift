@@ -125,7 +125,7 @@ enum AppFixture {
         var arguments = ["run", root.appendingPathComponent("photos").path, "--work-dir", work.path, "--quiet"]
         if annotated {
             let labels = root.appendingPathComponent("labels.csv")
-            try annotations.write(to: labels, atomically: true, encoding: .utf8)
+            try annotations.write(to: labels, atomically: false, encoding: .utf8)
             arguments += ["--annotations", labels.path]
         }
         try winnow(arguments)

@@ -46,9 +46,9 @@ struct BrowserTests {
         let site = try AppTestData.temporaryDirectory("broken-site")
         try FileManager.default.createDirectory(at: site.appendingPathComponent("api"), withIntermediateDirectories: true)
         try #"<!doctype html><title>broken</title><script>window.winnow = {ready: {}}; undefinedFunction();</script>"#
-            .write(to: site.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            .write(to: site.appendingPathComponent("index.html"), atomically: false, encoding: .utf8)
         try #"{"images": 3, "issueCounts": {}, "components": 0, "maps": [], "galleries": []}"#
-            .write(to: site.appendingPathComponent("api/summary"), atomically: true, encoding: .utf8)
+            .write(to: site.appendingPathComponent("api/summary"), atomically: false, encoding: .utf8)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         server.arguments = ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", site.path]

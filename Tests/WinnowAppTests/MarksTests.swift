@@ -125,7 +125,7 @@ struct AppMarksTests {
         #expect(try http.post("/api/marks", json: #"{"indices":[\#(single.index)],"mark":"none"}"#).status == 200)
         #expect(try AppTestData.readCSV(work.appendingPathComponent("review_marks.csv")).count == 2)
         let bad = work.deletingLastPathComponent().appendingPathComponent("my marks.csv")
-        try "index,mark\nx,keep\n\(single.index),maybe\n\(single.index),remove\n".write(to: bad, atomically: true, encoding: .utf8)
+        try "index,mark\nx,keep\n\(single.index),maybe\n\(single.index),remove\n".write(to: bad, atomically: false, encoding: .utf8)
         let warned = try runBounded(AppTestData.winnowExecutable, ["clean", work.path, "--marks", bad.path], seconds: 60)
         #expect(warned.status == 0)
         #expect(warned.output.contains("my marks.csv:2:") && warned.output.contains("my marks.csv:3:"))

@@ -62,7 +62,7 @@ import Testing
                 let folder = name.contains("_blurry") || name.contains("_dark") || name.contains("_bright") || name.contains("_gray") ? "issues" : "photos"
                 text += "\(folder)/\(name)," + vector.map { String($0) }.joined(separator: ",") + "\n"
             }
-            try text.write(to: csv, atomically: true, encoding: .utf8)
+            try text.write(to: csv, atomically: false, encoding: .utf8)
             path = csv.path
         }
         let second = images.deletingLastPathComponent().appendingPathComponent("second")

@@ -67,7 +67,7 @@ import Testing
             text += "images/\(name)_copy.jpg,\(name == "moon" ? "astronaut" : name),val\n"
         }
         text += "images/not-there.jpg,x,train\n"
-        try text.write(to: annotations, atomically: true, encoding: .utf8)
+        try text.write(to: annotations, atomically: false, encoding: .utf8)
         let winnow = TestData.winnowExecutable.path
         let result = try TestData.shell(winnow, ["gallery", work.path, "--kind", "labels", "--annotations", annotations.path,
                                                  "--neighbors", "1", "--num-images", "0"])
@@ -87,7 +87,7 @@ import Testing
         let size = stats.first { $0["index"] == coffee }
         let width = Double(size?["width"] ?? "") ?? 0, height = Double(size?["height"] ?? "") ?? 0
         try "filename,label,col_x,row_y,width,height\nimages/coffee.jpg,cup,\(width / 4),\(height / 2),\(width / 2),\(height / 4)\n"
-            .write(to: annotations, atomically: true, encoding: .utf8)
+            .write(to: annotations, atomically: false, encoding: .utf8)
         #expect(try TestData.shell(winnow, ["gallery", work.path, "--kind", "stats", "--metric", "blur", "--num-images", "0",
                                             "--annotations", annotations.path]).status == 0)
         let boxes = try Self.cards(work.appendingPathComponent("galleries/stats_blur.html")).flatMap(Self.images)
@@ -114,7 +114,7 @@ import Testing
         #expect(withGap.contains { Self.stem($0) == "grass" && ($0["src"] as? String ?? "").hasPrefix("data:") })
         // A damaged line is skipped with its file and line named; the other rows still make the page.
         let similarity = work.appendingPathComponent("similarity.csv")
-        try (try String(contentsOf: similarity, encoding: .utf8) + "12,abc,0.5\n").write(to: similarity, atomically: true, encoding: .utf8)
+        try (try String(contentsOf: similarity, encoding: .utf8) + "12,abc,0.5\n").write(to: similarity, atomically: false, encoding: .utf8)
         let lines = try String(contentsOf: similarity, encoding: .utf8).split(separator: "\n").count
         let damaged = try TestData.shell(winnow, ["gallery", work.path, "--kind", "duplicates"])
         #expect(damaged.status == 0 && damaged.output.contains("similarity.csv:\(lines): not from,to,distance numbers"), "\(damaged.output)")

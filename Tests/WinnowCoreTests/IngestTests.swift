@@ -35,7 +35,7 @@ import Testing
     @Test func fileListsResolveRelativePathsAndReportMissingFiles() throws {
         let root = try makeTree()
         let list = root.appendingPathComponent("list.csv")
-        try "filename,label\ncoffee.jpg,cup\nsub/deeper/chelsea.jpg,cat\nmissing.jpg,none\n".write(to: list, atomically: true, encoding: .utf8)
+        try "filename,label\ncoffee.jpg,cup\nsub/deeper/chelsea.jpg,cat\nmissing.jpg,none\n".write(to: list, atomically: false, encoding: .utf8)
         let result = try Ingestor().ingest([list.path])
         #expect(result.sources.map(\.id) == ["coffee.jpg", "sub/deeper/chelsea.jpg"])
         #expect(result.missing.count == 1)

@@ -28,7 +28,7 @@ import Testing
         }
         csv += "not_there.jpg,bird,train\n"
         let annotations = folder.appendingPathComponent("labels.csv")
-        try csv.write(to: annotations, atomically: true, encoding: .utf8)
+        try csv.write(to: annotations, atomically: false, encoding: .utf8)
         let work = folder.appendingPathComponent("work")
         let result = try TestData.shell(TestData.winnowExecutable.path, ["run", folder.appendingPathComponent("images").path,
                                         "-w", work.path, "--annotations", annotations.path, "--quiet"])
@@ -95,8 +95,8 @@ import Testing
                              {"image_id": 2, "category_id": 1, "score": 0.7, "logits": [0.5, 0.5]}]}
             """#
         let truthURL = folder.appendingPathComponent("truth.json"), predictionsURL = folder.appendingPathComponent("pred.json")
-        try truth.write(to: truthURL, atomically: true, encoding: .utf8)
-        try predictions.write(to: predictionsURL, atomically: true, encoding: .utf8)
+        try truth.write(to: truthURL, atomically: false, encoding: .utf8)
+        try predictions.write(to: predictionsURL, atomically: false, encoding: .utf8)
         let work = folder.appendingPathComponent("work")
         let result = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--no-embeddings",
                                         "--annotations", truthURL.path, "--predictions", predictionsURL.path, "--copy-missing"])
@@ -122,7 +122,7 @@ import Testing
         #expect(problems.contains { $0["record"] == "annotations[3]" && $0["reason"]?.contains("gone.jpg") == true })
 
         let broken = folder.appendingPathComponent("broken.json")
-        try "{\"images\": 3}".write(to: broken, atomically: true, encoding: .utf8)
+        try "{\"images\": 3}".write(to: broken, atomically: false, encoding: .utf8)
         let bad = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", folder.appendingPathComponent("w2").path,
                                      "--no-embeddings", "--annotations", broken.path])
         #expect(bad.status == 65 && bad.output.contains("broken.json") && bad.output.contains("images"))
@@ -139,7 +139,7 @@ import Testing
         #expect(try TestData.shell("vips", ["resize", photos[0].path, copy.path + "[Q=80]", "0.5"]).status == 0)
         let csv = "filename,label,split\ncoffee.jpg,cup,train\ncoffee_small.jpg,cup,test\nchelsea.jpg,cat,train\nastronaut.jpg,person,test\n"
         let annotations = folder.appendingPathComponent("labels.csv")
-        try csv.write(to: annotations, atomically: true, encoding: .utf8)
+        try csv.write(to: annotations, atomically: false, encoding: .utf8)
         let work = folder.appendingPathComponent("work")
         let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet",
                                      "--annotations", annotations.path])

@@ -159,12 +159,12 @@ enum PhotoPairs {
         let ids = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).compactMap { $0["index"] }
         let file = work.deletingLastPathComponent().appendingPathComponent("points.csv")
         try ("index,x,y\n" + ids.enumerated().map { "\($1),\($0),\(2 * $0)" }.joined(separator: "\n") + "\n")
-            .write(to: file, atomically: true, encoding: .utf8)
+            .write(to: file, atomically: false, encoding: .utf8)
         let manual = try TestData.shell(winnow, ["visualize", work.path, "--method", "manual", "--points", file.path, "--key", "mine"])
         #expect(manual.status == 0, "\(manual.output)")
         let rows = try TestData.readCSV(work.appendingPathComponent("maps/mine.csv"))
         #expect(rows.count == ids.count && rows.last?["y"] == String(format: "%.6f", Double(2 * (ids.count - 1))))
-        try "index,x,y\n\(ids[0]),1,2\n999999,3,4\n".write(to: file, atomically: true, encoding: .utf8)
+        try "index,x,y\n\(ids[0]),1,2\n999999,3,4\n".write(to: file, atomically: false, encoding: .utf8)
         let bad = try TestData.shell(winnow, ["visualize", work.path, "--method", "manual", "--points", file.path])
         #expect(bad.status == 66 && bad.output.contains("points.csv: line 3: no sample with index 999999"), "\(bad.output)")
     }

@@ -47,7 +47,7 @@ import Testing
         }
         csv += "missing.jpg,dog,1,1,5,5\n"
         let annotations = folder.appendingPathComponent("boxes.csv")
-        try csv.write(to: annotations, atomically: true, encoding: .utf8)
+        try csv.write(to: annotations, atomically: false, encoding: .utf8)
         let work = folder.appendingPathComponent("work")
         let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet",
                                      "--annotations", annotations.path, "--data-type", "bbox", "--model", "mobilenet_v2"])

@@ -170,13 +170,13 @@ extension ExactIndex: SimilarityIndex {
                 }
             } else {
                 let data = vectors.withValues { Data(buffer: $0) }
-                try data.write(to: vectorsURL, options: .atomic)
+                try AtomicFile.write(data, to: vectorsURL)
             }
             let manifest = Manifest(metric: metric, rows: vectors.rows, dimension: vectors.dimension,
                                     vectors: Self.vectorsFileName)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            try encoder.encode(manifest).write(to: url, options: .atomic)
+            try AtomicFile.write(try encoder.encode(manifest), to: url)
         } catch let error as IndexError {
             throw error
         } catch {

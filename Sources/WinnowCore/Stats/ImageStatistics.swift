@@ -52,6 +52,14 @@ public struct StatisticsCalculator: Sendable {
         self.analysisSide = analysisSide
     }
 
+    /// `0.241 r²`, `0.691 g²`, `0.068 b²` (the perceived-brightness weights) for every level, in
+    /// three runs of 256.
+    private static let weightedSquares: [Double] = [0.241, 0.691, 0.068].flatMap { weight in
+        (0..<256).map { weight * Double($0 * $0) }
+    }
+    /// `1 / level` (0 for level 0, whose saturation is 0).
+    private static let reciprocals: [Double] = (0..<256).map { $0 == 0 ? 0 : 1 / Double($0) }
+
     public func statistics(of image: RGBImage, originalWidth: Int, originalHeight: Int) -> ImageStatistics {
         let small = AreaResize.fit(image, area: analysisSide)
         let count = small.width * small.height
@@ -60,17 +68,27 @@ public struct StatisticsCalculator: Sendable {
         var grey = [Float](repeating: 0, count: count)
         var saturationSum = 0.0, chromaSum = 0, colourful = 0
         small.pixels.withUnsafeBufferPointer { p in
-            for i in 0..<count {
-                let r = Int(p[3 * i]), g = Int(p[3 * i + 1]), b = Int(p[3 * i + 2])
-                let level = (299 * r + 587 * g + 114 * b + 500) / 1000
-                greyHistogram[level] += 1
-                grey[i] = Float(level)
-                let hi = max(r, g, b), lo = min(r, g, b)
-                chromaSum += hi - lo
-                if hi - lo > 8 { colourful += 1 }
-                if hi > 0 { saturationSum += Double(hi - lo) / Double(hi) }
-                let perceived = (0.241 * Double(r * r) + 0.691 * Double(g * g) + 0.068 * Double(b * b)).squareRoot()
-                brightnessHistogram[min(255, Int(perceived + 0.5))] += 1
+            greyHistogram.withUnsafeMutableBufferPointer { greyHistogram in
+                brightnessHistogram.withUnsafeMutableBufferPointer { brightnessHistogram in
+                    grey.withUnsafeMutableBufferPointer { grey in
+                        Self.weightedSquares.withUnsafeBufferPointer { squares in
+                            Self.reciprocals.withUnsafeBufferPointer { reciprocals in
+                                for i in 0..<count {
+                                    let r = Int(p[3 * i]), g = Int(p[3 * i + 1]), b = Int(p[3 * i + 2])
+                                    let level = (299 * r + 587 * g + 114 * b + 500) / 1000
+                                    greyHistogram[level] += 1
+                                    grey[i] = Float(level)
+                                    let hi = max(r, g, b), lo = min(r, g, b)
+                                    chromaSum += hi - lo
+                                    if hi - lo > 8 { colourful += 1 }
+                                    saturationSum += Double(hi - lo) * reciprocals[hi]
+                                    let perceived = (squares[r] + squares[256 + g] + squares[512 + b]).squareRoot()
+                                    brightnessHistogram[min(255, Int(perceived + 0.5))] += 1
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         let n = Double(max(count, 1))
