@@ -45,14 +45,22 @@ enum PhotoPairs {
         return out
     }
 
-    /// How many copies have their original as nearest point of the map.
+    /// The photo each point shows: its own stem, or for the copies of the shared set the original
+    /// they were made from (`_copy`, the darkened coffee and its exact copy under a markup name).
+    static func original(of stem: String) -> String {
+        if stem.hasSuffix("_copy") { return String(stem.dropLast(5)) }
+        return stem == "coffee_dark" || stem.hasPrefix("x<img") ? "coffee" : stem
+    }
+
+    /// How many `_copy` images have a point of their own original's group (the original or
+    /// another copy of it) as nearest point of the map.
     static func copiesNextToOriginals(_ points: [String: (Double, Double)]) -> Int {
         names.filter { name in
             guard let copy = points[name + "_copy"] else { return false }
             let nearest = points.filter { $0.key != name + "_copy" }.min { a, b in
                 hypot(a.value.0 - copy.0, a.value.1 - copy.1) < hypot(b.value.0 - copy.0, b.value.1 - copy.1)
             }
-            return nearest?.key == name
+            return nearest.map { original(of: $0.key) } == name
         }.count
     }
 }
