@@ -64,10 +64,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore"]),
+        // Helpers both test targets use (photos, the built executable, scratch folders, commands).
+        .target(name: "WinnowTestSupport", dependencies: ["WinnowCore"], path: "Tests/WinnowTestSupport"),
+        .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore", "WinnowTestSupport"]),
         .testTarget(
             name: "WinnowAppTests",
-            dependencies: ["WinnowApp", "WinnowCore"]
+            dependencies: ["WinnowApp", "WinnowCore", "WinnowTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

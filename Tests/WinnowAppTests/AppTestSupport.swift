@@ -1,63 +1,11 @@
 import Foundation
 import Testing
 import WinnowCore
+import WinnowTestSupport
 
-/// Finds the photos and the `winnow` executable, runs commands (as WinnowCoreTests' TestData
-/// does; the app tests are their own target so they do not link WinnowCore's test helpers).
-enum AppTestData {
-    static var cache: URL {
-        URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CACHE"] ?? (NSHomeDirectory() + "/.cache/winnow"))
-    }
-
-    static func skimageData() throws -> URL {
-        let relative = "python3-skimage/usr/lib/python3/dist-packages/skimage/data"
-        var roots: [String] = []
-        if let sources = ProcessInfo.processInfo.environment["WINNOW_SOURCES"] { roots.append(sources) }
-        roots += [cache.appendingPathComponent("sources").path, NSHomeDirectory() + "/.cache/winnow-corpus/src"]
-        for root in roots {
-            let url = URL(fileURLWithPath: root).appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("coffee.png").path) { return url }
-        }
-        throw AppTestFailure("scikit-image photos not found under \(roots); run scripts/setup.sh")
-    }
-
-    static var winnowExecutable: URL {
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 where !FileManager.default.fileExists(atPath: folder.appendingPathComponent("winnow").path) {
-            folder.deleteLastPathComponent()
-        }
-        return folder.appendingPathComponent("winnow")
-    }
-
-    /// The repository root (for scripts/).
-    static var repository: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
-    static func temporaryDirectory(_ name: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-app-\(name)-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
-    @discardableResult
-    static func shell(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    static func readCSV(_ url: URL) throws -> [[String: String]] {
-        CSVReader.records(try String(contentsOf: url, encoding: .utf8))
-    }
-}
+/// The shared helpers (the app tests are their own target so they do not link WinnowCore's
+/// test fixtures).
+typealias AppTestData = TestFiles
 
 struct AppTestFailure: Error, CustomStringConvertible {
     var description: String

@@ -1,0 +1,73 @@
+import Foundation
+import WinnowCore
+
+/// What both test targets need: the cache with the real photos and corpora, the built `winnow`
+/// executable, scratch folders, and running commands. `scripts/test.sh` (run by CI) prepares
+/// the cache; a missing folder fails the test with a message saying so.
+public enum TestFiles {
+    public static var cache: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CACHE"] ?? (NSHomeDirectory() + "/.cache/winnow"))
+    }
+
+    /// scikit-image's sample photos, unpacked from Debian's python3-skimage by `scripts/setup.sh`.
+    public static func skimageData() throws -> URL {
+        let relative = "python3-skimage/usr/lib/python3/dist-packages/skimage/data"
+        var roots: [String] = []
+        if let sources = ProcessInfo.processInfo.environment["WINNOW_SOURCES"] { roots.append(sources) }
+        roots += [cache.appendingPathComponent("sources").path, NSHomeDirectory() + "/.cache/winnow-corpus/src"]
+        for root in roots {
+            let url = URL(fileURLWithPath: root).appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("coffee.png").path) { return url }
+        }
+        throw TestDataMissing("scikit-image photos not found under \(roots); run scripts/setup.sh")
+    }
+
+    /// A fresh empty folder `/tmp/winnow-tests-<name>-<random>`.
+    public static func temporaryDirectory(_ name: String = #function) throws -> URL {
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("winnow-tests-\(safe)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// The `winnow` executable built beside the test bundle.
+    public static var winnowExecutable: URL {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: folder.appendingPathComponent("winnow").path) {
+            folder.deleteLastPathComponent()
+        }
+        return folder.appendingPathComponent("winnow")
+    }
+
+    /// The repository root (for scripts/).
+    public static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Runs a command line tool and returns its exit status and standard output + error.
+    @discardableResult
+    public static func shell(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The records of a CSV file, keyed by its header.
+    public static func readCSV(_ url: URL) throws -> [[String: String]] {
+        CSVReader.records(try String(contentsOf: url, encoding: .utf8))
+    }
+}
+
+/// A fixture the tests need is missing (run scripts/test.sh).
+public struct TestDataMissing: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
