@@ -22,12 +22,14 @@ public enum TestFiles {
         throw TestDataMissing("scikit-image photos not found under \(roots); run scripts/setup.sh")
     }
 
-    /// A fresh empty folder `/tmp/winnow-tests-<name>-<random>`.
+    /// A fresh empty folder `/tmp/winnow-tests-<name>-<random>`, removed when the test process
+    /// exits (kept when `WINNOW_KEEP_TEST_FILES` is set, to look at after a failure).
     public static func temporaryDirectory(_ name: String = #function) throws -> URL {
         let safe = name.filter { $0.isLetter || $0.isNumber }
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("winnow-tests-\(safe)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        ScratchFolders.shared.add(url)
         return url
     }
 
@@ -63,6 +65,31 @@ public enum TestFiles {
     /// The records of a CSV file, keyed by its header.
     public static func readCSV(_ url: URL) throws -> [[String: String]] {
         CSVReader.records(try String(contentsOf: url, encoding: .utf8))
+    }
+}
+
+/// The scratch folders this process made, removed at exit.
+private final class ScratchFolders: @unchecked Sendable {
+    static let shared: ScratchFolders = {
+        let folders = ScratchFolders()
+        if ProcessInfo.processInfo.environment["WINNOW_KEEP_TEST_FILES"] == nil {
+            atexit { ScratchFolders.shared.removeAll() }
+        }
+        return folders
+    }()
+
+    private let lock = NSLock()
+    private var urls: [URL] = []
+
+    func add(_ url: URL) {
+        lock.withLock { urls.append(url) }
+    }
+
+    func removeAll() {
+        lock.withLock {
+            for url in urls { try? FileManager.default.removeItem(at: url) }
+            urls.removeAll()
+        }
     }
 }
 
