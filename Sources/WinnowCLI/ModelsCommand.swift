@@ -34,33 +34,55 @@ struct ModelsCommand: ParsableCommand {
                 print("onnxruntime:  missing — \(error)")
             }
             let weights = Result { () throws(EmbeddingError) in try assets.mobileNetV2WeightsPath() }
-            let onnx = (assets.modelsDirectory as NSString).appendingPathComponent(EmbeddingAssets.mobileNetV2ModelName)
-            let converted = FileManager.default.fileExists(atPath: onnx)
+            let ready = (try? weights.get()) != nil ? "ready    " : "missing  "
             print("")
-            print("model                 dim   input      weights   onnx")
-            for (name, input) in [("mobilenet_v2", "crop 224"), ("mobilenet_v2_squash", "squash 224")] {
-                print(name.padding(toLength: 21, withPad: " ", startingAt: 0)
-                      + " 1280  " + input.padding(toLength: 10, withPad: " ", startingAt: 0)
-                      + " " + ((try? weights.get()) != nil ? "ready    " : "missing  ")
-                      + " " + (converted ? "converted" : "converted on first use"))
+            print("model                 dim   input                  weights   onnx")
+            for model in BuiltInModel.all {
+                let converted = model.files.allSatisfy { FileManager.default.fileExists(atPath: (assets.modelsDirectory as NSString).appendingPathComponent($0)) }
+                print(model.name.padding(toLength: 21, withPad: " ", startingAt: 0)
+                      + " " + String(model.dimension).padding(toLength: 5, withPad: " ", startingAt: 0)
+                      + " " + model.input.padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + " " + ready + " " + (converted ? "converted" : "converted on first use"))
             }
             if case .failure(let error) = weights { print("\n\(error)") }
         }
     }
 
+    /// The models Winnow converts from the MobileNetV2 weights.
+    struct BuiltInModel {
+        var name: String, dimension: Int, input: String, files: [String]
+
+        static let all: [BuiltInModel] = {
+            let grey = CopyDescriptor().coarseGrayModelSide
+            let copyFiles = [EmbeddingAssets.mobileNetV2CopyModelName,
+                             EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyModelName, inputSize: grey)]
+            return [
+                BuiltInModel(name: "copy", dimension: CopyDescriptor.dimension, input: "squash 224 + grey \(grey)", files: copyFiles),
+                BuiltInModel(name: "mobilenet_v2", dimension: 1280, input: "crop 224",
+                             files: [EmbeddingAssets.mobileNetV2ModelName]),
+                BuiltInModel(name: "mobilenet_v2_squash", dimension: 1280, input: "squash 224",
+                             files: [EmbeddingAssets.mobileNetV2ModelName]),
+            ]
+        }()
+    }
+
     struct Pull: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Convert the MobileNetV2 weights to ONNX now (offline).")
+        static let configuration = CommandConfiguration(abstract: "Convert the MobileNetV2 weights to the built-in ONNX models now (offline).")
 
         @Flag(help: "Convert again even if the ONNX file exists.")
         var force = false
 
         func run() throws {
             let assets = EmbeddingAssets.fromEnvironment()
-            let onnx = (assets.modelsDirectory as NSString).appendingPathComponent(EmbeddingAssets.mobileNetV2ModelName)
-            if force { try? FileManager.default.removeItem(atPath: onnx) }
+            if force {
+                for file in Set(BuiltInModel.all.flatMap(\.files)) {
+                    try? FileManager.default.removeItem(atPath: (assets.modelsDirectory as NSString).appendingPathComponent(file))
+                }
+            }
             do {
-                let path = try assets.mobileNetV2ModelPath()
-                print("mobilenet_v2: \(path)")
+                print("mobilenet_v2: \(try assets.mobileNetV2ModelPath())")
+                print("copy:         \(try assets.mobileNetV2CopyModelPath())")
+                print("copy (grey):  \(try assets.mobileNetV2CopyModelPath(inputSize: CopyDescriptor().coarseGrayModelSide))")
             } catch {
                 throw failure(error, ExitStatus.software)
             }

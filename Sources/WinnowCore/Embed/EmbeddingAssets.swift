@@ -76,7 +76,7 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// than 224, `mobilenet_v2_<inputSize>.onnx`), converted from the `.pth` weights (and written
     /// atomically) if it is not there yet.
     public func mobileNetV2ModelPath(inputSize: Int = 224) throws(EmbeddingError) -> String {
-        try convertedModelPath(named: Self.name(Self.mobileNetV2ModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
+        try convertedModelPath(named: Self.fileName(Self.mobileNetV2ModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
             try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize)
         }
     }
@@ -90,14 +90,15 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// (`_<inputSize>` added for inputs other than 224²), converted from the same `.pth` weights
     /// on first use.
     public func mobileNetV2CopyModelPath(inputSize: Int = 224) throws(EmbeddingError) -> String {
-        try convertedModelPath(named: Self.name(Self.mobileNetV2CopyModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
+        try convertedModelPath(named: Self.fileName(Self.mobileNetV2CopyModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
             try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize, expansionOutputs: CopyDescriptor.expansionBlocks,
                                              pooledOutputs: true)
         }
     }
 
-    /// `name`, or for an input side other than 224 `name` with `_<inputSize>` before `.onnx`.
-    private static func name(_ name: String, inputSize: Int) -> String {
+    /// The file of a converted model: `name`, or for an input side other than 224 `name` with
+    /// `_<inputSize>` before `.onnx`.
+    public static func fileName(_ name: String, inputSize: Int) -> String {
         inputSize == 224 ? name : name.replacingOccurrences(of: ".onnx", with: "_\(inputSize).onnx")
     }
 
