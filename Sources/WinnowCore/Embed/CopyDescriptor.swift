@@ -8,8 +8,9 @@ import Foundation
 /// 1. uniform borders (letterbox bars, frames, plain background around a cut-out) are removed
 ///    (``BorderTrim``);
 /// 2. the model sees two views of the content: in colour at 224×224, and in grey shrunk to 80×80
-///    first (``coarseGraySide``) then fed at 128×128 (``coarseGrayModelSide``) — a view that ignores colour and fine detail, so that grayscale,
-///    blurred, small or heavily recompressed copies meet their originals;
+///    first (``coarseGraySide``), then fed at 128×128 (``coarseGrayModelSide``) — a view that
+///    ignores colour and fine detail, so that grayscale, blurred, small or heavily recompressed
+///    copies meet their originals;
 /// 3. for each view, two blocks are pooled from one forward pass: the final 7×7×1280 feature map
 ///    by max pooling (MAC), and the 14×14×576 expansion activations of block 12 by generalised
 ///    mean pooling (GeM, p = 3) — mid-level features that are more about this image than about
@@ -147,9 +148,10 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
 /// Computes ``CopyDescriptor``s with the copy-detection variant of the default MobileNetV2
 /// (``EmbeddingAssets/mobileNetV2CopyModelPath()``). Thread-safe.
 ///
-/// ``input(for:)`` makes the views' tensors (border search, grey view, resizing) and
-/// ``describe(input:)`` runs the model once on them and pools. The result is the raw descriptor; comparisons should go through a
-/// ``BlockWhitening`` fitted on the collection (`blockLengths:` ``CopyDescriptor/blockLengths``).
+/// ``inputs(for:)`` makes the views' tensors (border search, grey view, resizing) and
+/// ``describe(inputs:)`` runs the models on them and pools. The result is the raw descriptor;
+/// comparisons should go through a ``BlockWhitening`` fitted on the collection (`blockLengths:`
+/// ``CopyDescriptor/blockLengths``).
 public final class CopyDescriptorEmbedder: Sendable {
     /// The model the colour view goes through (224×224).
     public let model: OnnxImageEmbedder
@@ -177,10 +179,7 @@ public final class CopyDescriptorEmbedder: Sendable {
     {
         let runtime = try OnnxRuntime.shared(assets: assets)
         func model(side: Int) throws(EmbeddingError) -> OnnxImageEmbedder {
-            var preprocessor = ImagePreprocessor.imageNet
-            preprocessor.resizeMode = .squash
-            preprocessor.width = side
-            preprocessor.height = side
+            let preprocessor = ImagePreprocessor(width: side, height: side, resizeMode: .squash)
             return try OnnxImageEmbedder(modelPath: try assets.mobileNetV2CopyModelPath(inputSize: side), preprocessor: preprocessor,
                                          runtime: runtime, options: OnnxSessionOptions(intraOpThreads: intraOpThreads),
                                          batchSize: batchSize, featureOutput: MobileNetV2Converter.TensorName.features,
@@ -194,7 +193,6 @@ public final class CopyDescriptorEmbedder: Sendable {
 
     /// Length of the descriptors.
     public var dimension: Int { CopyDescriptor.dimension }
-    public var preprocessor: ImagePreprocessor { model.preprocessor }
 
     /// The model inputs of `image`'s views: the colour view's tensor, then the grey view's.
     public func inputs(for image: RGBImage) -> [[Float]] {
