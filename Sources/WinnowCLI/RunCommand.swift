@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Stop before this position of the sorted file list (fastdup max_offset).")
     var maxOffset: Int?
 
-    @Option(help: "Decode threads (default: all cores).")
+    @Option(help: "Worker threads, each decoding, measuring and embedding images (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @OptionGroup(title: "Embeddings") var embeddings: EmbeddingOptions

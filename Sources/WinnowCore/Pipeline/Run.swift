@@ -10,7 +10,7 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     public var quality: QualityThresholds
     /// Longer side of the image the statistics are measured on.
     public var analysisSide: Int
-    /// Decode/measure threads and inference threads (default: the number of cores).
+    /// Worker threads, each decoding, measuring and embedding images (default: the number of cores).
     public var workers: Int
     /// The embeddings to compute or read (`atrain_features.dat`).
     public var embedding: EmbeddingChoice
