@@ -36,10 +36,10 @@ public enum CopyVerification {
         public var floor: Float = 0.1
         public var sure: Float = 0.75
         /// Nearest neighbours per image that may be checked: a copy's original ranks among its
-        /// first few neighbours even when the global score is low (corpus set A seed 0: 2 of 769
-        /// uncertain copy→original pairs rank 5th or later at both ends, against 1,945 of the
-        /// 3,540 uncertain pairs of other images; seed 1: 3 of 780, 2,288 of 3,894).
-        public var candidates = 4
+        /// first neighbours even when the global score is low (corpus set A seed 0: 1 of 769
+        /// uncertain copy→original pairs ranks 7th or later at both ends, against 1,048 of the
+        /// 3,540 uncertain pairs of other images; seed 1: 1 of 780, 1,225 of 3,894).
+        public var candidates = 6
         public var ratio: Float = 0.8
         public var ransacThreshold: Float = 3
         public var minimumInliers = 8
