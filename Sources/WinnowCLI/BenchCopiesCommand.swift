@@ -41,6 +41,8 @@ struct BenchCopiesCommand: ParsableCommand {
     struct Verification: Decodable {
         var candidatePairs: Int
         var verifiedPairs: Int
+        var mirrorChecks: Int?
+        var pairsBeyondCandidates: Int?
         var imagesDescribed: Int
         var imagesFromCache: Int
         var imagesFailed: Int
@@ -93,10 +95,12 @@ struct BenchCopiesCommand: ParsableCommand {
                let v = try? JSONDecoder().decode(Verification.self, from: data) {
                 let described = max(v.imagesDescribed, 1), pairs = max(v.candidatePairs, 1)
                 print(String(format: "   verification: local features %d images (%d from cache, %d failed) in %.1f s = %.1f ms/image; "
-                             + "%d pairs checked in %.1f s = %.2f ms/pair; %d verified",
+                             + "%d pairs checked in %.1f s = %.2f ms/pair (%d also mirrored; %d uncertain pairs beyond "
+                             + "the candidates left out); %d verified",
                              v.imagesDescribed, v.imagesFromCache, v.imagesFailed, v.featureSeconds,
                              1000 * v.featureSeconds / Double(described), v.candidatePairs, v.checkSeconds,
-                             1000 * v.checkSeconds / Double(pairs), v.verifiedPairs))
+                             1000 * v.checkSeconds / Double(pairs), v.mirrorChecks ?? 0, v.pairsBeyondCandidates ?? 0,
+                             v.verifiedPairs))
                 let verifySeconds = v.featureSeconds + v.checkSeconds
                 let rest = report.summary.seconds - verifySeconds
                 print(String(format: "   decode + embed + index + analyses %.1f s = %.1f ms/image; verification %.1f s = %.1f ms/image (%.0f%% of the run)",

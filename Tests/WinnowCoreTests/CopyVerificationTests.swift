@@ -76,11 +76,12 @@ import Testing
             #expect(checked.verified, "\(name): \(e)")
             #expect(e.ncc > 0.8, "\(name): \(e)")
             #expect(checked.score > 0.9, "\(name)")
+            #expect(!e.mirrorTried, "\(name): verified upright, the mirror is not needed")
         }
         // Checking a pair twice gives the same verdict (the mirrored attempt leaves a's image alone).
         let flipped = try features(RGBImage(width: coffee.width, height: coffee.height, pixels: mirrored(coffee)), "flipped")
         let once = try PairEvidence.check(original, flipped, options: options)
-        #expect(once.mirrored && once.ncc > 0.8, "\(once)")
+        #expect(once.mirrored && once.mirrorTried && once.ncc > 0.8, "\(once)")
         #expect(try PairEvidence.check(original, flipped, options: options) == once)
         #expect(try PairEvidence.check(original, try features(crop, "crop"), options: options).ncc > 0.8)
         let crop2 = try judged(try features(crop, "crop"), original, global: 0.3)
@@ -106,6 +107,25 @@ import Testing
                                global: 0.2)
         #expect(!other.verified)
         #expect((other.evidence?.ncc ?? -2) < 0.5)
+    }
+
+    /// The mirrored view (derived from the upright keypoints, not detected again) is compared
+    /// only when the upright views have no plausible model: two overlapping crops of one photo,
+    /// neither inside the other, are related as they are and rejected without it.
+    @Test func mirrorIsTriedOnlyWithoutAnUprightModel() throws {
+        let coffee = try photo("coffee")
+        let left = coffee.cropped(x: 0, y: 0, width: coffee.width * 60 / 100, height: coffee.height)
+        let right = coffee.cropped(x: coffee.width * 40 / 100, y: 0, width: coffee.width * 60 / 100, height: coffee.height)
+        let overlapping = try PairEvidence.check(try features(left, "left"), try features(right, "right"), options: options)
+        #expect(overlapping.inliers >= options.minimumInliers && !overlapping.mirrorTried, "\(overlapping)")
+        #expect(!CopyVerification.judge(.init(a: 0, b: 1, global: 0.5), evidence: overlapping, options: options).verified)
+        let unrelated = try PairEvidence.check(try features(try photo("chelsea"), "chelsea"), try features(coffee, "coffee"),
+                                               options: options)
+        #expect(unrelated.mirrorTried, "\(unrelated)")
+        // A mirrored crop is found through the derived mirror view.
+        let flippedCrop = RGBImage(width: left.width, height: left.height, pixels: mirrored(left))
+        let found = try PairEvidence.check(try features(flippedCrop, "flipped left"), try features(coffee, "coffee"), options: options)
+        #expect(found.mirrored && found.ncc > 0.8 && found.coveredA > 0.95, "\(found)")
     }
 
     @Test func failuresAreOneLineErrorsNotCrashes() throws {
@@ -139,6 +159,25 @@ import Testing
                 #expect(!error.message.contains("\n"))
             }
         }
+    }
+
+    /// Only each image's first `candidates` neighbours are checked: a pair further down both
+    /// lists is left out, one that ranks high at either end is kept.
+    @Test func candidatesComeFromTheFirstNeighbours() {
+        var options = options
+        options.candidates = 2
+        // Row 0 ranks 1, 2, 3 (all uncertain); row 3 ranks 0 first, rows 1 and 2 rank 0 last.
+        let neighbours: [[Neighbor]] = [
+            [Neighbor(index: 1, distance: 0.5), Neighbor(index: 2, distance: 0.6), Neighbor(index: 3, distance: 0.7)],
+            [Neighbor(index: 2, distance: 0.2), Neighbor(index: 3, distance: 0.3), Neighbor(index: 0, distance: 0.5)],
+            [Neighbor(index: 1, distance: 0.2), Neighbor(index: 3, distance: 0.3), Neighbor(index: 0, distance: 0.6)],
+            [Neighbor(index: 0, distance: 0.7), Neighbor(index: 1, distance: 0.3), Neighbor(index: 2, distance: 0.3)],
+        ]
+        let pairs = CopyVerification.candidates(neighbours: neighbours, metric: .cosine, options: options)
+        #expect(Set(pairs.map { [$0.a, $0.b] }) == [[0, 1], [0, 2], [0, 3], [1, 3], [2, 3]])
+        options.candidates = 1
+        let first = CopyVerification.candidates(neighbours: neighbours, metric: .cosine, options: options)
+        #expect(Set(first.map { [$0.a, $0.b] }) == [[0, 1], [0, 3]])
     }
 
     @Test func candidatesAndRescoring() {

@@ -1,8 +1,8 @@
 #ifndef WINNOW_COPY_VERIFY_SHIM_H
 #define WINNOW_COPY_VERIFY_SHIM_H
 /// Plain C entry points over OpenCV 4.6 (Debian libopencv-*-dev) for copy verification: local
-/// features of one image (RootSIFT on the grey image and on its mirror) and the check of one
-/// pair (ratio-test matches, affine RANSAC with sanity checks, normalised cross-correlation of
+/// features of one image (RootSIFT on the grey image, and the same for its mirror) and the check
+/// of one pair (ratio-test matches, affine RANSAC with sanity checks, normalised cross-correlation of
 /// the two images after warping one onto the other).
 ///
 /// Every function that can fail takes `error`/`error_size`: on failure it writes a one-line,
@@ -29,7 +29,8 @@ typedef struct {
     int max_keypoints;
     /// Longer side of the grey image kept for the pixel check.
     int check_side;
-    /// Also describe the mirrored image (finds mirrored copies).
+    /// Also keep the mirrored image's view (finds mirrored copies); derived from the upright
+    /// keypoints and descriptors, not detected again.
     int mirror;
 } winnow_cv_extract_options;
 
@@ -86,6 +87,9 @@ typedef struct {
     /// the smaller view: a fraction of a pixel for copies, more for other photos of a scene
     /// (parallax).
     float residual;
+    /// Whether `a`'s mirrored view was compared too (only when the upright views gave no
+    /// plausible model).
+    int mirror_tried;
 } winnow_cv_verdict;
 
 /// Checks whether `a` and `b` show the same picture. Returns 0 and fills `verdict` (a failed

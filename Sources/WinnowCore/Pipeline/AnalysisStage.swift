@@ -91,9 +91,10 @@ struct AnalysisStage {
         if var verification = options.verification, metric == .cosine {
             if embedded.count < WhiteningStage.minimumWhiteningRows {
                 // Too few images to whiten: the global scores are not calibrated (a stereo pair
-                // can score 0.9), so every candidate is checked and a rejected pair stays below
-                // the pair and component thresholds.
+                // can score 0.9), so every neighbour pair is checked and a rejected pair stays
+                // below the pair and component thresholds.
                 verification.sure = 1
+                verification.candidates = options.nearestNeighborsK
                 verification.rejectedFloor = 0
                 verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
             }

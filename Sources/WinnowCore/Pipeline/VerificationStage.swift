@@ -19,6 +19,12 @@ struct VerificationStage {
     struct Report: Codable, Sendable {
         var candidatePairs = 0
         var verifiedPairs = 0
+        /// Checked pairs whose mirrored view was compared too (the others had a plausible
+        /// upright model or were verified upright).
+        var mirrorChecks = 0
+        /// Uncertain neighbour pairs left unchecked because neither image ranks the other among
+        /// its first `candidates` neighbours.
+        var pairsBeyondCandidates = 0
         var imagesDescribed = 0
         var imagesFromCache = 0
         var imagesFailed = 0
@@ -32,6 +38,10 @@ struct VerificationStage {
         var report = Report()
         let candidates = CopyVerification.candidates(neighbours: neighbours, metric: metric, options: options)
         report.candidatePairs = candidates.count
+        var everyRank = options
+        everyRank.candidates = Int.max
+        report.pairsBeyondCandidates = CopyVerification.candidates(neighbours: neighbours, metric: metric,
+                                                                   options: everyRank).count - candidates.count
         guard !candidates.isEmpty else { return ([], report) }
         LocalFeatures.useSingleThreadedOpenCV()
         let rows = Array(Set(candidates.flatMap { [$0.a, $0.b] })).sorted()
@@ -59,6 +69,7 @@ struct VerificationStage {
         report.problems += problems.lines
         let checked = results.values.compactMap { $0 }
         report.verifiedPairs = checked.filter(\.verified).count
+        report.mirrorChecks = checked.filter { $0.evidence?.mirrorTried == true }.count
         return (checked, report)
     }
 

@@ -27,7 +27,7 @@ import Foundation
 /// - not checked: `g` (at or above `sure`: copies without checking; below `floor`: not).
 /// Thresholds chosen on corpus set A seed 0 and kept unchanged for seed 1 (measured figures:
 /// README, "Copy verification").
-/// This is the prototype's recipe (issue 7: global top-10 candidates → RootSIFT → affine RANSAC
+/// This is the prototype's recipe (issue 7: global top candidates → RootSIFT → affine RANSAC
 /// with sanity checks → NCC after the warp), run only where it changes the answer.
 public enum CopyVerification {
     /// Where verification runs and what it accepts.
@@ -35,8 +35,11 @@ public enum CopyVerification {
         /// Global similarity range checked: [floor, sure).
         public var floor: Float = 0.1
         public var sure: Float = 0.75
-        /// Nearest neighbours per image that may be checked.
-        public var candidates = 10
+        /// Nearest neighbours per image that may be checked: a copy's original ranks among its
+        /// first neighbours even when the global score is low (corpus set A seed 0: 1 of 769
+        /// uncertain copy→original pairs ranks 7th or later at both ends, against 1,048 of the
+        /// 3,540 uncertain pairs of other images; seed 1: 1 of 780, 1,225 of 3,894).
+        public var candidates = 6
         public var ratio: Float = 0.8
         public var ransacThreshold: Float = 3
         public var minimumInliers = 8

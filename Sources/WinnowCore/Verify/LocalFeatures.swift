@@ -10,7 +10,8 @@ public struct LocalFeatureError: Error, Sendable, Equatable, CustomStringConvert
 
 /// Local features of one image for copy verification (OpenCV through `CopyVerifyShim`):
 /// RootSIFT keypoints of the grey image — reduced to `maximumSide`, small images enlarged to
-/// `minimumSide` first — and of its mirror, plus a small grey copy for the pixel check.
+/// `minimumSide` first — and of its mirror (the same keypoints and descriptors, mirrored), plus
+/// a small grey copy for the pixel check.
 /// Immutable once made, so shared freely between threads.
 public final class LocalFeatures: @unchecked Sendable {
     let handle: OpaquePointer
@@ -24,7 +25,7 @@ public final class LocalFeatures: @unchecked Sendable {
         public var mirror = true
         public init() {}
 
-        var cacheTag: String { "v1-\(maximumSide)-\(minimumSide)-\(maximumKeypoints)-\(checkSide)-\(mirror ? 1 : 0)" }
+        var cacheTag: String { "v2-\(maximumSide)-\(minimumSide)-\(maximumKeypoints)-\(checkSide)-\(mirror ? 1 : 0)" }
     }
 
     private init(handle: OpaquePointer) { self.handle = handle }
@@ -100,6 +101,9 @@ public struct PairEvidence: Sendable, Equatable {
     public var coveredB: Float
     /// Median inlier distance from the model, SIFT-image pixels.
     public var residual: Float
+    /// Whether the first image's mirrored view was compared too (only when the upright views
+    /// gave no plausible model).
+    public var mirrorTried: Bool
 
     /// Compares two images' features.
     public static func check(_ a: LocalFeatures, _ b: LocalFeatures,
@@ -114,7 +118,8 @@ public struct PairEvidence: Sendable, Equatable {
         }
         return PairEvidence(matches: Int(v.matches), inliers: Int(v.inliers), ncc: v.ncc, scale: v.scale,
                             rotation: v.rotation, mirrored: v.mirrored != 0, anisotropy: v.anisotropy,
-                            coveredA: v.covered_a, coveredB: v.covered_b, residual: v.residual)
+                            coveredA: v.covered_a, coveredB: v.covered_b, residual: v.residual,
+                            mirrorTried: v.mirror_tried != 0)
     }
 }
 
