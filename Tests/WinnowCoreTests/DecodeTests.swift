@@ -60,18 +60,9 @@ private final class Fixtures {
 
     /// Runs the `vips` command line tool; arguments naming files in the folder are plain names.
     func vips(_ arguments: String...) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["vips"] + arguments
-        process.currentDirectoryURL = folder
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw FixtureError("vips \(arguments.joined(separator: " ")) failed: \(String(decoding: output, as: UTF8.self))")
+        let result = try TestData.shell("vips", arguments, in: folder)
+        guard result.status == 0 else {
+            throw FixtureError("vips \(arguments.joined(separator: " ")) failed: \(result.output)")
         }
     }
 

@@ -47,12 +47,15 @@ public enum TestFiles {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    /// Runs a command line tool and returns its exit status and standard output + error.
+    /// Runs a command line tool (in `directory`, if given) and returns its exit status and
+    /// standard output + error.
     @discardableResult
-    public static func shell(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    public static func shell(_ executable: String, _ arguments: [String],
+                             in directory: URL? = nil) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
         process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+        process.currentDirectoryURL = directory
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
