@@ -47,6 +47,7 @@ struct BenchEmbedCommand: ParsableCommand {
         try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: false, encoding: .utf8)
         print("winnow bench embed: \(files.count) images, \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("  tool                          wall s    img/s   img/CPU-s  peak RSS MB")
+        func column(_ label: String) -> String { label.padding(toLength: 30, withPad: " ", startingAt: 0) }
         var rates: [(label: String, perCPU: Double)] = []
         for entry in commaSeparated(models) {
             let parts = entry.split(separator: ":").map(String.init)
@@ -59,7 +60,7 @@ struct BenchEmbedCommand: ParsableCommand {
                 let perCPU = Double(report.summary.embedded ?? 0) / report.resources.cpuSeconds
                 let label = "winnow \(entry), \(count) thr"
                 rates.append((label, perCPU))
-                print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", label.padding(toLength: 30, withPad: " ", startingAt: 0),
+                print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", column(label),
                              report.summary.seconds, Double(report.summary.embedded ?? 0) / report.summary.seconds,
                              perCPU, report.resources.peakRSSMegabytes))
             }
@@ -75,10 +76,10 @@ struct BenchEmbedCommand: ParsableCommand {
             .map { $0.split(whereSeparator: \.isNewline).count - 1 } ?? 0
         let wall = value("FASTDUP_SECONDS") ?? 0
         let perCPU = Double(embedded) / cpu
-        print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", "fastdup run()".padding(toLength: 30, withPad: " ", startingAt: 0),
+        print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", column("fastdup run()"),
                      wall, Double(embedded) / max(wall, 1e-9), perCPU, value("FASTDUP_MAX_RSS_MB") ?? 0))
         print("ratio (winnow / fastdup), images per CPU-second:")
-        for rate in rates { print(String(format: "  %@ %.2f×", rate.label.padding(toLength: 30, withPad: " ", startingAt: 0), rate.perCPU / perCPU)) }
+        for rate in rates { print(String(format: "  %@ %.2f×", column(rate.label), rate.perCPU / perCPU)) }
     }
 
     private func firstImages(in folder: String, count: Int) -> [String] {
