@@ -28,32 +28,33 @@ struct COCOAnnotationReader {
             problems.append(AnnotationError(file: url.path, record: record, field: field, reason: reason))
         }
 
+        /// The `id` and `nameField` of `list[i]`, or nil (reported) when either is missing.
+        func named(_ element: Any, _ list: String, _ i: Int, _ nameField: String) -> (id: String, name: String, fields: [String: Any])? {
+            guard let fields = element as? [String: Any], let id = Self.key(fields["id"]) else {
+                problem("\(list)[\(i)]", "id", "missing or not a number/string"); return nil
+            }
+            guard let name = fields[nameField] as? String, !name.isEmpty else {
+                problem("\(list)[\(i)]", nameField, "missing or not a string"); return nil
+            }
+            return (id, name, fields)
+        }
+
         var categoryNames: [String: String] = [:]
         var classes: [String] = []
         for (i, element) in ((object["categories"] as? [Any]) ?? []).enumerated() {
-            guard let category = element as? [String: Any], let id = Self.key(category["id"]) else {
-                problem("categories[\(i)]", "id", "missing or not a number/string"); continue
-            }
-            guard let name = category["name"] as? String, !name.isEmpty else {
-                problem("categories[\(i)]", "name", "missing or not a string"); continue
-            }
-            categoryNames[id] = name
-            classes.append(name)
+            guard let category = named(element, "categories", i, "name") else { continue }
+            categoryNames[category.id] = category.name
+            classes.append(category.name)
         }
 
         var fileNames: [String: String] = [:]
         var splits: [String: String] = [:]
         var declared: [String] = []
         for (i, element) in images.enumerated() {
-            guard let image = element as? [String: Any], let id = Self.key(image["id"]) else {
-                problem("images[\(i)]", "id", "missing or not a number/string"); continue
-            }
-            guard let name = image["file_name"] as? String, !name.isEmpty else {
-                problem("images[\(i)]", "file_name", "missing or not a string"); continue
-            }
-            fileNames[id] = name
-            declared.append(name)
-            if let split = image["split"] as? String { splits[id] = split }
+            guard let image = named(element, "images", i, "file_name") else { continue }
+            fileNames[image.id] = image.name
+            declared.append(image.name)
+            if let split = image.fields["split"] as? String { splits[image.id] = split }
         }
 
         var annotations: [Annotation] = []
