@@ -108,6 +108,15 @@ import Testing
                 ["annotations[2]|image_id", "annotations[3]|category_id", "annotations[4]|bbox", "annotations[5]|bbox",
                  "annotations[6]|score"])
 
+        // Images and categories without an id or a name are skipped and reported by list and field.
+        let entries = try AnnotationFile.read(try write(#"""
+            {"images": [{"file_name": "a.jpg"}, {"id": 2}, {"id": 3, "file_name": "c.jpg"}],
+             "categories": [{"id": 1}, {"name": "dog"}, {"id": 4, "name": "cat"}], "annotations": []}
+            """#, "entries.json", in: folder))
+        #expect(entries.images == ["c.jpg"] && entries.classes == ["cat"])
+        #expect(entries.problems.map { "\($0.record ?? "")|\($0.field ?? "")" } ==
+                ["categories[0]|name", "categories[1]|id", "images[0]|id", "images[1]|file_name"])
+
         let broken = try write("{\"images\": [", "broken.json", in: folder)
         #expect(throws: AnnotationError.self) { try AnnotationFile.read(broken) }
         let noImages = try write("{\"annotations\": []}", "noimages.json", in: folder)
