@@ -16,6 +16,7 @@ struct BenchEmbedCommand: ParsableCommand {
             Example:
               winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --images 2000
               winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --models mobilenet_v2:192 --threads 2,1
+              winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --models mobilenet_v2,mobilenet_v2_int8
             """
     )
 

@@ -47,6 +47,33 @@ import Testing
         #expect(try TestData.features(work)["coffee.jpg"] != vectors["coffee.jpg"])
     }
 
+    /// `--model mobilenet_v2_int8`: the int8 features find the same copies, are stored under
+    /// their own identity (a switch recomputes), and `winnow search` embeds queries with them.
+    @Test func int8ModelRunFindsTheSameCopies() throws {
+        let images = try makeExample()
+        let work = images.deletingLastPathComponent().appendingPathComponent("work")
+        let float32 = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
+                                                              embedding: .mobileNetV2(squash: false))).execute()
+        let reference = try TestData.features(work)
+        let summary = try Run(configuration: RunConfiguration(inputs: [images.path], workDirectory: work.path,
+                                                              embedding: .mobileNetV2Int8())).execute()
+        #expect(float32.embedded == 16 && summary.processedThisRun == 16)
+        #expect(summary.embedded == 16 && summary.featureDimension == 1280)
+        let vectors = try TestData.features(work)
+        for (name, vector) in vectors {
+            #expect(abs(cosine(vector, vector) - 1) < 1e-4)
+            #expect(cosine(vector, reference[name] ?? []) > 0.97, "\(name)")
+        }
+        #expect(cosine(vectors["coffee.jpg"]!, vectors["coffee (copy).jpg"]!) > 0.9999)
+        #expect(nearest("chelsea_small.jpg", in: vectors) == "chelsea.jpg")
+        #expect(nearest("astronaut_q30.jpg", in: vectors) == "astronaut.jpg")
+        #expect(nearest("motorcycle_left.jpg", in: vectors) == "motorcycle_right.jpg")
+
+        let search = try SimilaritySearch(workDirectory: work)
+        let match = try search.neighbors(ofImageAt: TestData.skimageData().appendingPathComponent("chelsea.png").path, k: 1)
+        #expect(match.first?.filename.hasSuffix("chelsea.jpg") == true && (match.first?.similarity ?? 0) > 0.95, "\(match)")
+    }
+
     @Test(arguments: ["npy", "dat", "csv"])
     func precomputedVectorsAreMatchedToFiles(format: String) throws {
         let images = try makeExample()
@@ -111,5 +138,13 @@ import Testing
         #expect(verified.output.contains("output:  features ?×1280") && verified.output.contains("967  espresso"), "\(verified.output)")
         let broken = try TestData.shell(TestData.winnowExecutable.path, ["models", "verify", "--model", "/no/such.onnx"])
         #expect(broken.status == 70 && broken.output == "winnow: model file not found: /no/such.onnx\n")
+
+        // The int8 model: listed, verified by name, refused at a size it has no ranges for.
+        #expect(rows.contains { $0.hasPrefix("mobilenet_v2_int8 1280 crop 224 ready") }, "\(listed.output)")
+        let int8 = try TestData.shell(TestData.winnowExecutable.path, ["models", "verify", "--model", "mobilenet_v2_int8", "--image", photo.path])
+        #expect(int8.status == 0 && int8.output.contains("mobilenet_v2_int8.onnx") && int8.output.contains("967  espresso"), "\(int8.output)")
+        let unsized = try TestData.shell(TestData.winnowExecutable.path, ["run", photo.path, "--model", "mobilenet_v2_int8", "--input-size", "192"])
+        #expect(unsized.status == 64 && unsized.output.hasPrefix(
+            "Error: --input-size: mobilenet_v2_int8 is calibrated for input sizes 160, 224 only, got 192\n"), "\(unsized.output)")
     }
 }

@@ -8,6 +8,7 @@ import Foundation
 ///     onnxruntime/libonnxruntime.so.<version>
 ///     models/mobilenet_v2-b0353104.pth   torchvision's ImageNet weights (legacy torch format)
 ///     models/mobilenet_v2.onnx           converted from the .pth on first use
+///     models/mobilenet_v2_int8.onnx      its partially int8 variant, likewise
 public struct EmbeddingAssets: Sendable, Equatable {
     /// Cache root.
     public var cacheDirectory: String
@@ -16,6 +17,8 @@ public struct EmbeddingAssets: Sendable, Equatable {
 
     /// File name of the converted default model inside `models/`.
     public static let mobileNetV2ModelName = "mobilenet_v2.onnx"
+    /// File name of the converted partially int8 model (``MobileNetV2Converter/Precision/int8``).
+    public static let mobileNetV2Int8ModelName = "mobilenet_v2_int8.onnx"
 
     public init(cacheDirectory: String, onnxRuntimeLibrary: String? = nil) {
         self.cacheDirectory = cacheDirectory
@@ -73,11 +76,19 @@ public struct EmbeddingAssets: Sendable, Equatable {
     }
 
     /// The default model, `<cache>/models/mobilenet_v2.onnx` (for an `inputSize`² input other
-    /// than 224, `mobilenet_v2_<inputSize>.onnx`), converted from the `.pth` weights (and written
+    /// than 224, `mobilenet_v2_<inputSize>.onnx`; int8: `mobilenet_v2_int8.onnx`,
+    /// `mobilenet_v2_int8_<inputSize>.onnx`), converted from the `.pth` weights (and written
     /// atomically) if it is not there yet.
-    public func mobileNetV2ModelPath(inputSize: Int = 224) throws(EmbeddingError) -> String {
-        try convertedModelPath(named: Self.fileName(Self.mobileNetV2ModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
-            try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize)
+    ///
+    /// - Throws: ``EmbeddingError/invalidArgument(_:)`` for an int8 input size without
+    ///   calibrated ranges (``MobileNetV2Converter/Precision/supportedInputSizes``).
+    public func mobileNetV2ModelPath(inputSize: Int = 224, precision: MobileNetV2Converter.Precision = .float32)
+        throws(EmbeddingError) -> String
+    {
+        try MobileNetV2Converter.checkInputSize(inputSize, precision: precision)
+        let name = precision == .int8 ? Self.mobileNetV2Int8ModelName : Self.mobileNetV2ModelName
+        return try convertedModelPath(named: Self.fileName(name, inputSize: inputSize)) { weights throws(EmbeddingError) in
+            try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize, precision: precision)
         }
     }
 

@@ -60,15 +60,20 @@ public final class OnnxImageEmbedder: ImageEmbedder {
     ///     faster: 160 takes about half the inference time).
     ///   - squash: resize the whole image to the input (aspect ratio ignored) instead of
     ///     torchvision's eval transform (short side to `inputSize × 256/224`, centre crop).
+    ///   - precision: float32 (default), or the partially int8 model
+    ///     (``MobileNetV2Converter/Precision/int8``: faster on CPUs with VNNI, input sizes 160 and
+    ///     224 only).
     public static func mobileNetV2(assets: EmbeddingAssets = .fromEnvironment(), intraOpThreads: Int = 1,
-                                   batchSize: Int = 32, inputSize: Int = 224, squash: Bool = false)
+                                   batchSize: Int = 32, inputSize: Int = 224, squash: Bool = false,
+                                   precision: MobileNetV2Converter.Precision = .float32)
         throws(EmbeddingError) -> OnnxImageEmbedder
     {
         guard inputSize >= 64, inputSize % 32 == 0 else {
             throw .invalidArgument("the built-in model's input size must be a multiple of 32 from 64, got \(inputSize)")
         }
+        try MobileNetV2Converter.checkInputSize(inputSize, precision: precision)
         let runtime = try OnnxRuntime.shared(assets: assets)
-        let modelPath = try assets.mobileNetV2ModelPath(inputSize: inputSize)
+        let modelPath = try assets.mobileNetV2ModelPath(inputSize: inputSize, precision: precision)
         let preprocessor = ImagePreprocessor(width: inputSize, height: inputSize, resizeMode: squash ? .squash : nil)
         return try OnnxImageEmbedder(modelPath: modelPath, preprocessor: preprocessor, runtime: runtime,
                                      options: OnnxSessionOptions(intraOpThreads: intraOpThreads),

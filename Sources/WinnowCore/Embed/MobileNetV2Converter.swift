@@ -15,6 +15,16 @@ import Foundation
 /// Model interface: input `input` `[batch, 3, 224, 224]` (RGB, ImageNet-normalised); outputs
 /// `features` `[batch, 1280]` (pooled, before the classifier), `logits` `[batch, 1000]`, and
 /// optionally `feature_map` `[batch, 1280, 7, 7]` (the last ReLU6 activations).
+///
+/// Int8 model (``Precision/int8``): the same interface, with the layers of
+/// ``runsInInt8(_:)`` in int8 as a QDQ graph — each int8 convolution reads a
+/// DequantizeLinear of its uint8 input, of its int8 weights (per output channel) and of its
+/// int32 bias, and its output goes through QuantizeLinear → DequantizeLinear with the uint8
+/// parameters of the activation's calibrated range (``int8ActivationRanges``); residual
+/// additions likewise. A ReLU6 after an int8 convolution is dropped: the output range, within
+/// [0, 6], clips the same. ONNX Runtime (ORT_ENABLE_ALL) fuses each group into QLinearConv /
+/// QLinearAdd, leaving QuantizeLinear where float32 layers hand over to int8 and
+/// DequantizeLinear the other way.
 public enum MobileNetV2Converter {
     /// Inverted residual settings: expansion t, output channels c, repeats n, first stride s.
     public static let invertedResidualSettings: [(t: Int, c: Int, n: Int, s: Int)] = [
@@ -69,14 +79,18 @@ public enum MobileNetV2Converter {
     ///   - pooledOutputs: also output the final feature map max-pooled (``featureMapMaxName``) and
     ///     each expansion output GeM-pooled (``generalizedMeanName(of:)``): pooling in the graph
     ///     saves copying the maps out (1.5 ms per image for block 12's 14×14×576).
+    ///   - precision: float32, or partially int8 (only for the sizes of
+    ///     ``Precision/supportedInputSizes``; other sizes throw ``EmbeddingError/invalidArgument(_:)``).
     public static func convert(pthAt path: String, inputSize: Int = 224, includeFeatureMap: Bool = true,
-                               expansionOutputs: [Int] = [], pooledOutputs: Bool = false)
+                               expansionOutputs: [Int] = [], pooledOutputs: Bool = false,
+                               precision: Precision = .float32)
         throws(EmbeddingError) -> [UInt8]
     {
+        try checkInputSize(inputSize, precision: precision)
         let stateDict = try TorchPickleReader.readStateDict(at: path)
         do {
             return try convert(stateDict, inputSize: inputSize, includeFeatureMap: includeFeatureMap,
-                               expansionOutputs: expansionOutputs, pooledOutputs: pooledOutputs)
+                               expansionOutputs: expansionOutputs, pooledOutputs: pooledOutputs, precision: precision)
         } catch let error as PickleError {
             throw .conversionFailed(path: path, reason: error.message)
         } catch {
@@ -86,18 +100,27 @@ public enum MobileNetV2Converter {
 
     /// Builds the ONNX model from a MobileNetV2 state dict.
     static func convert(_ weights: TorchStateDict, inputSize: Int, includeFeatureMap: Bool,
-                        expansionOutputs: [Int] = [], pooledOutputs: Bool = false) throws -> [UInt8] {
+                        expansionOutputs: [Int] = [], pooledOutputs: Bool = false,
+                        precision: Precision = .float32) throws -> [UInt8] {
         guard inputSize >= 32, inputSize % 32 == 0 else {
             throw PickleError("input size must be a positive multiple of 32, got \(inputSize)")
         }
-        var builder = OnnxModelBuilder(graphName: "mobilenet_v2")
-        builder.metadata = [("source", "torchvision mobilenet_v2 ImageNet weights, converted by Winnow")]
+        var activationRanges: [String: (low: Float, high: Float)]?
+        if precision == .int8 {
+            guard let ranges = int8ActivationRanges[inputSize] else {
+                throw PickleError("no int8 activation ranges for input size \(inputSize)")
+            }
+            activationRanges = ranges
+        }
+        var builder = OnnxModelBuilder(graphName: precision.modelName)
+        builder.metadata = [("source", "torchvision mobilenet_v2 ImageNet weights, converted by Winnow"),
+                            ("precision", precision.rawValue)]
         let batch = OnnxModelBuilder.Dimension.symbolic("batch")
         builder.addInput(TensorName.input, dims: [batch, .fixed(3), .fixed(inputSize), .fixed(inputSize)])
         builder.addInitializer("relu6_min", dims: [], values: [0])
         builder.addInitializer("relu6_max", dims: [], values: [6])
 
-        var context = Context(weights: weights, builder: builder)
+        var context = Context(weights: weights, builder: builder, activationRanges: activationRanges)
         var x = try context.convBN(TensorName.input, prefix: "features.0.0", bn: "features.0.1",
                                    inChannels: 3, outChannels: stemChannels, kernel: 3, stride: 2, groups: 1, relu6: true)
         var channels = stemChannels
@@ -171,6 +194,75 @@ public enum MobileNetV2Converter {
     private struct Context {
         let weights: TorchStateDict
         var builder: OnnxModelBuilder
+        /// The int8 model's calibrated activation ranges; nil for float32.
+        let activationRanges: [String: (low: Float, high: Float)]?
+        /// For each float tensor int8 layers have read, the DequantizeLinear output standing for
+        /// it (the tensor itself when an int8 layer produced it) and its quantisation.
+        var dequantized: [String: (name: String, quantization: ActivationQuantization)] = [:]
+
+        init(weights: TorchStateDict, builder: OnnxModelBuilder, activationRanges: [String: (low: Float, high: Float)]?) {
+            self.weights = weights
+            self.builder = builder
+            self.activationRanges = activationRanges
+        }
+
+        /// Whether `layer` is emitted in int8.
+        func isInt8(_ layer: String) -> Bool {
+            activationRanges != nil && MobileNetV2Converter.runsInInt8(layer)
+        }
+
+        /// The uint8 quantisation of activation `tensor` from its calibrated range (within
+        /// [0, 6] after a ReLU6).
+        func quantization(of tensor: String, relu6: Bool) throws -> ActivationQuantization {
+            guard let range = activationRanges?[tensor] else { throw PickleError("no int8 activation range for \(tensor)") }
+            return relu6 ? ActivationQuantization(low: max(0, range.low), high: min(6, range.high))
+                : ActivationQuantization(low: range.low, high: range.high)
+        }
+
+        /// `tensor` as an int8 layer reads it: through QuantizeLinear → DequantizeLinear, added
+        /// once per tensor unless an int8 layer produced it (and so already has the pair).
+        mutating func dequantizedInput(_ tensor: String) throws -> (name: String, quantization: ActivationQuantization) {
+            if let known = dequantized[tensor] { return known }
+            let quantization = try self.quantization(of: tensor, relu6: false)
+            let name = "\(tensor).dequantized"
+            addQuantizePair(from: tensor, to: name, parameters: tensor, quantization)
+            dequantized[tensor] = (name, quantization)
+            return (name, quantization)
+        }
+
+        /// QuantizeLinear `input` → uint8 → DequantizeLinear `output`, with the scale and zero
+        /// point initializers `<parameters>.scale` / `.zero_point`.
+        mutating func addQuantizePair(from input: String, to output: String, parameters: String,
+                                      _ quantization: ActivationQuantization) {
+            builder.addInitializer("\(parameters).scale", dims: [], values: [quantization.scale])
+            builder.addInitializer("\(parameters).zero_point", dims: [], values: .uint8([quantization.zeroPoint]))
+            builder.addNode("QuantizeLinear", name: "\(output).quantize",
+                            inputs: [input, "\(parameters).scale", "\(parameters).zero_point"],
+                            outputs: ["\(output).quantized"])
+            builder.addNode("DequantizeLinear", name: "\(output).dequantize",
+                            inputs: ["\(output).quantized", "\(parameters).scale", "\(parameters).zero_point"],
+                            outputs: [output])
+        }
+
+        /// Quantises the float result `raw` of an int8 layer into `output` (the name float32
+        /// layers would have given it) and records it for the layers that read it.
+        mutating func quantizeOutput(_ raw: String, as output: String, relu6: Bool) throws {
+            let quantization = try self.quantization(of: output, relu6: relu6)
+            addQuantizePair(from: raw, to: output, parameters: output, quantization)
+            dequantized[output] = (output, quantization)
+        }
+
+        /// A constant int tensor read through a per-output-channel DequantizeLinear (axis 0)
+        /// whose output is `name`.
+        mutating func addDequantizedConstant(_ name: String, dims: [Int], values: OnnxModelBuilder.InitializerValues,
+                                             zeroPoints: OnnxModelBuilder.InitializerValues, scales: [Float]) {
+            builder.addInitializer("\(name)_quantized", dims: dims, values: values)
+            builder.addInitializer("\(name)_scale", dims: [scales.count], values: scales)
+            builder.addInitializer("\(name)_zero_point", dims: [scales.count], values: zeroPoints)
+            builder.addNode("DequantizeLinear", name: "\(name).dequantize",
+                            inputs: ["\(name)_quantized", "\(name)_scale", "\(name)_zero_point"],
+                            outputs: [name], attributes: [("axis", .int(0))])
+        }
 
         /// The float values of `name`, checking its shape.
         func tensor(_ name: String, shape: [Int]) throws -> [Float] {
@@ -203,12 +295,27 @@ public enum MobileNetV2Converter {
                 }
                 bias[c] = Float(Double(beta[c]) - Double(mean[c]) * scale)
             }
-            builder.addInitializer("\(prefix).weight", dims: [outChannels, inChannels / groups, kernel, kernel],
-                                   values: weight)
-            builder.addInitializer("\(prefix).bias", dims: [outChannels], values: bias)
+            let weightDims = [outChannels, inChannels / groups, kernel, kernel]
+            var convInput = input
+            let int8 = isInt8(prefix)
+            if int8 {
+                let (name, inputQuantization) = try dequantizedInput(input)
+                convInput = name
+                let quantized = ChannelQuantizedWeights(weight, outChannels: outChannels)
+                let quantizedBias = quantized.quantizedBias(bias, inputScale: inputQuantization.scale)
+                addDequantizedConstant("\(prefix).weight", dims: weightDims, values: .int8(quantized.values),
+                                       zeroPoints: .int8(Array(repeating: 0, count: outChannels)), scales: quantized.scales)
+                addDequantizedConstant("\(prefix).bias", dims: [outChannels], values: .int32(quantizedBias.values),
+                                       zeroPoints: .int32(Array(repeating: 0, count: outChannels)),
+                                       scales: quantizedBias.scales)
+            } else {
+                builder.addInitializer("\(prefix).weight", dims: weightDims, values: weight)
+                builder.addInitializer("\(prefix).bias", dims: [outChannels], values: bias)
+            }
             let pad = (kernel - 1) / 2
-            let convOutput = relu6 ? "\(prefix).conv" : (outputName ?? "\(prefix).out")
-            builder.addNode("Conv", name: prefix, inputs: [input, "\(prefix).weight", "\(prefix).bias"],
+            let output = outputName ?? "\(prefix).out"
+            let convOutput = relu6 || int8 ? "\(prefix).conv" : output
+            builder.addNode("Conv", name: prefix, inputs: [convInput, "\(prefix).weight", "\(prefix).bias"],
                             outputs: [convOutput], attributes: [
                                 ("kernel_shape", .ints([kernel, kernel])),
                                 ("strides", .ints([stride, stride])),
@@ -216,8 +323,11 @@ public enum MobileNetV2Converter {
                                 ("dilations", .ints([1, 1])),
                                 ("group", .int(groups)),
                             ])
+            if int8 {
+                try quantizeOutput(convOutput, as: output, relu6: relu6)
+                return output
+            }
             guard relu6 else { return convOutput }
-            let output = outputName ?? "\(prefix).out"
             builder.addNode("Clip", name: "\(prefix).relu6", inputs: [convOutput, "relu6_min", "relu6_max"],
                             outputs: [output])
             return output
@@ -242,7 +352,15 @@ public enum MobileNetV2Converter {
                            outChannels: outChannels, kernel: 1, stride: 1, groups: 1, relu6: false)
             guard stride == 1, inChannels == outChannels else { return x }
             let output = "features.\(index).out"
-            builder.addNode("Add", name: "features.\(index).add", inputs: [input, x], outputs: [output])
+            guard isInt8("features.\(index).add") else {
+                builder.addNode("Add", name: "features.\(index).add", inputs: [input, x], outputs: [output])
+                return output
+            }
+            let first = try dequantizedInput(input).name
+            let second = try dequantizedInput(x).name
+            builder.addNode("Add", name: "features.\(index).add", inputs: [first, second],
+                            outputs: ["features.\(index).sum"])
+            try quantizeOutput("features.\(index).sum", as: output, relu6: false)
             return output
         }
     }

@@ -1,6 +1,7 @@
 /// Builds an ONNX `ModelProto` and serializes it with a hand-written protobuf encoder
-/// (no protobuf library). Covers what Winnow's converters need: float initializers, nodes with
-/// int/ints/float attributes, and float graph inputs/outputs with static or symbolic dimensions.
+/// (no protobuf library). Covers what Winnow's converters need: float, int8, uint8 and int32
+/// initializers (the integer ones for quantised models), nodes with int/ints/float attributes, and
+/// float graph inputs/outputs with static or symbolic dimensions.
 ///
 /// Field numbers follow `onnx.proto` (ModelProto, GraphProto, NodeProto, AttributeProto,
 /// TensorProto, ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto).
@@ -26,10 +27,37 @@ public struct OnnxModelBuilder: Sendable {
         var attributes: [(String, AttributeValue)]
     }
 
+    /// The values of a constant tensor, row-major, with their element type.
+    public enum InitializerValues: Sendable, Equatable {
+        case float([Float])
+        case int8([Int8])
+        case uint8([UInt8])
+        case int32([Int32])
+
+        var count: Int {
+            switch self {
+            case .float(let values): values.count
+            case .int8(let values): values.count
+            case .uint8(let values): values.count
+            case .int32(let values): values.count
+            }
+        }
+
+        /// `TensorProto.DataType` of the elements.
+        var dataType: Int {
+            switch self {
+            case .float: 1  // FLOAT
+            case .uint8: 2  // UINT8
+            case .int8: 3  // INT8
+            case .int32: 6  // INT32
+            }
+        }
+    }
+
     struct Initializer: Sendable {
         var name: String
         var dims: [Int]
-        var values: [Float]
+        var values: InitializerValues
     }
 
     struct ValueInfo: Sendable {
@@ -69,6 +97,11 @@ public struct OnnxModelBuilder: Sendable {
 
     /// Adds a constant float tensor (`values` row-major, `values.count == dims.product`).
     public mutating func addInitializer(_ name: String, dims: [Int], values: [Float]) {
+        addInitializer(name, dims: dims, values: .float(values))
+    }
+
+    /// Adds a constant tensor of any supported element type (`values.count == dims.product`).
+    public mutating func addInitializer(_ name: String, dims: [Int], values: InitializerValues) {
         precondition(values.count == dims.reduce(1, *), "initializer \(name): values do not match dims")
         initializers.append(Initializer(name: name, dims: dims, values: values))
     }
@@ -138,9 +171,14 @@ public struct OnnxModelBuilder: Sendable {
 
     private static func write(_ tensor: Initializer, to writer: inout ProtobufWriter) {
         for dim in tensor.dims { writer.int(1, dim) }  // dims
-        writer.int(2, 1)  // data_type = FLOAT
+        writer.int(2, tensor.values.dataType)  // data_type
         writer.string(8, tensor.name)  // name
-        writer.floatsAsRawData(9, tensor.values)  // raw_data (little-endian)
+        switch tensor.values {  // raw_data (little-endian)
+        case .float(let values): writer.rawData(9, values.map(\.bitPattern))
+        case .int8(let values): writer.rawData(9, values)
+        case .uint8(let values): writer.rawData(9, values)
+        case .int32(let values): writer.rawData(9, values)
+        }
     }
 
     private static func write(_ info: ValueInfo, to writer: inout ProtobufWriter) {
@@ -200,15 +238,16 @@ struct ProtobufWriter {
         bytes.append(contentsOf: utf8)
     }
 
-    /// A bytes field holding `values` as little-endian float32.
-    mutating func floatsAsRawData(_ field: Int, _ values: [Float]) {
+    /// A bytes field holding `values` as little-endian integers (floats as their bit patterns).
+    mutating func rawData<Element: FixedWidthInteger>(_ field: Int, _ values: [Element]) {
+        let size = MemoryLayout<Element>.size
         key(field, wireType: 2)
-        varint(UInt64(values.count * 4))
+        varint(UInt64(values.count * size))
         let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: values.count * 4))
+        bytes.append(contentsOf: repeatElement(0, count: values.count * size))
         bytes.withUnsafeMutableBytes { target in
             for (i, v) in values.enumerated() {
-                target.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: start + 4 * i, as: UInt32.self)
+                target.storeBytes(of: v.littleEndian, toByteOffset: start + size * i, as: Element.self)
             }
         }
     }

@@ -21,6 +21,7 @@ enum OrtApiEntry: Int {
     case createSession = 7
     case run = 9
     case createSessionOptions = 10
+    case setOptimizedModelFilePath = 11
     case setSessionGraphOptimizationLevel = 23
     case setIntraOpNumThreads = 24
     case setInterOpNumThreads = 25
@@ -87,6 +88,7 @@ typealias OrtGetTensorTypeAndShapeFn = @convention(c) (OpaquePointer, OrtOut) ->
 typealias OrtCreateCpuMemoryInfoFn = @convention(c) (Int32, Int32, OrtOut) -> OrtStatusPtr
 typealias OrtAllocatorFreeFn = @convention(c) (OpaquePointer, UnsafeMutableRawPointer?) -> OrtStatusPtr
 typealias OrtGetAllocatorFn = @convention(c) (OrtOut) -> OrtStatusPtr
+typealias OrtSetOptimizedModelFilePathFn = @convention(c) (OpaquePointer, UnsafePointer<CChar>) -> OrtStatusPtr
 typealias OrtAddSessionConfigEntryFn = @convention(c) (OpaquePointer, UnsafePointer<CChar>, UnsafePointer<CChar>) -> OrtStatusPtr
 typealias OrtReleaseFn = @convention(c) (OpaquePointer?) -> Void
 
@@ -255,14 +257,18 @@ public struct OnnxSessionOptions: Sendable, Equatable {
     public var allowSpinning: Bool
     /// Extra session configuration entries (keys of `onnxruntime_session_options_config_keys.h`).
     public var configEntries: [String: String]
+    /// Where ONNX Runtime writes the model as it runs it, after its graph optimisations (to
+    /// check fusions, e.g. the int8 model's QLinearConv); nil: not written.
+    public var optimizedModelPath: String?
 
     public init(intraOpThreads: Int = 1, interOpThreads: Int = 1, allowSpinning: Bool = false,
-                configEntries: [String: String] = [:])
+                configEntries: [String: String] = [:], optimizedModelPath: String? = nil)
     {
         self.intraOpThreads = intraOpThreads
         self.interOpThreads = interOpThreads
         self.allowSpinning = allowSpinning
         self.configEntries = configEntries
+        self.optimizedModelPath = optimizedModelPath
     }
 }
 
@@ -330,6 +336,11 @@ public final class OnnxSession: @unchecked Sendable {
         try runtime.check(setInt(.setInterOpNumThreads, max(0, options.interOpThreads)), "SetInterOpNumThreads")
         // ORT_ENABLE_ALL = 99: fuses Conv+Clip etc.
         try runtime.check(setInt(.setSessionGraphOptimizationLevel, 99), "SetSessionGraphOptimizationLevel")
+        if let path = options.optimizedModelPath {
+            try runtime.check(path.withCString {
+                runtime.function(.setOptimizedModelFilePath, as: OrtSetOptimizedModelFilePathFn.self)(sessionOptions, $0)
+            }, "SetOptimizedModelFilePath")
+        }
         var entries = options.configEntries
         let spin = options.allowSpinning ? "1" : "0"
         for key in ["session.intra_op.allow_spinning", "session.inter_op.allow_spinning"] where entries[key] == nil {

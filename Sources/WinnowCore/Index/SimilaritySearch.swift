@@ -107,6 +107,8 @@ public final class SimilaritySearch: @unchecked Sendable {
         switch configuration.embedding {
         case .mobileNetV2(let squash, let size):
             made = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: 0, inputSize: size, squash: squash)
+        case .mobileNetV2Int8(let size):
+            made = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: 0, inputSize: size, precision: .int8)
         case .onnx(let path, let size, let mean, let std, let bgr):
             made = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std, channelOrder: bgr ? .bgr : .rgb)
         case .precomputed, .none, .copyDescriptor:

@@ -8,6 +8,9 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
     /// 224 of the image resized to 256 (fastdup-like default) or the whole image squashed; a
     /// smaller `inputSize` (multiple of 32) trades accuracy for speed.
     case mobileNetV2(squash: Bool, inputSize: Int = 224)
+    /// The same features (centre crop) from the partially int8 model
+    /// (``MobileNetV2Converter/Precision/int8``): faster on CPUs with VNNI; `inputSize` 224 or 160.
+    case mobileNetV2Int8(inputSize: Int = 224)
     /// A user ONNX model with a `[N,3,size,size]` float input.
     case onnx(path: String, inputSize: Int, mean: [Float], std: [Float], bgr: Bool)
     /// Vectors computed elsewhere (`.npy`, fastdup `.dat`, or CSV).
@@ -22,6 +25,7 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
         switch self {
         case .none: "none"
         case .mobileNetV2(let squash, let size): "mobilenet_v2/\(squash ? "squash" : "crop")\(size)"
+        case .mobileNetV2Int8(let size): "mobilenet_v2_int8/crop\(size)"
         case .onnx(let path, let size, let mean, let std, let bgr):
             "onnx/\(path)/\(modificationTime(path))/\(size)/\(mean)/\(std)/\(bgr ? "bgr" : "rgb")"
         case .precomputed(let path): "precomputed/\(path)/\(modificationTime(path))"
@@ -82,6 +86,9 @@ final class EmbeddingStage {
             throw EmbeddingError.invalidArgument("no embedding stage without a model")
         case .mobileNetV2(let squash, let size):
             let model = try OnnxImageEmbedder.mobileNetV2(batchSize: 1, inputSize: size, squash: squash)
+            (embedder, precomputed, dimension) = (model, nil, model.dimension)
+        case .mobileNetV2Int8(let size):
+            let model = try OnnxImageEmbedder.mobileNetV2(batchSize: 1, inputSize: size, precision: .int8)
             (embedder, precomputed, dimension) = (model, nil, model.dimension)
         case .onnx(let path, let size, let mean, let std, let bgr):
             let model = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std,
