@@ -47,19 +47,22 @@ struct BenchEmbedCommand: ParsableCommand {
         }
         try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: false, encoding: .utf8)
         print("winnow bench embed: \(files.count) images, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("  tool                          wall s    img/s   img/CPU-s  peak RSS MB")
-        func column(_ label: String) -> String { label.padding(toLength: 30, withPad: " ", startingAt: 0) }
+        let threadCounts = commaSeparated(threads).compactMap { Int($0) }
+        func rowLabel(_ entry: String, _ count: Int) -> String { "winnow \(entry), \(count) thr" }
+        let width = max(30, commaSeparated(models).flatMap { entry in threadCounts.map { rowLabel(entry, $0).count + 1 } }.max() ?? 0)
+        func column(_ label: String) -> String { label.padding(toLength: width, withPad: " ", startingAt: 0) }
+        print("  " + column("tool") + "wall s    img/s   img/CPU-s  peak RSS MB")
         var rates: [(label: String, perCPU: Double)] = []
         for entry in commaSeparated(models) {
             let parts = entry.split(separator: ":").map(String.init)
             var arguments = ["--model", parts[0]] + (parts.count > 1 ? ["--input-size", parts[1]] : [])
             if parts[0] == "copy" { arguments.append("--no-verify") }
-            for count in commaSeparated(threads).compactMap({ Int($0) }) {
+            for count in threadCounts {
                 let work = places.scratch + "/embed-\(parts.joined(separator: "-"))-\(count)"
                 try? FileManager.default.removeItem(atPath: work)
                 let report = try BenchSupport.winnowRun([list, "--work-dir", work, "--threads", String(count)] + arguments)
                 let perCPU = Double(report.summary.embedded ?? 0) / report.resources.cpuSeconds
-                let label = "winnow \(entry), \(count) thr"
+                let label = rowLabel(entry, count)
                 rates.append((label, perCPU))
                 print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", column(label),
                              report.summary.seconds, Double(report.summary.embedded ?? 0) / report.summary.seconds,
