@@ -39,15 +39,23 @@ struct BenchCopiesCommand: ParsableCommand {
     @OptionGroup var places: BenchPlaces
 
     struct Verification: Decodable {
+        struct Pass: Decodable {
+            var pairs: Int
+            var imagesDescribed: Int
+            var imagesFromCache: Int
+            var imagesFailed: Int
+            var featureSeconds: Double
+            var checkSeconds: Double
+            var seconds: Double { featureSeconds + checkSeconds }
+        }
         var candidatePairs: Int
         var verifiedPairs: Int
-        var mirrorChecks: Int?
-        var pairsBeyondCandidates: Int?
-        var imagesDescribed: Int
-        var imagesFromCache: Int
-        var imagesFailed: Int
-        var featureSeconds: Double
-        var checkSeconds: Double
+        var mirrorChecks: Int
+        var pairsBeyondCandidates: Int
+        var screen: Pass?
+        var screenCopies: Int
+        var screenNotCopies: Int
+        var confirm: Pass
     }
 
     /// One scorer run: recall per transform, overall, threshold, hard negatives above it.
@@ -93,15 +101,22 @@ struct BenchCopiesCommand: ParsableCommand {
                          report.resources.peakRSSMegabytes))
             if let data = FileManager.default.contents(atPath: work + "/verification.json"),
                let v = try? JSONDecoder().decode(Verification.self, from: data) {
-                let described = max(v.imagesDescribed, 1), pairs = max(v.candidatePairs, 1)
-                print(String(format: "   verification: local features %d images (%d from cache, %d failed) in %.1f s = %.1f ms/image; "
-                             + "%d pairs checked in %.1f s = %.2f ms/pair (%d also mirrored; %d uncertain pairs beyond "
-                             + "the candidates left out); %d verified",
-                             v.imagesDescribed, v.imagesFromCache, v.imagesFailed, v.featureSeconds,
-                             1000 * v.featureSeconds / Double(described), v.candidatePairs, v.checkSeconds,
-                             1000 * v.checkSeconds / Double(pairs), v.mirrorChecks ?? 0, v.pairsBeyondCandidates ?? 0,
-                             v.verifiedPairs))
-                let verifySeconds = v.featureSeconds + v.checkSeconds
+                func line(_ name: String, _ p: Verification.Pass) {
+                    print("   \(name): " + String(format: "local features of %d images (%d from cache, %d failed) in %.1f s = %.1f ms/image; "
+                                 + "%d pairs in %.1f s = %.2f ms/pair", p.imagesDescribed, p.imagesFromCache, p.imagesFailed, p.featureSeconds,
+                                 1000 * p.featureSeconds / Double(max(p.imagesDescribed, 1)), p.pairs, p.checkSeconds,
+                                 1000 * p.checkSeconds / Double(max(p.pairs, 1))))
+                }
+                print(String(format: "   verification: %d candidate pairs (%d uncertain pairs beyond the candidates left out), "
+                             + "%d verified, %d compared mirrored too", v.candidatePairs, v.pairsBeyondCandidates,
+                             v.verifiedPairs, v.mirrorChecks))
+                if let screen = v.screen {
+                    line("ORB screening", screen)
+                    print(String(format: "   screening settled %d pairs as copies and %d as not; %d left to SIFT",
+                                 v.screenCopies, v.screenNotCopies, v.confirm.pairs))
+                }
+                line("SIFT", v.confirm)
+                let verifySeconds = (v.screen?.seconds ?? 0) + v.confirm.seconds
                 let rest = report.summary.seconds - verifySeconds
                 print(String(format: "   decode + embed + index + analyses %.1f s = %.1f ms/image; verification %.1f s = %.1f ms/image (%.0f%% of the run)",
                              rest, 1000 * rest / Double(images_), verifySeconds, 1000 * verifySeconds / Double(images_),

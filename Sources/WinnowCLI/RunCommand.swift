@@ -198,10 +198,13 @@ struct SimilarityOptions: ParsableArguments {
     var index: IndexKind?
     @Flag(help: "--model copy: no local verification of uncertain pairs (global descriptor scores only).")
     var noVerify = false
+    @Flag(help: "--model copy: check every uncertain pair with SIFT, without the ORB screening pass (slower).")
+    var noScreen = false
 
     /// The options, with the embedding's defaults for thresholds not given.
     func options(for embedding: EmbeddingChoice) -> AnalysisOptions {
         var o = AnalysisOptions.defaults(for: embedding, verify: !noVerify)
+        if noScreen { o.verification?.screen = nil }
         o.nearestNeighborsK = nearestNeighborsK
         if let threshold { o.threshold = threshold }
         if let ccThreshold { o.componentThreshold = ccThreshold }

@@ -161,6 +161,71 @@ import Testing
         }
     }
 
+    /// The ORB screening pass on real photos: it verifies crops, a quarter turn and a mirrored
+    /// copy by itself, relates overlapping crops without containment, finds no model for other
+    /// photos, and refuses to compare an ORB image with a SIFT one.
+    @Test func screeningFeaturesSettleClearPairs() throws {
+        let coffee = try photo("coffee")
+        let orb = { (image: RGBImage, name: String) throws -> LocalFeatures in
+            try LocalFeatures.extract(from: image, options: .screening, name: name)
+        }
+        let original = try orb(coffee, "coffee")
+        #expect(original.detector == .orb && original.keypointCount > 100)
+        let crop = coffee.cropped(x: 200, y: 60, width: coffee.width * 60 / 100, height: coffee.height * 70 / 100)
+        let flipped = RGBImage(width: coffee.width, height: coffee.height, pixels: mirrored(coffee))
+        for (name, image) in [("crop", crop), ("rotation", rotated90(coffee)), ("mirror", flipped)] {
+            let candidate = CopyVerification.Candidate(a: 0, b: 1, global: 0.3)
+            let e = try PairEvidence.check(try orb(image, name), original, options: options)
+            #expect(e.detector == .orb)
+            #expect(CopyVerification.screen(candidate, evidence: e, options: options) == .copy, "\(name): \(e)")
+            #expect(e.mirrored == (name == "mirror"), "\(name): \(e)")
+        }
+        let left = coffee.cropped(x: 0, y: 0, width: coffee.width * 75 / 100, height: coffee.height)
+        let right = coffee.cropped(x: coffee.width * 25 / 100, y: 0, width: coffee.width * 75 / 100, height: coffee.height)
+        let overlapping = try PairEvidence.check(try orb(left, "left"), try orb(right, "right"), options: options)
+        #expect(overlapping.plausible && max(overlapping.coveredA, overlapping.coveredB) < options.minimumContainment,
+                "\(overlapping)")
+        #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.7), evidence: overlapping, options: options) == .notCopy)
+        let other = try PairEvidence.check(try orb(try photo("chelsea"), "chelsea"), original, options: options)
+        #expect(!other.plausible, "\(other)")
+        #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.3), evidence: other, options: options) == .notCopy)
+        #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.65), evidence: other, options: options) == .confirm)
+        // Cache bytes keep the ORB views, mirror included.
+        let back = try LocalFeatures.deserialize(original.serialized(), name: "coffee.lf")
+        #expect(back.detector == .orb && back.serialized() == original.serialized())
+        #expect(try PairEvidence.check(try orb(flipped, "mirror"), back, options: options).mirrored)
+        let sift = try features(coffee, "coffee")
+        do throws(LocalFeatureError) {
+            _ = try PairEvidence.check(original, sift, options: options)
+            Issue.record("compared ORB with SIFT features")
+        } catch {
+            #expect(error.message.contains("different detectors") && !error.message.contains("\n"), "\(error)")
+        }
+    }
+
+    /// The screening rule: the ORB evidence settles a pair, or leaves it to SIFT.
+    @Test func screeningRule() {
+        let candidate = CopyVerification.Candidate(a: 0, b: 1, global: 0.4)
+        func evidence(inliers: Int = 40, ncc: Float, residual: Float = 0.5, covered: Float = 1, plausible: Bool = true)
+            -> PairEvidence {
+            PairEvidence(matches: 60, inliers: inliers, ncc: ncc, scale: 1, rotation: 0, mirrored: false, anisotropy: 1,
+                         coveredA: covered, coveredB: 0.7, residual: residual, mirrorTried: false, plausible: plausible,
+                         detector: .orb)
+        }
+        #expect(CopyVerification.screen(candidate, evidence: evidence(ncc: 0.97), options: options) == .copy)
+        // Lines up, but not well enough for ORB alone (pixels or keypoint residual): SIFT decides.
+        #expect(CopyVerification.screen(candidate, evidence: evidence(ncc: 0.85), options: options) == .confirm)
+        #expect(CopyVerification.screen(candidate, evidence: evidence(ncc: 0.97, residual: 1.4), options: options) == .confirm)
+        // A model that does not line up, or overlapping views: not copies.
+        #expect(CopyVerification.screen(candidate, evidence: evidence(ncc: 0.4), options: options) == .notCopy)
+        #expect(CopyVerification.screen(candidate, evidence: evidence(ncc: -2, covered: 0.6), options: options) == .notCopy)
+        // No model: SIFT only where the global descriptor rates the pair highly.
+        let none = evidence(inliers: 3, ncc: -2, covered: 0, plausible: false)
+        #expect(CopyVerification.screen(candidate, evidence: none, options: options) == .notCopy)
+        #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.6), evidence: none, options: options) == .confirm)
+        #expect(CopyVerification.screen(candidate, evidence: nil, options: options) == .notCopy)
+    }
+
     /// Only each image's first `candidates` neighbours are checked: a pair further down both
     /// lists is left out, one that ranks high at either end is kept.
     @Test func candidatesComeFromTheFirstNeighbours() {
@@ -208,16 +273,25 @@ import Testing
         let copy = try TestData.shell("vips", ["copy", images.appendingPathComponent("coffee.jpg").path,
                                               images.appendingPathComponent("coffee_q20.jpg").path + "[Q=20]"])
         #expect(copy.status == 0, "\(copy.output)")
-        let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet"])
-        #expect(run.status == 0, "\(run.output)")
-        let pairs = try TestData.readCSV(work.appendingPathComponent("similarity.csv"))
-        let names = Dictionary(uniqueKeysWithValues: try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
-            .map { ($0["index"] ?? "", URL(fileURLWithPath: $0["filename"] ?? "").deletingPathExtension().lastPathComponent) })
-        let reported = Set(pairs.map { [names[$0["from"] ?? ""] ?? "", names[$0["to"] ?? ""] ?? ""].sorted().joined(separator: "+") })
-        #expect(reported == ["coffee+coffee_q20"], "\(reported)")
-        let evidence = try TestData.readCSV(work.appendingPathComponent("duplicates.csv"))
-        let stereo = evidence.first { [$0["from_filename"], $0["to_filename"]].allSatisfy { $0?.contains("motorcycle") == true } }
-        #expect(stereo == nil || (stereo?["checked"] == "1" && stereo?["verified"] == "0"), "\(String(describing: stereo))")
+        // With the ORB screening pass (default) and with SIFT on every pair: the same answer.
+        for screening in [true, false] {
+            try? FileManager.default.removeItem(at: work)
+            let run = try TestData.shell(TestData.winnowExecutable.path,
+                                         ["run", images.path, "-w", work.path, "--quiet"] + (screening ? [] : ["--no-screen"]))
+            #expect(run.status == 0, "\(run.output)")
+            let pairs = try TestData.readCSV(work.appendingPathComponent("similarity.csv"))
+            let names = Dictionary(uniqueKeysWithValues: try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+                .map { ($0["index"] ?? "", URL(fileURLWithPath: $0["filename"] ?? "").deletingPathExtension().lastPathComponent) })
+            let reported = Set(pairs.map { [names[$0["from"] ?? ""] ?? "", names[$0["to"] ?? ""] ?? ""].sorted().joined(separator: "+") })
+            #expect(reported == ["coffee+coffee_q20"], "screening \(screening): \(reported)")
+            let evidence = try TestData.readCSV(work.appendingPathComponent("duplicates.csv"))
+            let stereo = evidence.first { [$0["from_filename"], $0["to_filename"]].allSatisfy { $0?.contains("motorcycle") == true } }
+            #expect(stereo == nil || (stereo?["checked"] == "1" && stereo?["verified"] == "0"), "\(String(describing: stereo))")
+            let copy = evidence.first { $0["verified"] == "1" }
+            #expect(copy?["detector"] == (screening ? "orb" : "sift"), "\(String(describing: copy))")
+            let report = try String(contentsOf: work.appendingPathComponent("verification.json"), encoding: .utf8)
+            #expect(report.contains("\"screen\"") == screening)
+        }
     }
 
     @Test func runVerifiesCandidatePairsWritesEvidenceAndReusesCachedFeatures() throws {
@@ -243,10 +317,19 @@ import Testing
         let configuration = RunConfiguration(inputs: [images.path], workDirectory: work.path, embedding: .copyDescriptor,
                                              analysis: analysis)
         _ = try Run(configuration: configuration).execute()
-        struct Report: Decodable { var candidatePairs: Int; var verifiedPairs: Int; var imagesDescribed: Int; var imagesFromCache: Int; var imagesFailed: Int }
+        struct Pass: Decodable { var pairs: Int; var imagesDescribed: Int; var imagesFromCache: Int; var imagesFailed: Int }
+        struct Report: Decodable {
+            var candidatePairs: Int; var verifiedPairs: Int; var screen: Pass; var confirm: Pass
+            var screenCopies: Int; var screenNotCopies: Int
+        }
         let first = try JSONDecoder().decode(Report.self, from: Data(contentsOf: work.appendingPathComponent("verification.json")))
-        #expect(first.candidatePairs > 0 && first.verifiedPairs > 0 && first.imagesFailed == 0, "\(first)")
-        #expect(first.imagesDescribed > 0 && first.imagesFromCache == 0)
+        #expect(first.candidatePairs > 0 && first.verifiedPairs > 0, "\(first)")
+        #expect(first.screen.imagesFailed == 0 && first.confirm.imagesFailed == 0, "\(first)")
+        #expect(first.screen.imagesDescribed > 0 && first.screen.imagesFromCache == 0)
+        // Every candidate is screened; SIFT gets only the pairs screening left open.
+        #expect(first.screen.pairs == first.candidatePairs)
+        #expect(first.confirm.pairs == first.candidatePairs - first.screenCopies - first.screenNotCopies, "\(first)")
+        #expect(first.screenCopies > 0)
 
         // duplicates.csv: reported pairs with their evidence; verified ones are true copies
         // and carry a transform guess; similarity.csv holds the same final scores.
@@ -258,6 +341,7 @@ import Testing
         #expect(wrong.count * 50 <= verified.count, "\(wrong)")
         for row in verified {
             #expect(!(row["transform"] ?? "").isEmpty && Int(row["inliers"] ?? "") ?? 0 >= 8)
+            #expect(["orb", "sift"].contains(row["detector"] ?? ""))
             #expect(Float(row["ncc"] ?? "") ?? 0 >= 0.8 && Float(row["score"] ?? "") ?? 0 >= 0.75)
         }
         let similarity = try TestData.readCSV(work.appendingPathComponent("similarity.csv"))
@@ -266,7 +350,9 @@ import Testing
         // A resumed run reads every image's local features from the cache.
         _ = try Run(configuration: configuration).execute()
         let second = try JSONDecoder().decode(Report.self, from: Data(contentsOf: work.appendingPathComponent("verification.json")))
-        #expect(second.imagesDescribed == 0 && second.imagesFromCache == first.imagesDescribed, "\(second)")
+        // ORB features are made again (cheaper than storing them); SIFT's come from the cache.
+        #expect(second.screen.imagesFromCache == 0 && second.screen.imagesDescribed == first.screen.imagesDescribed, "\(second)")
+        #expect(second.confirm.imagesDescribed == 0 && second.confirm.imagesFromCache == first.confirm.imagesDescribed, "\(second)")
         // Same verdicts from re-read features (checks never modify shared features).
         #expect(second.verifiedPairs == first.verifiedPairs, "\(first) \(second)")
         #expect(try TestData.readCSV(work.appendingPathComponent("duplicates.csv")).count == rows.count)

@@ -1,7 +1,7 @@
 #ifndef WINNOW_COPY_VERIFY_SHIM_H
 #define WINNOW_COPY_VERIFY_SHIM_H
 /// Plain C entry points over OpenCV 4.6 (Debian libopencv-*-dev) for copy verification: local
-/// features of one image (RootSIFT on the grey image, and the same for its mirror) and the check
+/// features of one image (RootSIFT or ORB on the grey image, and the same for its mirror) and the check
 /// of one pair (ratio-test matches, affine RANSAC with sanity checks, normalised cross-correlation of
 /// the two images after warping one onto the other).
 ///
@@ -21,7 +21,7 @@ typedef struct winnow_cv_features winnow_cv_features;
 
 /// Parameters of feature extraction.
 typedef struct {
-    /// Longer side of the grey image SIFT runs on: larger images are reduced to it, smaller
+    /// Longer side of the grey image the detector runs on: larger images are reduced to it, smaller
     /// ones are enlarged to `min_side` first (small copies have few keypoints otherwise).
     int max_side;
     int min_side;
@@ -30,9 +30,14 @@ typedef struct {
     /// Longer side of the grey image kept for the pixel check.
     int check_side;
     /// Also keep the mirrored image's view (finds mirrored copies); derived from the upright
-    /// keypoints and descriptors, not detected again.
+    /// keypoints and descriptors, not detected again. SIFT only.
     int mirror;
+    /// `WINNOW_CV_SIFT` (RootSIFT) or `WINNOW_CV_ORB` (ORB: cheaper, weaker on blur and small
+    /// images). Two images are compared only when described by the same detector.
+    int detector;
 } winnow_cv_extract_options;
+
+enum { WINNOW_CV_SIFT = 0, WINNOW_CV_ORB = 1 };
 
 /// Describes the 8-bit grey image `grey` (`width`×`height`, rows `stride` bytes apart).
 /// Fails on images under 16 px a side; a featureless image gives features with no keypoints.
@@ -43,6 +48,9 @@ void winnow_cv_features_free(winnow_cv_features *features);
 
 /// Keypoints found on the upright view.
 int winnow_cv_keypoint_count(const winnow_cv_features *features);
+
+/// The detector that described the image (`WINNOW_CV_SIFT` or `WINNOW_CV_ORB`).
+int winnow_cv_detector(const winnow_cv_features *features);
 
 /// Serialised form (for a cache file): `winnow_cv_serialize` with `out == NULL` returns the
 /// size needed; with a buffer of that size it writes the bytes and returns the size.
@@ -55,7 +63,7 @@ winnow_cv_features *winnow_cv_deserialize(const uint8_t *bytes, size_t size, cha
 typedef struct {
     /// Lowe's ratio test: best match distance below `ratio` × second best.
     float ratio;
-    /// RANSAC reprojection threshold, in pixels of the SIFT image.
+    /// RANSAC reprojection threshold, in pixels of the detector's image.
     float ransac_threshold;
     /// Fewer distinct inliers than this: no model.
     int min_inliers;
@@ -83,13 +91,16 @@ typedef struct {
     float anisotropy;
     float covered_a;
     float covered_b;
-    /// Median distance of the inliers from where the model puts them, in SIFT-image pixels of
+    /// Median distance of the inliers from where the model puts them, in detector-image pixels of
     /// the smaller view: a fraction of a pixel for copies, more for other photos of a scene
     /// (parallax).
     float residual;
     /// Whether `a`'s mirrored view was compared too (only when the upright views gave no
     /// plausible model).
     int mirror_tried;
+    /// Whether the model passed the sanity checks (distinct inliers, no reflection, scale and
+    /// anisotropy in range), whatever the containment: the two views are related as they are.
+    int plausible;
 } winnow_cv_verdict;
 
 /// Checks whether `a` and `b` show the same picture. Returns 0 and fills `verdict` (a failed

@@ -4,8 +4,10 @@ import Foundation
 /// new one: write to a temporary file beside it, flush, then rename over it. The temporary name
 /// is unique per call, so threads writing the same file (the app's thumbnails) do not collide.
 public enum AtomicFile {
-    /// Writes `data` to `url` atomically.
-    public static func write(_ data: Data, to url: URL) throws {
+    /// Writes `data` to `url` atomically. `durable: false` skips the flush to disk (for caches
+    /// whose readers check what they read: after a power loss they hold the old file, the new
+    /// one or a file the reader rejects, never a half-written one under the final name).
+    public static func write(_ data: Data, to url: URL, durable: Bool = true) throws {
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
@@ -14,7 +16,7 @@ public enum AtomicFile {
         let handle = try FileHandle(forWritingTo: temporary)
         do {
             try handle.write(contentsOf: data)
-            try handle.synchronize()
+            if durable { try handle.synchronize() }
             try handle.close()
         } catch {
             try? handle.close()

@@ -203,14 +203,14 @@ struct AnalysisStage {
 
     /// `duplicates.csv`: each reported pair once, with the evidence behind its score — the
     /// global similarity, and for checked pairs the local matches, inliers, NCC, residual,
-    /// model and the transform it suggests.
+    /// model, the transform it suggests and the detector (ORB or SIFT) whose evidence decided.
     private func duplicateTable(pairs: [SimilarPair], checked: [CopyVerification.Checked], global: [[Neighbor]],
                                 id: [Int64], name: [String]) -> CSVTable {
         var byPair: [Int64: CopyVerification.Checked] = [:]
         for c in checked { byPair[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c }
         var table = CSVTable(header: ["from", "to", "from_filename", "to_filename", "score", "global_similarity", "checked",
                                       "verified", "matches", "inliers", "ncc", "residual_px", "scale", "rotation_deg",
-                                      "mirrored", "covered_from", "covered_to", "transform"])
+                                      "mirrored", "covered_from", "covered_to", "transform", "detector"])
         for p in pairs where p.from < p.to {
             let c = byPair[Int64(p.from) << 32 | Int64(p.to)]
             let g = c?.candidate.global ?? global[p.from].first { $0.index == p.to }.map { $0.similarity(options.metric) }
@@ -221,9 +221,9 @@ struct AnalysisStage {
                 row += [String(e.matches), String(e.inliers), decimal(Double(e.ncc), 4), decimal(Double(e.residual), 3),
                         decimal(Double(e.scale), 3), decimal(Double(e.rotation), 2), e.mirrored ? "1" : "0",
                         decimal(Double(e.coveredA), 3), decimal(Double(e.coveredB), 3),
-                        c?.verified == true ? CopyVerification.transformGuess(e) : ""]
+                        c?.verified == true ? CopyVerification.transformGuess(e) : "", e.detector.rawValue]
             } else {
-                row += Array(repeating: "", count: 10)
+                row += Array(repeating: "", count: 11)
             }
             table.append(row)
         }

@@ -1,9 +1,10 @@
 import Foundation
 
 /// Runs ``CopyVerification`` inside `winnow run`: local features for the images in candidate
-/// pairs (each image once, cached in `local_features/` of the work_dir so a resumed run reuses
-/// them), then the pair checks, both on all cores. An image that cannot be read, decoded or
-/// described gets a one-line message; its pairs count as checked and not verified.
+/// pairs (each image once per detector; SIFT's cached in `local_features/` of the work_dir so a
+/// resumed run reuses them), then the pair checks, both on all cores — first the ORB screening pass over
+/// every candidate pair, then SIFT for the pairs it leaves open. An image that cannot be read,
+/// decoded or described gets a one-line message; its pairs count as checked and not verified.
 struct VerificationStage {
     static let cacheFolder = "local_features"
     static let reportName = "verification.json"
@@ -25,12 +26,23 @@ struct VerificationStage {
         /// Uncertain neighbour pairs left unchecked because neither image ranks the other among
         /// its first `candidates` neighbours.
         var pairsBeyondCandidates = 0
-        var imagesDescribed = 0
-        var imagesFromCache = 0
-        var imagesFailed = 0
-        var featureSeconds = 0.0
-        var checkSeconds = 0.0
+        /// The ORB screening pass (nil when screening is off), and the pairs it settled.
+        var screen: Pass?
+        var screenCopies = 0
+        var screenNotCopies = 0
+        /// The SIFT pass over the pairs left open (every candidate pair without screening).
+        var confirm = Pass()
         var problems: [String] = []
+
+        /// One pass: the images it described and the pairs it compared.
+        struct Pass: Codable, Sendable {
+            var pairs = 0
+            var imagesDescribed = 0
+            var imagesFromCache = 0
+            var imagesFailed = 0
+            var featureSeconds = 0.0
+            var checkSeconds = 0.0
+        }
     }
 
     func run(samples: [ValidSample], neighbours: [[Neighbor]], metric: DistanceMetric)
@@ -44,40 +56,77 @@ struct VerificationStage {
                                                                    options: everyRank).count - candidates.count
         guard !candidates.isEmpty else { return ([], report) }
         LocalFeatures.useSingleThreadedOpenCV()
-        let rows = Array(Set(candidates.flatMap { [$0.a, $0.b] })).sorted()
-        let started = Date()
-        let features = describe(rows: rows, samples: samples, report: &report)
-        report.featureSeconds = Date().timeIntervalSince(started)
-
-        let checkStarted = Date()
-        let results = ResultSlots<CopyVerification.Checked>(count: candidates.count)
-        let options = options
-        let problems = ProblemLog()
-        concurrentChunks(candidates.count) { i in
-            let c = candidates[i]
-            var evidence: PairEvidence?
-            if let fa = features[c.a], let fb = features[c.b] {
-                do throws(LocalFeatureError) {
-                    evidence = try PairEvidence.check(fa, fb, options: options)
-                } catch {
-                    problems.add("\(samples[c.a].filename) ↔ \(samples[c.b].filename): \(error.message)")
+        var checked: [CopyVerification.Checked?] = Array(repeating: nil, count: candidates.count)
+        var open = Array(candidates.indices)
+        if let screen = options.screen {
+            var pass = Report.Pass()
+            let evidence = compare(open, of: candidates, features: screen, samples: samples, pass: &pass, report: &report)
+            open = []
+            for (i, e) in zip(candidates.indices, evidence) {
+                switch CopyVerification.screen(candidates[i], evidence: e, options: options) {
+                case .copy:
+                    checked[i] = CopyVerification.judge(candidates[i], evidence: e, options: options)
+                    report.screenCopies += 1
+                case .notCopy:
+                    checked[i] = CopyVerification.judge(candidates[i], evidence: e, options: options).rejected(options)
+                    report.screenNotCopies += 1
+                case .confirm:
+                    open.append(i)
                 }
             }
-            results.set(i, CopyVerification.judge(c, evidence: evidence, options: options))
+            report.screen = pass
         }
-        report.checkSeconds = Date().timeIntervalSince(checkStarted)
+        var confirm = Report.Pass()
+        let evidence = compare(open, of: candidates, features: options.features, samples: samples,
+                               pass: &confirm, report: &report)
+        report.confirm = confirm
+        for (i, e) in zip(open, evidence) {
+            checked[i] = CopyVerification.judge(candidates[i], evidence: e, options: options)
+        }
+        let results = checked.compactMap { $0 }
+        report.verifiedPairs = results.filter(\.verified).count
+        report.mirrorChecks = results.filter { $0.evidence?.mirrorTried == true }.count
+        return (results, report)
+    }
+
+    /// The evidence for `indices` of `candidates` (nil where an image had no features): the
+    /// images' features made with `features`, then the pairs compared, both on all cores.
+    private func compare(_ indices: [Int], of candidates: [CopyVerification.Candidate],
+                         features: LocalFeatures.Options, samples: [ValidSample],
+                         pass: inout Report.Pass, report: inout Report) -> [PairEvidence?] {
+        pass.pairs = indices.count
+        guard !indices.isEmpty else { return [] }
+        let rows = Array(Set(indices.flatMap { [candidates[$0].a, candidates[$0].b] })).sorted()
+        let started = Date()
+        let described = describe(rows: rows, features: features, samples: samples, pass: &pass, report: &report)
+        pass.featureSeconds = Date().timeIntervalSince(started)
+        let checkStarted = Date()
+        let results = ResultSlots<PairEvidence>(count: indices.count)
+        let options = options
+        let problems = ProblemLog()
+        concurrentChunks(indices.count) { k in
+            let c = candidates[indices[k]]
+            guard let fa = described[c.a], let fb = described[c.b] else { return }
+            do throws(LocalFeatureError) {
+                results.set(k, try PairEvidence.check(fa, fb, options: options))
+            } catch {
+                problems.add("\(samples[c.a].filename) ↔ \(samples[c.b].filename): \(error.message)")
+            }
+        }
+        pass.checkSeconds = Date().timeIntervalSince(checkStarted)
         report.problems += problems.lines
-        let checked = results.values.compactMap { $0 }
-        report.verifiedPairs = checked.filter(\.verified).count
-        report.mirrorChecks = checked.filter { $0.evidence?.mirrorTried == true }.count
-        return (checked, report)
+        return results.values
     }
 
     /// Features of `rows`, from the cache or made now; nil for images that failed (logged).
-    private func describe(rows: [Int], samples: [ValidSample], report: inout Report) -> [Int: LocalFeatures] {
+    private func describe(rows: [Int], features featureOptions: LocalFeatures.Options, samples: [ValidSample],
+                          pass: inout Report.Pass, report: inout Report) -> [Int: LocalFeatures] {
+        // SIFT features are cached for a resumed run; ORB's are cheaper to make again than to
+        // store (writing a cache file cost about a third of an ORB image's time on set C).
+        let cached = featureOptions.detector == .sift
         let cache = directory.appendingPathComponent(Self.cacheFolder)
-        try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
-        let tag = options.features.cacheTag + (crop.map { "-crop\($0.colX)x\($0.rowY)x\($0.width)x\($0.height)" } ?? "")
+        if cached { try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) }
+        let tag = featureOptions.cacheTag + (crop.map { "-crop\($0.colX)x\($0.rowY)x\($0.width)x\($0.height)" } ?? "")
         // Archive members are read in one pass per archive first; plain files by each worker.
         var memberBytes: [Int: Result<[UInt8], InvalidSample>] = [:]
         var byArchive: [URL: [String: Int]] = [:]
@@ -100,14 +149,13 @@ struct VerificationStage {
         let slots = ResultSlots<LocalFeatures?>(count: rows.count)
         let fromCache = ResultSlots<Bool>(count: rows.count)
         let problems = ProblemLog()
-        let decoder = ImageDecoder(minimumSide: options.features.maximumSide)
-        let featureOptions = options.features
+        let decoder = ImageDecoder(minimumSide: featureOptions.maximumSide)
         let sources = sources, crop = crop
         concurrentChunks(rows.count) { i in
             let sample = samples[rows[i]]
             let key = (sample.contentHash ?? Array(sample.path.utf8).withUnsafeBytes { ContentHash.hex($0) }) + "-" + tag
             let file = cache.appendingPathComponent(key + ".lf")
-            if let data = FileManager.default.contents(atPath: file.path),
+            if cached, let data = FileManager.default.contents(atPath: file.path),
                let cached = try? LocalFeatures.deserialize([UInt8](data), name: sample.filename) {
                 slots.set(i, cached)
                 fromCache.set(i, true)
@@ -131,7 +179,8 @@ struct VerificationStage {
                 }
                 let made = try LocalFeatures.extract(from: image, options: featureOptions, name: sample.filename)
                 slots.set(i, made)
-                try? AtomicFile.write(Data(made.serialized()), to: file)
+                // A cache (reads are checked, a bad file is made again): no flush to disk per image.
+                if cached { try? AtomicFile.write(Data(made.serialized()), to: file, durable: false) }
             } catch let error as InvalidSample {
                 problems.add("\(sample.filename): local features: \(error.message)")
             } catch let error as LocalFeatureError {
@@ -144,9 +193,9 @@ struct VerificationStage {
         for (i, row) in rows.enumerated() {
             if let f = slots.values[i] { result[row] = f }
         }
-        report.imagesFromCache = fromCache.values.filter { $0 == true }.count
-        report.imagesDescribed = result.count - report.imagesFromCache
-        report.imagesFailed = rows.count - result.count
+        pass.imagesFromCache = fromCache.values.filter { $0 == true }.count
+        pass.imagesDescribed = result.count - pass.imagesFromCache
+        pass.imagesFailed = rows.count - result.count
         report.problems += problems.lines
         return result
     }

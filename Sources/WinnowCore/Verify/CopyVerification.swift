@@ -29,6 +29,20 @@ import Foundation
 /// README, "Copy verification").
 /// This is the prototype's recipe (issue 7: global top candidates → RootSIFT → affine RANSAC
 /// with sanity checks → NCC after the warp), run only where it changes the answer.
+///
+/// Screening (`screen`, on by default): every candidate pair is first compared with ORB
+/// features, about 20× cheaper to make than SIFT. A pair is settled by ORB when
+/// - ORB verifies it by the rule above with NCC ≥ `screenMinimumNCC` (ORB keypoints lie less
+///   precisely, so the pixels must agree more): a copy;
+/// - ORB finds a plausible model without containment (two overlapping crops of one photo): not
+///   a copy;
+/// - ORB finds no model that lines up (NCC < `confirmModelNCC`) and `g` < `confirmUnmatchedFrom`:
+///   not a copy.
+/// The rest — an ORB model that lines up but was not accepted, or no ORB model for a pair the
+/// global descriptor rates highly (blurred, small or heavily recompressed copies) — goes to
+/// SIFT, whose evidence decides. Measured (README, "Copy verification"): set A recall at pair
+/// precision 0.99 equal to SIFT on every pair (0.985 / 0.984 / 0.981 on seeds 0–2); on set C
+/// ORB settles 69,870 of 70,760 pairs and SIFT describes 949 of the 19,931 candidate images.
 public enum CopyVerification {
     /// Where verification runs and what it accepts.
     public struct Options: Sendable, Codable, Equatable {
@@ -51,8 +65,25 @@ public enum CopyVerification {
         /// Checked pairs that fail are mapped into [rejectedFloor, rejectedCeiling) by `g`.
         public var rejectedFloor: Float = 0.3
         public var rejectedCeiling: Float = 0.7
+        /// Features of the confirming pass (RootSIFT by default).
         public var features = LocalFeatures.Options()
+        /// Features of the screening pass; nil: every candidate pair goes to `features`.
+        public var screen: LocalFeatures.Options? = .screening
+        /// Least NCC for a pair the screening pass verifies.
+        public var screenMinimumNCC: Float = 0.9
+        /// A screening model with containment and at least this NCC, not accepted, is confirmed.
+        public var confirmModelNCC: Float = 0.7
+        /// Pairs the screening pass found no model for are confirmed from this global similarity.
+        public var confirmUnmatchedFrom: Float = 0.6
         public init() {}
+    }
+
+    /// What the screening pass decided for a pair.
+    public enum ScreenOutcome: Sendable, Equatable {
+        case copy
+        case notCopy
+        /// Left to the confirming pass.
+        case confirm
     }
 
     /// A pair to check: rows a < b and their global similarity.
@@ -68,6 +99,18 @@ public enum CopyVerification {
         public var evidence: PairEvidence?
         public var verified: Bool
         public var score: Float
+
+        /// The same pair judged not a copy (the score of a checked pair that failed).
+        func rejected(_ options: Options) -> Checked {
+            guard verified else { return self }
+            return judge(candidate, evidence: nil, options: options).with(evidence: evidence)
+        }
+
+        private func with(evidence: PairEvidence?) -> Checked {
+            var copy = self
+            copy.evidence = evidence
+            return copy
+        }
     }
 
     /// Unordered neighbour pairs with `floor ≤ g < sure`, each once, from each row's first
@@ -99,6 +142,19 @@ public enum CopyVerification {
         let alignment = 1 - e.residual / max(options.maximumResidual, 1e-6)
         let confidence = min(1, max(0, 0.5 * pixels + 0.5 * alignment))
         return Checked(candidate: candidate, evidence: e, verified: true, score: options.sure + (1 - options.sure) * confidence)
+    }
+
+    /// The screening pass's decision for `candidate` from its (ORB) evidence; see the type's
+    /// documentation. No evidence (an image could not be described): not a copy.
+    public static func screen(_ candidate: Candidate, evidence: PairEvidence?, options: Options) -> ScreenOutcome {
+        guard let e = evidence else { return .notCopy }
+        var strict = options
+        strict.minimumNCC = max(options.minimumNCC, options.screenMinimumNCC)
+        if judge(candidate, evidence: e, options: strict).verified { return .copy }
+        let contained = e.inliers >= options.minimumInliers && max(e.coveredA, e.coveredB) >= options.minimumContainment
+        if e.plausible && !contained { return .notCopy }
+        if contained && e.ncc >= options.confirmModelNCC { return .confirm }
+        return candidate.global >= options.confirmUnmatchedFrom ? .confirm : .notCopy
     }
 
     /// The neighbour lists with checked pairs' similarities replaced by their final scores
