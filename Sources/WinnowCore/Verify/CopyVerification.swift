@@ -103,13 +103,9 @@ public enum CopyVerification {
         /// The same pair judged not a copy (the score of a checked pair that failed).
         func rejected(_ options: Options) -> Checked {
             guard verified else { return self }
-            return judge(candidate, evidence: nil, options: options).with(evidence: evidence)
-        }
-
-        private func with(evidence: PairEvidence?) -> Checked {
-            var copy = self
-            copy.evidence = evidence
-            return copy
+            var rejected = judge(candidate, evidence: nil, options: options)
+            rejected.evidence = evidence
+            return rejected
         }
     }
 
