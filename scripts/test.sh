@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/prepare-corpus.sh A 100 0
 bash scripts/prepare-corpus.sh B 20 0
 bash scripts/prepare-corpus.sh D 100 0
 swift test "$@"

@@ -78,6 +78,9 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let embedding = try embeddings.choice(forLabels: labels.annotations != nil)
+        if case .mobileNetV2Int8 = embedding, !CPUFeatures.hasVNNI {
+            standardError("warning: this CPU has no VNNI: mobilenet_v2_int8's int8 sums may saturate and move the features (mobilenet_v2 does not)")
+        }
         let configuration = RunConfiguration(
             inputs: inputs, workDirectory: workDir,
             ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
