@@ -730,7 +730,7 @@ body.detail-open main, body.view-map main { margin-right: 360px; }
 .badge.issue { background: #fde2c8; } .badge.label { background: #d8e8fb; } .badge.suggested { background: #f6d0d0; }
 .pager { margin: 1em 0; text-align: center; }
 .summary-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 1em; }
-.box { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 0.8em; }
+.box { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 0.8em; min-width: 0; overflow-wrap: anywhere; }
 .box h2 { font-size: 1em; margin: 0 0 0.5em; }
 .box table { border-collapse: collapse; width: 100%; } .box td { padding: 1px 4px; border-bottom: 1px solid #f0f0f0; vertical-align: top; }
 .box td.n { text-align: right; font-variant-numeric: tabular-nums; }
