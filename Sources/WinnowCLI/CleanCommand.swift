@@ -40,6 +40,9 @@ struct CleanCommand: ParsableCommand {
     @Flag(help: "Move the files (otherwise only the lists are written).")
     var apply = false
 
+    @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
+    var wait = false
+
     func validate() throws {
         if apply && quarantine == nil { throw ValidationError("--apply needs --quarantine DIR (Winnow never deletes files)") }
     }
@@ -50,6 +53,7 @@ struct CleanCommand: ParsableCommand {
             standardError("winnow: \(workDir) is not a Winnow work_dir (no \(Catalog.fileName))")
             throw ExitStatus.noInput
         }
+        let lock = try lockWorkDirectory(work, wait: wait)
         var reviewMarks: [Int64: ReviewMark] = [:]
         if let marks {
             do {
@@ -61,7 +65,11 @@ struct CleanCommand: ParsableCommand {
             }
         }
         let plan = try CleanPlan.make(workDirectory: work, groups: groups, rules: rules, marks: reviewMarks)
-        try plan.writeLists(to: work)
+        do {
+            try plan.writeLists(to: work)
+        } catch {
+            throw failure(WorkDirectoryError.notWritable(path: workDir, reason: error.localizedDescription), ExitStatus.cannotCreate)
+        }
         print("\(plan.groups.count) duplicate groups: keep \(plan.groups.count), remove \(plan.removed.count) "
               + (plan.reviewed.isEmpty ? "" : "(\(plan.reviewed.count) marked remove outside groups) ")
               + "(keep.csv, remove.csv in \(workDir))")
@@ -74,7 +82,7 @@ struct CleanCommand: ParsableCommand {
             if !plan.removed.isEmpty { print("dry run: nothing moved (add --quarantine DIR --apply)") }
             return
         }
-        let report = try Quarantine.move(plan, into: URL(fileURLWithPath: quarantine), workDirectory: work)
+        let report = try Quarantine.move(plan, into: URL(fileURLWithPath: quarantine), holding: lock)
         for (file, reason) in report.failed { standardError("warning: \(file): not moved: \(reason)") }
         print("moved \(report.moved.count) files to \(quarantine); undo with: winnow undo \(workDir)")
     }
@@ -84,14 +92,38 @@ struct UndoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "undo",
         abstract: "Move quarantined images back to where they were.",
-        discussion: "Example:\n  winnow undo work"
+        discussion: """
+            Example:
+              winnow undo work
+
+            Exit status: 0 done, 66 work_dir not found, 73 work_dir in use or not writable.
+            """
     )
 
     @Argument(help: "The work_dir whose quarantine_log.jsonl lists the moves.")
     var workDir: String
 
+    @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
+    var wait = false
+
     func run() throws {
-        let report = try Quarantine.undo(workDirectory: URL(fileURLWithPath: workDir))
+        let work = URL(fileURLWithPath: workDir)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: work.path, isDirectory: &isFolder) else {
+            throw failure("\(workDir) does not exist", ExitStatus.noInput)
+        }
+        guard isFolder.boolValue, [Catalog.fileName, Quarantine.logFileName].contains(where: {
+            FileManager.default.fileExists(atPath: work.appendingPathComponent($0).path)
+        }) else {
+            throw failure("\(workDir) is not a Winnow work_dir (no \(Catalog.fileName))", ExitStatus.noInput)
+        }
+        let lock = try lockWorkDirectory(work, wait: wait)
+        let report: Quarantine.Report
+        do {
+            report = try Quarantine.undo(holding: lock)
+        } catch {
+            throw failure(WorkDirectoryError.notWritable(path: workDir, reason: error.localizedDescription), ExitStatus.cannotCreate)
+        }
         for (file, reason) in report.failed { standardError("warning: \(file): not restored: \(reason)") }
         print("restored \(report.moved.count) files" + (report.failed.isEmpty ? "" : "; \(report.failed.count) not restored"))
     }

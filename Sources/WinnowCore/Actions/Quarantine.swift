@@ -3,7 +3,8 @@ import Foundation
 /// Moves the images a `CleanPlan` removes into a quarantine folder, and moves them back.
 /// Nothing is ever deleted or overwritten: every move is first written (and flushed) to the
 /// undo log `quarantine_log.jsonl` in the work_dir, a name already taken in the quarantine
-/// gets a ` (2)` suffix, and undo skips files whose original place is taken again.
+/// gets a ` (2)` suffix, and undo skips files whose original place is taken again. Both need
+/// the work_dir's lock.
 public enum Quarantine {
     public static let logFileName = "quarantine_log.jsonl"
 
@@ -25,8 +26,8 @@ public enum Quarantine {
     }
 
     /// Moves every removed image of `plan` under `folder`, keeping its path relative to its input.
-    public static func move(_ plan: CleanPlan, into folder: URL, workDirectory: URL) throws -> Report {
-        let log = workDirectory.appendingPathComponent(logFileName)
+    public static func move(_ plan: CleanPlan, into folder: URL, holding lock: WorkDirectoryLock) throws -> Report {
+        let log = lock.workDirectory.appendingPathComponent(logFileName)
         let batch = ISO8601DateFormatter().string(from: Date())
         var report = Report()
         for member in plan.removed {
@@ -62,8 +63,8 @@ public enum Quarantine {
 
     /// Moves back every logged file that is still in quarantine, and rewrites the log with what
     /// could not be restored.
-    public static func undo(workDirectory: URL) throws -> Report {
-        let log = workDirectory.appendingPathComponent(logFileName)
+    public static func undo(holding lock: WorkDirectoryLock) throws -> Report {
+        let log = lock.workDirectory.appendingPathComponent(logFileName)
         guard let text = try? String(contentsOf: log, encoding: .utf8) else { return Report() }
         var report = Report()
         var remaining: [Move] = []

@@ -16,8 +16,32 @@ public final class Catalog: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
         }
-        database = try DatabaseQueue(path: url.path, configuration: configuration)
-        try Self.migrator.migrate(database)
+        directory = url.deletingLastPathComponent().path
+        do {
+            database = try DatabaseQueue(path: url.path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw Self.translated(error, directory: directory)
+        }
+    }
+
+    /// The work_dir, for messages.
+    private let directory: String
+
+    /// A write transaction; a catalog that cannot be written (read-only, full, I/O error)
+    /// becomes ``WorkDirectoryError/notWritable(path:reason:)``.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        do { return try database.write(updates) } catch { throw Self.translated(error, directory: directory) }
+    }
+
+    private static func translated(_ error: Error, directory: String) -> Error {
+        guard let error = error as? DatabaseError else { return error }
+        switch error.resultCode {
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_PERM:
+            return WorkDirectoryError.notWritable(path: directory, reason: "\(Catalog.fileName): \(error.message ?? "\(error.resultCode)")")
+        default:
+            return error
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -70,7 +94,7 @@ public final class Catalog: Sendable {
 
     /// Records the start of a run and returns its id.
     public func beginRun(configurationJSON: String) throws -> Int64 {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE runs SET state = 'interrupted' WHERE state = 'running'")
             try db.execute(sql: "INSERT INTO runs (started_at, version, configuration, state) VALUES (?, ?, ?, 'running')",
                            arguments: [timestamp(), Winnow.version, configurationJSON])
@@ -79,7 +103,7 @@ public final class Catalog: Sendable {
     }
 
     public func finishRun(_ id: Int64, summaryJSON: String) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE runs SET finished_at = ?, state = 'finished', summary = ? WHERE id = ?",
                            arguments: [timestamp(), summaryJSON, id])
         }
@@ -117,7 +141,7 @@ public final class Catalog: Sendable {
     /// Samples whose file is gone (not listed, and no longer on disk) are removed with everything
     /// stored about them. New samples record `run` as the run that added them.
     public func register(_ listings: [Listing], run: Int64, needingFeatures: Bool = false) throws -> [Int64: SampleSource] {
-        try database.write { db in
+        try write { db in
             struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String; var hasFeatures: Bool }
             var known: [String: Known] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT id, path, file_size, mtime, state, feature_row FROM samples") {
@@ -173,7 +197,7 @@ public final class Catalog: Sendable {
     /// each sample's embedding in the feature store.
     public func store(_ outcomes: [SampleOutcome], run: Int64, featureRows: [Int64: Int] = [:]) throws {
         guard !outcomes.isEmpty else { return }
-        try database.write { db in
+        try write { db in
             for outcome in outcomes {
                 switch outcome.result {
                 case .success(let decoded):
@@ -248,7 +272,7 @@ public final class Catalog: Sendable {
 
     /// Replaces the stored findings (quality issues and exact duplicates) of the listed samples.
     public func replaceFindings(issues: [QualityFinding], exactDuplicates: [Int64: [Int64]]) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "DELETE FROM issues")
             try db.execute(sql: "DELETE FROM exact_duplicates")
             for finding in issues {
@@ -270,14 +294,14 @@ public final class Catalog: Sendable {
     }
 
     public func setSetting(_ key: String, _ value: String) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
         }
     }
 
     /// Forgets every sample's feature row (the embedding model changed).
     public func clearFeatureRows() throws {
-        try database.write { db in try db.execute(sql: "UPDATE samples SET feature_row = NULL") }
+        try write { db in try db.execute(sql: "UPDATE samples SET feature_row = NULL") }
     }
 
     /// One past the highest committed feature row (the feature store is cut back to this).
@@ -287,7 +311,7 @@ public final class Catalog: Sendable {
 
     /// Replaces the embedding-based scores and the similar pairs (each pair once, lower id first).
     public func replaceScores(_ scores: [SampleScores], pairs: [(Int64, Int64, Float)]) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "DELETE FROM scores")
             try db.execute(sql: "DELETE FROM similar_pairs")
             for s in scores {

@@ -84,9 +84,13 @@ public struct RunSummary: Sendable, Codable, Equatable {
 public typealias ProgressHandler = @Sendable (_ done: Int, _ total: Int) -> Void
 
 /// Ingest → Decode → Stats → Analyses → Outputs for one work_dir. Resumable: samples already
-/// in the catalog (same size and mtime) are not decoded again.
+/// in the catalog (same size and mtime) are not decoded again. A run holds the work_dir's
+/// ``WorkDirectoryLock`` throughout.
 public struct Run: Sendable {
     public var configuration: RunConfiguration
+    /// Whether to wait for another process using the work_dir to finish (otherwise
+    /// ``WorkDirectoryError/busy(path:pid:)`` at once).
+    public var waitsForLock = false
 
     public init(configuration: RunConfiguration) {
         self.configuration = configuration
@@ -101,6 +105,15 @@ public struct Run: Sendable {
         // Annotation files are read first: an unusable one stops the run before any decoding.
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        let lock = try WorkDirectoryLock(workDirectory: workDirectory, wait: waitsForLock)
+        return try withExtendedLifetime(lock) {
+            try execute(started: started, labels: labels, progress: progress, onInvalid: onInvalid)
+        }
+    }
+
+    /// The run, once the work_dir is locked.
+    private func execute(started: Date, labels: LabelStage.Loaded?, progress: ProgressHandler?,
+                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
         var found = try ingestor.ingest(configuration.inputs)
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
