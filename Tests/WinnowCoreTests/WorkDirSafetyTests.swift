@@ -66,6 +66,146 @@ import Testing
         #expect(clean.output.hasPrefix("winnow: cannot write to work_dir \(readOnly.path)"), "\(clean.output)")
     }
 
+    // MARK: 7. Quarantine paths
+
+    /// Inputs listed as `../../imgs/x.jpg` in `L/deep/list.txt`: the removed copy lands inside
+    /// the quarantine, and nothing appears beside `imgs/`.
+    @Test func quarantineStaysInsideForListEntriesWithDotDot() throws {
+        let root = try TestData.temporaryDirectory()
+        let imgs = root.appendingPathComponent("imgs")
+        try FileManager.default.createDirectory(at: imgs, withIntermediateDirectories: true)
+        _ = try TestData.photoFixtures(in: imgs, names: ["coffee", "chelsea"])
+        try FileManager.default.copyItem(at: imgs.appendingPathComponent("coffee.jpg"), to: imgs.appendingPathComponent("coffee_copy.jpg"))
+        let list = root.appendingPathComponent("L/deep/list.txt")
+        try FileManager.default.createDirectory(at: list.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try "../../imgs/coffee.jpg\n../../imgs/coffee_copy.jpg\n../../imgs/chelsea.jpg\n".write(to: list, atomically: true, encoding: .utf8)
+        let work = root.appendingPathComponent("work")
+        let run = try winnow(["run", list.path, "--work-dir", work.path, "--no-embeddings", "--quiet"])
+        #expect(run.status == 0, "\(run.output)")
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: root.path))
+
+        let quarantine = root.appendingPathComponent("Q")
+        let clean = try winnow(["clean", work.path, "--quarantine", quarantine.path, "--apply"])
+        #expect(clean.status == 0, "\(clean.output)")
+        let moved = try String(contentsOf: work.appendingPathComponent(Quarantine.logFileName), encoding: .utf8)
+            .split(whereSeparator: \.isNewline).map { try JSONDecoder().decode(Quarantine.Move.self, from: Data($0.utf8)) }
+        #expect(moved.count == 1 && moved.map { URL(fileURLWithPath: $0.from).standardizedFileURL.path } == [imgs.appendingPathComponent("coffee_copy.jpg").path])
+        for move in moved {
+            #expect(move.to.hasPrefix(quarantine.path + "/"), "\(move.to)")
+            #expect(FileManager.default.fileExists(atPath: move.to))
+        }
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: root.path)) == before.union(["Q"]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: imgs.path).sorted() == ["chelsea.jpg", "coffee.jpg"])
+    }
+
+    @Test func quarantineTargetIsBuiltInsideTheFolderWhateverTheID() throws {
+        let folder = URL(fileURLWithPath: "/q")
+        #expect(Quarantine.relativeTarget(for: "../../imgs/x.jpg", filename: "x.jpg") == "imgs/x.jpg")
+        #expect(Quarantine.relativeTarget(for: "/data/imgs/x.jpg", filename: "x.jpg") == "data/imgs/x.jpg")
+        #expect(Quarantine.relativeTarget(for: "a//./b/../c.jpg", filename: "c.jpg") == "a/b/c.jpg")
+        #expect(Quarantine.relativeTarget(for: "", filename: "/data/y.jpg") == "y.jpg")
+        #expect(Quarantine.relativeTarget(for: "..", filename: "..") == "unnamed")
+        for id in ["../../x.jpg", "/etc/passwd", "", "..", "a/../../.."] {
+            let target = folder.appendingPathComponent(Quarantine.relativeTarget(for: id, filename: id)).standardizedFileURL
+            #expect(target.path.hasPrefix("/q/"), "\(id) → \(target.path)")
+        }
+    }
+
+    // MARK: 6. An out-of-date plan
+
+    /// The removed file replaced by another photo, and (separately) rewritten with the same size
+    /// and mtime: neither is moved, each is named in one line, and the exit status says so.
+    @Test func applySkipsFilesChangedSinceTheRun() throws {
+        let (root, images, work) = try analysedCopies()
+        let removed = images.appendingPathComponent("coffee_copy.jpg")
+        try FileManager.default.removeItem(at: removed)
+        try FileManager.default.copyItem(at: images.appendingPathComponent("chelsea.jpg"), to: removed)
+        let quarantine = root.appendingPathComponent("Q")
+        let replaced = try winnow(["clean", work.path, "--quarantine", quarantine.path, "--apply"])
+        #expect(replaced.status == 65, "\(replaced.output)")
+        #expect(replaced.output.contains("\(removed.path): not moved: changed since the run"), "\(replaced.output)")
+        #expect(FileManager.default.fileExists(atPath: removed.path))
+        #expect(!FileManager.default.fileExists(atPath: quarantine.appendingPathComponent("coffee_copy.jpg").path))
+
+        // Same size, same mtime, other bytes: only the content hash tells.
+        let (root2, images2, work2) = try analysedCopies("applySkipsFilesChangedSinceTheRun-sameSize")
+        let copy = images2.appendingPathComponent("coffee_copy.jpg")
+        let attributes = try FileManager.default.attributesOfItem(atPath: copy.path)
+        var bytes = try Data(contentsOf: copy)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: copy)
+        try FileManager.default.setAttributes([.modificationDate: attributes[.modificationDate] as Any], ofItemAtPath: copy.path)
+        let quarantine2 = root2.appendingPathComponent("Q")
+        let edited = try winnow(["clean", work2.path, "--quarantine", quarantine2.path, "--apply"])
+        #expect(edited.status == 65 && edited.output.contains("\(copy.path): not moved: changed since the run"), "\(edited.output)")
+        #expect(try Data(contentsOf: copy) == bytes)
+    }
+
+    /// The kept file of a group deleted after the run: its copies stay where they are.
+    @Test func applyLeavesAGroupWhoseKeptFileIsGone() throws {
+        let (root, images, work) = try analysedCopies()
+        try FileManager.default.removeItem(at: images.appendingPathComponent("coffee.jpg"))
+        let quarantine = root.appendingPathComponent("Q")
+        let result = try winnow(["clean", work.path, "--quarantine", quarantine.path, "--apply"])
+        #expect(result.status == 65, "\(result.output)")
+        let copy = images.appendingPathComponent("coffee_copy.jpg").path
+        #expect(result.output.contains("\(copy): not moved: its kept file \(images.path)/coffee.jpg no longer exists"),
+                "\(result.output)")
+        #expect(FileManager.default.fileExists(atPath: copy))
+    }
+
+    // MARK: 12. Cross-file-system moves
+
+    /// A quarantine on a tmpfs too small for the file: the move fails, nothing is left that
+    /// blocks the next `--apply`, and moving 0 of 1 files exits 73; with room, it moves.
+    @Test func failedCrossFileSystemMoveDoesNotBlockTheNextApply() throws {
+        let (root, images, work) = try analysedCopies()
+        let quarantine = root.appendingPathComponent("Q")
+        try FileManager.default.createDirectory(at: quarantine, withIntermediateDirectories: true)
+        let mount = try TestMount.tmpfs(at: quarantine, bytes: 16 * 1024)
+        defer { mount.unmount() }
+        let full = try winnow(["clean", work.path, "--quarantine", quarantine.path, "--apply"])
+        #expect(full.status == 73, "\(full.output)")
+        #expect(full.output.contains("moved 0 of 1 files"), "\(full.output)")
+        let copy = images.appendingPathComponent("coffee_copy.jpg")
+        #expect(FileManager.default.fileExists(atPath: copy.path))
+
+        try mount.resize(bytes: 4 << 20)
+        let roomy = try winnow(["clean", work.path, "--quarantine", quarantine.path, "--apply"])
+        #expect(roomy.status == 0 && roomy.output.contains("moved 1 of 1 files"), "\(roomy.output)")
+        #expect(!FileManager.default.fileExists(atPath: copy.path))
+        #expect(FileManager.default.fileExists(atPath: quarantine.appendingPathComponent("coffee_copy.jpg").path))
+        let undo = try winnow(["undo", work.path])
+        #expect(undo.status == 0 && FileManager.default.fileExists(atPath: copy.path), "\(undo.output)")
+    }
+
+    /// What a move killed during its copy leaves — the logged move and a partial copy under
+    /// Winnow's hidden name — is replaced by the next `--apply`. A file at that name that no
+    /// logged move explains is someone else's: left alone, the move takes the next free name.
+    @Test func staleOwnPartialIsReplacedAndAnUnexplainedOneIsLeftAlone() throws {
+        for logged in [true, false] {
+            let (root, images, work) = try analysedCopies("staleOwnPartial-\(logged)")
+            let quarantine = root.appendingPathComponent("Q")
+            try FileManager.default.createDirectory(at: quarantine, withIntermediateDirectories: true)
+            let mount = try TestMount.tmpfs(at: quarantine, bytes: 4 << 20)
+            defer { mount.unmount() }
+            let copy = images.appendingPathComponent("coffee_copy.jpg")
+            let target = quarantine.appendingPathComponent("coffee_copy.jpg").path
+            let partial = Quarantine.partialPath(for: target)
+            let stale = try Data(contentsOf: copy).prefix(1000)
+            try stale.write(to: URL(fileURLWithPath: partial))
+            if logged {
+                try Quarantine.append(Quarantine.Move(from: copy.path, to: target, bytes: Int64(stale.count), batch: "killed"),
+                                      to: work.appendingPathComponent(Quarantine.logFileName))
+            }
+            let result = try winnow(["clean", work.path, "--quarantine", quarantine.path, "--apply"])
+            #expect(result.status == 0 && result.output.contains("moved 1 of 1 files"), "\(result.output)")
+            let landed = logged ? target : quarantine.appendingPathComponent("coffee_copy (2).jpg").path
+            #expect(try Data(contentsOf: URL(fileURLWithPath: landed)) == Data(contentsOf: images.appendingPathComponent("coffee.jpg")))
+            #expect(logged ? !FileManager.default.fileExists(atPath: partial) : try Data(contentsOf: URL(fileURLWithPath: partial)) == stale)
+        }
+    }
+
     // MARK: 3. One command at a time
 
     /// Two `winnow run` processes on one work_dir: the second is refused in one line naming the
