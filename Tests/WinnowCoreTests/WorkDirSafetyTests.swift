@@ -253,6 +253,86 @@ import Testing
         #expect(waiting.wait() == 0, "\(waiting.output)")
     }
 
+    // MARK: 8. A run that fails for lack of space
+
+    /// A work_dir on a small tmpfs: a second run over a subset fails for lack of space while
+    /// writing its results. The catalog's findings and the CSVs are still the first run's, so
+    /// `clean` plans from them; with room again, the second run replaces both.
+    @Test func runFailingForLackOfSpaceKeepsTheLastGoodResults() throws {
+        let root = try TestData.temporaryDirectory()
+        let images = root.appendingPathComponent("images")
+        for folder in ["a", "b"] {
+            try FileManager.default.createDirectory(at: images.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        _ = try TestData.photoFixtures(in: images.appendingPathComponent("a"), names: ["coffee"])
+        try FileManager.default.copyItem(at: images.appendingPathComponent("a/coffee.jpg"),
+                                         to: images.appendingPathComponent("a/coffee_copy.jpg"))
+        _ = try TestData.photoFixtures(in: images.appendingPathComponent("b"), names: ["chelsea", "astronaut", "camera", "coins"])
+        // Large precomputed vectors (128 KiB each) make the results big next to the catalog.
+        let vectors = root.appendingPathComponent("vectors.csv")
+        var random = SplitMix(seed: 8)
+        var text = ""
+        for name in ["a/coffee.jpg", "a/coffee_copy.jpg", "b/chelsea.jpg", "b/astronaut.jpg", "b/camera.jpg", "b/coins.jpg"] {
+            if name == "a/coffee_copy.jpg", let last = text.split(separator: "\n").last {
+                text += name + last.drop { $0 != "," } + "\n"
+                continue
+            }
+            text += name + "," + (0..<32768).map { _ in String(Float.random(in: -1...1, using: &random)) }.joined(separator: ",") + "\n"
+        }
+        try text.write(to: vectors, atomically: true, encoding: .utf8)
+        let disk = root.appendingPathComponent("disk")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        let mount = try TestMount.tmpfs(at: disk, bytes: 6 << 20)
+        defer { mount.unmount() }
+        let work = disk.appendingPathComponent("work")
+        let first = try winnow(["run", images.path, "--work-dir", work.path, "--embeddings", vectors.path, "--quiet"])
+        #expect(first.status == 0, "\(first.output)")
+        let planned = try winnow(["clean", work.path])
+        #expect(planned.output.hasPrefix("1 duplicate groups"), "\(planned.output)")
+        let csvBefore = try String(contentsOf: work.appendingPathComponent("exact_duplicates.csv"), encoding: .utf8)
+
+        // Leave 256 KiB: room for the catalog's changes, not for 4 vectors of 128 KiB.
+        let filler = disk.appendingPathComponent("filler")
+        let free = try mount.freeBytes()
+        #expect(try TestData.shell("fallocate", ["-l", String(free - 256 * 1024), filler.path]).status == 0)
+        let subset = ["run", images.path, "--work-dir", work.path, "--embeddings", vectors.path, "--find-regex", "^b/", "--quiet"]
+        let failed = try winnow(subset)
+        #expect(failed.status == 73 && lines(failed.output).count == 1, "\(failed.output)")
+        #expect(failed.output.hasPrefix("winnow: cannot write to work_dir \(work.path)"), "\(failed.output)")
+        try FileManager.default.removeItem(at: filler)
+
+        let after = try winnow(["clean", work.path])
+        #expect(after.output.hasPrefix("1 duplicate groups"), "\(after.output)")
+        #expect(try String(contentsOf: work.appendingPathComponent("exact_duplicates.csv"), encoding: .utf8) == csvBefore)
+        #expect(try Catalog(url: work.appendingPathComponent(Catalog.fileName)).query("SELECT * FROM exact_duplicates").count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: work.path).allSatisfy { !$0.hasPrefix(".") || $0 == ".winnow.lock" })
+
+        let retried = try winnow(subset)
+        #expect(retried.status == 0, "\(retried.output)")
+        #expect(try winnow(["clean", work.path]).output.hasPrefix("0 duplicate groups"))
+        #expect(try TestData.readCSV(work.appendingPathComponent("exact_duplicates.csv")).isEmpty)
+        #expect(try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).count == 4)
+    }
+
+    /// A run stopped after its findings were committed but before all its files moved in (as
+    /// the catalog records it) is finished by the next run; a staging folder of a run that
+    /// never committed is dropped unread.
+    @Test func interruptedPublicationIsFinishedByTheNextRun() throws {
+        let (_, images, work) = try analysedCopies()
+        let committed = work.appendingPathComponent(StagedOutputs.prefix + "98")
+        let abandoned = work.appendingPathComponent(StagedOutputs.prefix + "99")
+        for folder in [committed, abandoned] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("slice"), withIntermediateDirectories: true)
+            try "index\n".write(to: folder.appendingPathComponent("slice/\(folder.lastPathComponent).csv"), atomically: true, encoding: .utf8)
+        }
+        try Catalog(url: work.appendingPathComponent(Catalog.fileName)).setSetting(Catalog.publishingKey, committed.lastPathComponent)
+        let run = try winnow(["run", images.path, "--work-dir", work.path, "--no-embeddings", "--quiet"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("slice/\(committed.lastPathComponent).csv").path))
+        #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("slice/\(abandoned.lastPathComponent).csv").path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: work.path).filter { $0.hasPrefix(StagedOutputs.prefix) }.isEmpty)
+        #expect(try Catalog(url: work.appendingPathComponent(Catalog.fileName)).setting(Catalog.publishingKey) == nil)
+    }
 }
 
 /// A `winnow` process running in the background, its output going to `log`.

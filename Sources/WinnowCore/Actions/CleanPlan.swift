@@ -57,7 +57,8 @@ public struct CleanPlan: Sendable {
     /// when they share an image. `marks` (from `winnow serve`) override the rules: an image
     /// marked keep is never removed (and becomes its group's keeper), an image marked remove is
     /// removed even when it is alone or the rules would keep it; a group keeps its best member
-    /// not marked remove.
+    /// not marked remove. Images come from the findings of the last finished run (and the
+    /// images listed now), so a run that failed after listing other inputs changes nothing.
     public static func make(workDirectory: URL, groups sources: [CleanGroups] = [.exact, .components],
                             rules: [KeeperRule] = [.resolution, .sharpness, .size],
                             marks: [Int64: ReviewMark] = [:]) throws -> CleanPlan {
@@ -66,7 +67,8 @@ public struct CleanPlan: Sendable {
         for row in try catalog.query("""
             SELECT s.id, s.path, s.filename, s.location, s.file_size, s.mtime, s.content_hash, s.width, s.height, t.sharpness
             FROM samples s LEFT JOIN stats t ON t.sample_id = s.id
-            WHERE s.listed = 1
+            WHERE s.listed = 1 OR s.id IN (SELECT sample_id FROM exact_duplicates UNION SELECT first_id FROM exact_duplicates
+                                           UNION SELECT sample_id FROM scores)
             """) {
             guard let id = Int64(row["id"] ?? "") else { continue }
             members[id] = Member(id: id, path: row["path"] ?? "", filename: row["filename"] ?? "",

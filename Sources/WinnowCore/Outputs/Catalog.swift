@@ -102,11 +102,24 @@ public final class Catalog: Sendable {
         }
     }
 
-    public func finishRun(_ id: Int64, summaryJSON: String) throws {
+    /// The setting naming the staging folder whose files are being moved into place (see
+    /// ``StagedOutputs``); set with the findings, cleared once the files are in place.
+    static let publishingKey = "publishing"
+
+    /// Stores a run's findings, marks the run finished and records that its staged files
+    /// (`staging`, a folder in the work_dir) are being moved into place, in one transaction.
+    func commit(_ findings: Findings, finishing run: Int64, summaryJSON: String, publishing staging: String) throws {
         try write { db in
+            try Self.replace(findings, in: db)
             try db.execute(sql: "UPDATE runs SET finished_at = ?, state = 'finished', summary = ? WHERE id = ?",
-                           arguments: [timestamp(), summaryJSON, id])
+                           arguments: [timestamp(), summaryJSON, run])
+            try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [Self.publishingKey, staging])
         }
+    }
+
+    /// Forgets the staging folder recorded by ``commit(_:finishing:summaryJSON:publishing:)``.
+    func clearPublishing() throws {
+        try write { db in try db.execute(sql: "DELETE FROM settings WHERE key = ?", arguments: [Self.publishingKey]) }
     }
 
     /// Whether a run before `run` finished (so this run adds to an existing dataset).
@@ -270,21 +283,39 @@ public final class Catalog: Sendable {
         }
     }
 
-    /// Replaces the stored findings (quality issues and exact duplicates) of the listed samples.
-    public func replaceFindings(issues: [QualityFinding], exactDuplicates: [Int64: [Int64]]) throws {
-        try write { db in
-            try db.execute(sql: "DELETE FROM issues")
-            try db.execute(sql: "DELETE FROM exact_duplicates")
-            for finding in issues {
-                try db.execute(sql: "INSERT INTO issues (sample_id, issue, score) VALUES (?, ?, ?)",
-                               arguments: [finding.sampleID, finding.issue.rawValue, finding.score])
+    /// What a run found, stored when its files are written (``commit(_:finishing:summaryJSON:publishing:)``).
+    struct Findings: Sendable {
+        var issues: [QualityFinding]
+        var exactDuplicates: [Int64: [Int64]]
+        /// The embedding-based scores and similar pairs (each pair once, lower id first); nil
+        /// when the run computed none, which leaves the stored ones as they are.
+        var scores: (scores: [SampleScores], pairs: [(Int64, Int64, Float)])?
+    }
+
+    private static func replace(_ findings: Findings, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM issues")
+        try db.execute(sql: "DELETE FROM exact_duplicates")
+        for finding in findings.issues {
+            try db.execute(sql: "INSERT INTO issues (sample_id, issue, score) VALUES (?, ?, ?)",
+                           arguments: [finding.sampleID, finding.issue.rawValue, finding.score])
+        }
+        for (first, duplicates) in findings.exactDuplicates {
+            for duplicate in duplicates {
+                try db.execute(sql: "INSERT INTO exact_duplicates (sample_id, first_id) VALUES (?, ?)", arguments: [duplicate, first])
             }
-            for (first, duplicates) in exactDuplicates {
-                for duplicate in duplicates {
-                    try db.execute(sql: "INSERT INTO exact_duplicates (sample_id, first_id) VALUES (?, ?)",
-                                   arguments: [duplicate, first])
-                }
-            }
+        }
+        guard let (scores, pairs) = findings.scores else { return }
+        try db.execute(sql: "DELETE FROM scores")
+        try db.execute(sql: "DELETE FROM similar_pairs")
+        for s in scores {
+            try db.execute(sql: """
+                INSERT INTO scores (sample_id, uniqueness, representativeness, nn_similarity, component_id, is_outlier)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [s.sampleID, s.uniqueness, s.representativeness, s.nearestSimilarity, s.componentID, s.isOutlier])
+        }
+        for (a, b, similarity) in pairs {
+            try db.execute(sql: "INSERT OR REPLACE INTO similar_pairs (from_id, to_id, similarity) VALUES (?, ?, ?)",
+                           arguments: [a, b, similarity])
         }
     }
 
@@ -307,25 +338,6 @@ public final class Catalog: Sendable {
     /// One past the highest committed feature row (the feature store is cut back to this).
     public func committedFeatureRows() throws -> Int {
         try database.read { db in (try Int.fetchOne(db, sql: "SELECT MAX(feature_row) FROM samples") ?? -1) + 1 }
-    }
-
-    /// Replaces the embedding-based scores and the similar pairs (each pair once, lower id first).
-    public func replaceScores(_ scores: [SampleScores], pairs: [(Int64, Int64, Float)]) throws {
-        try write { db in
-            try db.execute(sql: "DELETE FROM scores")
-            try db.execute(sql: "DELETE FROM similar_pairs")
-            for s in scores {
-                try db.execute(sql: """
-                    INSERT INTO scores (sample_id, uniqueness, representativeness, nn_similarity, component_id, is_outlier)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [s.sampleID, s.uniqueness, s.representativeness, s.nearestSimilarity, s.componentID,
-                                     s.isOutlier])
-            }
-            for (a, b, similarity) in pairs {
-                try db.execute(sql: "INSERT OR REPLACE INTO similar_pairs (from_id, to_id, similarity) VALUES (?, ?, ?)",
-                               arguments: [a, b, similarity])
-            }
-        }
     }
 
     /// Counts of samples by state among the listed ones (for tests and summaries).
