@@ -34,6 +34,27 @@ import Testing
         output.split(whereSeparator: \.isNewline).map(String.init)
     }
 
+    /// A catalog left with two images sharing a feature row (by runs that overlapped before the
+    /// lock) is repaired by the next run: both are embedded again, each with its own row.
+    @Test func rerunRepairsImagesSharingAFeatureRow() throws {
+        let root = try TestData.temporaryDirectory()
+        let images = root.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        _ = try TestData.photoFixtures(in: images, names: ["coffee", "chelsea", "astronaut"])
+        let work = root.appendingPathComponent("work")
+        let arguments = ["run", images.path, "--work-dir", work.path, "--model", "mobilenet_v2", "--quiet"]
+        #expect(try winnow(arguments).status == 0)
+        let catalog = work.appendingPathComponent(Catalog.fileName).path
+        let corrupt = try TestData.shell("sqlite3", [catalog, "UPDATE samples SET feature_row = (SELECT feature_row FROM samples WHERE id = 0) WHERE id = 1"])
+        #expect(corrupt.status == 0, "\(corrupt.output)")
+        let rerun = try winnow(arguments)
+        #expect(rerun.status == 0, "\(rerun.output)")
+        let rows = try Catalog(url: URL(fileURLWithPath: catalog)).query("SELECT feature_row FROM samples ORDER BY id").map { $0["feature_row"] ?? "" }
+        #expect(rows.count == 3 && Set(rows).count == 3 && !rows.contains(""), "\(rows)")
+        let vectors = try TestData.features(work)
+        #expect(vectors["coffee.jpg"] != nil && vectors["coffee.jpg"] != vectors["chelsea.jpg"])
+    }
+
     // MARK: 14. Missing inputs and a read-only work_dir
 
     @Test func undoOfAMissingWorkDirSaysSoInOneLine() throws {

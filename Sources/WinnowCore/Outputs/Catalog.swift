@@ -152,9 +152,16 @@ public final class Catalog: Sendable {
     /// listed are kept but marked unlisted. Returns the ids of the samples still to process.
     /// With `needingFeatures`, decoded samples that have no feature row yet are returned too.
     /// Samples whose file is gone (not listed, and no longer on disk) are removed with everything
-    /// stored about them. New samples record `run` as the run that added them.
+    /// stored about them. New samples record `run` as the run that added them. Samples that
+    /// share a feature row lose it (and are returned with `needingFeatures`).
     public func register(_ listings: [Listing], run: Int64, needingFeatures: Bool = false) throws -> [Int64: SampleSource] {
         try write { db in
+            // Samples sharing a feature row (left by runs that overlapped before the work_dir was
+            // locked) lose it, so that each is embedded again into a row of its own.
+            try db.execute(sql: """
+                UPDATE samples SET feature_row = NULL WHERE feature_row IN
+                (SELECT feature_row FROM samples WHERE feature_row IS NOT NULL GROUP BY feature_row HAVING COUNT(*) > 1)
+                """)
             struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String; var hasFeatures: Bool }
             var known: [String: Known] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT id, path, file_size, mtime, state, feature_row FROM samples") {
