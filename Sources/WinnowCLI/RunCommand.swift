@@ -20,7 +20,7 @@ struct RunCommand: ParsableCommand {
               winnow run photos/ --blurry-sharpness 0.2 --json
 
             Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation
-            file, 66 input not found, 73 work_dir not writable, 70 other failure.
+            file, 66 input not found, 73 work_dir not writable or in use by another winnow, 70 other failure.
             """
     )
 
@@ -65,6 +65,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "No progress bar or per-file warnings.")
     var quiet = false
 
+    @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
+    var wait = false
+
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input folder, file list or archive") }
         if let n = numImages, n < 0 { throw ValidationError("--num-images must be ≥ 0") }
@@ -96,7 +99,11 @@ struct RunCommand: ParsableCommand {
         if let warnings { onInvalid = { filename, problem in warnings.warn(filename, problem) } }
         let summary: RunSummary
         do {
-            summary = try Run(configuration: configuration).execute(progress: progress, onInvalid: onInvalid)
+            var run = Run(configuration: configuration)
+            run.waitsForLock = wait
+            summary = try run.execute(progress: progress, onInvalid: onInvalid)
+        } catch let error as WorkDirectoryError {
+            throw failure(error.message, ExitStatus.cannotCreate)
         } catch let error as IngestError {
             standardError("winnow: \(error)")
             if case .inputNotFound = error { throw ExitStatus.noInput }

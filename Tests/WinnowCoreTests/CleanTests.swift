@@ -67,23 +67,24 @@ import Testing
         try FileManager.default.createDirectory(at: occupied.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data("someone else's file".utf8).write(to: occupied)
 
-        let report = try Quarantine.move(plan, into: quarantine, workDirectory: work)
-        #expect(report.moved.count == 1 && report.failed.count == 1)
-        #expect(report.failed.first?.0 == vanished.path && report.failed.first?.1 == "no longer exists")
+        let lock = try WorkDirectoryLock(workDirectory: work)
+        let report = try Quarantine.move(plan, into: quarantine, holding: lock)
+        #expect(report.moved.count == 1 && report.failed.isEmpty && report.skipped.count == 1)
+        #expect(report.skipped.first?.0 == vanished.path && report.skipped.first?.1 == "no longer exists")
         #expect(report.moved.first?.to == quarantine.appendingPathComponent("photos/astronaut_q30 (2).jpg").path)
         #expect(try String(contentsOf: occupied, encoding: .utf8) == "someone else's file")
 
         // Undo restores the moved file; the stash returns meanwhile and is left alone.
         try FileManager.default.moveItem(at: stash, to: vanished)
-        let undone = try Quarantine.undo(workDirectory: work)
+        let undone = try Quarantine.undo(holding: lock)
         #expect(undone.moved.count == 1 && undone.failed.isEmpty)
         #expect(FileManager.default.fileExists(atPath: images.appendingPathComponent("photos/astronaut_q30.jpg").path))
         #expect(try String(contentsOf: occupied, encoding: .utf8) == "someone else's file")
 
         // A restored path taken again: undo keeps the quarantined copy and says why.
-        _ = try Quarantine.move(plan, into: quarantine, workDirectory: work)
+        _ = try Quarantine.move(plan, into: quarantine, holding: lock)
         try Data("new".utf8).write(to: vanished)
-        let blocked = try Quarantine.undo(workDirectory: work)
+        let blocked = try Quarantine.undo(holding: lock)
         #expect(blocked.moved.count == 1 && blocked.failed.count == 1)
         #expect(blocked.failed.first?.1.hasPrefix("a file is at the original path again") == true)
         #expect(try String(contentsOf: vanished, encoding: .utf8) == "new")

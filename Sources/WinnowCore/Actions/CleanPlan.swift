@@ -33,6 +33,9 @@ public struct CleanPlan: Sendable {
         public var pixels: Int
         public var sharpness: Double
         public var fileSize: Int64
+        /// The file's modification time and content hash (XXH64, hex) when the run read it.
+        public var modificationTime: Double = 0
+        public var contentHash: String? = nil
     }
 
     public struct Group: Sendable, Equatable {
@@ -44,27 +47,36 @@ public struct CleanPlan: Sendable {
     /// Images marked remove by a person that belong to no group kept here (no duplicate group,
     /// or every member of their group was marked remove).
     public var reviewed: [Member] = []
-    public var removed: [Member] { groups.flatMap(\.removed) + reviewed }
+    public var removed: [Member] { removals.map(\.member) }
+    /// Each image to remove with its group's kept file (nil for images marked remove outside groups).
+    public var removals: [(member: Member, keeper: Member?)] {
+        groups.flatMap { group in group.removed.map { ($0, Optional(group.keeper)) } } + reviewed.map { ($0, nil) }
+    }
 
     /// Builds the plan from a work_dir's catalog: groups from the chosen sources are merged
     /// when they share an image. `marks` (from `winnow serve`) override the rules: an image
     /// marked keep is never removed (and becomes its group's keeper), an image marked remove is
     /// removed even when it is alone or the rules would keep it; a group keeps its best member
-    /// not marked remove.
+    /// not marked remove. Images come from the findings of the last finished run (and the
+    /// images listed now), so a run that failed after listing other inputs changes nothing.
     public static func make(workDirectory: URL, groups sources: [CleanGroups] = [.exact, .components],
                             rules: [KeeperRule] = [.resolution, .sharpness, .size],
                             marks: [Int64: ReviewMark] = [:]) throws -> CleanPlan {
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         var members: [Int64: Member] = [:]
         for row in try catalog.query("""
-            SELECT s.id, s.path, s.filename, s.location, s.file_size, s.width, s.height, t.sharpness
-            FROM samples s LEFT JOIN stats t ON t.sample_id = s.id WHERE s.listed = 1
+            SELECT s.id, s.path, s.filename, s.location, s.file_size, s.mtime, s.content_hash, s.width, s.height, t.sharpness
+            FROM samples s LEFT JOIN stats t ON t.sample_id = s.id
+            WHERE s.listed = 1 OR s.id IN (SELECT sample_id FROM exact_duplicates UNION SELECT first_id FROM exact_duplicates
+                                           UNION SELECT sample_id FROM scores)
             """) {
             guard let id = Int64(row["id"] ?? "") else { continue }
             members[id] = Member(id: id, path: row["path"] ?? "", filename: row["filename"] ?? "",
                                  location: (row["location"] ?? "").isEmpty ? nil : row["location"],
                                  pixels: (Int(row["width"] ?? "") ?? 0) * (Int(row["height"] ?? "") ?? 0),
-                                 sharpness: Double(row["sharpness"] ?? "") ?? 0, fileSize: Int64(row["file_size"] ?? "") ?? 0)
+                                 sharpness: Double(row["sharpness"] ?? "") ?? 0, fileSize: Int64(row["file_size"] ?? "") ?? 0,
+                                 modificationTime: Double(row["mtime"] ?? "") ?? 0,
+                                 contentHash: (row["content_hash"] ?? "").isEmpty ? nil : row["content_hash"])
         }
         var edges: [(Int64, Int64)] = []
         if sources.contains(.exact) {

@@ -3,7 +3,9 @@ import Foundation
 /// Moves the images a `CleanPlan` removes into a quarantine folder, and moves them back.
 /// Nothing is ever deleted or overwritten: every move is first written (and flushed) to the
 /// undo log `quarantine_log.jsonl` in the work_dir, a name already taken in the quarantine
-/// gets a ` (2)` suffix, and undo skips files whose original place is taken again.
+/// gets a ` (2)` suffix, and undo skips files whose original place is taken again. A file is
+/// moved only if it is still the one the run saw (size, modification time, content hash), and
+/// so is its group's kept file. Both need the work_dir's lock.
 public enum Quarantine {
     public static let logFileName = "quarantine_log.jsonl"
 
@@ -17,44 +19,45 @@ public enum Quarantine {
 
     public struct Report: Sendable, Equatable {
         public var moved: [Move] = []
-        /// File and one-line reason for each image that was not moved (or not restored).
+        /// File and one-line reason for each image that could not be moved (or restored).
         public var failed: [(String, String)] = []
+        /// File and one-line reason for each image left in place on purpose: it (or its group's
+        /// kept file) changed since the run, or it is inside an archive.
+        public var skipped: [(String, String)] = []
         public static func == (a: Report, b: Report) -> Bool {
-            a.moved == b.moved && a.failed.map(\.0) == b.failed.map(\.0) && a.failed.map(\.1) == b.failed.map(\.1)
+            a.moved == b.moved && a.failed.map { [$0.0, $0.1] } == b.failed.map { [$0.0, $0.1] }
+                && a.skipped.map { [$0.0, $0.1] } == b.skipped.map { [$0.0, $0.1] }
         }
     }
 
     /// Moves every removed image of `plan` under `folder`, keeping its path relative to its input.
-    public static func move(_ plan: CleanPlan, into folder: URL, workDirectory: URL) throws -> Report {
-        let log = workDirectory.appendingPathComponent(logFileName)
+    public static func move(_ plan: CleanPlan, into folder: URL, holding lock: WorkDirectoryLock) throws -> Report {
+        let log = lock.workDirectory.appendingPathComponent(logFileName)
+        let logged = Set(loggedMoves(in: log).map(\.to))
         let batch = ISO8601DateFormatter().string(from: Date())
         var report = Report()
-        for member in plan.removed {
+        for (member, keeper) in plan.removals {
             guard let source = member.location else {
-                report.failed.append((member.filename, "inside an archive: not moved"))
+                report.skipped.append((member.filename, "inside an archive: not moved"))
                 continue
             }
-            var target = folder.appendingPathComponent(member.path)
-            var attempt = 2
-            while FileManager.default.fileExists(atPath: target.path) {
-                let base = URL(fileURLWithPath: member.path).deletingPathExtension().lastPathComponent
-                let ext = URL(fileURLWithPath: member.path).pathExtension
-                target = target.deletingLastPathComponent()
-                    .appendingPathComponent("\(base) (\(attempt))" + (ext.isEmpty ? "" : ".\(ext)"))
-                attempt += 1
-            }
-            guard let size = (try? FileManager.default.attributesOfItem(atPath: source))?[.size] as? NSNumber else {
-                report.failed.append((source, "no longer exists"))
+            if let change = change(of: member) {
+                report.skipped.append((source, change == "no longer exists" ? change : "changed since the run (\(change)); rerun winnow run"))
                 continue
             }
-            let move = Move(from: source, to: target.path, bytes: size.int64Value, batch: batch)
+            if let keeper, keeper.location != nil, let change = change(of: keeper) {
+                let name = keeper.location ?? keeper.filename
+                report.skipped.append((source, "its kept file \(name) " + (change == "no longer exists" ? change : "changed since the run (\(change))")))
+                continue
+            }
             do {
-                try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                let target = try freeTarget(for: member, in: folder, logged: logged)
+                let move = Move(from: source, to: target, bytes: member.fileSize, batch: batch)
                 try append(move, to: log)
-                try relocate(from: source, to: target.path)
+                try relocate(from: source, to: target)
                 report.moved.append(move)
             } catch {
-                report.failed.append((source, error.localizedDescription))
+                report.failed.append((source, reason(error)))
             }
         }
         return report
@@ -62,18 +65,17 @@ public enum Quarantine {
 
     /// Moves back every logged file that is still in quarantine, and rewrites the log with what
     /// could not be restored.
-    public static func undo(workDirectory: URL) throws -> Report {
-        let log = workDirectory.appendingPathComponent(logFileName)
-        guard let text = try? String(contentsOf: log, encoding: .utf8) else { return Report() }
+    public static func undo(holding lock: WorkDirectoryLock) throws -> Report {
+        let log = lock.workDirectory.appendingPathComponent(logFileName)
+        guard FileManager.default.fileExists(atPath: log.path) else { return Report() }
         var report = Report()
         var remaining: [Move] = []
-        for line in text.split(whereSeparator: \.isNewline) {
-            guard let move = try? JSONDecoder().decode(Move.self, from: Data(line.utf8)) else { continue }
-            let quarantined = FileManager.default.fileExists(atPath: move.to)
-            let originalTaken = FileManager.default.fileExists(atPath: move.from)
+        for move in loggedMoves(in: log) {
+            let quarantined = exists(move.to)
+            let originalTaken = exists(move.from)
             switch (quarantined, originalTaken) {
             case (false, true):
-                continue   // logged but never moved (interrupted before the move): nothing to undo
+                removeOwnPartial(for: move.to)   // logged but never moved (interrupted before or during the move)
             case (false, false):
                 report.failed.append((move.from, "missing from the quarantine (\(move.to))"))
             case (true, true):
@@ -83,10 +85,11 @@ public enum Quarantine {
                 do {
                     try FileManager.default.createDirectory(at: URL(fileURLWithPath: move.from).deletingLastPathComponent(),
                                                             withIntermediateDirectories: true)
+                    removeOwnPartial(for: move.from)
                     try relocate(from: move.to, to: move.from)
                     report.moved.append(move)
                 } catch {
-                    report.failed.append((move.from, error.localizedDescription))
+                    report.failed.append((move.from, reason(error)))
                     remaining.append(move)
                 }
             }
@@ -98,43 +101,9 @@ public enum Quarantine {
         return report
     }
 
-    private static func append(_ move: Move, to log: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        var line = try encoder.encode(move)
-        line.append(0x0A)
-        if !FileManager.default.fileExists(atPath: log.path) {
-            guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
-                throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(log.path)"])
-            }
-        }
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: line)
-        try handle.synchronize()
-    }
-
-    /// `rename`, or across file systems: copy, flush, check the size, then unlink the source.
-    private static func relocate(from source: String, to target: String) throws {
-        guard !FileManager.default.fileExists(atPath: target) else {
-            throw CocoaError(.fileWriteFileExists, userInfo: [NSLocalizedDescriptionKey: "\(target) exists"])
-        }
-        if rename(source, target) == 0 { return }
-        guard errno == EXDEV else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
-        }
-        let partial = target + ".partial"
-        try FileManager.default.copyItem(atPath: source, toPath: partial)
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: partial))
-        try handle.synchronize()
-        try handle.close()
-        let a = try FileManager.default.attributesOfItem(atPath: source)[.size] as? NSNumber
-        let b = try FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber
-        guard a == b, rename(partial, target) == 0 else {
-            try? FileManager.default.removeItem(atPath: partial)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "copy to \(target) did not complete"])
-        }
-        try FileManager.default.removeItem(atPath: source)
+    /// The moves recorded in a work_dir's undo log (lines that cannot be read are left out).
+    public static func loggedMoves(in log: URL) -> [Move] {
+        guard let text = try? String(contentsOf: log, encoding: .utf8) else { return [] }
+        return text.split(whereSeparator: \.isNewline).compactMap { try? JSONDecoder().decode(Move.self, from: Data($0.utf8)) }
     }
 }

@@ -10,6 +10,7 @@ public enum ReviewMark: String, Sendable, Codable {
     /// with a one-line warning naming the file and line; a file without `index` and `mark`
     /// columns is an error.
     public static func read(from url: URL) throws -> (marks: [Int64: ReviewMark], warnings: [String]) {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ReviewMarksError(file: url.path, reason: "does not exist") }
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw ReviewMarksError(file: url.path, reason: "cannot be read as UTF-8 text")

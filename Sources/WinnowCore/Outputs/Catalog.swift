@@ -16,8 +16,32 @@ public final class Catalog: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
         }
-        database = try DatabaseQueue(path: url.path, configuration: configuration)
-        try Self.migrator.migrate(database)
+        directory = url.deletingLastPathComponent().path
+        do {
+            database = try DatabaseQueue(path: url.path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw Self.translated(error, directory: directory)
+        }
+    }
+
+    /// The work_dir, for messages.
+    private let directory: String
+
+    /// A write transaction; a catalog that cannot be written (read-only, full, I/O error)
+    /// becomes ``WorkDirectoryError/notWritable(path:reason:)``.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        do { return try database.write(updates) } catch { throw Self.translated(error, directory: directory) }
+    }
+
+    private static func translated(_ error: Error, directory: String) -> Error {
+        guard let error = error as? DatabaseError else { return error }
+        switch error.resultCode {
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_PERM:
+            return WorkDirectoryError.notWritable(path: directory, reason: "\(Catalog.fileName): \(error.message ?? "\(error.resultCode)")")
+        default:
+            return error
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -70,7 +94,7 @@ public final class Catalog: Sendable {
 
     /// Records the start of a run and returns its id.
     public func beginRun(configurationJSON: String) throws -> Int64 {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE runs SET state = 'interrupted' WHERE state = 'running'")
             try db.execute(sql: "INSERT INTO runs (started_at, version, configuration, state) VALUES (?, ?, ?, 'running')",
                            arguments: [timestamp(), Winnow.version, configurationJSON])
@@ -78,11 +102,24 @@ public final class Catalog: Sendable {
         }
     }
 
-    public func finishRun(_ id: Int64, summaryJSON: String) throws {
-        try database.write { db in
+    /// The setting naming the staging folder whose files are being moved into place (see
+    /// ``StagedOutputs``); set with the findings, cleared once the files are in place.
+    static let publishingKey = "publishing"
+
+    /// Stores a run's findings, marks the run finished and records that its staged files
+    /// (`staging`, a folder in the work_dir) are being moved into place, in one transaction.
+    func commit(_ findings: Findings, finishing run: Int64, summaryJSON: String, publishing staging: String) throws {
+        try write { db in
+            try Self.replace(findings, in: db)
             try db.execute(sql: "UPDATE runs SET finished_at = ?, state = 'finished', summary = ? WHERE id = ?",
-                           arguments: [timestamp(), summaryJSON, id])
+                           arguments: [timestamp(), summaryJSON, run])
+            try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [Self.publishingKey, staging])
         }
+    }
+
+    /// Forgets the staging folder recorded by ``commit(_:finishing:summaryJSON:publishing:)``.
+    func clearPublishing() throws {
+        try write { db in try db.execute(sql: "DELETE FROM settings WHERE key = ?", arguments: [Self.publishingKey]) }
     }
 
     /// Whether a run before `run` finished (so this run adds to an existing dataset).
@@ -115,9 +152,16 @@ public final class Catalog: Sendable {
     /// listed are kept but marked unlisted. Returns the ids of the samples still to process.
     /// With `needingFeatures`, decoded samples that have no feature row yet are returned too.
     /// Samples whose file is gone (not listed, and no longer on disk) are removed with everything
-    /// stored about them. New samples record `run` as the run that added them.
+    /// stored about them. New samples record `run` as the run that added them. Samples that
+    /// share a feature row lose it (and are returned with `needingFeatures`).
     public func register(_ listings: [Listing], run: Int64, needingFeatures: Bool = false) throws -> [Int64: SampleSource] {
-        try database.write { db in
+        try write { db in
+            // Samples sharing a feature row (left by runs that overlapped before the work_dir was
+            // locked) lose it, so that each is embedded again into a row of its own.
+            try db.execute(sql: """
+                UPDATE samples SET feature_row = NULL WHERE feature_row IN
+                (SELECT feature_row FROM samples WHERE feature_row IS NOT NULL GROUP BY feature_row HAVING COUNT(*) > 1)
+                """)
             struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String; var hasFeatures: Bool }
             var known: [String: Known] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT id, path, file_size, mtime, state, feature_row FROM samples") {
@@ -173,7 +217,7 @@ public final class Catalog: Sendable {
     /// each sample's embedding in the feature store.
     public func store(_ outcomes: [SampleOutcome], run: Int64, featureRows: [Int64: Int] = [:]) throws {
         guard !outcomes.isEmpty else { return }
-        try database.write { db in
+        try write { db in
             for outcome in outcomes {
                 switch outcome.result {
                 case .success(let decoded):
@@ -246,21 +290,39 @@ public final class Catalog: Sendable {
         }
     }
 
-    /// Replaces the stored findings (quality issues and exact duplicates) of the listed samples.
-    public func replaceFindings(issues: [QualityFinding], exactDuplicates: [Int64: [Int64]]) throws {
-        try database.write { db in
-            try db.execute(sql: "DELETE FROM issues")
-            try db.execute(sql: "DELETE FROM exact_duplicates")
-            for finding in issues {
-                try db.execute(sql: "INSERT INTO issues (sample_id, issue, score) VALUES (?, ?, ?)",
-                               arguments: [finding.sampleID, finding.issue.rawValue, finding.score])
+    /// What a run found, stored when its files are written (``commit(_:finishing:summaryJSON:publishing:)``).
+    struct Findings: Sendable {
+        var issues: [QualityFinding]
+        var exactDuplicates: [Int64: [Int64]]
+        /// The embedding-based scores and similar pairs (each pair once, lower id first); nil
+        /// when the run computed none, which leaves the stored ones as they are.
+        var scores: (scores: [SampleScores], pairs: [(Int64, Int64, Float)])?
+    }
+
+    private static func replace(_ findings: Findings, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM issues")
+        try db.execute(sql: "DELETE FROM exact_duplicates")
+        for finding in findings.issues {
+            try db.execute(sql: "INSERT INTO issues (sample_id, issue, score) VALUES (?, ?, ?)",
+                           arguments: [finding.sampleID, finding.issue.rawValue, finding.score])
+        }
+        for (first, duplicates) in findings.exactDuplicates {
+            for duplicate in duplicates {
+                try db.execute(sql: "INSERT INTO exact_duplicates (sample_id, first_id) VALUES (?, ?)", arguments: [duplicate, first])
             }
-            for (first, duplicates) in exactDuplicates {
-                for duplicate in duplicates {
-                    try db.execute(sql: "INSERT INTO exact_duplicates (sample_id, first_id) VALUES (?, ?)",
-                                   arguments: [duplicate, first])
-                }
-            }
+        }
+        guard let (scores, pairs) = findings.scores else { return }
+        try db.execute(sql: "DELETE FROM scores")
+        try db.execute(sql: "DELETE FROM similar_pairs")
+        for s in scores {
+            try db.execute(sql: """
+                INSERT INTO scores (sample_id, uniqueness, representativeness, nn_similarity, component_id, is_outlier)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [s.sampleID, s.uniqueness, s.representativeness, s.nearestSimilarity, s.componentID, s.isOutlier])
+        }
+        for (a, b, similarity) in pairs {
+            try db.execute(sql: "INSERT OR REPLACE INTO similar_pairs (from_id, to_id, similarity) VALUES (?, ?, ?)",
+                           arguments: [a, b, similarity])
         }
     }
 
@@ -270,38 +332,19 @@ public final class Catalog: Sendable {
     }
 
     public func setSetting(_ key: String, _ value: String) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
         }
     }
 
     /// Forgets every sample's feature row (the embedding model changed).
     public func clearFeatureRows() throws {
-        try database.write { db in try db.execute(sql: "UPDATE samples SET feature_row = NULL") }
+        try write { db in try db.execute(sql: "UPDATE samples SET feature_row = NULL") }
     }
 
     /// One past the highest committed feature row (the feature store is cut back to this).
     public func committedFeatureRows() throws -> Int {
         try database.read { db in (try Int.fetchOne(db, sql: "SELECT MAX(feature_row) FROM samples") ?? -1) + 1 }
-    }
-
-    /// Replaces the embedding-based scores and the similar pairs (each pair once, lower id first).
-    public func replaceScores(_ scores: [SampleScores], pairs: [(Int64, Int64, Float)]) throws {
-        try database.write { db in
-            try db.execute(sql: "DELETE FROM scores")
-            try db.execute(sql: "DELETE FROM similar_pairs")
-            for s in scores {
-                try db.execute(sql: """
-                    INSERT INTO scores (sample_id, uniqueness, representativeness, nn_similarity, component_id, is_outlier)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [s.sampleID, s.uniqueness, s.representativeness, s.nearestSimilarity, s.componentID,
-                                     s.isOutlier])
-            }
-            for (a, b, similarity) in pairs {
-                try db.execute(sql: "INSERT OR REPLACE INTO similar_pairs (from_id, to_id, similarity) VALUES (?, ?, ?)",
-                               arguments: [a, b, similarity])
-            }
-        }
     }
 
     /// Counts of samples by state among the listed ones (for tests and summaries).

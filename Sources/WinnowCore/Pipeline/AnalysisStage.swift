@@ -53,6 +53,8 @@ struct AnalysisFindings {
     var leaks = 0
     var addedAlreadyKnown = 0
     var verification: VerificationStage.Report?
+    /// The scores and similar pairs (each once, lower id first) for the catalog.
+    var scores: (scores: [SampleScores], pairs: [(Int64, Int64, Float)])?
 }
 
 /// Runs the kNN index and every embedding-based analysis over the decoded, embedded samples,
@@ -62,6 +64,8 @@ struct AnalysisFindings {
 struct AnalysisStage {
     var options: AnalysisOptions
     var directory: URL
+    /// Where caches kept between runs go (the work_dir; `directory` may be a staging folder).
+    var cacheDirectory: URL?
     /// On an incremental run, its id: images it added are compared with the known ones.
     var newRun: Int64?
     /// Where each sample's bytes are (by stable id), for copy verification.
@@ -69,7 +73,7 @@ struct AnalysisStage {
     var crop: CropBox? = nil
     var workers = ProcessInfo.processInfo.activeProcessorCount
 
-    func run(samples: [ValidSample], store: FeatureStore, catalog: Catalog) throws -> AnalysisFindings {
+    func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         let embedded = samples.filter { $0.featureRow != nil }
         guard embedded.count >= 2 else { return AnalysisFindings() }
         let mapped = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
@@ -98,7 +102,7 @@ struct AnalysisStage {
                 verification.rejectedFloor = 0
                 verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
             }
-            let stage = VerificationStage(options: verification, directory: directory, sources: sources, crop: crop,
+            let stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, sources: sources, crop: crop,
                                           workers: workers)
             let outcome = stage.run(samples: embedded, neighbours: global, metric: metric)
             checked = outcome.checked
@@ -189,16 +193,17 @@ struct AnalysisStage {
             }
             try save(table, "new_vs_known.csv")
         }
-        try catalog.replaceScores(embedded.indices.map { row in
+        let scoreRows = embedded.indices.map { row in
             SampleScores(sampleID: id[row], uniqueness: uniqueness[row],
                          representativeness: representativeness.representativeness[row],
                          nearestSimilarity: outliers.scores[row], componentID: id[components.componentOf[row]],
                          isOutlier: outlierSet.contains(row))
-        }, pairs: pairs.filter { $0.from < $0.to }.map { (id[$0.from], id[$0.to], $0.similarity) })
+        }
+        let pairRows = pairs.filter { $0.from < $0.to }.map { (id[$0.from], id[$0.to], $0.similarity) }
         return AnalysisFindings(similarPairs: pairs.count / 2, components: components.components.count,
                                 imagesInComponents: components.components.reduce(0) { $0 + $1.members.count },
                                 outliers: outliers.outliers.count, nearDuplicates: near.removedCount, leaks: leaks.count,
-                                addedAlreadyKnown: addedAlreadyKnown, verification: report)
+                                addedAlreadyKnown: addedAlreadyKnown, verification: report, scores: (scoreRows, pairRows))
     }
 
     /// `duplicates.csv`: each reported pair once, with the evidence behind its score — the

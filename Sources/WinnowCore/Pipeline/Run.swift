@@ -84,9 +84,16 @@ public struct RunSummary: Sendable, Codable, Equatable {
 public typealias ProgressHandler = @Sendable (_ done: Int, _ total: Int) -> Void
 
 /// Ingest → Decode → Stats → Analyses → Outputs for one work_dir. Resumable: samples already
-/// in the catalog (same size and mtime) are not decoded again.
+/// in the catalog (same size and mtime) are not decoded again. A run holds the work_dir's
+/// ``WorkDirectoryLock`` throughout, and its results take effect only when complete: the files
+/// are staged (``StagedOutputs``) and the catalog's findings committed with them, so a run that
+/// fails leaves the last finished run's results in force (the samples it decoded stay in the
+/// catalog, to be reused).
 public struct Run: Sendable {
     public var configuration: RunConfiguration
+    /// Whether to wait for another process using the work_dir to finish (otherwise
+    /// ``WorkDirectoryError/busy(path:pid:)`` at once).
+    public var waitsForLock = false
 
     public init(configuration: RunConfiguration) {
         self.configuration = configuration
@@ -101,6 +108,15 @@ public struct Run: Sendable {
         // Annotation files are read first: an unusable one stops the run before any decoding.
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        let lock = try WorkDirectoryLock(workDirectory: workDirectory, wait: waitsForLock)
+        return try withExtendedLifetime(lock) {
+            try execute(started: started, labels: labels, progress: progress, onInvalid: onInvalid)
+        }
+    }
+
+    /// The run, once the work_dir is locked.
+    private func execute(started: Date, labels: LabelStage.Loaded?, progress: ProgressHandler?,
+                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
         var found = try ingestor.ingest(configuration.inputs)
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
@@ -111,8 +127,8 @@ public struct Run: Sendable {
             objects = (expanded.annotations, expanded.problems)
         }
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
-        let configurationJSON = try jsonString(configuration)
-        let runID = try catalog.beginRun(configurationJSON: configurationJSON)
+        try StagedOutputs.finishInterrupted(in: workDirectory, catalog: catalog)
+        let runID = try catalog.beginRun(configurationJSON: try jsonString(configuration))
 
         var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
         listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
@@ -129,7 +145,29 @@ public struct Run: Sendable {
             missing[source.id].map { SampleOutcome(sampleID: id, contentHash: nil, result: .failure($0)) }
         }
         try catalog.store(missingOutcomes, run: runID)
+        try decode(toProcess, run: runID, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
+            onInvalid?(filenames[source.id] ?? source.id, problem)
+        }
+        if let embedding, !embedding.missingVectors.isEmpty {
+            onInvalid?(embedding.missingVectors[0], InvalidSample(.unreadable,
+                "\(embedding.missingVectors.count) decoded images have no vector in the given embeddings (first shown)"))
+        }
+        let newRun = try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil
+        return try publish(run: runID, catalog: catalog) { staging in
+            var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
+                                                          newRun: newRun, labels: labels, objects: objects, into: staging)
+            summary.processedThisRun = toProcess.count + missingOutcomes.count
+            summary.reused = summary.files - summary.processedThisRun
+            summary.seconds = Date().timeIntervalSince(started)
+            return (summary, findings)
+        }
+    }
 
+    /// Decodes, measures and embeds `toProcess`, committing in batches: each batch's vectors are
+    /// flushed to the feature store, then its catalog rows committed, so a committed sample
+    /// always has its vector on disk.
+    private func decode(_ toProcess: [Int64: SampleSource], run: Int64, catalog: Catalog, embedding: EmbeddingStage?,
+                        progress: ProgressHandler?, onInvalid: (SampleSource, InvalidSample) -> Void) throws {
         var processor = SampleProcessor(decoder: ImageDecoder(minimumSide: configuration.analysisSide),
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
                                         workers: configuration.workers)
@@ -139,40 +177,46 @@ public struct Run: Sendable {
         var batch: [SampleOutcome] = []
         var done = 0
         var lastCommit = Date()
-        let total = toProcess.count
-        // A batch is embedded, its vectors flushed to the feature store, then its catalog rows
-        // committed: a committed sample always has its vector on disk.
         func commit() throws {
             let rows = try embedding?.append(batch, ids: ids) ?? [:]
-            try catalog.store(batch, run: runID, featureRows: rows)
+            try catalog.store(batch, run: run, featureRows: rows)
             batch.removeAll(keepingCapacity: true)
             lastCommit = Date()
         }
-        progress?(0, total)
+        progress?(0, toProcess.count)
         try processor.process(toProcess) { outcome in
             if case .failure(let problem) = outcome.result, let source = toProcess[outcome.sampleID] {
-                onInvalid?(filenames[source.id] ?? source.id, problem)
+                onInvalid(source, problem)
             }
             batch.append(outcome)
             done += 1
             if batch.count >= 256 || Date().timeIntervalSince(lastCommit) > 2 { try commit() }
-            progress?(done, total)
+            progress?(done, toProcess.count)
         }
         try commit()
-        if let embedding, !embedding.missingVectors.isEmpty {
-            onInvalid?(embedding.missingVectors[0], InvalidSample(.unreadable,
-                "\(embedding.missingVectors.count) decoded images have no vector in the given embeddings (first shown)"))
-        }
+    }
 
-        var summary = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
-                                          newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil, labels: labels,
-                                          objects: objects)
-        summary.processedThisRun = total + missingOutcomes.count
-        summary.reused = summary.files - summary.processedThisRun
-        summary.seconds = Date().timeIntervalSince(started)
-        let summaryJSON = try jsonString(summary)
-        try AtomicFile.write(summaryJSON + "\n", to: workDirectory.appendingPathComponent("summary.json"))
-        try catalog.finishRun(runID, summaryJSON: summaryJSON)
+    /// Makes the run's results take effect together: `write` writes every output file into a
+    /// staging folder and returns the summary and findings; then the catalog commits the
+    /// findings (and `summary.json` is staged), and the files are moved into place. If anything
+    /// fails before the commit, the staging folder is removed and nothing changed.
+    private func publish(run: Int64, catalog: Catalog,
+                         write: (URL) throws -> (RunSummary, Catalog.Findings)) throws -> RunSummary {
+        let outputs = try StagedOutputs(workDirectory: workDirectory, run: run)
+        let summary: RunSummary
+        do {
+            let findings: Catalog.Findings
+            (summary, findings) = try write(outputs.folder)
+            let summaryJSON = try jsonString(summary)
+            try AtomicFile.write(summaryJSON + "\n", to: outputs.folder.appendingPathComponent("summary.json"))
+            try outputs.seal()
+            try catalog.commit(findings, finishing: run, summaryJSON: summaryJSON, publishing: outputs.folder.lastPathComponent)
+        } catch {
+            outputs.discard()
+            throw error
+        }
+        try outputs.publish()
+        try catalog.clearPublishing()
         return summary
     }
 
@@ -200,50 +244,59 @@ public struct Run: Sendable {
         configuration.inputs.count > 1 ? URL(fileURLWithPath: input).standardizedFileURL.lastPathComponent + "/" : ""
     }
 
-    /// Quality issues and exact duplicates over the whole catalog, then the work_dir files.
-    /// `newRun`: on an incremental run, its id (samples it added are "new").
+    /// Quality issues and exact duplicates over the whole catalog, and the embedding and label
+    /// analyses; their files are written into `directory` (the staging folder), their findings
+    /// returned for the catalog. `newRun`: on an incremental run, its id (samples it added are "new").
     private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?,
                                  newRun: Int64?, labels: LabelStage.Loaded?,
-                                 objects: (annotations: [String: Annotation], problems: [AnnotationError])?) throws -> RunSummary {
+                                 objects: (annotations: [String: Annotation], problems: [AnnotationError])?,
+                                 into directory: URL) throws -> (RunSummary, Catalog.Findings) {
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
         // Copy descriptors are whitened over the collection for the analyses and atrain_features.dat.
         var features = features
         if let store = features, let blocks = configuration.embedding.whitenedBlocks {
             features = try WhiteningStage.whiten(store, rows: valid.compactMap(\.featureRow), blockLengths: blocks,
-                                                 directory: workDirectory)
-        } else {
-            WhiteningStage.removeSaved(directory: workDirectory)
+                                                 directory: directory)
         }
-        defer { WhiteningStage.cleanUp(directory: workDirectory) }
-        let findings = QualityInspector(thresholds: configuration.quality)
+        defer { WhiteningStage.cleanUp(directory: directory) }
+        let issues = QualityInspector(thresholds: configuration.quality)
             .findings(for: valid.map { ($0.id, $0.statistics) })
         let everything = valid.map { ($0.id, $0.contentHash, $0.fileSize) } + invalid.map { ($0.id, $0.contentHash, $0.fileSize) }
         let duplicates = ExactDuplicates.groups(everything.map { (id: $0.0, contentHash: $0.1, fileSize: $0.2) })
-        try catalog.replaceFindings(issues: findings, exactDuplicates: duplicates)
-        let writer = WorkDirectoryWriter(directory: workDirectory)
-        try writer.write(valid: valid, invalid: invalid, findings: findings, exactDuplicates: duplicates,
-                         configuration: configuration, features: features)
+        try WorkDirectoryWriter(directory: directory).write(valid: valid, invalid: invalid, findings: issues,
+                                                            exactDuplicates: duplicates, configuration: configuration,
+                                                            features: features)
         var analysis = AnalysisFindings()
         if let features {
-            var stage = AnalysisStage(options: configuration.analysis, directory: workDirectory, newRun: newRun)
+            var stage = AnalysisStage(options: configuration.analysis, directory: directory, newRun: newRun)
+            stage.cacheDirectory = workDirectory
             stage.sources = Dictionary(found.sources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             stage.crop = configuration.crop
             stage.workers = configuration.workers
-            analysis = try stage.run(samples: valid, store: features, catalog: catalog)
+            analysis = try stage.run(samples: valid, store: features)
         }
         var labelSummary: LabelSummary?
         if let labels, let options = configuration.labels {
-            labelSummary = try LabelStage(options: options, directory: workDirectory, metric: configuration.analysis.metric,
+            labelSummary = try LabelStage(options: options, directory: directory, metric: configuration.analysis.metric,
                                           componentThreshold: configuration.analysis.componentThreshold,
                                           pairThreshold: configuration.analysis.threshold)
                 .run(loaded: labels, samples: valid, invalid: invalid, features: features, objects: objects)
         }
+        let findings = Catalog.Findings(issues: issues, exactDuplicates: duplicates, scores: analysis.scores)
+        return (summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
+                        analysis: analysis, labels: labelSummary, newRun: newRun), findings)
+    }
+
+    private func summary(valid: [ValidSample], invalid: [InvalidRecord], found: IngestResult, findings: Catalog.Findings,
+                         features: FeatureStore?, analysis: AnalysisFindings, labels: LabelSummary?,
+                         newRun: Int64?) -> RunSummary {
         var issueCounts: [String: Int] = [:]
         for issue in QualityIssue.allCases { issueCounts[issue.rawValue] = 0 }
-        for finding in findings { issueCounts[finding.issue.rawValue, default: 0] += 1 }
+        for finding in findings.issues { issueCounts[finding.issue.rawValue, default: 0] += 1 }
         var byCode: [String: Int] = [:]
         for record in invalid { byCode[record.problem.reason.rawValue, default: 0] += 1 }
+        let duplicates = findings.exactDuplicates
         return RunSummary(
             files: valid.count + invalid.count, valid: valid.count, invalid: invalid.count, invalidByCode: byCode,
             skippedNonImages: found.skippedNonImages, skippedSmallFiles: found.skippedSmallFiles,
@@ -252,9 +305,9 @@ public struct Run: Sendable {
             embedded: features == nil ? 0 : valid.filter { $0.featureRow != nil }.count,
             featureDimension: features?.dimension ?? 0, similarPairs: analysis.similarPairs,
             components: analysis.components, imagesInComponents: analysis.imagesInComponents,
-            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: labelSummary?.leaks ?? analysis.leaks,
+            outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: labels?.leaks ?? analysis.leaks,
             addedImages: newRun.map { run in valid.filter { $0.addedRun == run }.count } ?? 0,
-            addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0, labels: labelSummary)
+            addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0, labels: labels)
     }
 }
 

@@ -50,9 +50,4 @@ enum WhiteningStage {
     static func cleanUp(directory: URL) {
         try? FileManager.default.removeItem(at: directory.appendingPathComponent(whitenedStoreName))
     }
-
-    /// Removes a saved whitening (the run's vectors are not whitened).
-    static func removeSaved(directory: URL) {
-        try? FileManager.default.removeItem(at: directory.appendingPathComponent(fileName))
-    }
 }
