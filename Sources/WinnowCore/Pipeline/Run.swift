@@ -50,6 +50,9 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var invalidByCode: [String: Int]
     public var skippedNonImages: Int
     public var skippedSmallFiles: Int
+    /// Entries of the input folders passed over with a reason (unlistable folders, broken links,
+    /// link loops, names that are not UTF-8, FIFOs and devices); each is reported as it is found.
+    public var skippedEntries: Int = 0
     /// Samples decoded by this run; the rest were reused from the catalog (resume).
     public var processedThisRun: Int
     public var reused: Int
@@ -94,18 +97,21 @@ public struct Run: Sendable {
 
     public var workDirectory: URL { URL(fileURLWithPath: configuration.workDirectory).standardizedFileURL }
 
-    /// Runs the pipeline. `onInvalid` is told about each unusable file as it is found.
+    /// Runs the pipeline. `onInvalid` is told about each unusable file as it is found, and
+    /// `onSkipped` about each entry of the inputs passed over.
     public func execute(progress: ProgressHandler? = nil,
-                        onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) throws -> RunSummary {
+                        onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil,
+                        onSkipped: (@Sendable (SkippedEntry) -> Void)? = nil) throws -> RunSummary {
         let started = Date()
         // Annotation files are read first: an unusable one stops the run before any decoding.
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
         var found = try ingestor.ingest(configuration.inputs)
+        found.skipped.forEach { onSkipped?($0) }
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
         if let labels, let options = configuration.labels, options.dataType == .bbox {
-            let expanded = LabelStage.objectSources(found.sources, filenames: found.sources.map(displayName(of:)),
+            let expanded = LabelStage.objectSources(found.sources, filenames: found.sources.map(\.displayName),
                                                     loaded: labels, options: options)
             found.sources = expanded.sources
             objects = (expanded.annotations, expanded.problems)
@@ -114,8 +120,8 @@ public struct Run: Sendable {
         let configurationJSON = try jsonString(configuration)
         let runID = try catalog.beginRun(configurationJSON: configurationJSON)
 
-        var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
-        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
+        var listings = found.sources.map { Catalog.Listing(source: $0, filename: $0.displayName) }
+        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: $0.source.displayName) }
         let embedding: EmbeddingStage? = configuration.embedding == .none ? nil
             : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog)
         let pending = try catalog.register(listings, run: runID, needingFeatures: embedding != nil)
@@ -129,6 +135,9 @@ public struct Run: Sendable {
             missing[source.id].map { SampleOutcome(sampleID: id, contentHash: nil, result: .failure($0)) }
         }
         try catalog.store(missingOutcomes, run: runID)
+        for (_, source) in pending.sorted(by: { $0.key < $1.key }) {
+            if let problem = missing[source.id] { onInvalid?(source.displayName, problem) }
+        }
 
         var processor = SampleProcessor(decoder: ImageDecoder(minimumSide: configuration.analysisSide),
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
@@ -168,36 +177,13 @@ public struct Run: Sendable {
                                           newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil, labels: labels,
                                           objects: objects)
         summary.processedThisRun = total + missingOutcomes.count
+        summary.skippedEntries = found.skipped.count
         summary.reused = summary.files - summary.processedThisRun
         summary.seconds = Date().timeIntervalSince(started)
         let summaryJSON = try jsonString(summary)
         try AtomicFile.write(summaryJSON + "\n", to: workDirectory.appendingPathComponent("summary.json"))
         try catalog.finishRun(runID, summaryJSON: summaryJSON)
         return summary
-    }
-
-    /// The path written to output files: the input as typed, joined with the relative path,
-    /// the way fastdup names files (`input_dir/sub/img.jpg`).
-    func displayName(of source: SampleSource) -> String {
-        switch source.location {
-        case .file(let url):
-            if let input = configuration.inputs.first(where: { isFolder($0) && source.id.hasPrefix(relativePrefix(for: $0)) }) {
-                let relative = String(source.id.dropFirst(relativePrefix(for: input).count))
-                return input.hasSuffix("/") ? input + relative : input + "/" + relative
-            }
-            return url.path
-        case .archiveMember(let archive, let member):
-            return archive.path + "/" + member
-        }
-    }
-
-    private func isFolder(_ path: String) -> Bool {
-        var folder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
-    }
-
-    private func relativePrefix(for input: String) -> String {
-        configuration.inputs.count > 1 ? URL(fileURLWithPath: input).standardizedFileURL.lastPathComponent + "/" : ""
     }
 
     /// Quality issues and exact duplicates over the whole catalog, then the work_dir files.
