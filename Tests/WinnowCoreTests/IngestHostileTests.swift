@@ -129,6 +129,25 @@ import Testing
         try Self.expectFilenamesNameTheirOwnFiles(work, count: 4)
     }
 
+    /// Inputs `x/a` (holding `b/coffee.jpg`), `y/a/b` (holding another `coffee.jpg`) and `z/b`:
+    /// the prefixes `a/` and `a/b/` give both coffees the id `a/b/coffee.jpg`.
+    @Test func idsStayUniqueWhenAPrefixedPathMeetsALongerPrefix() throws {
+        let root = try TestData.temporaryDirectory()
+        let folders = ["x/a/b", "y/a/b", "z/b"].map { root.appendingPathComponent($0) }
+        for folder in folders { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        _ = try TestData.photoFixtures(in: folders[0], names: ["coffee"])
+        let other = try TestData.photoFixtures(in: folders[1], names: ["astronaut"])[0]
+        try FileManager.default.moveItem(at: other, to: folders[1].appendingPathComponent("coffee.jpg"))
+        _ = try TestData.photoFixtures(in: folders[2], names: ["chelsea"])
+        let inputs = [root.appendingPathComponent("x/a").path, folders[1].path, folders[2].path]
+        let ids = try Ingestor().ingest(inputs).sources.map(\.id)
+        #expect(ids == [folders[1].appendingPathComponent("coffee.jpg").path, "a/b/coffee.jpg", "z/b/chelsea.jpg"])
+        let work = root.appendingPathComponent("work")
+        let summary = try Run(configuration: RunConfiguration(inputs: inputs, workDirectory: work.path)).execute()
+        #expect(summary.files == 3)
+        try Self.expectFilenamesNameTheirOwnFiles(work, count: 3)
+    }
+
     // MARK: - FIFOs and devices
 
     @Test func aFIFOGivenDirectlyOrListedIsAnInvalidRowAndTheRunGoesOn() throws {
@@ -136,16 +155,19 @@ import Testing
         let photos = root.appendingPathComponent("photos")
         try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
         _ = try TestData.photoFixtures(in: photos, names: ["coffee"])
-        for name in ["pipe.jpg", "rawpipe"] {
+        for name in ["pipe.jpg", "rawpipe", "pipes.txt", "pipes.tar"] {
             #expect(mkfifo(root.appendingPathComponent(name).path, 0o644) == 0)
         }
         let list = root.appendingPathComponent("list.txt")
         try "pipe.jpg\nrawpipe\n".write(to: list, atomically: false, encoding: .utf8)
         let work = root.appendingPathComponent("work")
-        let run = try Self.winnow(["run", photos.path, root.appendingPathComponent("pipe.jpg").path,
-                                   root.appendingPathComponent("rawpipe").path, list.path, "-w", work.path,
-                                   "--no-embeddings", "--json"], seconds: 60)
+        let direct = ["pipe.jpg", "rawpipe", "pipes.txt", "pipes.tar"].map { root.appendingPathComponent($0).path }
+        let run = try Self.winnow(["run", photos.path] + direct + [list.path, "-w", work.path, "--no-embeddings", "--json"],
+                                  seconds: 60)
         #expect(run.status == 0, "\(run.errors)")
+        for name in ["pipes.txt", "pipes.tar"] {
+            #expect(run.errors.contains { $0.contains(name) && $0.contains("not a regular file (a FIFO)") }, "\(run.errors)")
+        }
         #expect(try Self.summary(run.output)?.valid == 1)
         let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
         #expect(bad.count == 2, "\(bad)")

@@ -9,8 +9,6 @@ struct Ingestion {
         var source: SampleSource
         /// The physical thing read: the first path to reach it makes the sample.
         var key: Key
-        /// The id used when another file took `source.id` first: its absolute path.
-        var fallbackID: String
         /// Set when the file cannot be read at all (an invalid row without reading).
         var problem: InvalidSample?
     }
@@ -89,8 +87,7 @@ struct Ingestion {
             nonImages.insert(.file(status.identity))
             return
         }
-        candidates.append(Candidate(source: source, key: .file(status.identity),
-                                    fallbackID: url.standardizedFileURL.path, problem: problem))
+        candidates.append(Candidate(source: source, key: .file(status.identity), problem: problem))
     }
 
     private mutating func addArchive(_ url: URL, identity: FileIdentity, id: String) throws(IngestError) {
@@ -106,8 +103,7 @@ struct Ingestion {
             }
             let source = SampleSource(id: id + "/" + member.path, location: .archiveMember(archive: url, member: member.path),
                                       byteCount: member.byteCount, modificationTime: member.modificationTime)
-            candidates.append(Candidate(source: source, key: key,
-                                        fallbackID: url.standardizedFileURL.path + "/" + member.path))
+            candidates.append(Candidate(source: source, key: key))
         }
     }
 
@@ -130,8 +126,7 @@ struct Ingestion {
             case .failure(let error):
                 let source = SampleSource(id: path, location: .file(fileURL), byteCount: 0, modificationTime: 0)
                 let why = error == .system(ENOENT) ? "listed in \(url.lastPathComponent) but not found" : "\(error)"
-                let absolute = fileURL.standardizedFileURL.path
-                candidates.append(Candidate(source: source, key: .absent(path: absolute), fallbackID: absolute,
+                candidates.append(Candidate(source: source, key: .absent(path: fileURL.standardizedFileURL.path),
                                             problem: InvalidSample(.unreadable, "\(path): \(why)")))
             }
         }
@@ -156,15 +151,16 @@ struct Ingestion {
     }
 
     /// The samples: the first path to reach each file or member; an id already taken by another
-    /// file is replaced by the file's absolute path.
+    /// file is replaced by the file's absolute path (`~2`, `~3`… appended should that be taken too).
     func merged() -> IngestResult {
         var result = IngestResult(sources: [], missing: [], skippedNonImages: nonImages.count, skippedSmallFiles: 0,
                                   skipped: skipped)
         var keys = Set<Key>(), ids = Set<String>()
         for var candidate in candidates where keys.insert(candidate.key).inserted {
             if !ids.insert(candidate.source.id).inserted {
-                var id = candidate.fallbackID, copy = 2
-                while ids.contains(id) { (id, copy) = ("\(candidate.fallbackID)~\(copy)", copy + 1) }
+                let absolute = Self.absolutePath(of: candidate.source.location)
+                var id = absolute, copy = 2
+                while ids.contains(id) { (id, copy) = ("\(absolute)~\(copy)", copy + 1) }
                 candidate.source.id = id
                 ids.insert(id)
             }
@@ -175,5 +171,12 @@ struct Ingestion {
             }
         }
         return result
+    }
+
+    private static func absolutePath(of location: SampleLocation) -> String {
+        switch location {
+        case .file(let url): url.standardizedFileURL.path
+        case .archiveMember(let archive, let member): archive.standardizedFileURL.path + "/" + member
+        }
     }
 }
