@@ -82,7 +82,8 @@ func isFileListName(_ url: URL) -> Bool {
 }
 
 /// Finds the images in folders, file lists, archives and single files. Symbolic links are
-/// followed; one physical file (device and inode) is one sample, however many paths reach it.
+/// followed; one file is one sample however many paths reach it (an input inside another, a
+/// link, `./x` and `x`), while each hard link is its own file, as in fastdup.
 ///
 /// Ids are paths relative to the input they were found under; with several inputs each id
 /// starts with its input's last path component (or, for inputs with the same last name, as many

@@ -14,9 +14,22 @@ struct Ingestion {
     }
 
     private enum Key: Hashable {
-        case file(FileIdentity)
-        case member(archive: FileIdentity, path: String)
+        case file(FileKey)
+        case member(archive: FileKey, path: String)
         case absent(path: String)
+    }
+
+    /// One directory entry: device and inode, and for a file with several hard links (each its
+    /// own name, as in fastdup) its real path too. Two paths to one entry (a symbolic link, an
+    /// input inside another, `./x` and `x`) share the key.
+    private struct FileKey: Hashable {
+        var identity: FileIdentity
+        var hardLink: String?
+
+        init(path: String, status: FileStatus) {
+            identity = status.identity
+            hardLink = status.linkCount > 1 ? realPath(path) : nil
+        }
     }
 
     /// Real paths of the folders never ingested (the work_dir).
@@ -44,7 +57,7 @@ struct Ingestion {
         case .directory:
             try walk(url.path, identity: status.identity, input: input, idPrefix: idPrefix)
         case .regular where isArchiveName(name):
-            try addArchive(url, identity: status.identity, id: idPrefix + name)
+            try addArchive(url, key: FileKey(path: url.path, status: status), id: idPrefix + name)
         case .regular where isFileListName(url):
             try readList(url)
         case .other where isArchiveName(name) || isFileListName(url):
@@ -63,7 +76,7 @@ struct Ingestion {
         for file in found.files {
             let url = URL(fileURLWithPath: file.path)
             if isArchiveName(url.lastPathComponent) {
-                try addArchive(url, identity: file.status.identity, id: idPrefix + file.relative)
+                try addArchive(url, key: FileKey(path: file.path, status: file.status), id: idPrefix + file.relative)
             } else {
                 addFile(url, status: file.status, id: idPrefix + file.relative, displayName: Self.join(input, file.relative))
             }
@@ -84,19 +97,19 @@ struct Ingestion {
         } else if access(url.path, R_OK) != 0 {
             problem = InvalidSample(.unreadable, "\(url.path): permission denied")
         } else if classify(name: url.lastPathComponent, head: { readHead(of: url) }) == .notImage {
-            nonImages.insert(.file(status.identity))
+            nonImages.insert(.file(FileKey(path: url.path, status: status)))
             return
         }
-        candidates.append(Candidate(source: source, key: .file(status.identity), problem: problem))
+        candidates.append(Candidate(source: source, key: .file(FileKey(path: url.path, status: status)), problem: problem))
     }
 
-    private mutating func addArchive(_ url: URL, identity: FileIdentity, id: String) throws(IngestError) {
+    private mutating func addArchive(_ url: URL, key archive: FileKey, id: String) throws(IngestError) {
         let members: [ArchiveMember]
         do { members = try ArchiveReader(url: url).listMembers() } catch {
             throw .unreadableArchive(url.path, error.message)
         }
         for member in members {
-            let key = Key.member(archive: identity, path: member.path)
+            let key = Key.member(archive: archive, path: member.path)
             guard classify(name: member.path, head: { member.head }) == .image else {
                 nonImages.insert(key)
                 continue

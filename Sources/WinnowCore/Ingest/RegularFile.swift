@@ -24,12 +24,15 @@ struct FileStatus: Sendable {
 
     var identity: FileIdentity
     var kind: Kind
+    /// Hard links to the file (names in folders).
+    var linkCount: UInt64
     var byteCount: Int64
     /// Seconds since 1970, as Foundation reports a file's modification date (resume compares them).
     var modificationTime: Double
 
     init(_ status: stat) {
         identity = FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        linkCount = UInt64(status.st_nlink)
         byteCount = Int64(status.st_size)
         // Foundation's formula, to the last bit (through the reference date): resume compares these.
         modificationTime = Date(timeIntervalSinceReferenceDate: Double(status.st_mtim.tv_sec)
