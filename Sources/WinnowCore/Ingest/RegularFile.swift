@@ -77,6 +77,8 @@ enum FileError: Error, Equatable, CustomStringConvertible {
 /// Reads regular files only: FIFOs, devices and sockets are refused before opening (stat) and
 /// again after (fstat on a descriptor opened non-blocking), so a read never blocks, and never
 /// takes more than the size the file had when opened (plus `slack` for a file being appended to).
+/// POSIX calls: Foundation's FileHandle.readToEnd cost about 1 ms a file (chunked reads into a
+/// growing Data, then a copy), as much as decoding a 640-px JPEG.
 enum RegularFile {
     static let slack = 1 << 20
 
