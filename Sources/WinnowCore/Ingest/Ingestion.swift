@@ -91,16 +91,17 @@ struct Ingestion {
     private mutating func addFile(_ url: URL, status: FileStatus, id: String, displayName: String) {
         let source = SampleSource(id: id, location: .file(url), byteCount: status.byteCount,
                                   modificationTime: status.modificationTime, displayName: displayName)
+        let key = Key.file(FileKey(path: url.path, status: status))
         var problem: InvalidSample?
         if status.kind != .regular {
             problem = InvalidSample(.unreadable, "\(displayName): not a regular file (\(status.kind))")
         } else if access(url.path, R_OK) != 0 {
             problem = InvalidSample(.unreadable, "\(url.path): permission denied")
         } else if classify(name: url.lastPathComponent, head: { readHead(of: url) }) == .notImage {
-            nonImages.insert(.file(FileKey(path: url.path, status: status)))
+            nonImages.insert(key)
             return
         }
-        candidates.append(Candidate(source: source, key: .file(FileKey(path: url.path, status: status)), problem: problem))
+        candidates.append(Candidate(source: source, key: key, problem: problem))
     }
 
     private mutating func addArchive(_ url: URL, key archive: FileKey, id: String) throws(IngestError) {
