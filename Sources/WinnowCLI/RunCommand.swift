@@ -97,16 +97,19 @@ struct RunCommand: ParsableCommand {
         if let bar { progress = { done, total in bar.update(done: done, total: total) } }
         var onInvalid: (@Sendable (String, InvalidSample) -> Void)?
         if let warnings { onInvalid = { filename, problem in warnings.warn(filename, problem) } }
+        var onSkipped: (@Sendable (SkippedEntry) -> Void)?
+        if let warnings { onSkipped = { entry in warnings.skip(entry) } }
         let summary: RunSummary
         do {
             var run = Run(configuration: configuration)
             run.waitsForLock = wait
-            summary = try run.execute(progress: progress, onInvalid: onInvalid)
+            summary = try run.execute(progress: progress, onInvalid: onInvalid, onSkipped: onSkipped)
         } catch let error as WorkDirectoryError {
             throw failure(error.message, ExitStatus.cannotCreate)
         } catch let error as IngestError {
             standardError("winnow: \(error)")
             if case .inputNotFound = error { throw ExitStatus.noInput }
+            if case .inputInWorkDirectory = error { throw ExitCode.validationFailure }
             throw ExitStatus.software
         } catch let error as IndexError {
             throw failure(error, ExitStatus.software)

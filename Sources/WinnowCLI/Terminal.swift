@@ -52,11 +52,20 @@ final class ProgressBar: @unchecked Sendable {
     }
 }
 
-/// Prints one line per unusable file (the first 20, then a count), naming the file and the reason.
+/// Prints one line per unusable file and per skipped entry (the first 20 of each, then a
+/// count), naming the file and the reason.
 final class WarningPrinter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
+    private var skipped = 0
     private let limit = 20
+
+    func skip(_ entry: SkippedEntry) {
+        lock.lock(); defer { lock.unlock() }
+        skipped += 1
+        guard skipped <= limit else { return }
+        standardError("warning: \(entry.path): skipped: \(entry.reason)")
+    }
 
     func warn(_ filename: String, _ problem: InvalidSample) {
         lock.lock(); defer { lock.unlock() }
@@ -68,6 +77,7 @@ final class WarningPrinter: @unchecked Sendable {
 
     func flush() {
         lock.lock(); defer { lock.unlock() }
+        if skipped > limit { standardError("warning: … and \(skipped - limit) more skipped entries") }
         if count > limit { standardError("warning: … and \(count - limit) more invalid files (see atrain_features.bad.csv)") }
     }
 }
@@ -109,6 +119,7 @@ enum SummaryReport {
         }
         if let labels = s.labels { lines += labelLines(labels) }
         if s.skippedNonImages > 0 { lines.append("  skipped \(s.skippedNonImages) non-image files") }
+        if s.skippedEntries > 0 { lines.append("  skipped \(s.skippedEntries) unusable entries (unlistable folders, broken links, FIFOs…)") }
         if s.skippedSmallFiles > 0 { lines.append("  skipped \(s.skippedSmallFiles) files under --min-file-size") }
         lines.append("Results in \(workDirectory)/ — atrain_*.csv, quality.csv, exact_duplicates.csv"
             + (s.featureDimension > 0 ? ", similarity.csv, outliers.csv, connected_components.csv, near_duplicates.csv, scores.csv" : "")

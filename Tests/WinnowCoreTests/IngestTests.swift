@@ -24,6 +24,20 @@ import Testing
         #expect(result.sources.allSatisfy { $0.byteCount > 0 })
     }
 
+    /// Resume compares sizes and modification times with the catalog's, written by earlier
+    /// versions from Foundation's values: ingest's must be the very same numbers.
+    @Test func sizesAndModificationTimesAreFoundationsSoOldCatalogsResume() throws {
+        let root = try makeTree()
+        let sources = try Ingestor().ingest([root.path]).sources
+        #expect(sources.count == 4)
+        for source in sources {
+            guard case .file(let url) = source.location else { continue }
+            let values = try url.resourceValues(forKeys: [.fileSizeKey, .contentModificationDateKey])
+            #expect(source.byteCount == Int64(values.fileSize ?? -1))
+            #expect(source.modificationTime == values.contentModificationDate?.timeIntervalSince1970, "\(source.id)")
+        }
+    }
+
     @Test func severalInputsArePrefixedWithTheirFolderName() throws {
         let a = try makeTree(), b = try makeTree()
         let result = try Ingestor().ingest([a.path, b.path])

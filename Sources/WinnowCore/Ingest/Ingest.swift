@@ -27,17 +27,21 @@ public struct IngestOptions: Sendable, Equatable, Codable {
 public struct IngestResult: Sendable {
     /// Candidate images in a stable order (sorted by id).
     public var sources: [SampleSource]
-    /// Listed inputs that do not exist or cannot be opened (from file lists).
+    /// Named inputs that cannot be read (missing from file lists, FIFOs, devices, no permission).
     public var missing: [(source: SampleSource, problem: InvalidSample)]
     /// Files that are not images by name or content (annotation sidecars, notes…).
     public var skippedNonImages: Int
     /// Files skipped by `minimumFileSize`.
     public var skippedSmallFiles: Int
+    /// What folders held that could not be used, with the reason (see ``SkippedEntry``).
+    public var skipped: [SkippedEntry] = []
 }
 
 /// A problem with the command's inputs themselves (not with one image).
 public enum IngestError: Error, Equatable, CustomStringConvertible {
     case inputNotFound(String)
+    /// The input is an excluded folder (the work_dir) or lies inside one.
+    case inputInWorkDirectory(String)
     case invalidRegex(String)
     case unreadableList(String, String)
     case unreadableArchive(String, String)
@@ -45,6 +49,8 @@ public enum IngestError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .inputNotFound(let path): "input not found: \(path)"
+        case .inputInWorkDirectory(let path):
+            "input \(path) is the work_dir or lies inside it: winnow does not analyse its own outputs (give another --work-dir)"
         case .invalidRegex(let pattern): "invalid --find-regex pattern: \(pattern)"
         case .unreadableList(let path, let why): "cannot read file list \(path): \(why)"
         case .unreadableArchive(let path, let why): "cannot read archive \(path): \(why)"
@@ -70,13 +76,23 @@ func isArchiveName(_ name: String) -> Bool {
     return archiveSuffixes.contains { lower.hasSuffix($0) }
 }
 
-/// Finds the images in folders, file lists, archives and single files.
+func isFileListName(_ url: URL) -> Bool {
+    let ext = url.pathExtension.lowercased()
+    return ext == "txt" || ext == "csv" || ext == "lst"
+}
+
+/// Finds the images in folders, file lists, archives and single files. Symbolic links are
+/// followed; one file is one sample however many paths reach it (an input inside another, a
+/// link, `./x` and `x`), while each hard link is its own file, as in fastdup.
 ///
 /// Ids are paths relative to the input they were found under; with several inputs each id
-/// starts with its input's last path component, so ids stay unique and readable.
+/// starts with its input's last path component (or, for inputs with the same last name, as many
+/// trailing components as tell them apart), so ids stay unique and readable. File lists keep the
+/// paths as listed. An id another file already took is replaced by the file's absolute path.
 public struct Ingestor: Sendable {
     public var options: IngestOptions
-    /// Folders never descended into (typically the work_dir when it sits inside an input).
+    /// Folders never descended into (the work_dir when it sits inside an input); an input that
+    /// is one of them or lies inside one is refused.
     public var excludedFolders: [URL]
 
     public init(options: IngestOptions = IngestOptions(), excludedFolders: [URL] = []) {
@@ -85,129 +101,35 @@ public struct Ingestor: Sendable {
     }
 
     public func ingest(_ inputs: [String]) throws(IngestError) -> IngestResult {
-        var result = IngestResult(sources: [], missing: [], skippedNonImages: 0, skippedSmallFiles: 0)
-        let prefixWithInputName = inputs.count > 1
-        for input in inputs {
-            let url = URL(fileURLWithPath: input).standardizedFileURL
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
-                throw .inputNotFound(input)
-            }
-            let prefix = prefixWithInputName ? url.lastPathComponent + "/" : ""
-            if isFolder.boolValue {
-                try walk(folder: url, displayRoot: input, idPrefix: prefix, into: &result)
-            } else if isArchiveName(url.lastPathComponent) {
-                try addArchive(url, id: prefix + url.lastPathComponent, into: &result)
-            } else if isFileList(url) {
-                try readList(url, into: &result)
-            } else {
-                add(file: url, id: prefix + url.lastPathComponent, into: &result)
-            }
+        var ingestion = Ingestion(excludedFolders: excludedFolders)
+        for (input, prefix) in zip(inputs, Self.idPrefixes(for: inputs)) {
+            try ingestion.add(input: input, idPrefix: prefix)
         }
+        var result = ingestion.merged()
         try select(&result)
         return result
     }
 
-    private func isFileList(_ url: URL) -> Bool {
-        let ext = url.pathExtension.lowercased()
-        return ext == "txt" || ext == "csv" || ext == "lst"
-    }
-
-    private func walk(folder: URL, displayRoot: String, idPrefix: String,
-                      into result: inout IngestResult) throws(IngestError) {
-        let excluded = Set(excludedFolders.map { $0.standardizedFileURL.resolvingSymlinksInPath().path })
-        let keys: [URLResourceKey] = [.isDirectoryKey, .isRegularFileKey, .fileSizeKey, .contentModificationDateKey]
-        guard let walker = FileManager.default.enumerator(
-            at: folder, includingPropertiesForKeys: keys, options: [.skipsHiddenFiles]
-        ) else { throw .inputNotFound(displayRoot) }
-        let rootPath = folder.resolvingSymlinksInPath().path
-        for case let url as URL in walker {
-            let values = try? url.resourceValues(forKeys: Set(keys))
-            if values?.isDirectory == true {
-                if excluded.contains(url.resolvingSymlinksInPath().path) { walker.skipDescendants() }
-                continue
-            }
-            guard values?.isRegularFile == true else { continue }
-            let full = url.resolvingSymlinksInPath().path
-            let relative = full.hasPrefix(rootPath + "/") ? String(full.dropFirst(rootPath.count + 1)) : url.lastPathComponent
-            if isArchiveName(url.lastPathComponent) {
-                try addArchive(url, id: idPrefix + relative, into: &result)
-            } else {
-                add(file: url, id: idPrefix + relative, size: Int64(values?.fileSize ?? 0),
-                    mtime: values?.contentModificationDate?.timeIntervalSince1970 ?? 0, into: &result)
+    /// The id prefix of each input: none for a single input; else its last path component, or
+    /// as many trailing components as tell apart different inputs with the same last name.
+    static func idPrefixes(for inputs: [String]) -> [String] {
+        guard inputs.count > 1 else { return inputs.map { _ in "" } }
+        let components = inputs.map { URL(fileURLWithPath: $0).standardizedFileURL.pathComponents.filter { $0 != "/" } }
+        var lengths = components.map { _ in 1 }
+        func suffix(_ index: Int) -> String { components[index].suffix(lengths[index]).joined(separator: "/") }
+        while true {
+            let clashing = Dictionary(grouping: components.indices, by: suffix).values
+                .filter { group in Set(group.map { components[$0] }).count > 1 }
+            if clashing.isEmpty { return components.indices.map { suffix($0) + "/" } }
+            for group in clashing {
+                for index in group where lengths[index] < components[index].count { lengths[index] += 1 }
             }
         }
     }
 
-    private func add(file url: URL, id: String, size: Int64? = nil, mtime: Double? = nil,
-                     into result: inout IngestResult) {
-        var byteCount = size ?? 0
-        var modified = mtime ?? 0
-        if size == nil, let attributes = try? FileManager.default.attributesOfItem(atPath: url.path) {
-            byteCount = (attributes[.size] as? NSNumber)?.int64Value ?? 0
-            modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        }
-        let source = SampleSource(id: id, location: .file(url), byteCount: byteCount, modificationTime: modified)
-        guard FileManager.default.isReadableFile(atPath: url.path) else {
-            result.missing.append((source, InvalidSample(.unreadable, "\(url.path): permission denied")))
-            return
-        }
-        switch classify(name: url.lastPathComponent, head: { readHead(of: url) }) {
-        case .image: result.sources.append(source)
-        case .notImage: result.skippedNonImages += 1
-        }
-    }
-
-    private func addArchive(_ url: URL, id: String, into result: inout IngestResult) throws(IngestError) {
-        let members: [ArchiveMember]
-        do { members = try ArchiveReader(url: url).listMembers() } catch {
-            throw .unreadableArchive(url.path, error.message)
-        }
-        for member in members {
-            let source = SampleSource(id: id + "/" + member.path, location: .archiveMember(archive: url, member: member.path),
-                                      byteCount: member.byteCount, modificationTime: member.modificationTime)
-            switch classify(name: member.path, head: { member.head }) {
-            case .image: result.sources.append(source)
-            case .notImage: result.skippedNonImages += 1
-            }
-        }
-    }
-
-    /// A file list: one path per line, or a CSV whose header has a `filename` column.
-    /// Relative paths are taken relative to the list's folder.
-    private func readList(_ url: URL, into result: inout IngestResult) throws(IngestError) {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw .unreadableList(url.path, error.localizedDescription)
-        }
-        var lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-        var column = 0
-        if let header = lines.first, header.contains(",") {
-            let names = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            if let index = names.firstIndex(where: { $0 == "filename" || $0 == "path" || $0 == "file" }) {
-                column = index
-                lines.removeFirst()
-            }
-        }
-        let base = url.deletingLastPathComponent()
-        for line in lines where !line.isEmpty && !line.hasPrefix("#") {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard column < fields.count else { continue }
-            let path = fields[column].trimmingCharacters(in: CharacterSet(charactersIn: " \""))
-            let fileURL = path.hasPrefix("/") ? URL(fileURLWithPath: path) : base.appendingPathComponent(path)
-            if FileManager.default.fileExists(atPath: fileURL.path) {
-                add(file: fileURL, id: path, into: &result)
-            } else {
-                let source = SampleSource(id: path, location: .file(fileURL), byteCount: 0, modificationTime: 0)
-                result.missing.append((source, InvalidSample(.unreadable, "\(path): listed in \(url.lastPathComponent) but not found")))
-            }
-        }
-    }
-
-    /// Sorts by id, drops duplicates, then applies offsets, regex, size and count limits.
+    /// Sorts by id, then applies offsets, regex, size and count limits.
     private func select(_ result: inout IngestResult) throws(IngestError) {
-        var seen = Set<String>()
-        var sources = result.sources.sorted { $0.id < $1.id }.filter { seen.insert($0.id).inserted }
+        var sources = result.sources.sorted { $0.id < $1.id }
         let upper = min(options.maximumOffset ?? sources.count, sources.count)
         let lower = min(max(options.minimumOffset, 0), upper)
         sources = Array(sources[lower..<upper])
@@ -237,9 +159,7 @@ func classify(name: String, head: () -> [UInt8]) -> CandidateKind {
     return head().withUnsafeBytes { sniffImageFormat($0) } != nil ? .image : .notImage
 }
 
-/// The first 64 bytes of a file (empty when unreadable).
+/// The first 64 bytes of a regular file (empty when unreadable or not a regular file).
 func readHead(of url: URL) -> [UInt8] {
-    guard let handle = try? FileHandle(forReadingFrom: url) else { return [] }
-    defer { try? handle.close() }
-    return [UInt8]((try? handle.read(upToCount: 64)) ?? Data())
+    (try? RegularFile.read(url.path, limit: 64).get()) ?? []
 }

@@ -6,6 +6,14 @@ public enum SampleLocation: Sendable, Hashable {
     case file(URL)
     /// A member of a tar / tar.gz / tgz / zip archive.
     case archiveMember(archive: URL, member: String)
+
+    /// The file's path, or the archive's path joined with the member's.
+    public var path: String {
+        switch self {
+        case .file(let url): url.path
+        case .archiveMember(let archive, let member): archive.path + "/" + member
+        }
+    }
 }
 
 /// One input image as found by ingest, before it is read.
@@ -13,6 +21,10 @@ public struct SampleSource: Sendable, Hashable {
     /// Stable id: the path relative to the input root it was found under
     /// (`archive.tar.gz/member/path.jpg` for archive members). Unique within a run.
     public var id: String
+    /// The path written to output files (`filename` columns): for files found in a folder, the
+    /// folder as typed joined with the relative path, as fastdup names them (`photos/sub/a.jpg`);
+    /// otherwise the location's path.
+    public var displayName: String
     /// Where to read the bytes from.
     public var location: SampleLocation
     /// Size in bytes as listed (file system or archive header).
@@ -22,11 +34,28 @@ public struct SampleSource: Sendable, Hashable {
     /// `--data-type bbox`: the object of the image this sample is (nil: the whole image).
     public var object: ObjectCrop? = nil
 
-    public init(id: String, location: SampleLocation, byteCount: Int64, modificationTime: Double) {
+    public init(id: String, location: SampleLocation, byteCount: Int64, modificationTime: Double,
+                displayName: String? = nil) {
         self.id = id
+        self.displayName = displayName ?? location.path
         self.location = location
         self.byteCount = byteCount
         self.modificationTime = modificationTime
+    }
+}
+
+/// Something an input folder held that was passed over without becoming a sample (so it has no
+/// row in `atrain_features.bad.csv`), and why: a folder that cannot be listed, a broken symbolic
+/// link or a link loop, a name that is not UTF-8, a FIFO or device; or a file list or archive
+/// input that is not a regular file.
+public struct SkippedEntry: Sendable, Hashable {
+    /// The path as the input was typed, joined with the path under it.
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
     }
 }
 

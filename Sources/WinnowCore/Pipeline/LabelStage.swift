@@ -102,7 +102,9 @@ struct LabelStage {
             var object = sources[row]
             object.object = ObjectCrop(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
             // The id names the crop, so that a changed box or crop option is decoded again on resume.
-            object.id += "#\(counts[row]):" + ObjectCrop.idPart(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
+            let crop = "#\(counts[row]):" + ObjectCrop.idPart(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
+            object.id += crop
+            object.displayName += crop
             counts[row] += 1
             objects.append(object)
             annotations[object.id] = annotation

@@ -50,6 +50,9 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var invalidByCode: [String: Int]
     public var skippedNonImages: Int
     public var skippedSmallFiles: Int
+    /// Entries of the input folders passed over with a reason (unlistable folders, broken links,
+    /// link loops, names that are not UTF-8, FIFOs and devices); each is reported as it is found.
+    public var skippedEntries: Int = 0
     /// Samples decoded by this run; the rest were reused from the catalog (resume).
     public var processedThisRun: Int
     public var reused: Int
@@ -101,27 +104,31 @@ public struct Run: Sendable {
 
     public var workDirectory: URL { URL(fileURLWithPath: configuration.workDirectory).standardizedFileURL }
 
-    /// Runs the pipeline. `onInvalid` is told about each unusable file as it is found.
+    /// Runs the pipeline. `onInvalid` is told about each unusable file as it is found, and
+    /// `onSkipped` about each entry of the inputs passed over.
     public func execute(progress: ProgressHandler? = nil,
-                        onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) throws -> RunSummary {
+                        onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil,
+                        onSkipped: (@Sendable (SkippedEntry) -> Void)? = nil) throws -> RunSummary {
         let started = Date()
         // Annotation files are read first: an unusable one stops the run before any decoding.
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let lock = try WorkDirectoryLock(workDirectory: workDirectory, wait: waitsForLock)
         return try withExtendedLifetime(lock) {
-            try execute(started: started, labels: labels, progress: progress, onInvalid: onInvalid)
+            try execute(started: started, labels: labels, progress: progress, onInvalid: onInvalid, onSkipped: onSkipped)
         }
     }
 
     /// The run, once the work_dir is locked.
     private func execute(started: Date, labels: LabelStage.Loaded?, progress: ProgressHandler?,
-                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
+                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?,
+                         onSkipped: (@Sendable (SkippedEntry) -> Void)?) throws -> RunSummary {
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
         var found = try ingestor.ingest(configuration.inputs)
+        found.skipped.forEach { onSkipped?($0) }
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
         if let labels, let options = configuration.labels, options.dataType == .bbox {
-            let expanded = LabelStage.objectSources(found.sources, filenames: found.sources.map(displayName(of:)),
+            let expanded = LabelStage.objectSources(found.sources, filenames: found.sources.map(\.displayName),
                                                     loaded: labels, options: options)
             found.sources = expanded.sources
             objects = (expanded.annotations, expanded.problems)
@@ -130,12 +137,11 @@ public struct Run: Sendable {
         try StagedOutputs.finishInterrupted(in: workDirectory, catalog: catalog)
         let runID = try catalog.beginRun(configurationJSON: try jsonString(configuration))
 
-        var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
-        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
+        var listings = found.sources.map { Catalog.Listing(source: $0, filename: $0.displayName) }
+        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: $0.source.displayName) }
         let embedding: EmbeddingStage? = configuration.embedding == .none ? nil
             : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog)
         let pending = try catalog.register(listings, run: runID, needingFeatures: embedding != nil)
-        let filenames = Dictionary(listings.map { ($0.source.id, $0.filename) }, uniquingKeysWith: { a, _ in a })
         try embedding?.bind(listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
 
         // Listed-but-missing inputs are invalid without reading anything.
@@ -145,8 +151,11 @@ public struct Run: Sendable {
             missing[source.id].map { SampleOutcome(sampleID: id, contentHash: nil, result: .failure($0)) }
         }
         try catalog.store(missingOutcomes, run: runID)
+        for (_, source) in pending.sorted(by: { $0.key < $1.key }) {
+            if let problem = missing[source.id] { onInvalid?(source.displayName, problem) }
+        }
         try decode(toProcess, run: runID, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
-            onInvalid?(filenames[source.id] ?? source.id, problem)
+            onInvalid?(source.displayName, problem)
         }
         if let embedding, !embedding.missingVectors.isEmpty {
             onInvalid?(embedding.missingVectors[0], InvalidSample(.unreadable,
@@ -157,6 +166,7 @@ public struct Run: Sendable {
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
                                                           newRun: newRun, labels: labels, objects: objects, into: staging)
             summary.processedThisRun = toProcess.count + missingOutcomes.count
+            summary.skippedEntries = found.skipped.count
             summary.reused = summary.files - summary.processedThisRun
             summary.seconds = Date().timeIntervalSince(started)
             return (summary, findings)
@@ -218,30 +228,6 @@ public struct Run: Sendable {
         try outputs.publish()
         try catalog.clearPublishing()
         return summary
-    }
-
-    /// The path written to output files: the input as typed, joined with the relative path,
-    /// the way fastdup names files (`input_dir/sub/img.jpg`).
-    func displayName(of source: SampleSource) -> String {
-        switch source.location {
-        case .file(let url):
-            if let input = configuration.inputs.first(where: { isFolder($0) && source.id.hasPrefix(relativePrefix(for: $0)) }) {
-                let relative = String(source.id.dropFirst(relativePrefix(for: input).count))
-                return input.hasSuffix("/") ? input + relative : input + "/" + relative
-            }
-            return url.path
-        case .archiveMember(let archive, let member):
-            return archive.path + "/" + member
-        }
-    }
-
-    private func isFolder(_ path: String) -> Bool {
-        var folder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
-    }
-
-    private func relativePrefix(for input: String) -> String {
-        configuration.inputs.count > 1 ? URL(fileURLWithPath: input).standardizedFileURL.lastPathComponent + "/" : ""
     }
 
     /// Quality issues and exact duplicates over the whole catalog, and the embedding and label

@@ -90,34 +90,11 @@ struct SampleProcessor: Sendable {
         jobs.close()
     }
 
+    /// The bytes of a regular file; anything else (FIFO, device) is refused without blocking.
     static func readFile(_ url: URL, id: String) -> Result<[UInt8], InvalidSample> {
-        // POSIX calls: Foundation's FileHandle.readToEnd cost about 1 ms a file here (chunked
-        // reads into a growing Data, then a copy), as much as decoding a 640-px JPEG.
-        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            let reason = errno
-            let exists = FileManager.default.fileExists(atPath: url.path)
-            return .failure(InvalidSample(.unreadable, "\(id): \(exists ? String(cString: strerror(reason)) : "file disappeared")"))
+        RegularFile.read(url.path).mapError { error in
+            InvalidSample(.unreadable, "\(id): \(error == .system(ENOENT) ? "file disappeared" : "\(error)")")
         }
-        defer { close(descriptor) }
-        var status = stat()
-        let expected = fstat(descriptor, &status) == 0 ? max(0, Int(status.st_size)) : 0
-        var bytes = [UInt8](repeating: 0, count: expected + 1)
-        var length = 0
-        while true {
-            if length == bytes.count { bytes += [UInt8](repeating: 0, count: max(bytes.count, 65_536)) }
-            let count = bytes.withUnsafeMutableBytes { buffer in
-                buffer.baseAddress.map { Glibc.read(descriptor, $0 + length, buffer.count - length) } ?? 0
-            }
-            if count == 0 { break }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(InvalidSample(.unreadable, "\(id): \(String(cString: strerror(errno)))"))
-            }
-            length += count
-        }
-        bytes.removeSubrange(length...)
-        return .success(bytes)
     }
 
     func outcome(of job: Job) -> SampleOutcome {

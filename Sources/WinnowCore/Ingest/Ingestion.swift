@@ -1,0 +1,196 @@
+import Foundation
+
+/// One pass of ``Ingestor`` over its inputs: everything reached, in the order reached (inputs
+/// as given, folders in name order, lists in line order, archives in archive order), then
+/// merged so that one physical file is one sample and every id is unique.
+struct Ingestion {
+    /// One file or archive member reached by some path.
+    private struct Candidate {
+        var source: SampleSource
+        /// The physical thing read: the first path to reach it makes the sample.
+        var key: Key
+        /// Set when the file cannot be read at all (an invalid row without reading).
+        var problem: InvalidSample?
+    }
+
+    private enum Key: Hashable {
+        case file(FileKey)
+        case member(archive: FileKey, path: String)
+        case absent(path: String)
+    }
+
+    /// One directory entry: device and inode, and for a file with several hard links (each its
+    /// own name, as in fastdup) its real path too. Two paths to one entry (a symbolic link, an
+    /// input inside another, `./x` and `x`) share the key.
+    private struct FileKey: Hashable {
+        var identity: FileIdentity
+        var hardLink: String?
+
+        init(path: String, status: FileStatus) {
+            identity = status.identity
+            hardLink = status.linkCount > 1 ? realPath(path) : nil
+        }
+    }
+
+    /// Real paths of the folders never ingested (the work_dir).
+    private let excludedPaths: [String]
+    private let excludedIdentities: Set<FileIdentity>
+    private var candidates: [Candidate] = []
+    private var skipped: [SkippedEntry] = []
+    private var nonImages = Set<Key>()
+
+    init(excludedFolders: [URL]) {
+        let paths = excludedFolders.map { $0.standardizedFileURL.path }
+        excludedPaths = paths.compactMap(realPath)
+        excludedIdentities = Set(paths.compactMap { try? FileStatus.of($0).get().identity })
+    }
+
+    /// Adds what `input` holds; ids start with `idPrefix`.
+    mutating func add(input: String, idPrefix: String) throws(IngestError) {
+        let url = URL(fileURLWithPath: input).standardizedFileURL
+        guard case .success(let status) = FileStatus.of(url.path) else { throw .inputNotFound(input) }
+        if let real = realPath(url.path), excludedPaths.contains(where: { real == $0 || real.hasPrefix($0 + "/") }) {
+            throw .inputInWorkDirectory(input)
+        }
+        let name = url.lastPathComponent
+        switch status.kind {
+        case .directory:
+            try walk(url.path, identity: status.identity, input: input, idPrefix: idPrefix)
+        case .regular where isArchiveName(name):
+            try addArchive(url, key: FileKey(path: url.path, status: status), id: idPrefix + name)
+        case .regular where isFileListName(url):
+            try readList(url)
+        case .other where isArchiveName(name) || isFileListName(url):
+            skipped.append(SkippedEntry(path: input, reason: "not a regular file (\(status.kind))"))
+        default:
+            addFile(url, status: status, id: idPrefix + name, displayName: url.path)
+        }
+    }
+
+    private mutating func walk(_ folder: String, identity: FileIdentity, input: String,
+                               idPrefix: String) throws(IngestError) {
+        let found = FolderWalker(excluded: excludedIdentities).walk(folder, rootIdentity: identity)
+        for entry in found.skipped {
+            skipped.append(SkippedEntry(path: Self.join(input, entry.relative), reason: entry.reason))
+        }
+        for file in found.files {
+            let url = URL(fileURLWithPath: file.path)
+            if isArchiveName(url.lastPathComponent) {
+                try addArchive(url, key: FileKey(path: file.path, status: file.status), id: idPrefix + file.relative)
+            } else {
+                addFile(url, status: file.status, id: idPrefix + file.relative, displayName: Self.join(input, file.relative))
+            }
+        }
+    }
+
+    /// The input as typed joined with a path under it, as fastdup names files (`photos/sub/a.jpg`).
+    private static func join(_ input: String, _ relative: String) -> String {
+        relative.isEmpty ? input : input.hasSuffix("/") ? input + relative : input + "/" + relative
+    }
+
+    private mutating func addFile(_ url: URL, status: FileStatus, id: String, displayName: String) {
+        let source = SampleSource(id: id, location: .file(url), byteCount: status.byteCount,
+                                  modificationTime: status.modificationTime, displayName: displayName)
+        let key = Key.file(FileKey(path: url.path, status: status))
+        var problem: InvalidSample?
+        if status.kind != .regular {
+            problem = InvalidSample(.unreadable, "\(displayName): not a regular file (\(status.kind))")
+        } else if access(url.path, R_OK) != 0 {
+            problem = InvalidSample(.unreadable, "\(url.path): permission denied")
+        } else if classify(name: url.lastPathComponent, head: { readHead(of: url) }) == .notImage {
+            nonImages.insert(key)
+            return
+        }
+        candidates.append(Candidate(source: source, key: key, problem: problem))
+    }
+
+    private mutating func addArchive(_ url: URL, key archive: FileKey, id: String) throws(IngestError) {
+        let members: [ArchiveMember]
+        do { members = try ArchiveReader(url: url).listMembers() } catch {
+            throw .unreadableArchive(url.path, error.message)
+        }
+        for member in members {
+            let key = Key.member(archive: archive, path: member.path)
+            guard classify(name: member.path, head: { member.head }) == .image else {
+                nonImages.insert(key)
+                continue
+            }
+            let source = SampleSource(id: id + "/" + member.path, location: .archiveMember(archive: url, member: member.path),
+                                      byteCount: member.byteCount, modificationTime: member.modificationTime)
+            candidates.append(Candidate(source: source, key: key))
+        }
+    }
+
+    /// A file list: one path per line, or a CSV whose header has a `filename` column.
+    /// Relative paths are taken relative to the list's folder; ids are the paths as listed.
+    private mutating func readList(_ url: URL) throws(IngestError) {
+        let text: String
+        switch RegularFile.read(url.path) {
+        case .failure(let error): throw .unreadableList(url.path, "\(error)")
+        case .success(let bytes):
+            guard let decoded = String(validating: bytes, as: UTF8.self) else { throw .unreadableList(url.path, "not UTF-8 text") }
+            text = decoded
+        }
+        let base = url.deletingLastPathComponent()
+        for path in Self.listedPaths(text) {
+            let fileURL = path.hasPrefix("/") ? URL(fileURLWithPath: path) : base.appendingPathComponent(path)
+            switch FileStatus.of(fileURL.path) {
+            case .success(let status):
+                addFile(fileURL, status: status, id: path, displayName: fileURL.path)
+            case .failure(let error):
+                let source = SampleSource(id: path, location: .file(fileURL), byteCount: 0, modificationTime: 0)
+                let why = error == .system(ENOENT) ? "listed in \(url.lastPathComponent) but not found" : "\(error)"
+                candidates.append(Candidate(source: source, key: .absent(path: fileURL.standardizedFileURL.path),
+                                            problem: InvalidSample(.unreadable, "\(path): \(why)")))
+            }
+        }
+    }
+
+    /// The paths a list names, in line order: every non-comment line, or its `filename`
+    /// (`path`, `file`) column when the header has one.
+    private static func listedPaths(_ text: String) -> [String] {
+        var lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        var column = 0
+        if let header = lines.first, header.contains(",") {
+            let names = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            if let index = names.firstIndex(where: { $0 == "filename" || $0 == "path" || $0 == "file" }) {
+                column = index
+                lines.removeFirst()
+            }
+        }
+        return lines.filter { !$0.isEmpty && !$0.hasPrefix("#") }.compactMap { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            return column < fields.count ? fields[column].trimmingCharacters(in: CharacterSet(charactersIn: " \"")) : nil
+        }
+    }
+
+    /// The samples: the first path to reach each file or member; an id already taken by another
+    /// file is replaced by the file's absolute path (`~2`, `~3`… appended should that be taken too).
+    func merged() -> IngestResult {
+        var result = IngestResult(sources: [], missing: [], skippedNonImages: nonImages.count, skippedSmallFiles: 0,
+                                  skipped: skipped)
+        var keys = Set<Key>(), ids = Set<String>()
+        for var candidate in candidates where keys.insert(candidate.key).inserted {
+            if !ids.insert(candidate.source.id).inserted {
+                let absolute = Self.absolutePath(of: candidate.source.location)
+                var id = absolute, copy = 2
+                while ids.contains(id) { (id, copy) = ("\(absolute)~\(copy)", copy + 1) }
+                candidate.source.id = id
+                ids.insert(id)
+            }
+            if let problem = candidate.problem {
+                result.missing.append((candidate.source, problem))
+            } else {
+                result.sources.append(candidate.source)
+            }
+        }
+        return result
+    }
+
+    private static func absolutePath(of location: SampleLocation) -> String {
+        switch location {
+        case .file(let url): url.standardizedFileURL.path
+        case .archiveMember(let archive, let member): archive.standardizedFileURL.path + "/" + member
+        }
+    }
+}
