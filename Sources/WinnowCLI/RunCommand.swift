@@ -19,8 +19,8 @@ struct RunCommand: ParsableCommand {
               winnow run part.tar.gz --min-offset 0 --max-offset 50000 --work-dir work-0
               winnow run photos/ --blurry-sharpness 0.2 --json
 
-            Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation
-            file, 66 input not found, 73 work_dir not writable, 70 other failure.
+            Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation,
+            model or embeddings file, 66 input not found, 73 work_dir not writable, 70 other failure.
             """
     )
 
@@ -103,7 +103,7 @@ struct RunCommand: ParsableCommand {
         } catch let error as IndexError {
             throw failure(error, ExitStatus.software)
         } catch let error as EmbeddingError {
-            throw failure(error, ExitStatus.software)
+            throw failure(error, error.exitStatus)
         } catch let error as AnnotationError {
             standardError("winnow: annotations: \(error)")
             throw ExitStatus.dataError
@@ -177,6 +177,19 @@ struct EmbeddingOptions: ParsableArguments {
             return .onnx(path: model, inputSize: inputSize, mean: try OptionRange.numbers("--mean", mean, count: 3),
                          std: try OptionRange.numbers("--std", std, count: 3, accept: { $0 > 0 }, expected: "positive numbers"),
                          bgr: bgr)
+        }
+    }
+}
+
+extension EmbeddingError {
+    /// 66 when the model or embeddings file is missing, 65 when it cannot be used, 70 otherwise
+    /// (the runtime or the built-in model's files).
+    var exitStatus: ExitCode {
+        switch self {
+        case .modelNotFound: ExitStatus.noInput
+        case .invalidEmbeddings(let path, _): FileManager.default.fileExists(atPath: path) ? ExitStatus.dataError : ExitStatus.noInput
+        case .corruptModel, .inputShapeMismatch, .unsupportedModel: ExitStatus.dataError
+        default: ExitStatus.software
         }
     }
 }

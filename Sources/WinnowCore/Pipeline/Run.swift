@@ -100,7 +100,8 @@ public struct Run: Sendable {
         let started = Date()
         // Annotation files are read first: an unusable one stops the run before any decoding.
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
-        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        // So are the model or vectors, and matched to the files, before the work_dir is created or changed.
+        let source = configuration.embedding == .none ? nil : try EmbeddingSource(configuration.embedding)
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
         var found = try ingestor.ingest(configuration.inputs)
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
@@ -110,17 +111,19 @@ public struct Run: Sendable {
             found.sources = expanded.sources
             objects = (expanded.annotations, expanded.problems)
         }
+        var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
+        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
+        let vectorRows = try source?.rows(for: listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         let configurationJSON = try jsonString(configuration)
         let runID = try catalog.beginRun(configurationJSON: configurationJSON)
 
-        var listings = found.sources.map { Catalog.Listing(source: $0, filename: displayName(of: $0)) }
-        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: displayName(of: $0.source)) }
-        let embedding: EmbeddingStage? = configuration.embedding == .none ? nil
-            : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog)
+        let embedding = try source.map {
+            try EmbeddingStage(source: $0, rows: vectorRows ?? [:], workDirectory: workDirectory, catalog: catalog)
+        }
         let pending = try catalog.register(listings, run: runID, needingFeatures: embedding != nil)
         let filenames = Dictionary(listings.map { ($0.source.id, $0.filename) }, uniquingKeysWith: { a, _ in a })
-        try embedding?.bind(listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
 
         // Listed-but-missing inputs are invalid without reading anything.
         let missing = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
@@ -159,10 +162,7 @@ public struct Run: Sendable {
             progress?(done, total)
         }
         try commit()
-        if let embedding, !embedding.missingVectors.isEmpty {
-            onInvalid?(embedding.missingVectors[0], InvalidSample(.unreadable,
-                "\(embedding.missingVectors.count) decoded images have no vector in the given embeddings (first shown)"))
-        }
+        for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
 
         var summary = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
                                           newRun: try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil, labels: labels,
