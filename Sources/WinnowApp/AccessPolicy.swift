@@ -35,6 +35,15 @@ public struct AccessPolicy: Sendable, Equatable {
         return String(header.split(separator: ":", maxSplits: 1).first ?? "")
     }
 
+    /// Where to send the browser after the token cookie is set: `path` when it is a local path
+    /// (one leading `/`, no `//` or `\\` that a browser reads as another host, no scheme or
+    /// control character), else `/`. Never an open redirect.
+    static func localRedirect(_ path: String) -> String {
+        let local = path.hasPrefix("/") && !path.contains("//") && !path.contains("\\") && !path.contains(":")
+            && path.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value != 0x7F }
+        return local ? path : "/"
+    }
+
     static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
         let x = Array(a.utf8), y = Array(b.utf8)
         var difference = UInt8(x.count == y.count ? 0 : 1)
@@ -60,7 +69,7 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         if let given = request.uri.queryParameters.get("token") {
             guard AccessPolicy.equalInConstantTime(given, token) else { return Responses.text("forbidden: wrong token", status: .forbidden) }
             // Set the cookie and drop the token from the address bar.
-            var response = Response(status: .seeOther, headers: [.location: request.uri.path.isEmpty ? "/" : request.uri.path])
+            var response = Response(status: .seeOther, headers: [.location: AccessPolicy.localRedirect(request.uri.path)])
             response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", httpOnly: true, sameSite: .strict))
             return response
         }

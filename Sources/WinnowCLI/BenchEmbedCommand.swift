@@ -23,7 +23,7 @@ struct BenchEmbedCommand: ParsableCommand {
     @Option(help: "Folder of images (e.g. corpus set C).")
     var corpus: String
 
-    @Option(help: "How many images.")
+    @Option(parsing: .unconditional, help: "How many images.")
     var images = 2000
 
     @Option(help: "Comma-separated thread counts to measure.")
@@ -36,6 +36,10 @@ struct BenchEmbedCommand: ParsableCommand {
     var skipAnchors = false
 
     @OptionGroup var places: BenchPlaces
+
+    func validate() throws {
+        try OptionRange.check("--images", images, in: 1...10_000_000)
+    }
 
     func run() throws {
         try FileManager.default.createDirectory(atPath: places.scratch, withIntermediateDirectories: true)

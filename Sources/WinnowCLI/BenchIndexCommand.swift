@@ -22,16 +22,16 @@ struct BenchIndexCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Vectors to index.")
+    @Option(parsing: .unconditional, help: "Vectors to index.")
     var rows = 1_000_000
 
-    @Option(help: "Dimension of the vectors.")
+    @Option(parsing: .unconditional, help: "Dimension of the vectors.")
     var dimension = 256
 
-    @Option(help: "Gaussian clusters the vectors are drawn around.")
+    @Option(parsing: .unconditional, help: "Gaussian clusters the vectors are drawn around.")
     var clusters = 1000
 
-    @Option(help: "Standard deviation of a vector around its cluster centre (centres are standard normal).")
+    @Option(parsing: .unconditional, help: "Standard deviation of a vector around its cluster centre (centres are standard normal).")
     var spread: Float = 0.35
 
     @Option(name: .customLong("metric"), help: "cosine or euclidean.")
@@ -40,31 +40,31 @@ struct BenchIndexCommand: ParsableCommand {
     @Option(help: "auto, flat, hnsw or ivf.")
     var kind = "auto"
 
-    @Option(help: "HNSW links per node (M).")
+    @Option(parsing: .unconditional, help: "HNSW links per node (M).")
     var m: Int?
 
-    @Option(help: "HNSW build candidates (efConstruction).")
+    @Option(parsing: .unconditional, help: "HNSW build candidates (efConstruction).")
     var efConstruction: Int?
 
     @Option(help: "HNSW search candidates (efSearch) to measure, comma-separated (default: the index's).")
     var efSearch: String?
 
-    @Option(help: "IVF lists.")
+    @Option(parsing: .unconditional, help: "IVF lists.")
     var nlist: Int?
 
     @Option(help: "IVF lists probed per query to measure, comma-separated (default: the index's).")
     var nprobe: String?
 
-    @Option(help: "Sampled queries for queries/s and recall.")
+    @Option(parsing: .unconditional, help: "Sampled queries for queries/s and recall.")
     var queries = 1000
 
-    @Option(help: "Neighbours per query.")
+    @Option(parsing: .unconditional, help: "Neighbours per query.")
     var k = 10
 
-    @Option(help: "Faiss (OpenMP) threads; 0 keeps OpenMP's default.")
+    @Option(parsing: .unconditional, help: "Faiss (OpenMP) threads; 0 keeps OpenMP's default.")
     var threads = 0
 
-    @Option(help: "Seed of the synthetic data.")
+    @Option(parsing: .unconditional, help: "Seed of the synthetic data.")
     var seed: UInt64 = 1
 
     @Flag(help: "Also time every row's k neighbours (allNeighbors, with the index's default effort).")
@@ -73,10 +73,21 @@ struct BenchIndexCommand: ParsableCommand {
     @Option(help: "Save the index here and time writing and loading it.")
     var save: String?
 
+    func validate() throws {
+        try OptionRange.check("--rows", rows, in: 2...50_000_000)
+        try OptionRange.check("--dimension", dimension, in: 1...4096)
+        try OptionRange.check("--rows × --dimension", rows * dimension, in: 2...2_000_000_000)
+        try OptionRange.check("--clusters", clusters, in: 1...rows)
+        try OptionRange.check("--spread", spread, in: 0...100)
+        try OptionRange.check("--m", m, in: 2...256)
+        try OptionRange.check("--ef-construction", efConstruction, in: 1...100_000)
+        try OptionRange.check("--nlist", nlist, in: 1...rows)
+        try OptionRange.check("--queries", queries, in: 1...rows)
+        try OptionRange.check("--k", k, in: 1...1000)
+        try OptionRange.check("--threads", threads, in: 0...1024)
+    }
+
     func run() throws {
-        guard rows > 1, dimension > 0, clusters > 0, queries > 0, k > 0 else {
-            throw ValidationError("--rows, --dimension, --clusters, --queries and --k must be positive")
-        }
         guard let metric = DistanceMetric(rawValue: metricName), metric == .cosine || metric == .euclidean else {
             throw ValidationError("--metric must be cosine or euclidean")
         }

@@ -27,22 +27,27 @@ struct BenchMapsCommand: ParsableCommand {
     @Option(help: "Folder of images to run first when the work_dir has no embeddings.")
     var corpus: String?
 
-    @Option(help: "Images to take from --corpus.")
+    @Option(parsing: .unconditional, help: "Images to take from --corpus.")
     var images = 10_000
 
     @Option(help: "Comma-separated methods: umap, tsne, pca.")
     var methods = "umap,pca,tsne"
 
-    @Option(help: "Neighbours for recall and trustworthiness.")
+    @Option(parsing: .unconditional, help: "Neighbours for recall and trustworthiness.")
     var k = 15
 
-    @Option(help: "Seed (UMAP).")
+    @Option(parsing: .unconditional, help: "Seed (UMAP).")
     var seed: UInt64 = 0
 
     @OptionGroup var places: BenchPlaces
 
     @Flag(help: "Skip umap-learn.")
     var skipAnchors = false
+
+    func validate() throws {
+        try OptionRange.check("--images", images, in: 1...10_000_000)
+        try OptionRange.check("--k", k, in: 1...1000)
+    }
 
     func run() throws {
         let chosen = try commaSeparated(methods).map { name -> MapMethod in

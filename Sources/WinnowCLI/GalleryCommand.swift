@@ -27,7 +27,7 @@ struct GalleryCommand: ParsableCommand {
     @Option(help: "duplicates, outliers, components, stats, similarity or labels (repeat or comma-separate for several).")
     var kind: [String] = ["duplicates"]
 
-    @Option(help: "Cards per gallery (0: all).")
+    @Option(parsing: .unconditional, help: "Cards per gallery (0: all).")
     var numImages = 20
 
     @Option(help: "asc or desc; default: the kind's own order (most telling first).")
@@ -42,16 +42,16 @@ struct GalleryCommand: ParsableCommand {
     @Option(help: "stats: blur, dark, bright (comma-separated; default all, one page each).")
     var metric: String?
 
-    @Option(help: "similarity / labels: neighbours shown per image.")
+    @Option(parsing: .unconditional, help: "similarity / labels: neighbours shown per image.")
     var neighbors = 5
 
-    @Option(help: "components: members shown per cluster.")
+    @Option(parsing: .unconditional, help: "components: members shown per cluster.")
     var maxMembers = 12
 
     @Option(help: "CSV with filename,label[,split][,col_x,row_y,width,height] (fastdup annotations).")
     var annotations: String?
 
-    @Option(help: "Longest side of the thumbnails, pixels.")
+    @Option(parsing: .unconditional, help: "Longest side of the thumbnails, pixels.")
     var thumbnailSize = 160
 
     func validate() throws {
@@ -59,9 +59,10 @@ struct GalleryCommand: ParsableCommand {
             throw ValidationError("--kind must be duplicates, outliers, components, stats, similarity or labels (got \"\(name)\")")
         }
         if let sort, sort != "asc", sort != "desc" { throw ValidationError("--sort must be asc or desc") }
-        if numImages < 0 { throw ValidationError("--num-images must be ≥ 0 (0 shows all)") }
-        if neighbors < 1 || maxMembers < 1 { throw ValidationError("--neighbors and --max-members must be ≥ 1") }
-        if !(16...1024).contains(thumbnailSize) { throw ValidationError("--thumbnail-size must be 16…1024") }
+        try OptionRange.check("--num-images", numImages, atLeast: 0)
+        try OptionRange.check("--neighbors", neighbors, in: 1...100)
+        try OptionRange.check("--max-members", maxMembers, in: 1...10_000)
+        try OptionRange.check("--thumbnail-size", thumbnailSize, in: 16...1024)
         for name in metrics where StatsMetric(rawValue: name) == nil {
             throw ValidationError("--metric must be blur, dark or bright (got \"\(name)\")")
         }

@@ -23,7 +23,7 @@ struct LabelArguments: ParsableArguments {
     var copyMissing = false
     @Option(help: "image: images are the samples; bbox: every annotated box is a sample (its crop is measured, embedded and analysed; atrain_crops.csv links crops to images).")
     var dataType: LabelOptions.DataType = .image
-    @Option(help: "bbox: grow (or shrink, < 0) each box's width and height by this fraction about its centre (fiftyone alpha).")
+    @Option(parsing: .unconditional, help: "bbox: grow (or shrink, < 0) each box's width and height by this fraction about its centre (fiftyone alpha).")
     var alpha = 0.0
     @Flag(help: "bbox: make each crop square by growing its shorter side (fiftyone force_square).")
     var forceSquare = false
@@ -36,7 +36,7 @@ struct LabelArguments: ParsableArguments {
         if annotations == nil && (predictions != nil || slice != nil || sliceSplit != nil || copyMissing || dataType == .bbox) {
             throw ValidationError("--predictions, --slice, --slice-split, --copy-missing and --data-type bbox need --annotations")
         }
-        if alpha < -1 { throw ValidationError("--alpha must be ≥ -1") }
+        try OptionRange.check("--alpha", alpha, in: -0.99...10)
         for path in [annotations, predictions].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("annotation file not found: \(path)")
         }

@@ -100,10 +100,14 @@ struct ModelsCommand: ParsableCommand {
 
         @Option(help: "A .onnx file, or mobilenet_v2 / mobilenet_v2_int8 (default: mobilenet_v2).")
         var model: String?
-        @Option(help: "Input side of a custom model or of the built-in ones.")
+        @Option(parsing: .unconditional, help: "Input side of a custom model or of the built-in ones.")
         var inputSize = 224
         @Option(help: "An image to classify (default model) or embed (custom model).")
         var image: String?
+
+        func validate() throws {
+            try OptionRange.check("--input-size", inputSize, in: OnnxImageEmbedder.inputSizes)
+        }
 
         func run() throws {
             do {

@@ -19,8 +19,9 @@ struct RunCommand: ParsableCommand {
               winnow run part.tar.gz --min-offset 0 --max-offset 50000 --work-dir work-0
               winnow run photos/ --blurry-sharpness 0.2 --json
 
-            Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation
-            file, 66 input not found, 73 work_dir not writable or in use by another winnow, 70 other failure.
+            Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation,
+            model or embeddings file, 66 input not found, 73 work_dir not writable or in use by another
+            winnow, 70 other failure.
             """
     )
 
@@ -30,22 +31,22 @@ struct RunCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where results are written (created if missing).")
     var workDir = "winnow_work"
 
-    @Option(help: "Analyse at most this many images (fastdup num_images).")
+    @Option(parsing: .unconditional, help: "Analyse at most this many images (fastdup num_images).")
     var numImages: Int?
 
     @Option(help: "Only images whose path matches this regular expression (fastdup find_regex).")
     var findRegex: String?
 
-    @Option(help: "Skip files smaller than this many bytes (fastdup min_file_size).")
+    @Option(parsing: .unconditional, help: "Skip files smaller than this many bytes (fastdup min_file_size).")
     var minFileSize: Int64 = 0
 
-    @Option(help: "Start at this position of the sorted file list (fastdup min_offset).")
+    @Option(parsing: .unconditional, help: "Start at this position of the sorted file list (fastdup min_offset).")
     var minOffset = 0
 
-    @Option(help: "Stop before this position of the sorted file list (fastdup max_offset).")
+    @Option(parsing: .unconditional, help: "Stop before this position of the sorted file list (fastdup max_offset).")
     var maxOffset: Int?
 
-    @Option(help: "Worker threads, each decoding, measuring and embedding images (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads, each decoding, measuring and embedding images (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @OptionGroup(title: "Embeddings") var embeddings: EmbeddingOptions
@@ -70,9 +71,11 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input folder, file list or archive") }
-        if let n = numImages, n < 0 { throw ValidationError("--num-images must be ≥ 0") }
-        if let upper = maxOffset, upper < minOffset { throw ValidationError("--max-offset must be ≥ --min-offset") }
-        if threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+        try OptionRange.check("--num-images", numImages, atLeast: 0)
+        try OptionRange.check("--min-file-size", minFileSize, atLeast: 0)
+        try OptionRange.check("--min-offset", minOffset, atLeast: 0)
+        try OptionRange.check("--max-offset", maxOffset, atLeast: minOffset)
+        try OptionRange.check("--threads", threads, in: 1...max(1024, ProcessInfo.processInfo.activeProcessorCount))
         if let box = boundingBox, CropBox(parsing: box) == nil {
             throw ValidationError("--bounding-box needs row_y=…,col_x=…,height=…,width=… (non-negative integers)")
         }
@@ -114,7 +117,7 @@ struct RunCommand: ParsableCommand {
         } catch let error as IndexError {
             throw failure(error, ExitStatus.software)
         } catch let error as EmbeddingError {
-            throw failure(error, ExitStatus.software)
+            throw failure(error, error.exitStatus)
         } catch let error as AnnotationError {
             standardError("winnow: annotations: \(error)")
             throw ExitStatus.dataError
@@ -136,11 +139,11 @@ struct EmbeddingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Embedding model: copy (copy-detection descriptors, whitened over the collection; default), mobilenet_v2 (ImageNet features, centre crop, fastdup-like), mobilenet_v2_int8 (the same, partially int8: faster on CPUs with VNNI), mobilenet_v2_squash (the whole image; the default with --annotations), or a .onnx file.",
                                valueName: "model"))
     var model: String?
-    @Option(help: "Input side of a custom .onnx model, or of mobilenet_v2 / mobilenet_v2_squash (a multiple of 32; 160 halves inference time at some accuracy) / mobilenet_v2_int8 (224 or 160).")
+    @Option(parsing: .unconditional, help: "Input side of a custom .onnx model, or of mobilenet_v2 / mobilenet_v2_squash (a multiple of 32; 160 halves inference time at some accuracy) / mobilenet_v2_int8 (224 or 160).")
     var inputSize = 224
-    @Option(help: "Per-channel mean of a custom model, e.g. 0.485,0.456,0.406.")
+    @Option(parsing: .unconditional, help: "Per-channel mean of a custom model, e.g. 0.485,0.456,0.406.")
     var mean = "0.485,0.456,0.406"
-    @Option(help: "Per-channel std of a custom model, e.g. 0.229,0.224,0.225.")
+    @Option(parsing: .unconditional, help: "Per-channel std of a custom model, e.g. 0.229,0.224,0.225.")
     var std = "0.229,0.224,0.225"
     @Flag(help: "The custom model takes BGR channels.")
     var bgr = false
@@ -150,6 +153,12 @@ struct EmbeddingOptions: ParsableArguments {
     var noEmbeddings = false
     @Flag(help: "Also write the features as features.npy.")
     var exportNpy = false
+
+    func validate() throws {
+        try OptionRange.check("--input-size", inputSize, in: OnnxImageEmbedder.inputSizes)
+        _ = try OptionRange.numbers("--mean", mean, count: 3)
+        _ = try OptionRange.numbers("--std", std, count: 3, accept: { $0 > 0 }, expected: "positive numbers")
+    }
 
     /// The embedding to compute. Without `--model`, copy descriptors, or ImageNet MobileNetV2
     /// features of the whole (squashed) image when labels are analysed: they separate classes
@@ -163,8 +172,9 @@ struct EmbeddingOptions: ParsableArguments {
         switch model {
         case "copy": return .copyDescriptor
         case "mobilenet_v2", "mobilenet_v2_squash":
-            guard inputSize >= 64, inputSize % 32 == 0 else {
-                throw ValidationError("--input-size for \(model) must be a multiple of 32 from 64, got \(inputSize)")
+            let sizes = OnnxImageEmbedder.mobileNetV2InputSizes
+            guard sizes.contains(inputSize), inputSize % 32 == 0 else {
+                throw ValidationError("--input-size for \(model) must be a multiple of 32 in \(sizes.lowerBound)…\(sizes.upperBound) (got \(inputSize))")
             }
             return .mobileNetV2(squash: model == "mobilenet_v2_squash", inputSize: inputSize)
         case "mobilenet_v2_int8":
@@ -178,12 +188,22 @@ struct EmbeddingOptions: ParsableArguments {
             guard model.hasSuffix(".onnx") || model.hasSuffix(".ort") else {
                 throw ValidationError("--model must be copy, mobilenet_v2, mobilenet_v2_int8, mobilenet_v2_squash or a path to a .onnx file")
             }
-            func floats(_ text: String, _ name: String) throws -> [Float] {
-                let values = commaSeparated(text).compactMap { Float($0) }
-                guard values.count == 3 else { throw ValidationError("--\(name) needs three comma-separated numbers") }
-                return values
-            }
-            return .onnx(path: model, inputSize: inputSize, mean: try floats(mean, "mean"), std: try floats(std, "std"), bgr: bgr)
+            return .onnx(path: model, inputSize: inputSize, mean: try OptionRange.numbers("--mean", mean, count: 3),
+                         std: try OptionRange.numbers("--std", std, count: 3, accept: { $0 > 0 }, expected: "positive numbers"),
+                         bgr: bgr)
+        }
+    }
+}
+
+extension EmbeddingError {
+    /// 66 when the model or embeddings file is missing, 65 when it cannot be used, 70 otherwise
+    /// (the runtime or the built-in model's files).
+    var exitStatus: ExitCode {
+        switch self {
+        case .modelNotFound: ExitStatus.noInput
+        case .invalidEmbeddings(let path, _): FileManager.default.fileExists(atPath: path) ? ExitStatus.dataError : ExitStatus.noInput
+        case .corruptModel, .inputShapeMismatch, .unsupportedModel: ExitStatus.dataError
+        default: ExitStatus.software
         }
     }
 }
@@ -193,17 +213,17 @@ extension IndexKind: ExpressibleByArgument {}
 extension Outliers.Rule: ExpressibleByArgument {}
 
 struct SimilarityOptions: ParsableArguments {
-    @Option(help: "Neighbours per image (fastdup nearest_neighbors_k; fastdup's default is 2).")
+    @Option(parsing: .unconditional, help: "Neighbours per image (fastdup nearest_neighbors_k; fastdup's default is 2).")
     var nearestNeighborsK = AnalysisOptions().nearestNeighborsK
-    @Option(help: "similarity.csv lists pairs with similarity at least this (fastdup threshold; default 0.9; with --model copy 0.55, or 0.45 with --no-verify).")
+    @Option(parsing: .unconditional, help: "similarity.csv lists pairs with similarity at least this (fastdup threshold; default 0.9; with --model copy 0.55, or 0.45 with --no-verify).")
     var threshold: Float?
-    @Option(help: "Connected components join pairs at least this similar (fastdup cc_threshold; default 0.96, 0.6 with --model copy).")
+    @Option(parsing: .unconditional, help: "Connected components join pairs at least this similar (fastdup cc_threshold; default 0.96, 0.6 with --model copy).")
     var ccThreshold: Float?
-    @Option(help: "Fraction of images reported as outliers (fastdup outlier_percentile).")
+    @Option(parsing: .unconditional, help: "Fraction of images reported as outliers (fastdup outlier_percentile).")
     var outlierPercentile = AnalysisOptions().outlierPercentile
     @Option(help: "Outlier rule: one (its nearest neighbour is far) or all (also nobody's near neighbour).")
     var outlierHow = AnalysisOptions().outlierRule
-    @Option(help: "near_duplicates.csv: cosine distance at most this (fiftyone compute_near_duplicates; default 0.2; with --model copy 0.45, or 0.55 with --no-verify).")
+    @Option(parsing: .unconditional, help: "near_duplicates.csv: cosine distance at most this (fiftyone compute_near_duplicates; default 0.2; with --model copy 0.45, or 0.55 with --no-verify).")
     var nearDuplicateDistance: Float?
     @Option(help: "Distance: cosine, euclidean, l1, linf (l1/linf need --index flat).")
     var distance = AnalysisOptions().metric
@@ -213,6 +233,20 @@ struct SimilarityOptions: ParsableArguments {
     var noVerify = false
     @Flag(help: "--model copy: check every uncertain pair with SIFT, without the ORB screening pass (slower).")
     var noScreen = false
+
+    /// Similarities are cosines (−1…1) for cosine, negated distances (≤ 0) for the other metrics.
+    func validate() throws {
+        try OptionRange.check("--nearest-neighbors-k", nearestNeighborsK, in: 1...1000)
+        for (name, value) in [("--threshold", threshold), ("--cc-threshold", ccThreshold)] {
+            if distance == .cosine { try OptionRange.check(name, value, in: -1...1) } else { try OptionRange.check(name, value, atMost: 0) }
+        }
+        try OptionRange.check("--outlier-percentile", outlierPercentile, in: 0...1)
+        if distance == .cosine {
+            try OptionRange.check("--near-duplicate-distance", nearDuplicateDistance, in: 0...2)
+        } else {
+            try OptionRange.check("--near-duplicate-distance", nearDuplicateDistance, atLeast: 0)
+        }
+    }
 
     /// The options, with the embedding's defaults for thresholds not given.
     func options(for embedding: EmbeddingChoice) -> AnalysisOptions {
@@ -231,20 +265,30 @@ struct SimilarityOptions: ParsableArguments {
 }
 
 struct ThresholdOptions: ParsableArguments {
-    @Option(help: "dark: 99th-percentile brightness (0-255) below this.")
+    @Option(parsing: .unconditional, help: "dark: 99th-percentile brightness (0-255) below this.")
     var darkBrightness = QualityThresholds().darkBrightnessP99
-    @Option(help: "bright: 5th-percentile brightness (0-255) above this.")
+    @Option(parsing: .unconditional, help: "bright: 5th-percentile brightness (0-255) above this.")
     var brightBrightness = QualityThresholds().brightBrightnessP5
-    @Option(help: "blurry: contrast-normalised Laplacian variance below this.")
+    @Option(parsing: .unconditional, help: "blurry: contrast-normalised Laplacian variance below this.")
     var blurrySharpness = QualityThresholds().blurrySharpness
-    @Option(help: "blurry: directional sharpness (motion blur) below this.")
+    @Option(parsing: .unconditional, help: "blurry: directional sharpness (motion blur) below this.")
     var blurryDirectionalSharpness = QualityThresholds().blurryDirectionalSharpness
-    @Option(help: "low_information: grey entropy (bits) below this.")
+    @Option(parsing: .unconditional, help: "low_information: grey entropy (bits) below this.")
     var lowInformationEntropy = QualityThresholds().lowInformationEntropy
-    @Option(help: "odd_aspect_ratio: min(w/h, h/w) below this.")
+    @Option(parsing: .unconditional, help: "odd_aspect_ratio: min(w/h, h/w) below this.")
     var oddAspectRatio = QualityThresholds().oddAspectRatio
-    @Option(help: "tiny: shorter side (px) below this.")
+    @Option(parsing: .unconditional, help: "tiny: shorter side (px) below this.")
     var tinySide = QualityThresholds().tinySide
+
+    func validate() throws {
+        try OptionRange.check("--dark-brightness", darkBrightness, in: 0...255)
+        try OptionRange.check("--bright-brightness", brightBrightness, in: 0...255)
+        try OptionRange.check("--blurry-sharpness", blurrySharpness, atLeast: 0)
+        try OptionRange.check("--blurry-directional-sharpness", blurryDirectionalSharpness, atLeast: 0)
+        try OptionRange.check("--low-information-entropy", lowInformationEntropy, in: 0...8)
+        try OptionRange.check("--odd-aspect-ratio", oddAspectRatio, in: 0...1)
+        try OptionRange.check("--tiny-side", tinySide, atLeast: 0)
+    }
 
     var thresholds: QualityThresholds {
         var t = QualityThresholds()

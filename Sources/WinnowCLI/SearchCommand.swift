@@ -21,16 +21,16 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "An image file to embed with the run's model.")
     var image: String?
 
-    @Option(help: "The index of a sample in the work_dir (atrain_features.dat.csv).")
+    @Option(parsing: .unconditional, help: "The index of a sample in the work_dir (atrain_features.dat.csv).")
     var id: Int64?
 
-    @Option(help: "A query vector: comma-separated numbers.")
+    @Option(parsing: .unconditional, help: "A query vector: comma-separated numbers.")
     var vector: String?
 
-    @Option(name: .short, help: "How many neighbours.")
+    @Option(name: .short, parsing: .unconditional, help: "How many neighbours.")
     var k = 10
 
-    @Option(help: "Only neighbours at least this similar.")
+    @Option(parsing: .unconditional, help: "Only neighbours at least this similar.")
     var threshold: Float?
 
     @Flag(help: "Print JSON.")
@@ -40,7 +40,22 @@ struct SearchCommand: ParsableCommand {
         if [image != nil, id != nil, vector != nil].filter({ $0 }).count != 1 {
             throw ValidationError("give exactly one of --image, --id or --vector")
         }
-        if k < 1 { throw ValidationError("-k must be ≥ 1") }
+        try OptionRange.check("-k", k, in: 1...10_000)
+        try OptionRange.check("--threshold", threshold, atMost: 1)
+        _ = try queryVector
+    }
+
+    /// `--vector` as numbers; each must be finite (a NaN would be "similar" to everything).
+    private var queryVector: [Float]? {
+        get throws {
+            guard let vector else { return nil }
+            let values = commaSeparated(vector).map { Float($0) }
+            guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
+                let bad = commaSeparated(vector).first { Float($0)?.isFinite != true } ?? ""
+                throw ValidationError("--vector must be comma-separated finite numbers (got '\(bad)')")
+            }
+            return values.compactMap { $0 }
+        }
     }
 
     func run() throws {
@@ -52,9 +67,7 @@ struct SearchCommand: ParsableCommand {
             } else if let id {
                 matches = try search.neighbors(ofSample: id, k: k, minimumSimilarity: threshold)
             } else {
-                let values = commaSeparated(vector ?? "").map { Float($0) }
-                guard !values.contains(where: { $0 == nil }) else { throw ValidationError("--vector must be comma-separated numbers") }
-                matches = try search.neighbors(ofVector: values.compactMap { $0 }, k: k, minimumSimilarity: threshold)
+                matches = try search.neighbors(ofVector: try queryVector ?? [], k: k, minimumSimilarity: threshold)
             }
         } catch let error as SearchError {
             throw failure(error, ExitStatus.noInput)

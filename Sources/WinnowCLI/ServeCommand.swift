@@ -28,11 +28,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "Port (0 picks a free one).")
+    @Option(parsing: .unconditional, help: "Port (0 picks a free one).")
     var port = 8765
 
     @Option(help: "Access token, required for a non-loopback --host (8+ letters, digits, - . _ ~).")
     var token: String?
+
+    func validate() throws {
+        try OptionRange.check("--port", port, in: 0...65535)
+    }
 
     func run() async throws {
         let server: AppServer

@@ -112,7 +112,9 @@ enum SummaryReport {
             lines.append(row("in similar clusters", s.imagesInComponents) + "  (\(s.components) components)")
             lines.append(row("near duplicates", s.nearDuplicates) + "  (\(s.similarPairs) similar pairs)")
             lines.append(row("outliers", s.outliers))
-            if s.leaks > 0 { lines.append(row("split leaks", s.leaks)) }
+            // Leaks are pairs of images, not files: no share of the files.
+            if s.leaks > 0 { lines.append("  " + "split leaks".padding(toLength: 22, withPad: " ", startingAt: 0)
+                + String(format: " %7d  ", s.leaks) + (s.leaks == 1 ? "pair" : "pairs") + " of near copies across splits (leaks.csv)") }
             if s.addedImages > 0 {
                 lines.append("  added \(s.addedImages) images; \(s.addedAlreadyKnown) of them are near copies of images already here (new_vs_known.csv)")
             }

@@ -27,25 +27,25 @@ struct VisualizeCommand: ParsableCommand {
     @Option(help: "Name of the map (file stem); default: the method.")
     var key: String?
 
-    @Option(help: "Output dimensions (t-SNE: 2).")
+    @Option(parsing: .unconditional, help: "Output dimensions (t-SNE: 2).")
     var dimensions = 2
 
     @Option(help: "manual: CSV with a header index,x,y[,…] (index as in atrain_features.dat.csv).")
     var points: String?
 
-    @Option(help: "Seed of the random choices (UMAP negative samples, t-SNE initial jitter).")
+    @Option(parsing: .unconditional, help: "Seed of the random choices (UMAP negative samples, t-SNE initial jitter).")
     var seed: UInt64 = 0
 
-    @Option(help: "UMAP: neighbours per point (including itself).")
+    @Option(parsing: .unconditional, help: "UMAP: neighbours per point (including itself).")
     var neighbors = 15
 
-    @Option(help: "UMAP: minimum distance between points in the map.")
+    @Option(parsing: .unconditional, help: "UMAP: minimum distance between points in the map.")
     var minDist: Float = 0.1
 
-    @Option(help: "UMAP: epochs (default 500 up to 10,000 images, 200 above); t-SNE: iterations (default 1000).")
+    @Option(parsing: .unconditional, help: "UMAP: epochs (default 500 up to 10,000 images, 200 above); t-SNE: iterations (default 1000).")
     var epochs: Int?
 
-    @Option(help: "t-SNE: perplexity.")
+    @Option(parsing: .unconditional, help: "t-SNE: perplexity.")
     var perplexity: Float = 30
 
     @Flag(help: "Print the map's JSON description.")
@@ -57,12 +57,15 @@ struct VisualizeCommand: ParsableCommand {
         }
         if chosen == .manual, points == nil { throw ValidationError("--method manual needs --points FILE") }
         if chosen != .manual, points != nil { throw ValidationError("--points is for --method manual") }
-        if dimensions < 1 { throw ValidationError("--dimensions must be ≥ 1") }
+        try OptionRange.check("--dimensions", dimensions, in: 1...100)
         if chosen == .tsne, dimensions != 2 { throw ValidationError("t-SNE (Barnes–Hut) makes 2-D maps: use --dimensions 2") }
         if let key, !EmbeddingMap.isValidKey(key) {
             throw ValidationError("--key must be letters, digits, - _ . (at most 100 characters)")
         }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be ≥ 1") }
+        try OptionRange.check("--epochs", epochs, in: 1...100_000)
+        try OptionRange.check("--neighbors", neighbors, in: 2...1000)
+        try OptionRange.check("--min-dist", minDist, in: 0...10)
+        try OptionRange.check("--perplexity", perplexity, in: 1...1000)
     }
 
     func run() throws {

@@ -167,4 +167,23 @@ struct AppSecurityTests {
         #expect(try http.get("/api/summary", headers: ["Cookie": "winnow_token=\(token)"]).status == 200)
         #expect(try http.get("/api/summary", headers: ["Cookie": "winnow_token=nope"]).status == 401)
     }
+
+    /// After the token cookie is set the browser goes to the same path, only ever on this host.
+    @Test func tokenLoginRedirectsOnlyToLocalPaths() throws {
+        let work = try fixtureCopy("redirect")
+        let token = "test-token-12345"
+        let server = try ServerProcess(work: work, arguments: ["--token", token])
+        defer { server.stop() }
+        let http = RawHTTP(port: server.port)
+        let local = try http.get("/files/scores.csv?token=\(token)")
+        #expect(local.status == 303 && local.header("Location") == "/files/scores.csv")
+        for path in ["//evil.com/", "///evil.com/", "/\\evil.com/", "/\\/evil.com", "//evil.com/files", "/a//evil.com",
+                     "/http://evil.com/", "/javascript:alert(1)"] {
+            let reply = try http.get(path + "?token=\(token)")   // refused (4xx), or sent home
+            #expect((400..<500).contains(reply.status) || (reply.status == 303 && reply.header("Location") == "/"),
+                    "\(path) answered \(reply.status), Location \(reply.header("Location") ?? "none")")
+        }
+        #expect(AccessPolicy.localRedirect("/api/summary") == "/api/summary")
+        #expect(AccessPolicy.localRedirect("") == "/" && AccessPolicy.localRedirect("evil.com") == "/")
+    }
 }

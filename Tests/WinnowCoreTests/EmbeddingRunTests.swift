@@ -104,23 +104,19 @@ import Testing
         let root = images.deletingLastPathComponent()
         // A .npy whose row count matches nothing (no name list beside it).
         let npy = root.appendingPathComponent("wrong.npy")
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 4), }"
-        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
-        var bytes = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count), 0]) + Data(header.utf8)
-        bytes += Data(count: 5 * 4 * 4)
-        try bytes.write(to: npy)
+        try NumPyFile.float32((0..<5).map { row in (0..<4).map { Float(4 * row + $0 + 1) } }).write(to: npy)
         let corrupt = root.appendingPathComponent("corrupt.onnx")
         try Data("definitely not a protobuf".utf8).write(to: corrupt)
-        let cases: [([String], String)] = [
-            (["--embeddings", npy.path], "cannot use embeddings \(npy.path): 5 rows, but the run has 18 files"),
-            (["--model", corrupt.path], "cannot load model \(corrupt.path): not a valid ONNX model"),
-            (["--model", "/no/such/model.onnx"], "model file not found: /no/such/model.onnx"),
+        let cases: [([String], Int32, String)] = [
+            (["--embeddings", npy.path], 65, "cannot use embeddings \(npy.path): 5 rows, but the run has 18 files"),
+            (["--model", corrupt.path], 65, "cannot load model \(corrupt.path): not a valid ONNX model"),
+            (["--model", "/no/such/model.onnx"], 66, "model file not found: /no/such/model.onnx"),
         ]
-        for (arguments, message) in cases {
+        for (arguments, status, message) in cases {
             let work = root.appendingPathComponent("work-\(UUID().uuidString.prefix(6))")
             let result = try TestData.shell(TestData.winnowExecutable.path,
                                             ["run", images.path, "-w", work.path, "--quiet"] + arguments)
-            #expect(result.status == 70, "\(arguments): \(result.output)")
+            #expect(result.status == status, "\(arguments): \(result.output)")
             #expect(result.output.hasPrefix("winnow: " + message), "\(result.output)")
             #expect(result.output.split(separator: "\n").count == 1, "\(result.output)")
         }

@@ -74,7 +74,13 @@ public enum EmbeddingError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 
     /// Folds line breaks and runs of whitespace so the message stays on one line.
-    static func oneLine(_ text: String) -> String {
+    static func oneLine(_ text: String) -> String { text.oneLine }
+}
+
+extension String {
+    /// The text with line breaks and tabs folded into single spaces, for one-line messages.
+    var oneLine: String {
+        let text = self
         var out = ""
         out.reserveCapacity(text.utf8.count)
         var pendingSpace = false

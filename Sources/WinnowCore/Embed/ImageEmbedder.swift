@@ -50,6 +50,11 @@ public final class OnnxImageEmbedder: ImageEmbedder {
     /// Set when the model's batch dimension is fixed: inputs are padded to this many images.
     private let fixedBatch: Int?
 
+    /// Input sides a model may be run at (a larger one needs gigabytes per image).
+    public static let inputSizes = 16...2048
+    /// Input sides of the built-in MobileNetV2 (multiples of 32 in this range).
+    public static let mobileNetV2InputSizes = 64...1024
+
     /// The default model: torchvision's ImageNet MobileNetV2, converted from the cached `.pth`
     /// on first use (see ``EmbeddingAssets``).
     ///
@@ -68,8 +73,8 @@ public final class OnnxImageEmbedder: ImageEmbedder {
                                    precision: MobileNetV2Converter.Precision = .float32)
         throws(EmbeddingError) -> OnnxImageEmbedder
     {
-        guard inputSize >= 64, inputSize % 32 == 0 else {
-            throw .invalidArgument("the built-in model's input size must be a multiple of 32 from 64, got \(inputSize)")
+        guard mobileNetV2InputSizes.contains(inputSize), inputSize % 32 == 0 else {
+            throw .invalidArgument("the built-in model's input size must be a multiple of 32 in 64…1024, got \(inputSize)")
         }
         try MobileNetV2Converter.checkInputSize(inputSize, precision: precision)
         let runtime = try OnnxRuntime.shared(assets: assets)
@@ -102,9 +107,11 @@ public final class OnnxImageEmbedder: ImageEmbedder {
                             runtime: OnnxRuntime? = nil, options: OnnxSessionOptions = OnnxSessionOptions(),
                             batchSize: Int = 32, featureOutput: String? = nil) throws(EmbeddingError)
     {
-        guard inputSize > 0 else { throw .invalidArgument("input size must be positive, got \(inputSize)") }
-        guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 != 0 }) else {
-            throw .invalidArgument("mean and std need three values each (std non-zero)")
+        guard Self.inputSizes.contains(inputSize) else {
+            throw .invalidArgument("input size must be in \(Self.inputSizes.lowerBound)…\(Self.inputSizes.upperBound), got \(inputSize)")
+        }
+        guard mean.count == 3, std.count == 3, mean.allSatisfy(\.isFinite), std.allSatisfy({ $0.isFinite && $0 != 0 }) else {
+            throw .invalidArgument("mean and std need three finite values each (std non-zero)")
         }
         let preprocessor = ImagePreprocessor(width: inputSize, height: inputSize, resizeMode: resizeMode,
                                              mean: mean, std: std, channelOrder: channelOrder)

@@ -8,13 +8,44 @@ import Foundation
 ///   (`index,filename`), matched by file name;
 /// - a CSV `filename,v0,v1,…` (header optional), matched by file name.
 /// Names match a sample when equal to its output filename, its id, or a path ending in its id.
+///
+/// A row with a NaN or infinite value, or all zeros, is unusable (it has no direction: its cosine
+/// with anything is undefined, and a NaN made the image a copy of everything): its image gets no
+/// vector and the run says so in one line naming the file and rows (``unusableRowsMessage``).
+/// A file with no usable row at all is refused.
 public struct PrecomputedEmbeddings: Sendable {
     public let path: String
     public let matrix: FeatureMatrix
     /// Row names for name-matched formats; nil when rows follow the file order (`.npy`).
     public let names: [String]?
+    /// Rows that are not finite or are all zero, with where they are in the file (`row 3`, `line 5`).
+    public let unusableRows: [(row: Int, record: String)]
 
     public var dimension: Int { matrix.dimension }
+
+    init(path: String, matrix: FeatureMatrix, names: [String]?, records: (Int) -> String) throws(EmbeddingError) {
+        self.path = path
+        self.matrix = matrix
+        self.names = names
+        unusableRows = (0..<matrix.rows).filter { !isUsableEmbedding(matrix.row($0)) }.map { ($0, records($0)) }
+        unusableRowSet = Set(unusableRows.map(\.row))
+        guard unusableRows.count < matrix.rows else {
+            throw .invalidEmbeddings(path: path, reason: "every row has NaN or infinite values or is all zero")
+        }
+    }
+
+    /// Whether `row` can be used (finite, not all zero).
+    public func isUsable(row: Int) -> Bool { !unusableRowSet.contains(row) }
+    private let unusableRowSet: Set<Int>
+
+    /// One line naming the unusable rows (the first ten), nil when every row is usable.
+    public var unusableRowsMessage: String? {
+        guard !unusableRows.isEmpty else { return nil }
+        let shown = unusableRows.prefix(10).map(\.record).joined(separator: ", ")
+        let more = unusableRows.count > 10 ? " and \(unusableRows.count - 10) more" : ""
+        return "\(shown)\(more) (\(unusableRows.count) of \(matrix.rows) rows) have NaN or infinite values or are all zero: "
+            + "their images get no vector"
+    }
 
     public static func load(_ path: String) throws(EmbeddingError) -> PrecomputedEmbeddings {
         guard FileManager.default.fileExists(atPath: path) else { throw .invalidEmbeddings(path: path, reason: "file not found") }
@@ -65,66 +96,73 @@ public struct PrecomputedEmbeddings: Sendable {
 
     // MARK: Formats
 
+    /// A `.npy` header: element type, shape and where the data starts.
+    struct NumPyHeader: Equatable {
+        var isHalf: Bool
+        var rows: Int
+        var columns: Int
+        var dataOffset: Int
+
+        /// Parses the header of `data`, checking that the data after it is exactly rows × columns
+        /// elements (so a forged shape can neither overflow nor ask for a huge allocation).
+        init(_ data: Data, path: String) throws(EmbeddingError) {
+            func bad(_ reason: String) -> EmbeddingError { .invalidEmbeddings(path: path, reason: reason) }
+            let bytes = [UInt8](data.prefix(12))
+            guard bytes.count >= 10, bytes.starts(with: [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) else { throw bad("not a NumPy .npy file") }
+            let wide = bytes[6] >= 2
+            guard !wide || bytes.count >= 12 else { throw bad("truncated .npy header") }
+            let length = wide ? Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+                : Int(bytes[8]) | Int(bytes[9]) << 8
+            let start = wide ? 12 : 10
+            guard data.count - start >= length else { throw bad("truncated .npy header") }
+            let header = String(decoding: data[(data.startIndex + start)..<(data.startIndex + start + length)], as: UTF8.self)
+            func field(_ key: String) -> Substring? {
+                header.range(of: "'\(key)':").map { header[$0.upperBound...].drop { $0 == " " } }
+            }
+            guard let descr = field("descr"), let shape = field("shape") else {
+                throw bad("unreadable .npy header: \(header.prefix(200).filter { !$0.isNewline })")
+            }
+            if field("fortran_order")?.hasPrefix("True") == true {
+                throw bad("Fortran-order arrays are not supported; save with np.ascontiguousarray")
+            }
+            if descr.hasPrefix("'<f4'") || descr.hasPrefix("'|f4'") { isHalf = false }
+            else if descr.hasPrefix("'<f2'") { isHalf = true }
+            else { throw bad("dtype \(descr.prefix { $0 != "," }.prefix(40)) is not float32 or float16") }
+            let inside = shape.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }
+            let dims = inside.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard dims.count == 2, let rows = dims[0], let columns = dims[1], rows > 0, columns > 0 else {
+                throw bad("shape (\(inside.prefix(80))) is not N×d")
+            }
+            let (count, overflow) = rows.multipliedReportingOverflow(by: columns)
+            let expected = count.multipliedReportingOverflow(by: isHalf ? 2 : 4)
+            guard !overflow, !expected.overflow, data.count - start - length == expected.partialValue else {
+                throw bad("file size does not match shape \(rows)×\(columns)")
+            }
+            (self.rows, self.columns, dataOffset) = (rows, columns, start + length)
+        }
+    }
+
     private static func loadNumPy(_ path: String) throws -> PrecomputedEmbeddings {
         let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
-        guard data.count >= 10, Array(data.prefix(6)) == magic else {
-            throw EmbeddingError.invalidEmbeddings(path: path, reason: "not a NumPy .npy file")
-        }
-        let major = data[6]
-        let headerLength: Int, headerStart: Int
-        if major == 1 {
-            headerLength = Int(data[8]) | Int(data[9]) << 8
-            headerStart = 10
-        } else {
-            guard data.count >= 12 else { throw EmbeddingError.invalidEmbeddings(path: path, reason: "truncated .npy header") }
-            headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
-            headerStart = 12
-        }
-        guard data.count >= headerStart + headerLength else {
-            throw EmbeddingError.invalidEmbeddings(path: path, reason: "truncated .npy header")
-        }
-        let header = String(decoding: data[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        func field(_ key: String) -> String? {
-            guard let range = header.range(of: "'\(key)':") else { return nil }
-            return String(header[range.upperBound...]).trimmingCharacters(in: .whitespaces)
-        }
-        guard let descr = field("descr"), let shape = field("shape") else {
-            throw EmbeddingError.invalidEmbeddings(path: path, reason: "unreadable .npy header: \(header)")
-        }
-        if field("fortran_order")?.hasPrefix("True") == true {
-            throw EmbeddingError.invalidEmbeddings(path: path, reason: "Fortran-order arrays are not supported; save with np.ascontiguousarray")
-        }
-        let isHalf: Bool
-        if descr.hasPrefix("'<f4'") || descr.hasPrefix("'|f4'") { isHalf = false }
-        else if descr.hasPrefix("'<f2'") { isHalf = true }
-        else { throw EmbeddingError.invalidEmbeddings(path: path, reason: "dtype \(descr.prefix { $0 != "," }) is not float32 or float16") }
-        let inside = shape.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }
-        let dims = inside.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard dims.count == 2, dims[0] > 0, dims[1] > 0 else {
-            throw EmbeddingError.invalidEmbeddings(path: path, reason: "shape (\(inside)) is not N×d")
-        }
-        let offset = headerStart + headerLength
-        let count = dims[0] * dims[1]
-        guard data.count - offset == count * (isHalf ? 2 : 4) else {
-            throw EmbeddingError.invalidEmbeddings(path: path, reason: "file size does not match shape \(dims[0])×\(dims[1])")
-        }
+        let header = try NumPyHeader(data, path: path)
+        let count = header.rows * header.columns
         var values = [Float](repeating: 0, count: count)
         data.withUnsafeBytes { raw in
             for i in 0..<count {
-                if isHalf {
-                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 2 * i, as: UInt16.self))
+                if header.isHalf {
+                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: header.dataOffset + 2 * i, as: UInt16.self))
                     values[i] = Float(Float16(bitPattern: bits))
                 } else {
-                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
+                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: header.dataOffset + 4 * i, as: UInt32.self)))
                 }
             }
         }
         let names = FileManager.default.fileExists(atPath: path + ".csv") ? try readNameList(path + ".csv") : nil
-        if let names, names.count != dims[0] {
-            throw EmbeddingError.invalidEmbeddings(path: path, reason: "\(dims[0]) rows but \(names.count) names in its .csv")
+        if let names, names.count != header.rows {
+            throw EmbeddingError.invalidEmbeddings(path: path, reason: "\(header.rows) rows but \(names.count) names in its .csv")
         }
-        return PrecomputedEmbeddings(path: path, matrix: FeatureMatrix(rows: dims[0], dimension: dims[1], values: values), names: names)
+        return try PrecomputedEmbeddings(path: path, matrix: FeatureMatrix(rows: header.rows, dimension: header.columns, values: values),
+                                         names: names, records: { "row \($0)" })
     }
 
     private static func loadFastdup(_ path: String) throws -> PrecomputedEmbeddings {
@@ -139,7 +177,7 @@ public struct PrecomputedEmbeddings: Sendable {
                 "\(size) bytes is not \(names.count) float32 rows (one per line of the .dat.csv)")
         }
         let matrix = try FeatureMatrix(mapping: URL(fileURLWithPath: path), dimension: size / (names.count * 4))
-        return PrecomputedEmbeddings(path: path, matrix: matrix, names: names)
+        return try PrecomputedEmbeddings(path: path, matrix: matrix, names: names, records: { "row \($0)" })
     }
 
     /// The `filename` column of an `index,filename` list (fastdup's `.dat.csv`).
@@ -152,7 +190,7 @@ public struct PrecomputedEmbeddings: Sendable {
     }
 
     private static func loadCSV(_ path: String) throws -> PrecomputedEmbeddings {
-        var names: [String] = [], values: [Float] = []
+        var names: [String] = [], values: [Float] = [], lineNumbers: [Int] = []
         var dimension: Int?
         for (number, line) in try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline).enumerated() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -167,8 +205,21 @@ public struct PrecomputedEmbeddings: Sendable {
             dimension = numbers.count
             names.append(String(fields[0]).trimmingCharacters(in: CharacterSet(charactersIn: "\" ")))
             values += numbers.compactMap { $0 }
+            lineNumbers.append(number + 1)
         }
         guard let dimension else { throw EmbeddingError.invalidEmbeddings(path: path, reason: "no rows") }
-        return PrecomputedEmbeddings(path: path, matrix: FeatureMatrix(rows: names.count, dimension: dimension, values: values), names: names)
+        return try PrecomputedEmbeddings(path: path, matrix: FeatureMatrix(rows: names.count, dimension: dimension, values: values),
+                                         names: names, records: { "line \(lineNumbers[$0])" })
     }
+}
+
+/// Whether a vector can be compared: every value finite and not all zero (a zero vector has no
+/// direction, so its cosine with anything is undefined).
+func isUsableEmbedding(_ vector: some Sequence<Float>) -> Bool {
+    var nonZero = false
+    for value in vector {
+        guard value.isFinite else { return false }
+        if value != 0 { nonZero = true }
+    }
+    return nonZero
 }

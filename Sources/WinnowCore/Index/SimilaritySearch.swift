@@ -43,15 +43,18 @@ public final class SimilaritySearch: @unchecked Sendable {
         guard !ids.isEmpty else { throw SearchError.noFeatures(workDirectory.path) }
         self.ids = ids
         filenames = names
-        rowOfID = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        rowOfID = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         let saved = workDirectory.appendingPathComponent(Self.indexFileName)
         if FileManager.default.fileExists(atPath: saved.path) {
             index = try ApproximateIndex.load(from: saved)
         } else {
             let size = (try FileManager.default.attributesOfItem(atPath: vectors.path)[.size] as? NSNumber)?.intValue ?? 0
+            guard size > 0, size % (ids.count * 4) == 0 else { throw SearchError.noFeatures(workDirectory.path) }
             let matrix = try FeatureMatrix(mapping: vectors, dimension: size / (ids.count * 4))
             index = ExactIndex(vectors: matrix, metric: configuration.analysis.metric)
         }
+        // Every row the index returns must name a sample.
+        guard index.count == ids.count else { throw SearchError.noFeatures(workDirectory.path) }
     }
 
     public var dimension: Int { index.dimension }
@@ -59,6 +62,8 @@ public final class SimilaritySearch: @unchecked Sendable {
     /// Neighbours of a vector (length `dimension`), nearest first.
     public func neighbors(ofVector vector: [Float], k: Int = 10, minimumSimilarity: Float? = nil) throws -> [Match] {
         guard vector.count == dimension else { throw SearchError.dimensionMismatch(expected: dimension, actual: vector.count) }
+        // A NaN would be at distance 0 from everything; a zero vector has no direction.
+        guard isUsableEmbedding(vector) else { throw SearchError.unusableVector }
         return try matches(FeatureMatrix(rows: 1, dimension: dimension, values: vector), k: k, excluding: nil,
                            minimumSimilarity: minimumSimilarity)
     }
@@ -120,7 +125,8 @@ public final class SimilaritySearch: @unchecked Sendable {
 
     private func matches(_ query: FeatureMatrix, k: Int, excluding: Int64?, minimumSimilarity: Float?) throws -> [Match] {
         let metric = configuration.analysis.metric
-        let found = try index.search(query, k: min(index.count, k + (excluding == nil ? 0 : 1)), excludingSelf: false)[0]
+        let wanted = min(index.count, min(max(k, 0), index.count) + (excluding == nil ? 0 : 1))
+        let found = try index.search(query, k: wanted, excludingSelf: false)[0]
         return found.compactMap { n -> Match? in
             guard ids[n.index] != excluding else { return nil }
             let similarity = n.similarity(metric)
@@ -143,6 +149,7 @@ public enum SearchError: Error, Equatable, CustomStringConvertible {
     case unknownSample(Int64)
     case unreadableImage(String, String)
     case dimensionMismatch(expected: Int, actual: Int)
+    case unusableVector
 
     public var description: String {
         switch self {
@@ -152,6 +159,7 @@ public enum SearchError: Error, Equatable, CustomStringConvertible {
         case .unknownSample(let id): "no embedded sample with index \(id) in this work_dir"
         case .unreadableImage(let path, let why): "\(path): \(why)"
         case .dimensionMismatch(let expected, let actual): "the query vector has \(actual) values, the features \(expected)"
+        case .unusableVector: "the query vector has NaN or infinite values or is all zero"
         }
     }
 }

@@ -115,7 +115,7 @@ public struct AnnotationError: Error, Sendable, Equatable, CustomStringConvertib
         var text = file
         if let record { text += ", \(record)" }
         if let field { text += ", field '\(field)'" }
-        return text + ": " + reason
+        return (text + ": " + reason).oneLine   // a JSON string may hold line breaks
     }
 }
 

@@ -100,8 +100,9 @@ struct COCOAnnotationReader {
     /// COCO ids are numbers (sometimes strings); both become the same key.
     private static func key(_ value: Any?) -> String? {
         if let number = value as? NSNumber {
+            // Whole numbers as integers; any other (1e19, 2.5, NaN) as written by Double.
             let double = number.doubleValue
-            return double == double.rounded() ? String(Int64(double)) : String(double)
+            return Int64(exactly: double).map { String($0) } ?? String(double)
         }
         if let string = value as? String, !string.isEmpty { return string }
         return nil

@@ -1,7 +1,7 @@
 import Foundation
 
 /// fastdup's annotation CSV: a header naming `filename` (or `img_filename`, `file`, `path`),
-/// optional `label` (or the column given), `split`, a box as `col_x,row_y,width,height` or a
+/// `label` (or the column given; required), `split`, a box as `col_x,row_y,width,height` or a
 /// rotated box as `x1,y1,…,x4,y4` (pixels), and for predictions `confidence` (or `score`) and
 /// `logits` (numbers separated by spaces or `;`, optionally in `[…]`). A row without a box is an
 /// image-level label. Rows that cannot be read are skipped and reported with line and field.
@@ -24,10 +24,11 @@ struct CSVAnnotationReader {
             throw AnnotationError(file: url.path, record: "line \(headerLine.number)", field: "filename",
                                   reason: "the header has no filename column (found: \(names.joined(separator: ",")))")
         }
-        let label = column(labelColumn.lowercased())
-        if label == nil && labelColumn != "label" {
+        // Without labels nothing can be analysed: say so instead of finding "0 labelled images".
+        guard let label = column(labelColumn.lowercased()) else {
             throw AnnotationError(file: url.path, record: "line \(headerLine.number)", field: labelColumn,
-                                  reason: "the header has no such label column")
+                                  reason: "the header has no label column '\(labelColumn)' (found: \(names.joined(separator: ","))); "
+                                      + "name the label column with --label-column")
         }
         let split = column("split")
         let confidence = column("confidence", "score")
@@ -45,12 +46,6 @@ struct CSVAnnotationReader {
                                   field: cornerNames.first { column($0) == nil }, reason: "a rotated box needs all of x1,y1,…,x4,y4")
         }
 
-        if label == nil && split == nil && boxColumns.isEmpty && cornerColumns.isEmpty {
-            throw AnnotationError(file: url.path, record: "line \(headerLine.number)", field: labelColumn,
-                                  reason: "no label, split or box column (found: \(names.joined(separator: ","))); "
-                                      + "name the label column with --label-column")
-        }
-
         var annotations: [Annotation] = []
         var problems: [AnnotationError] = []
         for line in lines {
@@ -65,10 +60,8 @@ struct CSVAnnotationReader {
             let filename = fields[filenameColumn].trimmingCharacters(in: .whitespaces)
             guard !filename.isEmpty else { problem(names[filenameColumn], "empty file name"); continue }
             var annotation = Annotation(filename: filename, record: record)
-            if let label {
-                let value = fields[label].trimmingCharacters(in: .whitespaces)
-                annotation.label = value.isEmpty ? nil : value
-            }
+            let value = fields[label].trimmingCharacters(in: .whitespaces)
+            annotation.label = value.isEmpty ? nil : value
             if let split {
                 let value = fields[split].trimmingCharacters(in: .whitespaces)
                 annotation.split = value.isEmpty ? nil : value

@@ -196,8 +196,9 @@ struct YOLOAnnotationReader {
                     }
                     byIndex[index] = entry.value
                 }
-                let count = (byIndex.keys.max() ?? -1) + 1
-                guard byIndex.count == count else {
+                // Distinct indices ≥ 0 whose largest is count − 1 run 0…count − 1 (no `max + 1`: it may overflow).
+                let count = byIndex.count
+                guard byIndex.keys.max() == count - 1 else {
                     throw AnnotationError(file: file, field: "names", reason: "class indices must run 0…\(count - 1) without gaps")
                 }
                 yaml.lists[key] = (0..<count).map { byIndex[$0] ?? "" }

@@ -63,27 +63,20 @@ private func modificationTime(_ path: String) -> Double {
     ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
 }
 
-/// The embedding step of a run: the model that the decode workers run on each decoded image
-/// (single-threaded inference per worker), or the precomputed vectors, and the feature store
-/// the vectors are appended to.
-final class EmbeddingStage {
+/// The model or the precomputed vectors of a run, loaded before the work_dir is touched: an
+/// unusable model or vectors file stops the run with nothing written.
+struct EmbeddingSource {
     let choice: EmbeddingChoice
-    let store: FeatureStore
     /// What the decode workers run on each decoded image (nil for precomputed vectors).
     let embedder: (any SampleEmbedder)?
-    private let precomputed: PrecomputedEmbeddings?
-    private var precomputedRows: [String: Int] = [:]
-    /// Samples that decoded but have no precomputed vector.
-    private(set) var missingVectors: [String] = []
+    let precomputed: PrecomputedEmbeddings?
+    let dimension: Int
 
-    static let featuresFileName = "features.f32"
-
-    init(choice: EmbeddingChoice, workDirectory: URL, catalog: Catalog) throws {
+    init(_ choice: EmbeddingChoice) throws(EmbeddingError) {
         self.choice = choice
-        let dimension: Int
         switch choice {
         case .none:
-            throw EmbeddingError.invalidArgument("no embedding stage without a model")
+            throw .invalidArgument("no embedding stage without a model")
         case .mobileNetV2(let squash, let size):
             let model = try OnnxImageEmbedder.mobileNetV2(batchSize: 1, inputSize: size, squash: squash)
             (embedder, precomputed, dimension) = (model, nil, model.dimension)
@@ -101,22 +94,49 @@ final class EmbeddingStage {
             let model = try CopyDescriptorEmbedder.mobileNetV2(batchSize: 2)
             (embedder, precomputed, dimension) = (model, nil, model.dimension)
         }
+    }
+
+    /// The precomputed row of each of the run's files (all listed files, in id order); empty for a model.
+    func rows(for samples: [(id: String, filename: String)]) throws(EmbeddingError) -> [String: Int] {
+        try precomputed?.rows(for: samples) ?? [:]
+    }
+}
+
+/// The embedding step of a run: the model that the decode workers run on each decoded image
+/// (single-threaded inference per worker), or the precomputed vectors, and the feature store
+/// the vectors are appended to. A vector with NaN or infinite values, or all zeros, is not
+/// stored: its image gets no vector, and ``warnings`` says so.
+final class EmbeddingStage {
+    let choice: EmbeddingChoice
+    let store: FeatureStore
+    /// What the decode workers run on each decoded image (nil for precomputed vectors).
+    let embedder: (any SampleEmbedder)?
+    private let precomputed: PrecomputedEmbeddings?
+    private let precomputedRows: [String: Int]
+    /// Samples that decoded but have no precomputed vector.
+    private(set) var missingVectors: [String] = []
+    /// Samples the model gave an unusable vector.
+    private(set) var unusableOutputs: [String] = []
+
+    static let featuresFileName = "features.f32"
+
+    /// `rows`: ``EmbeddingSource/rows(for:)`` of the run's files.
+    init(source: EmbeddingSource, rows: [String: Int], workDirectory: URL, catalog: Catalog) throws {
+        choice = source.choice
+        embedder = source.embedder
+        precomputed = source.precomputed
+        precomputedRows = rows
         let url = workDirectory.appendingPathComponent(Self.featuresFileName)
-        let identity = "\(choice.identity)/d\(dimension)"
+        let identity = "\(choice.identity)/d\(source.dimension)"
         if try catalog.setting("embedding") != identity {
             try catalog.clearFeatureRows()
             FeatureStore.remove(at: url)
             try catalog.setSetting("embedding", identity)
         }
-        store = try FeatureStore(url: url, dimension: dimension, committedRows: try catalog.committedFeatureRows())
+        store = try FeatureStore(url: url, dimension: source.dimension, committedRows: try catalog.committedFeatureRows())
     }
 
     var dimension: Int { store.dimension }
-
-    /// Matches precomputed vectors to the run's files (all listed files, in id order).
-    func bind(_ samples: [(id: String, filename: String)]) throws {
-        if let precomputed { precomputedRows = try precomputed.rows(for: samples) }
-    }
 
     /// Appends the vectors of the decoded samples among `outcomes` to the feature store and
     /// returns each one's row. A model failure ends the run (it is not about one file).
@@ -124,14 +144,36 @@ final class EmbeddingStage {
         var embedded: [(Int64, [Float])] = []
         for outcome in outcomes {
             if let embedding = outcome.embedding {
-                embedded.append((outcome.sampleID, try embedding.get()))
+                let vector = try embedding.get()
+                guard isUsableEmbedding(vector) else {
+                    unusableOutputs.append(ids[outcome.sampleID] ?? String(outcome.sampleID)); continue
+                }
+                embedded.append((outcome.sampleID, vector))
             } else if let precomputed, case .success = outcome.result, let id = ids[outcome.sampleID] {
                 guard let row = precomputedRows[id] else { missingVectors.append(id); continue }
+                guard precomputed.isUsable(row: row) else { continue }   // named by `warnings`
                 embedded.append((outcome.sampleID, Array(precomputed.matrix.row(row))))
             }
         }
         guard !embedded.isEmpty else { return [:] }
         let rows = try store.append(embedded.map(\.1))
         return Dictionary(uniqueKeysWithValues: zip(embedded.map(\.0), rows))
+    }
+
+    /// One line for each kind of decoded image left without a vector (name, problem), for the end of the run.
+    var warnings: [(name: String, problem: InvalidSample)] {
+        var lines: [(name: String, problem: InvalidSample)] = []
+        if let first = missingVectors.first {
+            lines.append((first, InvalidSample(.unreadable,
+                "\(missingVectors.count) decoded images have no vector in the given embeddings (first shown)")))
+        }
+        if let precomputed, let message = precomputed.unusableRowsMessage {
+            lines.append((precomputed.path, InvalidSample(.unreadable, message)))
+        }
+        if let first = unusableOutputs.first {
+            lines.append((first, InvalidSample(.unreadable, "the model gave \(unusableOutputs.count) images a vector with NaN "
+                + "or infinite values or all zeros: they get no vector (first shown)")))
+        }
+        return lines
     }
 }

@@ -110,19 +110,29 @@ public struct Run: Sendable {
                         onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil,
                         onSkipped: (@Sendable (SkippedEntry) -> Void)? = nil) throws -> RunSummary {
         let started = Date()
-        // Annotation files are read first: an unusable one stops the run before any decoding.
-        let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
+        let inputs = try prepare(onSkipped: onSkipped)
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let lock = try WorkDirectoryLock(workDirectory: workDirectory, wait: waitsForLock)
         return try withExtendedLifetime(lock) {
-            try execute(started: started, labels: labels, progress: progress, onInvalid: onInvalid, onSkipped: onSkipped)
+            try execute(inputs, started: started, progress: progress, onInvalid: onInvalid)
         }
     }
 
-    /// The run, once the work_dir is locked.
-    private func execute(started: Date, labels: LabelStage.Loaded?, progress: ProgressHandler?,
-                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?,
-                         onSkipped: (@Sendable (SkippedEntry) -> Void)?) throws -> RunSummary {
+    /// What a run reads and checks before it creates or changes the work_dir: an unusable
+    /// annotation file, model or vectors file stops it there.
+    private struct Inputs {
+        var labels: LabelStage.Loaded?
+        var embedding: EmbeddingSource?
+        var found: IngestResult
+        var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
+        var listings: [Catalog.Listing]
+        /// Sample id → row of the user's vectors (`--embeddings`).
+        var vectorRows: [String: Int]
+    }
+
+    private func prepare(onSkipped: (@Sendable (SkippedEntry) -> Void)?) throws -> Inputs {
+        let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
+        let embedding = configuration.embedding == .none ? nil : try EmbeddingSource(configuration.embedding)
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
         var found = try ingestor.ingest(configuration.inputs)
         found.skipped.forEach { onSkipped?($0) }
@@ -133,16 +143,24 @@ public struct Run: Sendable {
             found.sources = expanded.sources
             objects = (expanded.annotations, expanded.problems)
         }
+        var listings = found.sources.map { Catalog.Listing(source: $0, filename: $0.displayName) }
+        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: $0.source.displayName) }
+        let vectorRows = try embedding?.rows(for: listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
+        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, listings: listings,
+                      vectorRows: vectorRows ?? [:])
+    }
+
+    /// The run, once the work_dir is locked.
+    private func execute(_ inputs: Inputs, started: Date, progress: ProgressHandler?,
+                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
+        let found = inputs.found
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         try StagedOutputs.finishInterrupted(in: workDirectory, catalog: catalog)
         let runID = try catalog.beginRun(configurationJSON: try jsonString(configuration))
-
-        var listings = found.sources.map { Catalog.Listing(source: $0, filename: $0.displayName) }
-        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: $0.source.displayName) }
-        let embedding: EmbeddingStage? = configuration.embedding == .none ? nil
-            : try EmbeddingStage(choice: configuration.embedding, workDirectory: workDirectory, catalog: catalog)
-        let pending = try catalog.register(listings, run: runID, needingFeatures: embedding != nil)
-        try embedding?.bind(listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
+        let embedding = try inputs.embedding.map {
+            try EmbeddingStage(source: $0, rows: inputs.vectorRows, workDirectory: workDirectory, catalog: catalog)
+        }
+        let pending = try catalog.register(inputs.listings, run: runID, needingFeatures: embedding != nil)
 
         // Listed-but-missing inputs are invalid without reading anything.
         let missing = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
@@ -157,14 +175,11 @@ public struct Run: Sendable {
         try decode(toProcess, run: runID, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
             onInvalid?(source.displayName, problem)
         }
-        if let embedding, !embedding.missingVectors.isEmpty {
-            onInvalid?(embedding.missingVectors[0], InvalidSample(.unreadable,
-                "\(embedding.missingVectors.count) decoded images have no vector in the given embeddings (first shown)"))
-        }
+        for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
         let newRun = try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil
         return try publish(run: runID, catalog: catalog) { staging in
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
-                                                          newRun: newRun, labels: labels, objects: objects, into: staging)
+                                                          newRun: newRun, labels: inputs.labels, objects: inputs.objects, into: staging)
             summary.processedThisRun = toProcess.count + missingOutcomes.count
             summary.skippedEntries = found.skipped.count
             summary.reused = summary.files - summary.processedThisRun
