@@ -20,7 +20,7 @@ extension ImageDecoder {
         var result = winnow_vips_result()
         // VIPS_FAIL_ON_ERROR: fail on truncation and on damaged data, not on mere warnings.
         let status = winnow_vips_decode(loader, base, bytes.count, Int32(VIPS_FAIL_ON_ERROR_VALUE),
-                                        Int32(Self.maximumSide), Int64(Self.maximumPixels), &result)
+                                        Int32(Self.maximumSide), Int64(limits.maximumPixels), &result)
         let message = withUnsafeBytes(of: result.message) { raw in
             oneLine(String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self))
         }
@@ -28,7 +28,11 @@ extension ImageDecoder {
         case WINNOW_VIPS_OK:
             break
         case WINNOW_VIPS_TOO_LARGE:
-            throw tooLarge(width: Int(result.width), height: Int(result.height))
+            let width = Int(result.width), height = Int(result.height)
+            try checkNotTooLarge(width: width, height: height, reducible: true, format: format)
+            throw tooManyPixels(width: width, height: height, why: format == .jpeg || format == .webp
+                                ? "even decoded shrunk it would be over the limit"
+                                : "\(format.displayName) cannot be decoded shrunk without holding it whole")
         case WINNOW_VIPS_NOT_STARTED:
             throw InvalidSample(.unreadable, "could not start libvips to decode \(format.displayName)")
         default:
@@ -44,9 +48,10 @@ extension ImageDecoder {
             buffer.baseAddress?.initialize(from: source, count: count)
             initialized = count
         }
-        try checkNotTooSmall(width: width, height: height)
+        let originalWidth = Int(result.original_width), originalHeight = Int(result.original_height)
+        try checkNotTooSmall(width: originalWidth, height: originalHeight)
         return DecodedImage(image: RGBImage(width: width, height: height, pixels: pixels),
-                            originalWidth: width, originalHeight: height, format: format,
+                            originalWidth: originalWidth, originalHeight: originalHeight, format: format,
                             isGrayscaleSource: result.source_is_gray != 0)
     }
 
