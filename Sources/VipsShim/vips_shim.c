@@ -191,10 +191,37 @@ static winnow_vips_status winnow_vips_decode_quietly(winnow_vips_loader loader,
 /// decode is lost. No other loader writes to stderr.
 static GMutex winnow_stderr_lock;
 
+/// libvips has one error buffer for the whole process, so decodes failing at the same time
+/// mix (and clear) each other's messages. Decodes run in parallel as readers; a failed one
+/// is decoded again as the only writer, alone, for its own message.
+static GRWLock winnow_error_lock;
+
+static winnow_vips_status winnow_vips_decode_silenced(winnow_vips_loader loader,
+                                                      const void *bytes, size_t length,
+                                                      int fail_on, int max_side, long long max_pixels,
+                                                      winnow_vips_result *result);
+
 winnow_vips_status winnow_vips_decode(winnow_vips_loader loader,
                                       const void *bytes, size_t length,
                                       int fail_on, int max_side, long long max_pixels,
                                       winnow_vips_result *result) {
+    g_rw_lock_reader_lock(&winnow_error_lock);
+    winnow_vips_status status =
+        winnow_vips_decode_silenced(loader, bytes, length, fail_on, max_side, max_pixels, result);
+    g_rw_lock_reader_unlock(&winnow_error_lock);
+    if (status != WINNOW_VIPS_HEADER_FAILED && status != WINNOW_VIPS_DECODE_FAILED) return status;
+    g_rw_lock_writer_lock(&winnow_error_lock);
+    vips_error_clear();
+    status = winnow_vips_decode_silenced(loader, bytes, length, fail_on, max_side, max_pixels, result);
+    g_rw_lock_writer_unlock(&winnow_error_lock);
+    return status;
+}
+
+/// `winnow_vips_decode_quietly`, with stderr silenced for JPEG XL.
+static winnow_vips_status winnow_vips_decode_silenced(winnow_vips_loader loader,
+                                                      const void *bytes, size_t length,
+                                                      int fail_on, int max_side, long long max_pixels,
+                                                      winnow_vips_result *result) {
     if (loader != WINNOW_VIPS_LOADER_JXL) {
         return winnow_vips_decode_quietly(loader, bytes, length, fail_on, max_side, max_pixels, result);
     }

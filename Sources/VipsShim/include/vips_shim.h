@@ -63,7 +63,9 @@ typedef struct {
 /// (`vips_autorot`; not for ImageMagick, which already delivers rows top-down), alpha
 /// flattened on white, any colour space (CMYK with its ICC profile, gray, 16-bit, Lab, ...)
 /// converted to sRGB, and exactly 3 bands. JPEG XL decodes run one at a time with stderr
-/// sent to /dev/null, because libjxl prints failure traces there directly.
+/// sent to /dev/null, because libjxl prints failure traces there directly. A failed decode
+/// is repeated with no other decode running, so that its message is its own (libvips has a
+/// single, process-wide error buffer).
 ///
 /// `fail_on` is a `VipsFailOn` value (0 none, 1 truncated, 2 error, 3 warning).
 /// Images wider or taller than `max_side` are not decoded: the status is
