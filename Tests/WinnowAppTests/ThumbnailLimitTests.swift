@@ -14,8 +14,10 @@ import Testing
         var most: Int { state.withLock { $0.most } }
     }
 
+    /// Width 1 because the cooperative pool has only as many threads as cores (2 in CI):
+    /// without the limiter two pieces of work would overlap here.
     @Test func limiterRunsAtMostItsWidthAtOnceAndEveryPieceOfWork() async throws {
-        let limiter = WorkLimiter(width: 2)
+        let limiter = WorkLimiter(width: 1)
         let gauge = Gauge()
         let results = try await withThrowingTaskGroup(of: Int.self) { group in
             for k in 0..<12 {
@@ -31,7 +33,7 @@ import Testing
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(results.sorted() == Array(0..<12))
-        #expect(gauge.most == 2)
+        #expect(gauge.most == 1)
     }
 
     @Test func failedWorkFreesItsSlot() async throws {

@@ -162,6 +162,29 @@ import Testing
         #expect(bad.first?["reason"]?.contains("64000000 bytes is over the limit of 10000000 bytes") == true, "\(bad)")
     }
 
+    /// The limits are kept in config.json; thumbnails use them, and configs written before
+    /// they existed still load (with the defaults).
+    @Test func thumbnailsUseTheRunsLimits() throws {
+        let root = try TestData.temporaryDirectory()
+        let images = root.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        _ = try BombFixtures(in: images).small("coffee.jpg", side: 600)
+        let work = root.appendingPathComponent("w")
+        let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--no-embeddings",
+                                     "--quiet", "--max-image-pixels", "100000", "--max-member-bytes", "5000000"])
+        #expect(run.status == 0, "\(run.output)")
+        let limits = DecodeLimits(maximumPixels: 100_000, maximumMemberBytes: 5_000_000)
+        let store = ThumbnailStore(workDirectory: work)
+        #expect(store.limits == limits && store.resized(side: 800, folder: "large").limits == limits)
+        #expect(throws: Never.self) { try store.thumbnail(of: 0) }
+
+        let config = work.appendingPathComponent("config.json")
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as? [String: Any])
+        json["decodeLimits"] = nil
+        try JSONSerialization.data(withJSONObject: json).write(to: config)
+        #expect(ThumbnailStore(workDirectory: work).limits == DecodeLimits())
+    }
+
     @Test func limitOptionsAreValidatedAndDocumented() throws {
         let winnow = TestData.winnowExecutable.path
         let help = try TestData.shell(winnow, ["run", "--help"]).output
