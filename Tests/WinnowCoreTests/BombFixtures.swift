@@ -43,6 +43,7 @@ struct BombFixtures {
             "jpeg_60000.jpg": HeaderEdit.jpeg(jpeg, width: 60_000, height: 60_000),
             "webp_lossy_16383.webp": HeaderEdit.webp(lossy, width: 16_383, height: 16_383),
             "webp_lossless_16383.webp": HeaderEdit.webp(lossless, width: 16_383, height: 16_383),
+            "gif_9400.gif": HeaderEdit.gif(gif, width: 9_400, height: 9_400),
             "gif_20000.gif": HeaderEdit.gif(gif, width: 20_000, height: 20_000),
             "gif_60000.gif": HeaderEdit.gif(gif, width: 60_000, height: 60_000),
             "tiff_20000.tif": HeaderEdit.tiff(tiff, width: 20_000, height: 20_000),
