@@ -44,9 +44,10 @@ public struct DecodedImage: Sendable {
 ///   scan (libjpeg's "Premature end of JPEG file"; the message estimates the decoded rows),
 ///   a PNG ending before IEND (even when the pixel data is complete), a WebP shorter than its
 ///   RIFF size, or sizes/offsets in a header pointing past the end (BMP, TGA, PNM, TIFF,
-///   ICO, ISO boxes), or a loader message about truncation. PNG and Huffman-coded JPEG
-///   files too short to hold the pixels their header declares (even at the codec's best
-///   compression ratio) are refused from the header, before decoding.
+///   ICO, ISO boxes), or a loader message about truncation. PNG, Huffman-coded JPEG and
+///   GIF files too short to hold the pixels their header declares (even at the codec's best
+///   compression ratio) are refused from the header, before decoding: as truncated when the
+///   data ends early, else as `CORRUPT_IMAGE` (the header lies).
 /// - `CORRUPT_IMAGE`: binary data without a known signature, or a decoder rejecting the
 ///   data. For JPEG this includes libjpeg *warnings* on complete files that mean damaged scan
 ///   data ("bad Huffman code", "premature end of data segment", and "N extraneous bytes
