@@ -34,6 +34,7 @@ struct BombFixtures {
     /// (20000) reach the pixel checks; larger ones the side check.
     func all() throws -> [String: [UInt8]] {
         let png = try small("s.png", side: 1), jpeg = try small("s.jpg", options: "[Q=40]")
+        let progressive = try small("p.jpg", options: "[Q=40,interlace]")
         let gif = try small("s.gif"), tiff = try small("s.tif")
         let lossy = try small("s.webp", options: "[Q=50]"), lossless = try small("l.webp", options: "[lossless]")
         return [
@@ -41,6 +42,7 @@ struct BombFixtures {
             "png_60000.png": HeaderEdit.png(png, width: 60_000, height: 60_000),
             "jpeg_20000.jpg": HeaderEdit.jpeg(jpeg, width: 20_000, height: 20_000),
             "jpeg_60000.jpg": HeaderEdit.jpeg(jpeg, width: 60_000, height: 60_000),
+            "jpeg_progressive_20000.jpg": HeaderEdit.jpeg(progressive, width: 20_000, height: 20_000),
             "webp_lossy_16383.webp": HeaderEdit.webp(lossy, width: 16_383, height: 16_383),
             "webp_lossless_16383.webp": HeaderEdit.webp(lossless, width: 16_383, height: 16_383),
             "gif_9400.gif": HeaderEdit.gif(gif, width: 9_400, height: 9_400),

@@ -13,6 +13,7 @@ import Testing
         "png_60000.png": (.corruptImage, "90 bytes cannot hold the 60000×60000 image the header declares"),
         "jpeg_20000.jpg": (.corruptImage, "bytes cannot hold the 20000×20000 image the header declares"),
         "jpeg_60000.jpg": (.corruptImage, "bytes cannot hold the 60000×60000 image the header declares"),
+        "jpeg_progressive_20000.jpg": (.corruptImage, "bytes cannot hold the 20000×20000 image the header declares"),
         "webp_lossless_16383.webp": (.unsupportedFormat, "16383×16383 is 268.4 megapixels, over the limit of 89.5 megapixels"),
         "gif_9400.gif": (.corruptImage, "bytes cannot hold the 9400×9400 first frame the header declares"),
         "gif_20000.gif": (.corruptImage, "bytes cannot hold the 20000×20000 first frame the header declares"),
@@ -131,7 +132,7 @@ import Testing
         let photosOnly = try MeasuredRun(["run", images.path, "-w", root.appendingPathComponent("w0").path,
                                           "--no-embeddings", "--quiet"])
         for (name, bytes) in try f.all() { try f.write(bytes, name) }
-        for name in ["s.png", "s.jpg", "s.gif", "s.tif", "s.webp", "l.webp"] {
+        for name in ["s.png", "s.jpg", "p.jpg", "s.gif", "s.tif", "s.webp", "l.webp"] {
             try FileManager.default.removeItem(at: images.appendingPathComponent(name))
         }
         let work = root.appendingPathComponent("w1")
@@ -140,7 +141,7 @@ import Testing
         #expect(photosOnly.peakKilobytes > 0 && bombs.peakKilobytes < photosOnly.peakKilobytes + 150_000,
                 "peak RSS \(bombs.peakKilobytes) kB over bombs, \(photosOnly.peakKilobytes) kB over the photos")
         let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
-        #expect(bad.count == 11 && bad.allSatisfy { !($0["reason"] ?? "\n").contains("\n") }, "\(bad)")
+        #expect(bad.count == 12 && bad.allSatisfy { !($0["reason"] ?? "\n").contains("\n") }, "\(bad)")
         #expect(try TestData.readCSV(work.appendingPathComponent("atrain_stats.csv")).count == 2)
     }
 
