@@ -95,6 +95,28 @@ static int winnow_load(winnow_vips_loader loader, const void *bytes, size_t leng
     return -1;
 }
 
+/// The shrink factor that brings a `width`×`height` image within `max_pixels` when the
+/// loader can shrink on load without holding the whole image (JPEG: 2, 4 or 8 in the DCT
+/// domain; WebP: any integer, through libwebp's scaler), or 0 when it can't.
+static int winnow_shrink_needed(winnow_vips_loader loader, long long width, long long height,
+                                long long max_pixels) {
+    int limit = loader == WINNOW_VIPS_LOADER_JPEG ? 8 : loader == WINNOW_VIPS_LOADER_WEBP ? 64 : 1;
+    for (int shrink = 2; shrink <= limit; shrink *= 2) {
+        long long w = (width + shrink - 1) / shrink, h = (height + shrink - 1) / shrink;
+        if (w * h <= max_pixels) return shrink;
+    }
+    return 0;
+}
+
+/// Loads the image again, shrunk on load by `shrink` (see `winnow_shrink_needed`).
+static int winnow_load_shrunk(winnow_vips_loader loader, const void *bytes, size_t length, int fail_on,
+                              int shrink, VipsImage **out) {
+    if (loader == WINNOW_VIPS_LOADER_JPEG) {
+        return vips_jpegload_buffer((void *)bytes, length, out, "fail_on", fail_on, "shrink", shrink, NULL);
+    }
+    return vips_webpload_buffer((void *)bytes, length, out, "fail_on", fail_on, "scale", 1.0 / shrink, NULL);
+}
+
 /// Replaces *image by `next` (dropping the reference to the old one).
 static void winnow_swap(VipsImage **image, VipsImage *next) {
     g_object_unref(*image);
@@ -169,10 +191,37 @@ static winnow_vips_status winnow_vips_decode_quietly(winnow_vips_loader loader,
 /// decode is lost. No other loader writes to stderr.
 static GMutex winnow_stderr_lock;
 
+/// libvips has one error buffer for the whole process, so decodes failing at the same time
+/// mix (and clear) each other's messages. Decodes run in parallel as readers; a failed one
+/// is decoded again as the only writer, alone, for its own message.
+static GRWLock winnow_error_lock;
+
+static winnow_vips_status winnow_vips_decode_silenced(winnow_vips_loader loader,
+                                                      const void *bytes, size_t length,
+                                                      int fail_on, int max_side, long long max_pixels,
+                                                      winnow_vips_result *result);
+
 winnow_vips_status winnow_vips_decode(winnow_vips_loader loader,
                                       const void *bytes, size_t length,
                                       int fail_on, int max_side, long long max_pixels,
                                       winnow_vips_result *result) {
+    g_rw_lock_reader_lock(&winnow_error_lock);
+    winnow_vips_status status =
+        winnow_vips_decode_silenced(loader, bytes, length, fail_on, max_side, max_pixels, result);
+    g_rw_lock_reader_unlock(&winnow_error_lock);
+    if (status != WINNOW_VIPS_HEADER_FAILED && status != WINNOW_VIPS_DECODE_FAILED) return status;
+    g_rw_lock_writer_lock(&winnow_error_lock);
+    vips_error_clear();
+    status = winnow_vips_decode_silenced(loader, bytes, length, fail_on, max_side, max_pixels, result);
+    g_rw_lock_writer_unlock(&winnow_error_lock);
+    return status;
+}
+
+/// `winnow_vips_decode_quietly`, with stderr silenced for JPEG XL.
+static winnow_vips_status winnow_vips_decode_silenced(winnow_vips_loader loader,
+                                                      const void *bytes, size_t length,
+                                                      int fail_on, int max_side, long long max_pixels,
+                                                      winnow_vips_result *result) {
     if (loader != WINNOW_VIPS_LOADER_JXL) {
         return winnow_vips_decode_quietly(loader, bytes, length, fail_on, max_side, max_pixels, result);
     }
@@ -193,6 +242,62 @@ winnow_vips_status winnow_vips_decode(winnow_vips_loader loader,
     return status;
 }
 
+/// Loads the header, checks the declared size against the limits (reloading shrunk on load
+/// when the loader can), and applies the orientation. On success *out is the image, not yet
+/// decoded; otherwise the status says why (and `result` has the size or the message).
+static winnow_vips_status winnow_load_within_limits(winnow_vips_loader loader, const void *bytes, size_t length,
+                                                    int fail_on, int max_side, long long max_pixels,
+                                                    winnow_vips_result *result, VipsImage **out) {
+    VipsImage *image = NULL;
+    if (winnow_load(loader, bytes, length, fail_on, &image)) {
+        winnow_take_error(result, "the loader refused the header");
+        return WINNOW_VIPS_HEADER_FAILED;
+    }
+
+    result->source_is_gray = image->Bands <= 2 ||
+                             image->Type == VIPS_INTERPRETATION_B_W ||
+                             image->Type == VIPS_INTERPRETATION_GREY16;
+
+    // The limits apply to the declared size (only the header has been read so far).
+    long long width = image->Xsize, height = image->Ysize;
+    result->width = result->original_width = (int)width;
+    result->height = result->original_height = (int)height;
+    if (width > max_side || height > max_side) {
+        g_object_unref(image);
+        return WINNOW_VIPS_TOO_LARGE;
+    }
+    if (width * height > max_pixels) {
+        int shrink = winnow_shrink_needed(loader, width, height, max_pixels);
+        g_object_unref(image);
+        image = NULL;
+        if (shrink == 0) return WINNOW_VIPS_TOO_LARGE;
+        if (winnow_load_shrunk(loader, bytes, length, fail_on, shrink, &image)) {
+            winnow_take_error(result, "the loader refused the header");
+            return WINNOW_VIPS_HEADER_FAILED;
+        }
+    }
+
+    // Display orientation. ImageMagick already stores rows top-down but reports the file's
+    // origin (e.g. TGA bottom-left) as an orientation, so rotating again would flip it.
+    VipsImage *next = NULL;
+    if (loader != WINNOW_VIPS_LOADER_MAGICK) {
+        int swaps = vips_image_get_orientation_swap(image);
+        if (vips_autorot(image, &next, NULL)) {
+            g_object_unref(image);
+            winnow_take_error(result, "could not apply the EXIF orientation");
+            return WINNOW_VIPS_DECODE_FAILED;
+        }
+        winnow_swap(&image, next);
+        if (swaps) {
+            result->original_width = (int)height;
+            result->original_height = (int)width;
+        }
+    }
+
+    *out = image;
+    return WINNOW_VIPS_OK;
+}
+
 static winnow_vips_status winnow_vips_decode_quietly(winnow_vips_loader loader,
                                                      const void *bytes, size_t length,
                                                      int fail_on, int max_side, long long max_pixels,
@@ -204,35 +309,9 @@ static winnow_vips_status winnow_vips_decode_quietly(winnow_vips_loader loader,
     }
 
     VipsImage *image = NULL;
-    if (winnow_load(loader, bytes, length, fail_on, &image)) {
-        winnow_take_error(result, "the loader refused the header");
-        return WINNOW_VIPS_HEADER_FAILED;
-    }
-
-    result->source_is_gray = image->Bands <= 2 ||
-                             image->Type == VIPS_INTERPRETATION_B_W ||
-                             image->Type == VIPS_INTERPRETATION_GREY16;
-
-    // Display orientation first; the size limit applies to what would be decoded.
-    // ImageMagick already stores rows top-down but reports the file's origin (e.g. TGA
-    // bottom-left) as an orientation, so rotating again would flip the picture.
-    VipsImage *next = NULL;
-    if (loader != WINNOW_VIPS_LOADER_MAGICK) {
-        if (vips_autorot(image, &next, NULL)) {
-            g_object_unref(image);
-            winnow_take_error(result, "could not apply the EXIF orientation");
-            return WINNOW_VIPS_DECODE_FAILED;
-        }
-        winnow_swap(&image, next);
-    }
-
-    result->width = image->Xsize;
-    result->height = image->Ysize;
-    if (image->Xsize > max_side || image->Ysize > max_side ||
-        (long long)image->Xsize * (long long)image->Ysize > max_pixels) {
-        g_object_unref(image);
-        return WINNOW_VIPS_TOO_LARGE;
-    }
+    winnow_vips_status status = winnow_load_within_limits(loader, bytes, length, fail_on, max_side, max_pixels,
+                                                          result, &image);
+    if (status != WINNOW_VIPS_OK) return status;
 
     if (winnow_to_rgb8(&image)) {
         g_object_unref(image);

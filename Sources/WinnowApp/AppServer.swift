@@ -20,6 +20,8 @@ public struct AppServer: Sendable {
     let thumbnails: ThumbnailStore
     /// Large previews of images browsers cannot show (TIFF, HEIF, …) or inside archives.
     let previews: ThumbnailStore
+    /// Thumbnails and previews being made at once: at most one per core.
+    let imageWork = WorkLimiter(width: ProcessInfo.processInfo.activeProcessorCount)
     let neighbours: NeighbourFinder
 
     public init(workDirectory: URL, policy: AccessPolicy) throws {
@@ -110,7 +112,7 @@ public struct AppServer: Sendable {
         router.get("/thumb/{index}") { _, context in
             let sample = try imageSample(context)
             do {
-                return Responses.data(try thumbnails.jpeg(of: sample.index), type: "image/jpeg")
+                return Responses.data(try await imageWork.run { [index = sample.index] in try thumbnails.jpeg(of: index) }, type: "image/jpeg")
             } catch {
                 throw HTTPError(.notFound, message: "no preview for sample \(sample.index): \((error as? ThumbnailStore.Failure)?.reason ?? "\(error)")")
             }
@@ -123,7 +125,7 @@ public struct AppServer: Sendable {
                 return Responses.data(bytes, type: type)
             }
             do {
-                return Responses.data(try previews.jpeg(of: sample.index), type: "image/jpeg")
+                return Responses.data(try await imageWork.run { [index = sample.index] in try previews.jpeg(of: index) }, type: "image/jpeg")
             } catch {
                 throw HTTPError(.notFound, message: "the image of sample \(sample.index) cannot be shown: \((error as? ThumbnailStore.Failure)?.reason ?? "\(error)")")
             }

@@ -60,6 +60,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Labels") var labels: LabelArguments
 
+    @OptionGroup(title: "Decompression-bomb limits") var limits: DecodeLimitOptions
+
     @Flag(help: "Print the summary as JSON on standard output.")
     var json = false
 
@@ -93,7 +95,8 @@ struct RunCommand: ParsableCommand {
                                   minimumOffset: minOffset, maximumOffset: maxOffset),
             quality: thresholds.thresholds, workers: threads, embedding: embedding,
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
-            analysis: similarity.options(for: embedding), labels: labels.options)
+            analysis: similarity.options(for: embedding), labels: labels.options,
+            decodeLimits: limits.limits)
         let bar = quiet ? nil : ProgressBar(label: "decode")
         let warnings = quiet ? nil : WarningPrinter()
         var progress: ProgressHandler?
@@ -301,4 +304,21 @@ struct ThresholdOptions: ParsableArguments {
         t.tinySide = tinySide
         return t
     }
+}
+
+/// `--max-image-pixels` and `--max-member-bytes`: what one image or archive member may cost.
+struct DecodeLimitOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Decode at most this many pixels per image (default: Pillow's limit). Larger JPEGs and lossy WebPs are decoded shrunk on load; other larger images are invalid (UNSUPPORTED_FORMAT).",
+                               valueName: "pixels"))
+    var maxImagePixels = DecodeLimits.defaultMaximumPixels
+    @Option(help: ArgumentHelp("Archive members larger than this many bytes (uncompressed) are invalid (UNSUPPORTED_FORMAT) and never read (default: 256 MiB).",
+                               valueName: "bytes"))
+    var maxMemberBytes = DecodeLimits.defaultMaximumMemberBytes
+
+    func validate() throws {
+        if maxImagePixels < 1 { throw ValidationError("--max-image-pixels must be ≥ 1") }
+        if maxMemberBytes < 1 { throw ValidationError("--max-member-bytes must be ≥ 1") }
+    }
+
+    var limits: DecodeLimits { DecodeLimits(maximumPixels: maxImagePixels, maximumMemberBytes: maxMemberBytes) }
 }

@@ -655,6 +655,38 @@ private func expectFailure(_ failure: InvalidSample?, _ reason: InvalidReason, c
         }
     }
 
+    /// libvips keeps one error buffer for the whole process: failures decoded at the same
+    /// time must still each get their own message and code (found by FuzzTests).
+    @Test func concurrentLoaderFailuresKeepTheirOwnMessages() async throws {
+        let f = try Fixtures()
+        try f.vips("copy", f.photo("chelsea.png"), "photo.tif")
+        try f.vips("copy", f.photo("coffee.png"), "photo.gif")
+        try f.vips("copy", f.photo("chelsea.png"), "photo.jp2")
+        try f.vips("heifsave", f.photo("coffee.png"), "photo.heic")
+        try f.vips("magicksave", f.photo("chelsea.png"), "photo.bmp")
+        var random = SplitMix(seed: 9)
+        var broken: [[UInt8]] = []
+        for name in ["photo.tif", "photo.gif", "photo.jp2", "photo.heic", "photo.bmp"] {
+            let whole = try f.bytes(name)
+            broken.append(Array(whole.prefix(whole.count / 2)))
+            var damaged = whole
+            damaged.replaceSubrange(whole.count / 3..<(whole.count / 3 + 512), with: random.bytes(512))
+            broken.append(damaged)
+        }
+        let files = broken.filter { catchFailure($0) != nil }        // damage in raw pixels can go unseen
+        let expected = files.map { catchFailure($0) }
+        #expect(files.count >= 5)
+        let results = await withTaskGroup(of: (Int, InvalidSample?).self) { group in
+            for _ in 0..<6 {
+                for (index, bytes) in files.enumerated() { group.addTask { (index, catchFailure(bytes)) } }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        for (index, failure) in results {
+            #expect(failure == expected[index], "file \(index): \(failure?.message ?? "decoded") ≠ \(expected[index]?.message ?? "")")
+        }
+    }
+
     // MARK: Corpus set B
 
     @Test

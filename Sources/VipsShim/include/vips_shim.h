@@ -46,9 +46,12 @@ typedef struct {
     /// `width * height * 3` bytes of 8-bit sRGB, allocated by glib; release with
     /// `winnow_vips_free`. NULL unless the status is WINNOW_VIPS_OK.
     unsigned char *pixels;
-    /// Size in display orientation (after EXIF auto-rotation).
+    /// Size of the decoded pixels, in display orientation (after EXIF auto-rotation).
     int width;
     int height;
+    /// Full size in display orientation; larger than width/height when shrunk on load.
+    int original_width;
+    int original_height;
     /// The source stores gray samples (1 or 2 bands, or a B_W/GREY16 interpretation).
     int source_is_gray;
     /// One line (no newlines), NUL-terminated; empty when there is nothing to say.
@@ -60,11 +63,16 @@ typedef struct {
 /// (`vips_autorot`; not for ImageMagick, which already delivers rows top-down), alpha
 /// flattened on white, any colour space (CMYK with its ICC profile, gray, 16-bit, Lab, ...)
 /// converted to sRGB, and exactly 3 bands. JPEG XL decodes run one at a time with stderr
-/// sent to /dev/null, because libjxl prints failure traces there directly.
+/// sent to /dev/null, because libjxl prints failure traces there directly. A failed decode
+/// is repeated with no other decode running, so that its message is its own (libvips has a
+/// single, process-wide error buffer).
 ///
 /// `fail_on` is a `VipsFailOn` value (0 none, 1 truncated, 2 error, 3 warning).
-/// Images wider or taller than `max_side`, or with more than `max_pixels` pixels, are not
-/// decoded: the status is WINNOW_VIPS_TOO_LARGE and only width/height are set.
+/// Images wider or taller than `max_side` are not decoded: the status is
+/// WINNOW_VIPS_TOO_LARGE and only width/height are set (the declared, stored size). Nor are
+/// images with more than `max_pixels` pixels, unless the loader can shrink them on load
+/// within that (JPEG by 2/4/8, WebP by any integer): then `width`/`height` are the reduced
+/// size and `original_width`/`original_height` the full one.
 /// Thread-safe; `bytes` must stay valid for the duration of the call.
 winnow_vips_status winnow_vips_decode(winnow_vips_loader loader,
                                       const void *bytes, size_t length,

@@ -36,15 +36,18 @@ public struct DecodedImage: Sendable {
 /// - `ZERO_SIZE_FILE`: no bytes at all.
 /// - `UNSUPPORTED_FORMAT`: not a raster image we decode — text, SVG, PDF, PostScript,
 ///   HTML/XML and other known non-image signatures; valid images of a variant the decoders
-///   can't handle (e.g. 12-bit JPEG); and images larger than `maximumSide`/`maximumPixels`,
-///   which are refused from the header, before any pixel memory is allocated (valid files,
-///   so not "corrupt"; the limit applies to the full size even when `minimumSide` would
-///   allow a reduced JPEG decode, so results don't depend on that setting).
+///   can't handle (e.g. 12-bit JPEG); and images wider or taller than `maximumSide`, or with
+///   more pixels than `limits.maximumPixels` that no decoder can shrink on load (see
+///   `DecodeLimits`), refused from the header before any pixel memory is allocated (valid
+///   files, so not "corrupt").
 /// - `TRUNCATED_IMAGE`: the data ends early: a JPEG without an EOI marker after its first
 ///   scan (libjpeg's "Premature end of JPEG file"; the message estimates the decoded rows),
 ///   a PNG ending before IEND (even when the pixel data is complete), a WebP shorter than its
 ///   RIFF size, or sizes/offsets in a header pointing past the end (BMP, TGA, PNM, TIFF,
-///   ICO, ISO boxes), or a loader message about truncation.
+///   ICO, ISO boxes), or a loader message about truncation. PNG, Huffman-coded JPEG and
+///   GIF files too short to hold the pixels their header declares (even at the codec's best
+///   compression ratio) are refused from the header, before decoding: as truncated when the
+///   data ends early, else as `CORRUPT_IMAGE` (the header lies).
 /// - `CORRUPT_IMAGE`: binary data without a known signature, or a decoder rejecting the
 ///   data. For JPEG this includes libjpeg *warnings* on complete files that mean damaged scan
 ///   data ("bad Huffman code", "premature end of data segment", and "N extraneous bytes
@@ -59,19 +62,22 @@ public struct ImageDecoder: Sendable {
     public static let minimumUsableSide = 10
     /// Images wider or taller than this (in pixels) are refused as `UNSUPPORTED_FORMAT`.
     public static let maximumSide = 20_000
-    /// Images with more pixels than this are refused as `UNSUPPORTED_FORMAT` (1.2 GB as RGB).
-    public static let maximumPixels = 400_000_000
 
     /// When > 0, JPEGs may be decoded at a reduced size (TurboJPEG DCT scaling) using the
     /// strongest reduction that keeps both sides >= min(original side, minimumSide). Only the
     /// SIMD-accelerated factors 1/2, 1/4 and 1/8 are used (the others are slower than a full
     /// decode). Other formats are always decoded at full size. 0 means always full resolution.
     public var minimumSide: Int
+    /// The most pixels a decoded image may have; larger ones are shrunk on load or refused.
+    public var limits: DecodeLimits
 
     /// Creates a decoder.
-    /// - Parameter minimumSide: see `minimumSide`; 0 (the default) decodes at full resolution.
-    public init(minimumSide: Int = 0) {
+    /// - Parameters:
+    ///   - minimumSide: see `minimumSide`; 0 (the default) decodes at full resolution.
+    ///   - limits: the decompression-bomb limits (Pillow's pixel limit by default).
+    public init(minimumSide: Int = 0, limits: DecodeLimits = DecodeLimits()) {
         self.minimumSide = max(0, minimumSide)
+        self.limits = limits
     }
 
     /// Decodes the first image (page, frame) in `bytes`.
@@ -102,16 +108,25 @@ public struct ImageDecoder: Sendable {
 
     // MARK: - Shared checks
 
-    func checkNotTooLarge(width: Int, height: Int) throws(InvalidSample) {
-        if width > Self.maximumSide || height > Self.maximumSide || width * height > Self.maximumPixels {
-            throw tooLarge(width: width, height: height)
+    /// Refuses a declared size with a side over `maximumSide`, or, unless the decoder can
+    /// shrink it on load (`reducible`), more pixels than `limits.maximumPixels`.
+    func checkNotTooLarge(width: Int, height: Int, reducible: Bool = false,
+                          format: ImageFormat) throws(InvalidSample) {
+        if width > Self.maximumSide || height > Self.maximumSide {
+            throw InvalidSample(.unsupportedFormat,
+                                "image too large: \(width)×\(height) (limit \(Self.maximumSide) px per side)")
+        }
+        if !reducible && width * height > limits.maximumPixels {
+            throw tooManyPixels(width: width, height: height,
+                                why: "\(format.displayName) cannot be decoded shrunk without holding it whole")
         }
     }
 
-    func tooLarge(width: Int, height: Int) -> InvalidSample {
+    /// An image over the pixel limit; `why` says why it could not be decoded shrunk.
+    func tooManyPixels(width: Int, height: Int, why: String) -> InvalidSample {
         InvalidSample(.unsupportedFormat,
-                      "image too large: \(width)×\(height) (limit \(Self.maximumSide) px per side, "
-                      + "\(Self.maximumPixels / 1_000_000) megapixels)")
+                      "image too large: \(width)×\(height) is \(megapixels(width * height)), over the limit of "
+                      + "\(megapixels(limits.maximumPixels)) (--max-image-pixels); \(why)")
     }
 
     func checkNotTooSmall(width: Int, height: Int) throws(InvalidSample) {

@@ -15,6 +15,20 @@ struct JPEGStructure {
     var endsInsideHeaders = false
     /// An EOI marker (FF D9) occurs after the first scan.
     var hasEndOfImage = false
+    /// The start-of-frame marker (C0 baseline, C2 progressive, C9… arithmetic), nil if none.
+    var frameMarker: UInt8?
+    /// Components in the frame, and in the first scan.
+    var frameComponents = 0
+    var firstScanComponents = 0
+
+    /// Arithmetic coding (SOF9–SOF15): no lower bound on the bits a block takes.
+    var isArithmetic: Bool { frameMarker.map { $0 >= 0xC9 } ?? false }
+
+    /// libjpeg keeps every DCT coefficient of the whole image (2 bytes per sample) when the
+    /// image has several scans: progressive, or components in separate scans.
+    var buffersWholeImage: Bool {
+        [0xC2, 0xC6, 0xCA, 0xCE].contains(frameMarker) || firstScanComponents < frameComponents
+    }
 
     init(_ bytes: UnsafeRawBufferPointer) {
         let b = ByteReader(bytes)
@@ -50,8 +64,14 @@ struct JPEGStructure {
                 if ByteReader(segment).matches(Array("ICC_PROFILE\0".utf8)) { hasICCProfile = true }
             case 0xEE:
                 if ByteReader(segment).matches(Array("Adobe".utf8)) { hasAdobeMarker = true }
+            case 0xC0...0xC3, 0xC5...0xC7, 0xC9...0xCB, 0xCD...0xCF:
+                if frameMarker == nil {
+                    frameMarker = marker
+                    frameComponents = Int(ByteReader(segment)[5])
+                }
             case 0xDA:
                 firstScanData = next
+                firstScanComponents = Int(ByteReader(segment)[0])
                 break walk
             default:
                 break
@@ -132,6 +152,16 @@ struct JPEGScale: Sendable, Equatable {
         return reductions + [.identity]
     }()
 
+    /// The weakest reduction whose output has at most `maximumPixels`, nil if none does.
+    static func fitting(width: Int, height: Int, maximumPixels: Int) -> JPEGScale? {
+        available.reversed().first { $0.scaled(width) * $0.scaled(height) <= maximumPixels }
+    }
+
+    /// Whether this factor reduces more than `other`.
+    func isStronger(than other: JPEGScale) -> Bool {
+        numerator * other.denominator < other.numerator * denominator
+    }
+
     /// The strongest reduction that keeps both sides >= min(side, minimumSide).
     static func choose(width: Int, height: Int, minimumSide: Int) -> JPEGScale {
         guard minimumSide > 0 else { return .identity }
@@ -184,7 +214,9 @@ extension ImageDecoder {
         let swapsSides = structure.orientation >= 5
         let displayWidth = swapsSides ? storedHeight : storedWidth
         let displayHeight = swapsSides ? storedWidth : storedHeight
-        try checkNotTooLarge(width: displayWidth, height: displayHeight)
+        try checkJPEGCanHoldItsPixels(bytes, structure, width: storedWidth, height: storedHeight)
+        try checkNotTooLarge(width: displayWidth, height: displayHeight, reducible: true, format: .jpeg)
+        let scale = try jpegScale(width: storedWidth, height: storedHeight, structure: structure)
 
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         if isCMYK && structure.hasICCProfile {
@@ -194,7 +226,6 @@ extension ImageDecoder {
             return decoded
         }
 
-        let scale = JPEGScale.choose(width: storedWidth, height: storedHeight, minimumSide: minimumSide)
         let outWidth = scale.scaled(storedWidth), outHeight = scale.scaled(storedHeight)
         let channels = isCMYK ? 4 : 3
         let pixelFormat = isCMYK ? TJPF_CMYK : TJPF_RGB
@@ -257,6 +288,36 @@ extension ImageDecoder {
                               orientation: structure.orientation)
         return DecodedImage(image: oriented, originalWidth: displayWidth, originalHeight: displayHeight,
                             format: .jpeg, isGrayscaleSource: colorspace == Int32(TJCS_GRAY.rawValue))
+    }
+
+    /// The reduction to decode at: the stronger of the one `minimumSide` allows and the one
+    /// the pixel limit needs. Multi-scan JPEGs over the limit are refused: libjpeg would hold
+    /// all their coefficients whatever the output size.
+    private func jpegScale(width: Int, height: Int, structure: JPEGStructure) throws(InvalidSample) -> JPEGScale {
+        let wanted = JPEGScale.choose(width: width, height: height, minimumSide: minimumSide)
+        guard width * height > limits.maximumPixels else { return wanted }
+        if structure.buffersWholeImage {
+            throw tooManyPixels(width: width, height: height,
+                                why: "a progressive or multi-scan JPEG cannot be decoded shrunk without holding it whole")
+        }
+        guard let fitting = JPEGScale.fitting(width: width, height: height, maximumPixels: limits.maximumPixels) else {
+            throw tooManyPixels(width: width, height: height, why: "even decoded at 1/8 it would be over the limit")
+        }
+        return fitting.isStronger(than: wanted) ? fitting : wanted
+    }
+
+    /// Refuses a Huffman-coded file too short for the pixels its frame header declares: the
+    /// first scan codes every block of its components in at least one bit, and no component
+    /// has fewer blocks than one per 32×32 pixels (sampling factors are at most 4).
+    private func checkJPEGCanHoldItsPixels(_ bytes: UnsafeRawBufferPointer, _ structure: JPEGStructure,
+                                           width: Int, height: Int) throws(InvalidSample) {
+        guard !structure.isArithmetic else { return }
+        let needed = ((width + 31) / 32) * ((height + 31) / 32) / 8
+        guard bytes.count < needed else { return }
+        let claim = "\(bytes.count) bytes cannot hold the \(width)×\(height) image the header declares "
+            + "(its scan data needs at least \(needed) bytes)"
+        if structure.hasEndOfImage { throw InvalidSample(.corruptImage, "corrupt JPEG: \(claim)") }
+        throw InvalidSample(.truncatedImage, "truncated JPEG: \(claim)")
     }
 
     private func classifiedJPEGError(_ message: String, structure: JPEGStructure) -> InvalidSample {

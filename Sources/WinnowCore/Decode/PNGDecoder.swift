@@ -16,7 +16,8 @@ extension ImageDecoder {
         let isGray = image.format & PNG_FORMAT_FLAG_COLOR == 0
         let hasAlpha = image.format & PNG_FORMAT_FLAG_ALPHA != 0
         do throws(InvalidSample) {
-            try checkNotTooLarge(width: width, height: height)
+            try checkPNGCanHoldItsPixels(bytes, width: width, height: height)
+            try checkNotTooLarge(width: width, height: height, format: .png)
         } catch {
             png_image_free(&image)
             throw error
@@ -28,8 +29,7 @@ extension ImageDecoder {
         var ok: Int32 = 0
         let decoded = [UInt8](unsafeUninitializedCapacity: width * height * channels) { buffer, count in
             ok = png_image_finish_read(&image, nil, buffer.baseAddress, 0, nil)
-            if ok == 0 { buffer.initialize(repeating: 0) }
-            count = width * height * channels
+            count = ok != 0 ? buffer.count : 0                   // on failure, never touch the rest
         }
         guard ok != 0 else { throw pngError(image, bytes) }   // finish_read frees on error too
         png_image_free(&image)
@@ -42,6 +42,28 @@ extension ImageDecoder {
         try checkNotTooSmall(width: width, height: height)
         return DecodedImage(image: RGBImage(width: width, height: height, pixels: pixels),
                             originalWidth: width, originalHeight: height, format: .png, isGrayscaleSource: isGray)
+    }
+
+    /// Refuses a file too short to hold the pixels its IHDR declares: deflate packs at most
+    /// 258 bytes into 2 bits (1032:1), so a 69-byte file cannot hold a 20000×20000 image.
+    private func checkPNGCanHoldItsPixels(_ bytes: UnsafeRawBufferPointer, width: Int, height: Int) throws(InvalidSample) {
+        let b = ByteReader(bytes)
+        let channels: Int
+        switch b[25] {                                     // IHDR colour type
+        case 2: channels = 3
+        case 4: channels = 2
+        case 6: channels = 4
+        default: channels = 1                              // gray, palette
+        }
+        let rowBytes = 1 + (width * channels * max(1, Int(b[24])) + 7) / 8
+        let needed = height * rowBytes / 1032
+        guard bytes.count < needed else { return }
+        let claim = "\(bytes.count) bytes cannot hold the \(width)×\(height) image the header declares "
+            + "(its compressed pixel data needs at least \(needed) bytes)"
+        if case .truncated = pngChunkWalk(bytes) {
+            throw InvalidSample(.truncatedImage, "truncated PNG: \(claim)")
+        }
+        throw InvalidSample(.corruptImage, "corrupt PNG: \(claim)")
     }
 
     private func pngError(_ image: png_image, _ bytes: UnsafeRawBufferPointer) -> InvalidSample {

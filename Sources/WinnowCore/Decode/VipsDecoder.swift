@@ -17,10 +17,11 @@ extension ImageDecoder {
         case .ppm: loader = WINNOW_VIPS_LOADER_PPM
         case .bmp, .tga, .ico, .pcx, .other: loader = WINNOW_VIPS_LOADER_MAGICK
         }
+        if format == .gif { try checkGIFCanHoldItsFirstFrame(bytes) }
         var result = winnow_vips_result()
         // VIPS_FAIL_ON_ERROR: fail on truncation and on damaged data, not on mere warnings.
         let status = winnow_vips_decode(loader, base, bytes.count, Int32(VIPS_FAIL_ON_ERROR_VALUE),
-                                        Int32(Self.maximumSide), Int64(Self.maximumPixels), &result)
+                                        Int32(Self.maximumSide), Int64(limits.maximumPixels), &result)
         let message = withUnsafeBytes(of: result.message) { raw in
             oneLine(String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self))
         }
@@ -28,7 +29,11 @@ extension ImageDecoder {
         case WINNOW_VIPS_OK:
             break
         case WINNOW_VIPS_TOO_LARGE:
-            throw tooLarge(width: Int(result.width), height: Int(result.height))
+            let width = Int(result.width), height = Int(result.height)
+            try checkNotTooLarge(width: width, height: height, reducible: true, format: format)
+            throw tooManyPixels(width: width, height: height, why: format == .jpeg || format == .webp
+                                ? "even decoded shrunk it would be over the limit"
+                                : "\(format.displayName) cannot be decoded shrunk without holding it whole")
         case WINNOW_VIPS_NOT_STARTED:
             throw InvalidSample(.unreadable, "could not start libvips to decode \(format.displayName)")
         default:
@@ -44,10 +49,24 @@ extension ImageDecoder {
             buffer.baseAddress?.initialize(from: source, count: count)
             initialized = count
         }
-        try checkNotTooSmall(width: width, height: height)
+        let originalWidth = Int(result.original_width), originalHeight = Int(result.original_height)
+        try checkNotTooSmall(width: originalWidth, height: originalHeight)
         return DecodedImage(image: RGBImage(width: width, height: height, pixels: pixels),
-                            originalWidth: width, originalHeight: height, format: format,
+                            originalWidth: originalWidth, originalHeight: originalHeight, format: format,
                             isGrayscaleSource: result.source_is_gray != 0)
+    }
+
+    /// Refuses a GIF too short for the first frame its image descriptor declares (libnsgif
+    /// would decode the missing rest as background): an LZW code takes at least 3 bits and
+    /// stands for at most 4096 pixels.
+    private func checkGIFCanHoldItsFirstFrame(_ bytes: UnsafeRawBufferPointer) throws(InvalidSample) {
+        guard let (width, height) = gifFirstFrameSize(ByteReader(bytes)) else { return }
+        let needed = width * height / (4096 * 8 / 3)
+        guard bytes.count < needed else { return }
+        let claim = "\(bytes.count) bytes cannot hold the \(width)×\(height) first frame the header declares "
+            + "(its LZW data needs at least \(needed) bytes)"
+        if dataEndsEarly(.gif, bytes) { throw InvalidSample(.truncatedImage, "truncated GIF: \(claim)") }
+        throw InvalidSample(.corruptImage, "corrupt GIF: \(claim)")
     }
 
     /// Loader messages name truncation in many ways ("Truncated GIF", "Premature end of",
@@ -120,6 +139,18 @@ func dataEndsEarly(_ format: ImageFormat, _ bytes: UnsafeRawBufferPointer) -> Bo
     default:
         return false
     }
+}
+
+/// The size in the first image descriptor, after the colour table and any extensions.
+func gifFirstFrameSize(_ b: ByteReader) -> (Int, Int)? {
+    var i = 13 + (b[10] & 0x80 != 0 ? 3 << (Int(b[10] & 7) + 1) : 0)
+    while i < b.count, b[i] == 0x21 {                   // extension: introducer, label, sub-blocks
+        i += 2
+        while i < b.count, b[i] != 0 { i += Int(b[i]) + 1 }
+        i += 1
+    }
+    guard i + 9 < b.count, b[i] == 0x2C else { return nil }
+    return (Int(b.uint16LE(i + 5)), Int(b.uint16LE(i + 7)))
 }
 
 /// ISO base media / JP2 boxes: a box whose declared size runs past the end.

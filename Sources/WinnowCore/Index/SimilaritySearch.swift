@@ -83,7 +83,7 @@ public final class SimilaritySearch: @unchecked Sendable {
         }
         let decoded: DecodedImage
         // Decoded as the run decoded its images.
-        do { decoded = try ImageDecoder(minimumSide: configuration.analysisSide).decode(bytes) } catch {
+        do { decoded = try configuration.decoder(minimumSide: configuration.analysisSide).decode(bytes) } catch {
             throw SearchError.unreadableImage(path, error.message)
         }
         var image = decoded.image

@@ -19,6 +19,8 @@ struct ArchiveError: Error {
 /// extracting them to disk. Members are read in archive order, one pass per call.
 struct ArchiveReader: Sendable {
     let url: URL
+    /// Members larger than this (uncompressed) are refused, never inflated whole.
+    var maximumMemberBytes: Int64 = DecodeLimits.defaultMaximumMemberBytes
 
     /// Lists the regular files in the archive.
     func listMembers() throws(ArchiveError) -> [ArchiveMember] {
@@ -43,26 +45,39 @@ struct ArchiveReader: Sendable {
                      _ body: (String, Result<[UInt8], InvalidSample>) -> Bool) throws(ArchiveError) {
         try forEachEntry { archive, path, size, _ in
             guard wanted.contains(path) else { return true }
-            var bytes = [UInt8](repeating: 0, count: Int(max(0, size)))
-            var filled = 0
-            var failure: String?
-            bytes.withUnsafeMutableBytes { buffer in
-                while filled < buffer.count {
-                    let got = archive_read_data(archive, buffer.baseAddress! + filled, buffer.count - filled)
-                    if got < 0 { failure = String(cString: archive_error_string(archive)); break }
-                    if got == 0 { break }
-                    filled += got
-                }
-            }
-            if let failure {
-                return body(path, .failure(InvalidSample(.unreadable, "\(url.lastPathComponent)/\(path): \(failure)")))
-            }
-            if filled < bytes.count {
-                return body(path, .failure(InvalidSample(.unreadable,
-                    "\(url.lastPathComponent)/\(path): archive ends after \(filled) of \(bytes.count) bytes")))
-            }
-            return body(path, .success(bytes))
+            return body(path, readMember(archive, path: path, declaredSize: size))
         }
+    }
+
+    /// Reads the current member in chunks, never beyond `maximumMemberBytes` and never
+    /// allocating more than the bytes actually read (the header's size may lie).
+    private func readMember(_ archive: OpaquePointer, path: String, declaredSize: Int64) -> Result<[UInt8], InvalidSample> {
+        let name = "\(url.lastPathComponent)/\(path)"
+        if declaredSize > maximumMemberBytes { return .failure(tooLarge(name, "of \(declaredSize) bytes is")) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(min(max(0, declaredSize), 1 << 24)))
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { buffer in
+                buffer.baseAddress.map { archive_read_data(archive, $0, buffer.count) } ?? -1
+            }
+            if got < 0 { return .failure(InvalidSample(.unreadable, "\(name): \(libarchiveMessage(archive))")) }
+            if got == 0 { break }
+            if Int64(bytes.count + got) > maximumMemberBytes {
+                return .failure(tooLarge(name, "inflates to more bytes than its header says, and is"))
+            }
+            bytes += chunk.prefix(got)
+        }
+        if Int64(bytes.count) < declaredSize {
+            return .failure(InvalidSample(.unreadable, "\(name): archive ends after \(bytes.count) of \(declaredSize) bytes"))
+        }
+        return .success(bytes)
+    }
+
+    /// `what` ends in "is" ("of 2147483648 bytes is"): a member over the size limit.
+    private func tooLarge(_ name: String, _ what: String) -> InvalidSample {
+        InvalidSample(.unsupportedFormat, "\(name): archive member \(what) over the limit of "
+                      + "\(maximumMemberBytes) bytes (--max-member-bytes); not read")
     }
 
     private func forEachEntry(
@@ -75,14 +90,14 @@ struct ArchiveReader: Sendable {
         archive_read_support_format_gnutar(archive)
         archive_read_support_format_zip(archive)
         guard archive_read_open_filename(archive, url.path, 1 << 16) == ARCHIVE_OK else {
-            throw ArchiveError(message: String(cString: archive_error_string(archive)))
+            throw ArchiveError(message: libarchiveMessage(archive))
         }
         var entry: OpaquePointer?
         while true {
             let status = archive_read_next_header(archive, &entry)
             if status == ARCHIVE_EOF { return }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
-                throw ArchiveError(message: String(cString: archive_error_string(archive)))
+                throw ArchiveError(message: libarchiveMessage(archive))
             }
             guard archive_entry_filetype(entry) == 0o100000 /* AE_IFREG */, let name = archive_entry_pathname(entry) else {
                 continue
@@ -96,4 +111,10 @@ struct ArchiveReader: Sendable {
             if !visit(archive, path, size, mtime) { return }
         }
     }
+}
+
+/// libarchive's last error as one line ("unknown error" when it gave none).
+private func libarchiveMessage(_ archive: OpaquePointer) -> String {
+    guard let text = archive_error_string(archive) else { return "unknown libarchive error" }
+    return oneLine(String(cString: text))
 }

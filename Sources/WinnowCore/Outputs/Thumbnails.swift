@@ -13,6 +13,8 @@ public final class ThumbnailStore: Sendable {
     public let quality: Int
     /// The work_dir subfolder the JPEGs are kept in (`thumbnails`).
     public let folder: String
+    /// The pixel and archive-member limits images are decoded with.
+    public let limits: DecodeLimits
     private let locations: [Int64: SampleLocation]
     private let filenames: [Int64: String]
 
@@ -28,11 +30,14 @@ public final class ThumbnailStore: Sendable {
 
     /// Reads where each sample's bytes are from `winnow.sqlite` (falling back to the
     /// filenames of `atrain_features.dat.csv` and `atrain_stats.csv`, taken as paths).
-    public init(workDirectory: URL, side: Int = 160, quality: Int = 80, folder: String = ThumbnailStore.folderName) {
+    /// `limits` nil: those of the run that made the work_dir (`config.json`), else the defaults.
+    public init(workDirectory: URL, side: Int = 160, quality: Int = 80, folder: String = ThumbnailStore.folderName,
+                limits: DecodeLimits? = nil) {
         self.workDirectory = workDirectory
         self.side = max(16, side)
         self.quality = min(100, max(1, quality))
         self.folder = folder
+        self.limits = limits ?? Self.runLimits(workDirectory) ?? DecodeLimits()
         var locations: [Int64: SampleLocation] = [:], filenames: [Int64: String] = [:]
         let catalog = workDirectory.appendingPathComponent(Catalog.fileName)
         if FileManager.default.fileExists(atPath: catalog.path) {
@@ -67,8 +72,17 @@ public final class ThumbnailStore: Sendable {
         self.side = max(16, side)
         quality = store.quality
         self.folder = folder
+        limits = store.limits
         locations = store.locations
         filenames = store.filenames
+    }
+
+    /// The decode limits in the work_dir's `config.json`, if it has them.
+    private static func runLimits(_ workDirectory: URL) -> DecodeLimits? {
+        guard let data = FileManager.default.contents(atPath: workDirectory.appendingPathComponent("config.json").path) else {
+            return nil
+        }
+        return (try? JSONDecoder().decode(RunConfiguration.self, from: data))?.decodeLimits
     }
 
     /// A store of the same samples with another size, kept in another work_dir subfolder
@@ -134,13 +148,13 @@ public final class ThumbnailStore: Sendable {
         return made >= source
     }
 
-    /// Reads, decodes (JPEGs shrunk on load), reduces and encodes the sample's image.
+    /// Reads, decodes (shrunk on load where the decoder can), reduces and encodes the sample's image.
     private func make(_ index: Int64) throws(Failure) -> Data {
         let path = sourcePath(of: index)
         guard let location = locations[index] else { throw Failure(index: index, path: path, reason: "not in this work_dir") }
         let bytes = try read(location, path: path, index: index)
         let decoded: DecodedImage
-        do { decoded = try ImageDecoder(minimumSide: side).decode(bytes) } catch {
+        do { decoded = try ImageDecoder(minimumSide: side, limits: limits).decode(bytes) } catch {
             throw Failure(index: index, path: path, reason: error.message)
         }
         let small = AreaResize.fit(decoded.image, within: side)
@@ -168,7 +182,7 @@ public final class ThumbnailStore: Sendable {
         case .archiveMember(let archive, let member):
             var found: Result<[UInt8], InvalidSample>?
             do {
-                try ArchiveReader(url: archive).readMembers([member]) { _, result in
+                try ArchiveReader(url: archive, maximumMemberBytes: limits.maximumMemberBytes).readMembers([member]) { _, result in
                     found = result
                     return false
                 }

@@ -22,12 +22,16 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     public var analysis: AnalysisOptions
     /// Annotations / predictions and the label analyses (nil: none).
     public var labels: LabelOptions?
+    /// Decompression-bomb limits (pixels per image, bytes per archive member). Optional only
+    /// so that `config.json` files written before it existed still load; nil means defaults.
+    public var decodeLimits: DecodeLimits?
 
     public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
                 quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                 embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false,
-                analysis: AnalysisOptions = AnalysisOptions(), labels: LabelOptions? = nil) {
+                analysis: AnalysisOptions = AnalysisOptions(), labels: LabelOptions? = nil,
+                decodeLimits: DecodeLimits = DecodeLimits()) {
         self.inputs = inputs
         self.workDirectory = workDirectory
         self.ingest = ingest
@@ -39,6 +43,12 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.exportNumPy = exportNumPy
         self.analysis = analysis
         self.labels = labels
+        self.decodeLimits = decodeLimits
+    }
+
+    /// The decoder for this run's images at `minimumSide`, with its limits.
+    func decoder(minimumSide: Int) -> ImageDecoder {
+        ImageDecoder(minimumSide: minimumSide, limits: decodeLimits ?? DecodeLimits())
     }
 }
 
@@ -193,7 +203,7 @@ public struct Run: Sendable {
     /// always has its vector on disk.
     private func decode(_ toProcess: [Int64: SampleSource], run: Int64, catalog: Catalog, embedding: EmbeddingStage?,
                         progress: ProgressHandler?, onInvalid: (SampleSource, InvalidSample) -> Void) throws {
-        var processor = SampleProcessor(decoder: ImageDecoder(minimumSide: configuration.analysisSide),
+        var processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
                                         workers: configuration.workers)
         processor.crop = configuration.crop

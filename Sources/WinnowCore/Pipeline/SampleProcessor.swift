@@ -26,7 +26,8 @@ struct SampleProcessor: Sendable {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
         let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
         let order = pending.sorted { $0.key < $1.key }
-        let reader = Thread { Self.read(order, into: jobs) }
+        let memberLimit = decoder.limits.maximumMemberBytes
+        let reader = Thread { Self.read(order, into: jobs, memberLimit: memberLimit) }
         reader.stackSize = 1 << 20
         reader.start()
         let finished = BlockingQueue<Bool>(capacity: workers)
@@ -55,7 +56,8 @@ struct SampleProcessor: Sendable {
     }
 
     /// The reading stage: plain files one by one, archive members in one pass per archive.
-    private static func read(_ order: [(key: Int64, value: SampleSource)], into jobs: BlockingQueue<Job>) {
+    private static func read(_ order: [(key: Int64, value: SampleSource)], into jobs: BlockingQueue<Job>,
+                             memberLimit: Int64) {
         var byArchive: [URL: [String: Int64]] = [:]
         var objects: [String: ObjectCrop] = [:]
         for (id, source) in order {
@@ -70,7 +72,7 @@ struct SampleProcessor: Sendable {
         for (archive, members) in byArchive.sorted(by: { $0.key.path < $1.key.path }) {
             var remaining = members
             do {
-                try ArchiveReader(url: archive).readMembers(Set(members.keys)) { member, bytes in
+                try ArchiveReader(url: archive, maximumMemberBytes: memberLimit).readMembers(Set(members.keys)) { member, bytes in
                     guard let id = remaining.removeValue(forKey: member) else { return true }
                     jobs.push(Job(sampleID: id, bytes: bytes, object: objects[member]))
                     return !remaining.isEmpty
