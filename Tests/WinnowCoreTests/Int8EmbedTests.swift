@@ -138,4 +138,18 @@ struct Int8EmbedTests {
         #expect(MobileNetV2Converter.runsInInt8("features.18.0") && !MobileNetV2Converter.runsInInt8("features.0.0"))
         #expect(!MobileNetV2Converter.runsInInt8("features.14.conv.2") && !MobileNetV2Converter.runsInInt8("features.17.conv.1.0"))
     }
+
+    /// `winnow run --model mobilenet_v2_int8` says in one line when this CPU lacks VNNI, and only then.
+    @Test func runWarnsAboutInt8WithoutVNNI() throws {
+        let root = try TestData.temporaryDirectory()
+        let images = root.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        _ = try TestData.photoFixtures(in: images, names: ["coffee", "chelsea"])
+        let result = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", root.appendingPathComponent("work").path,
+                                                                          "--model", "mobilenet_v2_int8", "--quiet"])
+        #expect(result.status == 0, "\(result.output)")
+        let warnings = result.output.split(separator: "\n").filter { $0.contains("no VNNI") }
+        #expect(warnings.count == (CPUFeatures.hasVNNI ? 0 : 1), "\(result.output)")
+    }
+
 }
