@@ -57,10 +57,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Command-line helpers kept out of the executables so that more than one can share them:
+        // standard error, exit statuses, option range checks, resource usage.
+        .target(
+            name: "WinnowCommandSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "WinnowCLI",
             dependencies: [
-                "WinnowCore", "WinnowApp",
+                "WinnowCore", "WinnowApp", "WinnowCommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

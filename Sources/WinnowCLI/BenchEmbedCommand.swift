@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 /// `winnow bench embed`: end-to-end decode + embedding speed next to fastdup's `run()`.
 struct BenchEmbedCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 /// `winnow bench index`: builds a similarity index over synthetic clustered vectors and reports
 /// build time, peak memory, query speed and recall against the exact index.

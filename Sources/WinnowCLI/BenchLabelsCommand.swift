@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 /// `winnow bench labels`: how well each wrong-label score finds the flipped labels of corpus set D.
 struct BenchLabelsCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 /// `winnow bench maps`: times Winnow's maps on a work_dir's embeddings and measures how well
 /// they keep neighbourhoods, beside umap-learn on the same vectors.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 extension KeeperRule: ExpressibleByArgument {}
 extension CleanGroups: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 struct GalleryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 extension AnnotationFormat: ExpressibleByArgument {}
 extension LabelOptions.DataType: ExpressibleByArgument {}

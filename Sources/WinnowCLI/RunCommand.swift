@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowApp
+import WinnowCommandSupport
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

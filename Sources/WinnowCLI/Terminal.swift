@@ -1,9 +1,6 @@
 import Foundation
 import WinnowCore
-
-func standardError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
+import WinnowCommandSupport
 
 /// A progress bar with rate and ETA on a terminal; plain lines every ~10% (or 30 s) otherwise.
 final class ProgressBar: @unchecked Sendable {
@@ -79,20 +76,6 @@ final class WarningPrinter: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         if skipped > limit { standardError("warning: … and \(skipped - limit) more skipped entries") }
         if count > limit { standardError("warning: … and \(count - limit) more invalid files (see atrain_features.bad.csv)") }
-    }
-}
-
-/// CPU time and peak memory of this process (or, with `children`, of its finished children).
-struct ResourceUsage: Codable {
-    var cpuSeconds: Double
-    var peakRSSMegabytes: Double
-
-    static func current(children: Bool = false) -> ResourceUsage {
-        var usage = rusage()
-        getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
-        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
-            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-        return ResourceUsage(cpuSeconds: cpu, peakRSSMegabytes: Double(usage.ru_maxrss) / 1024)
     }
 }
 

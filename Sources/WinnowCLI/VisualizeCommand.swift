@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 struct VisualizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 @main
 struct WinnowCommand: AsyncParsableCommand {
@@ -26,25 +27,8 @@ struct WinnowCommand: AsyncParsableCommand {
     )
 }
 
-/// Exit codes beyond ArgumentParser's own (0 success, 64 usage): sysexits-style.
 /// Prints `winnow: <error>` (one line) on standard error and returns the exit status to throw.
 func failure(_ error: Any, _ status: ExitCode) -> ExitCode {
     standardError("winnow: \(error)")
     return status
-}
-
-/// The items of a comma-separated option value (`a, b,c` → `["a", "b", "c"]`), trimmed.
-func commaSeparated(_ text: String) -> [String] {
-    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-}
-
-enum ExitStatus {
-    /// An input path does not exist or cannot be read.
-    static let noInput = ExitCode(66)
-    /// An input file (e.g. an annotation file) is malformed.
-    static let dataError = ExitCode(65)
-    /// The work_dir or its files cannot be written.
-    static let cannotCreate = ExitCode(73)
-    /// Anything else that stopped the run.
-    static let software = ExitCode(70)
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WinnowCore
+import WinnowCommandSupport
 
 extension WorkDirectoryError {
     /// The one line printed for this error (after `winnow: `).

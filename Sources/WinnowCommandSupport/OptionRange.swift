@@ -7,9 +7,9 @@ import Foundation
 ///
 /// Numeric options are declared with `parsing: .unconditional`, so that a negative value is
 /// parsed as the option's value (and then judged here) instead of being taken for an option.
-enum OptionRange {
+package enum OptionRange {
     /// `value` (when given) must be finite and in `range`.
-    static func check<T: Comparable>(_ name: String, _ value: T?, in range: ClosedRange<T>) throws {
+    package static func check<T: Comparable>(_ name: String, _ value: T?, in range: ClosedRange<T>) throws {
         guard let value else { return }
         guard isFinite(value), range.contains(value) else {
             throw ValidationError("\(name) must be in \(text(range.lowerBound))…\(text(range.upperBound)) (got \(text(value)))")
@@ -17,7 +17,7 @@ enum OptionRange {
     }
 
     /// `value` (when given) must be finite and at least `lowest`.
-    static func check<T: Comparable>(_ name: String, _ value: T?, atLeast lowest: T) throws {
+    package static func check<T: Comparable>(_ name: String, _ value: T?, atLeast lowest: T) throws {
         guard let value else { return }
         guard isFinite(value), value >= lowest else {
             throw ValidationError("\(name) must be a number ≥ \(text(lowest)) (got \(text(value)))")
@@ -25,7 +25,7 @@ enum OptionRange {
     }
 
     /// `value` (when given) must be finite and at most `highest`.
-    static func check<T: Comparable>(_ name: String, _ value: T?, atMost highest: T) throws {
+    package static func check<T: Comparable>(_ name: String, _ value: T?, atMost highest: T) throws {
         guard let value else { return }
         guard isFinite(value), value <= highest else {
             throw ValidationError("\(name) must be a number ≤ \(text(highest)) (got \(text(value)))")
@@ -33,7 +33,7 @@ enum OptionRange {
     }
 
     /// `count` comma-separated finite numbers (`0.485,0.456,0.406`), each passing `accept`.
-    static func numbers(_ name: String, _ text: String, count: Int, accept: (Float) -> Bool = { _ in true },
+    package static func numbers(_ name: String, _ text: String, count: Int, accept: (Float) -> Bool = { _ in true },
                         expected: String = "numbers") throws -> [Float] {
         let values = commaSeparated(text).map { Float($0) }
         guard values.count == count, values.allSatisfy({ $0.map { $0.isFinite && accept($0) } ?? false }) else {
@@ -54,4 +54,9 @@ enum OptionRange {
         if let number, number.isFinite, number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
         return "\(value)"
     }
+}
+
+/// The items of a comma-separated option value (`a, b,c` → `["a", "b", "c"]`), trimmed.
+package func commaSeparated(_ text: String) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
 }
