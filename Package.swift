@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "WinnowCore", targets: ["WinnowCore"]),
         .library(name: "WinnowApp", targets: ["WinnowApp"]),
         .executable(name: "winnow", targets: ["WinnowCLI"]),
+        .executable(name: "winnow-bench", targets: ["WinnowBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,8 +58,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        // Command-line helpers kept out of the executables so that more than one can share them:
-        // standard error, exit statuses, option range checks, resource usage.
+        // What both executables share: standard error, exit statuses, option range checks, resource usage.
         .target(
             name: "WinnowCommandSupport",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -67,6 +67,14 @@ let package = Package(
             name: "WinnowCLI",
             dependencies: [
                 "WinnowCore", "WinnowApp", "WinnowCommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The benchmarks (`winnow-bench`), out of the `winnow` users run; they run the `winnow` built beside them.
+        .executableTarget(
+            name: "WinnowBench",
+            dependencies: [
+                "WinnowCore", "WinnowCommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -18,11 +18,10 @@ struct WinnowCommand: AsyncParsableCommand {
               winnow serve work                           browse the findings at http://127.0.0.1:8765/
               winnow visualize work --method umap         2-D map of the embeddings (work/maps/umap.csv)
               winnow gallery work --kind duplicates       HTML gallery (work/galleries/duplicates.html)
-              winnow bench decode --corpus ~/.cache/winnow/corpus/C/images
             """,
         version: Winnow.version,
         subcommands: [RunCommand.self, SearchCommand.self, CleanCommand.self, UndoCommand.self, ModelsCommand.self,
-                      VisualizeCommand.self, GalleryCommand.self, ServeCommand.self, BenchCommand.self],
+                      VisualizeCommand.self, GalleryCommand.self, ServeCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import WinnowCore
 
-/// `winnow bench copies`: how well copies are found on corpus set A folders — per transform,
+/// `winnow-bench copies`: how well copies are found on corpus set A folders — per transform,
 /// Winnow with verification, Winnow's global descriptor alone and fastdup on the same files,
 /// scored by the shared scorer on the reported pairs — and what each stage costs.
 struct BenchCopiesCommand: ParsableCommand {
@@ -17,7 +17,7 @@ struct BenchCopiesCommand: ParsableCommand {
             hard negatives above each threshold, and the cost of each Winnow stage per image.
 
             Example (set A seed 0, and a second seed made with make_corpus.py --seed 1):
-              winnow bench copies --corpus ~/.cache/winnow/corpus/A --corpus /tmp/corpusA1/A
+              winnow-bench copies --corpus ~/.cache/winnow/corpus/A --corpus /tmp/corpusA1/A
             """
     )
 

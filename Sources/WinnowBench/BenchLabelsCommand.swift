@@ -3,7 +3,7 @@ import Foundation
 import WinnowCore
 import WinnowCommandSupport
 
-/// `winnow bench labels`: how well each wrong-label score finds the flipped labels of corpus set D.
+/// `winnow-bench labels`: how well each wrong-label score finds the flipped labels of corpus set D.
 struct BenchLabelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "labels",
@@ -17,7 +17,7 @@ struct BenchLabelsCommand: ParsableCommand {
             likely-wrong flag.
 
             Example:
-              winnow bench labels --corpus ~/.cache/winnow/corpus/D/photos --corpus ~/.cache/winnow/corpus/D/fashion_mnist
+              winnow-bench labels --corpus ~/.cache/winnow/corpus/D/photos --corpus ~/.cache/winnow/corpus/D/fashion_mnist
             """
     )
 
@@ -71,7 +71,7 @@ struct BenchLabelsCommand: ParsableCommand {
 
     private func readTable(_ path: String) throws -> [[String: String]] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            standardError("winnow bench labels: cannot read \(path)")
+            standardError("winnow-bench labels: cannot read \(path)")
             throw ExitStatus.noInput
         }
         return CSVReader.records(text)

@@ -3,7 +3,7 @@ import Foundation
 import WinnowCore
 import WinnowCommandSupport
 
-/// `winnow bench embed`: end-to-end decode + embedding speed next to fastdup's `run()`.
+/// `winnow-bench embed`: end-to-end decode + embedding speed next to fastdup's `run()`.
 struct BenchEmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
@@ -11,13 +11,13 @@ struct BenchEmbedCommand: ParsableCommand {
         discussion: """
             Lists the first N images of CORPUS into a file list, runs `winnow run` on it in a child
             process for each model in --models and each thread count in --threads (fresh work_dir
-            each; the copy model without verification, which `bench copies` measures), then
-            fastdup's run() on the same list (../shared/anchors), and prints each ratio.
+            each; the copy model without verification, which `winnow-bench copies` measures),
+            then fastdup's run() on the same list (../shared/anchors), and prints each ratio.
 
             Example:
-              winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --images 2000
-              winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --models mobilenet_v2:192 --threads 2,1
-              winnow bench embed --corpus ~/.cache/winnow/corpus/C/images --models mobilenet_v2,mobilenet_v2_int8
+              winnow-bench embed --corpus ~/.cache/winnow/corpus/C/images --images 2000
+              winnow-bench embed --corpus ~/.cache/winnow/corpus/C/images --models mobilenet_v2:192 --threads 2,1
+              winnow-bench embed --corpus ~/.cache/winnow/corpus/C/images --models mobilenet_v2,mobilenet_v2_int8
             """
     )
 
@@ -47,11 +47,11 @@ struct BenchEmbedCommand: ParsableCommand {
         let list = places.scratch + "/images-\(images).txt"
         let files = firstImages(in: corpus, count: images)
         guard !files.isEmpty else {
-            standardError("winnow: no images under \(corpus)")
+            standardError("winnow-bench: no images under \(corpus)")
             throw ExitStatus.noInput
         }
         try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: false, encoding: .utf8)
-        print("winnow bench embed: \(files.count) images, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("winnow-bench embed: \(files.count) images, \(ProcessInfo.processInfo.activeProcessorCount) cores")
         let threadCounts = commaSeparated(threads).compactMap { Int($0) }
         func rowLabel(_ entry: String, _ count: Int) -> String { "winnow \(entry), \(count) thr" }
         let width = max(30, commaSeparated(models).flatMap { entry in threadCounts.map { rowLabel(entry, $0).count + 1 } }.max() ?? 0)

@@ -3,7 +3,7 @@ import Foundation
 import WinnowCore
 import WinnowCommandSupport
 
-/// `winnow bench index`: builds a similarity index over synthetic clustered vectors and reports
+/// `winnow-bench index`: builds a similarity index over synthetic clustered vectors and reports
 /// build time, peak memory, query speed and recall against the exact index.
 struct BenchIndexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,9 +17,9 @@ struct BenchIndexCommand: ParsableCommand {
             every row's k neighbours, the workload of duplicate detection.
 
             Examples:
-              winnow bench index                                 1,000,000 × 256, automatic kind
-              winnow bench index --rows 100000 --kind flat --all-neighbors
-              winnow bench index --kind ivf --nprobe 64
+              winnow-bench index                                 1,000,000 × 256, automatic kind
+              winnow-bench index --rows 100000 --kind flat --all-neighbors
+              winnow-bench index --kind ivf --nprobe 64
             """
     )
 
@@ -104,7 +104,7 @@ struct BenchIndexCommand: ParsableCommand {
         let nprobes = try numbers(nprobe, "--nprobe")
         if threads > 0 { ApproximateIndex.threads = threads }
 
-        print("winnow bench index: \(rows) × \(dimension) \(metric.rawValue), \(clusters) clusters (spread \(spread)), "
+        print("winnow-bench index: \(rows) × \(dimension) \(metric.rawValue), \(clusters) clusters (spread \(spread)), "
               + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         let blas = BLASConfiguration.current()
         print("  \(blas)")

@@ -3,7 +3,7 @@ import Foundation
 import WinnowCore
 import WinnowCommandSupport
 
-/// `winnow bench maps`: times Winnow's maps on a work_dir's embeddings and measures how well
+/// `winnow-bench maps`: times Winnow's maps on a work_dir's embeddings and measures how well
 /// they keep neighbourhoods, beside umap-learn on the same vectors.
 struct BenchMapsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +18,7 @@ struct BenchMapsCommand: ParsableCommand {
             (run's metric).
 
             Example:
-              winnow bench maps --corpus ~/.cache/winnow/corpus/C/images --images 10000
+              winnow-bench maps --corpus ~/.cache/winnow/corpus/C/images --images 10000
             """
     )
 
@@ -62,7 +62,7 @@ struct BenchMapsCommand: ParsableCommand {
         var features = try? WorkDirFeatures.load(from: directory)
         if features == nil {
             guard let corpus else {
-                standardError("winnow: \(directory.path) has no embeddings; give --corpus to make them")
+                standardError("winnow-bench: \(directory.path) has no embeddings; give --corpus to make them")
                 throw ExitStatus.noInput
             }
             print("running winnow on \(images) images of \(corpus) → \(directory.path)")
@@ -72,7 +72,7 @@ struct BenchMapsCommand: ParsableCommand {
         }
         guard let features else { throw ExitStatus.software }
         let vectors = features.vectors
-        print("winnow bench maps: \(vectors.rows) × \(vectors.dimension) \(features.metric.rawValue) vectors from \(directory.path), "
+        print("winnow-bench maps: \(vectors.rows) × \(vectors.dimension) \(features.metric.rawValue) vectors from \(directory.path), "
               + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("  method              wall s    CPU s   recall@\(k)  trustworthiness@\(k)")
         var umapSeconds: Double?
