@@ -35,7 +35,7 @@ public enum IndexKind: String, Sendable, Codable, CaseIterable {
     /// Largest row count for which `automatic` picks the exact index.
     ///
     /// Measured for the real workload (every row's 10 nearest neighbours, 256-d cosine, 1000
-    /// Gaussian clusters; `winnow bench index --kind flat|hnsw --all-neighbors`) on the 2-vCPU
+    /// Gaussian clusters; `winnow-bench index --kind flat|hnsw --all-neighbors`) on the 2-vCPU
     /// reference machine (AMD EPYC Zen 5, Debian OpenBLAS 0.3.21, machine shared with other
     /// builds, so CPU seconds are the steadier figure):
     ///

@@ -23,7 +23,7 @@ import Foundation
 /// point moved against the others' positions at the start of the epoch — trustworthiness@15 0.929
 /// against 0.950 on 10k set-C vectors, stale positions make pairs overshoot each other.)
 ///
-/// `winnow bench maps --work-dir W` on 10 000 set-C images (`winnow run corpus/C/images
+/// `winnow-bench maps --work-dir W` on 10 000 set-C images (`winnow run corpus/C/images
 /// --num-images 10000`, 1600-d copy descriptors, cosine), 2 vCPUs shared with other builds
 /// (load ≈ 12, so CPU seconds are the steadier figure), both scored by the same code:
 ///
