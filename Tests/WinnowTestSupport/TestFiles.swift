@@ -2,8 +2,8 @@ import Foundation
 import WinnowCore
 
 /// What both test targets need: the cache with the real photos and corpora, the built `winnow`
-/// executable, scratch folders, and running commands. `scripts/test.sh` (run by CI) prepares
-/// the cache; a missing folder fails the test with a message saying so.
+/// and `winnow-bench` executables, scratch folders, and running commands. `scripts/test.sh`
+/// (run by CI) prepares the cache; a missing folder fails the test with a message saying so.
 public enum TestFiles {
     public static var cache: URL {
         URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CACHE"] ?? (NSHomeDirectory() + "/.cache/winnow"))
@@ -34,12 +34,18 @@ public enum TestFiles {
     }
 
     /// The `winnow` executable built beside the test bundle.
-    public static var winnowExecutable: URL {
+    public static var winnowExecutable: URL { builtExecutable("winnow") }
+
+    /// The `winnow-bench` executable (the benchmarks) built beside the test bundle.
+    public static var benchExecutable: URL { builtExecutable("winnow-bench") }
+
+    /// The executable product `name` built beside the test bundle.
+    public static func builtExecutable(_ name: String) -> URL {
         var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 where !FileManager.default.fileExists(atPath: folder.appendingPathComponent("winnow").path) {
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path) {
             folder.deleteLastPathComponent()
         }
-        return folder.appendingPathComponent("winnow")
+        return folder.appendingPathComponent(name)
     }
 
     /// The repository root (for scripts/).
