@@ -50,9 +50,9 @@ public struct AppServer: Sendable {
         let router = Router()
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AccessMiddleware(policy: policy))
-        router.get("/") { _, _ in Responses.text(WebAssets.indexHTML, type: "text/html; charset=utf-8", page: true) }
-        router.get("/app.js") { _, _ in Responses.text(WebAssets.appJS, type: "text/javascript; charset=utf-8") }
-        router.get("/app.css") { _, _ in Responses.text(WebAssets.appCSS, type: "text/css; charset=utf-8") }
+        for asset in WebAsset.all {
+            router.get(RouterPath(asset.path)) { _, _ in Responses.asset(asset) }
+        }
         router.get("/api/summary") { _, _ in try Responses.json(summary()) }
         router.get("/api/samples") { _, _ in
             try Responses.json(SampleColumns(data: data, marks: marks.all, hasPreview: thumbnails.contains))
@@ -276,15 +276,26 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// The app's answers, with their content types and caching.
 enum Responses {
-    static func text(_ text: String, status: HTTPResponse.Status = .ok, type: String = "text/plain; charset=utf-8",
-                     page: Bool = false) -> Response {
+    /// What the page may load: only this app's own script, style sheet and images.
+    static let pagePolicy =
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+
+    static func text(_ text: String, status: HTTPResponse.Status = .ok, type: String = "text/plain; charset=utf-8") -> Response {
+        uncached(ByteBuffer(string: text), status: status, type: type)
+    }
+
+    /// A file of the web UI; the page comes with ``pagePolicy``.
+    static func asset(_ asset: WebAsset) -> Response {
+        uncached(asset.body, type: asset.contentType, policy: asset.isPage ? pagePolicy : nil)
+    }
+
+    private static func uncached(_ body: ByteBuffer, status: HTTPResponse.Status = .ok, type: String,
+                                 policy: String? = nil) -> Response {
         var headers: HTTPFields = [.contentType: type, .cacheControl: "no-store"]
-        if page {
-            headers[.contentSecurityPolicy] =
-                "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-        }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        if let policy { headers[.contentSecurityPolicy] = policy }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 
     static func data(_ data: Data, type: String) -> Response {
