@@ -13,7 +13,7 @@ import WinnowCore
 public struct AppServer: Sendable {
     public let data: WorkDirData
     public let policy: AccessPolicy
-    let marks: ReviewMarks
+    let marks: ReviewMarkStore
     /// `thumbnails/<index>.jpg`, shared with `winnow gallery --lazy`.
     let thumbnails: ThumbnailStore
     /// Large previews of images browsers cannot show (TIFF, HEIF, …) or inside archives.
@@ -25,8 +25,8 @@ public struct AppServer: Sendable {
     public init(workDirectory: URL, policy: AccessPolicy) throws {
         data = try WorkDirData(directory: workDirectory)
         self.policy = policy
-        marks = ReviewMarks(directory: data.directory,
-                            names: Dictionary(uniqueKeysWithValues: data.samples.map { ($0.index, $0.filename) }))
+        marks = ReviewMarkStore(directory: data.directory,
+                                names: Dictionary(uniqueKeysWithValues: data.samples.map { ($0.index, $0.filename) }))
         thumbnails = ThumbnailStore(workDirectory: data.directory)
         previews = thumbnails.resized(side: 1600, folder: ThumbnailStore.folderName + "/large")
         neighbours = NeighbourFinder(data: data)

@@ -5,7 +5,7 @@ import WinnowCore
 /// `/api/marks` (GET the marks, POST a change) and `/api/marks.csv` (the marks file).
 struct MarksController {
     let data: WorkDirData
-    let marks: ReviewMarks
+    let marks: ReviewMarkStore
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("/api/marks") { _, _ in
@@ -13,7 +13,7 @@ struct MarksController {
         }
         router.get("/api/marks.csv") { _, _ in
             var response = Responses.text(marks.csv, type: "text/csv; charset=utf-8")
-            response.headers[.contentDisposition] = "attachment; filename=\"\(ReviewMarks.fileName)\""
+            response.headers[.contentDisposition] = "attachment; filename=\"\(ReviewMark.fileName)\""
             return response
         }
         router.post("/api/marks", use: update)
@@ -32,7 +32,7 @@ struct MarksController {
 /// `{"indices": [...], "mark": "keep" | "remove" | "none"}`; "none" clears the mark.
 struct MarkUpdate: JSONRequestBody {
     var indices: [Int64]
-    var mark: ReviewMarks.Mark?
+    var mark: ReviewMark?
 
     static let noun = "marks"
     static let expectedShape = #"expected {"indices": [..], "mark": "keep"|"remove"|"none"}"#
@@ -44,9 +44,9 @@ struct MarkUpdate: JSONRequestBody {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         indices = try container.decode([Int64].self, forKey: .indices)
         let text = try container.decode(String.self, forKey: .mark)
-        guard text == "none" || ReviewMarks.Mark(rawValue: text) != nil else {
+        guard text == "none" || ReviewMark(rawValue: text) != nil else {
             throw HTTPError(.badRequest, message: "mark must be keep, remove or none")
         }
-        mark = ReviewMarks.Mark(rawValue: text)
+        mark = ReviewMark(rawValue: text)
     }
 }

@@ -7,7 +7,7 @@ import WinnowCore
 /// nearest neighbours of one sample.
 struct SamplesController {
     let data: WorkDirData
-    let marks: ReviewMarks
+    let marks: ReviewMarkStore
     /// Whose `contains` tells whether the catalog locates a sample's image (for a preview).
     let thumbnails: ThumbnailStore
     let neighbours: NeighbourFinder
@@ -65,7 +65,7 @@ struct SampleColumns: Encodable {
     var wrongLabelScore: [Double?] = [], suggestedLabel: [Int] = [], knnDisagreement: [Double?] = []
     var mistakenness: [Double?] = [], hardness: [Double?] = []
 
-    init(data: WorkDirData, marks: [Int64: ReviewMarks.Mark], hasPreview previewable: (Int64) -> Bool) {
+    init(data: WorkDirData, marks: [Int64: ReviewMark], hasPreview previewable: (Int64) -> Bool) {
         let bit = Dictionary(uniqueKeysWithValues: issueNames.enumerated().map { ($1, 1 << $0) })
         labelNames = Array(Set(data.samples.map(\.label) + data.samples.compactMap(\.labelScores?.suggestedLabel))).sorted()
         splitNames = Array(Set(data.samples.map(\.split))).sorted()

@@ -5,7 +5,7 @@ import WinnowCore
 /// `/api/summary`: the counts the summary view shows.
 struct SummaryController {
     let data: WorkDirData
-    let marks: ReviewMarks
+    let marks: ReviewMarkStore
     let hasNeighbours: Bool
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
