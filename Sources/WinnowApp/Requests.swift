@@ -15,7 +15,7 @@ protocol JSONRequestBody: Decodable {
 extension Request {
     /// Decodes the JSON body: 415 unless it is sent as `application/json`, 413 when it is over
     /// `Body.byteLimit`, 400 with `Body.expectedShape` (or the body's own reason) when it does not decode.
-    mutating func decode<Body: JSONRequestBody>(_: Body.Type) async throws(HTTPError) -> Body {
+    mutating func decodeJSON<Body: JSONRequestBody>(_: Body.Type) async throws(HTTPError) -> Body {
         guard headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
             throw HTTPError(.unsupportedMediaType, message: "send \(Body.noun) as application/json")
         }

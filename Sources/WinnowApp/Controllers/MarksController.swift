@@ -22,7 +22,7 @@ struct MarksController {
     /// Sets or clears the marks of samples; answers how many changed and how many are marked.
     @Sendable func update(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var request = request
-        let update = try await request.decode(MarkUpdate.self)
+        let update = try await request.decodeJSON(MarkUpdate.self)
         if let unknown = update.indices.first(where: { data.rowOfIndex[$0] == nil }) { throw HTTPError.noSample(unknown) }
         let changed = try marks.set(update.mark, for: update.indices)
         return try Responses.json(["changed": changed, "marked": marks.all.count])
