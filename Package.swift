@@ -56,7 +56,9 @@ let package = Package(
                 "WinnowCore", "CTurboJPEG",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            // The web UI, compiled into the binary (`PackageResources`) so that `winnow` stays one file.
+            resources: [.embedInCode("Web/index.html"), .embedInCode("Web/app.js"), .embedInCode("Web/app.css")]
         ),
         // What both executables share: standard error, exit statuses, option range checks, resource usage.
         .target(

@@ -133,4 +133,17 @@ struct AppMarksTests {
         let missing = try runBounded(AppTestData.winnowExecutable, ["clean", work.path, "--marks", "/nonexistent/marks.csv"])
         #expect(missing.status != 0 && missing.output.contains("/nonexistent/marks.csv"))
     }
+
+    /// The app keeps its marks with WinnowCore's one reader and writer of `review_marks.csv`.
+    @Test func theAppSavesAndReloadsItsMarksWithTheCoreReader() throws {
+        let directory = try AppTestData.temporaryDirectory("markstore")
+        let names: [Int64: String] = [1: "two\nlines.jpg", 2: "b.jpg", 3: "c.jpg"]
+        let store = ReviewMarkStore(directory: directory, names: names)
+        #expect(try store.set(.keep, for: [1, 2, 99]) == 2)
+        #expect(try store.set(.remove, for: [3]) == 1 && store.set(nil, for: [2]) == 1)
+        let url = directory.appendingPathComponent(ReviewMark.fileName)
+        #expect(try ReviewMark.read(from: url).marks == [1: .keep, 3: .remove])
+        #expect(store.csv == (try String(contentsOf: url, encoding: .utf8)))
+        #expect(ReviewMarkStore(directory: directory, names: [1: "two\nlines.jpg", 2: "b.jpg"]).all == [1: .keep])
+    }
 }

@@ -49,7 +49,14 @@ public enum CSVReader {
     /// All records of `text`, header first; quoted fields may span lines, blank lines are
     /// skipped, and an empty text gives no records.
     public static func rows(_ text: String) -> [[String]] {
-        var rows: [[String]] = []
+        numberedRows(text).map(\.fields)
+    }
+
+    /// The records of `text` as ``rows(_:)`` gives them, each with the 1-based number of the
+    /// line it starts on (for messages about files whose quoted fields span lines).
+    public static func numberedRows(_ text: String) -> [(line: Int, fields: [String])] {
+        var rows: [(line: Int, fields: [String])] = []
+        var line = 1, rowLine = 1
         var row: [String] = []
         var field = ""
         var quoted = false
@@ -67,6 +74,7 @@ public enum CSVReader {
                         if n == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; afterQuote = true; pending = n }
                     } else { quoted = false }
                 } else {
+                    if c == "\n" { line += 1 }
                     field.unicodeScalars.append(c)
                 }
                 continue
@@ -77,14 +85,16 @@ public enum CSVReader {
             case "\n", "\r":
                 if c == "\r", let n = iterator.next(), n != "\n" { pending = n }
                 row.append(field); field = ""; afterQuote = false
-                if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }
+                if !(row.count == 1 && row[0].isEmpty) { rows.append((rowLine, row)) }
                 row = []
+                line += 1
+                rowLine = line
             default: field.unicodeScalars.append(c)
             }
         }
         if !field.isEmpty || !row.isEmpty || afterQuote {
             row.append(field)
-            rows.append(row)
+            rows.append((rowLine, row))
         }
         return rows
     }

@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import WinnowCore
+
+/// `/api/summary`: the counts the summary view shows.
+struct SummaryController {
+    let data: WorkDirData
+    let marks: ReviewMarkStore
+    let hasNeighbours: Bool
+
+    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
+        router.get("/api/summary") { _, _ in try Responses.json(summary()) }
+    }
+
+    struct Summary: Encodable {
+        var workDirectory: String
+        var images: Int
+        var invalid: [WorkDirData.Invalid]
+        var issueCounts: [String: Int]
+        var issueOrder: [String]
+        var components: Int
+        var imagesInComponents: Int
+        var labels: [String: Int]
+        /// annotations (`label_scores.csv`), folders, or none.
+        var labelSource: WorkDirData.LabelSource
+        /// Images whose given label is likely wrong (with annotations).
+        var likelyWrongLabels: Int
+        /// The label outputs of the run present in the work_dir (`likely_wrong_labels.csv`, …).
+        var labelFiles: [String]
+        var splits: [String: Int]
+        var maps: [String]
+        var galleries: [String]
+        var marks: [String: Int]
+        var hasNeighbours: Bool
+        /// Whether the run's summary.json is there (the page reads it from /files/summary.json).
+        var hasRunSummary: Bool
+    }
+
+    func summary() -> Summary {
+        var issueCounts: [String: Int] = [:], labels: [String: Int] = [:], splits: [String: Int] = [:]
+        for s in data.samples {
+            for issue in s.issues { issueCounts[issue, default: 0] += 1 }
+            if !s.label.isEmpty { labels[s.label, default: 0] += 1 }
+            if !s.split.isEmpty { splits[s.split, default: 0] += 1 }
+        }
+        var markCounts: [String: Int] = [:]
+        for mark in marks.all.values { markCounts[mark.rawValue, default: 0] += 1 }
+        return Summary(workDirectory: data.directory.path, images: data.samples.count, invalid: data.invalid,
+                       issueCounts: issueCounts, issueOrder: WorkDirData.issueOrder, components: data.components.count,
+                       imagesInComponents: data.components.values.reduce(0) { $0 + $1.count }, labels: labels,
+                       labelSource: data.labelSource, likelyWrongLabels: issueCounts[WorkDirData.wrongLabelIssue] ?? 0,
+                       labelFiles: WorkDirData.labelFiles.filter {
+                           FileManager.default.fileExists(atPath: data.directory.appendingPathComponent($0).path)
+                       }, splits: splits,
+                       maps: data.listing("maps", extension: "csv"), galleries: data.listing("galleries", extension: "html"),
+                       marks: markCounts, hasNeighbours: hasNeighbours,
+                       hasRunSummary: data.summaryJSON != nil)
+    }
+}
