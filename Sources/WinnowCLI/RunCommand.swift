@@ -307,19 +307,19 @@ struct ThresholdOptions: ParsableArguments {
     }
 }
 
-/// `--max-image-pixels` and `--max-member-bytes`: what one image or archive member may cost.
+/// `--max-image-pixels` and `--max-file-bytes`: what one image file or archive member may cost.
 struct DecodeLimitOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Decode at most this many pixels per image (default: Pillow's limit). Larger JPEGs and lossy WebPs are decoded shrunk on load; other larger images are invalid (UNSUPPORTED_FORMAT).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Decode at most this many pixels per image (default: Pillow's limit). Larger JPEGs and lossy WebPs are decoded shrunk on load; other larger images are invalid (UNSUPPORTED_FORMAT).",
                                valueName: "pixels"))
     var maxImagePixels = DecodeLimits.defaultMaximumPixels
-    @Option(help: ArgumentHelp("Archive members larger than this many bytes (uncompressed) are invalid (UNSUPPORTED_FORMAT) and never read (default: 256 MiB).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Image files and archive members (uncompressed) larger than this many bytes are invalid (UNSUPPORTED_FORMAT) and never read (default: 256 MiB).",
                                valueName: "bytes"))
-    var maxMemberBytes = DecodeLimits.defaultMaximumMemberBytes
+    var maxFileBytes = DecodeLimits.defaultMaximumFileBytes
 
     func validate() throws {
-        if maxImagePixels < 1 { throw ValidationError("--max-image-pixels must be ≥ 1") }
-        if maxMemberBytes < 1 { throw ValidationError("--max-member-bytes must be ≥ 1") }
+        try OptionRange.check("--max-image-pixels", maxImagePixels, atLeast: 1)
+        try OptionRange.check("--max-file-bytes", maxFileBytes, atLeast: 1)
     }
 
-    var limits: DecodeLimits { DecodeLimits(maximumPixels: maxImagePixels, maximumMemberBytes: maxMemberBytes) }
+    var limits: DecodeLimits { DecodeLimits(maximumPixels: maxImagePixels, maximumFileBytes: maxFileBytes) }
 }

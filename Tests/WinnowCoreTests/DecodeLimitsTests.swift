@@ -83,13 +83,13 @@ import Testing
         let zip = folder.appendingPathComponent("a.zip")
         #expect(try TestData.shell("zip", ["-q", "-1", zip.path, "photo.jpg", "zeros.jpg"], in: folder).status == 0)
         var results: [String: Result<[UInt8], InvalidSample>] = [:]
-        try ArchiveReader(url: zip, maximumMemberBytes: 1_000_000).readMembers(["photo.jpg", "zeros.jpg"]) { name, result in
+        try ArchiveReader(url: zip, maximumFileBytes: 1_000_000).readMembers(["photo.jpg", "zeros.jpg"]) { name, result in
             results[name] = result
             return true
         }
         #expect((try? results["photo.jpg"]?.get())?.count ?? 0 > 1_000)
         #expect(throws: InvalidSample(.unsupportedFormat, "a.zip/zeros.jpg: archive member of 5000000 bytes is over "
-                                      + "the limit of 1000000 bytes (--max-member-bytes); not read")) {
+                                      + "the limit of 1000000 bytes (--max-file-bytes); not read")) {
             try results["zeros.jpg"]?.get()
         }
     }
@@ -146,6 +146,30 @@ import Testing
     }
 
     /// A zip member larger than the limit is an invalid row and is never inflated.
+    /// A huge regular file named as an image (a sparse 4 GiB `.jpg`) is refused by its size and
+    /// never read; a smaller limit refuses an ordinary photo the same way, and the run goes on.
+    @Test func filesOverTheByteLimitAreRefusedWithoutBeingRead() throws {
+        let root = try TestData.temporaryDirectory()
+        let f = try BombFixtures(in: root)
+        let photoBytes = try f.small("coffee.jpg", side: 400).count
+        let photo = root.appendingPathComponent("coffee.jpg")
+        let huge = root.appendingPathComponent("huge.jpg")
+        #expect(try TestData.shell("truncate", ["-s", "4G", huge.path]).status == 0)
+        let work = root.appendingPathComponent("w")
+        let run = try MeasuredRun(["run", root.path, "-w", work.path, "--no-embeddings", "--quiet"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.peakKilobytes > 0 && run.peakKilobytes < 200_000, "peak RSS \(run.peakKilobytes) kB")
+        let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
+        #expect(bad.map { $0["error_code"] } == ["ERROR_UNSUPPORTED_FORMAT"], "\(bad)")
+        #expect(bad.first?["reason"] == "huge.jpg: file of 4294967296 bytes is over the limit of 268435456 bytes "
+                + "(--max-file-bytes); not read", "\(bad)")
+        let small = try MeasuredRun(["run", photo.path, "-w", root.appendingPathComponent("w2").path, "--no-embeddings",
+                                     "--quiet", "--max-file-bytes", String(photoBytes - 1)])
+        #expect(small.status == 0, "\(small.output)")
+        let refused = try TestData.readCSV(root.appendingPathComponent("w2/atrain_features.bad.csv"))
+        #expect(refused.first?["reason"]?.contains("file of \(photoBytes) bytes is over the limit") == true, "\(refused)")
+    }
+
     @Test func runOverAnArchiveWithAHugeMemberStaysSmall() throws {
         let root = try TestData.temporaryDirectory()
         let f = try BombFixtures(in: root)
@@ -156,7 +180,7 @@ import Testing
         try FileManager.default.removeItem(at: root.appendingPathComponent("zeros.jpg"))
         let work = root.appendingPathComponent("w")
         let run = try MeasuredRun(["run", zip.path, "-w", work.path, "--no-embeddings", "--quiet",
-                                   "--max-member-bytes", "10000000"])
+                                   "--max-file-bytes", "10000000"])
         #expect(run.status == 0, "\(run.output)")
         #expect(run.peakKilobytes > 0 && run.peakKilobytes < 200_000, "peak RSS \(run.peakKilobytes) kB")
         let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
@@ -173,9 +197,9 @@ import Testing
         _ = try BombFixtures(in: images).small("coffee.jpg", side: 600)
         let work = root.appendingPathComponent("w")
         let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--no-embeddings",
-                                     "--quiet", "--max-image-pixels", "100000", "--max-member-bytes", "5000000"])
+                                     "--quiet", "--max-image-pixels", "100000", "--max-file-bytes", "5000000"])
         #expect(run.status == 0, "\(run.output)")
-        let limits = DecodeLimits(maximumPixels: 100_000, maximumMemberBytes: 5_000_000)
+        let limits = DecodeLimits(maximumPixels: 100_000, maximumFileBytes: 5_000_000)
         let store = ThumbnailStore(workDirectory: work)
         #expect(store.limits == limits && store.resized(side: 800, folder: "large").limits == limits)
         #expect(throws: Never.self) { try store.thumbnail(of: 0) }
@@ -190,10 +214,12 @@ import Testing
     @Test func limitOptionsAreValidatedAndDocumented() throws {
         let winnow = TestData.winnowExecutable.path
         let help = try TestData.shell(winnow, ["run", "--help"]).output
-        #expect(help.contains("--max-image-pixels") && help.contains("--max-member-bytes"))
-        for option in ["--max-image-pixels", "--max-member-bytes"] {
-            let result = try TestData.shell(winnow, ["run", "/nonexistent", option, "0"])
-            #expect(result.status == 64 && result.output.contains("\(option) must be ≥ 1"), "\(result.output)")
+        #expect(help.contains("--max-image-pixels") && help.contains("--max-file-bytes"))
+        for option in ["--max-image-pixels", "--max-file-bytes"] {
+            for value in ["0", "-1"] {
+                let result = try TestData.shell(winnow, ["run", "/nonexistent", option, value])
+                #expect(result.status == 64 && result.output.contains("\(option) must be a number ≥ 1 (got \(value))"), "\(result.output)")
+            }
         }
     }
 }

@@ -80,7 +80,7 @@ import Testing
         let root = try TestData.temporaryDirectory()
         let seeds = try Self.makeSeedArchives(in: root)
         var random = SplitMix(seed: Self.seed &+ 1)
-        let reader = { (url: URL) in ArchiveReader(url: url, maximumMemberBytes: 4_000_000) }
+        let reader = { (url: URL) in ArchiveReader(url: url, maximumFileBytes: 4_000_000) }
         let decoder = ImageDecoder(limits: DecodeLimits(maximumPixels: 4_000_000))
         for (name, bytes) in seeds {
             for k in 0..<(Self.iterations * 2) {

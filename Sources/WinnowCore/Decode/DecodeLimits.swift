@@ -1,4 +1,4 @@
-/// How much memory one image or archive member may claim before it is refused, so that a
+/// How much memory one image file or archive member may claim before it is refused, so that a
 /// small file declaring a huge picture (a decompression bomb) costs neither memory nor time.
 ///
 /// Images larger than `maximumPixels` are decoded shrunk on load when the decoder can do it
@@ -11,17 +11,17 @@ public struct DecodeLimits: Sendable, Codable, Equatable {
     public static let defaultMaximumPixels = 89_478_485
     /// 256 MiB: far above any single photo, small enough that a few members read ahead by
     /// the pipeline fit in memory.
-    public static let defaultMaximumMemberBytes: Int64 = 256 << 20
+    public static let defaultMaximumFileBytes: Int64 = 256 << 20
 
     /// The most pixels one decoded image may have (after any shrink on load).
     public var maximumPixels: Int
-    /// The largest archive member read into memory, in bytes (its uncompressed size).
-    public var maximumMemberBytes: Int64
+    /// The largest image file or archive member (uncompressed) read into memory, in bytes.
+    public var maximumFileBytes: Int64
 
     /// Creates limits; values below 1 are raised to 1.
-    public init(maximumPixels: Int = defaultMaximumPixels, maximumMemberBytes: Int64 = defaultMaximumMemberBytes) {
+    public init(maximumPixels: Int = defaultMaximumPixels, maximumFileBytes: Int64 = defaultMaximumFileBytes) {
         self.maximumPixels = max(1, maximumPixels)
-        self.maximumMemberBytes = max(1, maximumMemberBytes)
+        self.maximumFileBytes = max(1, maximumFileBytes)
     }
 }
 

@@ -20,7 +20,7 @@ struct ArchiveError: Error {
 struct ArchiveReader: Sendable {
     let url: URL
     /// Members larger than this (uncompressed) are refused, never inflated whole.
-    var maximumMemberBytes: Int64 = DecodeLimits.defaultMaximumMemberBytes
+    var maximumFileBytes: Int64 = DecodeLimits.defaultMaximumFileBytes
 
     /// Lists the regular files in the archive.
     func listMembers() throws(ArchiveError) -> [ArchiveMember] {
@@ -49,11 +49,11 @@ struct ArchiveReader: Sendable {
         }
     }
 
-    /// Reads the current member in chunks, never beyond `maximumMemberBytes` and never
+    /// Reads the current member in chunks, never beyond `maximumFileBytes` and never
     /// allocating more than the bytes actually read (the header's size may lie).
     private func readMember(_ archive: OpaquePointer, path: String, declaredSize: Int64) -> Result<[UInt8], InvalidSample> {
         let name = "\(url.lastPathComponent)/\(path)"
-        if declaredSize > maximumMemberBytes { return .failure(tooLarge(name, "of \(declaredSize) bytes is")) }
+        if declaredSize > maximumFileBytes { return .failure(tooLarge(name, "of \(declaredSize) bytes is")) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(min(max(0, declaredSize), 1 << 24)))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -63,7 +63,7 @@ struct ArchiveReader: Sendable {
             }
             if got < 0 { return .failure(InvalidSample(.unreadable, "\(name): \(libarchiveMessage(archive))")) }
             if got == 0 { break }
-            if Int64(bytes.count + got) > maximumMemberBytes {
+            if Int64(bytes.count + got) > maximumFileBytes {
                 return .failure(tooLarge(name, "inflates to more bytes than its header says, and is"))
             }
             bytes += chunk.prefix(got)
@@ -77,7 +77,7 @@ struct ArchiveReader: Sendable {
     /// `what` ends in "is" ("of 2147483648 bytes is"): a member over the size limit.
     private func tooLarge(_ name: String, _ what: String) -> InvalidSample {
         InvalidSample(.unsupportedFormat, "\(name): archive member \(what) over the limit of "
-                      + "\(maximumMemberBytes) bytes (--max-member-bytes); not read")
+                      + "\(maximumFileBytes) bytes (--max-file-bytes); not read")
     }
 
     private func forEachEntry(

@@ -182,7 +182,7 @@ public final class ThumbnailStore: Sendable {
         case .archiveMember(let archive, let member):
             var found: Result<[UInt8], InvalidSample>?
             do {
-                try ArchiveReader(url: archive, maximumMemberBytes: limits.maximumMemberBytes).readMembers([member]) { _, result in
+                try ArchiveReader(url: archive, maximumFileBytes: limits.maximumFileBytes).readMembers([member]) { _, result in
                     found = result
                     return false
                 }

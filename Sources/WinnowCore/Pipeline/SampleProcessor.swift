@@ -26,8 +26,8 @@ struct SampleProcessor: Sendable {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
         let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
         let order = pending.sorted { $0.key < $1.key }
-        let memberLimit = decoder.limits.maximumMemberBytes
-        let reader = Thread { Self.read(order, into: jobs, memberLimit: memberLimit) }
+        let byteLimit = decoder.limits.maximumFileBytes
+        let reader = Thread { Self.read(order, into: jobs, byteLimit: byteLimit) }
         reader.stackSize = 1 << 20
         reader.start()
         let finished = BlockingQueue<Bool>(capacity: workers)
@@ -57,13 +57,13 @@ struct SampleProcessor: Sendable {
 
     /// The reading stage: plain files one by one, archive members in one pass per archive.
     private static func read(_ order: [(key: Int64, value: SampleSource)], into jobs: BlockingQueue<Job>,
-                             memberLimit: Int64) {
+                             byteLimit: Int64) {
         var byArchive: [URL: [String: Int64]] = [:]
         var objects: [String: ObjectCrop] = [:]
         for (id, source) in order {
             switch source.location {
             case .file(let url):
-                jobs.push(Job(sampleID: id, bytes: readFile(url, id: source.id), object: source.object))
+                jobs.push(Job(sampleID: id, bytes: readFile(url, id: source.id, maximumBytes: byteLimit), object: source.object))
             case .archiveMember(let archive, let member):
                 byArchive[archive, default: [:]][member] = id
                 objects[member] = source.object
@@ -72,7 +72,7 @@ struct SampleProcessor: Sendable {
         for (archive, members) in byArchive.sorted(by: { $0.key.path < $1.key.path }) {
             var remaining = members
             do {
-                try ArchiveReader(url: archive, maximumMemberBytes: memberLimit).readMembers(Set(members.keys)) { member, bytes in
+                try ArchiveReader(url: archive, maximumFileBytes: byteLimit).readMembers(Set(members.keys)) { member, bytes in
                     guard let id = remaining.removeValue(forKey: member) else { return true }
                     jobs.push(Job(sampleID: id, bytes: bytes, object: objects[member]))
                     return !remaining.isEmpty
@@ -92,9 +92,15 @@ struct SampleProcessor: Sendable {
         jobs.close()
     }
 
-    /// The bytes of a regular file; anything else (FIFO, device) is refused without blocking.
-    static func readFile(_ url: URL, id: String) -> Result<[UInt8], InvalidSample> {
-        RegularFile.read(url.path).mapError { error in
+    /// The bytes of a regular file; anything else (FIFO, device) is refused without blocking, and
+    /// so is a file larger than `maximumBytes` (it is not read).
+    static func readFile(_ url: URL, id: String,
+                         maximumBytes: Int64 = DecodeLimits.defaultMaximumFileBytes) -> Result<[UInt8], InvalidSample> {
+        if case .success(let status) = FileStatus.of(url.path), status.kind == .regular, status.byteCount > maximumBytes {
+            return .failure(InvalidSample(.unsupportedFormat, "\(id): file of \(status.byteCount) bytes is over the limit "
+                                          + "of \(maximumBytes) bytes (--max-file-bytes); not read"))
+        }
+        return RegularFile.read(url.path).mapError { error in
             InvalidSample(.unreadable, "\(id): \(error == .system(ENOENT) ? "file disappeared" : "\(error)")")
         }
     }
