@@ -64,12 +64,15 @@ enum FileError: Error, Equatable, CustomStringConvertible {
     case notRegular(String)
     /// The file held more bytes than its size said when it was opened.
     case grew(expected: Int)
+    /// The file is larger than the caller allows: it was not read.
+    case tooLarge(byteCount: Int64, limit: Int64)
 
     var description: String {
         switch self {
         case .system(let code): String(cString: strerror(code))
         case .notRegular(let kind): "not a regular file (\(kind))"
         case .grew(let expected): "grew beyond its \(expected) bytes while being read"
+        case .tooLarge(let byteCount, let limit): "file of \(byteCount) bytes is over the limit of \(limit) bytes"
         }
     }
 }
@@ -82,8 +85,9 @@ enum FileError: Error, Equatable, CustomStringConvertible {
 enum RegularFile {
     static let slack = 1 << 20
 
-    /// The bytes of the regular file at `path`: the first `limit` bytes, or the whole file.
-    static func read(_ path: String, limit: Int? = nil) -> Result<[UInt8], FileError> {
+    /// The bytes of the regular file at `path`: the first `limit` bytes, or the whole file —
+    /// refused unread when it is larger than `maximumBytes`.
+    static func read(_ path: String, limit: Int? = nil, maximumBytes: Int64 = .max) -> Result<[UInt8], FileError> {
         switch FileStatus.of(path) {
         case .failure(let error): return .failure(error)
         case .success(let status) where status.kind != .regular: return .failure(.notRegular("\(status.kind)"))
@@ -96,6 +100,7 @@ enum RegularFile {
         guard fstat(descriptor, &raw) == 0 else { return .failure(.system(errno)) }
         let opened = FileStatus(raw)
         guard opened.kind == .regular else { return .failure(.notRegular("\(opened.kind)")) }
+        guard opened.byteCount <= maximumBytes else { return .failure(.tooLarge(byteCount: opened.byteCount, limit: maximumBytes)) }
         let expected = Int(max(0, opened.byteCount))
         let capacity = min(limit ?? Int.max, expected + slack)
         return readAll(descriptor, expected: expected, capacity: capacity).flatMap { bytes in

@@ -175,13 +175,12 @@ public struct Run: Sendable {
         // Listed-but-missing inputs are invalid without reading anything.
         let missing = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
         let toProcess = pending.filter { missing[$0.value.id] == nil }
-        let missingOutcomes = pending.compactMap { id, source in
-            missing[source.id].map { SampleOutcome(sampleID: id, contentHash: nil, result: .failure($0)) }
+        let missingPending = pending.sorted { $0.key < $1.key }.compactMap { id, source in
+            missing[source.id].map { (id: id, source: source, problem: $0) }
         }
+        let missingOutcomes = missingPending.map { SampleOutcome(sampleID: $0.id, contentHash: nil, result: .failure($0.problem)) }
         try catalog.store(missingOutcomes, run: runID)
-        for (_, source) in pending.sorted(by: { $0.key < $1.key }) {
-            if let problem = missing[source.id] { onInvalid?(source.displayName, problem) }
-        }
+        for entry in missingPending { onInvalid?(entry.source.displayName, entry.problem) }
         try decode(toProcess, run: runID, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
             onInvalid?(source.displayName, problem)
         }

@@ -96,12 +96,9 @@ struct SampleProcessor: Sendable {
     /// so is a file larger than `maximumBytes` (it is not read).
     static func readFile(_ url: URL, id: String,
                          maximumBytes: Int64 = DecodeLimits.defaultMaximumFileBytes) -> Result<[UInt8], InvalidSample> {
-        if case .success(let status) = FileStatus.of(url.path), status.kind == .regular, status.byteCount > maximumBytes {
-            return .failure(InvalidSample(.unsupportedFormat, "\(id): file of \(status.byteCount) bytes is over the limit "
-                                          + "of \(maximumBytes) bytes (--max-file-bytes); not read"))
-        }
-        return RegularFile.read(url.path).mapError { error in
-            InvalidSample(.unreadable, "\(id): \(error == .system(ENOENT) ? "file disappeared" : "\(error)")")
+        RegularFile.read(url.path, maximumBytes: maximumBytes).mapError { error in
+            if case .tooLarge = error { return InvalidSample(.unsupportedFormat, "\(id): \(error) (--max-file-bytes); not read") }
+            return InvalidSample(.unreadable, "\(id): \(error == .system(ENOENT) ? "file disappeared" : "\(error)")")
         }
     }
 
