@@ -50,6 +50,9 @@ struct RunCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Worker threads, each decoding, measuring and embedding images (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(parsing: .unconditional, help: "Memory the run may use, e.g. 8G or 512M (default: half of this machine's). A run that cannot fit says so before it starts.")
+    var maxMemory: String?
+
     @OptionGroup(title: "Embeddings") var embeddings: EmbeddingOptions
 
     @Option(help: "Crop every image to this box first (fastdup bounding_box), e.g. 'row_y=0,col_x=0,height=200,width=300'.")
@@ -79,6 +82,9 @@ struct RunCommand: ParsableCommand {
         try OptionRange.check("--min-offset", minOffset, atLeast: 0)
         try OptionRange.check("--max-offset", maxOffset, atLeast: minOffset)
         try OptionRange.check("--threads", threads, in: 1...max(1024, ProcessInfo.processInfo.activeProcessorCount))
+        if let maxMemory, MemoryBudget.parse(maxMemory) == nil {
+            throw ValidationError("--max-memory needs a size such as 8G, 512M or 1073741824, got '\(maxMemory)'")
+        }
         if let box = boundingBox, CropBox(parsing: box) == nil {
             throw ValidationError("--bounding-box needs row_y=…,col_x=…,height=…,width=… (non-negative integers)")
         }
@@ -97,7 +103,7 @@ struct RunCommand: ParsableCommand {
             quality: thresholds.thresholds, workers: threads, embedding: embedding,
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
             analysis: similarity.options(for: embedding), labels: labels.options,
-            decodeLimits: limits.limits)
+            decodeLimits: limits.limits, memoryBudget: maxMemory.flatMap(MemoryBudget.parse))
         let bar = quiet ? nil : ProgressBar(label: "decode")
         let warnings = quiet ? nil : WarningPrinter()
         var progress: ProgressHandler?
@@ -118,6 +124,8 @@ struct RunCommand: ParsableCommand {
             if case .inputNotFound = error { throw ExitStatus.noInput }
             if case .inputInWorkDirectory = error { throw ExitCode.validationFailure }
             throw ExitStatus.software
+        } catch let error as MemoryBudgetError {
+            throw failure(error, ExitCode.validationFailure)
         } catch let error as IndexError {
             throw failure(error, ExitStatus.software)
         } catch let error as EmbeddingError {

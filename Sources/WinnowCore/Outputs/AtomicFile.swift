@@ -8,12 +8,7 @@ public enum AtomicFile {
     /// whose readers check what they read: after a power loss they hold the old file, the new
     /// one or a file the reader rejects, never a half-written one under the final name).
     public static func write(_ data: Data, to url: URL, durable: Bool = true) throws {
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(temporary.path)"])
-        }
-        let handle = try FileHandle(forWritingTo: temporary)
+        let (temporary, handle) = try createTemporary(beside: url)
         do {
             try handle.write(contentsOf: data)
             if durable { try handle.synchronize() }
@@ -23,6 +18,26 @@ public enum AtomicFile {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
+        try replace(url, with: temporary)
+    }
+
+    /// A new, empty temporary file beside `url` (hidden, unique per call), open for writing.
+    static func createTemporary(beside url: URL) throws -> (URL, FileHandle) {
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(temporary.path)"])
+        }
+        do {
+            return (temporary, try FileHandle(forWritingTo: temporary))
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+
+    /// Renames the finished `temporary` over `url` (removing `temporary` if that fails).
+    static func replace(_ url: URL, with temporary: URL) throws {
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)

@@ -25,13 +25,16 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     /// Decompression-bomb limits (pixels per image, bytes per archive member). Optional only
     /// so that `config.json` files written before it existed still load; nil means defaults.
     public var decodeLimits: DecodeLimits?
+    /// `--max-memory`; nil (and in `config.json` files written before it existed) means
+    /// ``MemoryBudget/machineDefault``.
+    public var memoryBudget: MemoryBudget?
 
     public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
                 quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                 embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false,
                 analysis: AnalysisOptions = AnalysisOptions(), labels: LabelOptions? = nil,
-                decodeLimits: DecodeLimits = DecodeLimits()) {
+                decodeLimits: DecodeLimits = DecodeLimits(), memoryBudget: MemoryBudget? = nil) {
         self.inputs = inputs
         self.workDirectory = workDirectory
         self.ingest = ingest
@@ -44,6 +47,15 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.analysis = analysis
         self.labels = labels
         self.decodeLimits = decodeLimits
+        self.memoryBudget = memoryBudget
+    }
+
+    /// What this run needs at least for `images` images with `dimension`-d vectors.
+    func memoryEstimate(images: Int, dimension: Int, embeds: Bool) -> MemoryEstimate {
+        MemoryEstimate.run(images: images, dimension: dimension, workers: workers,
+                           limits: decodeLimits ?? DecodeLimits(),
+                           index: analysis.index ?? IndexKind.automatic(rows: images, metric: analysis.metric),
+                           embeds: embeds, verifies: dimension > 0 && analysis.verification != nil)
     }
 
     /// The decoder for this run's images at `minimumSide`, with its limits.
@@ -156,6 +168,9 @@ public struct Run: Sendable {
         var listings = found.sources.map { Catalog.Listing(source: $0, filename: $0.displayName) }
         listings += found.missing.map { Catalog.Listing(source: $0.source, filename: $0.source.displayName) }
         let vectorRows = try embedding?.rows(for: listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
+        try (configuration.memoryBudget ?? .machineDefault).check(
+            configuration.memoryEstimate(images: listings.count, dimension: embedding?.dimension ?? 0,
+                                         embeds: embedding?.embedder != nil))
         return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, listings: listings,
                       vectorRows: vectorRows ?? [:])
     }
