@@ -20,16 +20,24 @@ public final class FeatureMatrix: @unchecked Sendable {
 
     /// Maps a raw float32 file; its size must be a multiple of `dimension × 4` bytes.
     public init(mapping url: URL, dimension: Int) throws {
-        let data = try Data(contentsOf: url, options: .alwaysMapped)
-        guard dimension > 0, data.count % (dimension * 4) == 0 else {
+        let region = try MappedRegion(url: url)
+        guard dimension > 0, region.length % (dimension * 4) == 0 else {
             throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey:
-                "\(url.path): \(data.count) bytes is not a whole number of \(dimension)-d float32 rows"])
+                "\(url.path): \(region.length) bytes is not a whole number of \(dimension)-d float32 rows"])
         }
-        self.rows = data.count / (dimension * 4)
+        self.rows = region.length / (dimension * 4)
         self.dimension = dimension
-        let box = DataBox(data)
-        owner = box
-        base = box.pointer
+        owner = region
+        base = region.address.map { UnsafePointer($0.assumingMemoryBound(to: Float.self)) }
+    }
+
+    /// Drops the pages of rows `range` from this process's memory (a mapped matrix; no effect on
+    /// one in memory). They stay in the system's file cache and are read again if touched, so
+    /// a pass over every row can keep its resident size to one block.
+    public func releasePages(rows range: Range<Int>) {
+        guard let region = owner as? MappedRegion, let base, !range.isEmpty else { return }
+        let start = UnsafeRawPointer(base + range.lowerBound * dimension)
+        region.release(start, byteCount: range.count * dimension * 4)
     }
 
     /// Row `i` as a buffer (valid while the matrix lives).
@@ -60,13 +68,44 @@ public final class FeatureMatrix: @unchecked Sendable {
         deinit { storage.deallocate() }
     }
 
-    private final class DataBox {
-        let data: Data
-        let pointer: UnsafePointer<Float>?
-        init(_ data: Data) {
-            self.data = data
-            // A mapped Data keeps one stable region for its lifetime.
-            pointer = data.withUnsafeBytes { $0.baseAddress?.assumingMemoryBound(to: Float.self) }
+    /// A read-only private mapping of a whole file, unmapped when the last matrix using it goes.
+    private final class MappedRegion {
+        let address: UnsafeMutableRawPointer?
+        let length: Int
+
+        init(url: URL) throws {
+            let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw Self.failure(url, "cannot open") }
+            defer { close(descriptor) }
+            var info = stat()
+            guard fstat(descriptor, &info) == 0 else { throw Self.failure(url, "cannot stat") }
+            length = Int(info.st_size)
+            guard length > 0 else { address = nil; return }
+            let mapped = mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor, 0)
+            guard let mapped, mapped != MAP_FAILED else { throw Self.failure(url, "cannot map") }
+            address = mapped
+        }
+
+        deinit { if let address { munmap(address, length) } }
+
+        /// `madvise(MADV_DONTNEED)` over the whole pages that hold `start ..< start + byteCount`.
+        func release(_ start: UnsafeRawPointer, byteCount: Int) {
+            guard let address else { return }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let from = (start - UnsafeRawPointer(address)) / page * page
+            let to = min(length, start - UnsafeRawPointer(address) + byteCount)
+            guard to > from else { return }
+            madvise(address + from, to - from, MADV_DONTNEED)
+        }
+
+        private static func failure(_ url: URL, _ what: String) -> CocoaError {
+            let code: CocoaError.Code = switch errno {
+            case ENOENT, ENOTDIR: .fileReadNoSuchFile
+            case EACCES, EPERM: .fileReadNoPermission
+            default: .fileReadUnknown
+            }
+            return CocoaError(code, userInfo: [NSLocalizedDescriptionKey: "\(what) \(url.path): \(String(cString: strerror(errno)))",
+                                               NSFilePathErrorKey: url.path])
         }
     }
 }

@@ -104,9 +104,10 @@ public struct PCAWhitening: Sendable, Equatable {
         let rows = selected.map { all in picked.map { all[$0] } } ?? picked
 
         var meanD = [Double](repeating: 0, count: d)
-        for r in rows {
+        for (i, r) in rows.enumerated() {
             let row = vectors.row(r)
             for j in 0..<d { meanD[j] += Double(row[first + j]) }
+            if i % 4096 == 4095 || i == n - 1 { vectors.releasePages(rows: rows[i - i % 4096]..<(r + 1)) }
         }
         for j in 0..<d { meanD[j] /= Double(n) }
         let mean = meanD.map { Float($0) }
@@ -128,6 +129,7 @@ public struct PCAWhitening: Sendable, Equatable {
                 }
                 fourthMoment += squared * squared
             }
+            vectors.releasePages(rows: rows[start]..<(rows[start + count - 1] + 1))
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1 / Float(n), centred, Int32(d),
                         1, &covariance, Int32(d))
         }

@@ -31,11 +31,19 @@ enum FeatureExport {
         if !rows.isEmpty {
             let matrix = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
             var chunk = Data()
+            var chunkRows: [Int] = []
+            func flush() throws {
+                try output.write(contentsOf: chunk)
+                chunk.removeAll(keepingCapacity: true)
+                if let low = chunkRows.min(), let high = chunkRows.max() { matrix.releasePages(rows: low..<(high + 1)) }
+                chunkRows.removeAll(keepingCapacity: true)
+            }
             for row in rows {
                 chunk.append(contentsOf: UnsafeRawBufferPointer(matrix.row(row)))
-                if chunk.count > 1 << 22 { try output.write(contentsOf: chunk); chunk.removeAll(keepingCapacity: true) }
+                chunkRows.append(row)
+                if chunk.count > 1 << 22 { try flush() }
             }
-            try output.write(contentsOf: chunk)
+            try flush()
         }
         try output.synchronize()
         guard rename(temporary.path, url.path) == 0 else {

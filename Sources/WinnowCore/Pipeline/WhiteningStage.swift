@@ -39,7 +39,9 @@ enum WhiteningStage {
         defer { try? output.close() }
         let chunk = 8192
         for start in stride(from: 0, to: matrix.rows, by: chunk) {
-            let values = whitening.apply(matrix, rows: start..<min(start + chunk, matrix.rows))
+            let block = start..<min(start + chunk, matrix.rows)
+            let values = whitening.apply(matrix, rows: block)
+            matrix.releasePages(rows: block)
             try values.withUnsafeBytes { try output.write(contentsOf: Data($0)) }
         }
         try output.synchronize()

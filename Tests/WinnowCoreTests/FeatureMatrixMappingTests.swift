@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+
+@Suite("Feature files mapped, not read")
+struct FeatureMatrixMappingTests {
+    /// Resident kilobytes of this process's mapping of `url` (from /proc/self/smaps).
+    func residentKilobytes(of url: URL) throws -> Int {
+        // /proc files report size 0: read to the end rather than by size.
+        let smaps = String(decoding: try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/smaps")).readToEnd() ?? Data(),
+                           as: UTF8.self)
+        var inMapping = false
+        for line in smaps.split(separator: "\n") {
+            if line.first?.isHexDigit == true && line.contains("-") { inMapping = line.hasSuffix(url.path) }
+            if inMapping && line.hasPrefix("Rss:") {
+                return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+            }
+        }
+        return -1
+    }
+
+    @Test func releasedRowsLeaveTheProcessAndReadBackTheSame() throws {
+        let folder = try TestData.temporaryDirectory("mapping")
+        let url = folder.appendingPathComponent("features.f32")
+        let rows = 8192, dimension = 256
+        let values = (0..<(rows * dimension)).map { Float($0 % 977) / 977 }
+        try values.withUnsafeBytes { try Data($0).write(to: url) }
+        let matrix = try FeatureMatrix(mapping: url, dimension: dimension)
+        func total() -> Double { (0..<rows).reduce(0) { sum, i in sum + matrix.row(i).reduce(0) { $0 + Double($1) } } }
+        let expected = values.reduce(0) { $0 + Double($1) }
+        #expect(total() == expected)
+        let touched = try residentKilobytes(of: url)
+        #expect(touched >= rows * dimension * 4 / 1024 - 8, "\(touched) KB resident of \(url.path)")
+        matrix.releasePages(rows: 0..<(rows / 2))
+        let half = try residentKilobytes(of: url)
+        #expect(half <= rows * dimension * 4 / 2048 + 8 && half >= rows * dimension * 4 / 2048 - 8)
+        matrix.releasePages(rows: 0..<rows)
+        #expect(try residentKilobytes(of: url) == 0)
+        #expect(total() == expected, "released pages are read again from the file")
+    }
+
+    @Test func missingAndMisshapenFilesAreNamedErrors() throws {
+        let folder = try TestData.temporaryDirectory("mapping-bad")
+        let missing = folder.appendingPathComponent("none.f32")
+        #expect(throws: CocoaError.self) { try FeatureMatrix(mapping: missing, dimension: 4) }
+        do { _ = try FeatureMatrix(mapping: missing, dimension: 4) } catch let error as CocoaError {
+            #expect(error.code == .fileReadNoSuchFile && error.localizedDescription.contains(missing.path))
+        }
+        let odd = folder.appendingPathComponent("odd.f32")
+        try Data(count: 18).write(to: odd)
+        do { _ = try FeatureMatrix(mapping: odd, dimension: 4); Issue.record("accepted 18 bytes as 4-d rows") } catch let error as CocoaError {
+            #expect(error.code == .fileReadCorruptFile && error.localizedDescription.contains("18 bytes"))
+        }
+        let empty = folder.appendingPathComponent("empty.f32")
+        try Data().write(to: empty)
+        #expect(try FeatureMatrix(mapping: empty, dimension: 4).rows == 0)
+    }
+}
