@@ -125,12 +125,12 @@ import Testing
             [Neighbor(index: 3, distance: 0.2)],
             [],
         ]
-        let r = LabelDisagreement.compute(neighbours: neighbours, labels: [0, 0, 1, 1], k: 10)
+        let r = LabelDisagreement.compute(graph: KNNGraph(lists: neighbours, metric: .cosine), labels: [0, 0, 1, 1], k: 10)
         #expect(abs(r.scores[0] - 0.6 / 1.5) < 1e-6)
         #expect(r.majority[0] == 0)
         #expect(r.scores[1] == 1 && r.majority[1] == 1)
         #expect(r.scores[2] == 0 && r.scores[3] == 0 && r.majority[3] == 1)
-        #expect(LabelDisagreement.compute(neighbours: neighbours, labels: [0, 0, 1, 1], k: 1).scores[0] == 0)
+        #expect(LabelDisagreement.compute(graph: KNNGraph(lists: neighbours, metric: .cosine), labels: [0, 0, 1, 1], k: 1).scores[0] == 0)
     }
 
     @Test func clusterPurityByHand() {

@@ -18,23 +18,23 @@ public enum ConnectedComponents {
         public var components: [Component]
     }
 
-    public static func find(neighbours: [[Neighbor]], metric: DistanceMetric = .cosine,
-                            threshold: Float = 0.96) -> Result {
-        var parent = Array(neighbours.indices)
+    public static func find(graph: KNNGraph, threshold: Float = 0.96) -> Result {
+        let metric = graph.metric
+        var parent = Array(0..<graph.rows)
         func root(_ i: Int) -> Int {
             var i = i
             while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
             return i
         }
         var edges: [(Int, Int, Float)] = []
-        for (from, list) in neighbours.enumerated() {
-            for n in list where n.similarity(metric) >= threshold {
+        for from in 0..<graph.rows {
+            for n in graph.neighbors(of: from) where n.similarity(metric) >= threshold {
                 edges.append((from, n.index, n.similarity(metric)))
                 let a = root(from), b = root(n.index)
                 if a != b { parent[max(a, b)] = min(a, b) }
             }
         }
-        let componentOf = neighbours.indices.map(root)
+        let componentOf = (0..<graph.rows).map(root)
         var members: [Int: [Int]] = [:]
         for (i, c) in componentOf.enumerated() { members[c, default: []].append(i) }
         var stats: [Int: (sum: Float, count: Int, min: Float, max: Float)] = [:]

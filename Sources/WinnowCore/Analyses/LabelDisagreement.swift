@@ -9,13 +9,13 @@ public enum LabelDisagreement {
         public var majority: [Int]
     }
 
-    /// `neighbours[i]`: sample i's neighbours (self excluded), most similar first.
-    public static func compute(neighbours: [[Neighbor]], labels: [Int], metric: DistanceMetric = .cosine,
-                               k: Int = 10) -> Result {
+    /// `graph` row i: sample i's neighbors (self excluded), most similar first.
+    public static func compute(graph: KNNGraph, labels: [Int], k: Int = 10) -> Result {
+        let metric = graph.metric
         var scores = [Float](repeating: 0, count: labels.count)
         var majority = labels
-        for (i, list) in neighbours.enumerated() {
-            let near = list.prefix(k).filter { $0.index != i }
+        for i in 0..<graph.rows {
+            let near = graph.neighbors(of: i).prefix(k).filter { $0.index != i }
             guard !near.isEmpty else { continue }
             var weights = near.map { max($0.similarity(metric), 0) }
             if weights.allSatisfy({ $0 == 0 }) { weights = Array(repeating: 1, count: near.count) }

@@ -23,10 +23,9 @@ public enum LeakySplits {
     }
 
     /// Each leaking pair once (lower row first), most similar first.
-    public static func find(neighbours: [[Neighbor]], splits: [String?], metric: DistanceMetric = .cosine,
-                            threshold: Float = 0.9) -> [Leak] {
+    public static func find(graph: KNNGraph, splits: [String?], threshold: Float = 0.9) -> [Leak] {
         var leaks: [Leak] = []
-        for pair in SimilarityPairs.pairs(neighbours: neighbours, metric: metric, threshold: threshold) where pair.from < pair.to {
+        for pair in SimilarityPairs.pairs(graph: graph, threshold: threshold) where pair.from < pair.to {
             guard let a = splits[pair.from], let b = splits[pair.to], a != b else { continue }
             leaks.append(Leak(pair: pair, fromSplit: a, toSplit: b))
         }

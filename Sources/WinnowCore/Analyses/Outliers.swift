@@ -22,9 +22,9 @@ public enum Outliers {
         public var rows: [SimilarPair]
     }
 
-    public static func find(neighbours: [[Neighbor]], metric: DistanceMetric = .cosine,
-                            percentile: Double = 0.05, rule: Rule = .one) -> Result {
-        let scores = neighbours.map { $0.first?.similarity(metric) ?? -.infinity }
+    public static func find(graph: KNNGraph, percentile: Double = 0.05, rule: Rule = .one) -> Result {
+        let metric = graph.metric
+        let scores = (0..<graph.rows).map { graph.neighbors(of: $0).first?.similarity(metric) ?? -.infinity }
         guard !scores.isEmpty else { return Result(outliers: [], scores: [], cutoff: 0, rows: []) }
         let count = max(1, Int((Double(scores.count) * percentile).rounded(.up)))
         let order = scores.indices.sorted { (scores[$0], $0) < (scores[$1], $1) }
@@ -32,13 +32,13 @@ public enum Outliers {
         var candidates = order.prefix { scores[$0] <= cutoff }
         if rule == .all {
             var wanted = Set<Int>()
-            for (from, list) in neighbours.enumerated() {
-                for n in list where n.similarity(metric) > cutoff && scores[from] > cutoff { wanted.insert(n.index) }
+            for from in 0..<graph.rows {
+                for n in graph.neighbors(of: from) where n.similarity(metric) > cutoff && scores[from] > cutoff { wanted.insert(n.index) }
             }
             candidates = candidates.filter { !wanted.contains($0) }[...]
         }
         let rows = candidates.flatMap { from in
-            neighbours[from].map { SimilarPair(from: from, to: $0.index, similarity: $0.similarity(metric)) }
+            graph.neighbors(of: from).map { SimilarPair(from: from, to: $0.index, similarity: $0.similarity(metric)) }
         }
         return Result(outliers: Array(candidates), scores: scores, cutoff: cutoff, rows: rows)
     }

@@ -3,19 +3,51 @@
 /// largest such distance in its cluster. The anchor stores `d` itself (higher = farther from
 /// the centre, despite its docs); Winnow reports `representativeness = 1 − d` (higher = more
 /// typical of its cluster) and keeps the anchor's value as `representativeness_fiftyone`.
+///
+/// The anchor fits on every sample. Winnow does so up to ``sampleLimit`` rows; beyond, k-means
+/// is fitted on `sampleLimit` rows drawn with the same seed (selection sampling), and every row
+/// is then assigned to the nearest fitted centre, block by block.
 public enum Representativeness {
+    /// Largest number of rows k-means is fitted on (20,000 rows of the 1,856-d copy descriptor
+    /// are 148 MB).
+    public static let sampleLimit = 20_000
+
     public struct Result: Sendable {
         public var representativeness: [Float]
         public var fiftyone: [Float]
         public var cluster: [Int]
     }
 
-    public static func compute(_ vectors: FeatureMatrix, clusters: Int = 20, seed: UInt64 = 1234) -> Result {
+    public static func compute(_ vectors: FeatureMatrix, clusters: Int = 20, seed: UInt64 = 1234,
+                               sampleLimit: Int = sampleLimit) -> Result {
         guard vectors.rows > 0 else { return Result(representativeness: [], fiftyone: [], cluster: []) }
-        let fit = KMeans(clusters: clusters, seed: seed).fit(vectors)
-        var largest = [Float](repeating: 0, count: fit.centres.rows)
-        for (i, c) in fit.assignment.enumerated() { largest[c] = max(largest[c], fit.distance[i]) }
-        let relative = fit.assignment.enumerated().map { i, c in largest[c] > 0 ? fit.distance[i] / largest[c] : 0 }
-        return Result(representativeness: relative.map { 1 - $0 }, fiftyone: relative, cluster: fit.assignment)
+        let kMeans = KMeans(clusters: clusters, seed: seed)
+        let assignment: [Int], distance: [Float]
+        if vectors.rows <= sampleLimit {
+            let fit = kMeans.fit(vectors)
+            (assignment, distance) = (fit.assignment, fit.distance)
+        } else {
+            let fit = kMeans.fit(sample(vectors, rows: sampleLimit, seed: seed))
+            (assignment, distance) = kMeans.assign(vectors, centres: fit.centres)
+        }
+        var largest = [Float](repeating: 0, count: max(clusters, 1))
+        for (i, c) in assignment.enumerated() { largest[c] = max(largest[c], distance[i]) }
+        let relative = assignment.enumerated().map { i, c in largest[c] > 0 ? distance[i] / largest[c] : 0 }
+        return Result(representativeness: relative.map { 1 - $0 }, fiftyone: relative, cluster: assignment)
+    }
+
+    /// `count` of the rows, in order, each drawn with probability wanted / remaining (Knuth's
+    /// selection sampling: one pass, memory for the sample only).
+    static func sample(_ vectors: FeatureMatrix, rows count: Int, seed: UInt64) -> FeatureMatrix {
+        var random = SplitMix64(seed: seed)
+        var values = [Float]()
+        values.reserveCapacity(count * vectors.dimension)
+        var wanted = count
+        for row in 0..<vectors.rows where wanted > 0 {
+            guard random.nextUnit() * Double(vectors.rows - row) < Double(wanted) else { continue }
+            values.append(contentsOf: vectors.row(row))
+            wanted -= 1
+        }
+        return FeatureMatrix(rows: count - wanted, dimension: vectors.dimension, values: values)
     }
 }

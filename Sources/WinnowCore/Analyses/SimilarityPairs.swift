@@ -9,12 +9,12 @@ public struct SimilarPair: Sendable, Equatable {
 /// `nearest_neighbors_k` neighbours whose similarity is at least `threshold` (default 0.9),
 /// listed in both directions as fastdup does, most similar first.
 public enum SimilarityPairs {
-    public static func pairs(neighbours: [[Neighbor]], metric: DistanceMetric = .cosine,
-                             threshold: Float = 0.9) -> [SimilarPair] {
+    public static func pairs(graph: KNNGraph, threshold: Float = 0.9) -> [SimilarPair] {
+        let metric = graph.metric
         var seen = Set<Int64>()
         var pairs: [SimilarPair] = []
-        for (from, list) in neighbours.enumerated() {
-            for neighbour in list where neighbour.similarity(metric) >= threshold {
+        for from in 0..<graph.rows {
+            for neighbour in graph.neighbors(of: from) where neighbour.similarity(metric) >= threshold {
                 for (a, b) in [(from, neighbour.index), (neighbour.index, from)] {
                     if seen.insert(Int64(a) << 32 | Int64(b)).inserted {
                         pairs.append(SimilarPair(from: a, to: b, similarity: neighbour.similarity(metric)))

@@ -203,11 +203,12 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
         try checkDimension(queries.dimension)
         guard k >= 0 else { throw .invalidParameter("k must not be negative, got \(k)") }
         return try withEffort(effort) { () throws(IndexError) in
-            var results = [[Neighbor]](repeating: [], count: queries.rows)
+            var results = [[Neighbor]]()
+            results.reserveCapacity(queries.rows)
             for start in stride(from: 0, to: queries.rows, by: Self.queryBatch) {
                 let rows = start..<min(queries.rows, start + Self.queryBatch)
-                try withPrepared(queries, rows: rows) { (pointer) throws(IndexError) in
-                    try searchLocked(pointer, rows: rows, k: k, excludingSelf: excludingSelf, into: &results)
+                results += try withPrepared(queries, rows: rows) { (pointer) throws(IndexError) in
+                    try searchLocked(pointer, rows: rows, k: k, excludingSelf: excludingSelf)
                 }
             }
             return results
@@ -241,22 +242,34 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
     }
 
     public func allNeighbors(k: Int, effort: Int?) throws(IndexError) -> [[Neighbor]] {
+        try neighbors(ofStoredRows: 0..<count, k: k, effort: effort)
+    }
+
+    /// The `k` nearest other rows of each stored row in `rows` (a block of ``allNeighbors(k:)``).
+    public func neighbors(ofStoredRows rows: Range<Int>, k: Int) throws(IndexError) -> [[Neighbor]] {
+        try neighbors(ofStoredRows: rows, k: k, effort: nil)
+    }
+
+    public func neighbors(ofStoredRows wanted: Range<Int>, k: Int, effort: Int?) throws(IndexError) -> [[Neighbor]] {
         guard k >= 0 else { throw .invalidParameter("k must not be negative, got \(k)") }
         return try withEffort(effort) { () throws(IndexError) in
             let total = Int(winnow_faiss_get_count(handle))
-            var results = [[Neighbor]](repeating: [], count: total)
-            var stored = [Float](repeating: 0, count: min(total, Self.queryBatch) * dimension)
-            for start in stride(from: 0, to: total, by: Self.queryBatch) {
-                let rows = start..<min(total, start + Self.queryBatch)
-                try stored.withUnsafeMutableBufferPointer { buffer in
+            guard wanted.lowerBound >= 0, wanted.upperBound <= total else {
+                throw .invalidParameter("rows \(wanted) outside the index's 0..<\(total)")
+            }
+            var results = [[Neighbor]]()
+            results.reserveCapacity(wanted.count)
+            var stored = [Float](repeating: 0, count: min(wanted.count, Self.queryBatch) * dimension)
+            for start in stride(from: wanted.lowerBound, to: wanted.upperBound, by: Self.queryBatch) {
+                let rows = start..<min(wanted.upperBound, start + Self.queryBatch)
+                results += try stored.withUnsafeMutableBufferPointer { buffer in
                     Result { () throws(IndexError) in
                         try Self.checked("reconstruct") { error, size in
                             winnow_faiss_reconstruct(handle, Int64(rows.lowerBound), Int64(rows.count), buffer.baseAddress,
                                                      error, size)
                         }
                         // Stored vectors are already unit length for cosine.
-                        try searchLocked(UnsafePointer(buffer.baseAddress!), rows: rows, k: k, excludingSelf: true,
-                                         into: &results)
+                        return try searchLocked(UnsafePointer(buffer.baseAddress!), rows: rows, k: k, excludingSelf: true)
                     }
                 }.get()
             }
@@ -265,12 +278,12 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
     }
 
     /// Searches `rows.count` prepared query rows at `pointer` (query `i` is row
-    /// `rows.lowerBound + i`) and fills `results[rows]`.
-    private func searchLocked(_ pointer: UnsafePointer<Float>, rows: Range<Int>, k: Int, excludingSelf: Bool,
-                              into results: inout [[Neighbor]]) throws(IndexError) {
+    /// `rows.lowerBound + i`) and returns their neighbors.
+    private func searchLocked(_ pointer: UnsafePointer<Float>, rows: Range<Int>, k: Int,
+                              excludingSelf: Bool) throws(IndexError) -> [[Neighbor]] {
         let total = Int(winnow_faiss_get_count(handle))
         let k = min(k, total - (excludingSelf ? 1 : 0))
-        guard k > 0, !rows.isEmpty else { return }
+        guard k > 0, !rows.isEmpty else { return Array(repeating: [], count: rows.count) }
         let asked = k + (excludingSelf ? 1 : 0)
         var distances = [Float](repeating: 0, count: rows.count * asked)
         var labels = [Int64](repeating: -1, count: rows.count * asked)
@@ -285,6 +298,7 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
             }
         }.get()
         let cosine = metric == .cosine
+        var results = [[Neighbor]](repeating: [], count: rows.count)
         for (offset, query) in rows.enumerated() {
             var found = [Neighbor]()
             found.reserveCapacity(asked)
@@ -301,8 +315,9 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
             }
             // Self not among the k+1 (duplicates, or a miss of the approximate search): drop the farthest.
             if found.count > k { found.removeLast(found.count - k) }
-            results[query] = found
+            results[offset] = found
         }
+        return results
     }
 
     // MARK: Saving

@@ -45,22 +45,32 @@ public struct ExactIndex: Sendable {
     /// The `k` nearest rows of the index to each query row, nearest first. With
     /// `excludingSelf`, query row `i` is taken to be index row `i` and never returned.
     public func search(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool = false) -> [[Neighbor]] {
-        precondition(queries.dimension == vectors.dimension, "query dimension differs from the index")
-        let k = min(k, vectors.rows - (excludingSelf ? 1 : 0))
-        guard k > 0, queries.rows > 0 else { return Array(repeating: [], count: queries.rows) }
-        switch metric {
-        case .cosine, .euclidean: return searchByProducts(queries, k: k, excludingSelf: excludingSelf)
-        case .l1, .linf: return searchDirectly(queries, k: k, excludingSelf: excludingSelf)
-        }
+        search(queries, k: k, selfOffset: excludingSelf ? 0 : nil)
     }
 
     /// Every row's `k` nearest other rows.
-    public func allNeighbors(k: Int) -> [[Neighbor]] { search(vectors, k: k, excludingSelf: true) }
+    public func allNeighbors(k: Int) -> [[Neighbor]] { search(vectors, k: k, selfOffset: 0) }
+
+    /// The `k` nearest other rows of each stored row in `rows` (a block of ``allNeighbors(k:)``).
+    public func neighbors(ofStoredRows rows: Range<Int>, k: Int) -> [[Neighbor]] {
+        search(vectors.view(rows), k: k, selfOffset: rows.lowerBound)
+    }
+
+    /// With `selfOffset`, query row `i` is index row `selfOffset + i` and never returned.
+    private func search(_ queries: FeatureMatrix, k: Int, selfOffset: Int?) -> [[Neighbor]] {
+        precondition(queries.dimension == vectors.dimension, "query dimension differs from the index")
+        let k = min(k, vectors.rows - (selfOffset == nil ? 0 : 1))
+        guard k > 0, queries.rows > 0 else { return Array(repeating: [], count: queries.rows) }
+        switch metric {
+        case .cosine, .euclidean: return searchByProducts(queries, k: k, selfOffset: selfOffset)
+        case .l1, .linf: return searchDirectly(queries, k: k, selfOffset: selfOffset)
+        }
+    }
 
     private static let queryBlock = 512
     private static let indexBlock = 4096
 
-    private func searchByProducts(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool) -> [[Neighbor]] {
+    private func searchByProducts(_ queries: FeatureMatrix, k: Int, selfOffset: Int?) -> [[Neighbor]] {
         let d = vectors.dimension
         var results = [[Neighbor]](repeating: [], count: queries.rows)
         var scores = [Float](repeating: 0, count: Self.queryBlock * Self.indexBlock)
@@ -95,11 +105,12 @@ public struct ExactIndex: Sendable {
                                 parallelRanges(queryCount) { range in
                                     for qi in range {
                                         let query = queryStart + qi
+                                        let selfRow = selfOffset.map { $0 + query } ?? -1
                                         let row = qi * indexCount
                                         var top = best[qi]
                                         for j in 0..<indexCount {
                                             let target = indexStart + j
-                                            if excludingSelf && target == query { continue }
+                                            if target == selfRow { continue }
                                             let product = scores[row + j]
                                             let distance: Float = metric == .cosine
                                                 ? max(0, 1 - product * queryNorms[query] * norms[target])
@@ -119,7 +130,7 @@ public struct ExactIndex: Sendable {
         return results
     }
 
-    private func searchDirectly(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool) -> [[Neighbor]] {
+    private func searchDirectly(_ queries: FeatureMatrix, k: Int, selfOffset: Int?) -> [[Neighbor]] {
         var results = [[Neighbor]](repeating: [], count: queries.rows)
         let metric = self.metric, vectors = self.vectors
         results.withUnsafeMutableBufferPointer { buffer in
@@ -128,7 +139,8 @@ public struct ExactIndex: Sendable {
                 for query in range {
                     var best = TopK(k: k)
                     let q = queries.row(query)
-                    for target in 0..<vectors.rows where !(excludingSelf && target == query) {
+                    let selfRow = selfOffset.map { $0 + query } ?? -1
+                    for target in 0..<vectors.rows where target != selfRow {
                         let x = vectors.row(target)
                         var distance: Float = 0
                         if metric == .l1 {

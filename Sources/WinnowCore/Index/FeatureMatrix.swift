@@ -40,6 +40,20 @@ public final class FeatureMatrix: @unchecked Sendable {
         region.release(start, byteCount: range.count * dimension * 4)
     }
 
+    private init(rows: Int, dimension: Int, owner: AnyObject?, base: UnsafePointer<Float>?) {
+        self.rows = rows
+        self.dimension = dimension
+        self.owner = owner
+        self.base = base
+    }
+
+    /// Rows `range` as a matrix sharing this one's storage (no copy; a mapped matrix stays mapped).
+    public func view(_ range: Range<Int>) -> FeatureMatrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) outside 0..<\(rows)")
+        return FeatureMatrix(rows: range.count, dimension: dimension, owner: owner,
+                             base: base.map { $0 + range.lowerBound * dimension })
+    }
+
     /// Row `i` as a buffer (valid while the matrix lives).
     public func row(_ i: Int) -> UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: base.map { $0 + i * dimension }, count: dimension)

@@ -63,6 +63,12 @@ public struct KMeans: Sendable {
                       distance: distance)
     }
 
+    /// Nearest of `centres` (a fitted ``Result/centres``) for every row of `x`, and the
+    /// euclidean distance to it, computed in blocks of rows.
+    public func assign(_ x: FeatureMatrix, centres: FeatureMatrix) -> (assignment: [Int], distance: [Float]) {
+        assign(x, centres: centres.withValues { Array($0) }, k: centres.rows)
+    }
+
     /// Nearest centre of every row, by `‖x‖² − 2x·c + ‖c‖²` with x·c from `sgemm`.
     private func assign(_ x: FeatureMatrix, centres: [Float], k: Int) -> ([Int], [Float]) {
         let n = x.rows, d = x.dimension, block = 4096

@@ -16,6 +16,8 @@ public protocol SimilarityIndex: Sendable {
     func search(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool) throws(IndexError) -> [[Neighbor]]
     /// Every stored row's `k` nearest other rows.
     func allNeighbors(k: Int) throws(IndexError) -> [[Neighbor]]
+    /// The `k` nearest other rows of each stored row in `rows`: a block of `allNeighbors(k:)`.
+    func neighbors(ofStoredRows rows: Range<Int>, k: Int) throws(IndexError) -> [[Neighbor]]
     /// Appends rows; they get the next row numbers.
     mutating func add(_ vectors: FeatureMatrix) throws(IndexError)
     /// Writes the index so that `load(from:)` gives one that answers identically.
@@ -98,6 +100,20 @@ public func buildSimilarityIndex(vectors: FeatureMatrix, metric: DistanceMetric 
     case .flat: return ExactIndex(vectors: vectors, metric: metric)
     case .hnsw: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .hnsw())
     case .ivf: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .ivf(rows: vectors.rows))
+    }
+}
+
+extension SimilarityIndex {
+    /// Every stored row's `k` nearest other rows, searched `blockRows` rows at a time and written
+    /// to the graph file `url` block by block (the exact index tiles 512 queries, so a block of
+    /// a multiple of 512 rows gives exactly `allNeighbors(k:)`).
+    public func writeNeighborGraph(k: Int, to url: URL, blockRows: Int = 4096) throws -> KNNGraph {
+        let rows = count
+        let writer = try KNNGraphWriter(url: url, rows: rows, k: max(0, min(k, rows - 1)), metric: metric)
+        for start in stride(from: 0, to: rows, by: blockRows) {
+            try writer.append(try neighbors(ofStoredRows: start..<min(rows, start + blockRows), k: k))
+        }
+        return try writer.finish()
     }
 }
 

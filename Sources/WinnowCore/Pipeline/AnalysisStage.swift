@@ -57,8 +57,9 @@ struct AnalysisFindings {
     var scores: (scores: [SampleScores], pairs: [(Int64, Int64, Float)])?
 }
 
-/// Runs the kNN index and every embedding-based analysis over the decoded, embedded samples,
-/// and writes their files: `similarity.csv`, `outliers.csv`, `connected_components.csv`,
+/// Runs the kNN index (its graph written block by block to `knn.bin`, copy verification's
+/// rescored one to `knn_verified.bin`) and every embedding-based analysis over the graph and the
+/// memory-mapped vectors of the decoded, embedded samples, and writes their files: `similarity.csv`, `outliers.csv`, `connected_components.csv`,
 /// `component_info.csv`, `near_duplicates.csv`, `scores.csv` and (when splits are known)
 /// `leaks.csv`.
 struct AnalysisStage {
@@ -76,53 +77,18 @@ struct AnalysisStage {
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         let embedded = samples.filter { $0.featureRow != nil }
         guard embedded.count >= 2 else { return AnalysisFindings() }
-        let mapped = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
-        var values = [Float]()
-        values.reserveCapacity(embedded.count * store.dimension)
-        for sample in embedded { values.append(contentsOf: mapped.row(sample.featureRow!)) }
-        let vectors = FeatureMatrix(rows: embedded.count, dimension: store.dimension, values: values)
-        let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: options.index)
-        let saved = directory.appendingPathComponent(SimilaritySearch.indexFileName)
-        if index.kind == .flat { try? FileManager.default.removeItem(at: saved) } else { try index.save(to: saved) }
-        let global = try index.allNeighbors(k: options.nearestNeighborsK)
+        let vectors = try Self.vectors(rows: embedded.compactMap(\.featureRow), store: store, directory: directory)
+        let (global, graph, checked, report) = try neighborGraphs(embedded: embedded, vectors: vectors)
         let metric = options.metric
-        // Copy verification re-scores uncertain pairs; pairs, components, near duplicates, leaks
-        // and clean then use the final scores (outliers keep the global ones).
-        var neighbours = global
-        var checked: [CopyVerification.Checked] = []
-        var report: VerificationStage.Report?
-        let reportURL = directory.appendingPathComponent(VerificationStage.reportName)
-        if var verification = options.verification, metric == .cosine {
-            if embedded.count < WhiteningStage.minimumWhiteningRows {
-                // Too few images to whiten: the global scores are not calibrated (a stereo pair
-                // can score 0.9), so every neighbour pair is checked and a rejected pair stays
-                // below the pair and component thresholds.
-                verification.sure = 1
-                verification.candidates = options.nearestNeighborsK
-                verification.rejectedFloor = 0
-                verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
-            }
-            let stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, sources: sources, crop: crop,
-                                          workers: workers)
-            let outcome = stage.run(samples: embedded, neighbours: global, metric: metric)
-            checked = outcome.checked
-            report = outcome.report
-            neighbours = CopyVerification.rescored(global, metric: metric, checked: checked)
-            try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
-        } else {
-            try? FileManager.default.removeItem(at: reportURL)
-        }
-
-        let pairs = SimilarityPairs.pairs(neighbours: neighbours, metric: metric, threshold: options.threshold)
-        let outliers = Outliers.find(neighbours: global, metric: metric, percentile: options.outlierPercentile,
-                                     rule: options.outlierRule)
-        let components = ConnectedComponents.find(neighbours: neighbours, metric: metric, threshold: options.componentThreshold)
-        let near = NearDuplicates.find(neighbours: neighbours, threshold: options.nearDuplicateDistance)
-        let uniqueness = Uniqueness.compute(vectors)
+        let pairs = SimilarityPairs.pairs(graph: graph, threshold: options.threshold)
+        let outliers = Outliers.find(graph: global, percentile: options.outlierPercentile, rule: options.outlierRule)
+        let components = ConnectedComponents.find(graph: graph, threshold: options.componentThreshold)
+        let near = NearDuplicates.find(graph: graph, threshold: options.nearDuplicateDistance)
+        let uniqueness = Uniqueness.compute(vectors, graph: global)
         let representativeness = Representativeness.compute(vectors)
         let splits = embedded.map { LeakySplits.split(fromPath: $0.path) }
         let leaks = splits.contains { $0 != nil }
-            ? LeakySplits.find(neighbours: neighbours, splits: splits, metric: metric, threshold: options.threshold) : []
+            ? LeakySplits.find(graph: graph, splits: splits, threshold: options.threshold) : []
 
         let id = embedded.map(\.id)
         let name = embedded.map(\.filename)
@@ -155,8 +121,8 @@ struct AnalysisStage {
 
         var nearTable = CSVTable(header: ["index", "filename", "duplicate_of_index", "duplicate_of_filename", "distance"])
         for (removed, kept) in near.duplicateOf.sorted(by: { $0.key < $1.key }) {
-            let distance = neighbours[removed].first { $0.index == kept }?.distance
-                ?? neighbours[kept].first { $0.index == removed }?.distance ?? 0
+            let distance = graph.neighbors(of: removed).first { $0.index == kept }?.distance
+                ?? graph.neighbors(of: kept).first { $0.index == removed }?.distance ?? 0
             nearTable.append([String(id[removed]), name[removed], String(id[kept]), name[kept], decimal(Double(distance), 6)])
         }
         try save(nearTable, "near_duplicates.csv")
@@ -185,7 +151,7 @@ struct AnalysisStage {
             // "Is this incoming image already in my dataset?": each new image's best known match.
             var table = CSVTable(header: ["new_index", "new_filename", "known_index", "known_filename", "similarity"])
             for row in embedded.indices where embedded[row].addedRun == newRun {
-                guard let match = neighbours[row].first(where: { embedded[$0.index].addedRun != newRun }),
+                guard let match = graph.neighbors(of: row).first(where: { embedded[$0.index].addedRun != newRun }),
                       match.similarity(metric) >= options.threshold else { continue }
                 addedAlreadyKnown += 1
                 table.append([String(id[row]), name[row], String(id[match.index]), name[match.index],
@@ -206,10 +172,66 @@ struct AnalysisStage {
                                 addedAlreadyKnown: addedAlreadyKnown, verification: report, scores: (scoreRows, pairRows))
     }
 
+    /// The embedded samples' vectors (feature rows `rows`) as one matrix, never copied into
+    /// memory: a view of the mapped feature file when `rows` is 0..<n in order, else a compact
+    /// copy written to `directory` block by block, then mapped (and unlinked: the map keeps it).
+    static func vectors(rows: [Int], store: FeatureStore, directory: URL, blockRows: Int = 4096) throws -> FeatureMatrix {
+        let mapped = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
+        if rows.elementsEqual(0..<rows.count) { return mapped.view(0..<rows.count) }
+        let url = directory.appendingPathComponent(".features.compact.f32")
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(url.path)"])
+        }
+        defer { try? FileManager.default.removeItem(at: url) }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        for start in stride(from: 0, to: rows.count, by: blockRows) {
+            var block = Data(capacity: min(blockRows, rows.count - start) * store.dimension * 4)
+            for row in rows[start..<min(rows.count, start + blockRows)] { block.append(Data(buffer: mapped.row(row))) }
+            try handle.write(contentsOf: block)
+        }
+        return try FeatureMatrix(mapping: url, dimension: store.dimension)
+    }
+
+    /// The index stage's graph (`knn.bin`, global scores) and, with copy verification, the graph
+    /// with the checked pairs' final scores (`knn_verified.bin`; else the global one again).
+    private func neighborGraphs(embedded: [ValidSample], vectors: FeatureMatrix) throws
+        -> (global: KNNGraph, final: KNNGraph, checked: [CopyVerification.Checked], report: VerificationStage.Report?) {
+        let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: options.index)
+        let saved = directory.appendingPathComponent(SimilaritySearch.indexFileName)
+        if index.kind == .flat { try? FileManager.default.removeItem(at: saved) } else { try index.save(to: saved) }
+        let global = try index.writeNeighborGraph(k: options.nearestNeighborsK,
+                                                  to: directory.appendingPathComponent(KNNGraph.fileName))
+        let reportURL = directory.appendingPathComponent(VerificationStage.reportName)
+        let verifiedURL = directory.appendingPathComponent(KNNGraph.verifiedFileName)
+        try? FileManager.default.removeItem(at: verifiedURL)
+        // Copy verification re-scores uncertain pairs; pairs, components, near duplicates, leaks
+        // and clean then use the final scores (outliers keep the global ones).
+        guard var verification = options.verification, options.metric == .cosine else {
+            try? FileManager.default.removeItem(at: reportURL)
+            return (global, global, [], nil)
+        }
+        if embedded.count < WhiteningStage.minimumWhiteningRows {
+            // Too few images to whiten: the global scores are not calibrated (a stereo pair
+            // can score 0.9), so every neighbour pair is checked and a rejected pair stays
+            // below the pair and component thresholds.
+            verification.sure = 1
+            verification.candidates = options.nearestNeighborsK
+            verification.rejectedFloor = 0
+            verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
+        }
+        let stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, sources: sources, crop: crop,
+                                      workers: workers)
+        let outcome = stage.run(samples: embedded, graph: global)
+        try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
+        let final = try CopyVerification.rescored(global, checked: outcome.checked, to: verifiedURL)
+        return (global, final, outcome.checked, outcome.report)
+    }
+
     /// `duplicates.csv`: each reported pair once, with the evidence behind its score — the
     /// global similarity, and for checked pairs the local matches, inliers, NCC, residual,
     /// model, the transform it suggests and the detector (ORB or SIFT) whose evidence decided.
-    private func duplicateTable(pairs: [SimilarPair], checked: [CopyVerification.Checked], global: [[Neighbor]],
+    private func duplicateTable(pairs: [SimilarPair], checked: [CopyVerification.Checked], global: KNNGraph,
                                 id: [Int64], name: [String]) -> CSVTable {
         var byPair: [Int64: CopyVerification.Checked] = [:]
         for c in checked { byPair[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c }
@@ -218,8 +240,8 @@ struct AnalysisStage {
                                       "mirrored", "covered_from", "covered_to", "transform", "detector"])
         for p in pairs where p.from < p.to {
             let c = byPair[Int64(p.from) << 32 | Int64(p.to)]
-            let g = c?.candidate.global ?? global[p.from].first { $0.index == p.to }.map { $0.similarity(options.metric) }
-                ?? global[p.to].first { $0.index == p.from }.map { $0.similarity(options.metric) } ?? p.similarity
+            let g = c?.candidate.global ?? global.neighbors(of: p.from).first { $0.index == p.to }.map { $0.similarity(options.metric) }
+                ?? global.neighbors(of: p.to).first { $0.index == p.from }.map { $0.similarity(options.metric) } ?? p.similarity
             var row = [String(id[p.from]), String(id[p.to]), name[p.from], name[p.to], decimal(Double(p.similarity), 6),
                        decimal(Double(g), 6), c == nil ? "0" : "1", c?.verified == true ? "1" : "0"]
             if let e = c?.evidence {

@@ -200,17 +200,13 @@ struct LabelStage {
             let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($0.element, $0.offset) })
             let labels = rows.compactMap { single[$0].flatMap { classIndex[$0] } }
             labelIndex = labels
-            let mapped = try FeatureMatrix(mapping: features.url, dimension: features.dimension)
-            var values = [Float]()
-            values.reserveCapacity(rows.count * features.dimension)
-            for row in rows { if let f = samples[row].featureRow { values.append(contentsOf: mapped.row(f)) } }
-            let vectors = FeatureMatrix(rows: rows.count, dimension: features.dimension, values: values)
+            let vectors = try AnalysisStage.vectors(rows: rows.compactMap { samples[$0].featureRow }, store: features,
+                                                    directory: directory)
             wrong = WrongLabels.compute(vectors, labels: labels, classCount: classNames.count, lambda: options.ridgeLambda,
                                         temperature: options.temperature)
-            let index = try buildSimilarityIndex(vectors: vectors, metric: metric)
-            let neighbours = try index.allNeighbors(k: min(options.neighbours, rows.count - 1))
-            disagreement = LabelDisagreement.compute(neighbours: neighbours, labels: labels, metric: metric, k: options.neighbours)
-            let components = ConnectedComponents.find(neighbours: neighbours, metric: metric, threshold: componentThreshold)
+            let graph = try neighborGraph(rows: rows, vectors: vectors, samples: samples)
+            disagreement = LabelDisagreement.compute(graph: graph, labels: labels, k: options.neighbours)
+            let components = ConnectedComponents.find(graph: graph, threshold: componentThreshold)
             for (position, component) in components.componentOf.enumerated() { componentOf[rows[position]] = rows[component] }
             let purity = LabelPurity.compute(components: components.components, labels: rows.map { single[$0] })
             summary.contradictingClusters = purity.filter(\.isContradicting).count
@@ -384,13 +380,10 @@ struct LabelStage {
     private func writeLeaks(samples: [ValidSample], splits: [String?], features: FeatureStore) throws -> Int {
         let rows = samples.indices.filter { samples[$0].featureRow != nil && splits[$0] != nil }
         guard rows.count >= 2 else { return 0 }
-        let mapped = try FeatureMatrix(mapping: features.url, dimension: features.dimension)
-        var values = [Float]()
-        values.reserveCapacity(rows.count * features.dimension)
-        for row in rows { if let f = samples[row].featureRow { values.append(contentsOf: mapped.row(f)) } }
-        let vectors = FeatureMatrix(rows: rows.count, dimension: features.dimension, values: values)
-        let neighbours = try buildSimilarityIndex(vectors: vectors, metric: metric).allNeighbors(k: min(options.neighbours, rows.count - 1))
-        let leaks = LeakySplits.find(neighbours: neighbours, splits: rows.map { splits[$0] }, metric: metric, threshold: pairThreshold)
+        let vectors = try AnalysisStage.vectors(rows: rows.compactMap { samples[$0].featureRow }, store: features,
+                                                directory: directory)
+        let graph = try neighborGraph(rows: rows, vectors: vectors, samples: samples)
+        let leaks = LeakySplits.find(graph: graph, splits: rows.map { splits[$0] }, threshold: pairThreshold)
         var table = CSVTable(header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"])
         for leak in leaks {
             let a = samples[rows[leak.pair.from]], b = samples[rows[leak.pair.to]]
@@ -399,6 +392,21 @@ struct LabelStage {
         }
         try save(table, "leaks.csv")
         return leaks.count
+    }
+
+    /// The kNN graph over `samples[rows]` (whose vectors are `vectors`): the run's `knn.bin`
+    /// when it is over exactly these samples with this metric and k, else one built for them
+    /// (its file unlinked once mapped).
+    private func neighborGraph(rows: [Int], vectors: FeatureMatrix, samples: [ValidSample]) throws -> KNNGraph {
+        let k = min(options.neighbours, rows.count - 1)
+        if rows.elementsEqual(samples.indices.lazy.filter { samples[$0].featureRow != nil }),
+           let run = try? KNNGraph(contentsOf: directory.appendingPathComponent(KNNGraph.fileName)),
+           run.rows == rows.count, run.metric == metric, run.k == k {
+            return run
+        }
+        let url = directory.appendingPathComponent(".knn.labels.bin")
+        defer { try? FileManager.default.removeItem(at: url) }
+        return try buildSimilarityIndex(vectors: vectors, metric: metric).writeNeighborGraph(k: k, to: url)
     }
 
     private func save(_ table: CSVTable, _ name: String) throws {

@@ -45,15 +45,14 @@ struct VerificationStage {
         }
     }
 
-    func run(samples: [ValidSample], neighbours: [[Neighbor]], metric: DistanceMetric)
+    func run(samples: [ValidSample], graph: KNNGraph)
         -> (checked: [CopyVerification.Checked], report: Report) {
         var report = Report()
-        let candidates = CopyVerification.candidates(neighbours: neighbours, metric: metric, options: options)
+        let candidates = CopyVerification.candidates(graph: graph, options: options)
         report.candidatePairs = candidates.count
         var everyRank = options
         everyRank.candidates = Int.max
-        report.pairsBeyondCandidates = CopyVerification.candidates(neighbours: neighbours, metric: metric,
-                                                                   options: everyRank).count - candidates.count
+        report.pairsBeyondCandidates = CopyVerification.candidates(graph: graph, options: everyRank).count - candidates.count
         guard !candidates.isEmpty else { return ([], report) }
         LocalFeatures.useSingleThreadedOpenCV()
         var checked: [CopyVerification.Checked?] = Array(repeating: nil, count: candidates.count)

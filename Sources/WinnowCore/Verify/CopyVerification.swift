@@ -111,12 +111,12 @@ public enum CopyVerification {
 
     /// Unordered neighbour pairs with `floor ≤ g < sure`, each once, from each row's first
     /// `candidates` neighbours.
-    public static func candidates(neighbours: [[Neighbor]], metric: DistanceMetric, options: Options) -> [Candidate] {
+    public static func candidates(graph: KNNGraph, options: Options) -> [Candidate] {
         var seen = Set<Int64>()
         var result: [Candidate] = []
-        for (row, list) in neighbours.enumerated() {
-            for n in list.prefix(options.candidates) where n.index != row {
-                let g = n.similarity(metric)
+        for row in 0..<graph.rows {
+            for n in graph.neighbors(of: row).prefix(options.candidates) where n.index != row {
+                let g = n.similarity(graph.metric)
                 guard g >= options.floor, g < options.sure else { continue }
                 let a = min(row, n.index), b = max(row, n.index)
                 if seen.insert(Int64(a) << 32 | Int64(b)).inserted { result.append(Candidate(a: a, b: b, global: g)) }
@@ -153,19 +153,25 @@ public enum CopyVerification {
         return candidate.global >= options.confirmUnmatchedFrom ? .confirm : .notCopy
     }
 
-    /// The neighbour lists with checked pairs' similarities replaced by their final scores
-    /// (cosine distances `1 − score`), each list re-sorted, nearest first.
-    public static func rescored(_ neighbours: [[Neighbor]], metric: DistanceMetric, checked: [Checked]) -> [[Neighbor]] {
-        guard metric == .cosine, !checked.isEmpty else { return neighbours }
+    /// The graph with checked pairs' similarities replaced by their final scores (cosine
+    /// distances `1 − score`), each row re-sorted, nearest first, written to `url` block by
+    /// block. Nothing checked, or not cosine: `graph` itself (no file is written).
+    public static func rescored(_ graph: KNNGraph, checked: [Checked], to url: URL,
+                                blockRows: Int = 4096) throws(KNNGraphError) -> KNNGraph {
+        guard graph.metric == .cosine, !checked.isEmpty else { return graph }
         var score: [Int64: Float] = [:]
         for c in checked { score[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c.score }
-        return neighbours.enumerated().map { row, list in
-            list.map { n in
-                let key = Int64(min(row, n.index)) << 32 | Int64(max(row, n.index))
-                guard let s = score[key] else { return n }
-                return Neighbor(index: n.index, distance: 1 - s)
-            }.sorted { ($0.distance, $0.index) < ($1.distance, $1.index) }
+        let writer = try KNNGraphWriter(url: url, rows: graph.rows, k: graph.k, metric: graph.metric)
+        for start in stride(from: 0, to: graph.rows, by: blockRows) {
+            try writer.append((start..<min(graph.rows, start + blockRows)).map { row in
+                graph.neighbors(of: row).map { n in
+                    let key = Int64(min(row, n.index)) << 32 | Int64(max(row, n.index))
+                    guard let s = score[key] else { return n }
+                    return Neighbor(index: n.index, distance: 1 - s)
+                }.sorted { ($0.distance, $0.index) < ($1.distance, $1.index) }
+            })
         }
+        return try writer.finish()
     }
 
     /// What the geometry says the copy is: `flip`, `rotation`, `crop`, `scale`, joined by `+`,
