@@ -82,6 +82,12 @@ public final class FeatureMatrix: @unchecked Sendable {
         deinit { storage.deallocate() }
     }
 
+    /// ``releasePages(rows:)`` from the lowest to the highest of `rows` (in any order).
+    public func releasePages(spanning rows: some Collection<Int>) {
+        guard let low = rows.min(), let high = rows.max() else { return }
+        releasePages(rows: low..<(high + 1))
+    }
+
     /// A read-only private mapping of a whole file, unmapped when the last matrix using it goes.
     private final class MappedRegion {
         let address: UnsafeMutableRawPointer?

@@ -107,7 +107,7 @@ public struct PCAWhitening: Sendable, Equatable {
         for (i, r) in rows.enumerated() {
             let row = vectors.row(r)
             for j in 0..<d { meanD[j] += Double(row[first + j]) }
-            if i % 4096 == 4095 || i == n - 1 { vectors.releasePages(rows: rows[i - i % 4096]..<(r + 1)) }
+            if i % 4096 == 4095 || i == n - 1 { vectors.releasePages(spanning: rows[(i - i % 4096)...i]) }
         }
         for j in 0..<d { meanD[j] /= Double(n) }
         let mean = meanD.map { Float($0) }
@@ -129,7 +129,7 @@ public struct PCAWhitening: Sendable, Equatable {
                 }
                 fourthMoment += squared * squared
             }
-            vectors.releasePages(rows: rows[start]..<(rows[start + count - 1] + 1))
+            vectors.releasePages(spanning: rows[start..<(start + count)])
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1 / Float(n), centred, Int32(d),
                         1, &covariance, Int32(d))
         }

@@ -35,7 +35,7 @@ enum FeatureExport {
             func flush() throws {
                 try output.write(contentsOf: chunk)
                 chunk.removeAll(keepingCapacity: true)
-                if let low = chunkRows.min(), let high = chunkRows.max() { matrix.releasePages(rows: low..<(high + 1)) }
+                matrix.releasePages(spanning: chunkRows)
                 chunkRows.removeAll(keepingCapacity: true)
             }
             for row in rows {

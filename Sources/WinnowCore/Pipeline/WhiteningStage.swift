@@ -17,8 +17,8 @@ enum WhiteningStage {
     /// opposite).
     static let minimumCentringRows = 8
 
-    /// `store` whitened over the samples at `rows`: a new store (same row numbers, every row
-    /// whitened), or `store` itself when there are too few samples. Writes or removes
+    /// `store` whitened over the samples at `rows`: a new store (same row numbers; the rows at
+    /// `rows` whitened, the others zero), or `store` itself when there are too few samples. Writes or removes
     /// `whitening.bin` in `directory` accordingly.
     static func whiten(_ store: FeatureStore, rows: [Int], blockLengths: [Int], directory: URL,
                        options: PCAWhitening.Options = PCAWhitening.Options()) throws -> FeatureStore {
@@ -37,15 +37,36 @@ enum WhiteningStage {
         }
         let output = try FileHandle(forWritingTo: url)
         defer { try? output.close() }
-        let chunk = 8192
-        for start in stride(from: 0, to: matrix.rows, by: chunk) {
-            let block = start..<min(start + chunk, matrix.rows)
-            let values = whitening.apply(matrix, rows: block)
-            matrix.releasePages(rows: block)
-            try values.withUnsafeBytes { try output.write(contentsOf: Data($0)) }
+        let rowBytes = whitening.outputDimension * 4
+        try output.truncate(atOffset: UInt64(matrix.rows * rowBytes))
+        // Rows are whitened in the samples' order, not the store's (the order decoding finished
+        // in), and written to their store rows: a row's result depends on its place in the
+        // matrix product's tiles, so the same images then give the same bytes on every run.
+        let chunk = 4096
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let block = Array(rows[start..<min(start + chunk, rows.count)])
+            var gathered = [Float]()
+            gathered.reserveCapacity(block.count * matrix.dimension)
+            for row in block { gathered.append(contentsOf: matrix.row(row)) }
+            matrix.releasePages(spanning: block)
+            let values = whitening.apply(FeatureMatrix(rows: block.count, dimension: matrix.dimension, values: gathered),
+                                         rows: 0..<block.count)
+            try values.withUnsafeBytes { bytes in
+                for (i, row) in block.enumerated() {
+                    try write(bytes.baseAddress! + i * rowBytes, count: rowBytes, at: row * rowBytes, to: output, url)
+                }
+            }
         }
         try output.synchronize()
         return try FeatureStore(url: url, dimension: whitening.outputDimension, committedRows: matrix.rows)
+    }
+
+    private static func write(_ bytes: UnsafeRawPointer, count: Int, at offset: Int, to handle: FileHandle,
+                              _ url: URL) throws {
+        guard pwrite(handle.fileDescriptor, bytes, count, off_t(offset)) == count else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey:
+                "cannot write \(url.path): \(String(cString: strerror(errno)))"])
+        }
     }
 
     /// Removes what ``whiten(_:rows:blockLengths:directory:options:)`` leaves for the analyses only.
