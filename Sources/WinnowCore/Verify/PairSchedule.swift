@@ -51,7 +51,7 @@ struct PairSchedule {
         var upper = lower
         while upper < order.count, upper - lower < maximumPairs {
             let pair = pairs[order[upper]]
-            let added = (images.contains(pair.a) ? 0 : 1) + (images.contains(pair.b) || pair.a == pair.b ? 0 : 1)
+            let added = (images.contains(pair.a) ? 0 : 1) + (images.contains(pair.b) ? 0 : 1)
             if upper > lower, images.count + added > maximumImages { break }
             images.insert(pair.a)
             images.insert(pair.b)
