@@ -517,6 +517,13 @@ int winnow_cv_keypoint_count(const winnow_cv_features *features) {
     return features == nullptr ? 0 : static_cast<int>(features->upright.points.size());
 }
 
+size_t winnow_cv_resident_bytes(const winnow_cv_features *features) {
+    if (features == nullptr) return 0;
+    auto view = [](const View &v) { return v.points.capacity() * sizeof(cv::Point2f) + v.descriptors.total() * v.descriptors.elemSize(); };
+    return sizeof(winnow_cv_features) + view(features->upright) + view(features->mirror) +
+           features->check.total() * features->check.elemSize();
+}
+
 int winnow_cv_detector(const winnow_cv_features *features) {
     return features != nullptr && features->upright.binary() ? WINNOW_CV_ORB : WINNOW_CV_SIFT;
 }

@@ -52,6 +52,9 @@ int winnow_cv_keypoint_count(const winnow_cv_features *features);
 /// The detector that described the image (`WINNOW_CV_SIFT` or `WINNOW_CV_ORB`).
 int winnow_cv_detector(const winnow_cv_features *features);
 
+/// Bytes the features hold in memory: keypoints and descriptors of both views and the grey image.
+size_t winnow_cv_resident_bytes(const winnow_cv_features *features);
+
 /// Serialised form (for a cache file): `winnow_cv_serialize` with `out == NULL` returns the
 /// size needed; with a buffer of that size it writes the bytes and returns the size.
 size_t winnow_cv_serialize(const winnow_cv_features *features, uint8_t *out, size_t size);

@@ -73,6 +73,8 @@ struct AnalysisStage {
     var sources: [String: SampleSource] = [:]
     var crop: CropBox? = nil
     var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// Bytes of local features copy verification keeps between blocks.
+    var verificationFeatureBudget = VerificationStage.defaultFeatureBudget
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         let embedded = samples.filter { $0.featureRow != nil }
@@ -220,8 +222,9 @@ struct AnalysisStage {
             verification.rejectedFloor = 0
             verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
         }
-        let stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, sources: sources, crop: crop,
+        var stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, sources: sources, crop: crop,
                                       workers: workers)
+        stage.featureBudget = verificationFeatureBudget
         let outcome = stage.run(samples: embedded, graph: global)
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
         let final = try CopyVerification.rescored(global, checked: outcome.checked, to: verifiedURL)

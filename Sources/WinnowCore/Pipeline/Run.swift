@@ -50,6 +50,19 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.memoryBudget = memoryBudget
     }
 
+    /// Bytes of local features copy verification keeps between blocks: its default, or what the
+    /// memory budget leaves when that is less (never below the estimate's minimum).
+    func verificationFeatureBudget(images: Int, dimension: Int) -> Int {
+        let runsModel: Bool = switch embedding {
+        case .none, .precomputed: false
+        default: true
+        }
+        let estimate = memoryEstimate(images: images, dimension: dimension, embeds: runsModel)
+        let left = (memoryBudget ?? .machineDefault).remaining(after: estimate)
+        return Int(max(MemoryEstimate.minimumVerificationCache,
+                       min(Int64(VerificationStage.defaultFeatureBudget), left + MemoryEstimate.minimumVerificationCache)))
+    }
+
     /// What this run needs at least for `images` images with `dimension`-d vectors.
     func memoryEstimate(images: Int, dimension: Int, embeds: Bool) -> MemoryEstimate {
         MemoryEstimate.run(images: images, dimension: dimension, workers: workers,
@@ -299,6 +312,8 @@ public struct Run: Sendable {
             stage.sources = Dictionary(found.sources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             stage.crop = configuration.crop
             stage.workers = configuration.workers
+            stage.verificationFeatureBudget = configuration.verificationFeatureBudget(images: valid.count,
+                                                                                  dimension: features.dimension)
             analysis = try stage.run(samples: valid, store: features)
         }
         var labelSummary: LabelSummary?

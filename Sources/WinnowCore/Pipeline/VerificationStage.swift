@@ -1,10 +1,13 @@
 import Foundation
 
-/// Runs ``CopyVerification`` inside `winnow run`: local features for the images in candidate
-/// pairs (each image once per detector; SIFT's cached in `local_features/` of the work_dir so a
-/// resumed run reuses them), then the pair checks, both on all cores — first the ORB screening pass over
-/// every candidate pair, then SIFT for the pairs it leaves open. An image that cannot be read,
-/// decoded or described gets a one-line message; its pairs count as checked and not verified.
+/// Runs ``CopyVerification`` inside `winnow run`: first the ORB screening pass over every
+/// candidate pair, then SIFT for the pairs it leaves open. Each pass walks its pairs in blocks
+/// (``PairSchedule``): the block's images described, then its pairs compared, both on all cores,
+/// with local features kept between blocks within `featureBudget` bytes (``FeatureCache``; an
+/// image dropped while still needed is described again). SIFT features are cached in
+/// `local_features/` of the work_dir, and every block's checks logged there
+/// (``CheckedPairLog``), so a resumed run compares only the pairs left. An image that cannot be
+/// read, decoded or described gets a one-line message; its pairs count as checked and not verified.
 struct VerificationStage {
     static let cacheFolder = "local_features"
     static let reportName = "verification.json"
@@ -15,6 +18,11 @@ struct VerificationStage {
     var sources: [String: SampleSource]
     var crop: CropBox?
     var workers: Int
+    /// Bytes of local features kept between blocks (``FeatureCache``).
+    var featureBudget = Self.defaultFeatureBudget
+    /// Most pairs compared per block (the checks are logged for a resumed run after each block).
+    var blockPairs = 256
+    static let defaultFeatureBudget = 512 << 20
 
     /// Cost and outcome of one verification, written to `verification.json`.
     struct Report: Codable, Sendable {
@@ -37,9 +45,16 @@ struct VerificationStage {
         /// One pass: the images it described and the pairs it compared.
         struct Pass: Codable, Sendable {
             var pairs = 0
+            /// Pairs whose check an earlier (killed) run had logged, not compared again.
+            var pairsReused = 0
+            /// Distinct images described, read from `local_features/`, or that failed.
             var imagesDescribed = 0
             var imagesFromCache = 0
             var imagesFailed = 0
+            /// Descriptions of images made (or read) again after the feature cache dropped them.
+            var imagesRedescribed = 0
+            var blocks = 0
+            var peakCacheBytes = 0
             var featureSeconds = 0.0
             var checkSeconds = 0.0
         }
@@ -88,45 +103,147 @@ struct VerificationStage {
         return (results, report)
     }
 
-    /// The evidence for `indices` of `candidates` (nil where an image had no features): the
-    /// images' features made with `features`, then the pairs compared, both on all cores.
+    /// The evidence for `indices` of `candidates` (nil where an image had no features): pairs
+    /// checked by an earlier run (``CheckedPairLog``) are taken as they are; the rest are compared
+    /// in blocks in ``PairSchedule`` order — the block's missing images described, then its pairs
+    /// compared, both on all cores — with features kept between blocks in a ``FeatureCache``
+    /// bounded by `featureBudget`, and each block's checks logged.
     private func compare(_ indices: [Int], of candidates: [CopyVerification.Candidate],
                          features: LocalFeatures.Options, samples: [ValidSample],
                          pass: inout Report.Pass, report: inout Report) -> [PairEvidence?] {
         pass.pairs = indices.count
         guard !indices.isEmpty else { return [] }
-        let rows = Array(Set(indices.flatMap { [candidates[$0].a, candidates[$0].b] })).sorted()
-        let started = Date()
-        let described = describe(rows: rows, features: features, samples: samples, pass: &pass, report: &report)
-        pass.featureSeconds = Date().timeIntervalSince(started)
-        let checkStarted = Date()
-        let results = ResultSlots<PairEvidence>(count: indices.count)
+        let tag = checkTag(features)
+        let keys = indices.map { CheckedPairLog.key(tag: tag, samples[candidates[$0].a], samples[candidates[$0].b]) }
+        var evidence = reusedEvidence(keys)
+        pass.pairsReused = evidence.count { $0 != nil }
+        let open = indices.indices.filter { evidence[$0] == nil }
+        let schedule = PairSchedule(pairs: open.map { (candidates[indices[$0]].a, candidates[indices[$0]].b) },
+                                    rowCount: samples.count)
+        var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget)
+        var logProblem: String?
+        var lower = 0
+        while lower < schedule.order.count {
+            let block = schedule.block(from: lower, maximumPairs: blockPairs,
+                                       maximumImages: max(2, featureBudget / describer.bytesPerImage))
+            let last = block.upperBound - 1
+            let found = describer.features(for: block.map { schedule.pairs[schedule.order[$0]] }, report: &report) {
+                schedule.nextUse(of: $0, after: last)
+            }
+            let ks = block.map { open[schedule.order[$0]] }
+            let started = Date()
+            let results = check(ks.map { candidates[indices[$0]] }, features: found, samples: samples, report: &report)
+            pass.checkSeconds += Date().timeIntervalSince(started)
+            for (k, e) in zip(ks, results) { evidence[k] = e }
+            do {
+                try log.append(zip(ks, results).compactMap { k, e in keys[k].flatMap { key in e.map { (key, $0) } } })
+            } catch {
+                logProblem = logProblem ?? "\(log.url.path): pair checks not kept for a resumed run: \(error)"
+            }
+            pass.blocks += 1
+            lower = block.upperBound
+        }
+        describer.finish(&pass)
+        if let logProblem { report.problems.append(oneLine(logProblem)) }
+        return evidence
+    }
+
+    /// The checks of the earlier runs of these keys (nil where none was logged).
+    private func reusedEvidence(_ keys: [CheckedPairLog.Key?]) -> [PairEvidence?] {
+        var wanted: [CheckedPairLog.Key: Int] = [:]
+        for (k, key) in keys.enumerated() { if let key { wanted[key] = k } }
+        var evidence = [PairEvidence?](repeating: nil, count: keys.count)
+        for (k, e) in log.load(wanted) { evidence[k] = e }
+        return evidence
+    }
+
+    /// The evidence of `pairs`, compared on all cores (nil where an image has no features).
+    private func check(_ pairs: [CopyVerification.Candidate], features: [Int: LocalFeatures], samples: [ValidSample],
+                       report: inout Report) -> [PairEvidence?] {
+        let results = ResultSlots<PairEvidence>(count: pairs.count)
         let options = options
         let problems = ProblemLog()
-        concurrentChunks(indices.count) { k in
-            let c = candidates[indices[k]]
-            guard let fa = described[c.a], let fb = described[c.b] else { return }
+        concurrentChunks(pairs.count) { i in
+            let c = pairs[i]
+            guard let fa = features[c.a], let fb = features[c.b] else { return }
             do throws(LocalFeatureError) {
-                results.set(k, try PairEvidence.check(fa, fb, options: options))
+                results.set(i, try PairEvidence.check(fa, fb, options: options))
             } catch {
                 problems.add("\(samples[c.a].filename) ↔ \(samples[c.b].filename): \(error.message)")
             }
         }
-        pass.checkSeconds = Date().timeIntervalSince(checkStarted)
         report.problems += problems.lines
         return results.values
     }
 
-    /// Features of `rows`, from the cache or made now; nil for images that failed (logged).
-    private func describe(rows: [Int], features featureOptions: LocalFeatures.Options, samples: [ValidSample],
-                          pass: inout Report.Pass, report: inout Report) -> [Int: LocalFeatures] {
+    /// What a feature cache file and a logged pair check are made under: the detector's options
+    /// and the crop (and, for checks, the options that shape the evidence).
+    private func featureTag(_ features: LocalFeatures.Options) -> String {
+        features.cacheTag + (crop.map { "-crop\($0.colX)x\($0.rowY)x\($0.width)x\($0.height)" } ?? "")
+    }
+
+    private func checkTag(_ features: LocalFeatures.Options) -> String {
+        let o = options
+        return featureTag(features) + "-check1-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
+            + "-\(o.maximumScale)-\(o.minimumContainment)"
+    }
+
+    private var log: CheckedPairLog {
+        CheckedPairLog(url: directory.appendingPathComponent(Self.cacheFolder).appendingPathComponent(CheckedPairLog.fileName))
+    }
+
+    /// Features of `rows`, from the cache folder or made now, with whether each came from the
+    /// cache; images that failed are left out (one line each in the report's problems).
+    fileprivate func describe(rows: [Int], features featureOptions: LocalFeatures.Options, samples: [ValidSample],
+                              report: inout Report) -> [Int: (features: LocalFeatures, fromCache: Bool)] {
         // SIFT features are cached for a resumed run; ORB's are cheaper to make again than to
         // store (writing a cache file cost about a third of an ORB image's time on set C).
         let cached = featureOptions.detector == .sift
         let cache = directory.appendingPathComponent(Self.cacheFolder)
         if cached { try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) }
-        let tag = featureOptions.cacheTag + (crop.map { "-crop\($0.colX)x\($0.rowY)x\($0.width)x\($0.height)" } ?? "")
-        // Archive members are read in one pass per archive first; plain files by each worker.
+        let tag = featureTag(featureOptions)
+        let memberBytes = archiveMembers(of: rows, samples: samples)
+        let slots = ResultSlots<(features: LocalFeatures, fromCache: Bool)>(count: rows.count)
+        let problems = ProblemLog()
+        let decoder = ImageDecoder(minimumSide: featureOptions.maximumSide)
+        let sources = sources, crop = crop
+        concurrentChunks(rows.count) { i in
+            let sample = samples[rows[i]]
+            let key = (sample.contentHash ?? Array(sample.path.utf8).withUnsafeBytes { ContentHash.hex($0) }) + "-" + tag
+            let file = cache.appendingPathComponent(key + ".lf")
+            if cached, let data = FileManager.default.contents(atPath: file.path),
+               let cached = try? LocalFeatures.deserialize([UInt8](data), name: sample.filename) {
+                slots.set(i, (cached, true))
+                return
+            }
+            let bytes: Result<[UInt8], InvalidSample>
+            switch sources[sample.path]?.location {
+            case .file(let url)?: bytes = SampleProcessor.readFile(url, id: sample.path)
+            case .archiveMember?: bytes = memberBytes[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
+            case nil: bytes = .failure(InvalidSample(.unreadable, "no longer listed in the inputs"))
+            }
+            do {
+                let made = try Self.extract(from: try bytes.get(), decoder: decoder, crop: crop,
+                                            options: featureOptions, name: sample.filename)
+                slots.set(i, (made, false))
+                // A cache (reads are checked, a bad file is made again): no flush to disk per image.
+                if cached { try? AtomicFile.write(Data(made.serialized()), to: file, durable: false) }
+            } catch let error as InvalidSample {
+                problems.add("\(sample.filename): local features: \(error.message)")
+            } catch let error as LocalFeatureError {
+                problems.add("local features: \(error.message)")
+            } catch {
+                problems.add("\(sample.filename): local features: \(error)")
+            }
+        }
+        report.problems += problems.lines
+        var result: [Int: (features: LocalFeatures, fromCache: Bool)] = [:]
+        for (row, made) in zip(rows, slots.values) { result[row] = made }
+        return result
+    }
+
+    /// The bytes of the archive members among `rows`, read in one pass per archive.
+    private func archiveMembers(of rows: [Int], samples: [ValidSample]) -> [Int: Result<[UInt8], InvalidSample>] {
         var memberBytes: [Int: Result<[UInt8], InvalidSample>] = [:]
         var byArchive: [URL: [String: Int]] = [:]
         for row in rows {
@@ -144,59 +261,22 @@ struct VerificationStage {
                 for row in members.values { memberBytes[row] = .failure(InvalidSample(.unreadable, "\(archive.path): \(error)")) }
             }
         }
-        let memberSnapshot = memberBytes
-        let slots = ResultSlots<LocalFeatures?>(count: rows.count)
-        let fromCache = ResultSlots<Bool>(count: rows.count)
-        let problems = ProblemLog()
-        let decoder = ImageDecoder(minimumSide: featureOptions.maximumSide)
-        let sources = sources, crop = crop
-        concurrentChunks(rows.count) { i in
-            let sample = samples[rows[i]]
-            let key = (sample.contentHash ?? Array(sample.path.utf8).withUnsafeBytes { ContentHash.hex($0) }) + "-" + tag
-            let file = cache.appendingPathComponent(key + ".lf")
-            if cached, let data = FileManager.default.contents(atPath: file.path),
-               let cached = try? LocalFeatures.deserialize([UInt8](data), name: sample.filename) {
-                slots.set(i, cached)
-                fromCache.set(i, true)
-                return
+        return memberBytes
+    }
+
+    /// The features of an image's bytes, decoded for `options` and cropped to `crop`.
+    private static func extract(from bytes: [UInt8], decoder: ImageDecoder, crop: CropBox?,
+                                options: LocalFeatures.Options, name: String) throws -> LocalFeatures {
+        let decoded = try decoder.decode(bytes)
+        var image = decoded.image
+        if let crop {
+            guard let cropped = crop.crop(decoded.image, originalWidth: decoded.originalWidth,
+                                          originalHeight: decoded.originalHeight) else {
+                throw LocalFeatureError("the bounding box lies outside the image")
             }
-            let bytes: Result<[UInt8], InvalidSample>
-            switch sources[sample.path]?.location {
-            case .file(let url)?: bytes = SampleProcessor.readFile(url, id: sample.path)
-            case .archiveMember?: bytes = memberSnapshot[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
-            case nil: bytes = .failure(InvalidSample(.unreadable, "no longer listed in the inputs"))
-            }
-            do {
-                let decoded = try decoder.decode(try bytes.get())
-                var image = decoded.image
-                if let crop {
-                    guard let cropped = crop.crop(decoded.image, originalWidth: decoded.originalWidth,
-                                                  originalHeight: decoded.originalHeight) else {
-                        throw LocalFeatureError("the bounding box lies outside the image")
-                    }
-                    image = cropped
-                }
-                let made = try LocalFeatures.extract(from: image, options: featureOptions, name: sample.filename)
-                slots.set(i, made)
-                // A cache (reads are checked, a bad file is made again): no flush to disk per image.
-                if cached { try? AtomicFile.write(Data(made.serialized()), to: file, durable: false) }
-            } catch let error as InvalidSample {
-                problems.add("\(sample.filename): local features: \(error.message)")
-            } catch let error as LocalFeatureError {
-                problems.add("local features: \(error.message)")
-            } catch {
-                problems.add("\(sample.filename): local features: \(error)")
-            }
+            image = cropped
         }
-        var result: [Int: LocalFeatures] = [:]
-        for (i, row) in rows.enumerated() {
-            if let f = slots.values[i] { result[row] = f }
-        }
-        pass.imagesFromCache = fromCache.values.filter { $0 == true }.count
-        pass.imagesDescribed = result.count - pass.imagesFromCache
-        pass.imagesFailed = rows.count - result.count
-        report.problems += problems.lines
-        return result
+        return try LocalFeatures.extract(from: image, options: options, name: name)
     }
 
     /// Runs `body(i)` for `0..<count` on `workers` threads pulling indices in order.
@@ -209,6 +289,68 @@ struct VerificationStage {
                 body(i)
             }
         }
+    }
+}
+
+/// The features of each verification block's images: kept between blocks in a ``FeatureCache``,
+/// the missing ones described on all cores; an image that fails is tried once.
+private struct BlockDescriber {
+    let stage: VerificationStage
+    let options: LocalFeatures.Options
+    let samples: [ValidSample]
+    private var cache: FeatureCache
+    private var seen = Set<Int>()
+    private var failed = Set<Int>()
+    private var describedBytes = 0, descriptions = 0
+    private var pass = VerificationStage.Report.Pass()
+
+    init(stage: VerificationStage, options: LocalFeatures.Options, samples: [ValidSample], budget: Int) {
+        self.stage = stage
+        self.options = options
+        self.samples = samples
+        cache = FeatureCache(budget: budget)
+    }
+
+    /// Typical bytes of one image's features: the mean so far (256 KB before the first).
+    var bytesPerImage: Int { descriptions == 0 ? 256 << 10 : max(1, describedBytes / descriptions) }
+
+    /// The features of the images of `pairs` that have them. The cache makes room first (furthest
+    /// `nextUse` dropped), and drops the block's images that have no later use (`nextUse` nil) after.
+    mutating func features(for pairs: [(a: Int, b: Int)], report: inout VerificationStage.Report,
+                           nextUse: (Int) -> Int?) -> [Int: LocalFeatures] {
+        let rows = Set(pairs.flatMap { [$0.a, $0.b] })
+        let missing = rows.filter { cache[$0] == nil && !failed.contains($0) }.sorted()
+        cache.makeRoom(for: missing.count * bytesPerImage, keeping: rows, nextUse: nextUse)
+        let started = Date()
+        let made = stage.describe(rows: missing, features: options, samples: samples, report: &report)
+        pass.featureSeconds += Date().timeIntervalSince(started)
+        for row in missing {
+            guard let (features, fromCache) = made[row] else { failed.insert(row); continue }
+            if !seen.insert(row).inserted {
+                pass.imagesRedescribed += 1
+            } else if fromCache {
+                pass.imagesFromCache += 1
+            } else {
+                pass.imagesDescribed += 1
+            }
+            describedBytes += features.residentBytes
+            descriptions += 1
+            cache.insert(features, for: row)
+        }
+        var found: [Int: LocalFeatures] = [:]
+        for row in rows { found[row] = cache[row] }
+        for row in rows where nextUse(row) == nil { cache.remove(row) }
+        return found
+    }
+
+    /// Sets the images' counts, feature seconds and the cache's peak in `total`.
+    func finish(_ total: inout VerificationStage.Report.Pass) {
+        total.imagesDescribed = pass.imagesDescribed
+        total.imagesFromCache = pass.imagesFromCache
+        total.imagesRedescribed = pass.imagesRedescribed
+        total.imagesFailed = failed.count
+        total.featureSeconds = pass.featureSeconds
+        total.peakCacheBytes = cache.peakBytes
     }
 }
 

@@ -59,6 +59,9 @@ public final class LocalFeatures: @unchecked Sendable {
     /// Keypoints found on the upright image (0 for a featureless image).
     public var keypointCount: Int { Int(winnow_cv_keypoint_count(handle)) }
 
+    /// Bytes held in memory: keypoints and descriptors of both views and the grey copy.
+    public var residentBytes: Int { winnow_cv_resident_bytes(handle) }
+
     /// Describes `image` (its perceived brightness, Rec. 601 weights in 1/256ths).
     public static func extract(from image: RGBImage, options: Options = Options(),
                                name: String) throws(LocalFeatureError) -> LocalFeatures {

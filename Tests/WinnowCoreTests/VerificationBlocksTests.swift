@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+
+/// Copy verification in blocks: the pair order, a feature cache far smaller than the images
+/// (every evidence value as with an unbounded one), and pair checks logged for a resumed run
+/// (reused exactly; a torn, corrupt or changed-image record is checked again).
+@Suite(.serialized) struct VerificationBlocksTests {
+    /// Whole groups (original + copies) of corpus set A, about 30 images, as catalog samples;
+    /// each image's neighbors are the rest of its group and the next few images by name, with
+    /// global similarities across the checked range, so pairs are copies, non-copies and both passes run.
+    func groups() throws -> (samples: [ValidSample], sources: [String: SampleSource], neighbors: [[Neighbor]]) {
+        let corpus = try TestData.corpus("A")
+        let truth = try TestData.readCSV(corpus.appendingPathComponent("ground_truth.csv"))
+        let byGroup = Dictionary(grouping: truth, by: { $0["original_id"] ?? "" })
+        var files: [(file: String, group: String)] = []
+        for group in byGroup.keys.sorted() where files.count < 30 {
+            files += (byGroup[group] ?? []).compactMap { row in row["file"].map { ($0, group) } }.sorted { $0.file < $1.file }
+        }
+        let statistics = ImageStatistics(width: 1, height: 1, uniqueGreyLevels: 1, blur: 0, mean: 0, minimum: 0, maximum: 0,
+                                         standardDeviation: 0, contrast: 0, sharpness: 0, directionalSharpness: nil,
+                                         saturation: 0, entropy: 0, meanChroma: 0, colourfulFraction: 0, brightnessP1: 0,
+                                         brightnessP5: 0, brightnessP50: 0, brightnessP95: 0, brightnessP99: 0)
+        var samples: [ValidSample] = [], sources: [String: SampleSource] = [:]
+        for (row, entry) in files.enumerated() {
+            let url = corpus.appendingPathComponent("images/" + entry.file)
+            let bytes = try [UInt8](Data(contentsOf: url))
+            samples.append(ValidSample(id: Int64(row + 1), path: entry.file, filename: url.path, featureRow: row, addedRun: nil,
+                                       fileSize: Int64(bytes.count), contentHash: bytes.withUnsafeBytes { ContentHash.hex($0) },
+                                       format: "jpeg", statistics: statistics))
+            sources[entry.file] = SampleSource(id: entry.file, location: .file(url), byteCount: Int64(bytes.count),
+                                               modificationTime: 0)
+        }
+        let neighbors = files.indices.map { row in
+            let partners = files.indices.filter { $0 != row && files[$0].group == files[row].group }
+                + (1...3).map { (row + $0) % files.count }
+            return partners.enumerated().map { rank, other in
+                Neighbor(index: other, distance: 1 - (0.7 - 0.05 * Float(rank)))
+            }
+        }
+        return (samples, sources, neighbors)
+    }
+
+    func stage(_ directory: URL, sources: [String: SampleSource], budget: Int, blockPairs: Int) -> VerificationStage {
+        var stage = VerificationStage(options: CopyVerification.Options(), directory: directory, sources: sources,
+                                      crop: nil, workers: 2)
+        stage.featureBudget = budget
+        stage.blockPairs = blockPairs
+        return stage
+    }
+
+    func expectSameChecks(_ a: [CopyVerification.Checked], _ b: [CopyVerification.Checked]) {
+        #expect(a.count == b.count)
+        for (x, y) in zip(a, b) {
+            #expect(x.candidate == y.candidate && x.evidence == y.evidence && x.verified == y.verified && x.score == y.score,
+                    "\(x) vs \(y)")
+        }
+    }
+
+    @Test func scheduleVisitsEveryPairOnceAndKnowsEachImagesNextUse() {
+        // Two components: a chain 0–1–2–3 and a triangle 5–6–7; row 4 has no pair.
+        let pairs = [(a: 2, b: 3), (a: 5, b: 7), (a: 0, b: 1), (a: 6, b: 7), (a: 1, b: 2), (a: 5, b: 6)]
+        let schedule = PairSchedule(pairs: pairs, rowCount: 8)
+        #expect(schedule.order.sorted() == Array(pairs.indices))
+        // The chain's pairs come in chain order, before the triangle's.
+        #expect(schedule.order.map { pairs[$0].a } == [0, 1, 2, 5, 5, 6])
+        for (position, i) in schedule.order.enumerated() {
+            for row in [pairs[i].a, pairs[i].b] {
+                let later = schedule.order.indices.filter { $0 > position && [pairs[schedule.order[$0]].a, pairs[schedule.order[$0]].b].contains(row) }
+                #expect(schedule.nextUse(of: row, after: position) == later.first)
+            }
+        }
+        #expect(schedule.nextUse(of: 4, after: 0) == nil)
+        var lower = 0, blocks: [Range<Int>] = []
+        while lower < pairs.count {
+            let block = schedule.block(from: lower, maximumPairs: 2, maximumImages: 3)
+            blocks.append(block)
+            lower = block.upperBound
+        }
+        #expect(blocks == [0..<2, 2..<3, 3..<5, 5..<6])
+        // A limit below one pair's images still makes progress, one pair at a time.
+        #expect(schedule.block(from: 0, maximumPairs: 10, maximumImages: 1) == 0..<1)
+    }
+
+    @Test func tinyFeatureBudgetGivesEveryCheckOfAnUnboundedOne() throws {
+        let (samples, sources, neighbors) = try groups()
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let unbounded = stage(root.appendingPathComponent("unbounded"), sources: sources, budget: .max, blockPairs: 1 << 20)
+            .run(samples: samples, neighbours: neighbors, metric: .cosine)
+        let tiny = stage(root.appendingPathComponent("tiny"), sources: sources, budget: 1, blockPairs: 5)
+            .run(samples: samples, neighbours: neighbors, metric: .cosine)
+        let (u, t) = (unbounded.report, tiny.report)
+        #expect(u.verifiedPairs > 0 && u.screenNotCopies > 0 && u.confirm.pairs > 0, "\(u)")
+        expectSameChecks(unbounded.checked, tiny.checked)
+        #expect(u.candidatePairs == t.candidatePairs && u.verifiedPairs == t.verifiedPairs && u.mirrorChecks == t.mirrorChecks)
+        #expect(u.screenCopies == t.screenCopies && u.screenNotCopies == t.screenNotCopies && u.problems == t.problems)
+        for (a, b) in [(u.screen!, t.screen!), (u.confirm, t.confirm)] {
+            #expect(a.pairs == b.pairs && a.imagesDescribed == b.imagesDescribed && a.imagesFailed == b.imagesFailed)
+            #expect(a.blocks == 1 && a.imagesRedescribed == 0 && b.blocks > 1, "\(a) \(b)")
+            #expect(b.peakCacheBytes <= a.peakCacheBytes, "\(a) \(b)")
+        }
+        #expect(t.screen!.peakCacheBytes < u.screen!.peakCacheBytes / 4, "\(t) \(u)")
+        // The tiny cache drops images still needed: ORB ones are made again, SIFT ones read back.
+        #expect(t.screen!.imagesRedescribed > 0, "\(t)")
+    }
+
+    @Test func loggedChecksAreReusedAndBadRecordsCheckedAgain() throws {
+        let (samples, sources, neighbors) = try groups()
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let verify = stage(root, sources: sources, budget: 1 << 20, blockPairs: 8)
+        let first = verify.run(samples: samples, neighbours: neighbors, metric: .cosine)
+        #expect(first.report.screen?.pairsReused == 0 && first.report.confirm.pairsReused == 0)
+        let log = root.appendingPathComponent("local_features/checked_pairs.bin")
+        let logged = try Data(contentsOf: log)
+        #expect(logged.count == 64 * (first.report.screen!.pairs + first.report.confirm.pairs), "\(logged.count)")
+
+        let again = verify.run(samples: samples, neighbours: neighbors, metric: .cosine)
+        expectSameChecks(first.checked, again.checked)
+        #expect(again.report.screen?.pairsReused == first.report.screen?.pairs)
+        #expect(again.report.confirm.pairsReused == first.report.confirm.pairs)
+        #expect(again.report.screen?.imagesDescribed == 0 && again.report.confirm.imagesFromCache == 0, "\(again.report)")
+
+        // A flipped bit in the first record (a screening check) and a torn last one (a SIFT
+        // check): those two pairs are compared again, the rest reused, the results unchanged.
+        var damaged = logged
+        damaged[20] ^= 1
+        try damaged.prefix(damaged.count - 10).write(to: log)
+        let repaired = verify.run(samples: samples, neighbours: neighbors, metric: .cosine)
+        expectSameChecks(first.checked, repaired.checked)
+        #expect(repaired.report.screen?.pairsReused == first.report.screen!.pairs - 1, "\(repaired.report)")
+        #expect(repaired.report.confirm.pairsReused == first.report.confirm.pairs - 1, "\(repaired.report)")
+        #expect(try Data(contentsOf: log).count == logged.count - 64 + 2 * 64)
+
+        // A changed image (another content hash) has its pairs checked again.
+        var changed = samples
+        changed[0].contentHash = "0000000000000000"
+        let rechecked = verify.run(samples: changed, neighbours: neighbors, metric: .cosine)
+        let pairsOfFirst = first.checked.filter { $0.candidate.a == 0 }.count
+        #expect(pairsOfFirst > 0 && rechecked.report.screen!.pairsReused == first.report.screen!.pairs - pairsOfFirst,
+                "\(rechecked.report)")
+        expectSameChecks(first.checked, rechecked.checked)
+    }
+
+    @Test func runKilledWhileVerifyingResumesWithTheCheckedPairsAndTheSameOutputs() throws {
+        let images = try TestData.corpus("A").appendingPathComponent("images")
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let work = root.appendingPathComponent("killed"), fresh = root.appendingPathComponent("fresh")
+        let arguments = { (directory: URL) in ["run", images.path, "-w", directory.path, "--quiet"] }
+
+        // SIGKILL once the first block of checks is logged (verification still running).
+        let process = Process()
+        process.executableURL = TestData.winnowExecutable
+        process.arguments = arguments(work)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let log = work.appendingPathComponent("local_features/checked_pairs.bin")
+        let deadline = Date().addingTimeInterval(600)
+        while process.isRunning, Date() < deadline,
+              ((try? FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int) ?? 0) == 0 {
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the run ended before it was killed")
+        #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("verification.json").path))
+
+        // The same state without the logged checks and cached features (embeddings vary in their
+        // last bits from run to run, so both resume from one set): verification from scratch.
+        try FileManager.default.copyItem(at: work, to: fresh)
+        try FileManager.default.removeItem(at: fresh.appendingPathComponent("local_features"))
+        for directory in [work, fresh] {
+            let run = try TestData.shell(TestData.winnowExecutable.path, arguments(directory))
+            #expect(run.status == 0, "\(run.output)")
+        }
+        struct Pass: Decodable { var pairs: Int; var pairsReused: Int }
+        struct Report: Decodable { var screen: Pass; var confirm: Pass }
+        let report = { (directory: URL) in
+            try JSONDecoder().decode(Report.self, from: Data(contentsOf: directory.appendingPathComponent("verification.json")))
+        }
+        let (resumed, scratch) = (try report(work), try report(fresh))
+        #expect(resumed.screen.pairsReused > 0 && resumed.screen.pairsReused + resumed.confirm.pairsReused
+                < resumed.screen.pairs + resumed.confirm.pairs, "\(resumed)")
+        #expect(scratch.screen.pairsReused == 0 && scratch.screen.pairs == resumed.screen.pairs, "\(scratch)")
+        for file in ["similarity.csv", "duplicates.csv", "connected_components.csv", "component_info.csv",
+                     "near_duplicates.csv", "outliers.csv", "scores.csv"] {
+            let (a, b) = (try Data(contentsOf: fresh.appendingPathComponent(file)), try Data(contentsOf: work.appendingPathComponent(file)))
+            #expect(a == b, "\(file) differs from the one verified from scratch")
+        }
+    }
+}
