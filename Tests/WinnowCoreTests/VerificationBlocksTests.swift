@@ -87,9 +87,9 @@ import Testing
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let unbounded = stage(root.appendingPathComponent("unbounded"), sources: sources, budget: .max, blockPairs: 1 << 20)
-            .run(samples: samples, neighbours: neighbors, metric: .cosine)
+            .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         let tiny = stage(root.appendingPathComponent("tiny"), sources: sources, budget: 1, blockPairs: 5)
-            .run(samples: samples, neighbours: neighbors, metric: .cosine)
+            .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         let (u, t) = (unbounded.report, tiny.report)
         #expect(u.verifiedPairs > 0 && u.screenNotCopies > 0 && u.confirm.pairs > 0, "\(u)")
         expectSameChecks(unbounded.checked, tiny.checked)
@@ -110,13 +110,13 @@ import Testing
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let verify = stage(root, sources: sources, budget: 1 << 20, blockPairs: 8)
-        let first = verify.run(samples: samples, neighbours: neighbors, metric: .cosine)
+        let first = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         #expect(first.report.screen?.pairsReused == 0 && first.report.confirm.pairsReused == 0)
         let log = root.appendingPathComponent("local_features/checked_pairs.bin")
         let logged = try Data(contentsOf: log)
         #expect(logged.count == 64 * (first.report.screen!.pairs + first.report.confirm.pairs), "\(logged.count)")
 
-        let again = verify.run(samples: samples, neighbours: neighbors, metric: .cosine)
+        let again = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         expectSameChecks(first.checked, again.checked)
         #expect(again.report.screen?.pairsReused == first.report.screen?.pairs)
         #expect(again.report.confirm.pairsReused == first.report.confirm.pairs)
@@ -127,7 +127,7 @@ import Testing
         var damaged = logged
         damaged[20] ^= 1
         try damaged.prefix(damaged.count - 10).write(to: log)
-        let repaired = verify.run(samples: samples, neighbours: neighbors, metric: .cosine)
+        let repaired = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         expectSameChecks(first.checked, repaired.checked)
         #expect(repaired.report.screen?.pairsReused == first.report.screen!.pairs - 1, "\(repaired.report)")
         #expect(repaired.report.confirm.pairsReused == first.report.confirm.pairs - 1, "\(repaired.report)")
@@ -136,7 +136,7 @@ import Testing
         // A changed image (another content hash) has its pairs checked again.
         var changed = samples
         changed[0].contentHash = "0000000000000000"
-        let rechecked = verify.run(samples: changed, neighbours: neighbors, metric: .cosine)
+        let rechecked = verify.run(samples: changed, graph: KNNGraph(lists: neighbors, metric: .cosine))
         let pairsOfFirst = first.checked.filter { $0.candidate.a == 0 }.count
         #expect(pairsOfFirst > 0 && rechecked.report.screen!.pairsReused == first.report.screen!.pairs - pairsOfFirst,
                 "\(rechecked.report)")
