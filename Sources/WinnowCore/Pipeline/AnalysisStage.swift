@@ -72,10 +72,13 @@ struct AnalysisStage {
     var sources: [String: SampleSource] = [:]
     var crop: CropBox? = nil
     var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// Times the index, verification and analyses (nil: not measured).
+    var meter: StageMeter?
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         let embedded = samples.filter { $0.featureRow != nil }
         guard embedded.count >= 2 else { return AnalysisFindings() }
+        meter?.enter("index")
         let mapped = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
         var values = [Float]()
         values.reserveCapacity(embedded.count * store.dimension)
@@ -92,6 +95,7 @@ struct AnalysisStage {
         var checked: [CopyVerification.Checked] = []
         var report: VerificationStage.Report?
         let reportURL = directory.appendingPathComponent(VerificationStage.reportName)
+        meter?.enter("verify")
         if var verification = options.verification, metric == .cosine {
             if embedded.count < WhiteningStage.minimumWhiteningRows {
                 // Too few images to whiten: the global scores are not calibrated (a stereo pair
@@ -113,6 +117,7 @@ struct AnalysisStage {
             try? FileManager.default.removeItem(at: reportURL)
         }
 
+        meter?.enter("analyses")
         let pairs = SimilarityPairs.pairs(neighbours: neighbours, metric: metric, threshold: options.threshold)
         let outliers = Outliers.find(neighbours: global, metric: metric, percentile: options.outlierPercentile,
                                      rule: options.outlierRule)
