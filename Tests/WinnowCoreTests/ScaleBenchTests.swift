@@ -20,20 +20,10 @@ import WinnowCommandSupport
         #expect(GrowthFit(sizes: [10, 20, 40], values: [1, 2]) == nil)
     }
 
-    static func photoPool() throws -> URL {
-        let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CORPUS"]
-            ?? TestData.cache.appendingPathComponent("corpus").path)
-        let pool = root.appendingPathComponent("_pool")
-        guard FileManager.default.fileExists(atPath: pool.appendingPathComponent("pool.csv").path) else {
-            throw TestDataMissing("photo pool not found at \(pool.path); run scripts/test.sh (set A makes it)")
-        }
-        return pool
-    }
-
     /// `--only-images` into a cache folder; the lines it prints name the file lists.
     static func makeImages(cache: URL, seed: Int, sizes: String = "40,80") throws -> (output: String, folder: URL) {
         let result = try TestData.shell(TestData.benchExecutable.path,
-                                        ["scale", "--sizes", sizes, "--only-images", "--pool", try photoPool().path,
+                                        ["scale", "--sizes", sizes, "--only-images", "--pool", try TestData.photoPool().path,
                                          "--cache", cache.path, "--seed", String(seed), "--copies", "0.2"])
         #expect(result.status == 0, "\(result.output)")
         let folders = try FileManager.default.contentsOfDirectory(atPath: cache.path)
@@ -93,7 +83,7 @@ import WinnowCommandSupport
     @Test func tinyScaleRunPrintsTablesAndExponents() throws {
         let root = try TestData.temporaryDirectory()
         let result = try TestData.shell(TestData.benchExecutable.path,
-                                        ["scale", "--sizes", "40,20", "--pool", try Self.photoPool().path,
+                                        ["scale", "--sizes", "40,20", "--pool", try TestData.photoPool().path,
                                          "--cache", root.appendingPathComponent("cache").path,
                                          "--scratch", root.appendingPathComponent("scratch").path])
         #expect(result.status == 0, "\(result.output)")
