@@ -136,7 +136,11 @@ struct RunCommand: ParsableCommand {
         bar?.finish()
         warnings?.flush()
         if json {
-            print(try SummaryReport.json(summary, resources: ResourceUsage.current()))
+            // Each stage resets the kernel's high-water mark (StageMeter), so the process's peak is its highest stage's.
+            var resources = ResourceUsage.current()
+            let stagePeak = (summary.stages ?? []).map { Double($0.peakRSSBytes) / 1_048_576 }.max() ?? 0
+            resources.peakRSSMegabytes = max(resources.peakRSSMegabytes, stagePeak)
+            print(try SummaryReport.json(summary, resources: resources))
         } else {
             print(SummaryReport.text(summary, workDirectory: workDir))
             if stages, let figures = summary.stages { print((["Stages:"] + StageFigures.table(figures)).joined(separator: "\n")) }

@@ -76,5 +76,17 @@ import Testing
 
         let plain = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "--work-dir", work.path, "--quiet"])
         #expect(plain.status == 0 && !plain.output.contains("Stages:"), "\(plain.output)")
+
+        // The stages reset the kernel's high-water mark: --json's process peak is still the highest.
+        struct Report: Decodable {
+            struct Resources: Decodable { var peakRSSMegabytes: Double }
+            var summary: RunSummary
+            var resources: Resources
+        }
+        let json = try TestData.shell(TestData.winnowExecutable.path,
+                                      ["run", images.path, "--work-dir", root.appendingPathComponent("fresh").path, "--quiet", "--json"])
+        let report = try JSONDecoder().decode(Report.self, from: Data(json.output.utf8))
+        let highest = try #require(report.summary.stages?.map(\.peakRSSBytes).max())
+        #expect(report.resources.peakRSSMegabytes * 1_048_576 >= Double(highest), "\(json.output)")
     }
 }
