@@ -82,7 +82,7 @@ let package = Package(
         ),
         // Helpers both test targets use (photos, the built executable, scratch folders, commands).
         .target(name: "WinnowTestSupport", dependencies: ["WinnowCore"], path: "Tests/WinnowTestSupport"),
-        .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore", "WinnowTestSupport"]),
+        .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore", "WinnowTestSupport", "WinnowCommandSupport"]),
         .testTarget(
             name: "WinnowAppTests",
             dependencies: ["WinnowApp", "WinnowCore", "WinnowTestSupport"]

@@ -18,9 +18,10 @@ struct WinnowBenchCommand: ParsableCommand {
               winnow-bench index --rows 1000000
               winnow-bench maps --corpus ~/.cache/winnow/corpus/C/images --images 10000
               winnow-bench labels --corpus ~/.cache/winnow/corpus/D/photos
+              winnow-bench scale --sizes 10000,50000,100000,200000 --fastdup
             """,
         version: Winnow.version,
         subcommands: [BenchDecodeCommand.self, BenchEmbedCommand.self, BenchCopiesCommand.self, BenchIndexCommand.self,
-                      BenchLabelsCommand.self, BenchMapsCommand.self]
+                      BenchLabelsCommand.self, BenchMapsCommand.self, BenchScaleCommand.self]
     )
 }

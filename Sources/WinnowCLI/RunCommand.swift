@@ -19,6 +19,7 @@ struct RunCommand: ParsableCommand {
               winnow run photos/ --find-regex '\\.jpe?g$' --num-images 1000
               winnow run part.tar.gz --min-offset 0 --max-offset 50000 --work-dir work-0
               winnow run photos/ --blurry-sharpness 0.2 --json
+              winnow run photos/ --stages
 
             Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation,
             model or embeddings file, 66 input not found, 73 work_dir not writable or in use by another
@@ -71,6 +72,9 @@ struct RunCommand: ParsableCommand {
 
     @Flag(help: "No progress bar or per-file warnings.")
     var quiet = false
+
+    @Flag(help: "At the end, print each stage's wall and CPU seconds and peak memory (always in summary.json and --json).")
+    var stages = false
 
     @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
     var wait = false
@@ -140,9 +144,14 @@ struct RunCommand: ParsableCommand {
         bar?.finish()
         warnings?.flush()
         if json {
-            print(try SummaryReport.json(summary, resources: ResourceUsage.current()))
+            // Each stage resets the kernel's high-water mark (StageMeter), so the process's peak is its highest stage's.
+            var resources = ResourceUsage.current()
+            let stagePeak = (summary.stages ?? []).map { Double($0.peakRSSBytes) / 1_048_576 }.max() ?? 0
+            resources.peakRSSMegabytes = max(resources.peakRSSMegabytes, stagePeak)
+            print(try SummaryReport.json(summary, resources: resources))
         } else {
             print(SummaryReport.text(summary, workDirectory: workDir))
+            if stages, let figures = summary.stages { print((["Stages:"] + StageFigures.table(figures)).joined(separator: "\n")) }
         }
     }
 }

@@ -42,6 +42,15 @@ package enum OptionRange {
         return values.compactMap { $0 }
     }
 
+    /// Comma-separated whole numbers (`10000,50000`), each in `range`; at least one.
+    package static func counts(_ name: String, _ text: String, in range: ClosedRange<Int>) throws -> [Int] {
+        let values = commaSeparated(text).map { Int($0) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map(range.contains) ?? false }) else {
+            throw ValidationError("\(name) needs comma-separated whole numbers in \(range.lowerBound)…\(range.upperBound) (got \(text))")
+        }
+        return values.compactMap { $0 }
+    }
+
     private static func isFinite<T>(_ value: T) -> Bool {
         if let value = value as? Double { return value.isFinite }
         if let value = value as? Float { return value.isFinite }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The benchmarks are an executable of their own: `winnow --help` lists only what users run,
-/// `winnow-bench` has the six benchmarks, and those that time `winnow run` use the `winnow`
+/// `winnow-bench` has the seven benchmarks, and those that time `winnow run` use the `winnow`
 /// built beside it.
 @Suite struct BenchExecutableTests {
     /// The names in the SUBCOMMANDS section of a `--help` text, in order.
@@ -22,10 +22,10 @@ import Testing
         #expect(!help.output.contains("bench"), "\(help.output)")
     }
 
-    @Test func benchHelpListsTheSixBenchmarks() throws {
+    @Test func benchHelpListsTheSevenBenchmarks() throws {
         let help = try TestData.shell(TestData.benchExecutable.path, ["--help"])
         #expect(help.status == 0)
-        #expect(Self.subcommands(inHelp: help.output) == ["decode", "embed", "copies", "index", "labels", "maps"], "\(help.output)")
+        #expect(Self.subcommands(inHelp: help.output) == ["decode", "embed", "copies", "index", "labels", "maps", "scale"], "\(help.output)")
         #expect(help.output.contains("winnow-bench decode --corpus"), "\(help.output)")
     }
 
@@ -34,6 +34,9 @@ import Testing
         (["index", "--k", "0"], "--k must be in 1…1000 (got 0)"),
         (["index", "--rows", "-5"], "--rows must be in 2…50000000 (got -5)"),
         (["maps", "--images", "0"], "--images must be in 1…10000000 (got 0)"),
+        (["scale", "--sizes", "10k,20000"], "--sizes needs comma-separated whole numbers in 2…50000000 (got 10k,20000)"),
+        (["scale", "--sizes", "1"], "--sizes needs comma-separated whole numbers in 2…50000000 (got 1)"),
+        (["scale", "--copies", "0.9"], "--copies must be in 0…0.5 (got 0.9)"),
     ])
     func benchOptionsAreValidatedInOneLine(arguments: [String], message: String) throws {
         let result = try TestData.shell(TestData.benchExecutable.path, arguments)

@@ -11,13 +11,24 @@ typealias TestDataMissing = WinnowTestSupport.TestDataMissing
 extension TestFiles {
     /// A corpus set made by `../shared/corpus/make_corpus.py` (prepared by `scripts/test.sh`).
     static func corpus(_ set: String) throws -> URL {
-        let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CORPUS"]
-            ?? cache.appendingPathComponent("corpus").path)
-        let url = root.appendingPathComponent(set)
+        let url = corpusRoot.appendingPathComponent(set)
         guard FileManager.default.fileExists(atPath: url.appendingPathComponent("images").path) else {
             throw TestDataMissing("corpus set \(set) not found at \(url.path); run scripts/test.sh")
         }
         return url
+    }
+
+    /// The photo pool the corpus sets are made from (`_pool`, made with set A).
+    static func photoPool() throws -> URL {
+        let pool = corpusRoot.appendingPathComponent("_pool")
+        guard FileManager.default.fileExists(atPath: pool.appendingPathComponent("pool.csv").path) else {
+            throw TestDataMissing("photo pool not found at \(pool.path); run scripts/test.sh (set A makes it)")
+        }
+        return pool
+    }
+
+    private static var corpusRoot: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CORPUS"] ?? cache.appendingPathComponent("corpus").path)
     }
 
     /// Makes real-photo JPEG fixtures (scikit-image photos via the vips CLI) in `folder`.

@@ -1,4 +1,3 @@
-import CTurboJPEG
 import Foundation
 import GRDB
 
@@ -195,21 +194,13 @@ public final class ThumbnailStore: Sendable {
         }
     }
 
-    /// Baseline JPEG of an RGB image (TurboJPEG, 4:2:0).
+    /// Baseline JPEG of an RGB image (``JPEGEncoder``).
     static func encodeJPEG(_ image: RGBImage, quality: Int, index: Int64, path: String) throws(Failure) -> Data {
-        guard let handle = tjInitCompress() else { throw Failure(index: index, path: path, reason: "TurboJPEG unavailable") }
-        defer { tjDestroy(handle) }
-        var buffer: UnsafeMutablePointer<UInt8>?
-        var size: UInt = 0
-        let status = image.pixels.withUnsafeBufferPointer { pixels in
-            tjCompress2(handle, pixels.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_RGB.rawValue),
-                        &buffer, &size, Int32(TJSAMP_420.rawValue), Int32(quality), 0)
+        do throws(JPEGEncoder.Failure) {
+            return try JPEGEncoder.encode(image, quality: quality)
+        } catch {
+            throw Failure(index: index, path: path, reason: error.description)
         }
-        defer { if let buffer { tjFree(buffer) } }
-        guard status == 0, let buffer else {
-            throw Failure(index: index, path: path, reason: "JPEG encoding failed: \(String(cString: tjGetErrorStr2(handle)))")
-        }
-        return Data(bytes: buffer, count: Int(size))
     }
 
     private final class FailureSlots: @unchecked Sendable {

@@ -75,12 +75,16 @@ struct AnalysisStage {
     var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Bytes of local features copy verification keeps between blocks.
     var verificationFeatureBudget = VerificationStage.defaultFeatureBudget
+    /// Times the index, verification and analyses (nil: not measured).
+    var meter: StageMeter?
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         let embedded = samples.filter { $0.featureRow != nil }
         guard embedded.count >= 2 else { return AnalysisFindings() }
+        meter?.enter("index")
         let vectors = try Self.vectors(rows: embedded.compactMap(\.featureRow), store: store, directory: directory)
         let (global, graph, checked, report) = try neighborGraphs(embedded: embedded, vectors: vectors)
+        meter?.enter("analyses")
         let metric = options.metric
         let pairs = SimilarityPairs.pairs(graph: graph, threshold: options.threshold)
         let outliers = Outliers.find(graph: global, percentile: options.outlierPercentile, rule: options.outlierRule)
@@ -204,6 +208,7 @@ struct AnalysisStage {
         if index.kind == .flat { try? FileManager.default.removeItem(at: saved) } else { try index.save(to: saved) }
         let global = try index.writeNeighborGraph(k: options.nearestNeighborsK,
                                                   to: directory.appendingPathComponent(KNNGraph.fileName))
+        meter?.enter("verify")
         let reportURL = directory.appendingPathComponent(VerificationStage.reportName)
         let verifiedURL = directory.appendingPathComponent(KNNGraph.verifiedFileName)
         try? FileManager.default.removeItem(at: verifiedURL)

@@ -113,6 +113,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var seconds: Double
     /// The label analyses (`--annotations`), nil without annotations.
     public var labels: LabelSummary? = nil
+    /// What each stage cost (``StageMeter``); nil in summaries written before it was measured.
+    public var stages: [StageFigures]? = nil
 
     /// Share of all files, in percent.
     public func percent(_ count: Int) -> Double { files == 0 ? 0 : 100 * Double(count) / Double(files) }
@@ -145,11 +147,13 @@ public struct Run: Sendable {
                         onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil,
                         onSkipped: (@Sendable (SkippedEntry) -> Void)? = nil) throws -> RunSummary {
         let started = Date()
+        let meter = StageMeter()
+        meter.enter("ingest")
         let inputs = try prepare(onSkipped: onSkipped)
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let lock = try WorkDirectoryLock(workDirectory: workDirectory, wait: waitsForLock)
         return try withExtendedLifetime(lock) {
-            try execute(inputs, started: started, progress: progress, onInvalid: onInvalid)
+            try execute(inputs, started: started, meter: meter, progress: progress, onInvalid: onInvalid)
         }
     }
 
@@ -189,7 +193,7 @@ public struct Run: Sendable {
     }
 
     /// The run, once the work_dir is locked.
-    private func execute(_ inputs: Inputs, started: Date, progress: ProgressHandler?,
+    private func execute(_ inputs: Inputs, started: Date, meter: StageMeter, progress: ProgressHandler?,
                          onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
         let found = inputs.found
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
@@ -209,6 +213,7 @@ public struct Run: Sendable {
         let missingOutcomes = missingPending.map { SampleOutcome(sampleID: $0.id, contentHash: nil, result: .failure($0.problem)) }
         try catalog.store(missingOutcomes, run: runID)
         for entry in missingPending { onInvalid?(entry.source.displayName, entry.problem) }
+        meter.enter("decode")
         try decode(toProcess, run: runID, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
             onInvalid?(source.displayName, problem)
         }
@@ -216,11 +221,13 @@ public struct Run: Sendable {
         let newRun = try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil
         return try publish(run: runID, catalog: catalog) { staging in
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
-                                                          newRun: newRun, labels: inputs.labels, objects: inputs.objects, into: staging)
+                                                          newRun: newRun, labels: inputs.labels, objects: inputs.objects,
+                                                          meter: meter, into: staging)
             summary.processedThisRun = toProcess.count + missingOutcomes.count
             summary.skippedEntries = found.skipped.count
             summary.reused = summary.files - summary.processedThisRun
             summary.seconds = Date().timeIntervalSince(started)
+            summary.stages = meter.finish()
             return (summary, findings)
         }
     }
@@ -288,20 +295,24 @@ public struct Run: Sendable {
     private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?,
                                  newRun: Int64?, labels: LabelStage.Loaded?,
                                  objects: (annotations: [String: Annotation], problems: [AnnotationError])?,
-                                 into directory: URL) throws -> (RunSummary, Catalog.Findings) {
+                                 meter: StageMeter, into directory: URL) throws -> (RunSummary, Catalog.Findings) {
+        meter.enter("analyses")
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
         // Copy descriptors are whitened over the collection for the analyses and atrain_features.dat.
         var features = features
+        meter.enter("whiten")
         if let store = features, let blocks = configuration.embedding.whitenedBlocks {
             features = try WhiteningStage.whiten(store, rows: valid.compactMap(\.featureRow), blockLengths: blocks,
                                                  directory: directory)
         }
         defer { WhiteningStage.cleanUp(directory: directory) }
+        meter.enter("analyses")
         let issues = QualityInspector(thresholds: configuration.quality)
             .findings(for: valid.map { ($0.id, $0.statistics) })
         let everything = valid.map { ($0.id, $0.contentHash, $0.fileSize) } + invalid.map { ($0.id, $0.contentHash, $0.fileSize) }
         let duplicates = ExactDuplicates.groups(everything.map { (id: $0.0, contentHash: $0.1, fileSize: $0.2) })
+        meter.enter("outputs")
         try WorkDirectoryWriter(directory: directory).write(valid: valid, invalid: invalid, findings: issues,
                                                             exactDuplicates: duplicates, configuration: configuration,
                                                             features: features)
@@ -314,8 +325,10 @@ public struct Run: Sendable {
             stage.workers = configuration.workers
             stage.verificationFeatureBudget = configuration.verificationFeatureBudget(images: valid.count,
                                                                                   dimension: features.dimension)
+            stage.meter = meter
             analysis = try stage.run(samples: valid, store: features)
         }
+        meter.enter("labels")
         var labelSummary: LabelSummary?
         if let labels, let options = configuration.labels {
             labelSummary = try LabelStage(options: options, directory: directory, metric: configuration.analysis.metric,
@@ -323,6 +336,7 @@ public struct Run: Sendable {
                                           pairThreshold: configuration.analysis.threshold)
                 .run(loaded: labels, samples: valid, invalid: invalid, features: features, objects: objects)
         }
+        meter.enter("outputs")
         let findings = Catalog.Findings(issues: issues, exactDuplicates: duplicates, scores: analysis.scores)
         return (summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
                         analysis: analysis, labels: labelSummary, newRun: newRun), findings)

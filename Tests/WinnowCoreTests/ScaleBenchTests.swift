@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+import WinnowCommandSupport
+@testable import WinnowCore
+
+/// `winnow-bench scale`: the growth fit, the images it makes, and a tiny run end to end.
+@Suite struct ScaleBenchTests {
+    /// y = 3·N^1.5 gives b = 1.5, a = 3; (1, 1), (2, 4), (4, 8) give b = 3 ln²2 / 2 ln²2 = 1.5 and
+    /// a = 2^(5/3 − 3/2) = 2^(1/6); one size, a zero or mismatched lengths give no fit.
+    @Test func growthExponentOnKnownInputs() throws {
+        let sizes = [1000.0, 5000, 20000, 200_000]
+        let exact = try #require(GrowthFit(sizes: sizes, values: sizes.map { 3 * pow($0, 1.5) }))
+        #expect(abs(exact.exponent - 1.5) < 1e-9 && abs(exact.coefficient - 3) < 1e-6)
+        let fitted = try #require(GrowthFit(sizes: [1, 2, 4], values: [1, 4, 8]))
+        #expect(abs(fitted.exponent - 1.5) < 1e-12 && abs(fitted.coefficient - pow(2, 1.0 / 6)) < 1e-12)
+        let flat = try #require(GrowthFit(sizes: [10, 100], values: [7, 7]))
+        #expect(abs(flat.exponent) < 1e-12)
+        #expect(GrowthFit(sizes: [10, 10], values: [1, 2]) == nil)
+        #expect(GrowthFit(sizes: [10, 20], values: [0, 2]) == nil)
+        #expect(GrowthFit(sizes: [10, 20, 40], values: [1, 2]) == nil)
+    }
+
+    /// `--only-images` into a cache folder; the lines it prints name the file lists.
+    static func makeImages(cache: URL, seed: Int, sizes: String = "40,80") throws -> (output: String, folder: URL) {
+        let result = try TestData.shell(TestData.benchExecutable.path,
+                                        ["scale", "--sizes", sizes, "--only-images", "--pool", try TestData.photoPool().path,
+                                         "--cache", cache.path, "--seed", String(seed), "--copies", "0.2"])
+        #expect(result.status == 0, "\(result.output)")
+        let folders = try FileManager.default.contentsOfDirectory(atPath: cache.path)
+        #expect(folders.count == 1, "\(folders)")
+        return (result.output, cache.appendingPathComponent(folders.first ?? ""))
+    }
+
+    /// The same seed makes the same bytes in another cache; another seed other images; the 40
+    /// images are the first 40 of the 80; every image decodes to the size its ground truth
+    /// says, originals are 128–640 px on the long side and all files differ; planted copies
+    /// name an earlier original and have the size their transform gives.
+    @Test func generatorIsDeterministicWithPlantedCopies() throws {
+        let root = try TestData.temporaryDirectory()
+        let first = try Self.makeImages(cache: root.appendingPathComponent("a"), seed: 7)
+        let second = try Self.makeImages(cache: root.appendingPathComponent("b"), seed: 7)
+        let other = try Self.makeImages(cache: root.appendingPathComponent("c"), seed: 8, sizes: "40")
+        let truth = try TestData.readCSV(first.folder.appendingPathComponent("ground_truth.csv"))
+        #expect(truth.count == 80)
+        let list40 = try String(contentsOf: first.folder.appendingPathComponent("list-40.txt"), encoding: .utf8)
+        let list80 = try String(contentsOf: first.folder.appendingPathComponent("list-80.txt"), encoding: .utf8)
+        #expect(list80.hasPrefix(list40) && list80.split(separator: "\n").count == 80)
+        #expect(first.output.contains("40 images: \(first.folder.path)/list-40.txt"), "\(first.output)")
+        var contents = Set<Data>()
+        for row in truth {
+            let file = try #require(row["file"])
+            let bytes = try Data(contentsOf: first.folder.appendingPathComponent("images/" + file))
+            #expect(try Data(contentsOf: second.folder.appendingPathComponent("images/" + file)) == bytes, "\(file)")
+            contents.insert(bytes)
+            let image = try ImageDecoder().decode([UInt8](bytes)).image
+            #expect(String(image.width) == row["width"] && String(image.height) == row["height"], "\(row)")
+            if row["copy_of"] == "" { #expect((128...640).contains(max(image.width, image.height)), "\(row)") }
+        }
+        #expect(contents.count == 80)
+        let otherFirst = try Data(contentsOf: other.folder.appendingPathComponent("images/0000/0000001.jpg"))
+        #expect(otherFirst != (try Data(contentsOf: first.folder.appendingPathComponent("images/0000/0000001.jpg"))))
+        try Self.checkCopies(truth)
+    }
+
+    static func checkCopies(_ truth: [[String: String]]) throws {
+        let byFile = Dictionary(uniqueKeysWithValues: truth.compactMap { row in row["file"].map { ($0, row) } })
+        let copies = truth.filter { $0["copy_of"] != "" }
+        #expect(copies.count >= 5 && copies.count <= 30, "\(copies.count) copies of 80 at --copies 0.2")
+        for copy in copies {
+            let source = try #require(byFile[copy["copy_of"] ?? ""], "\(copy)")
+            #expect(source["copy_of"] == "" && Int(source["index"] ?? "") ?? 99 < Int(copy["index"] ?? "") ?? 0, "\(copy)")
+            #expect(source["pool_id"] == copy["pool_id"], "\(copy)")
+            let width = Int(copy["width"] ?? "") ?? 0, sourceWidth = Int(source["width"] ?? "") ?? 0
+            switch copy["transform"] {
+            case "jpeg": #expect(width == sourceWidth && (copy["params"] ?? "").hasPrefix("quality="), "\(copy)")
+            case "resize", "crop": #expect(width < sourceWidth && width >= sourceWidth / 2 - 1, "\(copy) of \(source)")
+            default: Issue.record("unknown transform in \(copy)")
+            }
+        }
+    }
+
+    /// A tiny run: a table per N with every stage, and a growth exponent per stage.
+    @Test func tinyScaleRunPrintsTablesAndExponents() throws {
+        let root = try TestData.temporaryDirectory()
+        let result = try TestData.shell(TestData.benchExecutable.path,
+                                        ["scale", "--sizes", "40,20", "--pool", try TestData.photoPool().path,
+                                         "--cache", root.appendingPathComponent("cache").path,
+                                         "--scratch", root.appendingPathComponent("scratch").path])
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(lines.contains("N = 20") && lines.contains("N = 40"), "\(result.output)")
+        let growth = try #require(lines.firstIndex { $0.hasPrefix("Growth over N = 20, 40:") }, "\(result.output)")
+        for name in StageMeter.stageNames + ["winnow"] {
+            let rows = lines.filter { $0.split(separator: " ").first.map(String.init) == name }
+            #expect(rows.count == 3, "\(name): \(result.output)")
+            let exponents = lines[growth...].first { $0.split(separator: " ").first.map(String.init) == name }?
+                .split(separator: " ").dropFirst()
+            #expect(exponents?.count == 3, "\(name): \(result.output)")
+        }
+        let decodeExponent = lines[growth...].first { $0.hasPrefix("  decode") }?.split(separator: " ").dropFirst().first
+        #expect(decodeExponent.flatMap { Double($0) } != nil, "\(result.output)")
+    }
+}
