@@ -39,6 +39,21 @@ struct FeatureMatrixMappingTests {
         #expect(total() == expected, "released pages are read again from the file")
     }
 
+    @Test func theExactIndexLeavesAMappedMatrixResidentByOneBlockAtMost() throws {
+        let folder = try TestData.temporaryDirectory("mapping-index")
+        let url = folder.appendingPathComponent("features.f32")
+        let rows = 9_000, dimension = 128
+        var random = SplitMix64(seed: 3)
+        let values = (0..<(rows * dimension)).map { _ in Float(random.nextUnit() - 0.5) }
+        try values.withUnsafeBytes { try Data($0).write(to: url) }
+        let mapped = try FeatureMatrix(mapping: url, dimension: dimension)
+        let found = ExactIndex(vectors: mapped, metric: .cosine).allNeighbors(k: 3)
+        let resident = try residentKilobytes(of: url)
+        #expect(resident >= 0 && resident <= 4096 * dimension * 4 / 1024, "\(resident) KB of \(rows * dimension * 4 / 1024) KB resident")
+        let inMemory = ExactIndex(vectors: FeatureMatrix(rows: rows, dimension: dimension, values: values), metric: .cosine)
+        #expect(found == inMemory.allNeighbors(k: 3))
+    }
+
     @Test func missingAndMisshapenFilesAreNamedErrors() throws {
         let folder = try TestData.temporaryDirectory("mapping-bad")
         let missing = folder.appendingPathComponent("none.f32")

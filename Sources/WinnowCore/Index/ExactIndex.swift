@@ -93,6 +93,8 @@ public struct ExactIndex: Sendable {
                         }
                     }
                 }
+                // A mapped index is streamed once per query block: its resident size stays one block.
+                vectors.releasePages(rows: indexStart..<(indexStart + indexCount))
                 let metric = self.metric
                 best.withUnsafeMutableBufferPointer { bestBuffer in
                     scores.withUnsafeBufferPointer { scoreBuffer in

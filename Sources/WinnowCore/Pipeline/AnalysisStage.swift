@@ -194,6 +194,7 @@ struct AnalysisStage {
         for start in stride(from: 0, to: rows.count, by: blockRows) {
             var block = Data(capacity: min(blockRows, rows.count - start) * store.dimension * 4)
             for row in rows[start..<min(rows.count, start + blockRows)] { block.append(Data(buffer: mapped.row(row))) }
+            mapped.releasePages(spanning: rows[start..<min(rows.count, start + blockRows)])
             try handle.write(contentsOf: block)
         }
         return try FeatureMatrix(mapping: url, dimension: store.dimension)
