@@ -214,15 +214,16 @@ public final class KNNGraphWriter {
         }
         self.url = url
         header = GraphHeader(rows: rows, k: k, metric: metric)
-        temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: header.bytes) else {
-            throw .unwritable(path: url.path, reason: "cannot create \(temporary.path)")
+        do {
+            (temporary, handle) = try AtomicFile.createTemporary(beside: url)
+        } catch {
+            throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
         do {
-            handle = try FileHandle(forWritingTo: temporary)
+            try handle.write(contentsOf: header.bytes)
             try handle.truncate(atOffset: UInt64(GraphHeader.size + rows * k * 8))
         } catch {
+            try? handle.close()
             try? FileManager.default.removeItem(at: temporary)
             throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
@@ -271,10 +272,10 @@ public final class KNNGraphWriter {
             throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
         finished = true
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw .unwritable(path: url.path, reason: reason)
+        do {
+            try AtomicFile.replace(url, with: temporary)
+        } catch {
+            throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
         return try KNNGraph(contentsOf: url)
     }
