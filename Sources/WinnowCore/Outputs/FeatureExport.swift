@@ -21,33 +21,36 @@ enum FeatureExport {
     }
 
     private static func write(rows: [Int], from store: FeatureStore, to url: URL, header: Data) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: header) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(temporary.path)"])
+        let (temporary, output) = try AtomicFile.createTemporary(beside: url)
+        do {
+            try output.write(contentsOf: header)
+            if !rows.isEmpty { try copy(rows: rows, from: store, to: output) }
+            try output.synchronize()
+            try output.close()
+        } catch {
+            try? output.close()
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
         }
-        let output = try FileHandle(forWritingTo: temporary)
-        defer { try? output.close() }
-        try output.seekToEnd()
-        if !rows.isEmpty {
-            let matrix = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
-            var chunk = Data()
-            var chunkRows: [Int] = []
-            func flush() throws {
-                try output.write(contentsOf: chunk)
-                chunk.removeAll(keepingCapacity: true)
-                matrix.releasePages(spanning: chunkRows)
-                chunkRows.removeAll(keepingCapacity: true)
-            }
-            for row in rows {
-                chunk.append(contentsOf: UnsafeRawBufferPointer(matrix.row(row)))
-                chunkRows.append(row)
-                if chunk.count > 1 << 22 { try flush() }
-            }
-            try flush()
+        try AtomicFile.replace(url, with: temporary)
+    }
+
+    /// Appends `rows` of the store to `output` in 4 MB chunks, releasing each chunk's mapped pages.
+    private static func copy(rows: [Int], from store: FeatureStore, to output: FileHandle) throws {
+        let matrix = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
+        var chunk = Data()
+        var chunkRows: [Int] = []
+        func flush() throws {
+            try output.write(contentsOf: chunk)
+            chunk.removeAll(keepingCapacity: true)
+            matrix.releasePages(spanning: chunkRows)
+            chunkRows.removeAll(keepingCapacity: true)
         }
-        try output.synchronize()
-        guard rename(temporary.path, url.path) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot replace \(url.path)"])
+        for row in rows {
+            chunk.append(contentsOf: UnsafeRawBufferPointer(matrix.row(row)))
+            chunkRows.append(row)
+            if chunk.count > 1 << 22 { try flush() }
         }
+        try flush()
     }
 }
