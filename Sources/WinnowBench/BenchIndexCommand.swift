@@ -20,6 +20,7 @@ struct BenchIndexCommand: ParsableCommand {
               winnow-bench index                                 1,000,000 × 256, automatic kind
               winnow-bench index --rows 100000 --kind flat --all-neighbors
               winnow-bench index --kind ivf --nprobe 64
+              winnow-bench index --vectors WORK_DIR/atrain_features.dat --dimension 1600 --rows 20000 --kind projected
             """
     )
 
@@ -38,8 +39,14 @@ struct BenchIndexCommand: ParsableCommand {
     @Option(name: .customLong("metric"), help: "cosine or euclidean.")
     var metricName = "cosine"
 
-    @Option(help: "auto, flat, hnsw or ivf.")
+    @Option(help: "Index these float32 vectors (a work_dir's atrain_features.dat, --dimension values a row; the first --rows of them) instead of generated ones.")
+    var vectors: String?
+
+    @Option(help: "auto, flat, hnsw, ivf or projected.")
     var kind = "auto"
+
+    @Option(help: "The projected index's search over its projected rows: flat or hnsw (default: by size).")
+    var coarse: String?
 
     @Option(parsing: .unconditional, help: "HNSW links per node (M).")
     var m: Int?
@@ -94,11 +101,11 @@ struct BenchIndexCommand: ParsableCommand {
         }
         let chosen: IndexKind
         if kind == "auto" {
-            chosen = IndexKind.automatic(rows: rows, metric: metric)
+            chosen = IndexKind.automatic(rows: rows, dimension: dimension, metric: metric)
         } else if let parsed = IndexKind(rawValue: kind) {
             chosen = parsed
         } else {
-            throw ValidationError("--kind must be auto, flat, hnsw or ivf")
+            throw ValidationError("--kind must be auto, flat, hnsw, ivf or projected")
         }
         let efSearches = try numbers(efSearch, "--ef-search")
         let nprobes = try numbers(nprobe, "--nprobe")
@@ -112,9 +119,17 @@ struct BenchIndexCommand: ParsableCommand {
         print("  Faiss: \(ApproximateIndex.threads) OpenMP threads, \(ApproximateIndex.distanceKernels) distance kernels")
 
         var clock = Date()
-        let vectors = Self.clusteredVectors(rows: rows, dimension: dimension, clusters: clusters, spread: spread, seed: seed)
-        print(String(format: "  data generated in %.1f s (%.0f MB)", Date().timeIntervalSince(clock),
-                     Double(rows * dimension * 4) / 1e6))
+        let vectors: FeatureMatrix
+        if let path = self.vectors {
+            let mapped = try FeatureMatrix(mapping: URL(fileURLWithPath: path), dimension: dimension)
+            guard mapped.rows >= rows else { throw ValidationError("\(path) holds \(mapped.rows) rows of \(dimension), fewer than --rows") }
+            vectors = mapped.view(0..<rows)
+            print("  the first \(rows) rows of \(path)")
+        } else {
+            vectors = Self.clusteredVectors(rows: rows, dimension: dimension, clusters: clusters, spread: spread, seed: seed)
+            print(String(format: "  data generated in %.1f s (%.0f MB)", Date().timeIntervalSince(clock),
+                         Double(rows * dimension * 4) / 1e6))
+        }
 
         // Build.
         clock = Date()
@@ -124,6 +139,11 @@ struct BenchIndexCommand: ParsableCommand {
         switch chosen {
         case .flat:
             index = ExactIndex(vectors: vectors, metric: metric)
+            approximate = nil
+        case .projected:
+            guard coarse == nil || coarse == "flat" || coarse == "hnsw" else { throw ValidationError("--coarse must be flat or hnsw") }
+            let exactCoarseRows = coarse.map { $0 == "flat" ? rows : 0 } ?? IndexKind.exactRowLimit
+            index = try ProjectedIndex(vectors: vectors, metric: metric, exactCoarseRows: exactCoarseRows)
             approximate = nil
         case .hnsw, .ivf:
             let parameters: ApproximateIndex.Parameters
@@ -166,7 +186,7 @@ struct BenchIndexCommand: ParsableCommand {
 
         let efforts: [Int?]
         switch chosen {
-        case .flat: efforts = [nil]
+        case .flat, .projected: efforts = [nil]
         case .hnsw: efforts = efSearches.isEmpty ? [nil] : efSearches
         case .ivf: efforts = nprobes.isEmpty ? [nil] : nprobes
         }
@@ -182,7 +202,7 @@ struct BenchIndexCommand: ParsableCommand {
             let seconds = Date().timeIntervalSince(clock)
             let recall = Self.recall(Self.droppingOwnRows(found, queryRows, k: k), truth, k: k)
             let label = effort.map { chosen == .hnsw ? "efSearch \($0)" : "nprobe \($0)" }
-                ?? approximate.map { "effort \($0.searchEffort)" } ?? "exact"
+                ?? approximate.map { "effort \($0.searchEffort)" } ?? chosen.rawValue
             print(String(format: "  search (%@): %.0f queries/s (%.0f per CPU second), recall@%d %.4f", label,
                          Double(queryRows.count) / seconds, Double(queryRows.count) / (ResourceUsage.current().cpuSeconds - cpuClock), k, recall))
         }

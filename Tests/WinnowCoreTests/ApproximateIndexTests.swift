@@ -122,10 +122,16 @@ import Testing
     }
 
     @Test func kindIsChosenBySizeAndMetric() throws {
-        #expect(IndexKind.automatic(rows: 10_000, metric: .cosine) == .flat)
-        #expect(IndexKind.automatic(rows: IndexKind.exactRowLimit, metric: .euclidean) == .flat)
-        #expect(IndexKind.automatic(rows: IndexKind.exactRowLimit + 1, metric: .cosine) == .hnsw)
-        #expect(IndexKind.automatic(rows: 10_000_000, metric: .l1) == .flat)
+        #expect(IndexKind.automatic(rows: 10_000, dimension: 256, metric: .cosine) == .flat)
+        #expect(IndexKind.automatic(rows: IndexKind.exactRowLimit, dimension: 64, metric: .euclidean) == .flat)
+        #expect(IndexKind.automatic(rows: IndexKind.exactRowLimit + 1, dimension: 256, metric: .cosine) == .hnsw)
+        #expect(IndexKind.automatic(rows: IndexKind.exactRowLimit + 1, dimension: 1600, metric: .euclidean) == .hnsw)
+        #expect(IndexKind.automatic(rows: 10_000_000, dimension: 1600, metric: .l1) == .flat)
+        // Long cosine vectors: exact while rows² × dimension stays within 75,000² × 256, then projected.
+        #expect(IndexKind.automatic(rows: 20_000, dimension: 1600, metric: .cosine) == .flat)
+        #expect(IndexKind.automatic(rows: 30_000, dimension: 1600, metric: .cosine) == .flat)
+        #expect(IndexKind.automatic(rows: 30_001, dimension: 1600, metric: .cosine) == .projected)
+        #expect(IndexKind.automatic(rows: 1_000_000, dimension: 576, metric: .cosine) == .projected)
         let small = try buildSimilarityIndex(vectors: Self.clustered.slice(0..<500))
         #expect(small.kind == .flat)
         let forced = try buildSimilarityIndex(vectors: Self.clustered.slice(0..<500), kind: .ivf)

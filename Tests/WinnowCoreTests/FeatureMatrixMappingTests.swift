@@ -54,6 +54,23 @@ struct FeatureMatrixMappingTests {
         #expect(found == inMemory.allNeighbors(k: 3))
     }
 
+    @Test func theProjectedIndexReadsTheRowsItReranksWithoutKeepingThem() throws {
+        let folder = try TestData.temporaryDirectory("mapping-projected")
+        let url = folder.appendingPathComponent("features.f32")
+        let inMemory = ProjectedIndexTests.lowRank
+        try inMemory.withValues { try Data(buffer: $0).write(to: url) }
+        let mapped = try FeatureMatrix(mapping: url, dimension: inMemory.dimension)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: mapped.dimension)
+        defer { buffer.deallocate() }
+        mapped.copyRow(4321, into: buffer)
+        #expect(Array(UnsafeBufferPointer(start: buffer, count: mapped.dimension)) == Array(inMemory.row(4321)))
+        let found = try ProjectedIndex(vectors: mapped, projectedDimension: 32).allNeighbors(k: 5)
+        let resident = try residentKilobytes(of: url)
+        let block = ProjectedIndex.blockRows * mapped.dimension * 4 / 1024
+        #expect(resident >= 0 && resident <= block, "\(resident) KB of \(mapped.rows * mapped.dimension * 4 / 1024) KB resident")
+        #expect(found == (try ProjectedIndex(vectors: inMemory, projectedDimension: 32).allNeighbors(k: 5)))
+    }
+
     @Test func missingAndMisshapenFilesAreNamedErrors() throws {
         let folder = try TestData.temporaryDirectory("mapping-bad")
         let missing = folder.appendingPathComponent("none.f32")

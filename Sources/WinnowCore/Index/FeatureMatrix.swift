@@ -59,6 +59,17 @@ public final class FeatureMatrix: @unchecked Sendable {
         UnsafeBufferPointer(start: base.map { $0 + i * dimension }, count: dimension)
     }
 
+    /// Copies row `i` into `destination` (`dimension` values). A mapped matrix reads it from its
+    /// file (`pread`), so rows read at random never become resident in this process — they stay
+    /// in the system's file cache — where reading them through the mapping would keep every
+    /// page touched until released.
+    public func copyRow(_ i: Int, into destination: UnsafeMutablePointer<Float>) {
+        let source = row(i)
+        guard let start = source.baseAddress else { return }
+        if let region = owner as? MappedRegion, region.read(into: destination, from: start, byteCount: dimension * 4) { return }
+        destination.update(from: start, count: dimension)
+    }
+
     /// All values, row-major.
     public func withValues<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: base, count: rows * dimension))
@@ -88,25 +99,49 @@ public final class FeatureMatrix: @unchecked Sendable {
         releasePages(rows: low..<(high + 1))
     }
 
-    /// A read-only private mapping of a whole file, unmapped when the last matrix using it goes.
+    /// A read-only private mapping of a whole file, unmapped (and its file closed) when the last
+    /// matrix using it goes.
     private final class MappedRegion {
         let address: UnsafeMutableRawPointer?
         let length: Int
+        /// The file, open for ``read(into:from:byteCount:)``.
+        private let descriptor: Int32
 
         init(url: URL) throws {
-            let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw Self.failure(url, "cannot open") }
-            defer { close(descriptor) }
+            let file = open(url.path, O_RDONLY | O_CLOEXEC)
+            guard file >= 0 else { throw Self.failure(url, "cannot open") }
             var info = stat()
-            guard fstat(descriptor, &info) == 0 else { throw Self.failure(url, "cannot stat") }
-            length = Int(info.st_size)
-            guard length > 0 else { address = nil; return }
-            let mapped = mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor, 0)
-            guard let mapped, mapped != MAP_FAILED else { throw Self.failure(url, "cannot map") }
+            guard fstat(file, &info) == 0 else { throw Self.failure(url, "cannot stat", closing: file) }
+            let length = Int(info.st_size)
+            var mapped: UnsafeMutableRawPointer?
+            if length > 0 {
+                mapped = mmap(nil, length, PROT_READ, MAP_PRIVATE, file, 0)
+                guard mapped != nil, mapped != MAP_FAILED else { throw Self.failure(url, "cannot map", closing: file) }
+            }
+            descriptor = file
+            self.length = length
             address = mapped
         }
 
-        deinit { if let address { munmap(address, length) } }
+        deinit {
+            if let address { munmap(address, length) }
+            close(descriptor)
+        }
+
+        /// Reads the file's bytes behind `start ..< start + byteCount` (inside the mapping) into
+        /// `destination`; false if the file could not be read whole.
+        func read(into destination: UnsafeMutableRawPointer, from start: UnsafeRawPointer, byteCount: Int) -> Bool {
+            guard let address else { return false }
+            var done = 0
+            let offset = start - UnsafeRawPointer(address)
+            while done < byteCount {
+                let got = pread(descriptor, destination + done, byteCount - done, off_t(offset + done))
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { return false }
+                done += got
+            }
+            return true
+        }
 
         /// `madvise(MADV_DONTNEED)` over the whole pages that hold `start ..< start + byteCount`.
         func release(_ start: UnsafeRawPointer, byteCount: Int) {
@@ -118,13 +153,16 @@ public final class FeatureMatrix: @unchecked Sendable {
             madvise(address + from, to - from, MADV_DONTNEED)
         }
 
-        private static func failure(_ url: URL, _ what: String) -> CocoaError {
-            let code: CocoaError.Code = switch errno {
+        /// The error for `what` failing on `url` (by `errno`), after closing `file` if given.
+        private static func failure(_ url: URL, _ what: String, closing file: Int32? = nil) -> CocoaError {
+            let error = errno
+            if let file { close(file) }
+            let code: CocoaError.Code = switch error {
             case ENOENT, ENOTDIR: .fileReadNoSuchFile
             case EACCES, EPERM: .fileReadNoPermission
             default: .fileReadUnknown
             }
-            return CocoaError(code, userInfo: [NSLocalizedDescriptionKey: "\(what) \(url.path): \(String(cString: strerror(errno)))",
+            return CocoaError(code, userInfo: [NSLocalizedDescriptionKey: "\(what) \(url.path): \(String(cString: strerror(error)))",
                                                NSFilePathErrorKey: url.path])
         }
     }

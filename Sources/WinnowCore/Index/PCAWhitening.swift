@@ -56,7 +56,7 @@ public struct PCAWhitening: Sendable, Equatable {
     /// Eigenvalues of the (shrunk) covariance that were kept, largest first.
     public let eigenvalues: [Float]
     /// `outputDimension × inputDimension`, row-major: each kept eigenvector divided by the square
-    /// root of its eigenvalue.
+    /// root of its eigenvalue (undivided when fitted with `whitens: false`).
     public let projection: [Float]
     /// The Ledoit–Wolf weight used (0…1; 0 when not shrunk).
     public let shrinkage: Float
@@ -90,8 +90,10 @@ public struct PCAWhitening: Sendable, Equatable {
     /// - Parameters:
     ///   - rows: the rows to fit on (default: all).
     ///   - columns: the part of each row to whiten (default: all of it).
+    ///   - whitens: false keeps the eigenvectors undivided: a plain PCA projection (still
+    ///     centred and L2-normalised by `apply`), which keeps cosines instead of reweighting them.
     public static func fit(_ vectors: FeatureMatrix, rows selected: [Int]? = nil, columns: Range<Int>? = nil,
-                           options: Options = Options()) throws(WhiteningError) -> PCAWhitening {
+                           options: Options = Options(), whitens: Bool = true) throws(WhiteningError) -> PCAWhitening {
         let columns = columns ?? 0..<vectors.dimension
         precondition(columns.lowerBound >= 0 && columns.upperBound <= vectors.dimension, "columns outside the vectors")
         let d = columns.count, first = columns.lowerBound
@@ -160,7 +162,7 @@ public struct PCAWhitening: Sendable, Equatable {
             let shrunk = (1 - rho) * max(Double(values[k]), 0) + rho * mu
             let value = max(shrunk, largest * 1e-6)
             eigenvalues[k] = Float(value)
-            let scale = Float(1 / value.squareRoot())
+            let scale = whitens ? Float(1 / value.squareRoot()) : 1
             for j in 0..<d { projection[k * d + j] = vectorsOut[k * d + j] * scale }
         }
         return PCAWhitening(mean: mean, eigenvalues: eigenvalues, projection: projection, shrinkage: Float(rho),

@@ -33,6 +33,9 @@ public enum IndexKind: String, Sendable, Codable, CaseIterable {
     case hnsw
     /// `ApproximateIndex` with Faiss IVF-flat (k-means lists): fast build, slower queries.
     case ivf
+    /// `ProjectedIndex`: candidates from a 256-d PCA projection, re-ranked by exact cosine over the
+    /// full vectors read from disk; memory about 1.3 KiB per row whatever the dimension; cosine only.
+    case projected
 
     /// Largest row count for which `automatic` picks the exact index.
     ///
@@ -53,11 +56,17 @@ public enum IndexKind: String, Sendable, Codable, CaseIterable {
     /// ~1.3× there, and it is exact.
     public static let exactRowLimit = 75_000
 
-    /// The kind for `rows` vectors: flat up to `exactRowLimit` rows (and always for L1/L∞, which
-    /// only the exact index supports), HNSW above.
-    public static func automatic(rows: Int, metric: DistanceMetric) -> IndexKind {
+    /// The kind for `rows` vectors of `dimension` values: always flat for L1/L∞ (which only the
+    /// exact index supports). For cosine over vectors longer than the projection, flat while its
+    /// work (rows² × dimension) is at most that of `exactRowLimit` 256-d rows, projected beyond
+    /// (its work grows with rows, not with the dimension). Otherwise flat up to `exactRowLimit`
+    /// rows and HNSW above (both costs grow with the dimension, so that crossover does not move).
+    public static func automatic(rows: Int, dimension: Int, metric: DistanceMetric) -> IndexKind {
         guard ApproximateIndex.supports(metric) else { return .flat }
-        return rows <= exactRowLimit ? .flat : .hnsw
+        let projected = ProjectedIndex.defaultProjectedDimension
+        guard metric == .cosine, dimension > projected else { return rows <= exactRowLimit ? .flat : .hnsw }
+        let work = Double(rows) * Double(rows) * Double(dimension)
+        return work <= Double(exactRowLimit) * Double(exactRowLimit) * Double(projected) ? .flat : .projected
     }
 }
 
@@ -96,8 +105,9 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible, Loc
 /// Builds the index `kind` (automatic by size when nil) over `vectors`.
 public func buildSimilarityIndex(vectors: FeatureMatrix, metric: DistanceMetric = .cosine,
                                  kind: IndexKind? = nil) throws(IndexError) -> any SimilarityIndex {
-    switch kind ?? IndexKind.automatic(rows: vectors.rows, metric: metric) {
+    switch kind ?? IndexKind.automatic(rows: vectors.rows, dimension: vectors.dimension, metric: metric) {
     case .flat: return ExactIndex(vectors: vectors, metric: metric)
+    case .projected: return try ProjectedIndex(vectors: vectors, metric: metric)
     case .hnsw: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .hnsw())
     case .ivf: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .ivf(rows: vectors.rows))
     }
@@ -117,7 +127,7 @@ extension SimilarityIndex {
     }
 }
 
-/// Loads an index saved by either kind: a Faiss index file, or an exact index's manifest.
+/// Loads an index saved by any kind: a Faiss index file, or an exact or projected index's manifest.
 public func loadSimilarityIndex(from url: URL) throws(IndexError) -> any SimilarityIndex {
     let head: Data
     do {
@@ -127,8 +137,10 @@ public func loadSimilarityIndex(from url: URL) throws(IndexError) -> any Similar
     } catch {
         throw .unreadable(path: url.path, reason: error.localizedDescription)
     }
-    if head.first == UInt8(ascii: "{") { return try ExactIndex.load(from: url) }
-    return try ApproximateIndex.load(from: url)
+    guard head.first == UInt8(ascii: "{") else { return try ApproximateIndex.load(from: url) }
+    struct Format: Decodable { var format: String? }
+    let format = (try? JSONDecoder().decode(Format.self, from: Data(contentsOf: url)))?.format
+    return format == ProjectedIndex.Manifest.format ? try ProjectedIndex.load(from: url) : try ExactIndex.load(from: url)
 }
 
 // MARK: - The exact index as a SimilarityIndex

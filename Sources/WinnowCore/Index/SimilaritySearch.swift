@@ -46,7 +46,7 @@ public final class SimilaritySearch: @unchecked Sendable {
         rowOfID = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         let saved = workDirectory.appendingPathComponent(Self.indexFileName)
         if FileManager.default.fileExists(atPath: saved.path) {
-            index = try ApproximateIndex.load(from: saved)
+            index = try loadSimilarityIndex(from: saved)
         } else {
             let size = (try FileManager.default.attributesOfItem(atPath: vectors.path)[.size] as? NSNumber)?.intValue ?? 0
             guard size > 0, size % (ids.count * 4) == 0 else { throw SearchError.noFeatures(workDirectory.path) }

@@ -10,8 +10,9 @@ struct StagedOutputs {
     /// Files a run writes or deliberately does not: when the run leaves one out, the work_dir's
     /// copy (from an earlier run) is removed as the outputs move in. Other files a run does not
     /// write are left as they are.
-    static let removedWhenAbsent = [SimilaritySearch.indexFileName, VerificationStage.reportName, WhiteningStage.fileName,
-                                     KNNGraph.fileName, KNNGraph.verifiedFileName]
+    static let removedWhenAbsent = [SimilaritySearch.indexFileName, SimilaritySearch.indexFileName + ".projection",
+                                     SimilaritySearch.indexFileName + ".coarse", VerificationStage.reportName,
+                                     WhiteningStage.fileName, KNNGraph.fileName, KNNGraph.verifiedFileName]
     /// The list of files to remove, written by ``seal()``.
     static let removalList = ".removed"
 

@@ -67,7 +67,7 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     func memoryEstimate(images: Int, dimension: Int, embeds: Bool) -> MemoryEstimate {
         MemoryEstimate.run(images: images, dimension: dimension, workers: workers,
                            limits: decodeLimits ?? DecodeLimits(),
-                           index: analysis.index ?? IndexKind.automatic(rows: images, metric: analysis.metric),
+                           index: analysis.index ?? IndexKind.automatic(rows: images, dimension: dimension, metric: analysis.metric),
                            embeds: embeds, verifies: dimension > 0 && analysis.verification != nil)
     }
 
