@@ -204,11 +204,7 @@ struct AnalysisStage {
     /// with the checked pairs' final scores (`knn_verified.bin`; else the global one again).
     private func neighborGraphs(embedded: [ValidSample], vectors: FeatureMatrix) throws
         -> (global: KNNGraph, final: KNNGraph, checked: [CopyVerification.Checked], report: VerificationStage.Report?) {
-        let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: options.index)
-        let saved = directory.appendingPathComponent(SimilaritySearch.indexFileName)
-        if index.kind == .flat { try? FileManager.default.removeItem(at: saved) } else { try index.save(to: saved) }
-        let global = try index.writeNeighborGraph(k: options.nearestNeighborsK,
-                                                  to: directory.appendingPathComponent(KNNGraph.fileName))
+        let global = try indexedGraph(vectors)
         meter?.enter("verify")
         let reportURL = directory.appendingPathComponent(VerificationStage.reportName)
         let verifiedURL = directory.appendingPathComponent(KNNGraph.verifiedFileName)
@@ -235,6 +231,24 @@ struct AnalysisStage {
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
         let final = try CopyVerification.rescored(global, checked: outcome.checked, to: verifiedURL)
         return (global, final, outcome.checked, outcome.report)
+    }
+
+    /// The kNN graph of `vectors` (`knn.bin`) and the saved index (for `winnow search`; none for
+    /// the exact index) in `directory`: built, or found in the work_dir's ``IndexCache`` when an
+    /// earlier run indexed the same vectors the same way.
+    private func indexedGraph(_ vectors: FeatureMatrix) throws -> KNNGraph {
+        let k = max(0, min(options.nearestNeighborsK, vectors.rows - 1))
+        let kind = options.index ?? IndexKind.automatic(rows: vectors.rows, dimension: vectors.dimension, metric: options.metric)
+        let cache = IndexCache(workDirectory: cacheDirectory ?? directory, vectors: vectors, metric: options.metric,
+                               k: options.nearestNeighborsK, kind: kind)
+        if cache.finishedGraph(rows: vectors.rows, k: k) == nil {
+            try cache.prepare()
+            let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: kind)
+            if index.kind != .flat { try index.save(to: cache.folder.appendingPathComponent(SimilaritySearch.indexFileName)) }
+            _ = try index.writeNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL)
+        }
+        try cache.link(into: directory)
+        return try KNNGraph(contentsOf: directory.appendingPathComponent(KNNGraph.fileName))
     }
 
     /// `duplicates.csv`: each reported pair once, with the evidence behind its score — the
