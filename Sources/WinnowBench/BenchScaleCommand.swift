@@ -47,6 +47,9 @@ struct BenchScaleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Share of the made images that are planted copies of earlier ones.")
     var copies = 0.05
 
+    @Option(help: "Long sides of the made images, in pixels: LOW-HIGH (the 1M run uses 128-320).")
+    var sides = "128-640"
+
     @Flag(help: "Also run fastdup on the same files.")
     var fastdup = false
 
@@ -54,6 +57,15 @@ struct BenchScaleCommand: ParsableCommand {
     var onlyImages = false
 
     @OptionGroup var places: BenchPlaces
+
+    /// `--sides` as a range of at least 16 px.
+    func sideRange() throws -> ClosedRange<Int> {
+        let parts = sides.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 16, parts[0] <= parts[1], parts[1] <= 8192 else {
+            throw ValidationError("--sides must be LOW-HIGH pixels, 16 ≤ LOW ≤ HIGH ≤ 8192 (got \(sides))")
+        }
+        return parts[0]...parts[1]
+    }
 
     static let winnowCache = ProcessInfo.processInfo.environment["WINNOW_CACHE"] ?? (NSHomeDirectory() + "/.cache/winnow")
 
@@ -77,6 +89,7 @@ struct BenchScaleCommand: ParsableCommand {
     func validate() throws {
         _ = try OptionRange.counts("--sizes", sizes, in: 2...50_000_000)
         try OptionRange.check("--copies", copies, in: 0...0.5)
+        _ = try sideRange()
     }
 
     func run() throws {
@@ -108,7 +121,7 @@ extension BenchScaleCommand {
         let set: ScaleImageSet
         do {
             set = try ScaleImageSet(poolFolder: URL(fileURLWithPath: pool), seed: seed, copyFraction: copies,
-                                    cache: URL(fileURLWithPath: cache))
+                                    sides: try sideRange(), cache: URL(fileURLWithPath: cache))
         } catch {
             standardError("winnow-bench: \(error)")
             throw ExitStatus.noInput

@@ -3,7 +3,7 @@ import WinnowCore
 
 /// The images `winnow-bench scale` measures on: distinct crops of the photo pool's originals
 /// made the way corpus set C makes them (30–100 % of the area, aspect ratio within ×4/3, JPEG
-/// quality 75–95), here 128–640 px on the long side, and a share of planted copies of earlier
+/// quality 75–95), here 128–640 px on the long side (or `sides`), and a share of planted copies of earlier
 /// images (resized, cropped or re-encoded at low quality), listed in `ground_truth.csv`.
 ///
 /// Image `i` depends only on the seed and `i`, and a copy only on an earlier image, so the first
@@ -43,7 +43,9 @@ struct ScaleImageSet: Sendable {
         var description: String
     }
 
-    static let sideRange = 128...640
+    static let defaultSides = 128...640
+    /// Long sides of the made images, in pixels.
+    let sides: ClosedRange<Int>
     let pool: [Original]
     /// Rows of `pool` that are astro photos, and the others.
     let astroRows: [Int], otherRows: [Int]
@@ -53,7 +55,8 @@ struct ScaleImageSet: Sendable {
 
     /// The set for `seed` and `copyFraction` made from the pool in `poolFolder` (its `pool.csv`),
     /// kept under `cache`.
-    init(poolFolder: URL, seed: UInt64, copyFraction: Double, cache: URL) throws(Failure) {
+    init(poolFolder: URL, seed: UInt64, copyFraction: Double, sides: ClosedRange<Int> = defaultSides,
+         cache: URL) throws(Failure) {
         let csv = poolFolder.appendingPathComponent("pool.csv")
         let records: [[String: String]]?
         do { records = try CSVReader.records(at: csv) } catch { throw Failure(description: "photo pool: \(error)") }
@@ -72,7 +75,9 @@ struct ScaleImageSet: Sendable {
         otherRows = originals.indices.filter { !originals[$0].isAstro }
         self.seed = seed
         self.copyFraction = copyFraction
-        folder = cache.appendingPathComponent("scale-v1-seed\(seed)-copies\(String(format: "%.3f", copyFraction))")
+        self.sides = sides
+        let sideTag = sides == Self.defaultSides ? "" : "-sides\(sides.lowerBound)-\(sides.upperBound)"
+        folder = cache.appendingPathComponent("scale-v1-seed\(seed)-copies\(String(format: "%.3f", copyFraction))\(sideTag)")
     }
 
     /// The images' folder and the name of image `index` in it (1,000 per subfolder).
@@ -126,7 +131,7 @@ extension ScaleImageSet {
         let y = Int(generator.nextUnit() * Double(max(0, Int(height) - cropHeight) + 1))
         let longSide = max(cropWidth, cropHeight)
         // No larger than the crop (a crop under 128 px, from a small original, is enlarged).
-        let lower = Self.sideRange.lowerBound, upper = max(lower, min(Self.sideRange.upperBound, longSide))
+        let lower = sides.lowerBound, upper = max(lower, min(sides.upperBound, longSide))
         let side = lower + Int(generator.nextUnit() * Double(upper - lower + 1))
         let scale = Double(side) / Double(longSide)
         return Recipe(index: index, original: original, box: (x, y, cropWidth, cropHeight),

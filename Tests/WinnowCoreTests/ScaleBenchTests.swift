@@ -21,10 +21,11 @@ import WinnowCommandSupport
     }
 
     /// `--only-images` into a cache folder; the lines it prints name the file lists.
-    static func makeImages(cache: URL, seed: Int, sizes: String = "40,80") throws -> (output: String, folder: URL) {
+    static func makeImages(cache: URL, seed: Int, sizes: String = "40,80",
+                           more: [String] = []) throws -> (output: String, folder: URL) {
         let result = try TestData.shell(TestData.benchExecutable.path,
                                         ["scale", "--sizes", sizes, "--only-images", "--pool", try TestData.photoPool().path,
-                                         "--cache", cache.path, "--seed", String(seed), "--copies", "0.2"])
+                                         "--cache", cache.path, "--seed", String(seed), "--copies", "0.2"] + more)
         #expect(result.status == 0, "\(result.output)")
         let folders = try FileManager.default.contentsOfDirectory(atPath: cache.path)
         #expect(folders.count == 1, "\(folders)")
@@ -60,6 +61,25 @@ import WinnowCommandSupport
         let otherFirst = try Data(contentsOf: other.folder.appendingPathComponent("images/0000/0000001.jpg"))
         #expect(otherFirst != (try Data(contentsOf: first.folder.appendingPathComponent("images/0000/0000001.jpg"))))
         try Self.checkCopies(truth)
+    }
+
+    /// `--sides` makes smaller originals (the 1M run's 128–320 px) in a folder of their own;
+    /// a malformed range is a usage error.
+    @Test func sidesChooseTheOriginalsLongSide() throws {
+        let root = try TestData.temporaryDirectory()
+        let small = try Self.makeImages(cache: root.appendingPathComponent("small"), seed: 7, sizes: "40",
+                                        more: ["--sides", "128-320"])
+        #expect(small.folder.lastPathComponent.hasSuffix("-sides128-320"))
+        let truth = try TestData.readCSV(small.folder.appendingPathComponent("ground_truth.csv"))
+        #expect(truth.count == 40)
+        for row in truth where row["copy_of"] == "" {
+            let side = max(Int(row["width"] ?? "") ?? 0, Int(row["height"] ?? "") ?? 0)
+            #expect((128...320).contains(side), "\(row)")
+        }
+        for bad in ["320-128", "8-64", "big"] {
+            let result = try TestData.shell(TestData.benchExecutable.path, ["scale", "--sizes", "10", "--only-images", "--sides", bad])
+            #expect(result.status == 64 && result.output.contains("--sides"), "\(bad): \(result.output)")
+        }
     }
 
     static func checkCopies(_ truth: [[String: String]]) throws {
