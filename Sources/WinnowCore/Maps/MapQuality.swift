@@ -22,7 +22,8 @@ public enum MapQuality {
         public var measured: Int
     }
 
-    /// Most points measured (4000: 64 MB of distances per 256-point block at most, seconds of BLAS).
+    /// Most points measured: 4000 hold a copy of the sampled vectors (25 MB at 1600-d) and 4 MB of
+    /// products per 256-point block, whatever the map's size.
     public static let sampleLimit = 4000
 
     public static func measure(vectors: FeatureMatrix, metric: DistanceMetric, points: [Float], dimensions: Int,
