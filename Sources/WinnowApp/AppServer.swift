@@ -21,6 +21,8 @@ public struct AppServer: Sendable {
     /// Thumbnails and previews being made at once: at most one per core.
     let imageWork = WorkLimiter(width: ProcessInfo.processInfo.activeProcessorCount)
     let neighbours: NeighbourFinder
+    /// One-line notes about work_dir files the app could not use (it serves without them).
+    public var warnings: [String] { neighbours.warning.map { [$0] } ?? [] }
 
     public init(workDirectory: URL, policy: AccessPolicy) throws {
         data = try WorkDirData(directory: workDirectory)

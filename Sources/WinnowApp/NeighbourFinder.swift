@@ -2,8 +2,9 @@ import Foundation
 import Synchronization
 import WinnowCore
 
-/// Nearest neighbours of a sample for the app: from the run's index or features
-/// (`SimilaritySearch`) when there are any, else from the pairs in `similarity.csv`.
+/// Nearest neighbours of a sample for the app: from the run's kNN graph (`knn_verified.bin`,
+/// else `knn.bin`), memory-mapped and read per request; for work_dirs without one, from the
+/// run's index or features (`SimilaritySearch`), else from the pairs in `similarity.csv`.
 final class NeighbourFinder: Sendable {
     struct Neighbour: Encodable, Equatable {
         var index: Int64
@@ -17,28 +18,62 @@ final class NeighbourFinder: Sendable {
         var neighbours: [Neighbour]
     }
 
+    /// The run's graph with the sample index of each of its rows (`atrain_features.dat.csv`).
+    struct RunGraph: Sendable {
+        let graph: KNNGraph
+        let ids: [Int64]
+        let rowOfID: [Int64: Int]
+
+        /// nil when the work_dir has no graph (or no feature list to name its rows).
+        static func load(_ directory: URL) throws(KNNGraphError) -> RunGraph? {
+            guard let ids = try? WorkDirFeatures.samples(in: directory).ids,
+                  let graph = try KNNGraph.ofRun(in: directory, rows: ids.count, scores: .final) else { return nil }
+            return RunGraph(graph: graph, ids: ids,
+                            rowOfID: Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first }))
+        }
+    }
+
+    private let graph: RunGraph?
     private let search: Mutex<SimilaritySearch?>
     private let pairs: [Int64: [(Int64, Float)]]
     private let names: [Int64: String]
     let available: Bool
+    /// Why the run's graph is not used, when it is there but unusable (one line).
+    let warning: String?
 
     init(data: WorkDirData) {
-        let search = try? SimilaritySearch(workDirectory: data.directory)
+        var warning: String?
+        do { graph = try RunGraph.load(data.directory) } catch {
+            graph = nil
+            warning = "\(error.description); neighbours are searched in the features instead"
+        }
+        self.warning = warning
+        let search = graph == nil ? try? SimilaritySearch(workDirectory: data.directory) : nil
         self.search = Mutex(search)
         names = Dictionary(uniqueKeysWithValues: data.samples.map { ($0.index, $0.filename) })
         var pairs: [Int64: [(Int64, Float)]] = [:]
-        if search == nil, let records = try? CSV.records(at: data.directory.appendingPathComponent("similarity.csv")) {
+        if graph == nil, search == nil, let records = try? CSV.records(at: data.directory.appendingPathComponent("similarity.csv")) {
             for r in records {
                 guard let a = Int64(r["from"] ?? ""), let b = Int64(r["to"] ?? ""), let s = Float(r["distance"] ?? "") else { continue }
                 pairs[a, default: []].append((b, s))
             }
         }
         self.pairs = pairs.mapValues { $0.sorted { $0.1 > $1.1 } }
-        available = search != nil || !pairs.isEmpty
+        available = graph != nil || search != nil || !pairs.isEmpty
     }
 
     func neighbours(of index: Int64, k: Int) throws -> Answer {
         guard names[index] != nil else { throw NeighbourError.unknown(index) }
+        if let graph {
+            // Decoded but not embedded: no row, no neighbours.
+            let listed = graph.rowOfID[index].map { row in
+                graph.graph.neighbors(of: row).prefix(k).map {
+                    Neighbour(index: graph.ids[$0.index], filename: names[graph.ids[$0.index]] ?? "",
+                              similarity: $0.similarity(graph.graph.metric))
+                }
+            } ?? []
+            return Answer(index: index, source: "kNN graph", neighbours: listed)
+        }
         let found: [Neighbour]? = try search.withLock { search in
             guard let search else { return nil }
             do {

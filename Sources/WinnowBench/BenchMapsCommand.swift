@@ -93,7 +93,7 @@ struct BenchMapsCommand: ParsableCommand {
             let quality = try MapQuality.measure(vectors: vectors, metric: features.metric, points: points, dimensions: 2, k: k)
             if method == .umap { umapSeconds = wall; umapTrust = quality.trustworthiness }
             print(String(format: "  winnow %@ %8.2f %8.2f %11.4f %20.4f", method.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0), wall, cpuUsed, quality.recall,
-                         quality.trustworthiness))
+                         quality.trustworthiness) + Self.sampleNote(quality, rows: vectors.rows))
         }
         guard !skipAnchors, let (python, script) = places.anchor("umap") else { return }
         let input = places.scratch + "/maps-vectors.npy", output = places.scratch + "/maps-umap-learn.npy"
@@ -108,11 +108,17 @@ struct BenchMapsCommand: ParsableCommand {
         let points = try NumPy.readFloat32(output, columns: 2)
         let quality = try MapQuality.measure(vectors: vectors, metric: features.metric, points: points, dimensions: 2, k: k)
         print(String(format: "  umap-learn          %8.2f %8.2f %11.4f %20.4f   (process: %.1f s wall incl. import and %.1f s JIT warm-up)",
-                     seconds, childCPU, quality.recall, quality.trustworthiness, wall, reported("UMAP_WARMUP_SECONDS") ?? 0))
+                     seconds, childCPU, quality.recall, quality.trustworthiness, wall, reported("UMAP_WARMUP_SECONDS") ?? 0)
+              + Self.sampleNote(quality, rows: vectors.rows))
         if let umapSeconds, let umapTrust {
             print(String(format: "  winnow UMAP / umap-learn: %.2f× the time, trustworthiness %+.4f", umapSeconds / seconds,
                          umapTrust - quality.trustworthiness))
         }
+    }
+
+    /// Says when the quality figures come from a sample of the points (``MapQuality/sampleLimit``).
+    static func sampleNote(_ quality: MapQuality.Report, rows: Int) -> String {
+        quality.measured < rows ? "   (over a seeded sample of \(quality.measured) of \(rows) points)" : ""
     }
 }
 

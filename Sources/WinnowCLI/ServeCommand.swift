@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
             if case .notAWorkDirectory = error { throw ExitStatus.noInput }
             throw ExitCode.validationFailure
         }
+        for warning in server.warnings { standardError("winnow: warning: \(warning)") }
         let shownHost = host.contains(":") ? "[\(host)]" : host
         let token = server.policy.token
         let samples = server.data.samples.count

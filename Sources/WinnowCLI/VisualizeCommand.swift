@@ -134,7 +134,14 @@ struct VisualizeCommand: ParsableCommand {
             umap.minimumDistance = options.minDist
             umap.epochs = options.epochs
             umap.seed = options.seed
-            points = try UMAPMap(options: umap).embed(features.vectors, metric: features.metric, dimensions: dimensions)
+            let runGraph: KNNGraph?
+            do { runGraph = try KNNGraph.ofRun(in: directory, rows: features.ids.count, scores: .global) } catch {
+                throw .unreadable(directory.path, error.description)
+            }
+            let map = UMAPMap(options: umap)
+            points = try map.embed(features.vectors, metric: features.metric, dimensions: dimensions, runGraph: runGraph)
+            parameters["knn"] = runGraph.map { map.canUse($0, rows: features.ids.count, metric: features.metric) } == true
+                ? "the run's (\(KNNGraph.fileName))" : "searched"
             parameters["n_neighbors"] = String(umap.neighbors)
             parameters["min_dist"] = String(umap.minimumDistance)
             parameters["n_epochs"] = String(umap.epochs ?? (features.vectors.rows <= 10_000 ? 500 : 200))

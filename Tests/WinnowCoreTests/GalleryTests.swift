@@ -122,4 +122,71 @@ import Testing
         let gone = try TestData.shell(winnow, ["gallery", work.path, "--kind", "duplicates"])
         #expect(gone.status == 66 && gone.output.contains("similarity.csv not found (needed for the duplicates gallery)"))
     }
+
+    /// A copy of the shared work_dir (the tests below change its graph files).
+    static func copyOfSharedWork() throws -> URL {
+        let (_, work) = try PhotoPairs.shared.get()
+        let copy = try TestData.temporaryDirectory().appendingPathComponent("work")
+        try FileManager.default.copyItem(at: work, to: copy)
+        return copy
+    }
+
+    /// The labels gallery reads the run's graph: without copy verification's file, exactly the
+    /// neighbours (same rows, same order, same distances) a new index over the vectors gives, as
+    /// the gallery did before; with it, that file's final scores.
+    @Test func labelsGalleryNeighborsAreTheRunGraph() throws {
+        let work = try Self.copyOfSharedWork()
+        let verified = try KNNGraph(contentsOf: work.appendingPathComponent(KNNGraph.verifiedFileName))
+        var options = GalleryOptions(kind: .labels)
+        options.neighbors = 3
+        var writer = GalleryWriter(workDirectory: work, options: options)
+        let (ids, final) = try writer.neighborGraph()
+        #expect(ids == (try WorkDirFeatures.samples(in: work)).ids && final.rows == ids.count)
+        for row in 0..<ids.count { #expect(Array(final.neighbors(of: row)) == Array(verified.neighbors(of: row))) }
+
+        try FileManager.default.removeItem(at: work.appendingPathComponent(KNNGraph.verifiedFileName))
+        let (_, global) = try writer.neighborGraph()
+        let features = try WorkDirFeatures.load(from: work)
+        let searched = try buildSimilarityIndex(vectors: features.vectors, metric: features.metric).allNeighbors(k: 3)
+        for row in 0..<ids.count {
+            let read = Array(global.neighbors(of: row).prefix(3))
+            #expect(read.map(\.index) == searched[row].map(\.index), "row \(row)")
+            #expect(zip(read, searched[row]).allSatisfy { abs($0.distance - $1.distance) < 1e-6 }, "row \(row)")
+        }
+        #expect(writer.warnings.isEmpty)
+        writer.options.neighbors = global.k + 2
+        _ = try writer.neighborGraph()
+        #expect(writer.warnings.contains { $0.contains("kept \(global.k) neighbours per image") }, "\(writer.warnings)")
+    }
+
+    /// A graph that does not fit the work_dir's features stops the labels gallery with one line
+    /// naming the file, not a crash and not a new index.
+    @Test func mismatchedOrTruncatedGraphGivesOneLine() throws {
+        let work = try Self.copyOfSharedWork()
+        let annotations = work.deletingLastPathComponent().appendingPathComponent("labels.csv")
+        try "filename,label\nimages/moon.jpg,moon\nimages/moon_copy.jpg,astronaut\n".write(to: annotations, atomically: false, encoding: .utf8)
+        let winnow = TestData.winnowExecutable.path
+        let arguments = ["gallery", work.path, "--kind", "labels", "--annotations", annotations.path]
+        #expect(try TestData.shell(winnow, arguments).status == 0)
+
+        let verified = work.appendingPathComponent(KNNGraph.verifiedFileName)
+        let graph = try KNNGraph(contentsOf: verified)
+        let short = KNNGraph(lists: (0..<(graph.rows - 1)).map { Array(graph.neighbors(of: $0)).filter { $0.index < graph.rows - 1 } },
+                             metric: graph.metric)
+        _ = try short.write(to: verified)
+        let wrongRows = try TestData.shell(winnow, arguments)
+        #expect(wrongRows.status == 66, "\(wrongRows.output)")
+        #expect(wrongRows.output.split(separator: "\n").count == 1
+                && wrongRows.output.contains("\(verified.path): \(graph.rows - 1) rows, but atrain_features.dat.csv lists \(graph.rows) samples"),
+                "\(wrongRows.output)")
+
+        try FileManager.default.removeItem(at: verified)
+        let knn = work.appendingPathComponent(KNNGraph.fileName)
+        let bytes = try Data(contentsOf: knn)
+        try bytes.prefix(bytes.count / 2).write(to: knn)
+        let truncated = try TestData.shell(winnow, arguments)
+        #expect(truncated.status == 66, "\(truncated.output)")
+        #expect(truncated.output.split(separator: "\n").count == 1
+                && truncated.output.contains("\(knn.path): \(bytes.count / 2) bytes"), "\(truncated.output)")
+    }
 }

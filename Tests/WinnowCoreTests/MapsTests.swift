@@ -105,6 +105,54 @@ enum PhotoPairs {
         #expect(bad.recall < 0.2 && bad.trustworthiness < 0.6, "\(bad)")
     }
 
+    /// Above the sample limit the measures run on a seeded sample: the same figures for the
+    /// same seed, still 1 for an identity map and low for a shuffled one.
+    @Test func qualityOfALargeMapIsMeasuredOnASeededSample() throws {
+        var random = SplitMix64(seed: 11)
+        let n = 500
+        let values = (0..<(2 * n)).map { _ in Float(random.nextUnit()) }
+        let vectors = FeatureMatrix(rows: n, dimension: 2, values: values)
+        #expect(try MapQuality.measure(vectors: vectors, metric: .euclidean, points: values, dimensions: 2, k: 10).measured == n)
+        let same = try MapQuality.measure(vectors: vectors, metric: .euclidean, points: values, dimensions: 2, k: 10, sampleLimit: 120)
+        #expect(same.measured == 120 && same.recall == 1 && abs(same.trustworthiness - 1) < 1e-12, "\(same)")
+        let shuffled = Array(values.reversed())
+        let bad = try MapQuality.measure(vectors: vectors, metric: .euclidean, points: shuffled, dimensions: 2, k: 10, sampleLimit: 120)
+        #expect(bad.measured == 120 && bad.recall < 0.3 && bad.trustworthiness < 0.7, "\(bad)")
+        #expect(try MapQuality.measure(vectors: vectors, metric: .euclidean, points: shuffled, dimensions: 2, k: 10,
+                                       sampleLimit: 120) == bad)
+        let rows = MapQuality.sample(120, of: n, seed: 3)
+        #expect(rows.count == 120 && Set(rows).count == 120 && rows == rows.sorted() && rows.allSatisfy { (0..<n).contains($0) })
+        #expect(MapQuality.sample(120, of: n, seed: 3) == rows && MapQuality.sample(120, of: n, seed: 4) != rows)
+    }
+
+    /// UMAP takes the run's `knn.bin` when it has the map's neighbours (same rows and metric,
+    /// k large enough): the same map as its own search gives; the map's JSON says which it used.
+    @Test func umapTakesTheRunGraphWhenItFits() throws {
+        let (_, work) = try PhotoPairs.shared.get()
+        let features = try WorkDirFeatures.load(from: work)
+        let n = features.ids.count
+        let graph = try #require(try KNNGraph.ofRun(in: work, rows: n, scores: .global))
+        var options = UMAPMap.Options()
+        options.neighbors = graph.k + 1
+        options.epochs = 50
+        let map = UMAPMap(options: options)
+        #expect(map.canUse(graph, rows: n, metric: features.metric))
+        #expect(!map.canUse(graph, rows: n + 1, metric: features.metric) && !map.canUse(graph, rows: n, metric: .euclidean))
+        options.neighbors = graph.k + 2
+        #expect(!UMAPMap(options: options).canUse(graph, rows: n, metric: features.metric))
+        let fromGraph = try map.embed(features.vectors, metric: features.metric, runGraph: graph)
+        #expect(fromGraph == (try map.embed(features.vectors, metric: features.metric)))
+
+        let winnow = TestData.winnowExecutable.path
+        for (key, neighbors, used) in [("umap_run_graph", graph.k + 1, "the run's (knn.bin)"), ("umap_searched", graph.k + 2, "searched")] {
+            let result = try TestData.shell(winnow, ["visualize", work.path, "--method", "umap", "--key", key, "--epochs", "20",
+                                                     "--neighbors", String(neighbors), "--json"])
+            #expect(result.status == 0, "\(result.output)")
+            let info = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("maps/\(key).json")))
+            #expect(((info as? [String: Any])?["parameters"] as? [String: String])?["knn"] == used, "\(key): \(result.output)")
+        }
+    }
+
     @Test func mapsOfRealPhotosKeepCopiesNextToOriginalsAndAreDeterministic() throws {
         let (_, work) = try PhotoPairs.shared.get()
         let winnow = TestData.winnowExecutable.path

@@ -16,6 +16,9 @@ import Foundation
 /// Forces for all points are computed on all cores; the result is deterministic (per-point
 /// sums, no shared accumulators). Two output dimensions only (the quadtree). Below 91 points the
 /// perplexity is lowered to (N − 1)/3.
+///
+/// The kNN search runs on the PCA-reduced copy in euclidean distance, not on the run's vectors in
+/// its metric, so the run's `knn.bin` cannot stand in for it (UMAP takes it; ``UMAPMap``).
 public struct TSNEMap: Sendable {
     public struct Options: Sendable, Equatable {
         public var perplexity: Float = 30

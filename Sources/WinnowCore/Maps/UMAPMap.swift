@@ -54,7 +54,10 @@ public struct UMAPMap: Sendable {
     public init(options: Options = Options()) { self.options = options }
 
     /// Fits and lays out `vectors` in `dimensions` dimensions (`rows × dimensions`, row-major).
-    public func embed(_ vectors: FeatureMatrix, metric: DistanceMetric = .cosine, dimensions: Int = 2) throws(MapError) -> [Float] {
+    /// `runGraph`: the run's kNN graph over these vectors, used instead of a new search when
+    /// ``canUse(_:rows:metric:)``.
+    public func embed(_ vectors: FeatureMatrix, metric: DistanceMetric = .cosine, dimensions: Int = 2,
+                      runGraph: KNNGraph? = nil) throws(MapError) -> [Float] {
         let n = vectors.rows
         guard n >= 3 else { throw .tooFewPoints(n, needed: 3) }
         guard options.neighbors >= 2 else { throw .invalidParameter("UMAP needs at least 2 neighbours") }
@@ -63,11 +66,13 @@ public struct UMAPMap: Sendable {
             throw .invalidParameter("min_dist must be in [0, spread]")
         }
         let k = min(options.neighbors, n) - 1
-        let neighbours: [[Neighbor]]
-        do { neighbours = try buildSimilarityIndex(vectors: vectors, metric: metric).allNeighbors(k: k) } catch {
-            throw .failed(error.description)
+        let neighbors: KNNGraph
+        if let runGraph, canUse(runGraph, rows: n, metric: metric) {
+            neighbors = runGraph
+        } else {
+            neighbors = try Self.searchNeighbors(vectors, metric: metric, k: k)
         }
-        let graph = Self.fuzzySimplicialSet(neighbours: neighbours, k: k + 1)
+        let graph = Self.fuzzySimplicialSet(neighbors: neighbors, k: k + 1)
         let epochs = options.epochs ?? (n <= 10_000 ? 500 : 200)
         let basis = try PCAMap.components(vectors, dimensions: min(dimensions, vectors.dimension, n - 1))
         var start = PCAMap.apply(basis, to: vectors)
@@ -89,17 +94,35 @@ public struct UMAPMap: Sendable {
         var count: Int { offsets.count - 1 }
     }
 
-    /// Steps 2 of the paper: local radii, membership strengths and their fuzzy union.
-    /// `k` counts the point itself, as umap-learn's `n_neighbors` does.
-    static func fuzzySimplicialSet(neighbours: [[Neighbor]], k: Int) -> Graph {
-        let n = neighbours.count
+    /// Whether `graph` (a run's) can stand in for this map's kNN search over `rows` vectors:
+    /// the same rows and metric, and at least the k − 1 neighbours per point the map needs.
+    public func canUse(_ graph: KNNGraph, rows: Int, metric: DistanceMetric) -> Bool {
+        graph.rows == rows && graph.metric == metric && graph.k >= min(options.neighbors, rows) - 1
+    }
+
+    /// Every row's `k` nearest others by a new search, written to a temporary graph file that is
+    /// mapped and unlinked (the map keeps it), so no list of all rows' neighbours is held.
+    static func searchNeighbors(_ vectors: FeatureMatrix, metric: DistanceMetric, k: Int) throws(MapError) -> KNNGraph {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-umap-\(UUID().uuidString).knn")
+        defer { try? FileManager.default.removeItem(at: url) }
+        do { return try buildSimilarityIndex(vectors: vectors, metric: metric).writeNeighborGraph(k: k, to: url) } catch {
+            throw .failed("\(error)")
+        }
+    }
+
+    /// Steps 2 of the paper: local radii, membership strengths and their fuzzy union, over each
+    /// point's `k − 1` nearest others in `neighbors`. `k` counts the point itself, as
+    /// umap-learn's `n_neighbors` does.
+    static func fuzzySimplicialSet(neighbors graph: KNNGraph, k: Int) -> Graph {
+        let n = graph.rows
+        let neighbours = { (row: Int) in graph.neighbors(of: row).prefix(k - 1) }
         let target = log2(Float(k))
         var meanOfAll: Float = 0, total = 0
-        for row in neighbours { for x in row { meanOfAll += x.distance; total += 1 } }
+        for row in 0..<n { for x in neighbours(row) { meanOfAll += x.distance; total += 1 } }
         meanOfAll /= Float(max(total, 1))
         var directed = [[(Int32, Float)]](repeating: [], count: n)
         for i in 0..<n {
-            let distances = neighbours[i].map { max(0, $0.distance) }
+            let distances = neighbours(i).map { max(0, $0.distance) }
             let rho = distances.first { $0 > 0 } ?? 0
             var lo: Float = 0, hi = Float.infinity, mid: Float = 1
             for _ in 0..<64 {
@@ -118,7 +141,7 @@ public struct UMAPMap: Sendable {
             }
             let meanHere = distances.isEmpty ? 0 : distances.reduce(0, +) / Float(distances.count)
             let sigma = max(mid, 1e-3 * (rho > 0 ? meanHere : meanOfAll), 1e-12)
-            directed[i] = zip(neighbours[i], distances).map { neighbour, d in
+            directed[i] = zip(neighbours(i), distances).map { neighbour, d in
                 (Int32(neighbour.index), d - rho > 0 ? exp(-(d - rho) / sigma) : 1)
             }
         }

@@ -59,9 +59,10 @@ struct AnalysisFindings {
 
 /// Runs the kNN index (its graph written block by block to `knn.bin`, copy verification's
 /// rescored one to `knn_verified.bin`) and every embedding-based analysis over the graph and the
-/// memory-mapped vectors of the decoded, embedded samples, and writes their files: `similarity.csv`, `outliers.csv`, `connected_components.csv`,
-/// `component_info.csv`, `near_duplicates.csv`, `scores.csv` and (when splits are known)
-/// `leaks.csv`.
+/// memory-mapped vectors of the decoded, embedded samples, and writes their files row by row:
+/// `similarity.csv`, `duplicates.csv`, `outliers.csv`, `connected_components.csv`,
+/// `component_info.csv`, `near_duplicates.csv`, `scores.csv`, (when splits are known)
+/// `leaks.csv` and (on an incremental run) `new_vs_known.csv`.
 struct AnalysisStage {
     var options: AnalysisOptions
     var directory: URL
@@ -85,97 +86,16 @@ struct AnalysisStage {
         let vectors = try Self.vectors(rows: embedded.compactMap(\.featureRow), store: store, directory: directory)
         let (global, graph, checked, report) = try neighborGraphs(embedded: embedded, vectors: vectors)
         meter?.enter("analyses")
-        let metric = options.metric
-        let pairs = SimilarityPairs.pairs(graph: graph, threshold: options.threshold)
-        let outliers = Outliers.find(graph: global, percentile: options.outlierPercentile, rule: options.outlierRule)
-        let components = ConnectedComponents.find(graph: graph, threshold: options.componentThreshold)
-        let near = NearDuplicates.find(graph: graph, threshold: options.nearDuplicateDistance)
-        let uniqueness = Uniqueness.compute(vectors, graph: global)
-        let representativeness = Representativeness.compute(vectors)
-        let splits = embedded.map { LeakySplits.split(fromPath: $0.path) }
-        let leaks = splits.contains { $0 != nil }
-            ? LeakySplits.find(graph: graph, splits: splits, threshold: options.threshold) : []
-
-        let id = embedded.map(\.id)
-        let name = embedded.map(\.filename)
-        func pairTable(_ rows: [SimilarPair]) -> CSVTable {
-            var table = CSVTable(header: ["from", "to", "distance"])
-            for p in rows { table.append([String(id[p.from]), String(id[p.to]), decimal(Double(p.similarity), 6)]) }
-            return table
-        }
-        try save(pairTable(pairs), "similarity.csv")
-        try save(duplicateTable(pairs: pairs, checked: checked, global: global, id: id, name: name), "duplicates.csv")
-        try save(pairTable(outliers.rows), "outliers.csv")
-
-        var componentTable = CSVTable(header: ["__id", "component_id", "count", "mean_distance", "min_distance", "max_distance"])
-        var infoTable = CSVTable(header: ["component_id", "count", "mean", "min", "max"])
-        var byID: [Int: ConnectedComponents.Component] = [:]
-        for c in components.components { byID[c.id] = c }
-        for (row, c) in components.componentOf.enumerated() {
-            let component = byID[c]
-            componentTable.append([String(id[row]), String(id[c]), String(component?.members.count ?? 1),
-                                   decimal(Double(component?.meanSimilarity ?? 0), 6),
-                                   decimal(Double(component?.minimumSimilarity ?? 0), 6),
-                                   decimal(Double(component?.maximumSimilarity ?? 0), 6)])
-        }
-        for c in components.components {
-            infoTable.append([String(id[c.id]), String(c.members.count), decimal(Double(c.meanSimilarity), 6),
-                              decimal(Double(c.minimumSimilarity), 6), decimal(Double(c.maximumSimilarity), 6)])
-        }
-        try save(componentTable, "connected_components.csv")
-        try save(infoTable, "component_info.csv")
-
-        var nearTable = CSVTable(header: ["index", "filename", "duplicate_of_index", "duplicate_of_filename", "distance"])
-        for (removed, kept) in near.duplicateOf.sorted(by: { $0.key < $1.key }) {
-            let distance = graph.neighbors(of: removed).first { $0.index == kept }?.distance
-                ?? graph.neighbors(of: kept).first { $0.index == removed }?.distance ?? 0
-            nearTable.append([String(id[removed]), name[removed], String(id[kept]), name[kept], decimal(Double(distance), 6)])
-        }
-        try save(nearTable, "near_duplicates.csv")
-
-        var scores = CSVTable(header: ["index", "filename", "uniqueness", "representativeness", "representativeness_fiftyone",
-                                       "kmeans_cluster", "nn_similarity", "component_id", "is_outlier", "split"])
-        let outlierSet = Set(outliers.outliers)
-        for row in embedded.indices {
-            scores.append([String(id[row]), name[row], decimal(Double(uniqueness[row]), 6),
-                           decimal(Double(representativeness.representativeness[row]), 6),
-                           decimal(Double(representativeness.fiftyone[row]), 6), String(representativeness.cluster[row]),
-                           decimal(Double(outliers.scores[row]), 6), String(id[components.componentOf[row]]),
-                           outlierSet.contains(row) ? "1" : "0", splits[row] ?? ""])
-        }
-        try save(scores, "scores.csv")
-        if !leaks.isEmpty {
-            var table = CSVTable(header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"])
-            for leak in leaks {
-                table.append([String(id[leak.pair.from]), String(id[leak.pair.to]), decimal(Double(leak.pair.similarity), 6),
-                              leak.fromSplit, leak.toSplit, name[leak.pair.from], name[leak.pair.to]])
-            }
-            try save(table, "leaks.csv")
-        }
-        var addedAlreadyKnown = 0
-        if let newRun {
-            // "Is this incoming image already in my dataset?": each new image's best known match.
-            var table = CSVTable(header: ["new_index", "new_filename", "known_index", "known_filename", "similarity"])
-            for row in embedded.indices where embedded[row].addedRun == newRun {
-                guard let match = graph.neighbors(of: row).first(where: { embedded[$0.index].addedRun != newRun }),
-                      match.similarity(metric) >= options.threshold else { continue }
-                addedAlreadyKnown += 1
-                table.append([String(id[row]), name[row], String(id[match.index]), name[match.index],
-                              decimal(Double(match.similarity(metric)), 6)])
-            }
-            try save(table, "new_vs_known.csv")
-        }
-        let scoreRows = embedded.indices.map { row in
-            SampleScores(sampleID: id[row], uniqueness: uniqueness[row],
-                         representativeness: representativeness.representativeness[row],
-                         nearestSimilarity: outliers.scores[row], componentID: id[components.componentOf[row]],
-                         isOutlier: outlierSet.contains(row))
-        }
-        let pairRows = pairs.filter { $0.from < $0.to }.map { (id[$0.from], id[$0.to], $0.similarity) }
-        return AnalysisFindings(similarPairs: pairs.count / 2, components: components.components.count,
-                                imagesInComponents: components.components.reduce(0) { $0 + $1.members.count },
-                                outliers: outliers.outliers.count, nearDuplicates: near.removedCount, leaks: leaks.count,
-                                addedAlreadyKnown: addedAlreadyKnown, verification: report, scores: (scoreRows, pairRows))
+        let found = analyse(embedded: embedded, vectors: vectors, global: global, graph: graph, checked: checked)
+        try writePairs(found.pairs, to: "similarity.csv", found)
+        try writeDuplicates(found)
+        try writePairs(found.outliers.rows, to: "outliers.csv", found)
+        try writeComponents(found)
+        try writeNearDuplicates(found)
+        try writeScores(found)
+        if !found.leaks.isEmpty { try writeLeaks(found) }
+        let addedAlreadyKnown = try newRun.map { try writeNewVsKnown(found, embedded: embedded, newRun: $0) } ?? 0
+        return findings(found, addedAlreadyKnown: addedAlreadyKnown, report: report)
     }
 
     /// The embedded samples' vectors (feature rows `rows`) as one matrix, never copied into
@@ -232,6 +152,68 @@ struct AnalysisStage {
         let final = try CopyVerification.rescored(global, checked: outcome.checked, to: verifiedURL)
         return (global, final, outcome.checked, outcome.report)
     }
+}
+
+/// What the embedding-based analyses found, each per-image array indexed by graph row (the
+/// embedded samples in order): the input of the analyses' output files.
+struct AnalysisResults {
+    var id: [Int64]
+    var name: [String]
+    var global: KNNGraph
+    /// The graph with the final scores (copy verification's, else the global ones).
+    var graph: KNNGraph
+    var checked: [CopyVerification.Checked]
+    var pairs: [SimilarPair]
+    var outliers: Outliers.Result
+    var components: ConnectedComponents.Result
+    var near: NearDuplicates.Result
+    var uniqueness: [Float]
+    var representativeness: Representativeness.Result
+    var splits: [String?]
+    var leaks: [LeakySplits.Leak]
+}
+
+/// The analyses, then their files, each written row by row (``CSVFileWriter``) so that no table
+/// over every image is held whole.
+extension AnalysisStage {
+    func analyse(embedded: [ValidSample], vectors: FeatureMatrix, global: KNNGraph, graph: KNNGraph,
+                 checked: [CopyVerification.Checked]) -> AnalysisResults {
+        let splits = embedded.map { LeakySplits.split(fromPath: $0.path) }
+        return AnalysisResults(
+            id: embedded.map(\.id), name: embedded.map(\.filename), global: global, graph: graph, checked: checked,
+            pairs: SimilarityPairs.pairs(graph: graph, threshold: options.threshold),
+            outliers: Outliers.find(graph: global, percentile: options.outlierPercentile, rule: options.outlierRule),
+            components: ConnectedComponents.find(graph: graph, threshold: options.componentThreshold),
+            near: NearDuplicates.find(graph: graph, threshold: options.nearDuplicateDistance),
+            uniqueness: Uniqueness.compute(vectors, graph: global), representativeness: Representativeness.compute(vectors),
+            splits: splits,
+            leaks: splits.contains { $0 != nil } ? LeakySplits.find(graph: graph, splits: splits, threshold: options.threshold) : [])
+    }
+
+    /// The summary's counts and the catalog's scores and pairs (each pair once, lower row first).
+    func findings(_ found: AnalysisResults, addedAlreadyKnown: Int, report: VerificationStage.Report?) -> AnalysisFindings {
+        let id = found.id, outlierSet = Set(found.outliers.outliers)
+        let scoreRows = id.indices.map { row in
+            SampleScores(sampleID: id[row], uniqueness: found.uniqueness[row],
+                         representativeness: found.representativeness.representativeness[row],
+                         nearestSimilarity: found.outliers.scores[row], componentID: id[found.components.componentOf[row]],
+                         isOutlier: outlierSet.contains(row))
+        }
+        let pairRows = found.pairs.filter { $0.from < $0.to }.map { (id[$0.from], id[$0.to], $0.similarity) }
+        let components = found.components.components
+        return AnalysisFindings(similarPairs: found.pairs.count / 2, components: components.count,
+                                imagesInComponents: components.reduce(0) { $0 + $1.members.count },
+                                outliers: found.outliers.outliers.count, nearDuplicates: found.near.removedCount,
+                                leaks: found.leaks.count, addedAlreadyKnown: addedAlreadyKnown, verification: report,
+                                scores: (scoreRows, pairRows))
+    }
+
+    /// `from,to,distance` (a similarity, as fastdup writes it): `similarity.csv`, `outliers.csv`.
+    func writePairs(_ pairs: [SimilarPair], to name: String, _ found: AnalysisResults) throws {
+        try write(name, header: ["from", "to", "distance"]) { append in
+            for p in pairs { try append([String(found.id[p.from]), String(found.id[p.to]), decimal(Double(p.similarity), 6)]) }
+        }
+    }
 
     /// The kNN graph of `vectors` (`knn.bin`) and the saved index (for `winnow search`; none for
     /// the exact index) in `directory`: built, or found in the work_dir's ``IndexCache`` when an
@@ -254,33 +236,114 @@ struct AnalysisStage {
     /// `duplicates.csv`: each reported pair once, with the evidence behind its score — the
     /// global similarity, and for checked pairs the local matches, inliers, NCC, residual,
     /// model, the transform it suggests and the detector (ORB or SIFT) whose evidence decided.
-    private func duplicateTable(pairs: [SimilarPair], checked: [CopyVerification.Checked], global: KNNGraph,
-                                id: [Int64], name: [String]) -> CSVTable {
+    func writeDuplicates(_ found: AnalysisResults) throws {
         var byPair: [Int64: CopyVerification.Checked] = [:]
-        for c in checked { byPair[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c }
-        var table = CSVTable(header: ["from", "to", "from_filename", "to_filename", "score", "global_similarity", "checked",
-                                      "verified", "matches", "inliers", "ncc", "residual_px", "scale", "rotation_deg",
-                                      "mirrored", "covered_from", "covered_to", "transform", "detector"])
-        for p in pairs where p.from < p.to {
-            let c = byPair[Int64(p.from) << 32 | Int64(p.to)]
-            let g = c?.candidate.global ?? global.neighbors(of: p.from).first { $0.index == p.to }.map { $0.similarity(options.metric) }
-                ?? global.neighbors(of: p.to).first { $0.index == p.from }.map { $0.similarity(options.metric) } ?? p.similarity
-            var row = [String(id[p.from]), String(id[p.to]), name[p.from], name[p.to], decimal(Double(p.similarity), 6),
-                       decimal(Double(g), 6), c == nil ? "0" : "1", c?.verified == true ? "1" : "0"]
-            if let e = c?.evidence {
-                row += [String(e.matches), String(e.inliers), decimal(Double(e.ncc), 4), decimal(Double(e.residual), 3),
-                        decimal(Double(e.scale), 3), decimal(Double(e.rotation), 2), e.mirrored ? "1" : "0",
-                        decimal(Double(e.coveredA), 3), decimal(Double(e.coveredB), 3),
-                        c?.verified == true ? CopyVerification.transformGuess(e) : "", e.detector.rawValue]
-            } else {
-                row += Array(repeating: "", count: 11)
+        for c in found.checked { byPair[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c }
+        try write("duplicates.csv", header: ["from", "to", "from_filename", "to_filename", "score", "global_similarity", "checked",
+                                             "verified", "matches", "inliers", "ncc", "residual_px", "scale", "rotation_deg",
+                                             "mirrored", "covered_from", "covered_to", "transform", "detector"]) { append in
+            for p in found.pairs where p.from < p.to {
+                try append(duplicateRow(p, checked: byPair[Int64(p.from) << 32 | Int64(p.to)], found))
             }
-            table.append(row)
         }
-        return table
     }
 
-    private func save(_ table: CSVTable, _ name: String) throws {
-        try AtomicFile.write(table.contents, to: directory.appendingPathComponent(name))
+    private func duplicateRow(_ p: SimilarPair, checked c: CopyVerification.Checked?, _ found: AnalysisResults) -> [String] {
+        let global = found.global, metric = options.metric
+        let g = c?.candidate.global ?? global.neighbors(of: p.from).first { $0.index == p.to }.map { $0.similarity(metric) }
+            ?? global.neighbors(of: p.to).first { $0.index == p.from }.map { $0.similarity(metric) } ?? p.similarity
+        let row = [String(found.id[p.from]), String(found.id[p.to]), found.name[p.from], found.name[p.to],
+                   decimal(Double(p.similarity), 6), decimal(Double(g), 6), c == nil ? "0" : "1", c?.verified == true ? "1" : "0"]
+        guard let e = c?.evidence else { return row + Array(repeating: "", count: 11) }
+        return row + [String(e.matches), String(e.inliers), decimal(Double(e.ncc), 4), decimal(Double(e.residual), 3),
+                      decimal(Double(e.scale), 3), decimal(Double(e.rotation), 2), e.mirrored ? "1" : "0",
+                      decimal(Double(e.coveredA), 3), decimal(Double(e.coveredB), 3),
+                      c?.verified == true ? CopyVerification.transformGuess(e) : "", e.detector.rawValue]
+    }
+
+    /// `connected_components.csv` (every image with its component's size and similarities) and
+    /// `component_info.csv` (one row per component of two or more images).
+    func writeComponents(_ found: AnalysisResults) throws {
+        let id = found.id, components = found.components.components
+        var byID: [Int: ConnectedComponents.Component] = [:]
+        for c in components { byID[c.id] = c }
+        try write("connected_components.csv",
+                  header: ["__id", "component_id", "count", "mean_distance", "min_distance", "max_distance"]) { append in
+            for (row, c) in found.components.componentOf.enumerated() {
+                let component = byID[c]
+                try append([String(id[row]), String(id[c]), String(component?.members.count ?? 1),
+                            decimal(Double(component?.meanSimilarity ?? 0), 6),
+                            decimal(Double(component?.minimumSimilarity ?? 0), 6),
+                            decimal(Double(component?.maximumSimilarity ?? 0), 6)])
+            }
+        }
+        try write("component_info.csv", header: ["component_id", "count", "mean", "min", "max"]) { append in
+            for c in components {
+                try append([String(id[c.id]), String(c.members.count), decimal(Double(c.meanSimilarity), 6),
+                            decimal(Double(c.minimumSimilarity), 6), decimal(Double(c.maximumSimilarity), 6)])
+            }
+        }
+    }
+
+    /// `near_duplicates.csv` (fiftyone `compute_near_duplicates`): each removed image, the one
+    /// kept in its place and their distance in the final graph.
+    func writeNearDuplicates(_ found: AnalysisResults) throws {
+        let id = found.id, name = found.name, graph = found.graph
+        try write("near_duplicates.csv",
+                  header: ["index", "filename", "duplicate_of_index", "duplicate_of_filename", "distance"]) { append in
+            for (removed, kept) in found.near.duplicateOf.sorted(by: { $0.key < $1.key }) {
+                let distance = graph.neighbors(of: removed).first { $0.index == kept }?.distance
+                    ?? graph.neighbors(of: kept).first { $0.index == removed }?.distance ?? 0
+                try append([String(id[removed]), name[removed], String(id[kept]), name[kept], decimal(Double(distance), 6)])
+            }
+        }
+    }
+
+    /// `scores.csv`: every embedded image's per-image scores.
+    func writeScores(_ found: AnalysisResults) throws {
+        let id = found.id, outlierSet = Set(found.outliers.outliers), representativeness = found.representativeness
+        try write("scores.csv", header: ["index", "filename", "uniqueness", "representativeness", "representativeness_fiftyone",
+                                         "kmeans_cluster", "nn_similarity", "component_id", "is_outlier", "split"]) { append in
+            for row in id.indices {
+                try append([String(id[row]), found.name[row], decimal(Double(found.uniqueness[row]), 6),
+                            decimal(Double(representativeness.representativeness[row]), 6),
+                            decimal(Double(representativeness.fiftyone[row]), 6), String(representativeness.cluster[row]),
+                            decimal(Double(found.outliers.scores[row]), 6), String(id[found.components.componentOf[row]]),
+                            outlierSet.contains(row) ? "1" : "0", found.splits[row] ?? ""])
+            }
+        }
+    }
+
+    /// `leaks.csv`: similar pairs across splits.
+    func writeLeaks(_ found: AnalysisResults) throws {
+        let id = found.id, name = found.name
+        try write("leaks.csv", header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"]) { append in
+            for leak in found.leaks {
+                try append([String(id[leak.pair.from]), String(id[leak.pair.to]), decimal(Double(leak.pair.similarity), 6),
+                            leak.fromSplit, leak.toSplit, name[leak.pair.from], name[leak.pair.to]])
+            }
+        }
+    }
+
+    /// `new_vs_known.csv` ("is this incoming image already in my dataset?"): each image the run
+    /// `newRun` added with its best match among the known ones, when at least the pair threshold.
+    /// Returns how many such images there are.
+    func writeNewVsKnown(_ found: AnalysisResults, embedded: [ValidSample], newRun: Int64) throws -> Int {
+        let id = found.id, name = found.name, metric = options.metric
+        var matched = 0
+        try write("new_vs_known.csv", header: ["new_index", "new_filename", "known_index", "known_filename", "similarity"]) { append in
+            for row in embedded.indices where embedded[row].addedRun == newRun {
+                guard let match = found.graph.neighbors(of: row).first(where: { embedded[$0.index].addedRun != newRun }),
+                      match.similarity(metric) >= options.threshold else { continue }
+                matched += 1
+                try append([String(id[row]), name[row], String(id[match.index]), name[match.index],
+                            decimal(Double(match.similarity(metric)), 6)])
+            }
+        }
+        return matched
+    }
+
+    private func write(_ name: String, header: [String], rows: (_ append: ([String]) throws -> Void) throws -> Void) throws {
+        try CSVFileWriter.write(directory.appendingPathComponent(name), header: header, rows: rows)
     }
 }

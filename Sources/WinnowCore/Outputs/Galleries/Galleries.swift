@@ -264,19 +264,15 @@ public struct GalleryWriter {
     /// kNN label vote (fastdup's similarity-based label check): a labelled image whose label
     /// differs from the majority of its labelled nearest neighbours. Score: the share of those
     /// neighbours that disagree.
-    private func labels(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
+    private mutating func labels(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
         guard !samples.labels.isEmpty else { throw .noLabels(options.annotations?.path ?? workDirectory.appendingPathComponent("scores.csv").path) }
-        let features: WorkDirFeatures
-        do { features = try WorkDirFeatures.load(from: workDirectory) } catch { throw .unreadable(workDirectory.path, error.description) }
-        let neighbours: [[Neighbor]]
-        do {
-            neighbours = try buildSimilarityIndex(vectors: features.vectors, metric: features.metric)
-                .allNeighbors(k: min(options.neighbors, max(1, features.ids.count - 1)))
-        } catch { throw .unreadable(workDirectory.appendingPathComponent("atrain_features.dat").path, error.description) }
+        let (ids, graph) = try neighborGraph()
+        let k = min(options.neighbors, graph.k)
+        func nearest(_ row: Int) -> [Neighbor] { Array(graph.neighbors(of: row).prefix(k)) }
         var suspects: [(row: Int, share: Double, majority: String)] = []
-        for (row, id) in features.ids.enumerated() {
+        for (row, id) in ids.enumerated() {
             guard let own = samples.labels[id] else { continue }
-            let theirs = neighbours[row].compactMap { samples.labels[features.ids[$0.index]] }
+            let theirs = nearest(row).compactMap { samples.labels[ids[$0.index]] }
             guard !theirs.isEmpty else { continue }
             var votes: [String: Int] = [:]
             for label in theirs { votes[label, default: 0] += 1 }
@@ -287,15 +283,41 @@ public struct GalleryWriter {
             }
         }
         return sorted(suspects, naturalAscending: false) { $0.share }.map { row, share, majority in
-            let id = features.ids[row]
-            let similar = neighbours[row].map { n in
-                samples.image(features.ids[n.index], caption: String(format: "%.3f · ", n.similarity(features.metric))
-                    + ((samples.filenames[features.ids[n.index]] ?? "") as NSString).lastPathComponent)
+            let id = ids[row]
+            let similar = nearest(row).map { n in
+                samples.image(ids[n.index], caption: String(format: "%.3f · ", n.similarity(graph.metric))
+                    + ((samples.filenames[ids[n.index]] ?? "") as NSString).lastPathComponent)
             }
             return GalleryCard(title: "labelled \(samples.labels[id] ?? "") · neighbours say \(majority)",
                                fields: [["disagreeing neighbours", String(format: "%.0f%%", 100 * share)], ["index", String(id)]],
                                images: [samples.image(id)] + similar, tags: samples.tags([id]))
         }
+    }
+
+    /// The embedded samples (rows of `atrain_features.dat.csv`) and their nearest neighbors: the
+    /// run's graph with its final scores (`knn_verified.bin`, else `knn.bin`), memory-mapped, or
+    /// for work_dirs without one (fastdup's, older runs) a graph built over the vectors.
+    mutating func neighborGraph() throws(GalleryError) -> (ids: [Int64], graph: KNNGraph) {
+        let ids: [Int64]
+        do { ids = try WorkDirFeatures.samples(in: workDirectory).ids } catch { throw .unreadable(workDirectory.path, error.description) }
+        let run: KNNGraph?
+        do { run = try KNNGraph.ofRun(in: workDirectory, rows: ids.count, scores: .final) } catch {
+            throw .unreadable(workDirectory.path, error.description)
+        }
+        if let run {
+            if run.k < min(options.neighbors, ids.count - 1) {
+                warnings.append("the run kept \(run.k) neighbours per image: showing \(run.k), not \(options.neighbors) "
+                    + "(`winnow run --nearest-neighbors-k \(options.neighbors)` keeps more)")
+            }
+            return (ids, run)
+        }
+        let features: WorkDirFeatures
+        do { features = try WorkDirFeatures.load(from: workDirectory) } catch { throw .unreadable(workDirectory.path, error.description) }
+        do {
+            let lists = try buildSimilarityIndex(vectors: features.vectors, metric: features.metric)
+                .allNeighbors(k: min(options.neighbors, max(1, features.ids.count - 1)))
+            return (features.ids, KNNGraph(lists: lists, metric: features.metric))
+        } catch { throw .unreadable(workDirectory.appendingPathComponent("atrain_features.dat").path, error.description) }
     }
 
     static func statsSubtitle(_ metric: StatsMetric) -> String {
