@@ -152,9 +152,8 @@ public struct Run: Sendable {
         let inputs = try prepare(onSkipped: onSkipped)
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let lock = try WorkDirectoryLock(workDirectory: workDirectory, wait: waitsForLock)
-        return try withExtendedLifetime(lock) {
-            try execute(inputs, started: started, meter: meter, progress: progress, onInvalid: onInvalid)
-        }
+        defer { withExtendedLifetime(lock) {} }
+        return try execute(consume inputs, started: started, meter: meter, progress: progress, onInvalid: onInvalid)
     }
 
     /// What a run reads and checks before it creates or changes the work_dir: an unusable
@@ -192,8 +191,9 @@ public struct Run: Sendable {
                       vectorRows: vectorRows ?? [:])
     }
 
-    /// The run, once the work_dir is locked.
-    private func execute(_ inputs: Inputs, started: Date, meter: StageMeter, progress: ProgressHandler?,
+    /// The run, once the work_dir is locked. The listing is dropped once registered, and the
+    /// decode stage's own tables once it ends, so the stages after it do not carry them.
+    private func execute(_ inputs: consuming Inputs, started: Date, meter: StageMeter, progress: ProgressHandler?,
                          onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
         let found = inputs.found
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
@@ -203,33 +203,44 @@ public struct Run: Sendable {
             try EmbeddingStage(source: $0, rows: inputs.vectorRows, workDirectory: workDirectory, catalog: catalog)
         }
         let pending = try catalog.register(inputs.listings, run: runID, needingFeatures: embedding != nil)
-
-        // Listed-but-missing inputs are invalid without reading anything.
-        let missing = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
-        let toProcess = pending.filter { missing[$0.value.id] == nil }
-        let missingPending = pending.sorted { $0.key < $1.key }.compactMap { id, source in
-            missing[source.id].map { (id: id, source: source, problem: $0) }
-        }
-        let missingOutcomes = missingPending.map { SampleOutcome(sampleID: $0.id, contentHash: nil, result: .failure($0.problem)) }
-        try catalog.store(missingOutcomes, run: runID)
-        for entry in missingPending { onInvalid?(entry.source.displayName, entry.problem) }
-        meter.enter("decode")
-        try decode(toProcess, run: runID, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
-            onInvalid?(source.displayName, problem)
-        }
+        inputs.listings = []
+        inputs.vectorRows = [:]
+        let processed = try decode(pending, missing: found.missing, run: runID, catalog: catalog, embedding: embedding,
+                                   meter: meter, progress: progress, onInvalid: onInvalid)
         for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
         let newRun = try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil
+        let labels = inputs.labels, objects = inputs.objects
         return try publish(run: runID, catalog: catalog) { staging in
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
-                                                          newRun: newRun, labels: inputs.labels, objects: inputs.objects,
+                                                          newRun: newRun, labels: labels, objects: objects,
                                                           meter: meter, into: staging)
-            summary.processedThisRun = toProcess.count + missingOutcomes.count
+            summary.processedThisRun = processed
             summary.skippedEntries = found.skipped.count
             summary.reused = summary.files - summary.processedThisRun
             summary.seconds = Date().timeIntervalSince(started)
             summary.stages = meter.finish()
             return (summary, findings)
         }
+    }
+
+    /// Records the listed-but-missing inputs of `pending` as invalid without reading anything,
+    /// then decodes the others; returns how many samples this run processed.
+    private func decode(_ pending: [Int64: SampleSource], missing: [(source: SampleSource, problem: InvalidSample)], run: Int64,
+                        catalog: Catalog, embedding: EmbeddingStage?, meter: StageMeter, progress: ProgressHandler?,
+                        onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> Int {
+        let missing = Dictionary(missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
+        let toProcess = pending.filter { missing[$0.value.id] == nil }
+        let missingPending = pending.sorted { $0.key < $1.key }.compactMap { id, source in
+            missing[source.id].map { (id: id, source: source, problem: $0) }
+        }
+        let missingOutcomes = missingPending.map { SampleOutcome(sampleID: $0.id, contentHash: nil, result: .failure($0.problem)) }
+        try catalog.store(missingOutcomes, run: run)
+        for entry in missingPending { onInvalid?(entry.source.displayName, entry.problem) }
+        meter.enter("decode")
+        try decode(toProcess, run: run, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
+            onInvalid?(source.displayName, problem)
+        }
+        return toProcess.count + missingOutcomes.count
     }
 
     /// Decodes, measures and embeds `toProcess`, committing in batches: each batch's vectors are
