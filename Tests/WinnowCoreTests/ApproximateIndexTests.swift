@@ -189,27 +189,6 @@ import Testing
         return (dropOwn(found), dropOwn(truth))
     }
 
-    private func recall(_ found: [[Neighbor]], _ truth: [[Neighbor]]) -> Double {
-        var hits = 0, total = 0
-        for (a, b) in zip(found, truth) {
-            let wanted = Set(b.map(\.index))
-            hits += a.filter { wanted.contains($0.index) }.count
-            total += b.count
-        }
-        return Double(hits) / Double(max(total, 1))
-    }
-
-    /// Rows both answers found have the same distance: the approximate index reports
-    /// distances in the exact index's units.
-    private func expectSameDistances(_ found: [[Neighbor]], _ truth: [[Neighbor]]) {
-        var worst: Float = 0
-        for (a, b) in zip(found, truth) {
-            let exact = Dictionary(uniqueKeysWithValues: b.map { ($0.index, $0.distance) })
-            for neighbour in a { if let d = exact[neighbour.index] { worst = max(worst, abs(d - neighbour.distance)) } }
-        }
-        #expect(worst < 1e-3)
-    }
-
     private func oneLine(_ error: IndexError) -> Bool {
         !error.description.isEmpty && !error.description.contains("\n") && error.localizedDescription == error.description
     }
@@ -219,6 +198,29 @@ import Testing
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+}
+
+/// Share of the exact answers' neighbours that `found` has too.
+func recall(_ found: [[Neighbor]], _ truth: [[Neighbor]]) -> Double {
+    var hits = 0, total = 0
+    for (a, b) in zip(found, truth) {
+        let wanted = Set(b.map(\.index))
+        hits += a.filter { wanted.contains($0.index) }.count
+        total += b.count
+    }
+    return Double(hits) / Double(max(total, 1))
+}
+
+/// Rows both answers found have the same distance (within `tolerance`): an approximate index
+/// reports distances in the exact index's units.
+func expectSameDistances(_ found: [[Neighbor]], _ truth: [[Neighbor]], tolerance: Float = 1e-3,
+                         sourceLocation: SourceLocation = #_sourceLocation) {
+    var worst: Float = 0
+    for (a, b) in zip(found, truth) {
+        let exact = Dictionary(b.map { ($0.index, $0.distance) }, uniquingKeysWith: { first, _ in first })
+        for neighbor in a { if let d = exact[neighbor.index] { worst = max(worst, abs(d - neighbor.distance)) } }
+    }
+    #expect(worst < tolerance, sourceLocation: sourceLocation)
 }
 
 /// Row `i` is centre `i mod clusters` (uniform in ±1) plus `spread` × Gaussian noise.

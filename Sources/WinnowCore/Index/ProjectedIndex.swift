@@ -218,12 +218,9 @@ public struct ProjectedIndex: SimilarityIndex {
         do {
             try AtomicFile.write(projection.serialized(), to: files.projection)
             if let hnsw { try hnsw.save(to: files.coarse) } else { try? FileManager.default.removeItem(at: files.coarse) }
-            let manifest = Manifest(rows: count, dimension: dimension, candidates: candidates,
-                                    vectors: ExactIndex.vectorsFileName, projection: files.projection.lastPathComponent,
-                                    coarse: hnsw == nil ? nil : files.coarse.lastPathComponent)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            try AtomicFile.write(try encoder.encode(manifest), to: url)
+            try writeIndexManifest(Manifest(rows: count, dimension: dimension, candidates: candidates,
+                                            vectors: ExactIndex.vectorsFileName, projection: files.projection.lastPathComponent,
+                                            coarse: hnsw == nil ? nil : files.coarse.lastPathComponent), to: url)
         } catch let error as IndexError {
             throw error
         } catch {

@@ -127,6 +127,13 @@ extension SimilarityIndex {
     }
 }
 
+/// Writes an index's manifest as JSON with sorted keys (temporary file, then rename).
+func writeIndexManifest(_ manifest: some Encodable, to url: URL) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    try AtomicFile.write(try encoder.encode(manifest), to: url)
+}
+
 /// Loads an index saved by any kind: a Faiss index file, or an exact or projected index's manifest.
 public func loadSimilarityIndex(from url: URL) throws(IndexError) -> any SimilarityIndex {
     let head: Data
@@ -200,11 +207,8 @@ extension ExactIndex: SimilarityIndex {
                 let data = vectors.withValues { Data(buffer: $0) }
                 try AtomicFile.write(data, to: vectorsURL)
             }
-            let manifest = Manifest(metric: metric, rows: vectors.rows, dimension: vectors.dimension,
-                                    vectors: Self.vectorsFileName)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            try AtomicFile.write(try encoder.encode(manifest), to: url)
+            try writeIndexManifest(Manifest(metric: metric, rows: vectors.rows, dimension: vectors.dimension,
+                                            vectors: Self.vectorsFileName), to: url)
         } catch let error as IndexError {
             throw error
         } catch {

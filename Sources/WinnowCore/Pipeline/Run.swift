@@ -229,7 +229,8 @@ public struct Run: Sendable {
                         catalog: Catalog, embedding: EmbeddingStage?, meter: StageMeter, progress: ProgressHandler?,
                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> Int {
         let missing = Dictionary(missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
-        let toProcess = pending.filter { missing[$0.value.id] == nil }
+        // Without missing inputs (the usual case) the table is shared, not copied.
+        let toProcess = missing.isEmpty ? pending : pending.filter { missing[$0.value.id] == nil }
         let missingPending = pending.sorted { $0.key < $1.key }.compactMap { id, source in
             missing[source.id].map { (id: id, source: source, problem: $0) }
         }
