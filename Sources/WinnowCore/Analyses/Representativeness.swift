@@ -47,7 +47,9 @@ public enum Representativeness {
             guard random.nextUnit() * Double(vectors.rows - row) < Double(wanted) else { continue }
             values.append(contentsOf: vectors.row(row))
             wanted -= 1
+            if wanted % 4096 == 0 { vectors.releasePages(rows: 0..<(row + 1)) }
         }
+        vectors.releasePages(rows: 0..<vectors.rows)
         return FeatureMatrix(rows: count - wanted, dimension: vectors.dimension, values: values)
     }
 }

@@ -25,7 +25,10 @@ public enum Uniqueness {
     /// Column means, summed in `Double`.
     static func columnMeans(_ vectors: FeatureMatrix) -> [Float] {
         var sum = [Double](repeating: 0, count: vectors.dimension)
-        for i in 0..<vectors.rows { for (j, v) in vectors.row(i).enumerated() { sum[j] += Double(v) } }
+        for block in blocks(vectors.rows) {
+            for i in block { for (j, v) in vectors.row(i).enumerated() { sum[j] += Double(v) } }
+            vectors.releasePages(rows: block)
+        }
         let n = Double(max(vectors.rows, 1))
         return sum.map { Float($0 / n) }
     }
@@ -59,26 +62,46 @@ public enum Uniqueness {
         return top > 0 ? raw.map { $0 / top } : raw.map { _ in 0 }
     }
 
+    /// Row blocks of a pass over mapped rows, each released after use so that the pass stays
+    /// resident by one block.
+    private static func blocks(_ rows: Int, size: Int = 4096) -> [Range<Int>] {
+        stride(from: 0, to: rows, by: size).map { $0..<min(rows, $0 + size) }
+    }
+
     /// Per row, `raw` of its graph neighbors re-ranked by centred cosine distance
-    /// `1 − (a−μ)·(b−μ) / (‖a−μ‖ ‖b−μ‖)`, computed on the fly from the (mapped) rows.
+    /// `1 − (a−μ)·(b−μ) / (‖a−μ‖ ‖b−μ‖)`, computed on the fly from the (mapped) rows: a block of
+    /// rows at a time, their neighbours' rows copied out of the file (`FeatureMatrix.copyRow`),
+    /// so that resident memory stays one block whatever N.
     private static func rerankedRaw(_ vectors: FeatureMatrix, graph: KNNGraph) -> [Float] {
         precondition(graph.rows == vectors.rows, "the graph and the vectors have different rows")
         let mean = columnMeans(vectors)
-        let inverseNorms = (0..<vectors.rows).map { i in
-            let norm = centredDot(vectors.row(i), vectors.row(i), mean: mean).squareRoot()
-            return norm > 0 ? 1 / norm : 0
+        var inverseNorms = [Float]()
+        inverseNorms.reserveCapacity(vectors.rows)
+        for block in blocks(vectors.rows) {
+            for i in block {
+                let norm = centredDot(vectors.row(i), vectors.row(i), mean: mean).squareRoot()
+                inverseNorms.append(norm > 0 ? 1 / norm : 0)
+            }
+            vectors.releasePages(rows: block)
         }
         var result = [Float](repeating: 0, count: vectors.rows)
+        let d = vectors.dimension, inverse = inverseNorms
         result.withUnsafeMutableBufferPointer { buffer in
             let out = SharedPointer(base: buffer.baseAddress!)
-            parallelRanges(vectors.rows, rangesPerCore: 4) { range in
-                for i in range {
-                    let ranked = graph.neighbors(of: i).map { n -> Neighbor in
-                        let product = centredDot(vectors.row(i), vectors.row(n.index), mean: mean)
-                        return Neighbor(index: n.index, distance: max(0, 1 - product * inverseNorms[i] * inverseNorms[n.index]))
-                    }.sorted { ($0.distance, $0.index) < ($1.distance, $1.index) }
-                    out[i] = raw(ranked.map(\.distance))
+            for block in blocks(vectors.rows) {
+                parallelRanges(block.count, rangesPerCore: 4) { range in
+                    let neighbor = UnsafeMutablePointer<Float>.allocate(capacity: d)
+                    defer { neighbor.deallocate() }
+                    for i in range.lowerBound + block.lowerBound..<range.upperBound + block.lowerBound {
+                        let ranked = graph.neighbors(of: i).map { n -> Neighbor in
+                            vectors.copyRow(n.index, into: neighbor)
+                            let product = centredDot(vectors.row(i), UnsafeBufferPointer(start: neighbor, count: d), mean: mean)
+                            return Neighbor(index: n.index, distance: max(0, 1 - product * inverse[i] * inverse[n.index]))
+                        }.sorted { ($0.distance, $0.index) < ($1.distance, $1.index) }
+                        out[i] = raw(ranked.map(\.distance))
+                    }
                 }
+                vectors.releasePages(rows: block)
             }
         }
         return result

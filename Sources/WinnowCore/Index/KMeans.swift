@@ -97,6 +97,7 @@ public struct KMeans: Sendable {
                 assignment[i] = best
                 distance[i] = max(0, bestValue).squareRoot()
             }
+            x.releasePages(rows: start..<(start + count))
         }
         return (assignment, distance)
     }
