@@ -56,7 +56,7 @@ public struct ProjectedIndex: SimilarityIndex {
         }
         var coarse: any SimilarityIndex
         if vectors.rows <= exactCoarseRows {
-            coarse = ExactIndex(vectors: FeatureMatrix(rows: 0, dimension: projection.outputDimension, values: []))
+            coarse = Self.emptyExactIndex(dimension: projection.outputDimension)
         } else {
             coarse = try ApproximateIndex(dimension: projection.outputDimension, metric: .cosine,
                                           parameters: .hnsw(efSearch: max(64, candidates)))
@@ -69,16 +69,31 @@ public struct ProjectedIndex: SimilarityIndex {
         try append(vectors)
     }
 
-    /// Projects and indexes `more` block by block, keeping their inverse norms.
+    static func emptyExactIndex(dimension: Int) -> ExactIndex {
+        ExactIndex(vectors: FeatureMatrix(rows: 0, dimension: dimension, values: []), metric: .cosine)
+    }
+
+    /// Projects and indexes `more` block by block, keeping their inverse norms. An exact coarse
+    /// index gets all projected rows at once (its `add` copies every row it holds).
     private mutating func append(_ more: FeatureMatrix) throws(IndexError) {
         inverseNorms.reserveCapacity(inverseNorms.count + more.rows)
+        let exact = coarse is ExactIndex
+        var gathered = [Float]()
+        if exact { gathered.reserveCapacity(more.rows * projection.outputDimension) }
         for start in stride(from: 0, to: more.rows, by: Self.blockRows) {
             let rows = start..<min(more.rows, start + Self.blockRows)
             let (projected, norms) = Self.project(more, rows: rows, with: projection)
             more.releasePages(rows: rows)
             inverseNorms += norms
-            try coarse.add(projected)
+            if exact { projected.withValues { gathered.append(contentsOf: $0) } } else { try coarse.add(projected) }
         }
+        if exact { try coarse.add(FeatureMatrix(rows: more.rows, dimension: projection.outputDimension, values: gathered)) }
+    }
+
+    /// 1/‖x‖ of a row (0 for a zero row).
+    static func inverseNorm(_ row: UnsafeBufferPointer<Float>) -> Float {
+        let norm = cblas_snrm2(Int32(row.count), row.baseAddress, 1)
+        return norm > 0 ? 1 / norm : 0
     }
 
     /// Rows `rows` of `matrix`, each scaled to unit length, projected and normalised; and their
@@ -90,8 +105,7 @@ public struct ProjectedIndex: SimilarityIndex {
         var norms = [Float](repeating: 0, count: rows.count)
         for (i, row) in rows.enumerated() {
             let values = matrix.row(row)
-            let norm = cblas_snrm2(Int32(d), values.baseAddress, 1)
-            norms[i] = norm > 0 ? 1 / norm : 0
+            norms[i] = inverseNorm(values)
             for j in 0..<d { unit[i * d + j] = values[j] * norms[i] }
         }
         return (projection.apply(FeatureMatrix(rows: rows.count, dimension: d, values: unit)), norms)
@@ -257,8 +271,8 @@ public struct ProjectedIndex: SimilarityIndex {
             throw .unreadable(path: url.path, reason: "\(manifest.vectors) holds \(vectors.rows) rows, the manifest says \(manifest.rows)")
         }
         guard let coarseName = manifest.coarse else {
-            let empty = ExactIndex(vectors: FeatureMatrix(rows: 0, dimension: projection.outputDimension, values: []))
-            var index = ProjectedIndex(vectors: vectors, projection: projection, coarse: empty,
+            var index = ProjectedIndex(vectors: vectors, projection: projection,
+                                       coarse: emptyExactIndex(dimension: projection.outputDimension),
                                        candidates: manifest.candidates, inverseNorms: [])
             try index.append(vectors)
             return index
@@ -267,11 +281,13 @@ public struct ProjectedIndex: SimilarityIndex {
         guard coarse.count == vectors.rows, coarse.dimension == projection.outputDimension else {
             throw .unreadable(path: url.path, reason: "\(coarseName) does not index the \(vectors.rows) projected rows")
         }
-        let norms = (0..<vectors.rows).map { row -> Float in
-            let norm = cblas_snrm2(Int32(vectors.dimension), vectors.row(row).baseAddress, 1)
-            return norm > 0 ? 1 / norm : 0
+        var norms = [Float]()
+        norms.reserveCapacity(vectors.rows)
+        for start in stride(from: 0, to: vectors.rows, by: blockRows) {
+            let rows = start..<min(vectors.rows, start + blockRows)
+            norms += rows.map { inverseNorm(vectors.row($0)) }
+            vectors.releasePages(rows: rows)
         }
-        vectors.releasePages(rows: 0..<vectors.rows)
         return ProjectedIndex(vectors: vectors, projection: projection, coarse: coarse, candidates: manifest.candidates,
                               inverseNorms: norms)
     }
