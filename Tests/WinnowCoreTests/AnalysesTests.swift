@@ -20,6 +20,32 @@ import Testing
         #expect(SimilarityPairs.pairs(graph: graph, threshold: 0.95).count == 2)
     }
 
+    /// The pairs without a table of those seen equal the definition with one: each pair once in
+    /// each direction, with the similarity of the list that gave it first — on random graphs
+    /// whose two lists of a pair disagree (as verified scores can).
+    @Test func similarityPairsWithoutASeenTableEqualThePairsWithOne() {
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let rows = Int.random(in: 2...40, using: &random)
+            let lists = (0..<rows).map { row in
+                Array((0..<rows).filter { $0 != row }.shuffled(using: &random).prefix(5)).map {
+                    Neighbor(index: $0, distance: Float.random(in: 0...0.3, using: &random))
+                }.sorted { $0.distance < $1.distance }
+            }
+            let graph = KNNGraph(lists: lists, metric: .cosine)
+            var seen = Set<[Int]>(), expected: [SimilarPair] = []
+            for (from, list) in lists.enumerated() {
+                for n in list where 1 - n.distance >= 0.85 {
+                    for (a, b) in [(from, n.index), (n.index, from)] where seen.insert([a, b]).inserted {
+                        expected.append(SimilarPair(from: a, to: b, similarity: graph.neighbors(of: from).first { $0.index == n.index }!.similarity(.cosine)))
+                    }
+                }
+            }
+            let pairs = SimilarityPairs.pairs(graph: graph, threshold: 0.85)
+            #expect(pairs == expected.sorted { ($0.similarity, $1.from, $1.to) > ($1.similarity, $0.from, $0.to) })
+        }
+    }
+
     @Test func outliersAreTheLowestNearestNeighbourSimilarities() {
         let result = Outliers.find(graph: graph, percentile: 0.2)   // ⌈5 × 0.2⌉ = 1 outlier
         #expect(result.outliers == [4])

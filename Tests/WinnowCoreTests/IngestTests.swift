@@ -31,8 +31,8 @@ import Testing
         let sources = try Ingestor().ingest([root.path]).sources
         #expect(sources.count == 4)
         for source in sources {
-            guard case .file(let url) = source.location else { continue }
-            let values = try url.resourceValues(forKeys: [.fileSizeKey, .contentModificationDateKey])
+            guard case .file(let path) = source.location else { continue }
+            let values = try URL(fileURLWithPath: path).resourceValues(forKeys: [.fileSizeKey, .contentModificationDateKey])
             #expect(source.byteCount == Int64(values.fileSize ?? -1))
             #expect(source.modificationTime == values.contentModificationDate?.timeIntervalSince1970, "\(source.id)")
         }

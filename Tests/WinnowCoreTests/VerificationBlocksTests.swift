@@ -28,7 +28,7 @@ import Testing
             samples.append(ValidSample(id: Int64(row + 1), path: entry.file, filename: url.path, featureRow: row, addedRun: nil,
                                        fileSize: Int64(bytes.count), contentHash: bytes.withUnsafeBytes { ContentHash.hex($0) },
                                        format: "jpeg", statistics: statistics))
-            sources[entry.file] = SampleSource(id: entry.file, location: .file(url), byteCount: Int64(bytes.count),
+            sources[entry.file] = SampleSource(id: entry.file, location: .file(url.path), byteCount: Int64(bytes.count),
                                                modificationTime: 0)
         }
         let neighbors = files.indices.map { row in
@@ -42,7 +42,7 @@ import Testing
     }
 
     func stage(_ directory: URL, sources: [String: SampleSource], budget: Int, blockPairs: Int) -> VerificationStage {
-        var stage = VerificationStage(options: CopyVerification.Options(), directory: directory, sources: sources,
+        var stage = VerificationStage(options: CopyVerification.Options(), directory: directory, sources: SourceTable(Array(sources.values)),
                                       crop: nil, workers: 2)
         stage.featureBudget = budget
         stage.blockPairs = blockPairs

@@ -40,16 +40,18 @@ public enum Representativeness {
     /// selection sampling: one pass, memory for the sample only).
     static func sample(_ vectors: FeatureMatrix, rows count: Int, seed: UInt64) -> FeatureMatrix {
         var random = SplitMix64(seed: seed)
-        var values = [Float]()
-        values.reserveCapacity(count * vectors.dimension)
-        var wanted = count
-        for row in 0..<vectors.rows where wanted > 0 {
-            guard random.nextUnit() * Double(vectors.rows - row) < Double(wanted) else { continue }
-            values.append(contentsOf: vectors.row(row))
-            wanted -= 1
-            if wanted % 4096 == 0 { vectors.releasePages(rows: 0..<(row + 1)) }
+        let count = min(count, vectors.rows), dimension = vectors.dimension
+        let sample = FeatureMatrix(rows: count, dimension: dimension) { values in
+            var wanted = count
+            for row in 0..<vectors.rows where wanted > 0 {
+                guard random.nextUnit() * Double(vectors.rows - row) < Double(wanted) else { continue }
+                let at = (count - wanted) * dimension
+                _ = UnsafeMutableBufferPointer(rebasing: values[at..<(at + dimension)]).initialize(from: vectors.row(row))
+                wanted -= 1
+                if wanted % 4096 == 0 { vectors.releasePages(rows: 0..<(row + 1)) }
+            }
         }
         vectors.releasePages(rows: 0..<vectors.rows)
-        return FeatureMatrix(rows: count - wanted, dimension: vectors.dimension, values: values)
+        return sample
     }
 }

@@ -9,11 +9,18 @@ public final class FeatureMatrix: @unchecked Sendable {
     private let base: UnsafePointer<Float>?
 
     /// Vectors held in memory.
-    public init(rows: Int, dimension: Int, values: [Float]) {
+    public convenience init(rows: Int, dimension: Int, values: [Float]) {
         precondition(values.count == rows * dimension, "FeatureMatrix needs rows × dimension values")
+        self.init(rows: rows, dimension: dimension) { _ = $0.initialize(from: values) }
+    }
+
+    /// A matrix whose `rows × dimension` values `fill` writes in place (row-major; every value,
+    /// so that no second copy of a large matrix is ever made).
+    init(rows: Int, dimension: Int, filling fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
         self.rows = rows
         self.dimension = dimension
-        let box = ValuesBox(values)
+        let box = ValuesBox(count: rows * dimension)
+        fill(box.storage)
         owner = box
         base = box.pointer
     }
@@ -85,9 +92,9 @@ public final class FeatureMatrix: @unchecked Sendable {
 
     private final class ValuesBox {
         let storage: UnsafeMutableBufferPointer<Float>
-        init(_ values: [Float]) {
-            storage = .allocate(capacity: max(values.count, 1))
-            _ = storage.initialize(from: values)
+        init(count: Int) {
+            storage = .allocate(capacity: max(count, 1))
+            storage.initialize(repeating: 0)
         }
         var pointer: UnsafePointer<Float>? { UnsafePointer(storage.baseAddress) }
         deinit { storage.deallocate() }

@@ -89,7 +89,7 @@ struct Ingestion {
     }
 
     private mutating func addFile(_ url: URL, status: FileStatus, id: String, displayName: String) {
-        let source = SampleSource(id: id, location: .file(url), byteCount: status.byteCount,
+        let source = SampleSource(id: id, location: .file(url.path), byteCount: status.byteCount,
                                   modificationTime: status.modificationTime, displayName: displayName)
         let key = Key.file(FileKey(path: url.path, status: status))
         var problem: InvalidSample?
@@ -138,7 +138,7 @@ struct Ingestion {
             case .success(let status):
                 addFile(fileURL, status: status, id: path, displayName: fileURL.path)
             case .failure(let error):
-                let source = SampleSource(id: path, location: .file(fileURL), byteCount: 0, modificationTime: 0)
+                let source = SampleSource(id: path, location: .file(fileURL.path), byteCount: 0, modificationTime: 0)
                 let why = error == .system(ENOENT) ? "listed in \(url.lastPathComponent) but not found" : "\(error)"
                 candidates.append(Candidate(source: source, key: .absent(path: fileURL.standardizedFileURL.path),
                                             problem: InvalidSample(.unreadable, "\(path): \(why)")))
@@ -189,7 +189,7 @@ struct Ingestion {
 
     private static func absolutePath(of location: SampleLocation) -> String {
         switch location {
-        case .file(let url): url.standardizedFileURL.path
+        case .file(let path): URL(fileURLWithPath: path).standardizedFileURL.path
         case .archiveMember(let archive, let member): archive.standardizedFileURL.path + "/" + member
         }
     }

@@ -2,15 +2,15 @@ import Foundation
 
 /// Where the bytes of one input image live.
 public enum SampleLocation: Sendable, Hashable {
-    /// A regular file on disk.
-    case file(URL)
+    /// A regular file on disk, by path (a path string: a `URL` per image costs ~2.5× its memory).
+    case file(String)
     /// A member of a tar / tar.gz / tgz / zip archive.
     case archiveMember(archive: URL, member: String)
 
     /// The file's path, or the archive's path joined with the member's.
     public var path: String {
         switch self {
-        case .file(let url): url.path
+        case .file(let path): path
         case .archiveMember(let archive, let member): archive.path + "/" + member
         }
     }

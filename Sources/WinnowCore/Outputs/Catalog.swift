@@ -176,7 +176,7 @@ public final class Catalog: Sendable {
                 var archive: String?, member: String?, location: String?
                 switch source.location {
                 case .archiveMember(let url, let name): archive = url.path; member = name
-                case .file(let url): location = url.path
+                case .file(let path): location = path
                 }
                 if let existing = known[source.id] {
                     let changed = existing.size != source.byteCount || existing.mtime != source.modificationTime
@@ -251,28 +251,37 @@ public final class Catalog: Sendable {
     /// The listed samples that decoded, in id order.
     public func validSamples() throws -> [ValidSample] {
         try database.read { db in
-            try Row.fetchAll(db, sql: """
+            // A cursor: one database row at a time, never a table of rows beside the samples.
+            let rows = try Row.fetchCursor(db, sql: """
                 SELECT s.id, s.path, s.filename, s.file_size, s.content_hash, s.format, s.width, s.height,
                        s.feature_row, s.added_run, t.*
                 FROM samples s JOIN stats t ON t.sample_id = s.id
                 WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
-                """).map { row in
-                ValidSample(
-                    id: row["id"], path: row["path"], filename: row["filename"], featureRow: row["feature_row"],
-                    addedRun: row["added_run"],
-                    fileSize: row["file_size"],
-                    contentHash: row["content_hash"], format: row["format"],
-                    statistics: ImageStatistics(
-                        width: row["width"], height: row["height"], uniqueGreyLevels: row["unique_levels"],
-                        blur: row["blur"], mean: row["mean"], minimum: row["min"], maximum: row["max"],
-                        standardDeviation: row["stdv"], contrast: row["contrast"], sharpness: row["sharpness"],
-                        directionalSharpness: row["directional_sharpness"],
-                        saturation: row["saturation"], entropy: row["entropy"], meanChroma: row["mean_chroma"],
-                        colourfulFraction: row["colourful_fraction"], brightnessP1: row["brightness_p1"],
-                        brightnessP5: row["brightness_p5"], brightnessP50: row["brightness_p50"],
-                        brightnessP95: row["brightness_p95"], brightnessP99: row["brightness_p99"]))
-            }
+                """)
+            var samples: [ValidSample] = []
+            samples.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM samples WHERE listed = 1 AND state = 'valid'") ?? 0)
+            while let row = try rows.next() { samples.append(Self.validSample(row)) }
+            return samples
         }
+    }
+
+    private static func validSample(_ row: Row) -> ValidSample {
+        let filename: String = row["filename"], path: String = row["path"]
+        // Listed files often have the same path and file name: one string then, not two.
+        return ValidSample(
+            id: row["id"], path: path == filename ? filename : path, filename: filename, featureRow: row["feature_row"],
+            addedRun: row["added_run"],
+            fileSize: row["file_size"],
+            contentHash: row["content_hash"], format: row["format"],
+            statistics: ImageStatistics(
+                width: row["width"], height: row["height"], uniqueGreyLevels: row["unique_levels"],
+                blur: row["blur"], mean: row["mean"], minimum: row["min"], maximum: row["max"],
+                standardDeviation: row["stdv"], contrast: row["contrast"], sharpness: row["sharpness"],
+                directionalSharpness: row["directional_sharpness"],
+                saturation: row["saturation"], entropy: row["entropy"], meanChroma: row["mean_chroma"],
+                colourfulFraction: row["colourful_fraction"], brightnessP1: row["brightness_p1"],
+                brightnessP5: row["brightness_p5"], brightnessP50: row["brightness_p50"],
+                brightnessP95: row["brightness_p95"], brightnessP99: row["brightness_p99"]))
     }
 
     /// The listed samples that could not be used, in id order.

@@ -50,7 +50,7 @@ public final class ThumbnailStore: Sendable {
                         if let archive: String = row["archive"], let member: String = row["member"] {
                             locations[id] = .archiveMember(archive: URL(fileURLWithPath: archive), member: member)
                         } else if let location: String = row["location"] {
-                            locations[id] = .file(URL(fileURLWithPath: location))
+                            locations[id] = .file(location)
                         }
                     }
                 }
@@ -59,7 +59,7 @@ public final class ThumbnailStore: Sendable {
         if locations.isEmpty, let (ids, names) = try? WorkDirFeatures.samples(in: workDirectory) {
             for (id, name) in zip(ids, names) {
                 filenames[id] = name
-                locations[id] = .file(URL(fileURLWithPath: name))
+                locations[id] = .file(name)
             }
         }
         self.locations = locations
@@ -101,7 +101,7 @@ public final class ThumbnailStore: Sendable {
     /// The sample's source file (or archive) path, for messages.
     public func sourcePath(of index: Int64) -> String {
         switch locations[index] {
-        case .file(let url): url.path
+        case .file(let path): path
         case .archiveMember(let archive, let member): archive.path + "/" + member
         case nil: filenames[index] ?? "sample \(index)"
         }
@@ -138,7 +138,7 @@ public final class ThumbnailStore: Sendable {
         guard let location = locations[index] else { return false }
         let sourceFile: URL
         switch location {
-        case .file(let url): sourceFile = url
+        case .file(let path): sourceFile = URL(fileURLWithPath: path)
         case .archiveMember(let archive, _): sourceFile = archive
         }
         let manager = FileManager.default
@@ -173,8 +173,8 @@ public final class ThumbnailStore: Sendable {
 
     private func read(_ location: SampleLocation, path: String, index: Int64) throws(Failure) -> [UInt8] {
         switch location {
-        case .file(let url):
-            guard let data = FileManager.default.contents(atPath: url.path) else {
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
                 throw Failure(index: index, path: path, reason: "cannot read the file")
             }
             return [UInt8](data)

@@ -71,7 +71,7 @@ struct AnalysisStage {
     /// On an incremental run, its id: images it added are compared with the known ones.
     var newRun: Int64?
     /// Where each sample's bytes are (by stable id), for copy verification.
-    var sources: [String: SampleSource] = [:]
+    var sources = SourceTable([])
     var crop: CropBox? = nil
     var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Bytes of local features copy verification keeps between blocks.
@@ -80,7 +80,8 @@ struct AnalysisStage {
     var meter: StageMeter?
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
-        let embedded = samples.filter { $0.featureRow != nil }
+        // Usually every sample has a vector: then the samples are shared, not copied.
+        let embedded = samples.allSatisfy { $0.featureRow != nil } ? samples : samples.filter { $0.featureRow != nil }
         guard embedded.count >= 2 else { return AnalysisFindings() }
         meter?.enter("index")
         let vectors = try Self.vectors(rows: embedded.compactMap(\.featureRow), store: store, directory: directory)
@@ -237,13 +238,12 @@ extension AnalysisStage {
     /// global similarity, and for checked pairs the local matches, inliers, NCC, residual,
     /// model, the transform it suggests and the detector (ORB or SIFT) whose evidence decided.
     func writeDuplicates(_ found: AnalysisResults) throws {
-        var byPair: [Int64: CopyVerification.Checked] = [:]
-        for c in found.checked { byPair[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c }
+        let checked = CheckedLookup(found.checked)
         try write("duplicates.csv", header: ["from", "to", "from_filename", "to_filename", "score", "global_similarity", "checked",
                                              "verified", "matches", "inliers", "ncc", "residual_px", "scale", "rotation_deg",
                                              "mirrored", "covered_from", "covered_to", "transform", "detector"]) { append in
             for p in found.pairs where p.from < p.to {
-                try append(duplicateRow(p, checked: byPair[Int64(p.from) << 32 | Int64(p.to)], found))
+                try append(duplicateRow(p, checked: checked[p.from, p.to], found))
             }
         }
     }
@@ -345,5 +345,26 @@ extension AnalysisStage {
 
     private func write(_ name: String, header: [String], rows: (_ append: ([String]) throws -> Void) throws -> Void) throws {
         try CSVFileWriter.write(directory.appendingPathComponent(name), header: header, rows: rows)
+    }
+}
+
+/// The checked pair of two rows, found by binary search over the checks' keys (16 bytes a check,
+/// where a dictionary of the checks would copy each one); of a pair checked twice, the last check.
+private struct CheckedLookup {
+    private let checked: [CopyVerification.Checked]
+    private let order: [(key: Int64, index: Int32)]
+
+    init(_ checked: [CopyVerification.Checked]) {
+        self.checked = checked
+        var order = checked.indices.map { (key: Self.key(checked[$0].candidate.a, checked[$0].candidate.b), index: Int32($0)) }
+        order.sort { ($0.key, $0.index) < ($1.key, $1.index) }
+        self.order = order
+    }
+
+    private static func key(_ a: Int, _ b: Int) -> Int64 { Int64(a) << 32 | Int64(b) }
+
+    subscript(a: Int, b: Int) -> CopyVerification.Checked? {
+        let key = Self.key(a, b), end = order.partitionPoint { $0.key <= key }
+        return end > 0 && order[end - 1].key == key ? checked[Int(order[end - 1].index)] : nil
     }
 }

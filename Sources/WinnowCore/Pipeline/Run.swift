@@ -192,26 +192,30 @@ public struct Run: Sendable {
     }
 
     /// The run, once the work_dir is locked. The listing is dropped once registered, and the
-    /// decode stage's own tables once it ends, so the stages after it do not carry them.
+    /// decode stage's own tables and the model once it ends, so the stages after it do not carry them.
     private func execute(_ inputs: consuming Inputs, started: Date, meter: StageMeter, progress: ProgressHandler?,
                          onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
         let found = inputs.found
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         try StagedOutputs.finishInterrupted(in: workDirectory, catalog: catalog)
         let runID = try catalog.beginRun(configurationJSON: try jsonString(configuration))
-        let embedding = try inputs.embedding.map {
+        var embedding = try inputs.embedding.map {
             try EmbeddingStage(source: $0, rows: inputs.vectorRows, workDirectory: workDirectory, catalog: catalog)
         }
+        inputs.embedding = nil
         let pending = try catalog.register(inputs.listings, run: runID, needingFeatures: embedding != nil)
         inputs.listings = []
         inputs.vectorRows = [:]
         let processed = try decode(pending, missing: found.missing, run: runID, catalog: catalog, embedding: embedding,
                                    meter: meter, progress: progress, onInvalid: onInvalid)
         for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
+        // The model (or the user's vectors) is not needed after the decode stage: only its store is.
+        let features = embedding?.store
+        embedding = nil
         let newRun = try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil
         let labels = inputs.labels, objects = inputs.objects
         return try publish(run: runID, catalog: catalog) { staging in
-            var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: embedding?.store,
+            var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: features,
                                                           newRun: newRun, labels: labels, objects: objects,
                                                           meter: meter, into: staging)
             summary.processedThisRun = processed
@@ -332,7 +336,7 @@ public struct Run: Sendable {
         if let features {
             var stage = AnalysisStage(options: configuration.analysis, directory: directory, newRun: newRun)
             stage.cacheDirectory = workDirectory
-            stage.sources = Dictionary(found.sources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            stage.sources = SourceTable(found.sources)
             stage.crop = configuration.crop
             stage.workers = configuration.workers
             stage.verificationFeatureBudget = configuration.verificationFeatureBudget(images: valid.count,

@@ -62,8 +62,8 @@ struct SampleProcessor: Sendable {
         var objects: [String: ObjectCrop] = [:]
         for (id, source) in order {
             switch source.location {
-            case .file(let url):
-                jobs.push(Job(sampleID: id, bytes: readFile(url, id: source.id, maximumBytes: byteLimit), object: source.object))
+            case .file(let path):
+                jobs.push(Job(sampleID: id, bytes: readFile(path, id: source.id, maximumBytes: byteLimit), object: source.object))
             case .archiveMember(let archive, let member):
                 byArchive[archive, default: [:]][member] = id
                 objects[member] = source.object
@@ -94,9 +94,9 @@ struct SampleProcessor: Sendable {
 
     /// The bytes of a regular file; anything else (FIFO, device) is refused without blocking, and
     /// so is a file larger than `maximumBytes` (it is not read).
-    static func readFile(_ url: URL, id: String,
+    static func readFile(_ path: String, id: String,
                          maximumBytes: Int64 = DecodeLimits.defaultMaximumFileBytes) -> Result<[UInt8], InvalidSample> {
-        RegularFile.read(url.path, maximumBytes: maximumBytes).mapError { error in
+        RegularFile.read(path, maximumBytes: maximumBytes).mapError { error in
             if case .tooLarge = error { return InvalidSample(.unsupportedFormat, "\(id): \(error) (--max-file-bytes); not read") }
             return InvalidSample(.unreadable, "\(id): \(error == .system(ENOENT) ? "file disappeared" : "\(error)")")
         }

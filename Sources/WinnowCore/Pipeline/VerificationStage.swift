@@ -15,7 +15,7 @@ struct VerificationStage {
     var options: CopyVerification.Options
     var directory: URL
     /// Sample sources by stable id (where to read the bytes again).
-    var sources: [String: SampleSource]
+    var sources: SourceTable
     var crop: CropBox?
     var workers: Int
     /// Bytes of local features kept between blocks (``FeatureCache``).
@@ -217,8 +217,8 @@ struct VerificationStage {
                 return
             }
             let bytes: Result<[UInt8], InvalidSample>
-            switch sources[sample.path]?.location {
-            case .file(let url)?: bytes = SampleProcessor.readFile(url, id: sample.path)
+            switch sources[id: sample.path]?.location {
+            case .file(let path)?: bytes = SampleProcessor.readFile(path, id: sample.path)
             case .archiveMember?: bytes = memberBytes[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
             case nil: bytes = .failure(InvalidSample(.unreadable, "no longer listed in the inputs"))
             }
@@ -247,7 +247,7 @@ struct VerificationStage {
         var memberBytes: [Int: Result<[UInt8], InvalidSample>] = [:]
         var byArchive: [URL: [String: Int]] = [:]
         for row in rows {
-            if case .archiveMember(let archive, let member)? = sources[samples[row].path]?.location {
+            if case .archiveMember(let archive, let member)? = sources[id: samples[row].path]?.location {
                 byArchive[archive, default: [:]][member] = row
             }
         }

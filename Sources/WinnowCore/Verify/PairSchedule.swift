@@ -36,12 +36,8 @@ struct PairSchedule {
 
     /// The first position after `position` at which `row` is needed; nil after its last pair.
     func nextUse(of row: Int, after position: Int) -> Int? {
-        var low = start[row], high = start[row + 1]
-        while low < high {
-            let middle = (low + high) / 2
-            if uses[middle] <= position { low = middle + 1 } else { high = middle }
-        }
-        return low < start[row + 1] ? uses[low] : nil
+        let at = uses[start[row]..<start[row + 1]].partitionPoint { $0 <= position }
+        return at < start[row + 1] ? uses[at] : nil
     }
 
     /// The block of positions in `order` from `lower`: at most `maximumPairs` pairs over at most
