@@ -9,7 +9,7 @@ import Testing
     /// Whole groups (original + copies) of corpus set A, about 30 images, as catalog samples;
     /// each image's neighbors are the rest of its group and the next few images by name, with
     /// global similarities across the checked range, so pairs are copies, non-copies and both passes run.
-    func groups() throws -> (samples: [ValidSample], sources: [String: SampleSource], neighbors: [[Neighbor]]) {
+    func groups() throws -> (samples: [ValidSample], neighbors: [[Neighbor]]) {
         let corpus = try TestData.corpus("A")
         let truth = try TestData.readCSV(corpus.appendingPathComponent("ground_truth.csv"))
         let byGroup = Dictionary(grouping: truth, by: { $0["original_id"] ?? "" })
@@ -21,15 +21,13 @@ import Testing
                                          standardDeviation: 0, contrast: 0, sharpness: 0, directionalSharpness: nil,
                                          saturation: 0, entropy: 0, meanChroma: 0, colourfulFraction: 0, brightnessP1: 0,
                                          brightnessP5: 0, brightnessP50: 0, brightnessP95: 0, brightnessP99: 0)
-        var samples: [ValidSample] = [], sources: [String: SampleSource] = [:]
+        var samples: [ValidSample] = []
         for (row, entry) in files.enumerated() {
             let url = corpus.appendingPathComponent("images/" + entry.file)
             let bytes = try [UInt8](Data(contentsOf: url))
             samples.append(ValidSample(id: Int64(row + 1), path: entry.file, filename: url.path, featureRow: row, addedRun: nil,
                                        fileSize: Int64(bytes.count), contentHash: bytes.withUnsafeBytes { ContentHash.hex($0) },
-                                       format: "jpeg", statistics: statistics))
-            sources[entry.file] = SampleSource(id: entry.file, location: .file(url.path), byteCount: Int64(bytes.count),
-                                               modificationTime: 0)
+                                       format: "jpeg", statistics: statistics, location: .file(url.path)))
         }
         let neighbors = files.indices.map { row in
             let partners = files.indices.filter { $0 != row && files[$0].group == files[row].group }
@@ -38,12 +36,11 @@ import Testing
                 Neighbor(index: other, distance: 1 - (0.7 - 0.05 * Float(rank)))
             }
         }
-        return (samples, sources, neighbors)
+        return (samples, neighbors)
     }
 
-    func stage(_ directory: URL, sources: [String: SampleSource], budget: Int, blockPairs: Int) -> VerificationStage {
-        var stage = VerificationStage(options: CopyVerification.Options(), directory: directory, sources: SourceTable(Array(sources.values)),
-                                      crop: nil, workers: 2)
+    func stage(_ directory: URL, budget: Int, blockPairs: Int) -> VerificationStage {
+        var stage = VerificationStage(options: CopyVerification.Options(), directory: directory, crop: nil, workers: 2)
         stage.featureBudget = budget
         stage.blockPairs = blockPairs
         return stage
@@ -83,12 +80,12 @@ import Testing
     }
 
     @Test func tinyFeatureBudgetGivesEveryCheckOfAnUnboundedOne() throws {
-        let (samples, sources, neighbors) = try groups()
+        let (samples, neighbors) = try groups()
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let unbounded = stage(root.appendingPathComponent("unbounded"), sources: sources, budget: .max, blockPairs: 1 << 20)
+        let unbounded = stage(root.appendingPathComponent("unbounded"), budget: .max, blockPairs: 1 << 20)
             .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
-        let tiny = stage(root.appendingPathComponent("tiny"), sources: sources, budget: 1, blockPairs: 5)
+        let tiny = stage(root.appendingPathComponent("tiny"), budget: 1, blockPairs: 5)
             .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         let (u, t) = (unbounded.report, tiny.report)
         #expect(u.verifiedPairs > 0 && u.screenNotCopies > 0 && u.confirm.pairs > 0, "\(u)")
@@ -106,10 +103,10 @@ import Testing
     }
 
     @Test func loggedChecksAreReusedAndBadRecordsCheckedAgain() throws {
-        let (samples, sources, neighbors) = try groups()
+        let (samples, neighbors) = try groups()
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let verify = stage(root, sources: sources, budget: 1 << 20, blockPairs: 8)
+        let verify = stage(root, budget: 1 << 20, blockPairs: 8)
         let first = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         #expect(first.report.screen?.pairsReused == 0 && first.report.confirm.pairsReused == 0)
         let log = root.appendingPathComponent("local_features/checked_pairs.bin")

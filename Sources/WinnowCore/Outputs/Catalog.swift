@@ -254,20 +254,31 @@ public final class Catalog: Sendable {
             // A cursor: one database row at a time, never a table of rows beside the samples.
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT s.id, s.path, s.filename, s.file_size, s.content_hash, s.format, s.width, s.height,
-                       s.feature_row, s.added_run, t.*
+                       s.feature_row, s.added_run, s.location, s.archive, s.member, t.*
                 FROM samples s JOIN stats t ON t.sample_id = s.id
                 WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
                 """)
             var samples: [ValidSample] = []
             samples.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM samples WHERE listed = 1 AND state = 'valid'") ?? 0)
-            while let row = try rows.next() { samples.append(Self.validSample(row)) }
+            var archives: [String: URL] = [:]
+            while let row = try rows.next() {
+                var sample = Self.validSample(row)
+                if let archive: String = row["archive"], let member: String = row["member"] {
+                    let url = archives[archive] ?? URL(fileURLWithPath: archive)
+                    archives[archive] = url
+                    sample.location = .archiveMember(archive: url, member: member)
+                } else if let location: String = row["location"] {
+                    sample.location = .file(location == sample.filename ? sample.filename : location)
+                }
+                samples.append(sample)
+            }
             return samples
         }
     }
 
     private static func validSample(_ row: Row) -> ValidSample {
         let filename: String = row["filename"], path: String = row["path"]
-        // Listed files often have the same path and file name: one string then, not two.
+        // Listed files often have the same path, file name and location: one string then, not three.
         return ValidSample(
             id: row["id"], path: path == filename ? filename : path, filename: filename, featureRow: row["feature_row"],
             addedRun: row["added_run"],
@@ -401,6 +412,8 @@ public struct ValidSample: Sendable {
     public var contentHash: String?
     public var format: String?
     public var statistics: ImageStatistics
+    /// Where its bytes are read from, as the last run that listed it found them (nil: not recorded).
+    public var location: SampleLocation? = nil
 }
 
 /// Embedding-based scores of one sample.

@@ -70,8 +70,6 @@ struct AnalysisStage {
     var cacheDirectory: URL?
     /// On an incremental run, its id: images it added are compared with the known ones.
     var newRun: Int64?
-    /// Where each sample's bytes are (by stable id), for copy verification.
-    var sources = SourceTable([])
     var crop: CropBox? = nil
     var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Bytes of local features copy verification keeps between blocks.
@@ -145,7 +143,7 @@ struct AnalysisStage {
             verification.rejectedFloor = 0
             verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
         }
-        var stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, sources: sources, crop: crop,
+        var stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, crop: crop,
                                       workers: workers)
         stage.featureBudget = verificationFeatureBudget
         let outcome = stage.run(samples: embedded, graph: global)

@@ -192,10 +192,13 @@ public struct Run: Sendable {
     }
 
     /// The run, once the work_dir is locked. The listing is dropped once registered, and the
-    /// decode stage's own tables and the model once it ends, so the stages after it do not carry them.
+    /// decode stage's own tables, the sources and the model once it ends, so the stages after it
+    /// do not carry them.
     private func execute(_ inputs: consuming Inputs, started: Date, meter: StageMeter, progress: ProgressHandler?,
                          onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
-        let found = inputs.found
+        var found = inputs.found
+        inputs.found.sources = []
+        inputs.found.missing = []
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         try StagedOutputs.finishInterrupted(in: workDirectory, catalog: catalog)
         let runID = try catalog.beginRun(configurationJSON: try jsonString(configuration))
@@ -209,6 +212,9 @@ public struct Run: Sendable {
         let processed = try decode(pending, missing: found.missing, run: runID, catalog: catalog, embedding: embedding,
                                    meter: meter, progress: progress, onInvalid: onInvalid)
         for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
+        // The stages after decoding read the samples (and where they are) from the catalog.
+        found.sources = []
+        found.missing = []
         // The model (or the user's vectors) is not needed after the decode stage: only its store is.
         let features = embedding?.store
         embedding = nil
@@ -336,7 +342,6 @@ public struct Run: Sendable {
         if let features {
             var stage = AnalysisStage(options: configuration.analysis, directory: directory, newRun: newRun)
             stage.cacheDirectory = workDirectory
-            stage.sources = SourceTable(found.sources)
             stage.crop = configuration.crop
             stage.workers = configuration.workers
             stage.verificationFeatureBudget = configuration.verificationFeatureBudget(images: valid.count,

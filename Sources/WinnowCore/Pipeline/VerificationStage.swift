@@ -14,8 +14,6 @@ struct VerificationStage {
 
     var options: CopyVerification.Options
     var directory: URL
-    /// Sample sources by stable id (where to read the bytes again).
-    var sources: SourceTable
     var crop: CropBox?
     var workers: Int
     /// Bytes of local features kept between blocks (``FeatureCache``).
@@ -206,7 +204,7 @@ struct VerificationStage {
         let slots = ResultSlots<(features: LocalFeatures, fromCache: Bool)>(count: rows.count)
         let problems = ProblemLog()
         let decoder = ImageDecoder(minimumSide: featureOptions.maximumSide)
-        let sources = sources, crop = crop
+        let crop = crop
         concurrentChunks(rows.count) { i in
             let sample = samples[rows[i]]
             let key = (sample.contentHash ?? Array(sample.path.utf8).withUnsafeBytes { ContentHash.hex($0) }) + "-" + tag
@@ -217,10 +215,10 @@ struct VerificationStage {
                 return
             }
             let bytes: Result<[UInt8], InvalidSample>
-            switch sources[id: sample.path]?.location {
+            switch sample.location {
             case .file(let path)?: bytes = SampleProcessor.readFile(path, id: sample.path)
             case .archiveMember?: bytes = memberBytes[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
-            case nil: bytes = .failure(InvalidSample(.unreadable, "no longer listed in the inputs"))
+            case nil: bytes = .failure(InvalidSample(.unreadable, "its location is not in the catalog"))
             }
             do {
                 let made = try Self.extract(from: try bytes.get(), decoder: decoder, crop: crop,
@@ -247,7 +245,7 @@ struct VerificationStage {
         var memberBytes: [Int: Result<[UInt8], InvalidSample>] = [:]
         var byArchive: [URL: [String: Int]] = [:]
         for row in rows {
-            if case .archiveMember(let archive, let member)? = sources[id: samples[row].path]?.location {
+            if case .archiveMember(let archive, let member)? = samples[row].location {
                 byArchive[archive, default: [:]][member] = row
             }
         }
