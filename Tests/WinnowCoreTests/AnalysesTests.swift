@@ -22,13 +22,14 @@ import Testing
 
     /// The pairs without a table of those seen equal the definition with one: each pair once in
     /// each direction, with the similarity of the list that gave it first — on random graphs
-    /// whose two lists of a pair disagree (as verified scores can).
+    /// whose two lists of a pair disagree (as verified scores can) and that list a neighbour twice.
     @Test func similarityPairsWithoutASeenTableEqualThePairsWithOne() {
         var random = SystemRandomNumberGenerator()
         for _ in 0..<20 {
             let rows = Int.random(in: 2...40, using: &random)
             let lists = (0..<rows).map { row in
-                Array((0..<rows).filter { $0 != row }.shuffled(using: &random).prefix(5)).map {
+                let others = (0..<rows).filter { $0 != row }.shuffled(using: &random).prefix(5)
+                return (Array(others) + others.prefix(1)).map {
                     Neighbor(index: $0, distance: Float.random(in: 0...0.3, using: &random))
                 }.sorted { $0.distance < $1.distance }
             }
@@ -37,7 +38,7 @@ import Testing
             for (from, list) in lists.enumerated() {
                 for n in list where 1 - n.distance >= 0.85 {
                     for (a, b) in [(from, n.index), (n.index, from)] where seen.insert([a, b]).inserted {
-                        expected.append(SimilarPair(from: a, to: b, similarity: graph.neighbors(of: from).first { $0.index == n.index }!.similarity(.cosine)))
+                        expected.append(SimilarPair(from: a, to: b, similarity: n.similarity(.cosine)))
                     }
                 }
             }
@@ -74,6 +75,71 @@ import Testing
         let byFraction = NearDuplicates.find(graph: graph, fraction: 0.2)
         #expect(byFraction.removedCount == 1 && byFraction.threshold >= 0.02 && byFraction.threshold < 0.08)
         #expect(NearDuplicates.findUnique(graph: graph, count: 3).removedCount == 2)
+    }
+
+    /// Random graphs (2–60 rows, up to 6 neighbours, the two lists of a pair disagreeing as
+    /// verified scores can, a neighbour sometimes listed twice as a hand-made graph may) with
+    /// dense groups of near copies, as the scale set has.
+    private func randomGraphs(_ count: Int) -> [KNNGraph] {
+        var random = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in
+            let rows = Int.random(in: 2...60, using: &random)
+            return KNNGraph(lists: (0..<rows).map { row in
+                let others = (0..<rows).filter { $0 != row }.shuffled(using: &random).prefix(Int.random(in: 0...6, using: &random))
+                return (Array(others) + others.prefix(Int.random(in: 0...1, using: &random))).map {
+                    Neighbor(index: $0, distance: Float.random(in: 0...0.4, using: &random))
+                }.sorted { $0.distance < $1.distance }
+            }, metric: .cosine)
+        }
+    }
+
+    /// Components found by counting passes equal the definition with tables: members grouped
+    /// per root, each edge's similarity from the first list that gives it, summed in that order.
+    @Test func componentsWithoutTablesEqualTheDefinitionWithThem() {
+        for graph in randomGraphs(30) {
+            var parent = Array(0..<graph.rows)
+            func root(_ i: Int) -> Int { parent[i] == i ? i : root(parent[i]) }
+            var edges: [(Int, Int, Float)] = []
+            for from in 0..<graph.rows {
+                for n in graph.neighbors(of: from) where n.similarity(.cosine) >= 0.8 {
+                    edges.append((from, n.index, n.similarity(.cosine)))
+                    let a = root(from), b = root(n.index)
+                    if a != b { parent[max(a, b)] = min(a, b) }
+                }
+            }
+            let componentOf = (0..<graph.rows).map(root)
+            var members: [Int: [Int]] = [:]
+            for (i, c) in componentOf.enumerated() { members[c, default: []].append(i) }
+            var stats: [Int: [Float]] = [:], seen = Set<[Int]>()
+            for (a, b, s) in edges where seen.insert([min(a, b), max(a, b)]).inserted { stats[componentOf[a], default: []].append(s) }
+            let expected = members.filter { $0.value.count > 1 }.map { id, list in
+                ConnectedComponents.Component(id: id, members: list, meanSimilarity: stats[id]!.reduce(0, +) / Float(stats[id]!.count),
+                                              minimumSimilarity: stats[id]!.min()!, maximumSimilarity: stats[id]!.max()!)
+            }.sorted { ($0.members.count, -$0.id) > ($1.members.count, -$1.id) }
+            let found = ConnectedComponents.find(graph: graph, threshold: 0.8)
+            #expect(found.componentOf == componentOf)
+            #expect(found.components == expected)
+        }
+    }
+
+    /// Near duplicates from flags and one pass over the kept lists equal the definition with
+    /// sets: each removed sample maps to its nearest kept neighbour within the threshold, or
+    /// else to the kept sample that lists it nearest.
+    @Test func nearDuplicatesWithoutSetsEqualTheDefinitionWithThem() {
+        for graph in randomGraphs(30) {
+            var kept = Set<Int>(), removed = Set<Int>()
+            for i in 0..<graph.rows where !removed.contains(i) {
+                kept.insert(i)
+                for n in graph.neighbors(of: i) where n.distance <= 0.15 && !kept.contains(n.index) { removed.insert(n.index) }
+            }
+            var expected: [Int: Int] = [:]
+            for j in removed {
+                let own = graph.neighbors(of: j).filter { kept.contains($0.index) && $0.distance <= 0.15 }
+                let listing = kept.sorted().flatMap { i in graph.neighbors(of: i).filter { $0.index == j }.map { Neighbor(index: i, distance: $0.distance) } }
+                expected[j] = (own.isEmpty ? listing : own).min { $0.distance < $1.distance }!.index
+            }
+            #expect(NearDuplicates.find(graph: graph, threshold: 0.15).duplicateOf == expected)
+        }
     }
 
     @Test func uniquenessIsFiftyonesWeightedDistancesOverTheMaximum() {

@@ -245,6 +245,35 @@ import Testing
         #expect(Set(first.map { [$0.a, $0.b] }) == [[0, 1], [0, 3]])
     }
 
+    /// Candidates found without a table of the pairs seen equal the definition with one: each
+    /// unordered pair once, in the order first found, with the global score of the list that
+    /// gives it first — on random graphs whose two lists of a pair disagree and that list a
+    /// neighbour twice.
+    @Test func candidatesWithoutASeenTableEqualTheDefinitionWithOne() {
+        var random = SystemRandomNumberGenerator()
+        var options = options
+        for _ in 0..<30 {
+            options.candidates = Int.random(in: 1...6, using: &random)
+            let rows = Int.random(in: 2...50, using: &random)
+            let graph = KNNGraph(lists: (0..<rows).map { row in
+                let others = (0..<rows).filter { $0 != row }.shuffled(using: &random).prefix(6)
+                return (Array(others) + others.prefix(1)).map {   // one neighbour listed twice
+                    Neighbor(index: $0, distance: Float.random(in: 0...1, using: &random))
+                }.sorted { $0.distance < $1.distance }
+            }, metric: .cosine)
+            var seen = Set<[Int]>(), expected: [CopyVerification.Candidate] = []
+            for row in 0..<rows {
+                for n in graph.neighbors(of: row).prefix(options.candidates) {
+                    let g = n.similarity(.cosine)
+                    guard g >= options.floor, g < options.sure, seen.insert([min(row, n.index), max(row, n.index)]).inserted else { continue }
+                    expected.append(CopyVerification.Candidate(a: min(row, n.index), b: max(row, n.index), global: g))
+                }
+            }
+            #expect(CopyVerification.candidates(graph: graph, options: options) == expected)
+            #expect(CopyVerification.candidateCount(graph: graph, options: options) == expected.count)
+        }
+    }
+
     @Test func candidatesAndRescoring() throws {
         // Row 0's neighbours: 1 sure (0.9), 2 uncertain (0.4), 3 below the floor (0.05).
         let neighbours: [[Neighbor]] = [

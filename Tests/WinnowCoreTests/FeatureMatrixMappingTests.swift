@@ -39,6 +39,33 @@ struct FeatureMatrixMappingTests {
         #expect(total() == expected, "released pages are read again from the file")
     }
 
+    /// A sparse pass (every 10th row, as a fit's sample reads them) keeps the mapping resident by
+    /// one span of rows at most, though the kernel maps pages around each row touched; the rows
+    /// read are the file's, and k-means' sample drawn this way equals the one drawn in memory.
+    @Test func aSparsePassStaysResidentByOneSpan() throws {
+        let folder = try TestData.temporaryDirectory("mapping-sparse")
+        let url = folder.appendingPathComponent("features.f32")
+        let rows = 80_000, dimension = 128, span = 8192
+        var random = SplitMix64(seed: 5)
+        let values = (0..<(rows * dimension)).map { _ in Float(random.nextUnit()) }
+        try values.withUnsafeBytes { try Data($0).write(to: url) }
+        let mapped = try FeatureMatrix(mapping: url, dimension: dimension)
+        var largest = 0, sum = 0.0
+        try mapped.forEachRow(stride(from: 0, to: rows, by: 10), releasingEvery: span) { r, row in
+            if r % 5_000 == 0 { largest = max(largest, try residentKilobytes(of: url)) }
+            sum += Double(row[r % dimension])
+        }
+        let expected = stride(from: 0, to: rows, by: 10).reduce(0.0) { $0 + Double(values[$1 * dimension + $1 % dimension]) }
+        #expect(sum == expected)
+        // One span, and the 2 MB the kernel may map around a row at either end.
+        #expect(largest > 0 && largest <= span * dimension * 4 / 1024 + 4096, "\(largest) KB resident")
+        #expect(try residentKilobytes(of: url) == 0)
+        let inMemory = FeatureMatrix(rows: rows, dimension: dimension, values: values)
+        let drawn = Representativeness.sample(mapped, rows: 1_000, seed: 9)
+        #expect(drawn.withValues { Array($0) } == Representativeness.sample(inMemory, rows: 1_000, seed: 9).withValues { Array($0) })
+        #expect(try residentKilobytes(of: url) == 0)
+    }
+
     @Test func theExactIndexLeavesAMappedMatrixResidentByOneBlockAtMost() throws {
         let folder = try TestData.temporaryDirectory("mapping-index")
         let url = folder.appendingPathComponent("features.f32")

@@ -17,17 +17,13 @@ import Testing
         for group in byGroup.keys.sorted() where files.count < 30 {
             files += (byGroup[group] ?? []).compactMap { row in row["file"].map { ($0, group) } }.sorted { $0.file < $1.file }
         }
-        let statistics = ImageStatistics(width: 1, height: 1, uniqueGreyLevels: 1, blur: 0, mean: 0, minimum: 0, maximum: 0,
-                                         standardDeviation: 0, contrast: 0, sharpness: 0, directionalSharpness: nil,
-                                         saturation: 0, entropy: 0, meanChroma: 0, colourfulFraction: 0, brightnessP1: 0,
-                                         brightnessP5: 0, brightnessP50: 0, brightnessP95: 0, brightnessP99: 0)
         var samples: [ValidSample] = []
         for (row, entry) in files.enumerated() {
             let url = corpus.appendingPathComponent("images/" + entry.file)
             let bytes = try [UInt8](Data(contentsOf: url))
             samples.append(ValidSample(id: Int64(row + 1), path: entry.file, filename: url.path, featureRow: row, addedRun: nil,
                                        fileSize: Int64(bytes.count), contentHash: bytes.withUnsafeBytes { ContentHash.hex($0) },
-                                       format: "jpeg", statistics: statistics, location: .file(url.path)))
+                                       width: 1, height: 1, location: .file(url.path)))
         }
         let neighbors = files.indices.map { row in
             let partners = files.indices.filter { $0 != row && files[$0].group == files[row].group }

@@ -19,6 +19,36 @@ public enum ConnectedComponents {
     }
 
     public static func find(graph: KNNGraph, threshold: Float = 0.96) -> Result {
+        let componentOf = roots(graph, threshold: threshold)
+        // Members listed in row order by a counting pass, with no table keyed by component.
+        var size = [Int32](repeating: 0, count: graph.rows)
+        for c in componentOf { size[c] += 1 }
+        var slot = [Int32](repeating: -1, count: graph.rows)
+        var components: [Component] = []
+        for root in 0..<graph.rows where size[root] > 1 {
+            slot[root] = Int32(components.count)
+            components.append(Component(id: root, members: [], meanSimilarity: 0, minimumSimilarity: .infinity,
+                                        maximumSimilarity: -.infinity))
+            components[components.count - 1].members.reserveCapacity(Int(size[root]))
+        }
+        for (row, c) in componentOf.enumerated() where slot[c] >= 0 { components[Int(slot[c])].members.append(row) }
+        // Each edge once (``SimilarityPairs/edges(_:threshold:)``), summed in the order found.
+        var edgeCount = [Int32](repeating: 0, count: components.count)
+        for (a, _, similarity) in SimilarityPairs.edges(graph, threshold: threshold) {
+            let s = Int(slot[componentOf[a]])
+            components[s].meanSimilarity += similarity
+            components[s].minimumSimilarity = min(components[s].minimumSimilarity, similarity)
+            components[s].maximumSimilarity = max(components[s].maximumSimilarity, similarity)
+            edgeCount[s] += 1
+        }
+        for s in components.indices { components[s].meanSimilarity /= Float(max(edgeCount[s], 1)) }
+        components.sort { ($0.members.count, -$0.id) > ($1.members.count, -$1.id) }
+        return Result(componentOf: componentOf, components: components)
+    }
+
+    /// Per row, the smallest row of its component: union–find over the edges at or above
+    /// `threshold`, each root the smaller of the two it joins.
+    static func roots(_ graph: KNNGraph, threshold: Float) -> [Int] {
         let metric = graph.metric
         var parent = Array(0..<graph.rows)
         func root(_ i: Int) -> Int {
@@ -26,29 +56,13 @@ public enum ConnectedComponents {
             while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
             return i
         }
-        var edges: [(Int, Int, Float)] = []
         for from in 0..<graph.rows {
             for n in graph.neighbors(of: from) where n.similarity(metric) >= threshold {
-                edges.append((from, n.index, n.similarity(metric)))
                 let a = root(from), b = root(n.index)
                 if a != b { parent[max(a, b)] = min(a, b) }
             }
         }
-        let componentOf = (0..<graph.rows).map(root)
-        var members: [Int: [Int]] = [:]
-        for (i, c) in componentOf.enumerated() { members[c, default: []].append(i) }
-        var stats: [Int: (sum: Float, count: Int, min: Float, max: Float)] = [:]
-        var seenEdges = Set<Int64>()
-        for (a, b, s) in edges where seenEdges.insert(Int64(min(a, b)) << 32 | Int64(max(a, b))).inserted {
-            let c = componentOf[a]
-            let old = stats[c] ?? (0, 0, .infinity, -.infinity)
-            stats[c] = (old.sum + s, old.count + 1, min(old.min, s), max(old.max, s))
-        }
-        let components = members.filter { $0.value.count > 1 }.map { id, list in
-            let s = stats[id] ?? (0, 1, 0, 0)
-            return Component(id: id, members: list, meanSimilarity: s.sum / Float(s.count),
-                             minimumSimilarity: s.min, maximumSimilarity: s.max)
-        }.sorted { ($0.members.count, -$0.id) > ($1.members.count, -$1.id) }
-        return Result(componentOf: componentOf, components: components)
+        for i in parent.indices { parent[i] = root(i) }
+        return parent
     }
 }

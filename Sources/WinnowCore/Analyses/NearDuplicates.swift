@@ -12,24 +12,45 @@ public enum NearDuplicates {
     }
 
     public static func find(graph: KNNGraph, threshold: Float) -> Result {
-        var kept = Set<Int>(), removed = Set<Int>()
-        for i in 0..<graph.rows where !removed.contains(i) {
-            kept.insert(i)
-            for n in graph.neighbors(of: i) where n.distance <= threshold && !kept.contains(n.index) { removed.insert(n.index) }
-        }
+        let kept = keptRows(graph, threshold: threshold)
         var duplicateOf: [Int: Int] = [:]
-        for j in removed {
-            // Nearest kept neighbour; pairs are symmetric, so look from both sides.
-            var best: (Int, Float)?
-            for n in graph.neighbors(of: j) where kept.contains(n.index) && n.distance <= threshold {
-                if best == nil || n.distance < best!.1 { best = (n.index, n.distance) }
+        var unmatched: [Int] = []
+        for j in 0..<graph.rows where !kept[j] {
+            // Nearest kept neighbour in its own list; else (below) the nearest kept sample listing it.
+            var best: (row: Int, distance: Float)?
+            for n in graph.neighbors(of: j) where kept[n.index] && n.distance <= threshold && n.distance < best?.distance ?? .infinity {
+                best = (n.index, n.distance)
             }
-            if best == nil {
-                for i in kept { for n in graph.neighbors(of: i) where n.index == j && (best == nil || n.distance < best!.1) { best = (i, n.distance) } }
-            }
-            if let best { duplicateOf[j] = best.0 }
+            if let best { duplicateOf[j] = best.row } else { unmatched.append(j) }
         }
+        for (j, row) in nearestKeptListing(unmatched, graph: graph, kept: kept) { duplicateOf[j] = row }
         return Result(threshold: threshold, duplicateOf: duplicateOf)
+    }
+
+    /// Per row, whether the walk keeps it. A row that is neither kept nor removed cannot occur:
+    /// the walk keeps every row it reaches unremoved.
+    private static func keptRows(_ graph: KNNGraph, threshold: Float) -> [Bool] {
+        var kept = [Bool](repeating: false, count: graph.rows), removed = [Bool](repeating: false, count: graph.rows)
+        for i in 0..<graph.rows where !removed[i] {
+            kept[i] = true
+            for n in graph.neighbors(of: i) where n.distance <= threshold && !kept[n.index] { removed[n.index] = true }
+        }
+        return kept
+    }
+
+    /// For each of `rows` (removed, sorted), the kept sample that lists it nearest (the smaller
+    /// row on a tie): one pass over the kept samples' lists.
+    private static func nearestKeptListing(_ rows: [Int], graph: KNNGraph, kept: [Bool]) -> [(Int, Int)] {
+        guard !rows.isEmpty else { return [] }
+        var best = [(row: Int, distance: Float)?](repeating: nil, count: rows.count)
+        for i in 0..<graph.rows where kept[i] {
+            for n in graph.neighbors(of: i) {
+                let slot = rows.partitionPoint { $0 < n.index }
+                guard slot < rows.count, rows[slot] == n.index, n.distance < best[slot]?.distance ?? .infinity else { continue }
+                best[slot] = (i, n.distance)
+            }
+        }
+        return zip(rows, best).compactMap { j, match in match.map { (j, $0.row) } }
     }
 
     /// The threshold that removes `fraction` of the samples: start at 1, double until enough

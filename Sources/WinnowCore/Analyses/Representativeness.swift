@@ -41,17 +41,17 @@ public enum Representativeness {
     static func sample(_ vectors: FeatureMatrix, rows count: Int, seed: UInt64) -> FeatureMatrix {
         var random = SplitMix64(seed: seed)
         let count = min(count, vectors.rows), dimension = vectors.dimension
-        let sample = FeatureMatrix(rows: count, dimension: dimension) { values in
-            var wanted = count
-            for row in 0..<vectors.rows where wanted > 0 {
-                guard random.nextUnit() * Double(vectors.rows - row) < Double(wanted) else { continue }
-                let at = (count - wanted) * dimension
-                _ = UnsafeMutableBufferPointer(rebasing: values[at..<(at + dimension)]).initialize(from: vectors.row(row))
-                wanted -= 1
-                if wanted % 4096 == 0 { vectors.releasePages(rows: 0..<(row + 1)) }
+        var picked: [Int] = []
+        picked.reserveCapacity(count)
+        for row in 0..<vectors.rows where picked.count < count {
+            if random.nextUnit() * Double(vectors.rows - row) < Double(count - picked.count) { picked.append(row) }
+        }
+        return FeatureMatrix(rows: count, dimension: dimension) { values in
+            var at = 0
+            vectors.forEachRow(picked) { _, row in
+                _ = UnsafeMutableBufferPointer(rebasing: values[at..<(at + dimension)]).initialize(from: row)
+                at += dimension
             }
         }
-        vectors.releasePages(rows: 0..<vectors.rows)
-        return sample
     }
 }

@@ -25,9 +25,8 @@ public enum Uniqueness {
     /// Column means, summed in `Double`.
     static func columnMeans(_ vectors: FeatureMatrix) -> [Float] {
         var sum = [Double](repeating: 0, count: vectors.dimension)
-        for block in blocks(vectors.rows) {
-            for i in block { for (j, v) in vectors.row(i).enumerated() { sum[j] += Double(v) } }
-            vectors.releasePages(rows: block)
+        vectors.forEachRow(0..<vectors.rows) { _, row in
+            for (j, v) in row.enumerated() { sum[j] += Double(v) }
         }
         let n = Double(max(vectors.rows, 1))
         return sum.map { Float($0 / n) }
@@ -77,12 +76,9 @@ public enum Uniqueness {
         let mean = columnMeans(vectors)
         var inverseNorms = [Float]()
         inverseNorms.reserveCapacity(vectors.rows)
-        for block in blocks(vectors.rows) {
-            for i in block {
-                let norm = centredDot(vectors.row(i), vectors.row(i), mean: mean).squareRoot()
-                inverseNorms.append(norm > 0 ? 1 / norm : 0)
-            }
-            vectors.releasePages(rows: block)
+        vectors.forEachRow(0..<vectors.rows) { _, row in
+            let norm = centredDot(row, row, mean: mean).squareRoot()
+            inverseNorms.append(norm > 0 ? 1 / norm : 0)
         }
         var result = [Float](repeating: 0, count: vectors.rows)
         let d = vectors.dimension, inverse = inverseNorms

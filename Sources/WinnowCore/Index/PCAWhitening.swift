@@ -106,10 +106,8 @@ public struct PCAWhitening: Sendable, Equatable {
         let rows = selected.map { all in picked.map { all[$0] } } ?? picked
 
         var meanD = [Double](repeating: 0, count: d)
-        for (i, r) in rows.enumerated() {
-            let row = vectors.row(r)
+        vectors.forEachRow(rows) { _, row in
             for j in 0..<d { meanD[j] += Double(row[first + j]) }
-            if i % 4096 == 4095 || i == n - 1 { vectors.releasePages(spanning: rows[(i - i % 4096)...i]) }
         }
         for j in 0..<d { meanD[j] /= Double(n) }
         let mean = meanD.map { Float($0) }
@@ -121,8 +119,8 @@ public struct PCAWhitening: Sendable, Equatable {
         var centred = [Float](repeating: 0, count: chunk * d)
         for start in stride(from: 0, to: n, by: chunk) {
             let count = min(chunk, n - start)
-            for i in 0..<count {
-                let row = vectors.row(rows[start + i])
+            var i = 0
+            vectors.forEachRow(rows[start..<(start + count)]) { _, row in
                 var squared = 0.0
                 for j in 0..<d {
                     let v = row[first + j] - mean[j]
@@ -130,8 +128,8 @@ public struct PCAWhitening: Sendable, Equatable {
                     squared += Double(v * v)
                 }
                 fourthMoment += squared * squared
+                i += 1
             }
-            vectors.releasePages(spanning: rows[start..<(start + count)])
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1 / Float(n), centred, Int32(d),
                         1, &covariance, Int32(d))
         }
@@ -325,8 +323,7 @@ public struct BlockWhitening: Sendable, Equatable {
             if count < minimumWhiteningRows {
                 guard count >= 1 else { throw .tooFewVectors(count) }
                 var mean = [Double](repeating: 0, count: length)
-                for r in rows ?? Array(0..<vectors.rows) {
-                    let row = vectors.row(r)
+                vectors.forEachRow(rows ?? Array(0..<vectors.rows)) { _, row in
                     for j in 0..<length { mean[j] += Double(row[start + j]) }
                 }
                 fitted.append(.centring(mean: mean.map { Float($0 / Double(count)) }, fittedRows: count))

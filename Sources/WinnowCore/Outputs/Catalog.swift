@@ -164,7 +164,9 @@ public final class Catalog: Sendable {
                 """)
             struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String; var hasFeatures: Bool }
             var known: [String: Known] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, path, file_size, mtime, state, feature_row FROM samples") {
+            known.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM samples") ?? 0)
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, path, file_size, mtime, state, feature_row FROM samples")
+            while let row = try rows.next() {
                 known[row["path"]] = Known(id: row["id"], size: row["file_size"], mtime: row["mtime"], state: row["state"],
                                            hasFeatures: !row.hasNull(atIndex: 5))
             }
@@ -253,8 +255,8 @@ public final class Catalog: Sendable {
         try database.read { db in
             // A cursor: one database row at a time, never a table of rows beside the samples.
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT s.id, s.path, s.filename, s.file_size, s.content_hash, s.format, s.width, s.height,
-                       s.feature_row, s.added_run, s.location, s.archive, s.member, t.*
+                SELECT s.id, s.path, s.filename, s.file_size, s.content_hash, s.width, s.height, s.feature_row,
+                       s.added_run, s.location, s.archive, s.member
                 FROM samples s JOIN stats t ON t.sample_id = s.id
                 WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
                 """)
@@ -279,20 +281,34 @@ public final class Catalog: Sendable {
     private static func validSample(_ row: Row) -> ValidSample {
         let filename: String = row["filename"], path: String = row["path"]
         // Listed files often have the same path, file name and location: one string then, not three.
-        return ValidSample(
-            id: row["id"], path: path == filename ? filename : path, filename: filename, featureRow: row["feature_row"],
-            addedRun: row["added_run"],
-            fileSize: row["file_size"],
-            contentHash: row["content_hash"], format: row["format"],
-            statistics: ImageStatistics(
-                width: row["width"], height: row["height"], uniqueGreyLevels: row["unique_levels"],
-                blur: row["blur"], mean: row["mean"], minimum: row["min"], maximum: row["max"],
-                standardDeviation: row["stdv"], contrast: row["contrast"], sharpness: row["sharpness"],
-                directionalSharpness: row["directional_sharpness"],
-                saturation: row["saturation"], entropy: row["entropy"], meanChroma: row["mean_chroma"],
-                colourfulFraction: row["colourful_fraction"], brightnessP1: row["brightness_p1"],
-                brightnessP5: row["brightness_p5"], brightnessP50: row["brightness_p50"],
-                brightnessP95: row["brightness_p95"], brightnessP99: row["brightness_p99"]))
+        return ValidSample(id: row["id"], path: path == filename ? filename : path, filename: filename,
+                           featureRow: row["feature_row"], addedRun: row["added_run"], fileSize: row["file_size"],
+                           contentHash: row["content_hash"], width: row["width"] ?? 0, height: row["height"] ?? 0)
+    }
+
+    /// Calls `body` with the statistics of each listed sample that decoded, in id order, read
+    /// through a cursor (the statistics of every sample are never held together).
+    public func forEachValidStatistics(_ body: (StatisticsRecord) throws -> Void) throws {
+        try database.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT s.id, s.filename, s.file_size, s.format, s.width, s.height, t.*
+                FROM samples s JOIN stats t ON t.sample_id = s.id
+                WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
+                """)
+            while let row = try rows.next() {
+                try body(StatisticsRecord(
+                    id: row["id"], filename: row["filename"], fileSize: row["file_size"], format: row["format"],
+                    statistics: ImageStatistics(
+                        width: row["width"], height: row["height"], uniqueGreyLevels: row["unique_levels"],
+                        blur: row["blur"], mean: row["mean"], minimum: row["min"], maximum: row["max"],
+                        standardDeviation: row["stdv"], contrast: row["contrast"], sharpness: row["sharpness"],
+                        directionalSharpness: row["directional_sharpness"],
+                        saturation: row["saturation"], entropy: row["entropy"], meanChroma: row["mean_chroma"],
+                        colourfulFraction: row["colourful_fraction"], brightnessP1: row["brightness_p1"],
+                        brightnessP5: row["brightness_p5"], brightnessP50: row["brightness_p50"],
+                        brightnessP95: row["brightness_p95"], brightnessP99: row["brightness_p99"])))
+            }
+        }
     }
 
     /// The listed samples that could not be used, in id order.
@@ -410,10 +426,20 @@ public struct ValidSample: Sendable {
     public var addedRun: Int64?
     public var fileSize: Int64
     public var contentHash: String?
-    public var format: String?
-    public var statistics: ImageStatistics
+    /// Pixels as decoded (the rest of its statistics: ``Catalog/forEachValidStatistics(_:)``).
+    public var width: Int
+    public var height: Int
     /// Where its bytes are read from, as the last run that listed it found them (nil: not recorded).
     public var location: SampleLocation? = nil
+}
+
+/// A decoded sample's statistics as stored in the catalog, read one at a time.
+public struct StatisticsRecord: Sendable {
+    public var id: Int64
+    public var filename: String
+    public var fileSize: Int64
+    public var format: String?
+    public var statistics: ImageStatistics
 }
 
 /// Embedding-based scores of one sample.

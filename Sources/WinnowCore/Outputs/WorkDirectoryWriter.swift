@@ -6,7 +6,10 @@ import Foundation
 struct WorkDirectoryWriter {
     var directory: URL
 
-    func write(valid: [ValidSample], invalid: [InvalidRecord], findings: [QualityFinding],
+    /// A pass over every decoded sample's statistics, in id order (``Catalog/forEachValidStatistics(_:)``).
+    typealias StatisticsPass = ((StatisticsRecord) throws -> Void) throws -> Void
+
+    func write(valid: [ValidSample], invalid: [InvalidRecord], statistics: StatisticsPass, findings: [QualityFinding],
                exactDuplicates: [Int64: [Int64]], configuration: RunConfiguration, features store: FeatureStore?) throws {
         // With embeddings, `.dat.csv` lists exactly the rows of `atrain_features.dat`.
         let embedded = store == nil ? valid : valid.filter { $0.featureRow != nil }
@@ -19,15 +22,7 @@ struct WorkDirectoryWriter {
                 try writeFeatureList(embedded, to: "features.npy.csv")
             }
         }
-        try write("atrain_stats.csv", header: ["index", "width", "height", "unique", "blur", "mean", "min", "max", "stdv",
-                                               "file_size", "contrast"]) { append in
-            for sample in valid {
-                let s = sample.statistics
-                try append([String(sample.id), String(s.width), String(s.height), String(s.uniqueGreyLevels),
-                            decimal(s.blur), decimal(s.mean), decimal(s.minimum), decimal(s.maximum),
-                            decimal(s.standardDeviation), String(sample.fileSize), decimal(s.contrast)])
-            }
-        }
+        try writeStatistics(statistics, findings: findings)
         // fastdup's four columns, then Winnow's one-line reason.
         try write("atrain_features.bad.csv", header: ["index", "filename", "error_code", "filesize", "reason"]) { append in
             for record in invalid {
@@ -35,7 +30,6 @@ struct WorkDirectoryWriter {
                             String(record.fileSize), record.problem.message])
             }
         }
-        try writeQuality(valid: valid, findings: findings)
         try writeDuplicates(valid: valid, invalid: invalid, groups: exactDuplicates)
         try AtomicFile.write(try jsonString(configuration) + "\n", to: directory.appendingPathComponent("config.json"))
     }
@@ -52,26 +46,39 @@ struct WorkDirectoryWriter {
         }
     }
 
-    /// One row per decoded image: every quality measurement and a 0/1 flag per issue.
-    private func writeQuality(valid: [ValidSample], findings: [QualityFinding]) throws {
-        var flagged: [Int64: Set<QualityIssue>] = [:]
-        for finding in findings { flagged[finding.sampleID, default: []].insert(finding.issue) }
+    /// `atrain_stats.csv` (fastdup's columns) and `quality.csv` (every quality measurement and a
+    /// 0/1 flag per issue), one row per decoded image, both from one pass over the statistics;
+    /// `findings` (in sample order) are matched to the rows as the pass goes.
+    private func writeStatistics(_ statistics: StatisticsPass, findings: [QualityFinding]) throws {
+        let findings = findings.sorted { $0.sampleID < $1.sampleID }
         let issues = QualityIssue.allCases
-        let header = ["index", "filename", "format", "width", "height", "sharpness", "directional_sharpness", "blur",
-                      "entropy", "brightness_p1", "brightness_p5", "brightness_p50", "brightness_p95", "brightness_p99",
-                      "saturation", "mean_chroma", "colourful_fraction"] + issues.map { "is_" + $0.rawValue }
-        try write("quality.csv", header: header) { append in
-            for sample in valid {
-                let s = sample.statistics
-                let flags = flagged[sample.id] ?? []
-                try append([String(sample.id), sample.filename, sample.format ?? "", String(s.width), String(s.height),
-                            decimal(s.sharpness), s.directionalSharpness.map { decimal($0) } ?? "", decimal(s.blur),
-                            decimal(s.entropy), decimal(s.brightnessP1, 0), decimal(s.brightnessP5, 0),
-                            decimal(s.brightnessP50, 0), decimal(s.brightnessP95, 0), decimal(s.brightnessP99, 0),
-                            decimal(s.saturation), decimal(s.meanChroma), decimal(s.colourfulFraction)]
-                           + issues.map { flags.contains($0) ? "1" : "0" })
+        let stats = try CSVFileWriter(url: directory.appendingPathComponent("atrain_stats.csv"),
+                                      header: ["index", "width", "height", "unique", "blur", "mean", "min", "max", "stdv",
+                                               "file_size", "contrast"])
+        let quality = try CSVFileWriter(url: directory.appendingPathComponent("quality.csv"), header: [
+            "index", "filename", "format", "width", "height", "sharpness", "directional_sharpness", "blur", "entropy",
+            "brightness_p1", "brightness_p5", "brightness_p50", "brightness_p95", "brightness_p99", "saturation",
+            "mean_chroma", "colourful_fraction"] + issues.map { "is_" + $0.rawValue })
+        var next = 0
+        try statistics { sample in
+            let s = sample.statistics
+            try stats.append([String(sample.id), String(s.width), String(s.height), String(s.uniqueGreyLevels),
+                              decimal(s.blur), decimal(s.mean), decimal(s.minimum), decimal(s.maximum),
+                              decimal(s.standardDeviation), String(sample.fileSize), decimal(s.contrast)])
+            var flags = Set<QualityIssue>()
+            while next < findings.count && findings[next].sampleID <= sample.id {
+                if findings[next].sampleID == sample.id { flags.insert(findings[next].issue) }
+                next += 1
             }
+            try quality.append([String(sample.id), sample.filename, sample.format ?? "", String(s.width), String(s.height),
+                                decimal(s.sharpness), s.directionalSharpness.map { decimal($0) } ?? "", decimal(s.blur),
+                                decimal(s.entropy), decimal(s.brightnessP1, 0), decimal(s.brightnessP5, 0),
+                                decimal(s.brightnessP50, 0), decimal(s.brightnessP95, 0), decimal(s.brightnessP99, 0),
+                                decimal(s.saturation), decimal(s.meanChroma), decimal(s.colourfulFraction)]
+                               + issues.map { flags.contains($0) ? "1" : "0" })
         }
+        try stats.finish()
+        try quality.finish()
     }
 
     /// `first_index,first_filename,index,filename`: each byte-identical copy beside its first instance.

@@ -112,8 +112,7 @@ struct AnalysisStage {
         defer { try? handle.close() }
         for start in stride(from: 0, to: rows.count, by: blockRows) {
             var block = Data(capacity: min(blockRows, rows.count - start) * store.dimension * 4)
-            for row in rows[start..<min(rows.count, start + blockRows)] { block.append(Data(buffer: mapped.row(row))) }
-            mapped.releasePages(spanning: rows[start..<min(rows.count, start + blockRows)])
+            mapped.forEachRow(rows[start..<min(rows.count, start + blockRows)]) { _, values in block.append(Data(buffer: values)) }
             try handle.write(contentsOf: block)
         }
         return try FeatureMatrix(mapping: url, dimension: store.dimension)
@@ -149,7 +148,9 @@ struct AnalysisStage {
         let outcome = stage.run(samples: embedded, graph: global)
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
         let final = try CopyVerification.rescored(global, checked: outcome.checked, to: verifiedURL)
-        return (global, final, outcome.checked, outcome.report)
+        // Only checks scored at or above the pair threshold can be reported (`duplicates.csv`);
+        // the margin covers the score's round trip through the graph's distance.
+        return (global, final, outcome.checked.filter { $0.score >= options.threshold - 1e-5 }, outcome.report)
     }
 }
 

@@ -153,7 +153,7 @@ struct LabelStage {
                 let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
                 crops.append([String(sample.id), image, String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? ""), annotation.label ?? "",
                               decimal(box.x, 4), decimal(box.y, 4), decimal(box.width, 4), decimal(box.height, 4),
-                              String(sample.statistics.width), String(sample.statistics.height), annotation.record])
+                              String(sample.width), String(sample.height), annotation.record])
             }
             try save(crops, "atrain_crops.csv")
             summary.objects = truth.count
@@ -305,7 +305,7 @@ struct LabelStage {
                                       "width", "height", "iou", "mistakenness", "mistakenness_loc", "record"])
         var corrected = CSVTable(header: ["filename", "label", "split", "col_x", "row_y", "width", "height", "source"])
         func pixels(_ box: BoundingBox, _ row: Int) -> BoundingBox {
-            box.inPixels(imageWidth: samples[row].statistics.width, imageHeight: samples[row].statistics.height)
+            box.inPixels(imageWidth: samples[row].width, imageHeight: samples[row].height)
         }
         func boxFields(_ box: BoundingBox) -> [String] { [decimal(box.x, 2), decimal(box.y, 2), decimal(box.width, 2), decimal(box.height, 2)] }
         let rows = Set(truth.filter { $0.value.contains { $0.box != nil } }.keys).union(boxedRows).sorted()

@@ -65,7 +65,7 @@ struct VerificationStage {
         report.candidatePairs = candidates.count
         var everyRank = options
         everyRank.candidates = Int.max
-        report.pairsBeyondCandidates = CopyVerification.candidates(graph: graph, options: everyRank).count - candidates.count
+        report.pairsBeyondCandidates = CopyVerification.candidateCount(graph: graph, options: everyRank) - candidates.count
         guard !candidates.isEmpty else { return ([], report) }
         LocalFeatures.useSingleThreadedOpenCV()
         var checked: [CopyVerification.Checked?] = Array(repeating: nil, count: candidates.count)
@@ -113,7 +113,7 @@ struct VerificationStage {
         guard !indices.isEmpty else { return [] }
         let tag = checkTag(features)
         let keys = indices.map { CheckedPairLog.key(tag: tag, samples[candidates[$0].a], samples[candidates[$0].b]) }
-        var evidence = reusedEvidence(keys)
+        var evidence = log.evidence(for: keys)
         pass.pairsReused = evidence.count { $0 != nil }
         let open = indices.indices.filter { evidence[$0] == nil }
         let schedule = PairSchedule(pairs: open.map { (candidates[indices[$0]].a, candidates[indices[$0]].b) },
@@ -143,15 +143,6 @@ struct VerificationStage {
         }
         describer.finish(&pass)
         if let logProblem { report.problems.append(oneLine(logProblem)) }
-        return evidence
-    }
-
-    /// The checks of the earlier runs of these keys (nil where none was logged).
-    private func reusedEvidence(_ keys: [CheckedPairLog.Key?]) -> [PairEvidence?] {
-        var wanted: [CheckedPairLog.Key: Int] = [:]
-        for (k, key) in keys.enumerated() { if let key { wanted[key] = k } }
-        var evidence = [PairEvidence?](repeating: nil, count: keys.count)
-        for (k, e) in log.load(wanted) { evidence[k] = e }
         return evidence
     }
 

@@ -47,8 +47,7 @@ enum WhiteningStage {
             let block = Array(rows[start..<min(start + chunk, rows.count)])
             var gathered = [Float]()
             gathered.reserveCapacity(block.count * matrix.dimension)
-            for row in block { gathered.append(contentsOf: matrix.row(row)) }
-            matrix.releasePages(spanning: block)
+            matrix.forEachRow(block) { _, values in gathered.append(contentsOf: values) }
             let values = whitening.apply(FeatureMatrix(rows: block.count, dimension: matrix.dimension, values: gathered),
                                          rows: 0..<block.count)
             try values.withUnsafeBytes { bytes in

@@ -147,20 +147,15 @@ public struct QualityInspector: Sendable {
 
     /// All findings for the given samples, in sample order.
     public func findings(for samples: [(id: Int64, statistics: ImageStatistics)]) -> [QualityFinding] {
-        let checkers = self.checkers
-        var findings: [QualityFinding] = []
-        let oddSize = oddSizeRange(samples.map { $0.statistics })
-        for sample in samples {
-            for (issue, score) in flags(sample.statistics, checkers) {
-                findings.append(QualityFinding(sampleID: sample.id, issue: issue, score: score))
-            }
-            if let range = oddSize {
-                let size = Self.size(sample.statistics)
-                if !range.contains(size) {
-                    findings.append(QualityFinding(sampleID: sample.id, issue: .oddSize, score: size))
-                }
-            }
-        }
+        let oddSize = oddSizeRange(sizes: samples.map { Self.size(width: $0.statistics.width, height: $0.statistics.height) })
+        return samples.flatMap { findings(id: $0.id, statistics: $0.statistics, oddSize: oddSize) }
+    }
+
+    /// One sample's findings, given the collection's ``oddSizeRange(sizes:)``.
+    public func findings(id: Int64, statistics: ImageStatistics, oddSize: ClosedRange<Double>?) -> [QualityFinding] {
+        var findings = flags(statistics).map { QualityFinding(sampleID: id, issue: $0.0, score: $0.1) }
+        let size = Self.size(width: statistics.width, height: statistics.height)
+        if let oddSize, !oddSize.contains(size) { findings.append(QualityFinding(sampleID: id, issue: .oddSize, score: size)) }
         return findings
     }
 
@@ -173,12 +168,13 @@ public struct QualityInspector: Sendable {
         return found
     }
 
-    static func size(_ s: ImageStatistics) -> Double { (Double(s.width) * Double(s.height)).squareRoot() }
+    /// `sqrt(w·h)`, the size the odd-size check compares.
+    public static func size(width: Int, height: Int) -> Double { (Double(width) * Double(height)).squareRoot() }
 
-    /// `[Q1 − k·IQR, Q3 + k·IQR]` of `sqrt(w·h)`; nil for fewer than 4 images.
-    func oddSizeRange(_ all: [ImageStatistics]) -> ClosedRange<Double>? {
-        guard all.count >= 4 else { return nil }
-        let sizes = all.map(Self.size).sorted()
+    /// `[Q1 − k·IQR, Q3 + k·IQR]` of the images' ``size(width:height:)``; nil for fewer than 4 images.
+    public func oddSizeRange(sizes: [Double]) -> ClosedRange<Double>? {
+        guard sizes.count >= 4 else { return nil }
+        let sizes = sizes.sorted()
         func quantile(_ q: Double) -> Double {
             let position = q * Double(sizes.count - 1)
             let lower = Int(position), upper = min(lower + 1, sizes.count - 1)

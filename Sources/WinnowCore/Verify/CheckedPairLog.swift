@@ -26,21 +26,27 @@ struct CheckedPairLog {
         }
     }
 
-    /// The stored evidence of the keys in `wanted`, by the value each key maps to. Cuts a torn
-    /// last record off the file so that records appended later stay aligned.
-    func load(_ wanted: [Key: Int]) -> [Int: PairEvidence] {
-        guard !wanted.isEmpty, let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return [:] }
+    /// The stored evidence of each of `keys` (nil where none was logged, or the key is nil): the
+    /// file is read once, each record's key found by binary search over the keys sorted (24 bytes
+    /// a key, where a dictionary of keys and one of results would hold several times that). Of a
+    /// key logged twice, the last record wins. Cuts a torn last record off the file so that
+    /// records appended later stay aligned.
+    func evidence(for keys: [Key?]) -> [PairEvidence?] {
+        var evidence = [PairEvidence?](repeating: nil, count: keys.count)
+        var order = keys.indices.compactMap { k in keys[k].map { (key: $0, index: Int32(k)) } }
+        guard !order.isEmpty, let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return evidence }
+        order.sort { ($0.key.high, $0.key.low, $0.index) < ($1.key.high, $1.key.low, $1.index) }
         let whole = data.count - data.count % Self.recordLength
-        var found: [Int: PairEvidence] = [:]
         data.withUnsafeBytes { bytes in
             for offset in stride(from: 0, to: whole, by: Self.recordLength) {
                 let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Self.recordLength])
-                guard let (key, evidence) = Self.decode(record), let index = wanted[key] else { continue }
-                found[index] = evidence
+                guard let (key, found) = Self.decode(record) else { continue }
+                var at = order.partitionPoint { ($0.key.high, $0.key.low) < (key.high, key.low) }
+                while at < order.count && order[at].key == key { evidence[Int(order[at].index)] = found; at += 1 }
             }
         }
         if whole < data.count { truncate(to: whole) }
-        return found
+        return evidence
     }
 
     /// Appends `records` and flushes them to disk.

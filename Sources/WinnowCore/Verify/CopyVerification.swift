@@ -112,17 +112,41 @@ public enum CopyVerification {
     /// Unordered neighbour pairs with `floor ≤ g < sure`, each once, from each row's first
     /// `candidates` neighbours.
     public static func candidates(graph: KNNGraph, options: Options) -> [Candidate] {
-        var seen = Set<Int64>()
         var result: [Candidate] = []
+        result.reserveCapacity(candidateCount(graph: graph, options: options))
+        forEachCandidate(graph, options) { result.append($0) }
+        return result
+    }
+
+    /// How many ``candidates(graph:options:)`` there are, counted without listing them.
+    public static func candidateCount(graph: KNNGraph, options: Options) -> Int {
+        var count = 0
+        forEachCandidate(graph, options) { _ in count += 1 }
+        return count
+    }
+
+    /// Each candidate pair once, in the order first found, with the global score of the list
+    /// that gives it first: a neighbour is passed over when it came first and its own list gives
+    /// the pair, or when this list gave it higher up (no table of the pairs seen, as
+    /// ``SimilarityPairs`` does).
+    private static func forEachCandidate(_ graph: KNNGraph, _ options: Options, _ body: (Candidate) -> Void) {
+        func qualifies(_ n: Neighbor) -> Bool {
+            let g = n.similarity(graph.metric)
+            return g >= options.floor && g < options.sure
+        }
         for row in 0..<graph.rows {
-            for n in graph.neighbors(of: row).prefix(options.candidates) where n.index != row {
-                let g = n.similarity(graph.metric)
-                guard g >= options.floor, g < options.sure else { continue }
-                let a = min(row, n.index), b = max(row, n.index)
-                if seen.insert(Int64(a) << 32 | Int64(b)).inserted { result.append(Candidate(a: a, b: b, global: g)) }
+            let list = graph.neighbors(of: row).prefix(options.candidates)
+            for rank in list.indices where list[rank].index != row && qualifies(list[rank]) {
+                let n = list[rank]
+                let givenBefore = list[..<rank].contains { $0.index == n.index && qualifies($0) }
+                    || n.index < row && graph.neighbors(of: n.index).prefix(options.candidates).contains {
+                        $0.index == row && qualifies($0)
+                    }
+                if !givenBefore {
+                    body(Candidate(a: min(row, n.index), b: max(row, n.index), global: n.similarity(graph.metric)))
+                }
             }
         }
-        return result
     }
 
     /// The verdict and final score of a checked pair (see the type's documentation).
