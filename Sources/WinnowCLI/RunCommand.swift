@@ -168,7 +168,7 @@ struct EmbeddingOptions: ParsableArguments {
     var std = "0.229,0.224,0.225"
     @Flag(help: "The custom model takes BGR channels.")
     var bgr = false
-    @Option(help: "Use these precomputed vectors instead of a model: .npy (rows follow the sorted file list), fastdup atrain_features.dat, or CSV filename,v0,v1,….")
+    @Option(help: "Use these precomputed vectors instead of a model: .npy (rows follow the sorted file list), fastdup atrain_features.dat, or CSV filename,v0,v1,…. With --model copy they are raw copy descriptors, whitened and verified as the model's would be.")
     var embeddings: String?
     @Flag(help: "Statistics only: no embeddings, no atrain_features.dat.")
     var noEmbeddings = false
@@ -176,6 +176,9 @@ struct EmbeddingOptions: ParsableArguments {
     var exportNpy = false
 
     func validate() throws {
+        if embeddings != nil, let model, model != "copy" {
+            throw ValidationError("--embeddings replaces the model: only --model copy goes with it (the vectors are then raw copy descriptors)")
+        }
         try OptionRange.check("--input-size", inputSize, in: OnnxImageEmbedder.inputSizes)
         _ = try OptionRange.numbers("--mean", mean, count: 3)
         _ = try OptionRange.numbers("--std", std, count: 3, accept: { $0 > 0 }, expected: "positive numbers")
@@ -188,7 +191,7 @@ struct EmbeddingOptions: ParsableArguments {
     /// with copy descriptors).
     func choice(forLabels: Bool = false) throws -> EmbeddingChoice {
         if noEmbeddings { return .none }
-        if let embeddings { return .precomputed(path: embeddings) }
+        if let embeddings { return model == "copy" ? .precomputedCopyDescriptors(path: embeddings) : .precomputed(path: embeddings) }
         let model = self.model ?? (forLabels ? "mobilenet_v2_squash" : "copy")
         switch model {
         case "copy": return .copyDescriptor

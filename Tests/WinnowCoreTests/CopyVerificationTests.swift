@@ -328,20 +328,9 @@ import Testing
     @Test func runVerifiesCandidatePairsWritesEvidenceAndReusesCachedFeatures() throws {
         // Whole groups (original + copies) of corpus set A, ~40 files; every neighbour pair from
         // the floor up is checked (no "sure" level), so true copies are among the candidates.
-        let corpus = try TestData.corpus("A")
-        let truth = try TestData.readCSV(corpus.appendingPathComponent("ground_truth.csv"))
-        let groups = Dictionary(grouping: truth, by: { $0["original_id"] ?? "" })
-        var chosen: [[String: String]] = []
-        for key in groups.keys.sorted() where chosen.count < 40 { chosen += groups[key] ?? [] }
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let images = root.appendingPathComponent("images")
-        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
-        for row in chosen {
-            let file = row["file"] ?? ""
-            try FileManager.default.copyItem(at: corpus.appendingPathComponent("images/" + file), to: images.appendingPathComponent(file))
-        }
-        let group = Dictionary(chosen.map { ($0["file"] ?? "", $0["original_id"] ?? "") }, uniquingKeysWith: { a, _ in a })
+        let (images, group) = try copyGroups(atLeast: 40, into: root)
         let work = root.appendingPathComponent("work")
         var analysis = AnalysisOptions.defaults(for: .copyDescriptor)
         analysis.verification?.sure = 1.01
@@ -389,5 +378,60 @@ import Testing
         // Same verdicts from re-read features (checks never modify shared features).
         #expect(second.verifiedPairs == first.verifiedPairs, "\(first) \(second)")
         #expect(try TestData.readCSV(work.appendingPathComponent("duplicates.csv")).count == rows.count)
+    }
+
+    /// Whole groups (original + copies) of corpus set A, at least `count` files, copied into
+    /// `root/images`; returns the folder and each file's group.
+    private func copyGroups(atLeast count: Int, into root: URL) throws -> (images: URL, group: [String: String]) {
+        let corpus = try TestData.corpus("A")
+        let truth = try TestData.readCSV(corpus.appendingPathComponent("ground_truth.csv"))
+        let groups = Dictionary(grouping: truth, by: { $0["original_id"] ?? "" })
+        var chosen: [[String: String]] = []
+        for key in groups.keys.sorted() where chosen.count < count { chosen += groups[key] ?? [] }
+        let images = root.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for row in chosen {
+            let file = row["file"] ?? ""
+            try FileManager.default.copyItem(at: corpus.appendingPathComponent("images/" + file), to: images.appendingPathComponent(file))
+        }
+        return (images, Dictionary(chosen.map { ($0["file"] ?? "", $0["original_id"] ?? "") }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Raw copy descriptors computed elsewhere (`--model copy --embeddings`) are whitened, scored
+    /// and verified as the model's own: a run on the default run's raw descriptors (its
+    /// `features.f32` rows in sorted file order) writes the same pairs, checks and scores. Vectors
+    /// of another length, or `--embeddings` with another model, are one-line errors.
+    @Test func precomputedCopyDescriptorsRunAsTheModelsOwn() throws {
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (images, _) = try copyGroups(atLeast: 30, into: root)
+        let winnow = TestData.winnowExecutable.path
+        let model = root.appendingPathComponent("model")
+        #expect(try TestData.shell(winnow, ["run", images.path, "-w", model.path, "--quiet"]).status == 0)
+        let store = try FeatureMatrix(mapping: model.appendingPathComponent("features.f32"), dimension: CopyDescriptor.dimension)
+        let rows = try Catalog(url: model.appendingPathComponent(Catalog.fileName))
+            .query("SELECT feature_row FROM samples WHERE feature_row IS NOT NULL ORDER BY path")
+            .compactMap { $0["feature_row"].flatMap { Int($0) } }
+        let raw = root.appendingPathComponent("raw.npy")
+        try NumPyFile.float32(rows.map { Array(store.row($0)) }).write(to: raw)
+
+        let precomputed = root.appendingPathComponent("precomputed")
+        let run = try TestData.shell(winnow, ["run", images.path, "-w", precomputed.path, "--model", "copy", "--embeddings", raw.path, "--quiet"])
+        #expect(run.status == 0, "\(run.output)")
+        for file in ["similarity.csv", "duplicates.csv", "connected_components.csv", "scores.csv", "atrain_features.dat"] {
+            let a = try Data(contentsOf: model.appendingPathComponent(file)), b = try Data(contentsOf: precomputed.appendingPathComponent(file))
+            #expect(a == b && !a.isEmpty, "\(file) differs")
+        }
+        let report = try String(contentsOf: precomputed.appendingPathComponent("verification.json"), encoding: .utf8)
+        #expect(report.contains("\"verifiedPairs\"") && !report.contains("\"verifiedPairs\" : 0"), "\(report)")
+
+        let short = root.appendingPathComponent("short.npy")
+        try NumPyFile.float32(rows.map { Array(store.row($0).prefix(8)) }).write(to: short)
+        let wrong = try TestData.shell(winnow, ["run", images.path, "-w", root.appendingPathComponent("w1").path, "--model", "copy",
+                                                "--embeddings", short.path, "--quiet"])
+        #expect(wrong.status == 65 && wrong.output.hasPrefix("winnow: cannot use embeddings \(short.path): 8 values a row"), "\(wrong.output)")
+        let mixed = try TestData.shell(winnow, ["run", images.path, "-w", root.appendingPathComponent("w2").path, "--model", "mobilenet_v2",
+                                                "--embeddings", raw.path, "--quiet"])
+        #expect(mixed.status == 64 && mixed.output.contains("only --model copy goes with it"), "\(mixed.output)")
     }
 }

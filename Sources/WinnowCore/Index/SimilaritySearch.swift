@@ -97,7 +97,7 @@ public final class SimilaritySearch: @unchecked Sendable {
     /// The vector the run would have stored for a decoded image: its model's embedding, or for
     /// copy descriptors the descriptor whitened with the run's `whitening.bin`.
     private func queryVector(of image: RGBImage) throws -> [Float] {
-        guard configuration.embedding == .copyDescriptor else { return try modelEmbedder().embed([image])[0] }
+        guard configuration.embedding.isCopyDescriptor else { return try modelEmbedder().embed([image])[0] }
         let describer = try copyEmbedder ?? CopyDescriptorEmbedder.mobileNetV2(intraOpThreads: 0)
         copyEmbedder = describer
         let raw = try describer.describe([image])[0]
@@ -116,7 +116,7 @@ public final class SimilaritySearch: @unchecked Sendable {
             made = try OnnxImageEmbedder.mobileNetV2(intraOpThreads: 0, inputSize: size, precision: .int8)
         case .onnx(let path, let size, let mean, let std, let bgr):
             made = try OnnxImageEmbedder(modelPath: path, inputSize: size, mean: mean, std: std, channelOrder: bgr ? .bgr : .rgb)
-        case .precomputed, .none, .copyDescriptor:
+        case .precomputed, .none, .copyDescriptor, .precomputedCopyDescriptors:
             throw SearchError.noModel(workDirectory.path)
         }
         embedder = made

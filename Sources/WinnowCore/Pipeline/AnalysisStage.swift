@@ -33,7 +33,7 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
     /// within distance 0.45.
     public static func defaults(for embedding: EmbeddingChoice, verify: Bool = true) -> AnalysisOptions {
         var options = AnalysisOptions()
-        if embedding == .copyDescriptor {
+        if embedding.isCopyDescriptor {
             options.threshold = verify ? 0.55 : 0.45
             options.componentThreshold = 0.6
             options.nearDuplicateDistance = verify ? 0.45 : 0.55

@@ -19,6 +19,10 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
     /// trimmed image in colour and coarse grey, final map max-pooled + block 12 GeM), PCA-whitened
     /// over the collection in the analysis stage.
     case copyDescriptor
+    /// Raw copy descriptors computed elsewhere (a file as for `precomputed`, with
+    /// ``CopyDescriptor/dimension`` values a row): used as ``copyDescriptor`` is — whitened, with
+    /// its thresholds, uncertain pairs verified on the images.
+    case precomputedCopyDescriptors(path: String)
 
     /// A name for the catalog: when it changes, stored features are recomputed.
     var identity: String {
@@ -30,12 +34,21 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
             "onnx/\(path)/\(modificationTime(path))/\(size)/\(mean)/\(std)/\(bgr ? "bgr" : "rgb")"
         case .precomputed(let path): "precomputed/\(path)/\(modificationTime(path))"
         case .copyDescriptor: CopyDescriptor().identity
+        case .precomputedCopyDescriptors(let path): "precomputed-copy/\(path)/\(modificationTime(path))"
+        }
+    }
+
+    /// Copy descriptors, from the model or precomputed.
+    public var isCopyDescriptor: Bool {
+        switch self {
+        case .copyDescriptor, .precomputedCopyDescriptors: true
+        default: false
         }
     }
 
     /// Block lengths of vectors that are whitened over the collection before use (nil: used as stored).
     var whitenedBlocks: [Int]? {
-        self == .copyDescriptor ? CopyDescriptor.blockLengths : nil
+        isCopyDescriptor ? CopyDescriptor.blockLengths : nil
     }
 }
 
@@ -93,6 +106,13 @@ struct EmbeddingSource {
         case .copyDescriptor:
             let model = try CopyDescriptorEmbedder.mobileNetV2(batchSize: 2)
             (embedder, precomputed, dimension) = (model, nil, model.dimension)
+        case .precomputedCopyDescriptors(let path):
+            let vectors = try PrecomputedEmbeddings.load(path)
+            guard vectors.dimension == CopyDescriptor.dimension else {
+                throw .invalidEmbeddings(path: path, reason: "\(vectors.dimension) values a row; copy descriptors (--model copy) "
+                                         + "have \(CopyDescriptor.dimension)")
+            }
+            (embedder, precomputed, dimension) = (nil, vectors, vectors.dimension)
         }
     }
 

@@ -54,7 +54,7 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     /// memory budget leaves when that is less (never below the estimate's minimum).
     func verificationFeatureBudget(images: Int, dimension: Int) -> Int {
         let runsModel: Bool = switch embedding {
-        case .none, .precomputed: false
+        case .none, .precomputed, .precomputedCopyDescriptors: false
         default: true
         }
         let estimate = memoryEstimate(images: images, dimension: dimension, embeds: runsModel)
