@@ -66,6 +66,27 @@ struct FeatureMatrixMappingTests {
         #expect(try residentKilobytes(of: url) == 0)
     }
 
+    /// A mapped file cut short after it was mapped (a user's vectors file changed mid-run): the
+    /// rows it no longer holds are refused, without reading the mapping (which would end the
+    /// process); a header before the values is skipped by `offset`.
+    @Test func rowsOfAFileCutShortAreRefusedNotRead() throws {
+        let folder = try TestData.temporaryDirectory("mapping-cut")
+        let url = folder.appendingPathComponent("vectors.f32")
+        let dimension = 16, rows = 1_000
+        try (Data(repeating: 7, count: 64) + (0..<(rows * dimension)).map(Float.init).withUnsafeBytes { Data($0) }).write(to: url)
+        let mapped = try FeatureMatrix(mapping: url, dimension: dimension, offset: 64)
+        #expect(mapped.rows == rows && Array(mapped.row(3)) == (48..<64).map(Float.init))
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: UInt64(64 + 100 * dimension * 4))
+        try handle.close()
+        var row = [Float](repeating: -1, count: dimension)
+        #expect(row.withUnsafeMutableBufferPointer { mapped.copyRow(99, into: $0.baseAddress!) })
+        #expect(row == (1584..<1600).map(Float.init))
+        #expect(!row.withUnsafeMutableBufferPointer { mapped.copyRow(500, into: $0.baseAddress!) })
+        #expect(row == Array(repeating: 0, count: dimension))
+        #expect(throws: (any Error).self) { try FeatureMatrix(mapping: url, dimension: dimension, offset: 2) }
+    }
+
     @Test func theExactIndexLeavesAMappedMatrixResidentByOneBlockAtMost() throws {
         let folder = try TestData.temporaryDirectory("mapping-index")
         let url = folder.appendingPathComponent("features.f32")

@@ -27,7 +27,11 @@ public struct PrecomputedEmbeddings: Sendable {
         self.path = path
         self.matrix = matrix
         self.names = names
-        unusableRows = (0..<matrix.rows).filter { !isUsableEmbedding(matrix.row($0)) }.map { ($0, records($0)) }
+        var unusable: [(row: Int, record: String)] = []
+        matrix.forEachRow(0..<matrix.rows) { row, values in
+            if !isUsableEmbedding(values) { unusable.append((row, records(row))) }
+        }
+        unusableRows = unusable
         unusableRowSet = Set(unusableRows.map(\.row))
         guard unusableRows.count < matrix.rows else {
             throw .invalidEmbeddings(path: path, reason: "every row has NaN or infinite values or is all zero")
@@ -142,27 +146,33 @@ public struct PrecomputedEmbeddings: Sendable {
         }
     }
 
+    /// A float32 file whose values start 4-byte aligned (NumPy aligns its header to 64 bytes) is
+    /// memory-mapped, as a work_dir's own vectors are; float16 or an unaligned start is converted
+    /// into memory.
     private static func loadNumPy(_ path: String) throws -> PrecomputedEmbeddings {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        let url = URL(fileURLWithPath: path)
+        let data = try Data(contentsOf: url, options: .alwaysMapped)
         let header = try NumPyHeader(data, path: path)
-        let count = header.rows * header.columns
-        var values = [Float](repeating: 0, count: count)
-        data.withUnsafeBytes { raw in
-            for i in 0..<count {
-                if header.isHalf {
-                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: header.dataOffset + 2 * i, as: UInt16.self))
-                    values[i] = Float(Float16(bitPattern: bits))
-                } else {
-                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: header.dataOffset + 4 * i, as: UInt32.self)))
-                }
-            }
-        }
         let names = FileManager.default.fileExists(atPath: path + ".csv") ? try readNameList(path + ".csv") : nil
         if let names, names.count != header.rows {
             throw EmbeddingError.invalidEmbeddings(path: path, reason: "\(header.rows) rows but \(names.count) names in its .csv")
         }
-        return try PrecomputedEmbeddings(path: path, matrix: FeatureMatrix(rows: header.rows, dimension: header.columns, values: values),
-                                         names: names, records: { "row \($0)" })
+        let matrix: FeatureMatrix
+        if !header.isHalf && header.dataOffset % 4 == 0 {
+            matrix = try FeatureMatrix(mapping: url, dimension: header.columns, offset: header.dataOffset)
+        } else {
+            matrix = FeatureMatrix(rows: header.rows, dimension: header.columns) { values in
+                data.withUnsafeBytes { raw in
+                    for i in values.indices {
+                        let at = header.dataOffset + (header.isHalf ? 2 : 4) * i
+                        values[i] = header.isHalf
+                            ? Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))))
+                            : Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                    }
+                }
+            }
+        }
+        return try PrecomputedEmbeddings(path: path, matrix: matrix, names: names, records: { "row \($0)" })
     }
 
     private static func loadFastdup(_ path: String) throws -> PrecomputedEmbeddings {

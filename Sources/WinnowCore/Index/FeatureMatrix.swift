@@ -25,17 +25,19 @@ public final class FeatureMatrix: @unchecked Sendable {
         base = box.pointer
     }
 
-    /// Maps a raw float32 file; its size must be a multiple of `dimension × 4` bytes.
-    public init(mapping url: URL, dimension: Int) throws {
+    /// Maps a raw float32 file (native byte order) from byte `offset` (a multiple of 4: a
+    /// header before the values); what follows must be a multiple of `dimension × 4` bytes.
+    public init(mapping url: URL, dimension: Int, offset: Int = 0) throws {
         let region = try MappedRegion(url: url)
-        guard dimension > 0, region.length % (dimension * 4) == 0 else {
+        guard dimension > 0, offset >= 0, offset % 4 == 0, offset <= region.length,
+              (region.length - offset) % (dimension * 4) == 0 else {
             throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey:
-                "\(url.path): \(region.length) bytes is not a whole number of \(dimension)-d float32 rows"])
+                "\(url.path): \(region.length - offset) bytes is not a whole number of \(dimension)-d float32 rows"])
         }
-        self.rows = region.length / (dimension * 4)
+        self.rows = (region.length - offset) / (dimension * 4)
         self.dimension = dimension
         owner = region
-        base = region.address.map { UnsafePointer($0.assumingMemoryBound(to: Float.self)) }
+        base = region.address.map { UnsafePointer(($0 + offset).assumingMemoryBound(to: Float.self)) }
     }
 
     /// Drops the pages of rows `range` from this process's memory (a mapped matrix; no effect on
@@ -69,12 +71,20 @@ public final class FeatureMatrix: @unchecked Sendable {
     /// Copies row `i` into `destination` (`dimension` values). A mapped matrix reads it from its
     /// file (`pread`), so rows read at random never become resident in this process — they stay
     /// in the system's file cache — where reading them through the mapping would keep every
-    /// page touched until released.
-    public func copyRow(_ i: Int, into destination: UnsafeMutablePointer<Float>) {
+    /// page touched until released. False (and zeros) when the file can no longer give the row
+    /// (cut short since it was mapped): the mapping is then not touched, as reading it would
+    /// end the process.
+    @discardableResult
+    public func copyRow(_ i: Int, into destination: UnsafeMutablePointer<Float>) -> Bool {
         let source = row(i)
-        guard let start = source.baseAddress else { return }
-        if let region = owner as? MappedRegion, region.read(into: destination, from: start, byteCount: dimension * 4) { return }
-        destination.update(from: start, count: dimension)
+        guard let start = source.baseAddress else { return false }
+        guard let region = owner as? MappedRegion else {
+            destination.update(from: start, count: dimension)
+            return true
+        }
+        if region.read(into: destination, from: start, byteCount: dimension * 4) { return true }
+        destination.update(repeating: 0, count: dimension)
+        return false
     }
 
     /// All values, row-major.

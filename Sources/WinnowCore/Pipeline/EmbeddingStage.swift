@@ -172,7 +172,13 @@ final class EmbeddingStage {
             } else if let precomputed, case .success = outcome.result, let id = ids[outcome.sampleID] {
                 guard let row = precomputedRows[id] else { missingVectors.append(id); continue }
                 guard precomputed.isUsable(row: row) else { continue }   // named by `warnings`
-                embedded.append((outcome.sampleID, Array(precomputed.matrix.row(row))))
+                // Read from the file (rows come in decode order, at random): never kept resident.
+                var vector = [Float](repeating: 0, count: precomputed.dimension)
+                guard vector.withUnsafeMutableBufferPointer({ $0.baseAddress.map { precomputed.matrix.copyRow(row, into: $0) } ?? false })
+                else {
+                    throw EmbeddingError.invalidEmbeddings(path: precomputed.path, reason: "row \(row) can no longer be read: the file changed during the run")
+                }
+                embedded.append((outcome.sampleID, vector))
             }
         }
         guard !embedded.isEmpty else { return [:] }
