@@ -26,6 +26,7 @@ struct BenchScaleCommand: ParsableCommand {
               winnow-bench scale --sizes 10000,50000,100000,200000 --fastdup
               winnow-bench scale --sizes 2500,5000,10000 --images ~/.cache/winnow/corpus/C/images
               winnow-bench scale --sizes 1000 --only-images
+              winnow-bench scale --sizes 1000000 --sides 128-320 --vectors-from 20000
             """
     )
 
@@ -52,6 +53,11 @@ struct BenchScaleCommand: ParsableCommand {
 
     @Flag(help: "Also run fastdup on the same files.")
     var fastdup = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Give `winnow run` precomputed copy descriptors (--model copy --embeddings) instead of running the network: real ones for the first COUNT made images, made from them for the rest (see ScaleDescriptors). Every other stage runs as in the default.",
+        valueName: "count"))
+    var vectorsFrom: Int?
 
     @Flag(help: "Only make (or find) the images, print their file lists and stop.")
     var onlyImages = false
@@ -90,6 +96,10 @@ struct BenchScaleCommand: ParsableCommand {
         _ = try OptionRange.counts("--sizes", sizes, in: 2...50_000_000)
         try OptionRange.check("--copies", copies, in: 0...0.5)
         _ = try sideRange()
+        if let vectorsFrom {
+            guard images == nil else { throw ValidationError("--vectors-from needs made images, not --images") }
+            try OptionRange.check("--vectors-from", vectorsFrom, in: 2...1_000_000)
+        }
     }
 
     func run() throws {
@@ -118,14 +128,7 @@ extension BenchScaleCommand {
     /// A file with the absolute paths of the first `count` images, one a line.
     private func fileList(_ count: Int) throws -> URL {
         if let images { return try firstImages(count, of: images) }
-        let set: ScaleImageSet
-        do {
-            set = try ScaleImageSet(poolFolder: URL(fileURLWithPath: pool), seed: seed, copyFraction: copies,
-                                    sides: try sideRange(), cache: URL(fileURLWithPath: cache))
-        } catch {
-            standardError("winnow-bench: \(error)")
-            throw ExitStatus.noInput
-        }
+        let set = try imageSet()
         let started = Date()
         do {
             let list = try set.make(count: count, workers: ProcessInfo.processInfo.activeProcessorCount)
@@ -135,6 +138,25 @@ extension BenchScaleCommand {
             standardError("winnow-bench: \(error)")
             throw ExitStatus.software
         }
+    }
+
+    private func imageSet() throws -> ScaleImageSet {
+        do {
+            return try ScaleImageSet(poolFolder: URL(fileURLWithPath: pool), seed: seed, copyFraction: copies,
+                                     sides: try sideRange(), cache: URL(fileURLWithPath: cache))
+        } catch {
+            standardError("winnow-bench: \(error)")
+            throw ExitStatus.noInput
+        }
+    }
+
+    /// `winnow run`'s arguments for the vectors of the first `count` images (none without --vectors-from).
+    private func vectorArguments(_ count: Int) throws -> [String] {
+        guard let vectorsFrom else { return [] }
+        let started = Date()
+        let file = try ScaleDescriptors(set: try imageSet(), sampleCount: min(vectorsFrom, count)).file(count: count, scratch: places.scratch)
+        print(String(format: "%d descriptors ready in %@ (%.1f s)", count, file.path, Date().timeIntervalSince(started)))
+        return ["--model", "copy", "--embeddings", file.path]
     }
 
     /// The first `count` images of `folder` in sorted path order, listed in the scratch folder.
@@ -166,8 +188,9 @@ extension BenchScaleCommand {
     private func measure(_ count: Int, list: URL) throws -> Measurement {
         let work = places.scratch + "/scale-\(count)"
         try? FileManager.default.removeItem(atPath: work)
+        let vectors = try vectorArguments(count)
         let started = Date()
-        let report = try BenchSupport.winnowRun([list.path, "--work-dir", work])
+        let report = try BenchSupport.winnowRun([list.path, "--work-dir", work] + vectors)
         let wall = Date().timeIntervalSince(started)
         struct Summary: Decodable { var stages: [StageFigures]? }
         let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: URL(fileURLWithPath: work + "/summary.json")))

@@ -169,12 +169,19 @@ extension ScaleImageSet {
             }
         }
         if let failure = queue.failure { throw failure }
-        try save(groundTruth(count), "ground_truth.csv")
+        // The truth of the first N images is a prefix of a larger set's: keep the longest made.
+        if madeTruthRows() < count { try save(groundTruth(count), "ground_truth.csv") }
         try save((0..<count).map { url(of: $0).path + "\n" }.joined(), "list-\(count).txt")
         return folder.appendingPathComponent("list-\(count).txt")
     }
 
     func url(of index: Int) -> URL { images.appendingPathComponent(Self.fileName(index)) }
+
+    /// Rows of the `ground_truth.csv` already written (0 when there is none).
+    private func madeTruthRows() -> Int {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("ground_truth.csv"), options: .alwaysMapped) else { return 0 }
+        return max(0, data.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } - 1)
+    }
 
     /// One row per image: its file, pool original and crop box, size and JPEG quality, and for a
     /// planted copy the image it copies, the transform and its parameters.

@@ -120,4 +120,41 @@ import WinnowCommandSupport
         let decodeExponent = lines[growth...].first { $0.hasPrefix("  decode") }?.split(separator: " ").dropFirst().first
         #expect(decodeExponent.flatMap { Double($0) } != nil, "\(result.output)")
     }
+
+    /// `--vectors-from`: the run takes precomputed copy descriptors — the first images' real ones
+    /// (a default run's raw descriptors, byte for byte), planted copies near their sources, the
+    /// rest mixtures — and still verifies pairs on the images. The ground truth keeps covering
+    /// the most images made; with `--images` the option is a usage error.
+    @Test func vectorsFromRealDescriptorsFeedTheRun() throws {
+        let root = try TestData.temporaryDirectory()
+        let cache = root.appendingPathComponent("cache"), scratch = root.appendingPathComponent("scratch")
+        let result = try TestData.shell(TestData.benchExecutable.path,
+                                        ["scale", "--sizes", "60", "--vectors-from", "30", "--copies", "0.2",
+                                         "--pool", try TestData.photoPool().path, "--cache", cache.path, "--scratch", scratch.path])
+        #expect(result.status == 0, "\(result.output)")
+        let folder = try #require(try FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: nil).first)
+        #expect(try TestData.readCSV(folder.appendingPathComponent("ground_truth.csv")).count == 60)
+        let vectors = try PrecomputedEmbeddings.load(folder.appendingPathComponent("descriptors-from30-60.npy").path).matrix
+        #expect(vectors.rows == 60 && vectors.dimension == CopyDescriptor.dimension)
+        let real = try FeatureMatrix(mapping: scratch.appendingPathComponent("descriptors-30/features.f32"), dimension: vectors.dimension)
+        let rows = try Catalog(url: scratch.appendingPathComponent("descriptors-30/" + Catalog.fileName))
+            .query("SELECT feature_row FROM samples ORDER BY path").compactMap { $0["feature_row"].flatMap { Int($0) } }
+        #expect(rows.count == 30 && rows.indices.allSatisfy { Array(vectors.row($0)) == Array(real.row(rows[$0])) })
+        func cosine(_ a: Int, _ b: Int) -> Float {
+            let x = vectors.row(a), y = vectors.row(b)
+            let dot = zip(x, y).reduce(0) { $0 + $1.0 * $1.1 }
+            return dot / (x.reduce(0) { $0 + $1 * $1 } * y.reduce(0) { $0 + $1 * $1 }).squareRoot()
+        }
+        let truth = try TestData.readCSV(folder.appendingPathComponent("ground_truth.csv"))
+        let copies = truth.compactMap { row -> (Int, Int)? in
+            guard let index = row["index"].flatMap({ Int($0) }), index >= 30, let source = row["copy_of"], !source.isEmpty else { return nil }
+            return (index, Int(source.dropLast(4).split(separator: "/").last ?? "") ?? -1)
+        }
+        #expect(!copies.isEmpty && copies.allSatisfy { cosine($0.0, $0.1) > 0.99 }, "\(copies)")
+        let report = try String(contentsOf: scratch.appendingPathComponent("scale-60/verification.json"), encoding: .utf8)
+        #expect(report.contains("\"candidatePairs\"") && !report.contains("\"candidatePairs\" : 0"), "\(report)")
+
+        let refused = try TestData.shell(TestData.benchExecutable.path, ["scale", "--sizes", "10", "--vectors-from", "5", "--images", root.path])
+        #expect(refused.status == 64 && refused.output.contains("--vectors-from"), "\(refused.output)")
+    }
 }

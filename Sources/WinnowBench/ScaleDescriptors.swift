@@ -1,0 +1,95 @@
+import Foundation
+import WinnowCore
+
+/// Raw copy descriptors for every image of a ``ScaleImageSet``, so that `winnow run --model copy
+/// --embeddings` can run every stage but the network on a set too large to embed here (the
+/// 1M-image run: the network's ~12 ms a 224² image would take hours on two cores).
+///
+/// The first `sampleCount` images get their real descriptors (a default run over them, without
+/// verification). Beyond them, a planted copy gets its source's descriptor with 2 % noise, so the
+/// pair is a candidate and verification compares the two real images; any other image gets a
+/// mixture `α·a + (1−α)·b` (α in 0.3–0.7) of two real descriptors, so it looks like a descriptor
+/// (its blocks' scales and correlations) without copying any one. Rows follow the image order,
+/// which is the run's sorted file list.
+struct ScaleDescriptors {
+    let set: ScaleImageSet
+    let sampleCount: Int
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The `.npy` for the first `count` images, made once and kept beside the images.
+    func file(count: Int, scratch: String) throws -> URL {
+        let url = set.folder.appendingPathComponent("descriptors-from\(sampleCount)-\(count).npy")
+        if FileManager.default.fileExists(atPath: url.path) { return url }
+        let real = try realDescriptors(scratch: scratch)
+        let partial = url.appendingPathExtension("partial")
+        try write(count: count, real: real, to: partial)
+        try FileManager.default.moveItem(at: partial, to: url)
+        return url
+    }
+
+    /// The raw descriptors of the first `sampleCount` images, in image order, from a default run over them.
+    private func realDescriptors(scratch: String) throws -> [[Float]] {
+        let list = try set.make(count: sampleCount, workers: ProcessInfo.processInfo.activeProcessorCount)
+        let work = scratch + "/descriptors-\(sampleCount)"
+        _ = try BenchSupport.winnowRun([list.path, "--work-dir", work, "--no-verify"])
+        let store = try FeatureMatrix(mapping: URL(fileURLWithPath: work + "/features.f32"), dimension: CopyDescriptor.dimension)
+        let rows = try Catalog(url: URL(fileURLWithPath: work + "/" + Catalog.fileName))
+            .query("SELECT path, feature_row FROM samples WHERE feature_row IS NOT NULL ORDER BY path")
+        guard rows.count == sampleCount else {
+            throw Failure(description: "\(work): \(rows.count) of the first \(sampleCount) images have descriptors, not all")
+        }
+        return rows.compactMap { $0["feature_row"].flatMap { Int($0) } }.map { Array(store.row($0)) }
+    }
+
+    /// Writes the rows block by block; a copy's source row is read back from the file.
+    private func write(count: Int, real: [[Float]], to url: URL) throws {
+        let dimension = CopyDescriptor.dimension
+        try NumPyHeader.float32(rows: count, columns: dimension).write(to: url)
+        let handle = try FileHandle(forUpdating: url)
+        defer { try? handle.close() }
+        let headerLength = try handle.seekToEnd()
+        var block: [Float] = []
+        for index in 0..<count {
+            var random = SplitMix64(seed: 0x5CA1E ^ UInt64(index))
+            let row: [Float]
+            if index < real.count {
+                row = real[index]
+            } else if let copy = set.recipe(index).copy {
+                try handle.write(contentsOf: block.withUnsafeBytes { Data($0) })
+                block.removeAll(keepingCapacity: true)
+                try handle.seek(toOffset: headerLength + UInt64(copy.source * dimension * 4))
+                let source = try handle.read(upToCount: dimension * 4) ?? Data()
+                try handle.seekToEnd()
+                let values = source.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                guard values.count == dimension else { throw Failure(description: "\(url.path): row \(copy.source) not readable") }
+                let scale = 0.02 * (values.reduce(0) { $0 + $1 * $1 } / Float(dimension)).squareRoot()
+                row = values.map { $0 + scale * Float(random.nextUnit() * 2 - 1) * 1.73 }
+            } else {
+                let a = real[Int(random.next() % UInt64(real.count))], b = real[Int(random.next() % UInt64(real.count))]
+                let alpha = Float(0.3 + 0.4 * random.nextUnit())
+                row = zip(a, b).map { alpha * $0 + (1 - alpha) * $1 }
+            }
+            block += row
+            if block.count >= 4096 * dimension {
+                try handle.write(contentsOf: block.withUnsafeBytes { Data($0) })
+                block.removeAll(keepingCapacity: true)
+            }
+        }
+        try handle.write(contentsOf: block.withUnsafeBytes { Data($0) })
+    }
+}
+
+/// A NumPy `.npy` version 1.0 header for a C-order little-endian float32 matrix, padded so that
+/// the values start on a 64-byte boundary (NumPy's own alignment).
+enum NumPyHeader {
+    static func float32(rows: Int, columns: Int) -> Data {
+        let dictionary = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
+        let padding = (64 - (10 + dictionary.utf8.count + 1) % 64) % 64
+        let length = dictionary.utf8.count + padding + 1
+        return Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)])
+            + Data((dictionary + String(repeating: " ", count: padding) + "\n").utf8)
+    }
+}
