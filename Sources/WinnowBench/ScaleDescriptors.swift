@@ -8,12 +8,15 @@ import WinnowCore
 /// The first `sampleCount` images get their real descriptors (a default run over them, without
 /// verification). Beyond them, a planted copy gets its source's descriptor with 2 % noise, so the
 /// pair is a candidate and verification compares the two real images; any other image gets a
-/// mixture `α·a + (1−α)·b` (α in 0.3–0.7) of two real descriptors, so it looks like a descriptor
-/// (its blocks' scales and correlations) without copying any one. Rows follow the image order,
-/// which is the run's sorted file list.
+/// weighted sum of ``mixedRows`` random real descriptors (weights 0.2–1), so it looks like a
+/// descriptor (its blocks' scales and correlations) without copying any one. Rows follow the
+/// image order, which is the run's sorted file list.
 struct ScaleDescriptors {
     let set: ScaleImageSet
     let sampleCount: Int
+    /// Real descriptors mixed into each other image: two images sharing one of them are then
+    /// about as alike as unrelated photos after whitening, not near copies.
+    static let mixedRows = 4
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -68,9 +71,12 @@ struct ScaleDescriptors {
                 let scale = 0.02 * (values.reduce(0) { $0 + $1 * $1 } / Float(dimension)).squareRoot()
                 row = values.map { $0 + scale * Float(random.nextUnit() * 2 - 1) * 1.73 }
             } else {
-                let a = real[Int(random.next() % UInt64(real.count))], b = real[Int(random.next() % UInt64(real.count))]
-                let alpha = Float(0.3 + 0.4 * random.nextUnit())
-                row = zip(a, b).map { alpha * $0 + (1 - alpha) * $1 }
+                var mixed = [Float](repeating: 0, count: dimension)
+                for _ in 0..<Self.mixedRows {
+                    let weight = Float(0.2 + 0.8 * random.nextUnit()), base = real[Int(random.next() % UInt64(real.count))]
+                    for j in 0..<dimension { mixed[j] += weight * base[j] }
+                }
+                row = mixed
             }
             block += row
             if block.count >= 4096 * dimension {
