@@ -110,12 +110,6 @@ public final class FeatureMatrix: @unchecked Sendable {
         deinit { storage.deallocate() }
     }
 
-    /// ``releasePages(rows:)`` from the lowest to the highest of `rows` (in any order).
-    public func releasePages(spanning rows: some Collection<Int>) {
-        guard let low = rows.min(), let high = rows.max() else { return }
-        releasePages(rows: low..<(high + 1))
-    }
-
     /// Calls `body` with each of `rows` and its values, releasing the mapped pages each time the
     /// rows visited since the last release would span `span` rows, and at the end. A sparse
     /// pass (a sample; rows in about ascending order) then stays resident by one span. The kernel

@@ -35,22 +35,17 @@ enum FeatureExport {
         try AtomicFile.replace(url, with: temporary)
     }
 
-    /// Appends `rows` of the store to `output` in 4 MB chunks, releasing each chunk's mapped pages.
+    /// Appends `rows` of the store to `output` in 4 MB chunks, the mapped pages released as the rows go.
     private static func copy(rows: [Int], from store: FeatureStore, to output: FileHandle) throws {
         let matrix = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
         var chunk = Data()
-        var chunkRows: [Int] = []
-        func flush() throws {
-            try output.write(contentsOf: chunk)
-            chunk.removeAll(keepingCapacity: true)
-            matrix.releasePages(spanning: chunkRows)
-            chunkRows.removeAll(keepingCapacity: true)
+        try matrix.forEachRow(rows) { _, values in
+            chunk.append(contentsOf: UnsafeRawBufferPointer(values))
+            if chunk.count > 1 << 22 {
+                try output.write(contentsOf: chunk)
+                chunk.removeAll(keepingCapacity: true)
+            }
         }
-        for row in rows {
-            chunk.append(contentsOf: UnsafeRawBufferPointer(matrix.row(row)))
-            chunkRows.append(row)
-            if chunk.count > 1 << 22 { try flush() }
-        }
-        try flush()
+        try output.write(contentsOf: chunk)
     }
 }
