@@ -66,25 +66,22 @@ public struct PrecomputedEmbeddings: Sendable {
         throw .invalidEmbeddings(path: path, reason: "unknown format (expected .npy, fastdup .dat or .csv)")
     }
 
-    /// The row of each sample, keyed by sample id. `samples` are all the run's files in id
-    /// order (`filename` is the name written to outputs); `valid` says which decoded.
-    public func rows(for samples: [(id: String, filename: String)]) throws(EmbeddingError) -> [String: Int] {
+    /// The row of each sample (nil: none), in the order given. `samples` are all the run's
+    /// files in id order (`filename` is the name written to outputs): without a name list the
+    /// rows follow that order.
+    public func rows(for samples: [(id: String, filename: String)]) throws(EmbeddingError) -> [Int?] {
         guard let names else {
             guard matrix.rows == samples.count else {
                 throw .invalidEmbeddings(path: path, reason:
                     "\(matrix.rows) rows, but the run has \(samples.count) files (rows must follow the sorted file list)")
             }
-            return Dictionary(uniqueKeysWithValues: samples.enumerated().map { ($0.element.id, $0.offset) })
+            return samples.indices.map { Optional($0) }
         }
         var byName: [String: Int] = [:]
         for (row, name) in names.enumerated() { byName[name] = row }
-        var rows: [String: Int] = [:]
         var suffixIndex: [String: Int]?
-        for sample in samples {
-            if let row = byName[sample.filename] ?? byName[sample.id] {
-                rows[sample.id] = row
-                continue
-            }
+        return samples.map { sample in
+            if let row = byName[sample.filename] ?? byName[sample.id] { return row }
             if suffixIndex == nil {
                 var index: [String: Int] = [:]
                 for (row, name) in names.enumerated() {
@@ -93,9 +90,8 @@ public struct PrecomputedEmbeddings: Sendable {
                 }
                 suffixIndex = index
             }
-            if let row = suffixIndex?[sample.id] { rows[sample.id] = row }
+            return suffixIndex?[sample.id]
         }
-        return rows
     }
 
     // MARK: Formats

@@ -87,6 +87,11 @@ public final class Catalog: Sendable {
                     first_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE);
                 """)
         }
+        // The row of the user's vectors (`--embeddings`) of each sample, kept with the sample
+        // rather than in a table beside the decode stage.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: "ALTER TABLE samples ADD COLUMN vector_row INTEGER")
+        }
         return migrator
     }
 
@@ -145,16 +150,21 @@ public final class Catalog: Sendable {
         public var source: SampleSource
         /// The path written to output files (the input as the user typed it + relative path).
         public var filename: String
+        /// The row of the user's vectors (`--embeddings`) that is this input's, if any.
+        public var vectorRow: Int? = nil
     }
 
     /// Brings the catalog in line with the current listing: new inputs get the next free ids
     /// (in listing order), changed files (size or mtime) go back to pending, inputs no longer
-    /// listed are kept but marked unlisted. Returns the ids of the samples still to process.
-    /// With `needingFeatures`, decoded samples that have no feature row yet are returned too.
+    /// listed are kept but marked unlisted. Returns how many samples are still to process (read
+    /// them with ``pendingSamples(after:limit:needingFeatures:archive:)``). With
+    /// `needingFeatures`, decoded samples that have no feature row yet count as pending too.
     /// Samples whose file is gone (not listed, and no longer on disk) are removed with everything
     /// stored about them. New samples record `run` as the run that added them. Samples that
-    /// share a feature row lose it (and are returned with `needingFeatures`).
-    public func register(_ listings: [Listing], run: Int64, needingFeatures: Bool = false) throws -> [Int64: SampleSource] {
+    /// share a feature row lose it (and are pending with `needingFeatures`). Each listing is
+    /// looked up by its path (an index), so nothing is held beside the listing.
+    @discardableResult
+    public func register(_ listings: [Listing], run: Int64, needingFeatures: Bool = false) throws -> Int {
         try write { db in
             // Samples sharing a feature row (left by runs that overlapped before the work_dir was
             // locked) lose it, so that each is embedded again into a row of its own.
@@ -162,17 +172,9 @@ public final class Catalog: Sendable {
                 UPDATE samples SET feature_row = NULL WHERE feature_row IN
                 (SELECT feature_row FROM samples WHERE feature_row IS NOT NULL GROUP BY feature_row HAVING COUNT(*) > 1)
                 """)
-            struct Known { var id: Int64; var size: Int64; var mtime: Double; var state: String; var hasFeatures: Bool }
-            var known: [String: Known] = [:]
-            known.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM samples") ?? 0)
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, path, file_size, mtime, state, feature_row FROM samples")
-            while let row = try rows.next() {
-                known[row["path"]] = Known(id: row["id"], size: row["file_size"], mtime: row["mtime"], state: row["state"],
-                                           hasFeatures: !row.hasNull(atIndex: 5))
-            }
             var nextID = (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM samples") ?? -1) + 1
             try db.execute(sql: "UPDATE samples SET listed = 0")
-            var pending: [Int64: SampleSource] = [:]
+            let lookup = try db.makeStatement(sql: "SELECT id, file_size, mtime FROM samples WHERE path = ?")
             for listing in listings {
                 let source = listing.source
                 var archive: String?, member: String?, location: String?
@@ -180,38 +182,82 @@ public final class Catalog: Sendable {
                 case .archiveMember(let url, let name): archive = url.path; member = name
                 case .file(let path): location = path
                 }
-                if let existing = known[source.id] {
-                    let changed = existing.size != source.byteCount || existing.mtime != source.modificationTime
-                    if changed {
-                        try db.execute(sql: "DELETE FROM stats WHERE sample_id = ?", arguments: [existing.id])
+                if let known = try Row.fetchOne(lookup, arguments: [source.id]) {
+                    let id: Int64 = known["id"]
+                    if known["file_size"] != source.byteCount || known["mtime"] != source.modificationTime {
+                        try db.execute(sql: "DELETE FROM stats WHERE sample_id = ?", arguments: [id])
                         try db.execute(sql: """
                             UPDATE samples SET state = 'pending', file_size = ?, mtime = ?, content_hash = NULL,
                             format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL,
                             feature_row = NULL WHERE id = ?
-                            """, arguments: [source.byteCount, source.modificationTime, existing.id])
+                            """, arguments: [source.byteCount, source.modificationTime, id])
                     }
-                    try db.execute(sql: "UPDATE samples SET listed = 1, filename = ?, location = ? WHERE id = ?",
-                                   arguments: [listing.filename, location, existing.id])
-                    let lacksFeatures = needingFeatures && existing.state == "valid" && !existing.hasFeatures
-                    if changed || existing.state == "pending" || lacksFeatures { pending[existing.id] = source }
+                    try db.execute(sql: "UPDATE samples SET listed = 1, filename = ?, location = ?, vector_row = ? WHERE id = ?",
+                                   arguments: [listing.filename, location, listing.vectorRow, id])
                 } else {
                     try db.execute(sql: """
-                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run, location)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run, location, vector_row)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [nextID, source.id, listing.filename, archive, member,
-                                         source.byteCount, source.modificationTime, run, location])
-                    pending[nextID] = source
+                                         source.byteCount, source.modificationTime, run, location, listing.vectorRow])
                     nextID += 1
                 }
             }
-            for row in try Row.fetchAll(db, sql: "SELECT id, location, archive FROM samples WHERE listed = 0") {
+            var gone: [Int64] = []
+            let unlisted = try Row.fetchCursor(db, sql: "SELECT id, location, archive FROM samples WHERE listed = 0")
+            while let row = try unlisted.next() {
                 let path: String = (row["archive"] as String?) ?? (row["location"] as String?) ?? ""
-                if !FileManager.default.fileExists(atPath: path) {
-                    try db.execute(sql: "DELETE FROM similar_pairs WHERE from_id = ? OR to_id = ?", arguments: [row["id"], row["id"]])
-                    try db.execute(sql: "DELETE FROM samples WHERE id = ?", arguments: [row["id"]])
-                }
+                if !FileManager.default.fileExists(atPath: path) { gone.append(row["id"]) }
             }
-            return pending
+            for id in gone {
+                try db.execute(sql: "DELETE FROM similar_pairs WHERE from_id = ? OR to_id = ?", arguments: [id, id])
+                try db.execute(sql: "DELETE FROM samples WHERE id = ?", arguments: [id])
+            }
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM samples WHERE \(Self.pendingCondition)",
+                                    arguments: [needingFeatures]) ?? 0
+        }
+    }
+
+    /// A listed sample still to read, as registered.
+    public struct PendingSample: Sendable {
+        public var id: Int64
+        public var source: SampleSource
+        /// Its row of the user's vectors (`--embeddings`), if any.
+        public var vectorRow: Int?
+    }
+
+    /// Listed samples not yet processed (or, `?` = needing features, decoded without a feature row).
+    private static let pendingCondition = """
+        listed = 1 AND (state = 'pending' OR (? AND state = 'valid' AND feature_row IS NULL))
+        """
+
+    /// Up to `limit` pending samples with ids above `id`, in id order: the plain files when
+    /// `archive` is nil, else the members of that archive. Pages are read by id, so samples
+    /// processed meanwhile do not shift them.
+    public func pendingSamples(after id: Int64, limit: Int, needingFeatures: Bool, archive: String?) throws -> [PendingSample] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, path, filename, archive, member, file_size, mtime, location, vector_row FROM samples
+                WHERE \(Self.pendingCondition) AND archive IS ? AND id > ? ORDER BY id LIMIT ?
+                """, arguments: [needingFeatures, archive, id, limit]).map { row in
+                let location: SampleLocation = if let archive: String = row["archive"] {
+                    .archiveMember(archive: URL(fileURLWithPath: archive), member: row["member"] ?? "")
+                } else {
+                    .file(row["location"] ?? row["path"])
+                }
+                return PendingSample(id: row["id"], source: SampleSource(id: row["path"], location: location, byteCount: row["file_size"],
+                                                                          modificationTime: row["mtime"], displayName: row["filename"]),
+                                     vectorRow: row["vector_row"])
+            }
+        }
+    }
+
+    /// The archives that hold pending samples, by path.
+    public func archivesWithPendingSamples(needingFeatures: Bool) throws -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT DISTINCT archive FROM samples WHERE \(Self.pendingCondition) AND archive IS NOT NULL ORDER BY archive
+                """, arguments: [needingFeatures])
         }
     }
 
@@ -464,12 +510,22 @@ public struct InvalidRecord: Sendable {
 /// What processing one sample produced.
 public struct SampleOutcome: Sendable {
     public var sampleID: Int64
+    /// The sample's name in outputs and messages.
+    public var name: String
     /// XXH64 of the file's bytes (hex), nil when they could not be read.
     public var contentHash: String?
     public var result: Result<ProcessedImage, InvalidSample>
     /// The decoded image's embedding, computed on the decode worker when the run embeds
     /// (written to the feature store, not to the catalog); a failure is the model's, not the file's.
     public var embedding: Result<[Float], EmbeddingError>? = nil
+    /// The sample's row of the user's vectors (`--embeddings`), if any.
+    public var vectorRow: Int? = nil
+
+    init(_ sample: Catalog.PendingSample, contentHash: String?, result: Result<ProcessedImage, InvalidSample>,
+         embedding: Result<[Float], EmbeddingError>? = nil) {
+        (sampleID, name, vectorRow) = (sample.id, sample.source.displayName, sample.vectorRow)
+        (self.contentHash, self.result, self.embedding) = (contentHash, result, embedding)
+    }
 }
 
 /// A decoded image's measurements.

@@ -116,9 +116,9 @@ struct EmbeddingSource {
         }
     }
 
-    /// The precomputed row of each of the run's files (all listed files, in id order); empty for a model.
-    func rows(for samples: [(id: String, filename: String)]) throws(EmbeddingError) -> [String: Int] {
-        try precomputed?.rows(for: samples) ?? [:]
+    /// The precomputed row of each of the run's files (all listed files, in id order); nil for a model.
+    func rows(for samples: [(id: String, filename: String)]) throws(EmbeddingError) -> [Int?]? {
+        try precomputed?.rows(for: samples)
     }
 }
 
@@ -132,20 +132,17 @@ final class EmbeddingStage {
     /// What the decode workers run on each decoded image (nil for precomputed vectors).
     let embedder: (any SampleEmbedder)?
     private let precomputed: PrecomputedEmbeddings?
-    private let precomputedRows: [String: Int]
-    /// Samples that decoded but have no precomputed vector.
-    private(set) var missingVectors: [String] = []
-    /// Samples the model gave an unusable vector.
-    private(set) var unusableOutputs: [String] = []
+    /// Decoded samples without a precomputed vector: how many, and the first one's name.
+    private var missingVectors = (count: 0, first: "")
+    /// Samples the model gave an unusable vector: how many, and the first one's name.
+    private var unusableOutputs = (count: 0, first: "")
 
     static let featuresFileName = "features.f32"
 
-    /// `rows`: ``EmbeddingSource/rows(for:)`` of the run's files.
-    init(source: EmbeddingSource, rows: [String: Int], workDirectory: URL, catalog: Catalog) throws {
+    init(source: EmbeddingSource, workDirectory: URL, catalog: Catalog) throws {
         choice = source.choice
         embedder = source.embedder
         precomputed = source.precomputed
-        precomputedRows = rows
         let url = workDirectory.appendingPathComponent(Self.featuresFileName)
         let identity = "\(choice.identity)/d\(source.dimension)"
         if try catalog.setting("embedding") != identity {
@@ -160,17 +157,15 @@ final class EmbeddingStage {
 
     /// Appends the vectors of the decoded samples among `outcomes` to the feature store and
     /// returns each one's row. A model failure ends the run (it is not about one file).
-    func append(_ outcomes: [SampleOutcome], ids: [Int64: String]) throws -> [Int64: Int] {
+    func append(_ outcomes: [SampleOutcome]) throws -> [Int64: Int] {
         var embedded: [(Int64, [Float])] = []
         for outcome in outcomes {
             if let embedding = outcome.embedding {
                 let vector = try embedding.get()
-                guard isUsableEmbedding(vector) else {
-                    unusableOutputs.append(ids[outcome.sampleID] ?? String(outcome.sampleID)); continue
-                }
+                guard isUsableEmbedding(vector) else { Self.count(outcome.name, in: &unusableOutputs); continue }
                 embedded.append((outcome.sampleID, vector))
-            } else if let precomputed, case .success = outcome.result, let id = ids[outcome.sampleID] {
-                guard let row = precomputedRows[id] else { missingVectors.append(id); continue }
+            } else if let precomputed, case .success = outcome.result {
+                guard let row = outcome.vectorRow else { Self.count(outcome.name, in: &missingVectors); continue }
                 guard precomputed.isUsable(row: row) else { continue }   // named by `warnings`
                 // Read from the file (rows come in decode order, at random): never kept resident.
                 var vector = [Float](repeating: 0, count: precomputed.dimension)
@@ -186,18 +181,23 @@ final class EmbeddingStage {
         return Dictionary(uniqueKeysWithValues: zip(embedded.map(\.0), rows))
     }
 
+    private static func count(_ name: String, in tally: inout (count: Int, first: String)) {
+        if tally.count == 0 { tally.first = name }
+        tally.count += 1
+    }
+
     /// One line for each kind of decoded image left without a vector (name, problem), for the end of the run.
     var warnings: [(name: String, problem: InvalidSample)] {
         var lines: [(name: String, problem: InvalidSample)] = []
-        if let first = missingVectors.first {
-            lines.append((first, InvalidSample(.unreadable,
+        if missingVectors.count > 0 {
+            lines.append((missingVectors.first, InvalidSample(.unreadable,
                 "\(missingVectors.count) decoded images have no vector in the given embeddings (first shown)")))
         }
         if let precomputed, let message = precomputed.unusableRowsMessage {
             lines.append((precomputed.path, InvalidSample(.unreadable, message)))
         }
-        if let first = unusableOutputs.first {
-            lines.append((first, InvalidSample(.unreadable, "the model gave \(unusableOutputs.count) images a vector with NaN "
+        if unusableOutputs.count > 0 {
+            lines.append((unusableOutputs.first, InvalidSample(.unreadable, "the model gave \(unusableOutputs.count) images a vector with NaN "
                 + "or infinite values or all zeros: they get no vector (first shown)")))
         }
         return lines

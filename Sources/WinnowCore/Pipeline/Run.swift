@@ -164,8 +164,6 @@ public struct Run: Sendable {
         var found: IngestResult
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
         var listings: [Catalog.Listing]
-        /// Sample id → row of the user's vectors (`--embeddings`).
-        var vectorRows: [String: Int]
     }
 
     private func prepare(onSkipped: (@Sendable (SkippedEntry) -> Void)?) throws -> Inputs {
@@ -183,12 +181,15 @@ public struct Run: Sendable {
         }
         var listings = found.sources.map { Catalog.Listing(source: $0, filename: $0.displayName) }
         listings += found.missing.map { Catalog.Listing(source: $0.source, filename: $0.source.displayName) }
-        let vectorRows = try embedding?.rows(for: listings.map { (id: $0.source.id, filename: $0.filename) }.sorted { $0.id < $1.id })
+        // The user's vectors follow the sorted file list (or name their files).
+        let sorted = listings.indices.sorted { listings[$0].source.id < listings[$1].source.id }
+        if let rows = try embedding?.rows(for: sorted.map { (id: listings[$0].source.id, filename: listings[$0].filename) }) {
+            for (index, row) in zip(sorted, rows) { listings[index].vectorRow = row }
+        }
         try (configuration.memoryBudget ?? .machineDefault).check(
             configuration.memoryEstimate(images: listings.count, dimension: embedding?.dimension ?? 0,
                                          embeds: embedding?.embedder != nil))
-        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, listings: listings,
-                      vectorRows: vectorRows ?? [:])
+        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, listings: listings)
     }
 
     /// The run, once the work_dir is locked. The listing is dropped once registered, and the
@@ -203,18 +204,22 @@ public struct Run: Sendable {
         try StagedOutputs.finishInterrupted(in: workDirectory, catalog: catalog)
         let runID = try catalog.beginRun(configurationJSON: try jsonString(configuration))
         var embedding = try inputs.embedding.map {
-            try EmbeddingStage(source: $0, rows: inputs.vectorRows, workDirectory: workDirectory, catalog: catalog)
+            try EmbeddingStage(source: $0, workDirectory: workDirectory, catalog: catalog)
         }
         inputs.embedding = nil
-        let pending = try catalog.register(inputs.listings, run: runID, needingFeatures: embedding != nil)
+        let pendingCount = try catalog.register(inputs.listings, run: runID, needingFeatures: embedding != nil)
         inputs.listings = []
-        inputs.vectorRows = [:]
-        let processed = try decode(pending, missing: found.missing, run: runID, catalog: catalog, embedding: embedding,
-                                   meter: meter, progress: progress, onInvalid: onInvalid)
-        for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
-        // The stages after decoding read the samples (and where they are) from the catalog.
+        // The decode stage reads the samples (and where they are) from the catalog, a page at a time.
+        var pending = PendingSamples(catalog: catalog, needingFeatures: embedding != nil)
+        pending.unreadable = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
+        pending.objects = found.sources.reduce(into: [:]) { objects, source in objects[source.id] = source.object }
         found.sources = []
         found.missing = []
+        meter.enter("decode")
+        try decode(pending, count: pendingCount, run: runID, catalog: catalog, embedding: embedding, progress: progress,
+                   onInvalid: onInvalid)
+        let processed = pendingCount
+        for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
         // The model (or the user's vectors) is not needed after the decode stage: only its store is.
         let features = embedding?.store
         embedding = nil
@@ -233,56 +238,33 @@ public struct Run: Sendable {
         }
     }
 
-    /// Records the listed-but-missing inputs of `pending` as invalid without reading anything,
-    /// then decodes the others; returns how many samples this run processed.
-    private func decode(_ pending: [Int64: SampleSource], missing: [(source: SampleSource, problem: InvalidSample)], run: Int64,
-                        catalog: Catalog, embedding: EmbeddingStage?, meter: StageMeter, progress: ProgressHandler?,
-                        onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> Int {
-        let missing = Dictionary(missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
-        // Without missing inputs (the usual case) the table is shared, not copied.
-        let toProcess = missing.isEmpty ? pending : pending.filter { missing[$0.value.id] == nil }
-        let missingPending = pending.sorted { $0.key < $1.key }.compactMap { id, source in
-            missing[source.id].map { (id: id, source: source, problem: $0) }
-        }
-        let missingOutcomes = missingPending.map { SampleOutcome(sampleID: $0.id, contentHash: nil, result: .failure($0.problem)) }
-        try catalog.store(missingOutcomes, run: run)
-        for entry in missingPending { onInvalid?(entry.source.displayName, entry.problem) }
-        meter.enter("decode")
-        try decode(toProcess, run: run, catalog: catalog, embedding: embedding, progress: progress) { source, problem in
-            onInvalid?(source.displayName, problem)
-        }
-        return toProcess.count + missingOutcomes.count
-    }
-
-    /// Decodes, measures and embeds `toProcess`, committing in batches: each batch's vectors are
+    /// Decodes, measures and embeds the `count` pending samples (inputs that cannot be read are
+    /// recorded invalid without reading), committing in batches: each batch's vectors are
     /// flushed to the feature store, then its catalog rows committed, so a committed sample
     /// always has its vector on disk.
-    private func decode(_ toProcess: [Int64: SampleSource], run: Int64, catalog: Catalog, embedding: EmbeddingStage?,
-                        progress: ProgressHandler?, onInvalid: (SampleSource, InvalidSample) -> Void) throws {
+    private func decode(_ pending: PendingSamples, count: Int, run: Int64, catalog: Catalog, embedding: EmbeddingStage?,
+                        progress: ProgressHandler?, onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws {
         var processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
                                         workers: configuration.workers)
         processor.crop = configuration.crop
         processor.embedder = embedding?.embedder
-        let ids = toProcess.mapValues(\.id)
         var batch: [SampleOutcome] = []
         var done = 0
         var lastCommit = Date()
         func commit() throws {
-            let rows = try embedding?.append(batch, ids: ids) ?? [:]
+            let rows = try embedding?.append(batch) ?? [:]
             try catalog.store(batch, run: run, featureRows: rows)
             batch.removeAll(keepingCapacity: true)
             lastCommit = Date()
         }
-        progress?(0, toProcess.count)
-        try processor.process(toProcess) { outcome in
-            if case .failure(let problem) = outcome.result, let source = toProcess[outcome.sampleID] {
-                onInvalid(source, problem)
-            }
+        progress?(0, count)
+        try processor.process(pending) { outcome in
+            if case .failure(let problem) = outcome.result { onInvalid?(outcome.name, problem) }
             batch.append(outcome)
             done += 1
             if batch.count >= 256 || Date().timeIntervalSince(lastCommit) > 2 { try commit() }
-            progress?(done, toProcess.count)
+            progress?(done, max(count, done))
         }
         try commit()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Reads every pending sample and turns it into an outcome, on several threads: one thread
 /// reads bytes (files, or archive members streamed in archive order) into a bounded queue,
@@ -15,19 +16,21 @@ struct SampleProcessor: Sendable {
     var embedder: (any SampleEmbedder)? = nil
 
     struct Job: Sendable {
-        var sampleID: Int64
+        var sample: Catalog.PendingSample
         var bytes: Result<[UInt8], InvalidSample>
-        /// The object to cut out (`--data-type bbox`).
-        var object: ObjectCrop? = nil
     }
 
-    /// Processes `pending` and hands each outcome to `receive` on the calling thread.
-    func process(_ pending: [Int64: SampleSource], receive: (SampleOutcome) throws -> Void) throws {
+    /// Processes `pending` and hands each outcome to `receive` on the calling thread. The
+    /// reading thread takes the samples from the catalog a page at a time.
+    func process(_ pending: PendingSamples, receive: (SampleOutcome) throws -> Void) throws {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
         let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
-        let order = pending.sorted { $0.key < $1.key }
         let byteLimit = decoder.limits.maximumFileBytes
-        let reader = Thread { Self.read(order, into: jobs, byteLimit: byteLimit) }
+        let readFailure = Mutex<(any Error)?>(nil)
+        let reader = Thread {
+            do { try Self.read(pending, into: jobs, byteLimit: byteLimit) } catch { readFailure.withLock { $0 = error } }
+            jobs.close()
+        }
         reader.stackSize = 1 << 20
         reader.start()
         let finished = BlockingQueue<Bool>(capacity: workers)
@@ -44,7 +47,7 @@ struct SampleProcessor: Sendable {
             outcomes.close()
         }
         closer.start()
-        var failure: Error?
+        var failure: (any Error)?
         while let outcome = outcomes.pop() {
             guard failure == nil else { continue }
             do { try receive(outcome) } catch {
@@ -52,44 +55,44 @@ struct SampleProcessor: Sendable {
                 jobs.close()
             }
         }
-        if let failure { throw failure }
+        if let failure = failure ?? readFailure.withLock({ $0 }) { throw failure }
     }
 
-    /// The reading stage: plain files one by one, archive members in one pass per archive.
-    private static func read(_ order: [(key: Int64, value: SampleSource)], into jobs: BlockingQueue<Job>,
-                             byteLimit: Int64) {
-        var byArchive: [URL: [String: Int64]] = [:]
-        var objects: [String: ObjectCrop] = [:]
-        for (id, source) in order {
-            switch source.location {
-            case .file(let path):
-                jobs.push(Job(sampleID: id, bytes: readFile(path, id: source.id, maximumBytes: byteLimit), object: source.object))
-            case .archiveMember(let archive, let member):
-                byArchive[archive, default: [:]][member] = id
-                objects[member] = source.object
+    /// The reading stage: plain files one by one, archive members in one pass per archive;
+    /// unreadable inputs become failed jobs without reading.
+    private static func read(_ pending: PendingSamples, into jobs: BlockingQueue<Job>, byteLimit: Int64) throws {
+        try pending.forEachFilePage { page in
+            for sample in page {
+                guard case .file(let path) = sample.source.location else { continue }
+                let bytes = pending.unreadable[sample.source.id].map { .failure($0) }
+                    ?? readFile(path, id: sample.source.id, maximumBytes: byteLimit)
+                jobs.push(Job(sample: sample, bytes: bytes))
             }
         }
-        for (archive, members) in byArchive.sorted(by: { $0.key.path < $1.key.path }) {
-            var remaining = members
-            do {
-                try ArchiveReader(url: archive, maximumFileBytes: byteLimit).readMembers(Set(members.keys)) { member, bytes in
-                    guard let id = remaining.removeValue(forKey: member) else { return true }
-                    jobs.push(Job(sampleID: id, bytes: bytes, object: objects[member]))
-                    return !remaining.isEmpty
-                }
-            } catch {
-                for (member, id) in remaining {
-                    jobs.push(Job(sampleID: id, bytes: .failure(InvalidSample(.unreadable,
-                        "\(archive.lastPathComponent)/\(member): \(error.message)"))))
+        try pending.forEachArchive { archive, members in
+            var remaining = Dictionary(grouping: members) { sample -> String in
+                if case .archiveMember(_, let member) = sample.source.location { return member }
+                return ""
+            }
+            func fail(_ why: String) {
+                for (member, samples) in remaining {
+                    for sample in samples {
+                        jobs.push(Job(sample: sample, bytes: .failure(InvalidSample(.unreadable, "\(archive.lastPathComponent)/\(member): \(why)"))))
+                    }
                 }
                 remaining = [:]
             }
-            for (member, id) in remaining {
-                jobs.push(Job(sampleID: id, bytes: .failure(InvalidSample(.unreadable,
-                    "\(archive.lastPathComponent)/\(member): no longer in the archive"))))
+            do {
+                try ArchiveReader(url: archive, maximumFileBytes: byteLimit).readMembers(Set(remaining.keys)) { member, bytes in
+                    guard let samples = remaining.removeValue(forKey: member) else { return true }
+                    for sample in samples { jobs.push(Job(sample: sample, bytes: bytes)) }
+                    return !remaining.isEmpty
+                }
+            } catch {
+                fail((error as? ArchiveError)?.message ?? "\(error)")
             }
+            fail("no longer in the archive")
         }
-        jobs.close()
     }
 
     /// The bytes of a regular file; anything else (FIFO, device) is refused without blocking, and
@@ -103,12 +106,13 @@ struct SampleProcessor: Sendable {
     }
 
     func outcome(of job: Job) -> SampleOutcome {
+        let sample = job.sample
         switch job.bytes {
         case .failure(let problem):
-            return SampleOutcome(sampleID: job.sampleID, contentHash: nil, result: .failure(problem))
+            return SampleOutcome(sample, contentHash: nil, result: .failure(problem))
         case .success(let bytes):
             return bytes.withUnsafeBytes { buffer in
-                let hash = buffer.isEmpty ? nil : ContentHash.hex(buffer) + (job.object?.hashSuffix ?? "")
+                let hash = buffer.isEmpty ? nil : ContentHash.hex(buffer) + (sample.source.object?.hashSuffix ?? "")
                 do throws(InvalidSample) {
                     let decoded = try decoder.decode(buffer)
                     var image = decoded.image, width = decoded.originalWidth, height = decoded.originalHeight
@@ -119,7 +123,7 @@ struct SampleProcessor: Sendable {
                         (width, height) = (min(crop.width, width - min(width, crop.colX)), min(crop.height, height - min(height, crop.rowY)))
                         image = cropped
                     }
-                    if let object = job.object {
+                    if let object = sample.source.object {
                         guard let region = object.region(imageWidth: width, imageHeight: height),
                               let cut = region.crop(image, originalWidth: width, originalHeight: height) else {
                             throw InvalidSample(.tooSmall, "the object box lies outside the \(width)×\(height) image")
@@ -128,12 +132,12 @@ struct SampleProcessor: Sendable {
                         image = cut
                     }
                     let statistics = calculator.statistics(of: image, originalWidth: width, originalHeight: height)
-                    return SampleOutcome(sampleID: job.sampleID, contentHash: hash,
+                    return SampleOutcome(sample, contentHash: hash,
                                          result: .success(ProcessedImage(format: decoded.format, statistics: statistics)),
                                          embedding: embedder.map { embedder in
                                              Result { () throws(EmbeddingError) in try embedder.vector(for: image) } })
                 } catch {
-                    return SampleOutcome(sampleID: job.sampleID, contentHash: hash, result: .failure(error))
+                    return SampleOutcome(sample, contentHash: hash, result: .failure(error))
                 }
             }
         }

@@ -1,0 +1,43 @@
+import Foundation
+
+/// The samples a run still has to read, paged from the catalog so that the decode stage holds
+/// one page of them, never the whole listing: the plain files in id order, then each archive's
+/// members together (an archive is read in one pass).
+struct PendingSamples: Sendable {
+    let catalog: Catalog
+    /// Decoded samples without a feature row are read again (the run embeds).
+    let needingFeatures: Bool
+    /// Inputs named but unreadable (missing from a file list, FIFOs, no permission), by id:
+    /// recorded invalid without reading.
+    var unreadable: [String: InvalidSample] = [:]
+    /// `--data-type bbox`: the object each sample id cuts out.
+    var objects: [String: ObjectCrop] = [:]
+
+    static let pageSize = 1024
+
+    /// Hands `body` the plain files, a page at a time, in id order.
+    func forEachFilePage(_ body: ([Catalog.PendingSample]) -> Void) throws {
+        try forEachPage(archive: nil, body)
+    }
+
+    /// The archives holding pending members, each with its members (an archive's members are
+    /// read in one pass, so they are listed together).
+    func forEachArchive(_ body: (URL, [Catalog.PendingSample]) -> Void) throws {
+        for archive in try catalog.archivesWithPendingSamples(needingFeatures: needingFeatures) {
+            var members: [Catalog.PendingSample] = []
+            try forEachPage(archive: archive) { members += $0 }
+            body(URL(fileURLWithPath: archive), members)
+        }
+    }
+
+    private func forEachPage(archive: String?, _ body: ([Catalog.PendingSample]) -> Void) throws {
+        var last: Int64 = -1
+        while true {
+            var page = try catalog.pendingSamples(after: last, limit: Self.pageSize, needingFeatures: needingFeatures, archive: archive)
+            guard let end = page.last?.id else { return }
+            for index in page.indices { page[index].source.object = objects[page[index].source.id] }
+            body(page)
+            last = end
+        }
+    }
+}
