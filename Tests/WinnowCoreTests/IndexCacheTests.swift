@@ -54,4 +54,30 @@ import Testing
         let graphK5 = try KNNGraph(contentsOf: work.appendingPathComponent(KNNGraph.fileName))
         #expect(graphK5.k == 5 && graphK5.rows == 16)
     }
+
+    /// A run killed while it searched the neighbours left the saved index and part of the graph:
+    /// the next run loads that index (not built again) and finishes the graph, which equals an
+    /// uninterrupted run's.
+    @Test func aRunStoppedWhileSearchingNeighboursReusesItsSavedIndex() throws {
+        let images = try TestData.temporaryDirectory().appendingPathComponent("images")
+        let made = try TestData.shell("bash", ["scripts/make-example.sh", try TestData.skimageData().path, images.path])
+        #expect(made.status == 0, "\(made.output)")
+        let work = images.deletingLastPathComponent().appendingPathComponent("work")
+        _ = try run(images, work)
+        let cached = work.appendingPathComponent(try #require(try cacheFolders(work).first))
+        let graph = try Data(contentsOf: work.appendingPathComponent(KNNGraph.fileName))
+        let saved = try inode(cached.appendingPathComponent(SimilaritySearch.indexFileName))
+        // What a kill during the neighbour search leaves: the index, no finished graph, half of one.
+        let original = try KNNGraph(contentsOf: work.appendingPathComponent(KNNGraph.fileName))
+        try FileManager.default.removeItem(at: cached.appendingPathComponent(KNNGraph.fileName))
+        do {
+            let stopped = try KNNGraphWriter(url: cached.appendingPathComponent(KNNGraph.fileName), rows: original.rows,
+                                             k: original.k, metric: original.metric, resumable: true)
+            try stopped.append((0..<8).map { Array(original.neighbors(of: $0)) })
+        }
+        _ = try run(images, work)
+        #expect(try inode(cached.appendingPathComponent(SimilaritySearch.indexFileName)) == saved)
+        #expect(try Data(contentsOf: work.appendingPathComponent(KNNGraph.fileName)) == graph)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cached.path).filter(KNNGraphWriter.isPartial).isEmpty)
+    }
 }

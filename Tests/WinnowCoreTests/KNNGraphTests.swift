@@ -75,6 +75,36 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("partial.bin").path))
     }
 
+    /// A resumable write stopped after two blocks (the writer dropped unfinished, as a killed
+    /// run leaves it) goes on from the third: the first blocks are kept as written (here
+    /// deliberately not the index's rows, to tell kept from recomputed), the rest are the index's.
+    /// A partial file of another shape is not resumed.
+    @Test func aResumableWriteStoppedPartWayGoesOnFromItsLastBlock() throws {
+        let exact = ExactIndex(vectors: Self.vectors, metric: .cosine)
+        let url = try TestData.temporaryDirectory().appendingPathComponent(KNNGraph.fileName)
+        let planted = (0..<100).map { [Neighbor(index: ($0 + 1) % 240, distance: 0.5)] }
+        do {
+            let stopped = try KNNGraphWriter(url: url, rows: 240, k: 6, metric: .cosine, resumable: true)
+            try stopped.append(Array(planted[0..<50]))
+            try stopped.append(Array(planted[50..<100]))
+        }
+        #expect(!FileManager.default.fileExists(atPath: url.path))
+        let resumed = try exact.writeNeighborGraph(k: 6, to: url, blockRows: 50, resumable: true)
+        let whole = try exact.writeNeighborGraph(k: 6, to: url.appendingPathExtension("whole"), blockRows: 50)
+        #expect(rows(resumed) == planted + rows(whole)[100...])
+        try FileManager.default.removeItem(at: url.appendingPathExtension("whole"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path) == [KNNGraph.fileName])
+
+        // Stopped again, then resumed with another k: the partial file is not that graph's.
+        do {
+            let stopped = try KNNGraphWriter(url: url, rows: 240, k: 6, metric: .cosine, resumable: true)
+            try stopped.append(Array(planted[0..<50]))
+        }
+        let k5 = try exact.writeNeighborGraph(k: 5, to: url, blockRows: 50, resumable: true)
+        let wholeK5 = try exact.writeNeighborGraph(k: 5, to: url.appendingPathExtension("whole"), blockRows: 50)
+        #expect(k5.k == 5 && rows(k5) == rows(wholeK5))
+    }
+
     @Test func indexWritesInBlocksExactlyWhatAllNeighborsGives() throws {
         let exact = ExactIndex(vectors: Self.vectors, metric: .cosine)
         #expect(rows(try Self.graphFile(blockRows: 512)) == exact.allNeighbors(k: 6))

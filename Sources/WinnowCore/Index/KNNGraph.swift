@@ -198,30 +198,59 @@ struct GraphHeader: Equatable {
 /// Writes a ``KNNGraph`` file row block by row block (never all rows in memory): the rows go to
 /// a temporary file beside `url`, which `finish()` flushes and renames over `url`, so a reader
 /// or a killed run sees the old graph or the complete new one (as ``AtomicFile``).
+///
+/// A resumable writer's temporary file has a fixed name (`url` + `.partial`) and, after each
+/// block, the rows written so far are recorded beside it (`.partial.rows`, once the block's
+/// bytes are on disk): a writer made again for the same `url` and shape goes on from there.
 public final class KNNGraphWriter {
     public let url: URL
     private let header: GraphHeader
     private let temporary: URL
     private let handle: FileHandle
+    /// Where a resumable writer records its rows written (nil: not resumable).
+    private let progress: URL?
     /// Rows written so far.
     public private(set) var rowsWritten = 0
     private var finished = false
 
-    /// Starts a graph of `rows` rows with `k` neighbor slots each.
-    public init(url: URL, rows: Int, k: Int, metric: DistanceMetric) throws(KNNGraphError) {
+    /// Whether `name` is a resumable writer's partial file or its record.
+    static func isPartial(_ name: String) -> Bool { name.hasSuffix(".partial") || name.hasSuffix(".partial.rows") }
+
+    /// Starts a graph of `rows` rows with `k` neighbor slots each (`resumable`: or goes on with
+    /// one an earlier writer of the same shape left part-written).
+    public init(url: URL, rows: Int, k: Int, metric: DistanceMetric, resumable: Bool = false) throws(KNNGraphError) {
         guard rows >= 0, rows <= Int(Int32.max), k >= 0, k <= 4096 else {
             throw .unwritable(path: url.path, reason: "unsupported size \(rows)×\(k)")
         }
         self.url = url
         header = GraphHeader(rows: rows, k: k, metric: metric)
+        let size = UInt64(GraphHeader.size + rows * k * 8)
         do {
-            (temporary, handle) = try AtomicFile.createTemporary(beside: url)
+            if resumable {
+                let partial = URL(fileURLWithPath: url.path + ".partial"), record = URL(fileURLWithPath: url.path + ".partial.rows")
+                (temporary, progress) = (partial, record)
+                if let done = Self.finishedRows(partial: partial, record: record, header: header, size: size) {
+                    handle = try FileHandle(forUpdating: partial)
+                    rowsWritten = done
+                    return
+                }
+                try? FileManager.default.removeItem(at: record)
+                guard FileManager.default.createFile(atPath: partial.path, contents: nil) else {
+                    throw KNNGraphError.unwritable(path: partial.path, reason: "cannot create the file")
+                }
+                handle = try FileHandle(forUpdating: partial)
+            } else {
+                (temporary, handle) = try AtomicFile.createTemporary(beside: url)
+                progress = nil
+            }
+        } catch let error as KNNGraphError {
+            throw error
         } catch {
             throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
         do {
             try handle.write(contentsOf: header.bytes)
-            try handle.truncate(atOffset: UInt64(GraphHeader.size + rows * k * 8))
+            try handle.truncate(atOffset: size)
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(at: temporary)
@@ -229,8 +258,19 @@ public final class KNNGraphWriter {
         }
     }
 
+    /// The rows an earlier writer recorded as written in `partial`, if it has this header and size.
+    private static func finishedRows(partial: URL, record: URL, header: GraphHeader, size: UInt64) -> Int? {
+        guard let text = try? String(contentsOf: record, encoding: .utf8), let rows = Int(text), rows >= 0, rows <= header.rows,
+              let handle = try? FileHandle(forReadingFrom: partial) else { return nil }
+        defer { try? handle.close() }
+        guard (try? handle.seekToEnd()) == size, (try? handle.seek(toOffset: 0)) != nil,
+              let head = try? handle.read(upToCount: GraphHeader.size), head == header.bytes else { return nil }
+        return rows
+    }
+
     deinit {
         guard !finished else { return }
+        guard progress == nil else { try? handle.close(); return }
         try? handle.close()
         try? FileManager.default.removeItem(at: temporary)
     }
@@ -254,6 +294,10 @@ public final class KNNGraphWriter {
             try ids.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
             try handle.seek(toOffset: UInt64(GraphHeader.size + (header.rows + rowsWritten) * k * 4))
             try distances.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
+            if let progress {
+                try handle.synchronize()
+                try AtomicFile.write(String(rowsWritten + block.count), to: progress)
+            }
         } catch {
             throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
@@ -274,6 +318,7 @@ public final class KNNGraphWriter {
         finished = true
         do {
             try AtomicFile.replace(url, with: temporary)
+            if let progress { try? FileManager.default.removeItem(at: progress) }
         } catch {
             throw .unwritable(path: url.path, reason: error.localizedDescription)
         }

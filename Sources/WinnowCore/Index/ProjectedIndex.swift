@@ -243,6 +243,12 @@ public struct ProjectedIndex: SimilarityIndex {
     }
 
     public static func load(from url: URL) throws(IndexError) -> ProjectedIndex {
+        try load(from: url, vectors: nil)
+    }
+
+    /// Reads an index written by `save(to:)`; its full vectors are `vectors` when given (they
+    /// must have the manifest's shape), else the manifest's file next to `url`.
+    public static func load(from url: URL, vectors given: FeatureMatrix?) throws(IndexError) -> ProjectedIndex {
         let folder = url.deletingLastPathComponent()
         let manifest: Manifest
         do { manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: url)) } catch {
@@ -256,7 +262,7 @@ public struct ProjectedIndex: SimilarityIndex {
         let vectors: FeatureMatrix
         let projection: PCAWhitening
         do {
-            vectors = try FeatureMatrix(mapping: folder.appendingPathComponent(manifest.vectors), dimension: manifest.dimension)
+            vectors = try given ?? FeatureMatrix(mapping: folder.appendingPathComponent(manifest.vectors), dimension: manifest.dimension)
             guard let read = PCAWhitening(serialized: try Data(contentsOf: folder.appendingPathComponent(manifest.projection))),
                   read.inputDimension == manifest.dimension else {
                 throw IndexError.unreadable(path: url.path, reason: "\(manifest.projection) is not a \(manifest.dimension)-d projection")
@@ -267,7 +273,7 @@ public struct ProjectedIndex: SimilarityIndex {
         } catch {
             throw .unreadable(path: url.path, reason: error.localizedDescription)
         }
-        guard vectors.rows == manifest.rows else {
+        guard vectors.rows == manifest.rows, vectors.dimension == manifest.dimension else {
             throw .unreadable(path: url.path, reason: "\(manifest.vectors) holds \(vectors.rows) rows, the manifest says \(manifest.rows)")
         }
         guard let coarseName = manifest.coarse else {

@@ -116,11 +116,12 @@ public func buildSimilarityIndex(vectors: FeatureMatrix, metric: DistanceMetric 
 extension SimilarityIndex {
     /// Every stored row's `k` nearest other rows, searched `blockRows` rows at a time and written
     /// to the graph file `url` block by block (the exact index tiles 512 queries, so a block of
-    /// a multiple of 512 rows gives exactly `allNeighbors(k:)`).
-    public func writeNeighborGraph(k: Int, to url: URL, blockRows: Int = 4096) throws -> KNNGraph {
+    /// a multiple of 512 rows gives exactly `allNeighbors(k:)`). `resumable`: a write stopped
+    /// part-way goes on after its last finished block (see ``KNNGraphWriter``).
+    public func writeNeighborGraph(k: Int, to url: URL, blockRows: Int = 4096, resumable: Bool = false) throws -> KNNGraph {
         let rows = count
-        let writer = try KNNGraphWriter(url: url, rows: rows, k: max(0, min(k, rows - 1)), metric: metric)
-        for start in stride(from: 0, to: rows, by: blockRows) {
+        let writer = try KNNGraphWriter(url: url, rows: rows, k: max(0, min(k, rows - 1)), metric: metric, resumable: resumable)
+        for start in stride(from: writer.rowsWritten, to: rows, by: blockRows) {
             try writer.append(try neighbors(ofStoredRows: start..<min(rows, start + blockRows), k: k))
         }
         return try writer.finish()

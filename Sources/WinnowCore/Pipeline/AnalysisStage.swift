@@ -217,7 +217,8 @@ extension AnalysisStage {
 
     /// The kNN graph of `vectors` (`knn.bin`) and the saved index (for `winnow search`; none for
     /// the exact index) in `directory`: built, or found in the work_dir's ``IndexCache`` when an
-    /// earlier run indexed the same vectors the same way.
+    /// earlier run indexed the same vectors the same way (a run stopped while it searched the
+    /// neighbours left its index and the graph's finished blocks there).
     private func indexedGraph(_ vectors: FeatureMatrix) throws -> KNNGraph {
         let k = max(0, min(options.nearestNeighborsK, vectors.rows - 1))
         let kind = options.index ?? IndexKind.automatic(rows: vectors.rows, dimension: vectors.dimension, metric: options.metric)
@@ -225,9 +226,12 @@ extension AnalysisStage {
                                k: options.nearestNeighborsK, kind: kind)
         if cache.finishedGraph(rows: vectors.rows, k: k) == nil {
             try cache.prepare()
-            let index = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: kind)
-            if index.kind != .flat { try index.save(to: cache.folder.appendingPathComponent(SimilaritySearch.indexFileName)) }
-            _ = try index.writeNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL)
+            let index = try cache.savedIndex(vectors: vectors, kind: kind) ?? {
+                let built = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: kind)
+                if built.kind != .flat { try built.save(to: cache.indexURL) }
+                return built
+            }()
+            _ = try index.writeNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL, resumable: true)
         }
         try cache.link(into: directory)
         return try KNNGraph(contentsOf: directory.appendingPathComponent(KNNGraph.fileName))
