@@ -127,25 +127,28 @@ public struct Ingestor: Sendable {
         }
     }
 
-    /// Sorts by id, then applies offsets, regex, size and count limits.
+    /// Sorts by id, then applies offsets, regex, size and count limits, all in place (no second
+    /// array of the sources).
     private func select(_ result: inout IngestResult) throws(IngestError) {
-        var sources = result.sources.sorted { $0.id < $1.id }
-        let upper = min(options.maximumOffset ?? sources.count, sources.count)
+        result.sources.sort { $0.id < $1.id }
+        let upper = min(options.maximumOffset ?? result.sources.count, result.sources.count)
         let lower = min(max(options.minimumOffset, 0), upper)
-        sources = Array(sources[lower..<upper])
+        result.sources.removeSubrange(upper...)
+        result.sources.removeSubrange(..<lower)
         if let pattern = options.findRegex, !pattern.isEmpty {
             guard let regex = try? NSRegularExpression(pattern: pattern) else { throw .invalidRegex(pattern) }
-            sources = sources.filter {
-                regex.firstMatch(in: $0.id, range: NSRange($0.id.startIndex..., in: $0.id)) != nil
+            result.sources.removeAll {
+                regex.firstMatch(in: $0.id, range: NSRange($0.id.startIndex..., in: $0.id)) == nil
             }
         }
         if options.minimumFileSize > 0 {
-            let before = sources.count
-            sources = sources.filter { $0.byteCount >= options.minimumFileSize }
-            result.skippedSmallFiles = before - sources.count
+            let before = result.sources.count
+            result.sources.removeAll { $0.byteCount < options.minimumFileSize }
+            result.skippedSmallFiles = before - result.sources.count
         }
-        if let limit = options.maximumCount, limit >= 0 { sources = Array(sources.prefix(limit)) }
-        result.sources = sources
+        if let limit = options.maximumCount, limit >= 0, limit < result.sources.count {
+            result.sources.removeSubrange(limit...)
+        }
     }
 }
 

@@ -63,7 +63,7 @@ struct Ingestion {
         case .other where isArchiveName(name) || isFileListName(url):
             skipped.append(SkippedEntry(path: input, reason: "not a regular file (\(status.kind))"))
         default:
-            addFile(url, status: status, id: idPrefix + name, displayName: url.path)
+            addFile(url.path, status: status, id: idPrefix + name, displayName: url.path)
         }
     }
 
@@ -78,7 +78,7 @@ struct Ingestion {
             if isArchiveName(url.lastPathComponent) {
                 try addArchive(url, key: FileKey(path: file.path, status: file.status), id: idPrefix + file.relative)
             } else {
-                addFile(url, status: file.status, id: idPrefix + file.relative, displayName: Self.join(input, file.relative))
+                addFile(file.path, status: file.status, id: idPrefix + file.relative, displayName: Self.join(input, file.relative))
             }
         }
     }
@@ -88,16 +88,19 @@ struct Ingestion {
         relative.isEmpty ? input : input.hasSuffix("/") ? input + relative : input + "/" + relative
     }
 
-    private mutating func addFile(_ url: URL, status: FileStatus, id: String, displayName: String) {
-        let source = SampleSource(id: id, location: .file(url.path), byteCount: status.byteCount,
+    /// Adds the file at `path`. Equal strings are stored once (a listed absolute path is the
+    /// id, the name in outputs and the location: one string, not three, per image).
+    private mutating func addFile(_ path: String, status: FileStatus, id: String, displayName: String) {
+        let id = id == path ? path : id, displayName = displayName == path ? path : displayName == id ? id : displayName
+        let source = SampleSource(id: id, location: .file(path), byteCount: status.byteCount,
                                   modificationTime: status.modificationTime, displayName: displayName)
-        let key = Key.file(FileKey(path: url.path, status: status))
+        let key = Key.file(FileKey(path: path, status: status))
         var problem: InvalidSample?
         if status.kind != .regular {
             problem = InvalidSample(.unreadable, "\(displayName): not a regular file (\(status.kind))")
-        } else if access(url.path, R_OK) != 0 {
-            problem = InvalidSample(.unreadable, "\(url.path): permission denied")
-        } else if classify(name: url.lastPathComponent, head: { readHead(of: url) }) == .notImage {
+        } else if access(path, R_OK) != 0 {
+            problem = InvalidSample(.unreadable, "\(path): permission denied")
+        } else if classify(name: (path as NSString).lastPathComponent, head: { readHead(of: URL(fileURLWithPath: path)) }) == .notImage {
             nonImages.insert(key)
             return
         }
@@ -134,9 +137,10 @@ struct Ingestion {
         let base = url.deletingLastPathComponent()
         for path in Self.listedPaths(text) {
             let fileURL = path.hasPrefix("/") ? URL(fileURLWithPath: path) : base.appendingPathComponent(path)
-            switch FileStatus.of(fileURL.path) {
+            let filePath = fileURL.path
+            switch FileStatus.of(filePath) {
             case .success(let status):
-                addFile(fileURL, status: status, id: path, displayName: fileURL.path)
+                addFile(filePath, status: status, id: path, displayName: filePath)
             case .failure(let error):
                 let source = SampleSource(id: path, location: .file(fileURL.path), byteCount: 0, modificationTime: 0)
                 let why = error == .system(ENOENT) ? "listed in \(url.lastPathComponent) but not found" : "\(error)"

@@ -145,16 +145,8 @@ public final class Catalog: Sendable {
 
     // MARK: Samples
 
-    /// A listed input and how it should be shown in outputs.
-    public struct Listing: Sendable {
-        public var source: SampleSource
-        /// The path written to output files (the input as the user typed it + relative path).
-        public var filename: String
-        /// The row of the user's vectors (`--embeddings`) that is this input's, if any.
-        public var vectorRow: Int? = nil
-    }
-
-    /// Brings the catalog in line with the current listing: new inputs get the next free ids
+    /// Brings the catalog in line with the current listing `sources` (shown in outputs by their
+    /// display names; `vectorRows`: each one's row of the user's vectors): new inputs get the next free ids
     /// (in listing order), changed files (size or mtime) go back to pending, inputs no longer
     /// listed are kept but marked unlisted. Returns how many samples are still to process (read
     /// them with ``pendingSamples(after:limit:needingFeatures:archive:)``). With
@@ -164,7 +156,7 @@ public final class Catalog: Sendable {
     /// share a feature row lose it (and are pending with `needingFeatures`). Each listing is
     /// looked up by its path (an index), so nothing is held beside the listing.
     @discardableResult
-    public func register(_ listings: [Listing], run: Int64, needingFeatures: Bool = false) throws -> Int {
+    public func register(_ sources: [SampleSource], vectorRows: [Int?] = [], run: Int64, needingFeatures: Bool = false) throws -> Int {
         try write { db in
             // Samples sharing a feature row (left by runs that overlapped before the work_dir was
             // locked) lose it, so that each is embedded again into a row of its own.
@@ -175,8 +167,8 @@ public final class Catalog: Sendable {
             var nextID = (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM samples") ?? -1) + 1
             try db.execute(sql: "UPDATE samples SET listed = 0")
             let lookup = try db.makeStatement(sql: "SELECT id, file_size, mtime FROM samples WHERE path = ?")
-            for listing in listings {
-                let source = listing.source
+            for (index, source) in sources.enumerated() {
+                let vectorRow = index < vectorRows.count ? vectorRows[index] : nil
                 var archive: String?, member: String?, location: String?
                 switch source.location {
                 case .archiveMember(let url, let name): archive = url.path; member = name
@@ -193,13 +185,13 @@ public final class Catalog: Sendable {
                             """, arguments: [source.byteCount, source.modificationTime, id])
                     }
                     try db.execute(sql: "UPDATE samples SET listed = 1, filename = ?, location = ?, vector_row = ? WHERE id = ?",
-                                   arguments: [listing.filename, location, listing.vectorRow, id])
+                                   arguments: [source.displayName, location, vectorRow, id])
                 } else {
                     try db.execute(sql: """
                         INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run, location, vector_row)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [nextID, source.id, listing.filename, archive, member,
-                                         source.byteCount, source.modificationTime, run, location, listing.vectorRow])
+                        """, arguments: [nextID, source.id, source.displayName, archive, member,
+                                         source.byteCount, source.modificationTime, run, location, vectorRow])
                     nextID += 1
                 }
             }

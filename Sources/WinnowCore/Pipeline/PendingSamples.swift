@@ -7,11 +7,16 @@ struct PendingSamples: Sendable {
     let catalog: Catalog
     /// Decoded samples without a feature row are read again (the run embeds).
     let needingFeatures: Bool
-    /// Inputs named but unreadable (missing from a file list, FIFOs, no permission), by id:
-    /// recorded invalid without reading.
-    var unreadable: [String: InvalidSample] = [:]
-    /// `--data-type bbox`: the object each sample id cuts out.
-    var objects: [String: ObjectCrop] = [:]
+    let options: Options
+
+    /// What the catalog does not hold about the samples to read.
+    struct Options: Sendable {
+        /// Inputs named but unreadable (missing from a file list, FIFOs, no permission), by id:
+        /// recorded invalid without reading.
+        var unreadable: [String: InvalidSample] = [:]
+        /// `--data-type bbox`: the object each sample id cuts out.
+        var objects: [String: ObjectCrop] = [:]
+    }
 
     static let pageSize = 1024
 
@@ -35,7 +40,7 @@ struct PendingSamples: Sendable {
         while true {
             var page = try catalog.pendingSamples(after: last, limit: Self.pageSize, needingFeatures: needingFeatures, archive: archive)
             guard let end = page.last?.id else { return }
-            for index in page.indices { page[index].source.object = objects[page[index].source.id] }
+            for index in page.indices { page[index].source.object = options.objects[page[index].source.id] }
             body(page)
             last = end
         }

@@ -161,9 +161,12 @@ public struct Run: Sendable {
     private struct Inputs {
         var labels: LabelStage.Loaded?
         var embedding: EmbeddingSource?
+        /// What ingest found; its `sources` are every listed input (the unreadable ones last).
         var found: IngestResult
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
-        var listings: [Catalog.Listing]
+        /// The row of the user's vectors (`--embeddings`) of each of `found.sources`, if any.
+        var vectorRows: [Int?]
+        var pending: PendingSamples.Options
     }
 
     private func prepare(onSkipped: (@Sendable (SkippedEntry) -> Void)?) throws -> Inputs {
@@ -179,17 +182,23 @@ public struct Run: Sendable {
             found.sources = expanded.sources
             objects = (expanded.annotations, expanded.problems)
         }
-        var listings = found.sources.map { Catalog.Listing(source: $0, filename: $0.displayName) }
-        listings += found.missing.map { Catalog.Listing(source: $0.source, filename: $0.source.displayName) }
+        var pending = PendingSamples.Options()
+        pending.unreadable = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
+        for source in found.sources { pending.objects[source.id] = source.object }
+        found.sources += found.missing.map(\.source)
+        found.missing = []
         // The user's vectors follow the sorted file list (or name their files).
-        let sorted = listings.indices.sorted { listings[$0].source.id < listings[$1].source.id }
-        if let rows = try embedding?.rows(for: sorted.map { (id: listings[$0].source.id, filename: listings[$0].filename) }) {
-            for (index, row) in zip(sorted, rows) { listings[index].vectorRow = row }
+        var vectorRows: [Int?] = []
+        let sources = found.sources
+        let sorted = sources.indices.sorted { sources[$0].id < sources[$1].id }
+        if let rows = try embedding?.rows(for: sorted.map { (id: sources[$0].id, filename: sources[$0].displayName) }) {
+            vectorRows = Array(repeating: nil, count: sources.count)
+            for (index, row) in zip(sorted, rows) { vectorRows[index] = row }
         }
         try (configuration.memoryBudget ?? .machineDefault).check(
-            configuration.memoryEstimate(images: listings.count, dimension: embedding?.dimension ?? 0,
+            configuration.memoryEstimate(images: sources.count, dimension: embedding?.dimension ?? 0,
                                          embeds: embedding?.embedder != nil))
-        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, listings: listings)
+        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, vectorRows: vectorRows, pending: pending)
     }
 
     /// The run, once the work_dir is locked. The listing is dropped once registered, and the
@@ -207,14 +216,13 @@ public struct Run: Sendable {
             try EmbeddingStage(source: $0, workDirectory: workDirectory, catalog: catalog)
         }
         inputs.embedding = nil
-        let pendingCount = try catalog.register(inputs.listings, run: runID, needingFeatures: embedding != nil)
-        inputs.listings = []
+        let pendingCount = try catalog.register(found.sources, vectorRows: inputs.vectorRows, run: runID,
+                                                needingFeatures: embedding != nil)
         // The decode stage reads the samples (and where they are) from the catalog, a page at a time.
-        var pending = PendingSamples(catalog: catalog, needingFeatures: embedding != nil)
-        pending.unreadable = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
-        pending.objects = found.sources.reduce(into: [:]) { objects, source in objects[source.id] = source.object }
+        let pending = PendingSamples(catalog: catalog, needingFeatures: embedding != nil, options: inputs.pending)
         found.sources = []
-        found.missing = []
+        inputs.vectorRows = []
+        inputs.pending = PendingSamples.Options()
         meter.enter("decode")
         try decode(pending, count: pendingCount, run: runID, catalog: catalog, embedding: embedding, progress: progress,
                    onInvalid: onInvalid)

@@ -64,7 +64,7 @@ struct SampleProcessor: Sendable {
         try pending.forEachFilePage { page in
             for sample in page {
                 guard case .file(let path) = sample.source.location else { continue }
-                let bytes = pending.unreadable[sample.source.id].map { .failure($0) }
+                let bytes = pending.options.unreadable[sample.source.id].map { .failure($0) }
                     ?? readFile(path, id: sample.source.id, maximumBytes: byteLimit)
                 jobs.push(Job(sample: sample, bytes: bytes))
             }
