@@ -108,10 +108,10 @@ struct RunCommand: ParsableCommand {
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
             analysis: similarity.options(for: embedding), labels: labels.options,
             decodeLimits: limits.limits, memoryBudget: maxMemory.flatMap(MemoryBudget.parse))
-        let bar = quiet ? nil : ProgressBar(label: "decode")
+        let bar = quiet ? nil : ProgressBar()
         let warnings = quiet ? nil : WarningPrinter()
         var progress: ProgressHandler?
-        if let bar { progress = { done, total in bar.update(done: done, total: total) } }
+        if let bar { progress = { stage, done, total in bar.update(label: stage, done: done, total: total) } }
         var onInvalid: (@Sendable (String, InvalidSample) -> Void)?
         if let warnings { onInvalid = { filename, problem in warnings.warn(filename, problem) } }
         var onSkipped: (@Sendable (SkippedEntry) -> Void)?

@@ -4,19 +4,23 @@ import WinnowCommandSupport
 
 /// A progress bar with rate and ETA on a terminal; plain lines every ~10% (or 30 s) otherwise.
 final class ProgressBar: @unchecked Sendable {
-    private let label: String
+    private var label = ""
     private let lock = NSLock()
     private let isTerminal = isatty(STDERR_FILENO) == 1
-    private let started = Date()
+    private var started = Date()
     private var lastDraw = Date.distantPast
     private var lastPlainDecile = -1
     private var drawn = false
 
-    init(label: String) { self.label = label }
-
-    func update(done: Int, total: Int) {
+    /// Shows `done` of `total` for the stage `label` (a new label ends the previous stage's line).
+    func update(label: String, done: Int, total: Int) {
         lock.lock(); defer { lock.unlock() }
         let now = Date()
+        if label != self.label {
+            if isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+            (self.label, started, lastDraw, lastPlainDecile, drawn) = (label, now, .distantPast, -1, false)
+        }
+        let unit = label == "decode" ? "img/s" : "pairs/s"
         let elapsed = now.timeIntervalSince(started)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
@@ -26,7 +30,7 @@ final class ProgressBar: @unchecked Sendable {
             let width = 30
             let filled = total > 0 ? width * done / total : width
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let line = String(format: "\r%@ %@ %d/%d  %.0f img/s  ETA %@", label, bar, done, total, rate, clock(eta))
+            let line = String(format: "\r%@ %@ %d/%d  %.0f %@  ETA %@", label, bar, done, total, rate, unit, clock(eta))
             FileHandle.standardError.write(Data(line.utf8))
             drawn = true
         } else {
@@ -34,7 +38,7 @@ final class ProgressBar: @unchecked Sendable {
             guard decile > lastPlainDecile || now.timeIntervalSince(lastDraw) > 30 else { return }
             lastPlainDecile = decile
             lastDraw = now
-            standardError(String(format: "%@: %d/%d (%.0f img/s, ETA %@)", label, done, total, rate, clock(eta)))
+            standardError(String(format: "%@: %d/%d (%.0f %@, ETA %@)", label, done, total, rate, unit, clock(eta)))
         }
     }
 

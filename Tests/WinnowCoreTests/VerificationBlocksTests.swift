@@ -165,9 +165,12 @@ import Testing
         // last bits from run to run, so both resume from one set): verification from scratch.
         try FileManager.default.copyItem(at: work, to: fresh)
         try FileManager.default.removeItem(at: fresh.appendingPathComponent("local_features"))
+        var progress = ""
         for directory in [work, fresh] {
-            let run = try TestData.shell(TestData.winnowExecutable.path, arguments(directory))
+            // The resumed run shows its progress (plain lines: not a terminal).
+            let run = try TestData.shell(TestData.winnowExecutable.path, arguments(directory).filter { directory == fresh || $0 != "--quiet" })
             #expect(run.status == 0, "\(run.output)")
+            if directory == work { progress = run.output }
         }
         struct Pass: Decodable { var pairs: Int; var pairsReused: Int }
         struct Report: Decodable { var screen: Pass; var confirm: Pass }
@@ -178,6 +181,10 @@ import Testing
         #expect(resumed.screen.pairsReused > 0 && resumed.screen.pairsReused + resumed.confirm.pairsReused
                 < resumed.screen.pairs + resumed.confirm.pairs, "\(resumed)")
         #expect(scratch.screen.pairsReused == 0 && scratch.screen.pairs == resumed.screen.pairs, "\(scratch)")
+        // Each verification pass reports its pairs compared, to the last.
+        #expect(progress.contains("verify orb: \(resumed.screen.pairs)/\(resumed.screen.pairs) "), "\(progress)")
+        #expect(resumed.confirm.pairs == 0 || progress.contains("verify sift: \(resumed.confirm.pairs)/\(resumed.confirm.pairs) "),
+                "\(progress)")
         for file in ["similarity.csv", "duplicates.csv", "connected_components.csv", "component_info.csv",
                      "near_duplicates.csv", "outliers.csv", "scores.csv"] {
             let (a, b) = (try Data(contentsOf: fresh.appendingPathComponent(file)), try Data(contentsOf: work.appendingPathComponent(file)))

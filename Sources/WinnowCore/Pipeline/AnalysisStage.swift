@@ -76,6 +76,8 @@ struct AnalysisStage {
     var verificationFeatureBudget = VerificationStage.defaultFeatureBudget
     /// Times the index, verification and analyses (nil: not measured).
     var meter: StageMeter?
+    /// Verification's progress (see ``VerificationStage/progress``).
+    var progress: ProgressHandler?
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         // Usually every sample has a vector: then the samples are shared, not copied.
@@ -145,6 +147,7 @@ struct AnalysisStage {
         var stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, crop: crop,
                                       workers: workers)
         stage.featureBudget = verificationFeatureBudget
+        stage.progress = progress
         let outcome = stage.run(samples: embedded, graph: global)
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
         let final = try CopyVerification.rescored(global, checked: outcome.checked, to: verifiedURL)

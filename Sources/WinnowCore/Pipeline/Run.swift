@@ -120,8 +120,9 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public func percent(_ count: Int) -> Double { files == 0 ? 0 : 100 * Double(count) / Double(files) }
 }
 
-/// Progress of the decode stage: samples done out of samples to do in this run.
-public typealias ProgressHandler = @Sendable (_ done: Int, _ total: Int) -> Void
+/// Progress of the long stages: `decode` (samples done out of those this run reads), then
+/// `verify orb` and `verify sift` (candidate pairs compared out of those the pass checks).
+public typealias ProgressHandler = @Sendable (_ stage: String, _ done: Int, _ total: Int) -> Void
 
 /// Ingest → Decode → Stats → Analyses → Outputs for one work_dir. Resumable: samples already
 /// in the catalog (same size and mtime) are not decoded again. A run holds the work_dir's
@@ -236,7 +237,7 @@ public struct Run: Sendable {
         return try publish(run: runID, catalog: catalog) { staging in
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: features,
                                                           newRun: newRun, labels: labels, objects: objects,
-                                                          meter: meter, into: staging)
+                                                          meter: meter, progress: progress, into: staging)
             summary.processedThisRun = processed
             summary.skippedEntries = found.skipped.count
             summary.reused = summary.files - summary.processedThisRun
@@ -266,13 +267,13 @@ public struct Run: Sendable {
             batch.removeAll(keepingCapacity: true)
             lastCommit = Date()
         }
-        progress?(0, count)
+        progress?("decode", 0, count)
         try processor.process(pending) { outcome in
             if case .failure(let problem) = outcome.result { onInvalid?(outcome.name, problem) }
             batch.append(outcome)
             done += 1
             if batch.count >= 256 || Date().timeIntervalSince(lastCommit) > 2 { try commit() }
-            progress?(done, max(count, done))
+            progress?("decode", done, max(count, done))
         }
         try commit()
     }
@@ -307,7 +308,8 @@ public struct Run: Sendable {
     private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?,
                                  newRun: Int64?, labels: LabelStage.Loaded?,
                                  objects: (annotations: [String: Annotation], problems: [AnnotationError])?,
-                                 meter: StageMeter, into directory: URL) throws -> (RunSummary, Catalog.Findings) {
+                                 meter: StageMeter, progress: ProgressHandler?,
+                                 into directory: URL) throws -> (RunSummary, Catalog.Findings) {
         meter.enter("analyses")
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
@@ -340,6 +342,7 @@ public struct Run: Sendable {
             stage.verificationFeatureBudget = configuration.verificationFeatureBudget(images: valid.count,
                                                                                   dimension: features.dimension)
             stage.meter = meter
+            stage.progress = progress
             analysis = try stage.run(samples: valid, store: features)
         }
         meter.enter("labels")

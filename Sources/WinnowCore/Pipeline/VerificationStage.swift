@@ -21,6 +21,8 @@ struct VerificationStage {
     /// Most pairs compared per block (the checks are logged for a resumed run after each block).
     var blockPairs = 256
     static let defaultFeatureBudget = 512 << 20
+    /// Pairs compared so far in each pass (`verify orb`, `verify sift`), after every block.
+    var progress: ProgressHandler?
 
     /// Cost and outcome of one verification, written to `verification.json`.
     struct Report: Codable, Sendable {
@@ -121,6 +123,8 @@ struct VerificationStage {
         var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget)
         var logProblem: String?
         var lower = 0
+        let stageName = "verify \(features.detector.rawValue)"
+        progress?(stageName, pass.pairsReused, indices.count)
         while lower < schedule.order.count {
             let block = schedule.block(from: lower, maximumPairs: blockPairs,
                                        maximumImages: max(2, featureBudget / describer.bytesPerImage))
@@ -140,6 +144,7 @@ struct VerificationStage {
             }
             pass.blocks += 1
             lower = block.upperBound
+            progress?(stageName, pass.pairsReused + lower, indices.count)
         }
         describer.finish(&pass)
         if let logProblem { report.problems.append(oneLine(logProblem)) }
