@@ -202,9 +202,9 @@ public struct Run: Sendable {
         return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, vectorRows: vectorRows, pending: pending)
     }
 
-    /// The run, once the work_dir is locked. The listing is dropped once registered, and the
-    /// decode stage's own tables, the sources and the model once it ends, so the stages after it
-    /// do not carry them.
+    /// The run, once the work_dir is locked. The sources are dropped once the catalog has them
+    /// (decoding reads them back a page at a time), and the model once decoding ends, so the
+    /// stages after it do not carry them.
     private func execute(_ inputs: consuming Inputs, started: Date, meter: StageMeter, progress: ProgressHandler?,
                          onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws -> RunSummary {
         var found = inputs.found
@@ -227,7 +227,6 @@ public struct Run: Sendable {
         meter.enter("decode")
         try decode(pending, count: pendingCount, run: runID, catalog: catalog, embedding: embedding, progress: progress,
                    onInvalid: onInvalid)
-        let processed = pendingCount
         for warning in embedding?.warnings ?? [] { onInvalid?(warning.name, warning.problem) }
         // The model (or the user's vectors) is not needed after the decode stage: only its store is.
         let features = embedding?.store
@@ -238,7 +237,7 @@ public struct Run: Sendable {
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: features,
                                                           newRun: newRun, labels: labels, objects: objects,
                                                           meter: meter, progress: progress, into: staging)
-            summary.processedThisRun = processed
+            summary.processedThisRun = pendingCount
             summary.skippedEntries = found.skipped.count
             summary.reused = summary.files - summary.processedThisRun
             summary.seconds = Date().timeIntervalSince(started)
