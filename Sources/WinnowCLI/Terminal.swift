@@ -8,6 +8,8 @@ final class ProgressBar: @unchecked Sendable {
     private let lock = NSLock()
     private let isTerminal = isatty(STDERR_FILENO) == 1
     private var started = Date()
+    /// `done` at the stage's first update (work an earlier run did is not counted in the rate).
+    private var startDone = 0
     private var lastDraw = Date.distantPast
     private var lastPlainDecile = -1
     private var drawn = false
@@ -18,11 +20,11 @@ final class ProgressBar: @unchecked Sendable {
         let now = Date()
         if label != self.label {
             if isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
-            (self.label, started, lastDraw, lastPlainDecile, drawn) = (label, now, .distantPast, -1, false)
+            (self.label, started, startDone, lastDraw, lastPlainDecile, drawn) = (label, now, done, .distantPast, -1, false)
         }
         let unit = label == "decode" ? "img/s" : "pairs/s"
         let elapsed = now.timeIntervalSince(started)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = elapsed > 0 ? Double(done - startDone) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
         if isTerminal {
             guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
