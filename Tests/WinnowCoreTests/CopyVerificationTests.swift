@@ -285,7 +285,8 @@ import Testing
         #expect(abs((candidates.first?.global ?? 0) - 0.4) < 1e-6)
         let checked = CopyVerification.Checked(candidate: candidates[0], evidence: nil, verified: true, score: 0.95)
         let url = try TestData.temporaryDirectory().appendingPathComponent(KNNGraph.verifiedFileName)
-        let rescored = try CopyVerification.rescored(KNNGraph(lists: neighbours, metric: .cosine), checked: [checked], to: url)
+        let score = CopyVerification.PairScore(a: checked.candidate.a, b: checked.candidate.b, score: checked.score)
+        let rescored = try CopyVerification.rescored(KNNGraph(lists: neighbours, metric: .cosine), scores: [score], to: url)
         // 0–2 now ranks first for row 0 and carries the final score both ways; the graph is on disk.
         #expect(rescored.neighbors(of: 0).map(\.index) == [2, 1, 3])
         #expect(abs(rescored.neighbors(of: 0)[0].similarity(.cosine) - 0.95) < 1e-6)

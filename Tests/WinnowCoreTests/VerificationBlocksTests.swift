@@ -96,6 +96,19 @@ import Testing
         #expect(t.screen!.peakCacheBytes < u.screen!.peakCacheBytes / 4, "\(t) \(u)")
         // The tiny cache drops images still needed: ORB ones are made again, SIFT ones read back.
         #expect(t.screen!.imagesRedescribed > 0, "\(t)")
+
+        // Every check's score comes back; whole checks only from `evidenceKeptFrom` up.
+        #expect(u.candidatePairs == unbounded.scores.count)
+        #expect(unbounded.scores == unbounded.checked.map {
+            CopyVerification.PairScore(a: $0.candidate.a, b: $0.candidate.b, score: $0.score)
+        })
+        var keeping = stage(root.appendingPathComponent("unbounded"), budget: .max, blockPairs: 1 << 20)
+        let middle = unbounded.checked.map(\.score).sorted()[unbounded.checked.count / 2]
+        keeping.evidenceKeptFrom = middle
+        let kept = keeping.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
+        #expect(kept.scores == unbounded.scores)
+        expectSameChecks(unbounded.checked.filter { $0.score >= middle }, kept.checked)
+        #expect(kept.checked.count < unbounded.checked.count && !kept.checked.isEmpty)
     }
 
     @Test func loggedChecksAreReusedAndBadRecordsCheckedAgain() throws {

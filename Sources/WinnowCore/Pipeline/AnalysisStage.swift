@@ -148,12 +148,13 @@ struct AnalysisStage {
                                       workers: workers)
         stage.featureBudget = verificationFeatureBudget
         stage.progress = progress
-        let outcome = stage.run(samples: embedded, graph: global)
-        try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
-        let final = try CopyVerification.rescored(global, checked: outcome.checked, to: verifiedURL)
         // Only checks scored at or above the pair threshold can be reported (`duplicates.csv`);
         // the margin covers the score's round trip through the graph's distance.
-        return (global, final, outcome.checked.filter { $0.score >= options.threshold - 1e-5 }, outcome.report)
+        stage.evidenceKeptFrom = options.threshold - 1e-5
+        let outcome = stage.run(samples: embedded, graph: global)
+        try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
+        let final = try CopyVerification.rescored(global, scores: outcome.scores, to: verifiedURL)
+        return (global, final, outcome.checked, outcome.report)
     }
 }
 

@@ -60,64 +60,89 @@ struct VerificationStage {
         }
     }
 
+    /// Checks scored below this keep only their score (for the final graph), not their
+    /// evidence: `duplicates.csv` reports pairs at the pair threshold. −∞ keeps every check whole.
+    var evidenceKeptFrom = -Float.infinity
+
+    /// A candidate's result once settled: 8 bytes, where a whole check holds ~100.
+    private struct Settled {
+        var score: Float
+        var verified: Bool
+        var mirrorTried: Bool
+    }
+
+    /// Every checked pair's final score (candidate order), the checks scored at
+    /// ``evidenceKeptFrom`` or above whole, and the report. Each pair is judged as its evidence
+    /// comes (from the log, or from its block), so no pass holds the evidence of all its pairs.
     func run(samples: [ValidSample], graph: KNNGraph)
-        -> (checked: [CopyVerification.Checked], report: Report) {
+        -> (scores: [CopyVerification.PairScore], checked: [CopyVerification.Checked], report: Report) {
         var report = Report()
         let candidates = CopyVerification.candidates(graph: graph, options: options)
         report.candidatePairs = candidates.count
         var everyRank = options
         everyRank.candidates = Int.max
         report.pairsBeyondCandidates = CopyVerification.candidateCount(graph: graph, options: everyRank) - candidates.count
-        guard !candidates.isEmpty else { return ([], report) }
+        guard !candidates.isEmpty else { return ([], [], report) }
         LocalFeatures.useSingleThreadedOpenCV()
-        var checked: [CopyVerification.Checked?] = Array(repeating: nil, count: candidates.count)
+        var settled = [Settled?](repeating: nil, count: candidates.count)
+        var kept: [Int: CopyVerification.Checked] = [:]
+        func settle(_ i: Int, _ check: CopyVerification.Checked) {
+            settled[i] = Settled(score: check.score, verified: check.verified, mirrorTried: check.evidence?.mirrorTried == true)
+            if check.score >= evidenceKeptFrom { kept[i] = check }
+        }
+        let options = options
         var open = Array(candidates.indices)
         if let screen = options.screen {
             var pass = Report.Pass()
-            let evidence = compare(open, of: candidates, features: screen, samples: samples, pass: &pass, report: &report)
-            open = []
-            for (i, e) in zip(candidates.indices, evidence) {
+            var copies = 0, notCopies = 0, confirm: [Int] = []
+            compare(open, of: candidates, features: screen, samples: samples, pass: &pass, report: &report) { i, e in
                 switch CopyVerification.screen(candidates[i], evidence: e, options: options) {
                 case .copy:
-                    checked[i] = CopyVerification.judge(candidates[i], evidence: e, options: options)
-                    report.screenCopies += 1
+                    settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options))
+                    copies += 1
                 case .notCopy:
-                    checked[i] = CopyVerification.judge(candidates[i], evidence: e, options: options).rejected(options)
-                    report.screenNotCopies += 1
+                    settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options).rejected(options))
+                    notCopies += 1
                 case .confirm:
-                    open.append(i)
+                    confirm.append(i)
                 }
             }
-            report.screen = pass
+            (report.screen, report.screenCopies, report.screenNotCopies) = (pass, copies, notCopies)
+            open = confirm.sorted()
         }
         var confirm = Report.Pass()
-        let evidence = compare(open, of: candidates, features: options.features, samples: samples,
-                               pass: &confirm, report: &report)
-        report.confirm = confirm
-        for (i, e) in zip(open, evidence) {
-            checked[i] = CopyVerification.judge(candidates[i], evidence: e, options: options)
+        compare(open, of: candidates, features: options.features, samples: samples, pass: &confirm, report: &report) { i, e in
+            settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options))
         }
-        let results = checked.compactMap { $0 }
-        report.verifiedPairs = results.filter(\.verified).count
-        report.mirrorChecks = results.filter { $0.evidence?.mirrorTried == true }.count
-        return (results, report)
+        report.confirm = confirm
+        let scores = candidates.indices.compactMap { i in
+            settled[i].map { CopyVerification.PairScore(a: candidates[i].a, b: candidates[i].b, score: $0.score) }
+        }
+        report.verifiedPairs = settled.count { $0?.verified == true }
+        report.mirrorChecks = settled.count { $0?.mirrorTried == true }
+        return (scores, kept.sorted { $0.key < $1.key }.map(\.value), report)
     }
 
-    /// The evidence for `indices` of `candidates` (nil where an image had no features): pairs
-    /// checked by an earlier run (``CheckedPairLog``) are taken as they are; the rest are compared
+    /// Hands `settle` the evidence for each of `indices` of `candidates` (nil where an image had
+    /// no features): pairs checked by an earlier run (``CheckedPairLog``) first, as they were
+    /// logged; the rest are compared
     /// in blocks in ``PairSchedule`` order — the block's missing images described, then its pairs
     /// compared, both on all cores — with features kept between blocks in a ``FeatureCache``
     /// bounded by `featureBudget`, and each block's checks logged.
     private func compare(_ indices: [Int], of candidates: [CopyVerification.Candidate],
                          features: LocalFeatures.Options, samples: [ValidSample],
-                         pass: inout Report.Pass, report: inout Report) -> [PairEvidence?] {
+                         pass: inout Report.Pass, report: inout Report, settle: (Int, PairEvidence?) -> Void) {
         pass.pairs = indices.count
-        guard !indices.isEmpty else { return [] }
+        guard !indices.isEmpty else { return }
         let tag = checkTag(features)
         let keys = indices.map { CheckedPairLog.key(tag: tag, samples[candidates[$0].a], samples[candidates[$0].b]) }
-        var evidence = log.evidence(for: keys)
-        pass.pairsReused = evidence.count { $0 != nil }
-        let open = indices.indices.filter { evidence[$0] == nil }
+        var logged = [Bool](repeating: false, count: indices.count)
+        log.forEachLogged(keys) { k, evidence in
+            logged[k] = true
+            settle(indices[k], evidence)
+        }
+        pass.pairsReused = logged.count { $0 }
+        let open = indices.indices.filter { !logged[$0] }
         let schedule = PairSchedule(pairs: open.map { (candidates[indices[$0]].a, candidates[indices[$0]].b) },
                                     rowCount: samples.count)
         var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget)
@@ -136,7 +161,7 @@ struct VerificationStage {
             let started = Date()
             let results = check(ks.map { candidates[indices[$0]] }, features: found, samples: samples, report: &report)
             pass.checkSeconds += Date().timeIntervalSince(started)
-            for (k, e) in zip(ks, results) { evidence[k] = e }
+            for (k, e) in zip(ks, results) { settle(indices[k], e) }
             do {
                 try log.append(zip(ks, results).compactMap { k, e in keys[k].flatMap { key in e.map { (key, $0) } } })
             } catch {
@@ -148,7 +173,6 @@ struct VerificationStage {
         }
         describer.finish(&pass)
         if let logProblem { report.problems.append(oneLine(logProblem)) }
-        return evidence
     }
 
     /// The evidence of `pairs`, compared on all cores (nil where an image has no features).

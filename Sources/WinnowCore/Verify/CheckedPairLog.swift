@@ -26,27 +26,30 @@ struct CheckedPairLog {
         }
     }
 
-    /// The stored evidence of each of `keys` (nil where none was logged, or the key is nil): the
-    /// file is read once, each record's key found by binary search over the keys sorted (24 bytes
-    /// a key, where a dictionary of keys and one of results would hold several times that). Of a
-    /// key logged twice, the last record wins. Cuts a torn last record off the file so that
-    /// records appended later stay aligned.
-    func evidence(for keys: [Key?]) -> [PairEvidence?] {
-        var evidence = [PairEvidence?](repeating: nil, count: keys.count)
+    /// Hands `body` the stored evidence of each of `keys` that was logged (nil keys never are),
+    /// once per key index: the file is read once, from its last record back, each record's key
+    /// found by binary search over the keys sorted (24 bytes a key, where a dictionary of keys
+    /// and one of results would hold several times that). Of a key logged twice, the last
+    /// record wins. Cuts a torn last record off the file so that records appended later stay aligned.
+    func forEachLogged(_ keys: [Key?], _ body: (Int, PairEvidence) -> Void) {
         var order = keys.indices.compactMap { k in keys[k].map { (key: $0, index: Int32(k)) } }
-        guard !order.isEmpty, let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return evidence }
+        guard !order.isEmpty, let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return }
         order.sort { ($0.key.high, $0.key.low, $0.index) < ($1.key.high, $1.key.low, $1.index) }
+        var found = [Bool](repeating: false, count: keys.count)
         let whole = data.count - data.count % Self.recordLength
         data.withUnsafeBytes { bytes in
-            for offset in stride(from: 0, to: whole, by: Self.recordLength) {
+            for offset in stride(from: whole - Self.recordLength, through: 0, by: -Self.recordLength) {
                 let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Self.recordLength])
-                guard let (key, found) = Self.decode(record) else { continue }
+                guard let (key, evidence) = Self.decode(record) else { continue }
                 var at = order.partitionPoint { ($0.key.high, $0.key.low) < (key.high, key.low) }
-                while at < order.count && order[at].key == key { evidence[Int(order[at].index)] = found; at += 1 }
+                while at < order.count && order[at].key == key {
+                    let index = Int(order[at].index)
+                    if !found[index] { found[index] = true; body(index, evidence) }
+                    at += 1
+                }
             }
         }
         if whole < data.count { truncate(to: whole) }
-        return evidence
     }
 
     /// Appends `records` and flushes them to disk.

@@ -94,6 +94,17 @@ public enum CopyVerification {
     }
 
     /// One checked pair: its evidence (nil when an image had no features) and final score.
+    /// A checked pair's final score, rows as the graph stores them (12 bytes).
+    public struct PairScore: Sendable, Equatable {
+        public var a: Int32
+        public var b: Int32
+        public var score: Float
+
+        public init(a: Int, b: Int, score: Float) {
+            (self.a, self.b, self.score) = (Int32(a), Int32(b), score)
+        }
+    }
+
     public struct Checked: Sendable {
         public var candidate: Candidate
         public var evidence: PairEvidence?
@@ -180,11 +191,12 @@ public enum CopyVerification {
     /// The graph with checked pairs' similarities replaced by their final scores (cosine
     /// distances `1 − score`), each row re-sorted, nearest first, written to `url` block by
     /// block. Nothing checked, or not cosine: `graph` itself (no file is written).
-    public static func rescored(_ graph: KNNGraph, checked: [Checked], to url: URL,
+    public static func rescored(_ graph: KNNGraph, scores: [PairScore], to url: URL,
                                 blockRows: Int = 4096) throws(KNNGraphError) -> KNNGraph {
-        guard graph.metric == .cosine, !checked.isEmpty else { return graph }
+        guard graph.metric == .cosine, !scores.isEmpty else { return graph }
         var score: [Int64: Float] = [:]
-        for c in checked { score[Int64(c.candidate.a) << 32 | Int64(c.candidate.b)] = c.score }
+        score.reserveCapacity(scores.count)
+        for s in scores { score[Int64(min(s.a, s.b)) << 32 | Int64(max(s.a, s.b))] = s.score }
         let writer = try KNNGraphWriter(url: url, rows: graph.rows, k: graph.k, metric: graph.metric)
         for start in stride(from: 0, to: graph.rows, by: blockRows) {
             try writer.append((start..<min(graph.rows, start + blockRows)).map { row in
