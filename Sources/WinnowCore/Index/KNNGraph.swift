@@ -268,11 +268,11 @@ public final class KNNGraphWriter {
         return rows
     }
 
+    /// An unfinished graph's file is removed, unless it is resumable.
     deinit {
         guard !finished else { return }
-        guard progress == nil else { try? handle.close(); return }
         try? handle.close()
-        try? FileManager.default.removeItem(at: temporary)
+        if progress == nil { try? FileManager.default.removeItem(at: temporary) }
     }
 
     /// Appends the next `block.count` rows (each at most `k` neighbors, nearest first).

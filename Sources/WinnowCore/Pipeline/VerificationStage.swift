@@ -23,6 +23,9 @@ struct VerificationStage {
     static let defaultFeatureBudget = 512 << 20
     /// Pairs compared so far in each pass (`verify orb`, `verify sift`), after every block.
     var progress: ProgressHandler?
+    /// Checks scored below this keep only their score (for the final graph), not their
+    /// evidence: `duplicates.csv` reports pairs at the pair threshold. −∞ keeps every check whole.
+    var evidenceKeptFrom = -Float.infinity
 
     /// Cost and outcome of one verification, written to `verification.json`.
     struct Report: Codable, Sendable {
@@ -59,10 +62,6 @@ struct VerificationStage {
             var checkSeconds = 0.0
         }
     }
-
-    /// Checks scored below this keep only their score (for the final graph), not their
-    /// evidence: `duplicates.csv` reports pairs at the pair threshold. −∞ keeps every check whole.
-    var evidenceKeptFrom = -Float.infinity
 
     /// A candidate's result once settled: 8 bytes, where a whole check holds ~100.
     private struct Settled {
@@ -125,10 +124,9 @@ struct VerificationStage {
 
     /// Hands `settle` the evidence for each of `indices` of `candidates` (nil where an image had
     /// no features): pairs checked by an earlier run (``CheckedPairLog``) first, as they were
-    /// logged; the rest are compared
-    /// in blocks in ``PairSchedule`` order — the block's missing images described, then its pairs
-    /// compared, both on all cores — with features kept between blocks in a ``FeatureCache``
-    /// bounded by `featureBudget`, and each block's checks logged.
+    /// logged; the rest are compared in blocks in ``PairSchedule`` order — the block's missing
+    /// images described, then its pairs compared, both on all cores — with features kept between
+    /// blocks in a ``FeatureCache`` bounded by `featureBudget`, and each block's checks logged.
     private func compare(_ indices: [Int], of candidates: [CopyVerification.Candidate],
                          features: LocalFeatures.Options, samples: [ValidSample],
                          pass: inout Report.Pass, report: inout Report, settle: (Int, PairEvidence?) -> Void) {
