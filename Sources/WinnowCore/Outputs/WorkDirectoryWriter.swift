@@ -9,8 +9,11 @@ struct WorkDirectoryWriter {
     /// A pass over every decoded sample's statistics, in id order (``Catalog/forEachValidStatistics(_:)``).
     typealias StatisticsPass = ((StatisticsRecord) throws -> Void) throws -> Void
 
-    func write(valid: [ValidSample], invalid: [InvalidRecord], statistics: StatisticsPass, findings: [QualityFinding],
-               exactDuplicates: [Int64: [Int64]], configuration: RunConfiguration, features store: FeatureStore?) throws {
+    /// Writes the files and returns the quality findings `inspect` gives each decoded sample
+    /// as its statistics are read (one pass, in id order).
+    func write(valid: [ValidSample], invalid: [InvalidRecord], statistics: StatisticsPass,
+               inspect: @escaping (StatisticsRecord) -> [QualityFinding], exactDuplicates: [Int64: [Int64]],
+               configuration: RunConfiguration, features store: FeatureStore?) throws -> [QualityFinding] {
         // With embeddings, `.dat.csv` lists exactly the rows of `atrain_features.dat`.
         let embedded = store == nil ? valid : valid.filter { $0.featureRow != nil }
         try writeFeatureList(embedded, to: "atrain_features.dat.csv")
@@ -22,7 +25,7 @@ struct WorkDirectoryWriter {
                 try writeFeatureList(embedded, to: "features.npy.csv")
             }
         }
-        try writeStatistics(statistics, findings: findings)
+        let findings = try writeStatistics(statistics, inspect: inspect)
         // fastdup's four columns, then Winnow's one-line reason.
         try write("atrain_features.bad.csv", header: ["index", "filename", "error_code", "filesize", "reason"]) { append in
             for record in invalid {
@@ -32,6 +35,7 @@ struct WorkDirectoryWriter {
         }
         try writeDuplicates(valid: valid, invalid: invalid, groups: exactDuplicates)
         try AtomicFile.write(try jsonString(configuration) + "\n", to: directory.appendingPathComponent("config.json"))
+        return findings
     }
 
     private func write(_ name: String, header: [String],
@@ -47,10 +51,11 @@ struct WorkDirectoryWriter {
     }
 
     /// `atrain_stats.csv` (fastdup's columns) and `quality.csv` (every quality measurement and a
-    /// 0/1 flag per issue), one row per decoded image, both from one pass over the statistics;
-    /// `findings` (in sample order) are matched to the rows as the pass goes.
-    private func writeStatistics(_ statistics: StatisticsPass, findings: [QualityFinding]) throws {
-        let findings = findings.sorted { $0.sampleID < $1.sampleID }
+    /// 0/1 flag per issue), one row per decoded image, both from one pass over the statistics,
+    /// which also gives each sample's findings (`inspect`); returns them all.
+    private func writeStatistics(_ statistics: StatisticsPass,
+                                 inspect: @escaping (StatisticsRecord) -> [QualityFinding]) throws -> [QualityFinding] {
+        var findings: [QualityFinding] = []
         let issues = QualityIssue.allCases
         let stats = try CSVFileWriter(url: directory.appendingPathComponent("atrain_stats.csv"),
                                       header: ["index", "width", "height", "unique", "blur", "mean", "min", "max", "stdv",
@@ -59,17 +64,14 @@ struct WorkDirectoryWriter {
             "index", "filename", "format", "width", "height", "sharpness", "directional_sharpness", "blur", "entropy",
             "brightness_p1", "brightness_p5", "brightness_p50", "brightness_p95", "brightness_p99", "saturation",
             "mean_chroma", "colourful_fraction"] + issues.map { "is_" + $0.rawValue })
-        var next = 0
         try statistics { sample in
             let s = sample.statistics
             try stats.append([String(sample.id), String(s.width), String(s.height), String(s.uniqueGreyLevels),
                               decimal(s.blur), decimal(s.mean), decimal(s.minimum), decimal(s.maximum),
                               decimal(s.standardDeviation), String(sample.fileSize), decimal(s.contrast)])
-            var flags = Set<QualityIssue>()
-            while next < findings.count && findings[next].sampleID <= sample.id {
-                if findings[next].sampleID == sample.id { flags.insert(findings[next].issue) }
-                next += 1
-            }
+            let found = inspect(sample)
+            findings += found
+            let flags = Set(found.map(\.issue))
             try quality.append([String(sample.id), sample.filename, sample.format ?? "", String(s.width), String(s.height),
                                 decimal(s.sharpness), s.directionalSharpness.map { decimal($0) } ?? "", decimal(s.blur),
                                 decimal(s.entropy), decimal(s.brightnessP1, 0), decimal(s.brightnessP5, 0),
@@ -79,6 +81,7 @@ struct WorkDirectoryWriter {
         }
         try stats.finish()
         try quality.finish()
+        return findings
     }
 
     /// `first_index,first_filename,index,filename`: each byte-identical copy beside its first instance.

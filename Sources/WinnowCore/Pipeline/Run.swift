@@ -321,17 +321,17 @@ public struct Run: Sendable {
         }
         defer { WhiteningStage.cleanUp(directory: directory) }
         meter.enter("analyses")
-        // The statistics are read one sample at a time; only the sizes are held, for the odd-size range.
+        // The statistics are read one sample at a time, once, as the writer writes their rows;
+        // only the sizes are held, for the odd-size range.
         let inspector = QualityInspector(thresholds: configuration.quality)
         let oddSize = inspector.oddSizeRange(sizes: valid.map { QualityInspector.size(width: $0.width, height: $0.height) })
-        var issues: [QualityFinding] = []
-        try catalog.forEachValidStatistics { issues += inspector.findings(id: $0.id, statistics: $0.statistics, oddSize: oddSize) }
         let duplicates = ExactDuplicates.groups(valid.map { (id: $0.id, contentHash: $0.contentHash, fileSize: $0.fileSize) }
                                                 + invalid.map { (id: $0.id, contentHash: $0.contentHash, fileSize: $0.fileSize) })
         meter.enter("outputs")
-        try WorkDirectoryWriter(directory: directory).write(valid: valid, invalid: invalid, statistics: catalog.forEachValidStatistics,
-                                                            findings: issues, exactDuplicates: duplicates,
-                                                            configuration: configuration, features: features)
+        let issues = try WorkDirectoryWriter(directory: directory).write(
+            valid: valid, invalid: invalid, statistics: catalog.forEachValidStatistics,
+            inspect: { inspector.findings(id: $0.id, statistics: $0.statistics, oddSize: oddSize) },
+            exactDuplicates: duplicates, configuration: configuration, features: features)
         var analysis = AnalysisFindings()
         if let features {
             var stage = AnalysisStage(options: configuration.analysis, directory: directory, newRun: newRun)
