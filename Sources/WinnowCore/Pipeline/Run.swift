@@ -177,15 +177,15 @@ public struct Run: Sendable {
         var found = try ingestor.ingest(configuration.inputs)
         found.skipped.forEach { onSkipped?($0) }
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
+        var pending = PendingSamples.Options()
         if let labels, let options = configuration.labels, options.dataType == .bbox {
             let expanded = LabelStage.objectSources(found.sources, filenames: found.sources.map(\.displayName),
                                                     loaded: labels, options: options)
             found.sources = expanded.sources
             objects = (expanded.annotations, expanded.problems)
+            for source in found.sources { pending.objects[source.id] = source.object }
         }
-        var pending = PendingSamples.Options()
         pending.unreadable = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
-        for source in found.sources { pending.objects[source.id] = source.object }
         found.sources += found.missing.map(\.source)
         found.missing = []
         // The user's vectors follow the sorted file list (or name their files).
