@@ -52,11 +52,8 @@ final class NeighbourFinder: Sendable {
         self.search = Mutex(search)
         names = Dictionary(uniqueKeysWithValues: data.samples.map { ($0.index, $0.filename) })
         var pairs: [Int64: [(Int64, Float)]] = [:]
-        if graph == nil, search == nil, let records = try? CSV.records(at: data.directory.appendingPathComponent("similarity.csv")) {
-            for r in records {
-                guard let a = Int64(r["from"] ?? ""), let b = Int64(r["to"] ?? ""), let s = Float(r["distance"] ?? "") else { continue }
-                pairs[a, default: []].append((b, s))
-            }
+        if graph == nil, search == nil, let rows = try? WorkDirFile.similarity.read(in: data.directory) {
+            for r in rows { pairs[r.from, default: []].append((r.to, Float(r.distance))) }
         }
         self.pairs = pairs.mapValues { $0.sorted { $0.1 > $1.1 } }
         available = graph != nil || search != nil || !pairs.isEmpty
@@ -86,7 +83,7 @@ final class NeighbourFinder: Sendable {
         }
         if let found { return Answer(index: index, source: "features", neighbours: found) }
         let listed = (pairs[index] ?? []).prefix(k).map { Neighbour(index: $0.0, filename: names[$0.0] ?? "", similarity: $0.1) }
-        return Answer(index: index, source: "similarity.csv", neighbours: listed)
+        return Answer(index: index, source: WorkDirFile.similarity.name, neighbours: listed)
     }
 
     enum NeighbourError: Error, CustomStringConvertible {

@@ -42,6 +42,14 @@ public struct WorkDirData: Sendable {
         public var confidence: Double?
         public var hardness: Double?
         public var mistakenness: Double?
+
+        /// A `label_scores.csv` row's scores.
+        init(_ r: LabelScoreRow) {
+            (wrongLabelScore, pGiven, suggestedLabel) = (r.wrongLabelScore, r.probabilityOfGiven, r.suggestedLabel)
+            (pSuggested, isLikelyWrong, knnDisagreement) = (r.probabilityOfSuggested, r.isLikelyWrong == true, r.knnDisagreement)
+            (knnMajorityLabel, predictedLabel, confidence) = (r.knnMajorityLabel, r.predictedLabel, r.confidence)
+            (hardness, mistakenness) = (r.hardness, r.mistakenness)
+        }
     }
 
     /// Where the samples' labels come from.
@@ -106,61 +114,52 @@ public struct WorkDirData: Sendable {
                            reason: row["error_message"] ?? "")
         }
 
-        func each(_ name: String, _ body: (Int, [String: String]) -> Void) throws {
-            for record in try CSV.records(at: directory.appendingPathComponent(name)) ?? [] {
-                guard let id = Int64(record["index"] ?? record["__id"] ?? ""), let row = rowOfIndex[id] else { continue }
-                body(row, record)
+        func read<Row>(_ file: WorkDirCSV<Row>) throws -> [Row]? {
+            do { return try file.read(in: directory) } catch {
+                throw AppError.unreadable(file.name, error.line.map { "line \($0): \(error.reason)" } ?? error.reason)
             }
         }
         var issues = Array(repeating: Set<String>(), count: samples.count)
-        try each("scores.csv") { row, r in
-            samples[row].uniqueness = Double(r["uniqueness"] ?? "")
-            samples[row].nearestSimilarity = Double(r["nn_similarity"] ?? "")
-            samples[row].cluster = Int(r["kmeans_cluster"] ?? "")
-            samples[row].split = r["split"] ?? ""
-            if r["is_outlier"] == "1" { issues[row].insert("outlier") }
+        func flag(_ ids: Int64..., as issue: String) {
+            for id in ids { if let row = rowOfIndex[id] { issues[row].insert(issue) } }
         }
-        try each("quality.csv") { row, r in
-            for (column, value) in r where column.hasPrefix("is_") && value == "1" { issues[row].insert(String(column.dropFirst(3))) }
+        for r in try read(WorkDirFile.scores) ?? [] {
+            guard let row = rowOfIndex[r.index] else { continue }
+            (samples[row].uniqueness, samples[row].nearestSimilarity) = (r.uniqueness, r.nearestSimilarity)
+            (samples[row].cluster, samples[row].split) = (r.kmeansCluster, r.split ?? "")
+            if r.isOutlier { issues[row].insert("outlier") }
+        }
+        for r in try read(WorkDirFile.quality) ?? [] {
+            for issue in r.issues { flag(r.index, as: issue.rawValue) }
         }
         var components: [Int64: [Int64]] = [:]
-        try each("connected_components.csv") { row, r in
-            guard let component = Int64(r["component_id"] ?? "") else { return }
-            samples[row].component = component
-            if (Int(r["count"] ?? "") ?? 1) > 1 {
-                components[component, default: []].append(samples[row].index)
+        for r in try read(WorkDirFile.connectedComponents) ?? [] {
+            guard let row = rowOfIndex[r.index] else { continue }
+            samples[row].component = r.componentID
+            if r.count > 1 {
+                components[r.componentID, default: []].append(r.index)
                 issues[row].insert("duplicate")
             }
         }
-        for record in try CSV.records(at: directory.appendingPathComponent("exact_duplicates.csv")) ?? [] {
-            for key in ["first_index", "index"] {
-                if let id = Int64(record[key] ?? ""), let row = rowOfIndex[id] { issues[row].insert("duplicate") }
-            }
-        }
-        try each("near_duplicates.csv") { row, _ in issues[row].insert("near_duplicate") }
+        for r in try read(WorkDirFile.exactDuplicates) ?? [] { flag(r.firstIndex, r.index, as: "duplicate") }
+        for r in try read(WorkDirFile.nearDuplicates) ?? [] { flag(r.index, as: "near_duplicate") }
         // Given labels and their scores (`winnow run --annotations`); folder names stand in without them.
-        var annotated = false
-        if let records = try CSV.records(at: directory.appendingPathComponent("label_scores.csv")) {
-            annotated = true
+        let labelScores = try read(WorkDirFile.labelScores)
+        if let labelScores {
             for row in samples.indices { samples[row].label = "" }
-            for r in records {
-                guard let id = Int64(r["index"] ?? ""), let row = rowOfIndex[id] else { continue }
-                samples[row].label = r["label"] ?? ""
-                if let split = r["split"], !split.isEmpty { samples[row].split = split }
-                let scores = Self.labelScores(r)
-                samples[row].labelScores = scores
-                if scores.isLikelyWrong { issues[row].insert(Self.wrongLabelIssue) }
+            for r in labelScores {
+                guard let row = rowOfIndex[r.index] else { continue }
+                samples[row].label = r.label ?? ""
+                if let split = r.split { samples[row].split = split }
+                samples[row].labelScores = LabelScores(r)
+                if r.isLikelyWrong == true { issues[row].insert(Self.wrongLabelIssue) }
             }
         } else if Set(samples.map(\.label)).count < 2 {
             // Folder names are labels only when the images sit in more than one folder.
             for i in samples.indices { samples[i].label = "" }
         }
-        labelSource = annotated ? .annotations : samples.contains { !$0.label.isEmpty } ? .folders : .none
-        for record in try CSV.records(at: directory.appendingPathComponent("leaks.csv")) ?? [] {
-            for key in ["from", "to"] {
-                if let id = Int64(record[key] ?? ""), let row = rowOfIndex[id] { issues[row].insert("leak") }
-            }
-        }
+        labelSource = labelScores != nil ? .annotations : samples.contains { !$0.label.isEmpty } ? .folders : .none
+        for r in try read(WorkDirFile.leaks) ?? [] { flag(r.from, r.to, as: "leak") }
         let order = Dictionary(uniqueKeysWithValues: Self.issueOrder.enumerated().map { ($1, $0) })
         for row in samples.indices {
             samples[row].issues = issues[row].sorted { (order[$0] ?? 99, $0) < (order[$1] ?? 99, $1) }
@@ -172,19 +171,9 @@ public struct WorkDirData: Sendable {
     }
 
     /// The label outputs of `winnow run --annotations` the summary links to when present.
-    public static let labelFiles = ["likely_wrong_labels.csv", "label_scores.csv", "label_purity.csv",
-                                    "detection_mistakenness.csv", "annotation_problems.csv"]
+    public static let labelFiles = [WorkDirFile.likelyWrongLabels.name, WorkDirFile.labelScores.name, WorkDirFile.labelPurity.name,
+                                    WorkDirFile.detectionMistakenness.name, WorkDirFile.annotationProblems.name]
 
-    /// A `label_scores.csv` record's scores (empty fields are nil).
-    static func labelScores(_ r: [String: String]) -> LabelScores {
-        func number(_ column: String) -> Double? { r[column].flatMap(Double.init) }
-        func text(_ column: String) -> String? { r[column].flatMap { $0.isEmpty ? nil : $0 } }
-        return LabelScores(wrongLabelScore: number("wrong_label_score"), pGiven: number("p_given"),
-                           suggestedLabel: text("suggested_label"), pSuggested: number("p_suggested"),
-                           isLikelyWrong: r["is_likely_wrong"] == "1", knnDisagreement: number("knn_disagreement"),
-                           knnMajorityLabel: text("knn_majority_label"), predictedLabel: text("predicted_label"),
-                           confidence: number("confidence"), hardness: number("hardness"), mistakenness: number("mistakenness"))
-    }
 
     /// Names (without extension) of the files in a work_dir subfolder with the given extension,
     /// such as the maps (`maps/*.csv`) and galleries (`galleries/*.html`); names are restricted to

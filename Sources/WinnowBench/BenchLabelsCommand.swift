@@ -42,23 +42,24 @@ struct BenchLabelsCommand: ParsableCommand {
                 try? FileManager.default.removeItem(atPath: work)
                 _ = try BenchSupport.winnowRun([folder + "/images", "--work-dir", work, "--model", model,
                                                 "--annotations", folder + "/labels.csv", "--label-column", "given_label"])
-                let rows = try readTable(work + "/label_scores.csv")
-                var positives: [Bool] = [], columns: [String: [Double]] = [:], flagged: [Bool] = []
+                let rows = try WorkDirFile.labelScores.read(in: URL(fileURLWithPath: work)) ?? []
+                typealias Column = LabelScoreRow.CodingKeys
+                let scored: [(Column, KeyPath<LabelScoreRow, Double?>)] = [(.wrongLabelScore, \.wrongLabelScore),
+                                                                          (.knnDisagreement, \.knnDisagreement)]
+                var positives: [Bool] = [], columns: [Column: [Double]] = [:], flagged: [Bool] = []
                 for row in rows {
-                    let parts = (row["filename"] ?? "").split(separator: "/")
+                    let parts = row.filename.split(separator: "/")
                     guard parts.count >= 2, let isFlipped = flipped[parts.suffix(2).joined(separator: "/")] else { continue }
                     positives.append(isFlipped)
-                    flagged.append(row["is_likely_wrong"] == "1")
-                    for column in ["wrong_label_score", "knn_disagreement"] {
-                        columns[column, default: []].append(Double(row[column] ?? "") ?? 0)
-                    }
+                    flagged.append(row.isLikelyWrong == true)
+                    for (column, value) in scored { columns[column, default: []].append(row[keyPath: value] ?? 0) }
                 }
                 let k = positives.filter { $0 }.count
-                for column in ["wrong_label_score", "knn_disagreement"] {
+                for (column, _) in scored {
                     let scores = columns[column] ?? []
                     let auroc = LabelNoiseMetrics.auroc(scores: scores, positives: positives) ?? .nan
                     let precision = LabelNoiseMetrics.precisionAtK(scores: scores, positives: positives) ?? .nan
-                    print("| \(name) | \(model) | \(column) | \(String(format: "%.4f", auroc)) | \(String(format: "%.3f", precision)) | \(k) |")
+                    print("| \(name) | \(model) | \(column.rawValue) | \(String(format: "%.4f", auroc)) | \(String(format: "%.3f", precision)) | \(k) |")
                 }
                 let hits = zip(flagged, positives).filter { $0.0 && $0.1 }.count
                 let count = flagged.filter { $0 }.count

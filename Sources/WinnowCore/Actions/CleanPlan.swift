@@ -136,17 +136,18 @@ public struct CleanPlan: Sendable {
 
     /// Writes `keep.csv` and `remove.csv` (group, index, filename, reason) into the work_dir.
     public func writeLists(to workDirectory: URL) throws {
-        var keep = CSVTable(header: ["group", "index", "filename", "width_x_height", "sharpness", "file_size"])
-        var remove = CSVTable(header: ["group", "index", "filename", "kept_index", "kept_filename"])
-        for (number, group) in groups.enumerated() {
+        try WorkDirFile.keep.write(groups.enumerated().lazy.map { number, group in
             let k = group.keeper
-            keep.append([String(number), String(k.id), k.filename, String(k.pixels), decimal(k.sharpness, 2), String(k.fileSize)])
-            for r in group.removed {
-                remove.append([String(number), String(r.id), r.filename, String(k.id), k.filename])
+            return KeepRow(group: number, index: k.id, filename: k.filename, pixels: k.pixels, sharpness: k.sharpness, fileSize: k.fileSize)
+        }, in: workDirectory)
+        try WorkDirFile.remove.write(in: workDirectory) { append in
+            for (number, group) in groups.enumerated() {
+                for r in group.removed {
+                    try append(RemoveRow(group: String(number), index: r.id, filename: r.filename, keptIndex: group.keeper.id,
+                                         keptFilename: group.keeper.filename))
+                }
             }
+            for r in reviewed { try append(RemoveRow(group: "review", index: r.id, filename: r.filename)) }
         }
-        for r in reviewed { remove.append(["review", String(r.id), r.filename, "", ""]) }
-        try AtomicFile.write(keep.contents, to: workDirectory.appendingPathComponent("keep.csv"))
-        try AtomicFile.write(remove.contents, to: workDirectory.appendingPathComponent("remove.csv"))
     }
 }

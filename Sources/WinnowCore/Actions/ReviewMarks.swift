@@ -8,7 +8,7 @@ public enum ReviewMark: String, Sendable, Codable {
     case keep, remove
 
     /// The name of the marks file `winnow serve` keeps in the work_dir.
-    public static let fileName = "review_marks.csv"
+    public static let fileName = WorkDirFile.reviewMarks.name
 
     /// Reads a marks file. Rows that cannot be used (bad index, unknown mark) are skipped, each
     /// with a one-line warning naming the file and line; a file without `index` and `mark`
@@ -22,7 +22,9 @@ public enum ReviewMark: String, Sendable, Codable {
         guard let header = rows.popFirst() else {
             throw ReviewMarksError(file: url.path, reason: "is empty (expected a header index,filename,mark)")
         }
-        guard let indexColumn = header.fields.firstIndex(of: "index"), let markColumn = header.fields.firstIndex(of: "mark") else {
+        typealias Column = ReviewMarkRow.CodingKeys
+        guard let indexColumn = header.fields.firstIndex(of: Column.index.rawValue),
+              let markColumn = header.fields.firstIndex(of: Column.mark.rawValue) else {
             throw ReviewMarksError(file: url.path, reason: "line \(header.line): the header needs the columns index and mark")
         }
         var marks: [Int64: ReviewMark] = [:], warnings: [String] = []
@@ -43,9 +45,9 @@ public enum ReviewMark: String, Sendable, Codable {
     /// The marks file's text: `index,filename,mark`, one row per mark by index (`names` gives
     /// each sample's file name).
     public static func csv(_ marks: [Int64: ReviewMark], names: [Int64: String]) -> String {
-        var table = CSVTable(header: ["index", "filename", "mark"])
-        for (id, mark) in marks.sorted(by: { $0.key < $1.key }) { table.append([String(id), names[id] ?? "", mark.rawValue]) }
-        return table.contents
+        WorkDirFile.reviewMarks.text(marks.sorted { $0.key < $1.key }.map {
+            ReviewMarkRow(index: $0.key, filename: names[$0.key] ?? "", mark: $0.value)
+        })
     }
 
     /// Writes the marks file atomically (a reader sees the old file or the new one, never half).

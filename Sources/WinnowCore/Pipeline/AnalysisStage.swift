@@ -88,9 +88,9 @@ struct AnalysisStage {
         let (global, graph, checked, report) = try neighborGraphs(embedded: embedded, vectors: vectors)
         meter?.enter("analyses")
         let found = analyse(embedded: embedded, vectors: vectors, global: global, graph: graph, checked: checked)
-        try writePairs(found.pairs, to: "similarity.csv", found)
+        try writePairs(found.pairs, to: WorkDirFile.similarity, found)
         try writeDuplicates(found)
-        try writePairs(found.outliers.rows, to: "outliers.csv", found)
+        try writePairs(found.outliers.rows, to: WorkDirFile.outliers, found)
         try writeComponents(found)
         try writeNearDuplicates(found)
         try writeScores(found)
@@ -213,10 +213,9 @@ extension AnalysisStage {
     }
 
     /// `from,to,distance` (a similarity, as fastdup writes it): `similarity.csv`, `outliers.csv`.
-    func writePairs(_ pairs: [SimilarPair], to name: String, _ found: AnalysisResults) throws {
-        try write(name, header: ["from", "to", "distance"]) { append in
-            for p in pairs { try append([String(found.id[p.from]), String(found.id[p.to]), decimal(Double(p.similarity), 6)]) }
-        }
+    func writePairs(_ pairs: [SimilarPair], to file: WorkDirCSV<PairRow>, _ found: AnalysisResults) throws {
+        try file.write(pairs.lazy.map { PairRow(from: found.id[$0.from], to: found.id[$0.to], distance: Double($0.similarity)) },
+                       in: directory)
     }
 
     /// The kNN graph of `vectors` (`knn.bin`) and the saved index (for `winnow search`; none for
@@ -246,26 +245,25 @@ extension AnalysisStage {
     /// model, the transform it suggests and the detector (ORB or SIFT) whose evidence decided.
     func writeDuplicates(_ found: AnalysisResults) throws {
         let checked = CheckedLookup(found.checked)
-        try write("duplicates.csv", header: ["from", "to", "from_filename", "to_filename", "score", "global_similarity", "checked",
-                                             "verified", "matches", "inliers", "ncc", "residual_px", "scale", "rotation_deg",
-                                             "mirrored", "covered_from", "covered_to", "transform", "detector"]) { append in
+        try WorkDirFile.duplicates.write(in: directory) { append in
             for p in found.pairs where p.from < p.to {
                 try append(duplicateRow(p, checked: checked[p.from, p.to], found))
             }
         }
     }
 
-    private func duplicateRow(_ p: SimilarPair, checked c: CopyVerification.Checked?, _ found: AnalysisResults) -> [String] {
+    private func duplicateRow(_ p: SimilarPair, checked c: CopyVerification.Checked?, _ found: AnalysisResults) -> DuplicateRow {
         let global = found.global, metric = options.metric
         let g = c?.candidate.global ?? global.neighbors(of: p.from).first { $0.index == p.to }.map { $0.similarity(metric) }
             ?? global.neighbors(of: p.to).first { $0.index == p.from }.map { $0.similarity(metric) } ?? p.similarity
-        let row = [String(found.id[p.from]), String(found.id[p.to]), found.name[p.from], found.name[p.to],
-                   decimal(Double(p.similarity), 6), decimal(Double(g), 6), c == nil ? "0" : "1", c?.verified == true ? "1" : "0"]
-        guard let e = c?.evidence else { return row + Array(repeating: "", count: 11) }
-        return row + [String(e.matches), String(e.inliers), decimal(Double(e.ncc), 4), decimal(Double(e.residual), 3),
-                      decimal(Double(e.scale), 3), decimal(Double(e.rotation), 2), e.mirrored ? "1" : "0",
-                      decimal(Double(e.coveredA), 3), decimal(Double(e.coveredB), 3),
-                      c?.verified == true ? CopyVerification.transformGuess(e) : "", e.detector.rawValue]
+        let e = c?.evidence, verified = c?.verified == true
+        return DuplicateRow(from: found.id[p.from], to: found.id[p.to], fromFilename: found.name[p.from], toFilename: found.name[p.to],
+                            score: Double(p.similarity), globalSimilarity: Double(g), checked: c != nil, verified: verified,
+                            matches: e?.matches, inliers: e?.inliers, ncc: e.map { Double($0.ncc) },
+                            residual: e.map { Double($0.residual) }, scale: e.map { Double($0.scale) },
+                            rotation: e.map { Double($0.rotation) }, mirrored: e?.mirrored, coveredFrom: e.map { Double($0.coveredA) },
+                            coveredTo: e.map { Double($0.coveredB) },
+                            transform: e.flatMap { verified ? CopyVerification.transformGuess($0) : nil }, detector: e?.detector)
     }
 
     /// `connected_components.csv` (every image with its component's size and similarities) and
@@ -274,62 +272,49 @@ extension AnalysisStage {
         let id = found.id, components = found.components.components
         var byID: [Int: ConnectedComponents.Component] = [:]
         for c in components { byID[c.id] = c }
-        try write("connected_components.csv",
-                  header: ["__id", "component_id", "count", "mean_distance", "min_distance", "max_distance"]) { append in
-            for (row, c) in found.components.componentOf.enumerated() {
-                let component = byID[c]
-                try append([String(id[row]), String(id[c]), String(component?.members.count ?? 1),
-                            decimal(Double(component?.meanSimilarity ?? 0), 6),
-                            decimal(Double(component?.minimumSimilarity ?? 0), 6),
-                            decimal(Double(component?.maximumSimilarity ?? 0), 6)])
-            }
-        }
-        try write("component_info.csv", header: ["component_id", "count", "mean", "min", "max"]) { append in
-            for c in components {
-                try append([String(id[c.id]), String(c.members.count), decimal(Double(c.meanSimilarity), 6),
-                            decimal(Double(c.minimumSimilarity), 6), decimal(Double(c.maximumSimilarity), 6)])
-            }
-        }
+        try WorkDirFile.connectedComponents.write(found.components.componentOf.enumerated().lazy.map { row, c in
+            let component = byID[c]
+            return ComponentMemberRow(index: id[row], componentID: id[c], count: component?.members.count ?? 1,
+                                      meanDistance: Double(component?.meanSimilarity ?? 0),
+                                      minimumDistance: Double(component?.minimumSimilarity ?? 0),
+                                      maximumDistance: Double(component?.maximumSimilarity ?? 0))
+        }, in: directory)
+        try WorkDirFile.componentInfo.write(components.lazy.map {
+            ComponentRow(componentID: id[$0.id], count: $0.members.count, mean: Double($0.meanSimilarity),
+                         minimum: Double($0.minimumSimilarity), maximum: Double($0.maximumSimilarity))
+        }, in: directory)
     }
 
     /// `near_duplicates.csv` (fiftyone `compute_near_duplicates`): each removed image, the one
     /// kept in its place and their distance in the final graph.
     func writeNearDuplicates(_ found: AnalysisResults) throws {
         let id = found.id, name = found.name, graph = found.graph
-        try write("near_duplicates.csv",
-                  header: ["index", "filename", "duplicate_of_index", "duplicate_of_filename", "distance"]) { append in
-            for (removed, kept) in found.near.duplicateOf.sorted(by: { $0.key < $1.key }) {
-                let distance = graph.neighbors(of: removed).first { $0.index == kept }?.distance
-                    ?? graph.neighbors(of: kept).first { $0.index == removed }?.distance ?? 0
-                try append([String(id[removed]), name[removed], String(id[kept]), name[kept], decimal(Double(distance), 6)])
-            }
-        }
+        try WorkDirFile.nearDuplicates.write(found.near.duplicateOf.sorted { $0.key < $1.key }.lazy.map { removed, kept in
+            let distance = graph.neighbors(of: removed).first { $0.index == kept }?.distance
+                ?? graph.neighbors(of: kept).first { $0.index == removed }?.distance ?? 0
+            return NearDuplicateRow(index: id[removed], filename: name[removed], duplicateOfIndex: id[kept],
+                                    duplicateOfFilename: name[kept], distance: Double(distance))
+        }, in: directory)
     }
 
     /// `scores.csv`: every embedded image's per-image scores.
     func writeScores(_ found: AnalysisResults) throws {
         let id = found.id, outlierSet = Set(found.outliers.outliers), representativeness = found.representativeness
-        try write("scores.csv", header: ["index", "filename", "uniqueness", "representativeness", "representativeness_fiftyone",
-                                         "kmeans_cluster", "nn_similarity", "component_id", "is_outlier", "split"]) { append in
-            for row in id.indices {
-                try append([String(id[row]), found.name[row], decimal(Double(found.uniqueness[row]), 6),
-                            decimal(Double(representativeness.representativeness[row]), 6),
-                            decimal(Double(representativeness.fiftyone[row]), 6), String(representativeness.cluster[row]),
-                            decimal(Double(found.outliers.scores[row]), 6), String(id[found.components.componentOf[row]]),
-                            outlierSet.contains(row) ? "1" : "0", found.splits[row] ?? ""])
-            }
-        }
+        try WorkDirFile.scores.write(id.indices.lazy.map { row in
+            ScoresRow(index: id[row], filename: found.name[row], uniqueness: Double(found.uniqueness[row]),
+                      representativeness: Double(representativeness.representativeness[row]),
+                      representativenessFiftyone: Double(representativeness.fiftyone[row]),
+                      kmeansCluster: representativeness.cluster[row], nearestSimilarity: Double(found.outliers.scores[row]),
+                      componentID: id[found.components.componentOf[row]],
+                      isOutlier: outlierSet.contains(row), split: found.splits[row])
+        }, in: directory)
     }
 
     /// `leaks.csv`: similar pairs across splits.
     func writeLeaks(_ found: AnalysisResults) throws {
         let id = found.id, name = found.name
-        try write("leaks.csv", header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"]) { append in
-            for leak in found.leaks {
-                try append([String(id[leak.pair.from]), String(id[leak.pair.to]), decimal(Double(leak.pair.similarity), 6),
-                            leak.fromSplit, leak.toSplit, name[leak.pair.from], name[leak.pair.to]])
-            }
-        }
+        try WorkDirFile.leaks.write(found.leaks.lazy.map { LeakRow($0, from: (id[$0.pair.from], name[$0.pair.from]),
+                                                                   to: (id[$0.pair.to], name[$0.pair.to])) }, in: directory)
     }
 
     /// `new_vs_known.csv` ("is this incoming image already in my dataset?"): each image the run
@@ -338,20 +323,16 @@ extension AnalysisStage {
     func writeNewVsKnown(_ found: AnalysisResults, embedded: [ValidSample], newRun: Int64) throws -> Int {
         let id = found.id, name = found.name, metric = options.metric
         var matched = 0
-        try write("new_vs_known.csv", header: ["new_index", "new_filename", "known_index", "known_filename", "similarity"]) { append in
+        try WorkDirFile.newVsKnown.write(in: directory) { append in
             for row in embedded.indices where embedded[row].addedRun == newRun {
                 guard let match = found.graph.neighbors(of: row).first(where: { embedded[$0.index].addedRun != newRun }),
                       match.similarity(metric) >= options.threshold else { continue }
                 matched += 1
-                try append([String(id[row]), name[row], String(id[match.index]), name[match.index],
-                            decimal(Double(match.similarity(metric)), 6)])
+                try append(NewVsKnownRow(newIndex: id[row], newFilename: name[row], knownIndex: id[match.index],
+                                         knownFilename: name[match.index], similarity: Double(match.similarity(metric))))
             }
         }
         return matched
-    }
-
-    private func write(_ name: String, header: [String], rows: (_ append: ([String]) throws -> Void) throws -> Void) throws {
-        try CSVFileWriter.write(directory.appendingPathComponent(name), header: header, rows: rows)
     }
 }
 

@@ -144,18 +144,18 @@ struct LabelStage {
         var predicted: [Int: [Annotation]] = [:]
         if let objects {
             // Each object sample carries its box's label as an image-level label.
-            var crops = CSVTable(header: ["index", "filename", "object", "label", "col_x", "row_y", "width", "height",
-                                          "crop_width", "crop_height", "record"])
-            for (row, sample) in samples.enumerated() {
-                guard var annotation = objects.annotations[sample.path], let box = annotation.box else { continue }
-                annotation.box = nil
-                truth[row] = [annotation]
-                let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
-                crops.append([String(sample.id), image, String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? ""), annotation.label ?? "",
-                              decimal(box.x, 4), decimal(box.y, 4), decimal(box.width, 4), decimal(box.height, 4),
-                              String(sample.width), String(sample.height), annotation.record])
+            try WorkDirFile.crops.write(in: directory) { append in
+                for (row, sample) in samples.enumerated() {
+                    guard var annotation = objects.annotations[sample.path], let box = annotation.box else { continue }
+                    annotation.box = nil
+                    truth[row] = [annotation]
+                    let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
+                    let object = String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? "")
+                    try append(CropRow(index: sample.id, filename: image, object: object, label: annotation.label ?? "",
+                                       x: box.x, y: box.y, width: box.width, height: box.height, cropWidth: sample.width,
+                                       cropHeight: sample.height, record: annotation.record))
+                }
             }
-            try save(crops, "atrain_crops.csv")
             summary.objects = truth.count
         } else {
             truth = link(loaded.annotations)
@@ -210,13 +210,12 @@ struct LabelStage {
             for (position, component) in components.componentOf.enumerated() { componentOf[rows[position]] = rows[component] }
             let purity = LabelPurity.compute(components: components.components, labels: rows.map { single[$0] })
             summary.contradictingClusters = purity.filter(\.isContradicting).count
-            var table = CSVTable(header: ["component_id", "count", "majority_label", "purity", "label_counts", "filenames"])
-            for cluster in purity where cluster.counts.contains(where: { options.sliceLabels.isEmpty || options.sliceLabels.contains($0.label) }) {
-                table.append([String(samples[rows[cluster.id]].id), String(cluster.members.count), cluster.majority,
-                              decimal(cluster.purity, 4), cluster.counts.map { "\($0.label):\($0.count)" }.joined(separator: ";"),
-                              cluster.members.map { samples[rows[$0]].filename }.joined(separator: ";")])
-            }
-            try save(table, "label_purity.csv")
+            let shown = purity.filter { $0.counts.contains { options.sliceLabels.isEmpty || options.sliceLabels.contains($0.label) } }
+            try WorkDirFile.labelPurity.write(shown.lazy.map { cluster in
+                LabelPurityRow(componentID: samples[rows[cluster.id]].id, count: cluster.members.count, majorityLabel: cluster.majority,
+                               purity: cluster.purity, labelCounts: cluster.counts.map { "\($0.label):\($0.count)" }.joined(separator: ";"),
+                               filenames: cluster.members.map { samples[rows[$0]].filename }.joined(separator: ";"))
+            }, in: directory)
         }
 
         // Classification predictions: hardness and mistakenness per image.
@@ -242,41 +241,40 @@ struct LabelStage {
             }
         }
 
-        var scores = CSVTable(header: ["index", "filename", "label", "split", "wrong_label_score", "p_given", "suggested_label",
-                                       "p_suggested", "is_likely_wrong", "knn_disagreement", "knn_majority_label",
-                                       "component_id", "predicted_label", "confidence", "hardness", "mistakenness"])
-        var likely: [(score: Float, fields: [String])] = []
+        var likely: [LikelyWrongLabelRow] = []
         let position = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($0.element, $0.offset) })
-        for row in samples.indices where imageLabels[row] != nil || predicted[row] != nil {
-            let label = imageLabels[row]?.sorted().joined(separator: ";")
-            guard keep(row, label: single[row] ?? label) else { continue }
-            var fields = [String(samples[row].id), samples[row].filename, label ?? "", splits[row] ?? ""]
-            if let p = position[row], let wrong, let disagreement {
-                let given = labelIndex[p]
-                let suggested = wrong.suggested[p]
-                fields += [decimal(Double(wrong.scores[p]), 6), decimal(Double(wrong.probability(p, given)), 6),
-                           classNames[suggested], decimal(Double(wrong.probability(p, suggested)), 6),
-                           wrong.likelyWrong[p] ? "1" : "0", decimal(Double(disagreement.scores[p]), 6),
-                           classNames[disagreement.majority[p]], componentOf[row].map { String(samples[$0].id) } ?? ""]
-                if wrong.likelyWrong[p] {
-                    likely.append((wrong.scores[p], [String(samples[row].id), samples[row].filename, label ?? "",
-                                                     classNames[suggested], decimal(Double(wrong.scores[p]), 6),
-                                                     decimal(Double(wrong.probability(p, suggested)), 6),
-                                                     decimal(Double(disagreement.scores[p]), 6), splits[row] ?? ""]))
+        try WorkDirFile.labelScores.write(in: directory) { append in
+            for row in samples.indices where imageLabels[row] != nil || predicted[row] != nil {
+                let label = imageLabels[row]?.sorted().joined(separator: ";")
+                guard keep(row, label: single[row] ?? label) else { continue }
+                var scores = LabelScoreRow(index: samples[row].id, filename: samples[row].filename, label: label, split: splits[row],
+                                           predictedLabel: predictedLabel[row], confidence: predictedConfidence[row],
+                                           hardness: hardness[row], mistakenness: mistakenness[row])
+                if let p = position[row], let wrong, let disagreement {
+                    let suggested = wrong.suggested[p]
+                    scores.wrongLabelScore = Double(wrong.scores[p])
+                    scores.probabilityOfGiven = Double(wrong.probability(p, labelIndex[p]))
+                    scores.suggestedLabel = classNames[suggested]
+                    scores.probabilityOfSuggested = Double(wrong.probability(p, suggested))
+                    scores.isLikelyWrong = wrong.likelyWrong[p]
+                    scores.knnDisagreement = Double(disagreement.scores[p])
+                    scores.knnMajorityLabel = classNames[disagreement.majority[p]]
+                    scores.componentID = componentOf[row].map { samples[$0].id }
+                    if wrong.likelyWrong[p] {
+                        likely.append(LikelyWrongLabelRow(rank: 0, index: samples[row].id, filename: samples[row].filename,
+                                                          label: label, suggestedLabel: classNames[suggested],
+                                                          wrongLabelScore: Double(wrong.scores[p]),
+                                                          probabilityOfSuggested: Double(wrong.probability(p, suggested)),
+                                                          knnDisagreement: Double(disagreement.scores[p]), split: splits[row]))
+                    }
                 }
-            } else {
-                fields += Array(repeating: "", count: 8)
+                try append(scores)
             }
-            fields += [predictedLabel[row] ?? "", predictedConfidence[row].map { decimal($0, 6) } ?? "",
-                       hardness[row].map { decimal($0, 6) } ?? "", mistakenness[row].map { decimal($0, 6) } ?? ""]
-            scores.append(fields)
         }
-        try save(scores, "label_scores.csv")
-        var ranked = CSVTable(header: ["rank", "index", "filename", "label", "suggested_label", "wrong_label_score",
-                                       "p_suggested", "knn_disagreement", "split"])
-        for (rank, entry) in likely.sorted(by: { $0.score > $1.score }).enumerated() { ranked.append([String(rank + 1)] + entry.fields) }
+        likely.sort { $0.wrongLabelScore > $1.wrongLabelScore }
+        for rank in likely.indices { likely[rank].rank = rank + 1 }
         summary.likelyWrongLabels = likely.count
-        try save(ranked, "likely_wrong_labels.csv")
+        try WorkDirFile.likelyWrongLabels.write(likely, in: directory)
 
         try writeDetections(truth: truth, predicted: predicted, samples: samples, splits: splits, keep: keep, summary: &summary)
 
@@ -290,9 +288,9 @@ struct LabelStage {
             try writeSlices(ids: ids)
         }
 
-        var problemTable = CSVTable(header: ["file", "record", "field", "reason"])
-        for problem in problems { problemTable.append([problem.file, problem.record ?? "", problem.field ?? "", problem.reason]) }
-        try save(problemTable, "annotation_problems.csv")
+        try WorkDirFile.annotationProblems.write(problems.lazy.map {
+            AnnotationProblemRow(file: $0.file, record: $0.record, field: $0.field, reason: $0.reason)
+        }, in: directory)
         return summary
     }
 
@@ -301,13 +299,10 @@ struct LabelStage {
                                  splits: [String?], keep: (Int, String?) -> Bool, summary: inout LabelSummary) throws {
         let boxedRows = Set(predicted.filter { $0.value.contains { $0.box != nil } }.keys)
         guard !boxedRows.isEmpty else { return }
-        var table = CSVTable(header: ["index", "filename", "kind", "label", "predicted_label", "confidence", "col_x", "row_y",
-                                      "width", "height", "iou", "mistakenness", "mistakenness_loc", "record"])
-        var corrected = CSVTable(header: ["filename", "label", "split", "col_x", "row_y", "width", "height", "source"])
+        var table: [DetectionMistakennessRow] = [], corrected: [CorrectedAnnotationRow] = []
         func pixels(_ box: BoundingBox, _ row: Int) -> BoundingBox {
             box.inPixels(imageWidth: samples[row].width, imageHeight: samples[row].height)
         }
-        func boxFields(_ box: BoundingBox) -> [String] { [decimal(box.x, 2), decimal(box.y, 2), decimal(box.width, 2), decimal(box.height, 2)] }
         let rows = Set(truth.filter { $0.value.contains { $0.box != nil } }.keys).union(boxedRows).sorted()
         for row in rows {
             let gt = (truth[row] ?? []).filter { $0.box != nil }
@@ -319,53 +314,54 @@ struct LabelStage {
             let result = Mistakenness.detections(groundTruth: objects, predictions: predictions, useLogits: options.useLogits)
             summary.possibleMissing += result.possibleMissing.count
             summary.possibleSpurious += result.possibleSpurious.count
-            let id = String(samples[row].id), name = samples[row].filename
+            let id = samples[row].id, name = samples[row].filename
+            func detection(_ kind: String, label: String?, _ prediction: Mistakenness.Object?, _ box: BoundingBox,
+                           record: String, _ score: Mistakenness.ObjectScore? = nil) -> DetectionMistakennessRow {
+                DetectionMistakennessRow(index: id, filename: name, kind: kind, label: label, predictedLabel: prediction?.label,
+                                         confidence: prediction?.confidence, x: box.x, y: box.y, width: box.width,
+                                         height: box.height, iou: score?.iou, mistakenness: score?.mistakenness,
+                                         locationMistakenness: score?.location, record: record)
+            }
             for score in result.objects where keep(row, objects[score.groundTruth].label) {
                 let object = objects[score.groundTruth]
-                let prediction = score.prediction.map { predictions[$0] }
-                table.append([id, name, score.prediction == nil ? "possible_spurious" : "matched", object.label,
-                              prediction?.label ?? "", prediction?.confidence.map { decimal($0, 6) } ?? ""] + boxFields(object.box)
-                             + [decimal(score.iou, 6), score.mistakenness.map { decimal($0, 6) } ?? "",
-                                score.location.map { decimal($0, 6) } ?? "", gt[score.groundTruth].record])
+                table.append(detection(score.prediction == nil ? "possible_spurious" : "matched", label: object.label,
+                                       score.prediction.map { predictions[$0] }, object.box, record: gt[score.groundTruth].record, score))
             }
             for p in result.possibleMissing where keep(row, predictions[p].label) {
-                table.append([id, name, "possible_missing", "", predictions[p].label,
-                              predictions[p].confidence.map { decimal($0, 6) } ?? ""] + boxFields(predictions[p].box)
-                             + ["", "", "", pr[p].record])
+                table.append(detection("possible_missing", label: nil, predictions[p], predictions[p].box, record: pr[p].record))
             }
             if options.copyMissing {
-                for object in objects { corrected.append([name, object.label, splits[row] ?? ""] + boxFields(object.box) + ["annotation"]) }
-                for p in result.possibleMissing {
-                    corrected.append([name, predictions[p].label, splits[row] ?? ""] + boxFields(predictions[p].box) + ["copied_prediction"])
+                func correction(_ object: Mistakenness.Object, source: String) -> CorrectedAnnotationRow {
+                    CorrectedAnnotationRow(filename: name, label: object.label, split: splits[row], x: object.box.x, y: object.box.y,
+                                           width: object.box.width, height: object.box.height, source: source)
                 }
+                corrected += objects.map { correction($0, source: "annotation") }
+                corrected += result.possibleMissing.map { correction(predictions[$0], source: "copied_prediction") }
             }
         }
-        try save(table, "detection_mistakenness.csv")
+        try WorkDirFile.detectionMistakenness.write(table, in: directory)
         if options.copyMissing {
-            let url = directory.appendingPathComponent("annotations_corrected.csv")
+            let url = WorkDirFile.correctedAnnotations.url(in: directory)
             let inputs = [options.annotations, options.predictions].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             guard !inputs.contains(url.standardizedFileURL.path) else {
                 throw AnnotationError(file: url.path, reason: "refusing to overwrite an input annotation file")
             }
-            try AtomicFile.write(corrected.contents, to: url)
+            try WorkDirFile.correctedAnnotations.write(corrected, in: directory)
         }
     }
 
     /// fastdup's `slice` for every per-sample output: the rows of the work_dir files that name a
     /// sample of the slice (either end of a pair), copied to `slice/<file>`.
     private func writeSlices(ids: Set<String>) throws {
-        let columns = ["index", "__id", "from", "to", "duplicate_of_index", "first_index"]
         let folder = directory.appendingPathComponent("slice")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let files = ["atrain_features.dat.csv", "atrain_stats.csv", "quality.csv", "scores.csv", "similarity.csv",
-                     "outliers.csv", "connected_components.csv", "near_duplicates.csv", "exact_duplicates.csv", "leaks.csv",
-                     "label_scores.csv", "likely_wrong_labels.csv", "detection_mistakenness.csv"]
-        for name in files {
+        for file in WorkDirFile.sliced {
+            let name = file.name
             let url = directory.appendingPathComponent(name)
             guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
             var lines = text.split(whereSeparator: \.isNewline)
             guard !lines.isEmpty, let header = CSVReader.fields(lines.removeFirst()) else { continue }
-            let idColumns = header.indices.filter { columns.contains(header[$0]) }
+            let idColumns = header.indices.filter { file.sampleColumns.contains(header[$0]) }
             var kept = header.joined(separator: ",") + "\n"
             for line in lines {
                 guard let fields = CSVReader.fields(line) else { continue }
@@ -384,13 +380,10 @@ struct LabelStage {
                                                 directory: directory)
         let graph = try neighborGraph(rows: rows, vectors: vectors, samples: samples)
         let leaks = LeakySplits.find(graph: graph, splits: rows.map { splits[$0] }, threshold: pairThreshold)
-        var table = CSVTable(header: ["from", "to", "distance", "from_split", "to_split", "from_filename", "to_filename"])
-        for leak in leaks {
+        try WorkDirFile.leaks.write(leaks.lazy.map { leak in
             let a = samples[rows[leak.pair.from]], b = samples[rows[leak.pair.to]]
-            table.append([String(a.id), String(b.id), decimal(Double(leak.pair.similarity), 6), leak.fromSplit, leak.toSplit,
-                          a.filename, b.filename])
-        }
-        try save(table, "leaks.csv")
+            return LeakRow(leak, from: (a.id, a.filename), to: (b.id, b.filename))
+        }, in: directory)
         return leaks.count
     }
 
@@ -407,9 +400,5 @@ struct LabelStage {
         let url = directory.appendingPathComponent(".knn.labels.bin")
         defer { try? FileManager.default.removeItem(at: url) }
         return try buildSimilarityIndex(vectors: vectors, metric: metric).writeNeighborGraph(k: k, to: url)
-    }
-
-    private func save(_ table: CSVTable, _ name: String) throws {
-        try AtomicFile.write(table.contents, to: directory.appendingPathComponent(name))
     }
 }

@@ -159,33 +159,28 @@ public struct GalleryWriter {
         }.map(\.element)
     }
 
-    private func table(_ name: String, for needed: String) throws(GalleryError) -> WorkDirTable {
-        let url = workDirectory.appendingPathComponent(name)
-        guard let table = try WorkDirTable.read(url) else { throw .missingFile(url.path, needed) }
-        return table
+    /// The rows of a work_dir file a gallery needs (`needed` names the gallery when it is missing);
+    /// a damaged row is skipped with a warning naming its file and line.
+    private mutating func rows<Row>(_ file: WorkDirCSV<Row>, for needed: String) throws(GalleryError) -> [Row] {
+        var skipped: [String] = []
+        let read: [Row]?
+        do { read = try file.read(in: workDirectory) { skipped.append("\($0); skipped") } } catch {
+            throw .unreadable(error.file, error.reason)
+        }
+        warnings += skipped
+        guard let read else { throw .missingFile(file.url(in: workDirectory).path, needed) }
+        return read
     }
 
     /// `from,to,distance` rows (distance is a similarity, as fastdup writes it).
-    private mutating func pairs(_ table: WorkDirTable) throws(GalleryError) -> [(Int64, Int64, Double)] {
-        guard let from = table.column("from"), let to = table.column("to"), let value = table.column("distance") else {
-            throw .unreadable(table.url.path, "line 1: expected from,to,distance")
-        }
-        var out: [(Int64, Int64, Double)] = []
-        for (line, fields) in table.rows {
-            guard max(from, to, value) < fields.count, let a = Int64(fields[from]), let b = Int64(fields[to]),
-                  let s = Double(fields[value]) else {
-                warnings.append("\(table.url.path):\(line): not from,to,distance numbers; skipped")
-                continue
-            }
-            out.append((a, b, s))
-        }
-        return out
+    private mutating func pairs(_ file: WorkDirCSV<PairRow>, for needed: String) throws(GalleryError) -> [(Int64, Int64, Double)] {
+        try rows(file, for: needed).map { ($0.from, $0.to, $0.distance) }
     }
 
     private mutating func duplicates(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
         var seen = Set<[Int64]>()
         var unique: [(Int64, Int64, Double)] = []
-        for (a, b, s) in try pairs(try table("similarity.csv", for: "the duplicates gallery")) where seen.insert([min(a, b), max(a, b)]).inserted {
+        for (a, b, s) in try pairs(WorkDirFile.similarity, for: "the duplicates gallery") where seen.insert([min(a, b), max(a, b)]).inserted {
             unique.append((min(a, b), max(a, b), s))
         }
         return sorted(unique, naturalAscending: false) { $0.2 }.map { a, b, s in
@@ -196,7 +191,7 @@ public struct GalleryWriter {
 
     private mutating func outliers(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
         var first: [Int64: (Int64, Double)] = [:], order: [Int64] = []
-        for (a, b, s) in try pairs(try table("outliers.csv", for: "the outliers gallery")) {
+        for (a, b, s) in try pairs(WorkDirFile.outliers, for: "the outliers gallery") {
             if let known = first[a] {
                 if s > known.1 { first[a] = (b, s) }
             } else {
@@ -213,25 +208,12 @@ public struct GalleryWriter {
     }
 
     private mutating func components(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
-        let members = try table("connected_components.csv", for: "the components gallery")
-        guard let id = members.column("__id", "index"), let component = members.column("component_id") else {
-            throw .unreadable(members.url.path, "line 1: expected __id,component_id")
-        }
         var groups: [Int64: [Int64]] = [:]
-        for (line, fields) in members.rows {
-            guard max(id, component) < fields.count, let sample = Int64(fields[id]), let c = Int64(fields[component]) else {
-                warnings.append("\(members.url.path):\(line): not __id,component_id numbers; skipped")
-                continue
-            }
-            groups[c, default: []].append(sample)
+        for member in try rows(WorkDirFile.connectedComponents, for: "the components gallery") {
+            groups[member.componentID, default: []].append(member.index)
         }
         var mean: [Int64: Double] = [:]
-        if let info = try WorkDirTable.read(workDirectory.appendingPathComponent("component_info.csv")),
-           let c = info.column("component_id"), let m = info.column("mean") {
-            for (_, fields) in info.rows where max(c, m) < fields.count {
-                if let key = Int64(fields[c]), let value = Double(fields[m]) { mean[key] = value }
-            }
-        }
+        for info in (try? WorkDirFile.componentInfo.read(in: workDirectory)) ?? [] { mean[info.componentID] = info.mean }
         let clusters = groups.filter { $0.value.count >= 2 }.sorted { $0.key < $1.key }
         return sorted(clusters, naturalAscending: false) { Double($0.value.count) }.map { key, ids in
             let shown = Array(ids.sorted().prefix(options.maxMembers))
@@ -245,7 +227,7 @@ public struct GalleryWriter {
 
     private mutating func similarity(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
         var neighbours: [Int64: [(Int64, Double)]] = [:], order: [Int64] = []
-        for (a, b, s) in try pairs(try table("similarity.csv", for: "the similarity gallery")) {
+        for (a, b, s) in try pairs(WorkDirFile.similarity, for: "the similarity gallery") {
             if neighbours[a] == nil { order.append(a) }
             neighbours[a, default: []].append((b, s))
         }
@@ -329,27 +311,15 @@ public struct GalleryWriter {
     }
 
     private mutating func stats(_ samples: GallerySamples, _ metric: StatsMetric) throws(GalleryError) -> [GalleryCard] {
-        let quality = try table("quality.csv", for: "the stats gallery")
-        let (columnName, flagName, naturalAscending): (String, String, Bool) = switch metric {
-        case .blur: ("sharpness", "is_blurry", true)
-        case .dark: ("brightness_p99", "is_dark", true)
-        case .bright: ("brightness_p5", "is_bright", false)
+        let (columnName, issue, naturalAscending, value): (String, QualityIssue, Bool, (QualityRow) -> Double) = switch metric {
+        case .blur: (QualityRow.Measurement.sharpness.rawValue, .blurry, true, \.sharpness)
+        case .dark: (QualityRow.Measurement.brightnessP99.rawValue, .dark, true, \.brightnessP99)
+        case .bright: (QualityRow.Measurement.brightnessP5.rawValue, .bright, false, \.brightnessP5)
         }
-        guard let index = quality.column("index"), let value = quality.column(columnName) else {
-            throw .unreadable(quality.url.path, "line 1: no index / \(columnName) column")
-        }
-        let flag = quality.column(flagName)
-        var rows: [(Int64, Double, Bool)] = []
-        for (line, fields) in quality.rows {
-            guard max(index, value) < fields.count, let id = Int64(fields[index]), let v = Double(fields[value]) else {
-                warnings.append("\(quality.url.path):\(line): no \(columnName) number; skipped")
-                continue
-            }
-            rows.append((id, v, flag.map { $0 < fields.count && fields[$0] == "1" } ?? false))
-        }
+        let rows = try self.rows(WorkDirFile.quality, for: "the stats gallery").map { ($0.index, value($0), $0.issues.contains(issue)) }
         return sorted(rows, naturalAscending: naturalAscending) { $0.1 }.map { id, v, flagged in
             GalleryCard(title: ((samples.filenames[id] ?? "sample \(id)") as NSString).lastPathComponent,
-                        fields: [[columnName, String(format: "%.4g", v)]] + (flagged ? [["flagged", flagName.dropFirst(3).description]] : []),
+                        fields: [[columnName, String(format: "%.4g", v)]] + (flagged ? [["flagged", issue.rawValue]] : []),
                         images: [samples.image(id)], tags: samples.tags([id]))
         }
     }

@@ -1,20 +1,20 @@
 import Foundation
 
-/// A CSV file of a work_dir read into rows, with its header.
-struct WorkDirTable {
+/// A user's annotation table (CSV) read into rows, with its header.
+struct AnnotationTable {
     var url: URL
     var header: [String]
     /// Rows with their 1-based line numbers.
     var rows: [(line: Int, fields: [String])]
 
     /// nil when the file does not exist.
-    static func read(_ url: URL) throws(GalleryError) -> WorkDirTable? {
+    static func read(_ url: URL) throws(GalleryError) -> AnnotationTable? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw .unreadable(url.path, "cannot read the file as UTF-8") }
         var lines = CSVReader.numberedLines(text)
         guard !lines.isEmpty else { throw .unreadable(url.path, "empty file (no header)") }
         let header = CSVReader.fields(lines.removeFirst().text) ?? []
-        return WorkDirTable(url: url, header: header, rows: lines.map { ($0.number, CSVReader.fields($0.text) ?? []) })
+        return AnnotationTable(url: url, header: header, rows: lines.map { ($0.number, CSVReader.fields($0.text) ?? []) })
     }
 
     func column(_ names: String...) -> Int? {
@@ -35,22 +35,24 @@ struct GallerySamples {
 
     static func load(workDirectory: URL, annotations: URL?) throws(GalleryError) -> GallerySamples {
         var samples = GallerySamples()
-        // label_scores.csv: the given labels and splits of `winnow run --annotations`.
-        for name in ["atrain_features.dat.csv", "atrain_stats.csv", "quality.csv", "scores.csv", "label_scores.csv"] {
-            guard let table = try WorkDirTable.read(workDirectory.appendingPathComponent(name)) else { continue }
-            let index = table.column("index"), filename = table.column("filename")
-            let width = table.column("width"), height = table.column("height")
-            let label = table.column("label"), split = table.column("split")
-            guard let index else { continue }
-            for (_, fields) in table.rows {
-                guard index < fields.count, let id = Int64(fields[index]) else { continue }
-                if let filename, filename < fields.count { samples.filenames[id] = fields[filename] }
-                if let width, let height, height < fields.count, width < fields.count, let w = Int(fields[width]), let h = Int(fields[height]) {
-                    samples.sizes[id] = (w, h)
-                }
-                if let label, label < fields.count, !fields[label].isEmpty { samples.labels[id] = fields[label] }
-                if let split, split < fields.count, !fields[split].isEmpty { samples.splits[id] = fields[split] }
-            }
+        func rows<Row>(_ file: WorkDirCSV<Row>) throws(GalleryError) -> [Row] {
+            do { return try file.read(in: workDirectory) { _ in } ?? [] } catch { throw .unreadable(error.file, error.reason) }
+        }
+        for row in try rows(WorkDirFile.featureList) { samples.filenames[row.index] = row.filename }
+        for row in try rows(WorkDirFile.statistics) { samples.sizes[row.index] = (row.width, row.height) }
+        for row in try rows(WorkDirFile.quality) {
+            samples.filenames[row.index] = row.filename
+            samples.sizes[row.index] = (row.width, row.height)
+        }
+        for row in try rows(WorkDirFile.scores) {
+            samples.filenames[row.index] = row.filename
+            if let split = row.split { samples.splits[row.index] = split }
+        }
+        // The given labels and splits of `winnow run --annotations`.
+        for row in try rows(WorkDirFile.labelScores) {
+            samples.filenames[row.index] = row.filename
+            if let label = row.label { samples.labels[row.index] = label }
+            if let split = row.split { samples.splits[row.index] = split }
         }
         if let annotations { try samples.readAnnotations(annotations) }
         return samples
@@ -60,7 +62,7 @@ struct GallerySamples {
     /// optional `split` and box `col_x,row_y,width,height` in pixels. Files are matched to
     /// samples by exact name or by trailing path components (`bird/x.jpg` ↔ `…/images/bird/x.jpg`).
     mutating func readAnnotations(_ url: URL) throws(GalleryError) {
-        guard let table = try WorkDirTable.read(url) else { throw .missingFile(url.path, "the annotations") }
+        guard let table = try AnnotationTable.read(url) else { throw .missingFile(url.path, "the annotations") }
         guard let file = table.column("filename", "file", "path") else {
             throw .unreadable(url.path, "line 1: no filename / file / path column")
         }
