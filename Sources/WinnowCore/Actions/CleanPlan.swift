@@ -102,7 +102,9 @@ public struct CleanPlan: Sendable {
             if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
         }
         var grouped: [Int64: [Member]] = [:]
-        for id in parent.keys { if let m = members[id] { grouped[root(id), default: []].append(m) } }
+        // By id: `better` treats sharpness within 10 % as equal (not transitive), so the order the
+        // members come in must not depend on a dictionary's per-process order.
+        for id in parent.keys.sorted() { if let m = members[id] { grouped[root(id), default: []].append(m) } }
         var reviewed: [Member] = []
         var groupedIDs = Set<Int64>()
         let groups = grouped.values.filter { $0.count > 1 }.compactMap { list -> Group? in
