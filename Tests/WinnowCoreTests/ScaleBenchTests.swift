@@ -134,7 +134,7 @@ import WinnowCommandSupport
         #expect(result.status == 0, "\(result.output)")
         let folder = try #require(try FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: nil).first)
         #expect(try TestData.readCSV(folder.appendingPathComponent("ground_truth.csv")).count == 60)
-        let vectors = try PrecomputedEmbeddings.load(folder.appendingPathComponent("descriptors-from30-60.npy").path).matrix
+        let vectors = try PrecomputedEmbeddings.load(folder.appendingPathComponent("descriptors-v2-from30-60.npy").path).matrix
         #expect(vectors.rows == 60 && vectors.dimension == CopyDescriptor.dimension)
         let real = try FeatureMatrix(mapping: scratch.appendingPathComponent("descriptors-30/features.f32"), dimension: vectors.dimension)
         let rows = try Catalog(url: scratch.appendingPathComponent("descriptors-30/" + Catalog.fileName))
