@@ -15,9 +15,7 @@ import Testing
 
     /// `| issue | rule | default |` rows of the README's "Quality issues" section: issue → numbers.
     static func readmeQualityTable() throws -> [String: [Double]] {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../README.md").standardizedFileURL
-        let text = try String(contentsOf: readme, encoding: .utf8)
+        let text = try readme()
         guard let start = text.range(of: "\n## Quality issues\n") else { return [:] }
         let section = text[start.upperBound...]
         let body = section.range(of: "\n## ").map { section[..<$0.lowerBound] } ?? section
@@ -29,6 +27,17 @@ import Testing
             if !numbers.isEmpty { table[issue] = numbers }
         }
         return table
+    }
+
+    static func readme() throws -> String {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md")
+        return try String(contentsOf: url.standardizedFileURL, encoding: .utf8)
+    }
+
+    /// A user reads the README through; measurement history belongs in docs/benchmarks.md.
+    @Test func readmeStaysUnderThreeHundredLines() throws {
+        let lines = try Self.readme().filter { $0 == "\n" }.count
+        #expect(lines < 300, "README.md has \(lines) lines")
     }
 
     @Test func qualityTableStatesTheDefaultThresholds() throws {
