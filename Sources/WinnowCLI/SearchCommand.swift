@@ -71,6 +71,7 @@ struct SearchCommand: ParsableCommand {
                 matches = try search.neighbors(ofVector: try queryVector ?? [], k: k, minimumSimilarity: threshold)
             }
         } catch let error as SearchError {
+            if case .unreadableFile = error { throw failure(error, ExitStatus.dataError) }
             throw failure(error, ExitStatus.noInput)
         } catch let error as EmbeddingError {
             throw failure(error, ExitStatus.software)

@@ -66,6 +66,23 @@ struct WorkDirSchemaTests {
         #expect(scores == [LabelScoreRow(index: 7, filename: "a.jpg", label: "cat")])
     }
 
+    /// The feature list names the rows of `atrain_features.dat`: read whole (a quoted name may
+    /// hold a line break) or not at all — a skipped line would give later rows the wrong names.
+    @Test func theFeatureListIsReadWholeOrNotAtAll() throws {
+        let folder = try TestData.temporaryDirectory("schema-features")
+        try WorkDirFile.featureList.write([FeatureListRow(index: 4, filename: "a\nb.jpg"), FeatureListRow(index: 9, filename: "c.jpg")],
+                                          in: folder)
+        let read = try WorkDirFeatures.samples(in: folder)
+        #expect(read.ids == [4, 9] && read.filenames == ["a\nb.jpg", "c.jpg"])
+        try "index,filename\n4,a.jpg\nfour,b.jpg\n5,c.jpg\n".write(to: WorkDirFile.featureList.url(in: folder), atomically: true,
+                                                                  encoding: .utf8)
+        #expect {
+            _ = try WorkDirFeatures.samples(in: folder)
+        } throws: { error in
+            "\(error)".contains("atrain_features.dat.csv: line 3: column index: \"four\" is not a number")
+        }
+    }
+
     @Test func everyFileHasItsOwnNameAndNoRowTypeRepeatsAColumn() {
         let names = [WorkDirFile.featureList.name, WorkDirFile.numPyFeatureList.name, WorkDirFile.statistics.name,
                      WorkDirFile.badFiles.name, WorkDirFile.quality.name, WorkDirFile.exactDuplicates.name,

@@ -30,16 +30,10 @@ public final class SimilaritySearch: @unchecked Sendable {
         let config = workDirectory.appendingPathComponent("config.json")
         guard let data = try? Data(contentsOf: config) else { throw SearchError.notAWorkDirectory(workDirectory.path) }
         configuration = try JSONDecoder().decode(RunConfiguration.self, from: data)
-        let list = workDirectory.appendingPathComponent("atrain_features.dat.csv")
         let vectors = workDirectory.appendingPathComponent(FeatureFiles.vectors)
-        guard FileManager.default.fileExists(atPath: vectors.path),
-              let text = try? String(contentsOf: list, encoding: .utf8) else { throw SearchError.noFeatures(workDirectory.path) }
-        var ids: [Int64] = [], names: [String] = []
-        for line in text.split(whereSeparator: \.isNewline).dropFirst() {
-            guard let fields = CSVReader.fields(line), fields.count == 2, let id = Int64(fields[0]) else { continue }
-            ids.append(id)
-            names.append(fields[1])
-        }
+        guard FileManager.default.fileExists(atPath: vectors.path) else { throw SearchError.noFeatures(workDirectory.path) }
+        let (ids, names): (ids: [Int64], filenames: [String])
+        do { (ids, names) = try WorkDirFeatures.samples(in: workDirectory) } catch { throw SearchError.unreadableFile(error.description) }
         guard !ids.isEmpty else { throw SearchError.noFeatures(workDirectory.path) }
         self.ids = ids
         filenames = names
@@ -150,6 +144,8 @@ public enum SearchError: Error, Equatable, CustomStringConvertible {
     case unreadableImage(String, String)
     case dimensionMismatch(expected: Int, actual: Int)
     case unusableVector
+    /// A work_dir file that cannot be read (its path and why).
+    case unreadableFile(String)
 
     public var description: String {
         switch self {
@@ -160,6 +156,7 @@ public enum SearchError: Error, Equatable, CustomStringConvertible {
         case .unreadableImage(let path, let why): "\(path): \(why)"
         case .dimensionMismatch(let expected, let actual): "the query vector has \(actual) values, the features \(expected)"
         case .unusableVector: "the query vector has NaN or infinite values or is all zero"
+        case .unreadableFile(let message): message
         }
     }
 }

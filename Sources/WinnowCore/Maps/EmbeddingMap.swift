@@ -119,11 +119,9 @@ public struct WorkDirFeatures: Sendable {
     /// Reads the features of `workDirectory`; throws ``MapError/noFeatures(_:)`` when the run
     /// had no embeddings.
     public static func load(from workDirectory: URL) throws(MapError) -> WorkDirFeatures {
-        let list = workDirectory.appendingPathComponent("atrain_features.dat.csv")
+        let list = WorkDirFile.featureList.url(in: workDirectory)
         let data = workDirectory.appendingPathComponent(FeatureFiles.vectors)
-        guard FileManager.default.fileExists(atPath: list.path) else { throw .notAWorkDirectory(workDirectory.path) }
-        guard let text = try? String(contentsOf: list, encoding: .utf8) else { throw .unreadable(list.path, "cannot read the file") }
-        let (ids, names) = try readSampleList(text, path: list.path)
+        let (ids, names) = try samples(in: workDirectory)
         guard let size = (try? FileManager.default.attributesOfItem(atPath: data.path))?[.size] as? Int, size > 0, !ids.isEmpty
         else { throw .noFeatures(workDirectory.path) }
         guard size % (ids.count * 4) == 0 else {
@@ -141,25 +139,15 @@ public struct WorkDirFeatures: Sendable {
         return WorkDirFeatures(ids: ids, filenames: names, vectors: matrix, metric: metric)
     }
 
-    /// The sample indices and filenames of `atrain_features.dat.csv` (no vectors needed).
+    /// The sample indices and filenames of `atrain_features.dat.csv` (no vectors needed), one
+    /// per feature row: a line that cannot be read is an error, never skipped.
     public static func samples(in workDirectory: URL) throws(MapError) -> (ids: [Int64], filenames: [String]) {
-        let list = workDirectory.appendingPathComponent("atrain_features.dat.csv")
-        guard FileManager.default.fileExists(atPath: list.path) else { throw .notAWorkDirectory(workDirectory.path) }
-        guard let text = try? String(contentsOf: list, encoding: .utf8) else { throw .unreadable(list.path, "cannot read the file") }
-        return try readSampleList(text, path: list.path)
-    }
-
-    /// `index,filename` lines (after the header) → ids and filenames.
-    static func readSampleList(_ text: String, path: String) throws(MapError) -> ([Int64], [String]) {
-        var ids: [Int64] = [], names: [String] = []
-        for (number, line) in text.split(whereSeparator: \.isNewline).enumerated().dropFirst() {
-            guard let fields = CSVReader.fields(line), fields.count == 2, let id = Int64(fields[0]) else {
-                throw .unreadable(path, "line \(number + 1): expected index,filename")
-            }
-            ids.append(id)
-            names.append(fields[1])
+        let rows: [FeatureListRow]?
+        do { rows = try WorkDirFile.featureList.read(in: workDirectory) } catch {
+            throw .unreadable(error.file, error.line.map { "line \($0): \(error.reason)" } ?? error.reason)
         }
-        return (ids, names)
+        guard let rows else { throw .notAWorkDirectory(workDirectory.path) }
+        return (rows.map(\.index), rows.map(\.filename))
     }
 }
 

@@ -115,188 +115,152 @@ struct LabelStage {
     func run(loaded: Loaded, samples: [ValidSample], invalid: [InvalidRecord], features: FeatureStore?,
              objects: (annotations: [String: Annotation], problems: [AnnotationError])? = nil) throws -> LabelSummary {
         var summary = LabelSummary()
-        var problems = loaded.annotations.problems + (loaded.predictions?.problems ?? []) + (objects?.problems ?? [])
-        summary.malformed = problems.count - (objects?.problems.count ?? 0)
-        summary.unmatched = objects?.problems.count ?? 0
-        let matcher = AnnotationMatcher(samples: samples.map { (filename: $0.filename, path: $0.path) })
-        let brokenMatcher = AnnotationMatcher(samples: invalid.map { (filename: $0.filename, path: $0.filename) })
-
-        /// Annotations per sample row; unmatched ones become problems.
-        func link(_ file: AnnotationFile) -> [Int: [Annotation]] {
-            var byRow: [Int: [Annotation]] = [:]
-            let folder = file.url.deletingLastPathComponent()
-            for annotation in file.annotations {
-                if let row = matcher.row(for: annotation.filename, relativeTo: folder) {
-                    byRow[row, default: []].append(annotation)
-                } else if brokenMatcher.row(for: annotation.filename, relativeTo: folder) != nil {
-                    summary.unusableImages += 1
-                    problems.append(AnnotationError(file: file.url.path, record: annotation.record, field: "filename",
-                                                    reason: "\(annotation.filename) is an unusable image (see atrain_features.bad.csv)"))
-                } else {
-                    summary.unmatched += 1
-                    problems.append(AnnotationError(file: file.url.path, record: annotation.record, field: "filename",
-                                                    reason: "\(annotation.filename) is not among the run's images"))
-                }
-            }
-            return byRow
-        }
-        var truth: [Int: [Annotation]] = [:]
-        var predicted: [Int: [Annotation]] = [:]
-        if let objects {
-            // Each object sample carries its box's label as an image-level label.
-            try WorkDirFile.crops.write(in: directory) { append in
-                for (row, sample) in samples.enumerated() {
-                    guard var annotation = objects.annotations[sample.path], let box = annotation.box else { continue }
-                    annotation.box = nil
-                    truth[row] = [annotation]
-                    let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
-                    let object = String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? "")
-                    try append(CropRow(index: sample.id, filename: image, object: object, label: annotation.label ?? "",
-                                       x: box.x, y: box.y, width: box.width, height: box.height, cropWidth: sample.width,
-                                       cropHeight: sample.height, record: annotation.record))
-                }
-            }
-            summary.objects = truth.count
-        } else {
-            truth = link(loaded.annotations)
-            predicted = loaded.predictions.map(link) ?? [:]
-        }
         summary.annotations = loaded.annotations.annotations.count
         summary.predictions = loaded.predictions?.annotations.count ?? 0
-        if objects == nil { summary.objects = truth.values.reduce(0) { $0 + $1.filter { $0.box != nil }.count } }
-
-        // Image-level labels (records without a box) and splits.
-        var imageLabels = [Set<String>?](repeating: nil, count: samples.count)
-        var splits = samples.map { LeakySplits.split(fromPath: $0.path) }
-        var annotatedSplits = false
-        for (row, list) in truth {
-            let labels = Set(list.filter { $0.box == nil }.compactMap(\.label))
-            if !labels.isEmpty { imageLabels[row] = labels }
-            if let split = list.compactMap(\.split).first { splits[row] = split; annotatedSplits = true }
+        let linked = try objects.map { try linkObjects($0, loaded: loaded, samples: samples, summary: &summary) }
+            ?? link(loaded, samples: samples, invalid: invalid, summary: &summary)
+        let plan = LabelPlan(truth: linked.truth, samples: samples, classes: loaded.annotations.classes, options: options)
+        if plan.annotatedSplits, let features {
+            summary.leaks = try writeLeaks(samples: samples, splits: plan.splits, features: features)
         }
-        if annotatedSplits, let features {
-            summary.leaks = try writeLeaks(samples: samples, splits: splits, features: features)
-        }
-        summary.labelledImages = imageLabels.compactMap { $0 }.count
-        let single: [String?] = imageLabels.map { $0?.count == 1 ? $0?.first : nil }
-        let classNames = loaded.annotations.classes.isEmpty
-            ? Array(Set(single.compactMap { $0 })).sorted()
-            : loaded.annotations.classes + Array(Set(single.compactMap { $0 }).subtracting(loaded.annotations.classes)).sorted()
-        summary.classes = Set(single.compactMap { $0 }).count
-
-        func keep(_ row: Int, label: String?) -> Bool {
-            if let split = options.sliceSplit, splits[row] != split { return false }
-            if !options.sliceLabels.isEmpty { return label.map(options.sliceLabels.contains) ?? false }
-            return true
-        }
-
-        // Embedding-based scores over single-label samples with a vector.
-        let rows = samples.indices.filter { single[$0] != nil && samples[$0].featureRow != nil }
-        var wrong: WrongLabels.Result?
-        var disagreement: LabelDisagreement.Result?
-        var componentOf: [Int: Int] = [:]
-        var labelIndex: [Int] = []
-        if let features, rows.count >= 3, Set(rows.compactMap { single[$0] }).count >= 2 {
-            let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($0.element, $0.offset) })
-            let labels = rows.compactMap { single[$0].flatMap { classIndex[$0] } }
-            labelIndex = labels
-            let vectors = try AnalysisStage.vectors(rows: rows.compactMap { samples[$0].featureRow }, store: features,
-                                                    directory: directory)
-            wrong = WrongLabels.compute(vectors, labels: labels, classCount: classNames.count, lambda: options.ridgeLambda,
-                                        temperature: options.temperature)
-            let graph = try neighborGraph(rows: rows, vectors: vectors, samples: samples)
-            disagreement = LabelDisagreement.compute(graph: graph, labels: labels, k: options.neighbours)
-            let components = ConnectedComponents.find(graph: graph, threshold: componentThreshold)
-            for (position, component) in components.componentOf.enumerated() { componentOf[rows[position]] = rows[component] }
-            let purity = LabelPurity.compute(components: components.components, labels: rows.map { single[$0] })
-            summary.contradictingClusters = purity.filter(\.isContradicting).count
-            let shown = purity.filter { $0.counts.contains { options.sliceLabels.isEmpty || options.sliceLabels.contains($0.label) } }
-            try WorkDirFile.labelPurity.write(shown.lazy.map { cluster in
-                LabelPurityRow(componentID: samples[rows[cluster.id]].id, count: cluster.members.count, majorityLabel: cluster.majority,
-                               purity: cluster.purity, labelCounts: cluster.counts.map { "\($0.label):\($0.count)" }.joined(separator: ";"),
-                               filenames: cluster.members.map { samples[rows[$0]].filename }.joined(separator: ";"))
-            }, in: directory)
-        }
-
-        // Classification predictions: hardness and mistakenness per image.
-        var hardness: [Int: Double] = [:], mistakenness: [Int: Double] = [:], predictedLabel: [Int: String] = [:]
-        var predictedConfidence: [Int: Double] = [:]
-        for (row, list) in predicted {
-            let imageLevel = list.filter { $0.box == nil }
-            guard !imageLevel.isEmpty else { continue }
-            let labels = Set(imageLevel.compactMap(\.label))
-            let best = imageLevel.max { ($0.confidence ?? 0) < ($1.confidence ?? 0) }
-            if let logits = best?.logits { hardness[row] = Hardness.entropy(logits: logits) }
-            predictedLabel[row] = labels.sorted().joined(separator: ";")
-            predictedConfidence[row] = best?.confidence
-            mistakenness[row] = Mistakenness.classification(groundTruth: imageLabels[row], predicted: labels,
-                                                            confidence: best?.confidence, logits: best?.logits,
-                                                            useLogits: options.useLogits)
-        }
-        // Ground truth labels without a prediction: mistakenness 1 (fiftyone), when predictions were given.
-        if loaded.predictions != nil {
-            for row in samples.indices where imageLabels[row] != nil && mistakenness[row] == nil
-                && !(predicted[row]?.contains { $0.box != nil } ?? false) {
-                mistakenness[row] = 1
-            }
-        }
-
-        var likely: [LikelyWrongLabelRow] = []
-        let position = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($0.element, $0.offset) })
-        try WorkDirFile.labelScores.write(in: directory) { append in
-            for row in samples.indices where imageLabels[row] != nil || predicted[row] != nil {
-                let label = imageLabels[row]?.sorted().joined(separator: ";")
-                guard keep(row, label: single[row] ?? label) else { continue }
-                var scores = LabelScoreRow(index: samples[row].id, filename: samples[row].filename, label: label, split: splits[row],
-                                           predictedLabel: predictedLabel[row], confidence: predictedConfidence[row],
-                                           hardness: hardness[row], mistakenness: mistakenness[row])
-                if let p = position[row], let wrong, let disagreement {
-                    let suggested = wrong.suggested[p]
-                    scores.wrongLabelScore = Double(wrong.scores[p])
-                    scores.probabilityOfGiven = Double(wrong.probability(p, labelIndex[p]))
-                    scores.suggestedLabel = classNames[suggested]
-                    scores.probabilityOfSuggested = Double(wrong.probability(p, suggested))
-                    scores.isLikelyWrong = wrong.likelyWrong[p]
-                    scores.knnDisagreement = Double(disagreement.scores[p])
-                    scores.knnMajorityLabel = classNames[disagreement.majority[p]]
-                    scores.componentID = componentOf[row].map { samples[$0].id }
-                    if wrong.likelyWrong[p] {
-                        likely.append(LikelyWrongLabelRow(rank: 0, index: samples[row].id, filename: samples[row].filename,
-                                                          label: label, suggestedLabel: classNames[suggested],
-                                                          wrongLabelScore: Double(wrong.scores[p]),
-                                                          probabilityOfSuggested: Double(wrong.probability(p, suggested)),
-                                                          knnDisagreement: Double(disagreement.scores[p]), split: splits[row]))
-                    }
-                }
-                try append(scores)
-            }
-        }
-        likely.sort { $0.wrongLabelScore > $1.wrongLabelScore }
-        for rank in likely.indices { likely[rank].rank = rank + 1 }
-        summary.likelyWrongLabels = likely.count
-        try WorkDirFile.likelyWrongLabels.write(likely, in: directory)
-
-        try writeDetections(truth: truth, predicted: predicted, samples: samples, splits: splits, keep: keep, summary: &summary)
-
-        if !options.sliceLabels.isEmpty || options.sliceSplit != nil {
-            let ids = Set(samples.indices.filter { row in
-                guard imageLabels[row] != nil || options.sliceLabels.isEmpty else { return false }
-                let labels = imageLabels[row] ?? []
-                if let split = options.sliceSplit, splits[row] != split { return false }
-                return options.sliceLabels.isEmpty || !labels.isDisjoint(with: options.sliceLabels)
-            }.map { String(samples[$0].id) })
-            try writeSlices(ids: ids)
-        }
-
-        try WorkDirFile.annotationProblems.write(problems.lazy.map {
+        summary.labelledImages = plan.imageLabels.compactMap { $0 }.count
+        summary.classes = Set(plan.single.compactMap { $0 }).count
+        let scores = try features.flatMap { try embeddingScores(plan, samples: samples, features: $0, summary: &summary) }
+        let predictions = PredictionScores(predicted: linked.predicted, imageLabels: plan.imageLabels,
+                                           predictionsGiven: loaded.predictions != nil, useLogits: options.useLogits)
+        summary.likelyWrongLabels = try writeLabelScores(plan, scores, predictions, predicted: linked.predicted, samples: samples)
+        try writeDetections(truth: linked.truth, predicted: linked.predicted, samples: samples, plan: plan, summary: &summary)
+        if plan.isSliced { try writeSlices(ids: Set(plan.slicedRows.map { String(samples[$0].id) })) }
+        try WorkDirFile.annotationProblems.write(linked.problems.lazy.map {
             AnnotationProblemRow(file: $0.file, record: $0.record, field: $0.field, reason: $0.reason)
         }, in: directory)
         return summary
     }
 
+    /// The annotations and predictions by sample row; a record naming no decoded sample is a
+    /// problem (an unusable image, or none of the run's).
+    private func link(_ loaded: Loaded, samples: [ValidSample], invalid: [InvalidRecord],
+                      summary: inout LabelSummary) -> LinkedAnnotations {
+        var linked = LinkedAnnotations(problems: loaded.annotations.problems + (loaded.predictions?.problems ?? []))
+        summary.malformed = linked.problems.count
+        let matcher = AnnotationMatcher(samples: samples.map { (filename: $0.filename, path: $0.path) })
+        let brokenMatcher = AnnotationMatcher(samples: invalid.map { (filename: $0.filename, path: $0.filename) })
+        func byRow(_ file: AnnotationFile) -> [Int: [Annotation]] {
+            var byRow: [Int: [Annotation]] = [:]
+            let folder = file.url.deletingLastPathComponent()
+            for annotation in file.annotations {
+                if let row = matcher.row(for: annotation.filename, relativeTo: folder) {
+                    byRow[row, default: []].append(annotation)
+                    continue
+                }
+                let unusable = brokenMatcher.row(for: annotation.filename, relativeTo: folder) != nil
+                if unusable { summary.unusableImages += 1 } else { summary.unmatched += 1 }
+                linked.problems.append(AnnotationError(
+                    file: file.url.path, record: annotation.record, field: "filename",
+                    reason: unusable ? "\(annotation.filename) is an unusable image (see atrain_features.bad.csv)"
+                        : "\(annotation.filename) is not among the run's images"))
+            }
+            return byRow
+        }
+        linked.truth = byRow(loaded.annotations)
+        linked.predicted = loaded.predictions.map(byRow) ?? [:]
+        summary.objects = linked.truth.values.reduce(0) { $0 + $1.filter { $0.box != nil }.count }
+        return linked
+    }
+
+    /// `--data-type bbox`: each object sample carries its box's label as an image-level label;
+    /// `atrain_crops.csv` lists each object sample's image, box and crop.
+    private func linkObjects(_ objects: (annotations: [String: Annotation], problems: [AnnotationError]), loaded: Loaded,
+                             samples: [ValidSample], summary: inout LabelSummary) throws -> LinkedAnnotations {
+        var linked = LinkedAnnotations(problems: loaded.annotations.problems + (loaded.predictions?.problems ?? []) + objects.problems)
+        summary.malformed = linked.problems.count - objects.problems.count
+        summary.unmatched = objects.problems.count
+        try WorkDirFile.crops.write(in: directory) { append in
+            for (row, sample) in samples.enumerated() {
+                guard var annotation = objects.annotations[sample.path], let box = annotation.box else { continue }
+                annotation.box = nil
+                linked.truth[row] = [annotation]
+                let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
+                let object = String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? "")
+                try append(CropRow(index: sample.id, filename: image, object: object, label: annotation.label ?? "",
+                                   x: box.x, y: box.y, width: box.width, height: box.height, cropWidth: sample.width,
+                                   cropHeight: sample.height, record: annotation.record))
+            }
+        }
+        summary.objects = linked.truth.count
+        return linked
+    }
+
+    /// The embedding-based scores over the single-label samples with a vector (nil with fewer
+    /// than 3 or a single class), and `label_purity.csv` from their similarity components.
+    private func embeddingScores(_ plan: LabelPlan, samples: [ValidSample], features: FeatureStore,
+                                 summary: inout LabelSummary) throws -> EmbeddingLabelScores? {
+        let rows = samples.indices.filter { plan.single[$0] != nil && samples[$0].featureRow != nil }
+        guard rows.count >= 3, Set(rows.compactMap { plan.single[$0] }).count >= 2 else { return nil }
+        let classIndex = Dictionary(uniqueKeysWithValues: plan.classNames.enumerated().map { ($0.element, $0.offset) })
+        let labels = rows.compactMap { plan.single[$0].flatMap { classIndex[$0] } }
+        let vectors = try AnalysisStage.vectors(rows: rows.compactMap { samples[$0].featureRow }, store: features, directory: directory)
+        let wrong = WrongLabels.compute(vectors, labels: labels, classCount: plan.classNames.count, lambda: options.ridgeLambda,
+                                        temperature: options.temperature)
+        let graph = try neighborGraph(rows: rows, vectors: vectors, samples: samples)
+        let disagreement = LabelDisagreement.compute(graph: graph, labels: labels, k: options.neighbours)
+        let components = ConnectedComponents.find(graph: graph, threshold: componentThreshold)
+        var componentOf: [Int: Int] = [:]
+        for (position, component) in components.componentOf.enumerated() { componentOf[rows[position]] = rows[component] }
+        let purity = LabelPurity.compute(components: components.components, labels: rows.map { plan.single[$0] })
+        summary.contradictingClusters = purity.filter(\.isContradicting).count
+        let shown = purity.filter { $0.counts.contains { options.sliceLabels.isEmpty || options.sliceLabels.contains($0.label) } }
+        try WorkDirFile.labelPurity.write(shown.lazy.map { cluster in
+            LabelPurityRow(componentID: samples[rows[cluster.id]].id, count: cluster.members.count, majorityLabel: cluster.majority,
+                           purity: cluster.purity, labelCounts: cluster.counts.map { "\($0.label):\($0.count)" }.joined(separator: ";"),
+                           filenames: cluster.members.map { samples[rows[$0]].filename }.joined(separator: ";"))
+        }, in: directory)
+        return EmbeddingLabelScores(position: Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($0.element, $0.offset) }),
+                                    labels: labels, wrong: wrong, disagreement: disagreement, componentOf: componentOf)
+    }
+
+    /// `label_scores.csv` (every labelled or predicted sample the slice keeps) and
+    /// `likely_wrong_labels.csv` (most likely first); returns how many labels are likely wrong.
+    private func writeLabelScores(_ plan: LabelPlan, _ scores: EmbeddingLabelScores?, _ predictions: PredictionScores,
+                                  predicted: [Int: [Annotation]], samples: [ValidSample]) throws -> Int {
+        var likely: [LikelyWrongLabelRow] = []
+        try WorkDirFile.labelScores.write(in: directory) { append in
+            for row in samples.indices where plan.imageLabels[row] != nil || predicted[row] != nil {
+                let label = plan.imageLabels[row]?.sorted().joined(separator: ";")
+                guard plan.keeps(row, label: plan.single[row] ?? label) else { continue }
+                var out = LabelScoreRow(index: samples[row].id, filename: samples[row].filename, label: label, split: plan.splits[row],
+                                        predictedLabel: predictions.label[row], confidence: predictions.confidence[row],
+                                        hardness: predictions.hardness[row], mistakenness: predictions.mistakenness[row])
+                if let scores, let p = scores.position[row] {
+                    let wrong = scores.wrong, suggested = wrong.suggested[p]
+                    out.wrongLabelScore = Double(wrong.scores[p])
+                    out.probabilityOfGiven = Double(wrong.probability(p, scores.labels[p]))
+                    out.suggestedLabel = plan.classNames[suggested]
+                    out.probabilityOfSuggested = Double(wrong.probability(p, suggested))
+                    out.isLikelyWrong = wrong.likelyWrong[p]
+                    out.knnDisagreement = Double(scores.disagreement.scores[p])
+                    out.knnMajorityLabel = plan.classNames[scores.disagreement.majority[p]]
+                    out.componentID = scores.componentOf[row].map { samples[$0].id }
+                    if wrong.likelyWrong[p] {
+                        likely.append(LikelyWrongLabelRow(rank: 0, index: out.index, filename: out.filename, label: label,
+                                                          suggestedLabel: plan.classNames[suggested],
+                                                          wrongLabelScore: Double(wrong.scores[p]),
+                                                          probabilityOfSuggested: Double(wrong.probability(p, suggested)),
+                                                          knnDisagreement: Double(scores.disagreement.scores[p]), split: plan.splits[row]))
+                    }
+                }
+                try append(out)
+            }
+        }
+        likely.sort { $0.wrongLabelScore > $1.wrongLabelScore }
+        for rank in likely.indices { likely[rank].rank = rank + 1 }
+        try WorkDirFile.likelyWrongLabels.write(likely, in: directory)
+        return likely.count
+    }
+
     /// Detection mistakenness per object, and `annotations_corrected.csv` with copy_missing.
     private func writeDetections(truth: [Int: [Annotation]], predicted: [Int: [Annotation]], samples: [ValidSample],
-                                 splits: [String?], keep: (Int, String?) -> Bool, summary: inout LabelSummary) throws {
+                                 plan: LabelPlan, summary: inout LabelSummary) throws {
         let boxedRows = Set(predicted.filter { $0.value.contains { $0.box != nil } }.keys)
         guard !boxedRows.isEmpty else { return }
         var table: [DetectionMistakennessRow] = [], corrected: [CorrectedAnnotationRow] = []
@@ -322,17 +286,17 @@ struct LabelStage {
                                          height: box.height, iou: score?.iou, mistakenness: score?.mistakenness,
                                          locationMistakenness: score?.location, record: record)
             }
-            for score in result.objects where keep(row, objects[score.groundTruth].label) {
+            for score in result.objects where plan.keeps(row, label: objects[score.groundTruth].label) {
                 let object = objects[score.groundTruth]
                 table.append(detection(score.prediction == nil ? "possible_spurious" : "matched", label: object.label,
                                        score.prediction.map { predictions[$0] }, object.box, record: gt[score.groundTruth].record, score))
             }
-            for p in result.possibleMissing where keep(row, predictions[p].label) {
+            for p in result.possibleMissing where plan.keeps(row, label: predictions[p].label) {
                 table.append(detection("possible_missing", label: nil, predictions[p], predictions[p].box, record: pr[p].record))
             }
             if options.copyMissing {
                 func correction(_ object: Mistakenness.Object, source: String) -> CorrectedAnnotationRow {
-                    CorrectedAnnotationRow(filename: name, label: object.label, split: splits[row], x: object.box.x, y: object.box.y,
+                    CorrectedAnnotationRow(filename: name, label: object.label, split: plan.splits[row], x: object.box.x, y: object.box.y,
                                            width: object.box.width, height: object.box.height, source: source)
                 }
                 corrected += objects.map { correction($0, source: "annotation") }
