@@ -35,11 +35,9 @@ import Testing
         return (samples, neighbors)
     }
 
-    func stage(_ directory: URL, budget: Int, blockPairs: Int) -> VerificationStage {
-        var stage = VerificationStage(options: CopyVerification.Options(), directory: directory, crop: nil, workers: 2)
-        stage.featureBudget = budget
-        stage.blockPairs = blockPairs
-        return stage
+    func stage(_ directory: URL, budget: Int, blockPairs: Int, evidenceKeptFrom: Float = -.infinity) -> VerificationStage {
+        VerificationStage(options: CopyVerification.Options(), directory: directory, crop: nil, workers: 2,
+                          featureBudget: budget, blockPairs: blockPairs, evidenceKeptFrom: evidenceKeptFrom)
     }
 
     func expectSameChecks(_ a: [CopyVerification.Checked], _ b: [CopyVerification.Checked]) {
@@ -102,9 +100,8 @@ import Testing
         #expect(unbounded.scores == unbounded.checked.map {
             CopyVerification.PairScore(a: $0.candidate.a, b: $0.candidate.b, score: $0.score)
         })
-        var keeping = stage(root.appendingPathComponent("unbounded"), budget: .max, blockPairs: 1 << 20)
         let middle = unbounded.checked.map(\.score).sorted()[unbounded.checked.count / 2]
-        keeping.evidenceKeptFrom = middle
+        let keeping = stage(root.appendingPathComponent("unbounded"), budget: .max, blockPairs: 1 << 20, evidenceKeptFrom: middle)
         let kept = keeping.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         #expect(kept.scores == unbounded.scores)
         expectSameChecks(unbounded.checked.filter { $0.score >= middle }, kept.checked)

@@ -64,20 +64,21 @@ struct AnalysisFindings {
 /// `component_info.csv`, `near_duplicates.csv`, `scores.csv`, (when splits are known)
 /// `leaks.csv` and (on an incremental run) `new_vs_known.csv`.
 struct AnalysisStage {
-    var options: AnalysisOptions
-    var directory: URL
-    /// Where caches kept between runs go (the work_dir; `directory` may be a staging folder).
-    var cacheDirectory: URL?
+    let options: AnalysisOptions
+    /// Where the files go (the run's staging folder).
+    let directory: URL
+    /// Where caches kept between runs go (the work_dir).
+    let cacheDirectory: URL
     /// On an incremental run, its id: images it added are compared with the known ones.
-    var newRun: Int64?
-    var crop: CropBox? = nil
-    var workers = ProcessInfo.processInfo.activeProcessorCount
+    let newRun: Int64?
+    let crop: CropBox?
+    let workers: Int
     /// Bytes of local features copy verification keeps between blocks.
-    var verificationFeatureBudget = VerificationStage.defaultFeatureBudget
+    let verificationFeatureBudget: Int
     /// Times the index, verification and analyses (nil: not measured).
-    var meter: StageMeter?
+    let meter: StageMeter?
     /// Verification's progress (see ``VerificationStage/progress``).
-    var progress: ProgressHandler?
+    let progress: ProgressHandler?
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         // Usually every sample has a vector: then the samples are shared, not copied.
@@ -144,13 +145,11 @@ struct AnalysisStage {
             verification.rejectedFloor = 0
             verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
         }
-        var stage = VerificationStage(options: verification, directory: cacheDirectory ?? directory, crop: crop,
-                                      workers: workers)
-        stage.featureBudget = verificationFeatureBudget
-        stage.progress = progress
         // Only checks scored at or above the pair threshold can be reported (`duplicates.csv`);
         // the margin covers the score's round trip through the graph's distance.
-        stage.evidenceKeptFrom = options.threshold - 1e-5
+        let stage = VerificationStage(options: verification, directory: cacheDirectory, crop: crop, workers: workers,
+                                      featureBudget: verificationFeatureBudget, progress: progress,
+                                      evidenceKeptFrom: options.threshold - 1e-5)
         let outcome = stage.run(samples: embedded, graph: global)
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
         let final = try CopyVerification.rescored(global, scores: outcome.scores, to: verifiedURL)
@@ -225,7 +224,7 @@ extension AnalysisStage {
     private func indexedGraph(_ vectors: FeatureMatrix) throws -> KNNGraph {
         let k = max(0, min(options.nearestNeighborsK, vectors.rows - 1))
         let kind = options.index ?? IndexKind.automatic(rows: vectors.rows, dimension: vectors.dimension, metric: options.metric)
-        let cache = IndexCache(workDirectory: cacheDirectory ?? directory, vectors: vectors, metric: options.metric,
+        let cache = IndexCache(workDirectory: cacheDirectory, vectors: vectors, metric: options.metric,
                                k: options.nearestNeighborsK, kind: kind)
         if cache.finishedGraph(rows: vectors.rows, k: k) == nil {
             try cache.prepare()

@@ -252,11 +252,9 @@ public struct Run: Sendable {
     /// always has its vector on disk.
     private func decode(_ pending: PendingSamples, count: Int, run: Int64, catalog: Catalog, embedding: EmbeddingStage?,
                         progress: ProgressHandler?, onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws {
-        var processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
+        let processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
-                                        workers: configuration.workers)
-        processor.crop = configuration.crop
-        processor.embedder = embedding?.embedder
+                                        workers: configuration.workers, crop: configuration.crop, embedder: embedding?.embedder)
         var batch: [SampleOutcome] = []
         var done = 0
         var lastCommit = Date()
@@ -334,14 +332,10 @@ public struct Run: Sendable {
             exactDuplicates: duplicates, configuration: configuration, features: features)
         var analysis = AnalysisFindings()
         if let features {
-            var stage = AnalysisStage(options: configuration.analysis, directory: directory, newRun: newRun)
-            stage.cacheDirectory = workDirectory
-            stage.crop = configuration.crop
-            stage.workers = configuration.workers
-            stage.verificationFeatureBudget = configuration.verificationFeatureBudget(images: valid.count,
-                                                                                  dimension: features.dimension)
-            stage.meter = meter
-            stage.progress = progress
+            let budget = configuration.verificationFeatureBudget(images: valid.count, dimension: features.dimension)
+            let stage = AnalysisStage(options: configuration.analysis, directory: directory, cacheDirectory: workDirectory,
+                                      newRun: newRun, crop: configuration.crop, workers: configuration.workers,
+                                      verificationFeatureBudget: budget, meter: meter, progress: progress)
             analysis = try stage.run(samples: valid, store: features)
         }
         meter.enter("labels")

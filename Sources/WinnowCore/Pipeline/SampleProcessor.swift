@@ -7,13 +7,13 @@ import Synchronization
 /// Inference runs on the workers (one single-threaded model call per image), so decoding and
 /// inference overlap on every core without ONNX Runtime's thread-pool hand-offs.
 struct SampleProcessor: Sendable {
-    var decoder: ImageDecoder
-    var calculator: StatisticsCalculator
-    var workers: Int
+    let decoder: ImageDecoder
+    let calculator: StatisticsCalculator
+    let workers: Int
     /// Applied to every decoded image before measuring and embedding.
-    var crop: CropBox? = nil
+    let crop: CropBox?
     /// Embeds each decoded image on the worker threads, when embeddings are computed.
-    var embedder: (any SampleEmbedder)? = nil
+    let embedder: (any SampleEmbedder)?
 
     struct Job: Sendable {
         var sample: Catalog.PendingSample

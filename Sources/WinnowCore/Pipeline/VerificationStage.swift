@@ -12,20 +12,28 @@ struct VerificationStage {
     static let cacheFolder = "local_features"
     static let reportName = "verification.json"
 
-    var options: CopyVerification.Options
-    var directory: URL
-    var crop: CropBox?
-    var workers: Int
+    let options: CopyVerification.Options
+    /// Where `local_features/` and the checked-pair log live (the work_dir).
+    let directory: URL
+    let crop: CropBox?
+    let workers: Int
     /// Bytes of local features kept between blocks (``FeatureCache``).
-    var featureBudget = Self.defaultFeatureBudget
+    let featureBudget: Int
     /// Most pairs compared per block (the checks are logged for a resumed run after each block).
-    var blockPairs = 256
+    let blockPairs: Int
     static let defaultFeatureBudget = 512 << 20
     /// Pairs compared so far in each pass (`verify orb`, `verify sift`), after every block.
-    var progress: ProgressHandler?
+    let progress: ProgressHandler?
     /// Checks scored below this keep only their score (for the final graph), not their
     /// evidence: `duplicates.csv` reports pairs at the pair threshold. −∞ keeps every check whole.
-    var evidenceKeptFrom = -Float.infinity
+    let evidenceKeptFrom: Float
+
+    init(options: CopyVerification.Options, directory: URL, crop: CropBox?, workers: Int,
+         featureBudget: Int = Self.defaultFeatureBudget, blockPairs: Int = 256, progress: ProgressHandler? = nil,
+         evidenceKeptFrom: Float = -.infinity) {
+        (self.options, self.directory, self.crop, self.workers) = (options, directory, crop, workers)
+        (self.featureBudget, self.blockPairs, self.progress, self.evidenceKeptFrom) = (featureBudget, blockPairs, progress, evidenceKeptFrom)
+    }
 
     /// Cost and outcome of one verification, written to `verification.json`.
     struct Report: Codable, Sendable {
