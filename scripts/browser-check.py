@@ -274,7 +274,7 @@ def main():
             page.wait_for("!!(window.winnow.ready.map && window.winnow.mapPoint)", what="the map view")
             points = get_json("api/maps/" + summary["maps"][0])
             check(len(points["index"]) > 0, f"map {summary['maps'][0]} has {len(points['index'])} points")
-            target = next((i for i in points["index"] if get_json(f"api/neighbors/{i}?k=12")["neighbours"]), None)
+            target = next((i for i in points["index"] if get_json(f"api/neighbors/{i}?k=12")["neighbors"]), None)
             check(target is not None, "some map point has neighbours")
             if target is not None:
                 where = page.eval(f"window.winnow.mapPoint({target})")
@@ -285,7 +285,7 @@ def main():
                 distance = ((spot["x"] - where["x"]) ** 2 + (spot["y"] - where["y"]) ** 2) ** 0.5
                 check(distance <= 8, f"the click selected sample {selected}, {distance:.1f} px from the click")
                 shown = page.eval("[...document.querySelectorAll('#d-neighbors .neighbor')].map(n => Number(n.dataset.index))")
-                expected = [n["index"] for n in get_json(f"api/neighbors/{selected}?k=12")["neighbours"]]
+                expected = [n["index"] for n in get_json(f"api/neighbors/{selected}?k=12")["neighbors"]]
                 check(shown == expected and len(shown) > 0, f"neighbours shown {shown} = /api/neighbors {expected}")
                 page.wait_for("(() => { const i = document.getElementById('d-image'); return i.complete && i.naturalWidth > 0; })()",
                               what="the clicked image to load")

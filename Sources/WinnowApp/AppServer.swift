@@ -20,9 +20,9 @@ public struct AppServer: Sendable {
     let previews: ThumbnailStore
     /// Thumbnails and previews being made at once: at most one per core.
     let imageWork = WorkLimiter(width: ProcessInfo.processInfo.activeProcessorCount)
-    let neighbours: NeighbourFinder
+    let neighbors: NeighborFinder
     /// One-line notes about work_dir files the app could not use (it serves without them).
-    public var warnings: [String] { neighbours.warning.map { [$0] } ?? [] }
+    public var warnings: [String] { neighbors.warning.map { [$0] } ?? [] }
 
     public init(workDirectory: URL, policy: AccessPolicy) throws {
         data = try WorkDirData(directory: workDirectory)
@@ -31,7 +31,7 @@ public struct AppServer: Sendable {
                                 names: Dictionary(uniqueKeysWithValues: data.samples.map { ($0.index, $0.filename) }))
         thumbnails = ThumbnailStore(workDirectory: data.directory)
         previews = thumbnails.resized(side: 1600, folder: ThumbnailStore.folderName + "/large")
-        neighbours = NeighbourFinder(data: data)
+        neighbors = NeighborFinder(data: data)
     }
 
     /// Listens on `policy.host`:`port` (0 picks a free port) until SIGINT/SIGTERM;
@@ -52,8 +52,8 @@ public struct AppServer: Sendable {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AccessMiddleware(policy: policy))
         AssetsController().addRoutes(to: router)
-        SummaryController(data: data, marks: marks, hasNeighbours: neighbours.available).addRoutes(to: router)
-        SamplesController(data: data, marks: marks, thumbnails: thumbnails, neighbours: neighbours).addRoutes(to: router)
+        SummaryController(data: data, marks: marks, hasNeighbors: neighbors.available).addRoutes(to: router)
+        SamplesController(data: data, marks: marks, thumbnails: thumbnails, neighbors: neighbors).addRoutes(to: router)
         MarksController(data: data, marks: marks).addRoutes(to: router)
         ImagesController(data: data, thumbnails: thumbnails, previews: previews, work: imageWork).addRoutes(to: router)
         FilesController(directory: data.directory).addRoutes(to: router)

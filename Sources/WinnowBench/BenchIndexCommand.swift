@@ -210,10 +210,10 @@ struct BenchIndexCommand: ParsableCommand {
         if allNeighbors {
             clock = Date()
             cpuClock = ResourceUsage.current().cpuSeconds
-            let neighbours = try index.allNeighbors(k: k)
+            let neighbors = try index.allNeighbors(k: k)
             let seconds = Date().timeIntervalSince(clock)
             print(String(format: "  allNeighbors(k: %d): %.1f s wall, %.1f s CPU, %.0f rows/s; build + allNeighbors %.1f s",
-                         k, seconds, ResourceUsage.current().cpuSeconds - cpuClock, Double(neighbours.count) / seconds, buildSeconds + seconds))
+                         k, seconds, ResourceUsage.current().cpuSeconds - cpuClock, Double(neighbors.count) / seconds, buildSeconds + seconds))
         }
 
         if let save {
@@ -263,8 +263,8 @@ struct BenchIndexCommand: ParsableCommand {
 
     /// Drops each query's own row (or the farthest result when it is absent) and keeps k.
     static func droppingOwnRows(_ results: [[Neighbor]], _ own: [Int], k: Int) -> [[Neighbor]] {
-        zip(results, own).map { neighbours, row in
-            var kept = neighbours
+        zip(results, own).map { neighbors, row in
+            var kept = neighbors
             if let position = kept.firstIndex(where: { $0.index == row }) { kept.remove(at: position) }
             return Array(kept.prefix(k))
         }

@@ -144,12 +144,12 @@ import Testing
 
     @Test func uniquenessIsFiftyonesWeightedDistancesOverTheMaximum() {
         // Distances to neighbours 2–4 (the first is dropped): u = (0.6·d₂ + 0.3·d₃ + 0.1·d₄) / 3.
-        let neighbours = lists([[(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.6)], [(0, 0.1), (2, 0.3), (3, 0.3), (4, 0.3)],
+        let neighbors = lists([[(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.6)], [(0, 0.1), (2, 0.3), (3, 0.3), (4, 0.3)],
                                 [(1, 0.1), (0, 0.1), (3, 0.1), (4, 0.1)], [(0, 0.5), (1, 0.5), (2, 0.5), (4, 0.5)]])
         let raw: [Float] = [(0.12 + 0.12 + 0.06) / 3, (0.18 + 0.09 + 0.03) / 3, 0.1 / 3, 0.5 / 3]
         let expected = raw.map { $0 / raw.max()! }
-        #expect(zip(Uniqueness.scores(graph: KNNGraph(lists: neighbours, metric: .cosine)), expected).allSatisfy { abs($0 - $1) < 1e-6 })
-        #expect(Uniqueness.scores(graph: KNNGraph(lists: Array(neighbours.prefix(3)), metric: .cosine)) == [1, 1, 1])
+        #expect(zip(Uniqueness.scores(graph: KNNGraph(lists: neighbors, metric: .cosine)), expected).allSatisfy { abs($0 - $1) < 1e-6 })
+        #expect(Uniqueness.scores(graph: KNNGraph(lists: Array(neighbors.prefix(3)), metric: .cosine)) == [1, 1, 1])
     }
 
     @Test func representativenessIsDistanceToTheClusterCentre() {

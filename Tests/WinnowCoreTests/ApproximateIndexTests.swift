@@ -41,12 +41,12 @@ import Testing
             let index = try ApproximateIndex(vectors: vectors, metric: .cosine, parameters: parameters)
             let all = try index.allNeighbors(k: 5)
             #expect(all.count == 2000)
-            #expect(all.enumerated().allSatisfy { row, neighbours in
-                neighbours.count == 5 && !neighbours.contains { $0.index == row } })
+            #expect(all.enumerated().allSatisfy { row, neighbors in
+                neighbors.count == 5 && !neighbors.contains { $0.index == row } })
             #expect(all[0].first?.index == 1 && all[1].first?.index == 0)
             #expect(abs(all[0][0].distance) < 1e-5)
             let searched = try index.search(vectors.slice(0..<100), k: 5, excludingSelf: true)
-            #expect(searched.enumerated().allSatisfy { row, neighbours in !neighbours.contains { $0.index == row } })
+            #expect(searched.enumerated().allSatisfy { row, neighbors in !neighbors.contains { $0.index == row } })
             // Without it, a row finds itself (or its twin) at distance ~0.
             let plain = try index.search(vectors.slice(2..<3), k: 1)
             #expect(plain[0].first?.index == 2)
@@ -184,7 +184,7 @@ import Testing
         let found = try index.search(queries, k: k + 1)
         let truth = exact.search(queries, k: k + 1)
         func dropOwn(_ results: [[Neighbor]]) -> [[Neighbor]] {
-            zip(results, Self.queryRows).map { neighbours, row in Array(neighbours.filter { $0.index != row }.prefix(k)) }
+            zip(results, Self.queryRows).map { neighbors, row in Array(neighbors.filter { $0.index != row }.prefix(k)) }
         }
         return (dropOwn(found), dropOwn(truth))
     }

@@ -232,16 +232,16 @@ import Testing
         var options = options
         options.candidates = 2
         // Row 0 ranks 1, 2, 3 (all uncertain); row 3 ranks 0 first, rows 1 and 2 rank 0 last.
-        let neighbours: [[Neighbor]] = [
+        let neighbors: [[Neighbor]] = [
             [Neighbor(index: 1, distance: 0.5), Neighbor(index: 2, distance: 0.6), Neighbor(index: 3, distance: 0.7)],
             [Neighbor(index: 2, distance: 0.2), Neighbor(index: 3, distance: 0.3), Neighbor(index: 0, distance: 0.5)],
             [Neighbor(index: 1, distance: 0.2), Neighbor(index: 3, distance: 0.3), Neighbor(index: 0, distance: 0.6)],
             [Neighbor(index: 0, distance: 0.7), Neighbor(index: 1, distance: 0.3), Neighbor(index: 2, distance: 0.3)],
         ]
-        let pairs = CopyVerification.candidates(graph: KNNGraph(lists: neighbours, metric: .cosine), options: options)
+        let pairs = CopyVerification.candidates(graph: KNNGraph(lists: neighbors, metric: .cosine), options: options)
         #expect(Set(pairs.map { [$0.a, $0.b] }) == [[0, 1], [0, 2], [0, 3], [1, 3], [2, 3]])
         options.candidates = 1
-        let first = CopyVerification.candidates(graph: KNNGraph(lists: neighbours, metric: .cosine), options: options)
+        let first = CopyVerification.candidates(graph: KNNGraph(lists: neighbors, metric: .cosine), options: options)
         #expect(Set(first.map { [$0.a, $0.b] }) == [[0, 1], [0, 3]])
     }
 
@@ -276,17 +276,17 @@ import Testing
 
     @Test func candidatesAndRescoring() throws {
         // Row 0's neighbours: 1 sure (0.9), 2 uncertain (0.4), 3 below the floor (0.05).
-        let neighbours: [[Neighbor]] = [
+        let neighbors: [[Neighbor]] = [
             [Neighbor(index: 1, distance: 0.1), Neighbor(index: 2, distance: 0.6), Neighbor(index: 3, distance: 0.95)],
             [Neighbor(index: 0, distance: 0.1)], [Neighbor(index: 0, distance: 0.6)], [Neighbor(index: 0, distance: 0.95)],
         ]
-        let candidates = CopyVerification.candidates(graph: KNNGraph(lists: neighbours, metric: .cosine), options: options)
+        let candidates = CopyVerification.candidates(graph: KNNGraph(lists: neighbors, metric: .cosine), options: options)
         #expect(candidates.map { [$0.a, $0.b] } == [[0, 2]])
         #expect(abs((candidates.first?.global ?? 0) - 0.4) < 1e-6)
         let checked = CopyVerification.Checked(candidate: candidates[0], evidence: nil, verified: true, score: 0.95)
         let url = try TestData.temporaryDirectory().appendingPathComponent(KNNGraph.verifiedFileName)
         let score = CopyVerification.PairScore(a: checked.candidate.a, b: checked.candidate.b, score: checked.score)
-        let rescored = try CopyVerification.rescored(KNNGraph(lists: neighbours, metric: .cosine), scores: [score], to: url)
+        let rescored = try CopyVerification.rescored(KNNGraph(lists: neighbors, metric: .cosine), scores: [score], to: url)
         // 0–2 now ranks first for row 0 and carries the final score both ways; the graph is on disk.
         #expect(rescored.neighbors(of: 0).map(\.index) == [2, 1, 3])
         #expect(abs(rescored.neighbors(of: 0)[0].similarity(.cosine) - 0.95) < 1e-6)

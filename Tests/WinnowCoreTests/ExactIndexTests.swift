@@ -6,13 +6,13 @@ import Testing
     let points = FeatureMatrix(rows: 4, dimension: 2, values: [1, 0,  0, 1,  1, 1,  -1, 0])
 
     @Test func cosineNeighboursMatchHandComputedValues() {
-        let neighbours = ExactIndex(vectors: points, metric: .cosine).allNeighbors(k: 2)
+        let neighbors = ExactIndex(vectors: points, metric: .cosine).allNeighbors(k: 2)
         // From p0: cos = 1/√2 with p2, 0 with p1, −1 with p3.
-        #expect(neighbours[0].map(\.index) == [2, 1])
-        #expect(abs(neighbours[0][0].distance - (1 - 1 / Float(2).squareRoot())) < 1e-6)
-        #expect(abs(neighbours[0][1].distance - 1) < 1e-6)
-        #expect(neighbours[3].map(\.index) == [1, 2])   // cos = 0 with p1, −1/√2 with p2
-        #expect(abs(neighbours[0][0].similarity(.cosine) - 1 / Float(2).squareRoot()) < 1e-6)
+        #expect(neighbors[0].map(\.index) == [2, 1])
+        #expect(abs(neighbors[0][0].distance - (1 - 1 / Float(2).squareRoot())) < 1e-6)
+        #expect(abs(neighbors[0][1].distance - 1) < 1e-6)
+        #expect(neighbors[3].map(\.index) == [1, 2])   // cos = 0 with p1, −1/√2 with p2
+        #expect(abs(neighbors[0][0].similarity(.cosine) - 1 / Float(2).squareRoot()) < 1e-6)
     }
 
     @Test func euclideanL1AndLinfMatchHandComputedValues() {
@@ -33,14 +33,14 @@ import Testing
         let values = (0..<(n * d)).map { _ in Float(generator.nextUnit() - 0.5) }
         let matrix = FeatureMatrix(rows: n, dimension: d, values: values)
         let found = ExactIndex(vectors: matrix, metric: .euclidean).search(matrix.slice(4990..<5000), k: 3)
-        for (offset, neighbours) in found.enumerated() {
+        for (offset, neighbors) in found.enumerated() {
             let q = matrix.row(4990 + offset)
             let truth = (0..<n).map { j -> (Int, Float) in
                 let x = matrix.row(j)
                 return (j, zip(q, x).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot())
             }.sorted { $0.1 < $1.1 }.prefix(3)
-            #expect(neighbours.map(\.index) == truth.map(\.0))
-            #expect(zip(neighbours, truth).allSatisfy { abs($0.distance - $1.1) < 1e-3 })
+            #expect(neighbors.map(\.index) == truth.map(\.0))
+            #expect(zip(neighbors, truth).allSatisfy { abs($0.distance - $1.1) < 1e-3 })
         }
     }
 }

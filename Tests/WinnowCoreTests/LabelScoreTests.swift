@@ -119,18 +119,18 @@ import Testing
 
     @Test func neighbourLabelDisagreementByHand() {
         // Sample 0 (label 0): neighbours 1 (sim 0.9, label 0), 2 (sim 0.6, label 1), 3 (sim −0.2, label 1).
-        let neighbours: [[Neighbor]] = [
+        let neighbors: [[Neighbor]] = [
             [Neighbor(index: 1, distance: 0.1), Neighbor(index: 2, distance: 0.4), Neighbor(index: 3, distance: 1.2)],
             [Neighbor(index: 2, distance: 0.5), Neighbor(index: 3, distance: 0.5)],
             [Neighbor(index: 3, distance: 0.2)],
             [],
         ]
-        let r = LabelDisagreement.compute(graph: KNNGraph(lists: neighbours, metric: .cosine), labels: [0, 0, 1, 1], k: 10)
+        let r = LabelDisagreement.compute(graph: KNNGraph(lists: neighbors, metric: .cosine), labels: [0, 0, 1, 1], k: 10)
         #expect(abs(r.scores[0] - 0.6 / 1.5) < 1e-6)
         #expect(r.majority[0] == 0)
         #expect(r.scores[1] == 1 && r.majority[1] == 1)
         #expect(r.scores[2] == 0 && r.scores[3] == 0 && r.majority[3] == 1)
-        #expect(LabelDisagreement.compute(graph: KNNGraph(lists: neighbours, metric: .cosine), labels: [0, 0, 1, 1], k: 1).scores[0] == 0)
+        #expect(LabelDisagreement.compute(graph: KNNGraph(lists: neighbors, metric: .cosine), labels: [0, 0, 1, 1], k: 1).scores[0] == 0)
     }
 
     @Test func clusterPurityByHand() {

@@ -10,7 +10,7 @@ struct SamplesController {
     let marks: ReviewMarkStore
     /// Whose `contains` tells whether the catalog locates a sample's image (for a preview).
     let thumbnails: ThumbnailStore
-    let neighbours: NeighbourFinder
+    let neighbors: NeighborFinder
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("/api/samples") { _, _ in
@@ -39,7 +39,7 @@ struct SamplesController {
             guard let k = Int(text), (1...100).contains(k) else { throw HTTPError(.badRequest, message: "k must be 1–100") }
             return k
         } ?? 12
-        return try Responses.json(try neighbours.neighbours(of: index, k: k))
+        return try Responses.json(try neighbors.neighbors(of: index, k: k))
     }
 }
 

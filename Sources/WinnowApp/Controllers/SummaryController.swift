@@ -6,7 +6,7 @@ import WinnowCore
 struct SummaryController {
     let data: WorkDirData
     let marks: ReviewMarkStore
-    let hasNeighbours: Bool
+    let hasNeighbors: Bool
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("/api/summary") { _, _ in try Responses.json(summary()) }
@@ -31,7 +31,7 @@ struct SummaryController {
         var maps: [String]
         var galleries: [String]
         var marks: [String: Int]
-        var hasNeighbours: Bool
+        var hasNeighbors: Bool
         /// Whether the run's summary.json is there (the page reads it from /files/summary.json).
         var hasRunSummary: Bool
     }
@@ -53,7 +53,7 @@ struct SummaryController {
                            FileManager.default.fileExists(atPath: data.directory.appendingPathComponent($0).path)
                        }, splits: splits,
                        maps: data.listing("maps", extension: "csv"), galleries: data.listing("galleries", extension: "html"),
-                       marks: markCounts, hasNeighbours: hasNeighbours,
+                       marks: markCounts, hasNeighbors: hasNeighbors,
                        hasRunSummary: data.summaryJSON != nil)
     }
 }

@@ -13,7 +13,7 @@ const WRONG_LABEL = 'likely_wrong_label';
 
 const state = {
   summary: null, samples: null, rowOf: new Map(), filtered: [], page: 0, pageSize: 120,
-  components: null, clusterShown: 0, selected: null, neighbours: [], view: 'summary', map: null,
+  components: null, clusterShown: 0, selected: null, neighbors: [], view: 'summary', map: null,
 };
 window.winnow = { ready: {}, mapPoint: null, selected: () => state.selected };
 
@@ -366,9 +366,9 @@ async function select(index) {
   list.dataset.for = '';
   const answer = await api('/api/neighbors/' + index + '?k=12');
   if (state.selected !== index) return;
-  state.neighbours = answer.neighbours.map(n => n.index);
+  state.neighbors = answer.neighbors.map(n => n.index);
   document.getElementById('d-source').textContent = '(' + answer.source + ')';
-  list.replaceChildren(...(answer.neighbours.length ? answer.neighbours.map(n => {
+  list.replaceChildren(...(answer.neighbors.length ? answer.neighbors.map(n => {
     const node = el('div', { class: 'neighbor', dataset: { index: String(n.index) }, title: n.filename },
       el('img', { src: thumbOf(n.index), loading: 'lazy', alt: n.filename }),
       fmt(n.similarity));
@@ -383,7 +383,7 @@ document.getElementById('d-close').addEventListener('click', () => {
   document.getElementById('detail').hidden = true;
   document.body.classList.remove('detail-open');
   state.selected = null;
-  state.neighbours = [];
+  state.neighbors = [];
   if (state.map) { state.map.resize(); state.map.draw(); }
 });
 for (const button of document.querySelectorAll('#detail .marks button')) {
@@ -510,7 +510,7 @@ class ScatterMap {
       ctx.beginPath(); ctx.arc(px, py, radius * this.ratio, 0, 2 * Math.PI);
       ctx.strokeStyle = colour; ctx.lineWidth = 2 * this.ratio; ctx.stroke();
     };
-    for (const index of state.neighbours) ring(index, '#f90', 5);
+    for (const index of state.neighbors) ring(index, '#f90', 5);
     if (state.selected !== null) ring(state.selected, '#000', 8);
   }
 

@@ -21,7 +21,7 @@ public enum LabelDisagreement {
             if weights.allSatisfy({ $0 == 0 }) { weights = Array(repeating: 1, count: near.count) }
             let total = weights.reduce(0, +)
             var byLabel: [Int: Float] = [:]
-            for (neighbour, weight) in zip(near, weights) { byLabel[labels[neighbour.index], default: 0] += weight }
+            for (neighbor, weight) in zip(near, weights) { byLabel[labels[neighbor.index], default: 0] += weight }
             scores[i] = (total - (byLabel[labels[i]] ?? 0)) / total
             // Ties go to the sample's own label, then to the lower class index.
             majority[i] = byLabel.max { a, b in

@@ -55,11 +55,11 @@ public struct TSNEMap: Sendable {
         // Small sets: perplexity at most (N − 1)/3, so that its 3·perplexity neighbours exist.
         let perplexity = min(options.perplexity, max(1, Float(n - 1) / 3))
         let k = min(n - 1, Int(3 * perplexity))
-        let neighbours: [[Neighbor]]
-        do { neighbours = try buildSimilarityIndex(vectors: reduced, metric: .euclidean).allNeighbors(k: k) } catch {
+        let neighbors: [[Neighbor]]
+        do { neighbors = try buildSimilarityIndex(vectors: reduced, metric: .euclidean).allNeighbors(k: k) } catch {
             throw .failed(error.description)
         }
-        let p = Self.jointProbabilities(neighbours: neighbours, perplexity: perplexity)
+        let p = Self.jointProbabilities(neighbors: neighbors, perplexity: perplexity)
         // Initial positions: the first two components, scaled to standard deviation 1e-4 on the first.
         var y = [Float](repeating: 0, count: n * 2)
         var mean: Double = 0, square: Double = 0
@@ -89,12 +89,12 @@ public struct TSNEMap: Sendable {
     }
 
     /// Conditional probabilities by per-point binary search on β, then `P = (P + Pᵀ) / ΣP`.
-    static func jointProbabilities(neighbours: [[Neighbor]], perplexity: Float) -> Sparse {
-        let n = neighbours.count
+    static func jointProbabilities(neighbors: [[Neighbor]], perplexity: Float) -> Sparse {
+        let n = neighbors.count
         let target = log(Double(perplexity))
         var conditional = [[Float]](repeating: [], count: n)
         for i in 0..<n {
-            let d2 = neighbours[i].map { Double($0.distance) * Double($0.distance) }
+            let d2 = neighbors[i].map { Double($0.distance) * Double($0.distance) }
             var beta = 1.0, lo = -Double.infinity, hi = Double.infinity
             var probabilities = [Double](repeating: 0, count: d2.count)
             for _ in 0..<100 {
@@ -117,12 +117,12 @@ public struct TSNEMap: Sendable {
             conditional[i] = probabilities.map(Float.init)
         }
         var lookup = [Int: Float]()
-        for i in 0..<n { for (neighbour, v) in zip(neighbours[i], conditional[i]) { lookup[i * n + neighbour.index] = v } }
+        for i in 0..<n { for (neighbor, v) in zip(neighbors[i], conditional[i]) { lookup[i * n + neighbor.index] = v } }
         var rows = [[(Int32, Float)]](repeating: [], count: n)
         var total: Double = 0
         for i in 0..<n {
-            for (neighbour, v) in zip(neighbours[i], conditional[i]) {
-                let j = neighbour.index
+            for (neighbor, v) in zip(neighbors[i], conditional[i]) {
+                let j = neighbor.index
                 if let reverse = lookup[j * n + i] {
                     rows[i].append((Int32(j), v + reverse))
                     total += Double(v + reverse)

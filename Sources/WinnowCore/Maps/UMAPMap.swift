@@ -115,14 +115,14 @@ public struct UMAPMap: Sendable {
     /// umap-learn's `n_neighbors` does.
     static func fuzzySimplicialSet(neighbors graph: KNNGraph, k: Int) -> Graph {
         let n = graph.rows
-        let neighbours = { (row: Int) in graph.neighbors(of: row).prefix(k - 1) }
+        let neighbors = { (row: Int) in graph.neighbors(of: row).prefix(k - 1) }
         let target = log2(Float(k))
         var meanOfAll: Float = 0, total = 0
-        for row in 0..<n { for x in neighbours(row) { meanOfAll += x.distance; total += 1 } }
+        for row in 0..<n { for x in neighbors(row) { meanOfAll += x.distance; total += 1 } }
         meanOfAll /= Float(max(total, 1))
         var directed = [[(Int32, Float)]](repeating: [], count: n)
         for i in 0..<n {
-            let distances = neighbours(i).map { max(0, $0.distance) }
+            let distances = neighbors(i).map { max(0, $0.distance) }
             let rho = distances.first { $0 > 0 } ?? 0
             var lo: Float = 0, hi = Float.infinity, mid: Float = 1
             for _ in 0..<64 {
@@ -141,8 +141,8 @@ public struct UMAPMap: Sendable {
             }
             let meanHere = distances.isEmpty ? 0 : distances.reduce(0, +) / Float(distances.count)
             let sigma = max(mid, 1e-3 * (rho > 0 ? meanHere : meanOfAll), 1e-12)
-            directed[i] = zip(neighbours(i), distances).map { neighbour, d in
-                (Int32(neighbour.index), d - rho > 0 ? exp(-(d - rho) / sigma) : 1)
+            directed[i] = zip(neighbors(i), distances).map { neighbor, d in
+                (Int32(neighbor.index), d - rho > 0 ? exp(-(d - rho) / sigma) : 1)
             }
         }
         // Fuzzy union: w + wᵀ − w·wᵀ.

@@ -226,12 +226,12 @@ public struct GalleryWriter {
     }
 
     private mutating func similarity(_ samples: GallerySamples) throws(GalleryError) -> [GalleryCard] {
-        var neighbours: [Int64: [(Int64, Double)]] = [:], order: [Int64] = []
+        var neighbors: [Int64: [(Int64, Double)]] = [:], order: [Int64] = []
         for (a, b, s) in try pairs(WorkDirFile.similarity, for: "the similarity gallery") {
-            if neighbours[a] == nil { order.append(a) }
-            neighbours[a, default: []].append((b, s))
+            if neighbors[a] == nil { order.append(a) }
+            neighbors[a, default: []].append((b, s))
         }
-        let queries = order.map { q in (q, (neighbours[q] ?? []).sorted { $0.1 > $1.1 }) }
+        let queries = order.map { q in (q, (neighbors[q] ?? []).sorted { $0.1 > $1.1 }) }
         return sorted(queries, naturalAscending: false) { $0.1.first?.1 ?? 0 }.map { q, list in
             let shown = list.prefix(options.neighbors)
             return GalleryCard(title: "query: " + ((samples.filenames[q] ?? "sample \(q)") as NSString).lastPathComponent,

@@ -5,8 +5,8 @@ import WinnowCore
 /// Nearest neighbours of a sample for the app: from the run's kNN graph (`knn_verified.bin`,
 /// else `knn.bin`), memory-mapped and read per request; for work_dirs without one, from the
 /// run's index or features (`SimilaritySearch`), else from the pairs in `similarity.csv`.
-final class NeighbourFinder: Sendable {
-    struct Neighbour: Encodable, Equatable {
+final class NeighborFinder: Sendable {
+    struct Match: Encodable, Equatable {
         var index: Int64
         var filename: String
         var similarity: Float
@@ -15,7 +15,7 @@ final class NeighbourFinder: Sendable {
     struct Answer: Encodable {
         var index: Int64
         var source: String
-        var neighbours: [Neighbour]
+        var neighbors: [Match]
     }
 
     /// The run's graph with the sample index of each of its rows (`atrain_features.dat.csv`).
@@ -59,34 +59,34 @@ final class NeighbourFinder: Sendable {
         available = graph != nil || search != nil || !pairs.isEmpty
     }
 
-    func neighbours(of index: Int64, k: Int) throws -> Answer {
-        guard names[index] != nil else { throw NeighbourError.unknown(index) }
+    func neighbors(of index: Int64, k: Int) throws -> Answer {
+        guard names[index] != nil else { throw NeighborError.unknown(index) }
         if let graph {
             // Decoded but not embedded: no row, no neighbours.
             let listed = graph.rowOfID[index].map { row in
                 graph.graph.neighbors(of: row).prefix(k).map {
-                    Neighbour(index: graph.ids[$0.index], filename: names[graph.ids[$0.index]] ?? "",
+                    Match(index: graph.ids[$0.index], filename: names[graph.ids[$0.index]] ?? "",
                               similarity: $0.similarity(graph.graph.metric))
                 }
             } ?? []
-            return Answer(index: index, source: "kNN graph", neighbours: listed)
+            return Answer(index: index, source: "kNN graph", neighbors: listed)
         }
-        let found: [Neighbour]? = try search.withLock { search in
+        let found: [Match]? = try search.withLock { search in
             guard let search else { return nil }
             do {
                 return try search.neighbors(ofSample: index, k: k).map {
-                    Neighbour(index: $0.index, filename: $0.filename, similarity: $0.similarity)
+                    Match(index: $0.index, filename: $0.filename, similarity: $0.similarity)
                 }
             } catch SearchError.unknownSample {
                 return []   // decoded but not embedded
             }
         }
-        if let found { return Answer(index: index, source: "features", neighbours: found) }
-        let listed = (pairs[index] ?? []).prefix(k).map { Neighbour(index: $0.0, filename: names[$0.0] ?? "", similarity: $0.1) }
-        return Answer(index: index, source: WorkDirFile.similarity.name, neighbours: listed)
+        if let found { return Answer(index: index, source: "features", neighbors: found) }
+        let listed = (pairs[index] ?? []).prefix(k).map { Match(index: $0.0, filename: names[$0.0] ?? "", similarity: $0.1) }
+        return Answer(index: index, source: WorkDirFile.similarity.name, neighbors: listed)
     }
 
-    enum NeighbourError: Error, CustomStringConvertible {
+    enum NeighborError: Error, CustomStringConvertible {
         case unknown(Int64)
         var description: String {
             switch self { case .unknown(let id): "no decoded sample with index \(id)" }
