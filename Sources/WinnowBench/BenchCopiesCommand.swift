@@ -71,62 +71,79 @@ struct BenchCopiesCommand: ParsableCommand {
             throw ValidationError("scorer not found: \(scorer) (pass --scorer)")
         }
         for (number, set) in corpus.enumerated() {
-            let images = set + "/images"
-            var columns: [(String, Score)] = []
-            print("== \(set)")
-            let work = places.scratch + "/copies-\(number)-winnow"
-            try? FileManager.default.removeItem(atPath: work)
-            let report = try BenchSupport.winnowRun([images, "--work-dir", work, "--model", model])
-            columns.append(("winnow", try score(set, work)))
-            var globalSeconds: Double?
-            if !skipGlobal {
-                let globalWork = places.scratch + "/copies-\(number)-global"
-                try? FileManager.default.removeItem(atPath: globalWork)
-                let global = try BenchSupport.winnowRun([images, "--work-dir", globalWork, "--model", model, "--no-verify"])
-                globalSeconds = global.summary.seconds
-                columns.append(("global only", try score(set, globalWork)))
-            }
-            if !skipAnchors, let (python, script) = places.anchor("fastdup") {
-                let fastdupWork = places.scratch + "/copies-\(number)-fastdup"
-                try? FileManager.default.removeItem(atPath: fastdupWork)
-                _ = try BenchSupport.runChild(python, [script, images, fastdupWork],
-                                              stderrLog: places.scratch + "/fastdup-copies-\(number).log")
-                columns.append(("fastdup", try score(set, fastdupWork)))
-            }
-            printTable(columns)
-            // Stage costs.
-            let images_ = max(report.summary.embedded ?? report.summary.valid, 1)
-            print(String(format: "   winnow run: %.1f s for %d images (%.1f ms/image wall), peak RSS %.0f MB",
-                         report.summary.seconds, images_, 1000 * report.summary.seconds / Double(images_),
-                         report.resources.peakRSSMegabytes))
-            if let data = FileManager.default.contents(atPath: work + "/verification.json"),
-               let v = try? JSONDecoder().decode(Verification.self, from: data) {
-                func line(_ name: String, _ p: Verification.Pass) {
-                    print("   \(name): " + String(format: "local features of %d images (%d from cache, %d failed) in %.1f s = %.1f ms/image; "
-                                 + "%d pairs in %.1f s = %.2f ms/pair", p.imagesDescribed, p.imagesFromCache, p.imagesFailed, p.featureSeconds,
-                                 1000 * p.featureSeconds / Double(max(p.imagesDescribed, 1)), p.pairs, p.checkSeconds,
-                                 1000 * p.checkSeconds / Double(max(p.pairs, 1))))
-                }
-                print(String(format: "   verification: %d candidate pairs (%d uncertain pairs beyond the candidates left out), "
-                             + "%d verified, %d compared mirrored too", v.candidatePairs, v.pairsBeyondCandidates,
-                             v.verifiedPairs, v.mirrorChecks))
-                if let screen = v.screen {
-                    line("ORB screening", screen)
-                    print(String(format: "   screening settled %d pairs as copies and %d as not; %d left to SIFT",
-                                 v.screenCopies, v.screenNotCopies, v.confirm.pairs))
-                }
-                line("SIFT", v.confirm)
-                let verifySeconds = (v.screen?.seconds ?? 0) + v.confirm.seconds
-                let rest = report.summary.seconds - verifySeconds
-                print(String(format: "   decode + embed + index + analyses %.1f s = %.1f ms/image; verification %.1f s = %.1f ms/image (%.0f%% of the run)",
-                             rest, 1000 * rest / Double(images_), verifySeconds, 1000 * verifySeconds / Double(images_),
-                             100 * verifySeconds / max(report.summary.seconds, 1e-9)))
-            }
-            if let globalSeconds {
-                print(String(format: "   run without verification: %.1f s (with: %.2f×)", globalSeconds,
-                             report.summary.seconds / max(globalSeconds, 1e-9)))
-            }
+            try measureCorpus(set, number: number)
         }
+    }
+
+    /// Runs Winnow (with and without verification) and fastdup on one corpus, prints their
+    /// scores per transform and the cost of each Winnow stage.
+    private func measureCorpus(_ set: String, number: Int) throws {
+        let images = set + "/images"
+        var columns: [(String, Score)] = []
+        print("== \(set)")
+        let work = places.scratch + "/copies-\(number)-winnow"
+        try? FileManager.default.removeItem(atPath: work)
+        let report = try BenchSupport.winnowRun([images, "--work-dir", work, "--model", model])
+        columns.append(("winnow", try score(set, work)))
+        var globalSeconds: Double?
+        if !skipGlobal {
+            let globalWork = places.scratch + "/copies-\(number)-global"
+            try? FileManager.default.removeItem(atPath: globalWork)
+            let global = try BenchSupport.winnowRun([images, "--work-dir", globalWork, "--model", model, "--no-verify"])
+            globalSeconds = global.summary.seconds
+            columns.append(("global only", try score(set, globalWork)))
+        }
+        if !skipAnchors, let (python, script) = places.anchor("fastdup") {
+            let fastdupWork = places.scratch + "/copies-\(number)-fastdup"
+            try? FileManager.default.removeItem(atPath: fastdupWork)
+            _ = try BenchSupport.runChild(python, [script, images, fastdupWork],
+                                          stderrLog: places.scratch + "/fastdup-copies-\(number).log")
+            columns.append(("fastdup", try score(set, fastdupWork)))
+        }
+        printTable(columns)
+        printStageCosts(report, work: work, globalSeconds: globalSeconds)
+    }
+
+    /// Prints the Winnow run's time per image, its verification's costs (from the work_dir's
+    /// `verification.json`) and the time of the run without verification when there was one.
+    private func printStageCosts(_ report: BenchSupport.RunReport, work: String, globalSeconds: Double?) {
+        let images_ = max(report.summary.embedded ?? report.summary.valid, 1)
+        print(String(format: "   winnow run: %.1f s for %d images (%.1f ms/image wall), peak RSS %.0f MB",
+                     report.summary.seconds, images_, 1000 * report.summary.seconds / Double(images_),
+                     report.resources.peakRSSMegabytes))
+        if let data = FileManager.default.contents(atPath: work + "/verification.json"),
+           let v = try? JSONDecoder().decode(Verification.self, from: data) {
+            printVerificationCosts(v, report: report, images: images_)
+        }
+        if let globalSeconds {
+            print(String(format: "   run without verification: %.1f s (with: %.2f×)", globalSeconds,
+                         report.summary.seconds / max(globalSeconds, 1e-9)))
+        }
+    }
+
+    /// Prints the candidate and verified pairs, each verification pass's cost, and the
+    /// verification's share of the run over `images_` images.
+    private func printVerificationCosts(_ v: Verification, report: BenchSupport.RunReport, images images_: Int) {
+        func line(_ name: String, _ p: Verification.Pass) {
+            print("   \(name): " + String(format: "local features of %d images (%d from cache, %d failed) in %.1f s = %.1f ms/image; "
+                         + "%d pairs in %.1f s = %.2f ms/pair", p.imagesDescribed, p.imagesFromCache, p.imagesFailed, p.featureSeconds,
+                         1000 * p.featureSeconds / Double(max(p.imagesDescribed, 1)), p.pairs, p.checkSeconds,
+                         1000 * p.checkSeconds / Double(max(p.pairs, 1))))
+        }
+        print(String(format: "   verification: %d candidate pairs (%d uncertain pairs beyond the candidates left out), "
+                     + "%d verified, %d compared mirrored too", v.candidatePairs, v.pairsBeyondCandidates,
+                     v.verifiedPairs, v.mirrorChecks))
+        if let screen = v.screen {
+            line("ORB screening", screen)
+            print(String(format: "   screening settled %d pairs as copies and %d as not; %d left to SIFT",
+                         v.screenCopies, v.screenNotCopies, v.confirm.pairs))
+        }
+        line("SIFT", v.confirm)
+        let verifySeconds = (v.screen?.seconds ?? 0) + v.confirm.seconds
+        let rest = report.summary.seconds - verifySeconds
+        print(String(format: "   decode + embed + index + analyses %.1f s = %.1f ms/image; verification %.1f s = %.1f ms/image (%.0f%% of the run)",
+                     rest, 1000 * rest / Double(images_), verifySeconds, 1000 * verifySeconds / Double(images_),
+                     100 * verifySeconds / max(report.summary.seconds, 1e-9)))
     }
 
     /// Runs the scorer on a work_dir's reported pairs and parses its table.

@@ -96,6 +96,35 @@ struct BenchIndexCommand: ParsableCommand {
     }
 
     func run() throws {
+        let (metric, chosen) = try metricAndKind()
+        let efSearches = try numbers(efSearch, "--ef-search")
+        let nprobes = try numbers(nprobe, "--nprobe")
+        if threads > 0 { ApproximateIndex.threads = threads }
+        printSetup(metric)
+        let vectors = try loadVectors()
+
+        // Build.
+        let clock = Date()
+        let cpuClock = ResourceUsage.current().cpuSeconds
+        let (index, approximate) = try buildIndex(chosen, over: vectors, metric: metric, clock: clock)
+        let buildSeconds = Date().timeIntervalSince(clock)
+        print(String(format: "  build: %.1f s wall, %.1f s CPU (%@), peak RSS %.0f MB", buildSeconds,
+                     ResourceUsage.current().cpuSeconds - cpuClock, chosen.rawValue, ResourceUsage.current().peakRSSMegabytes))
+
+        let efforts: [Int?]
+        switch chosen {
+        case .flat, .projected: efforts = [nil]
+        case .hnsw: efforts = efSearches.isEmpty ? [nil] : efSearches
+        case .ivf: efforts = nprobes.isEmpty ? [nil] : nprobes
+        }
+        try measureSearches(index, approximate: approximate, kind: chosen, vectors: vectors, metric: metric, efforts: efforts)
+        if allNeighbors { try measureAllNeighbors(index, buildSeconds: buildSeconds) }
+        if let save { try measureSaving(index, to: save) }
+        print(String(format: "  peak RSS %.0f MB", ResourceUsage.current().peakRSSMegabytes))
+    }
+
+    /// The `--metric` (cosine or euclidean) and the index kind (`--kind`, or chosen by size for `auto`).
+    private func metricAndKind() throws -> (DistanceMetric, IndexKind) {
         guard let metric = DistanceMetric(rawValue: metricName), metric == .cosine || metric == .euclidean else {
             throw ValidationError("--metric must be cosine or euclidean")
         }
@@ -107,92 +136,95 @@ struct BenchIndexCommand: ParsableCommand {
         } else {
             throw ValidationError("--kind must be auto, flat, hnsw, ivf or projected")
         }
-        let efSearches = try numbers(efSearch, "--ef-search")
-        let nprobes = try numbers(nprobe, "--nprobe")
-        if threads > 0 { ApproximateIndex.threads = threads }
+        return (metric, chosen)
+    }
 
+    /// Prints the benchmark's size, the cores, the BLAS in use and Faiss's threads and kernels.
+    private func printSetup(_ metric: DistanceMetric) {
         print("winnow-bench index: \(rows) × \(dimension) \(metric.rawValue), \(clusters) clusters (spread \(spread)), "
               + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         let blas = BLASConfiguration.current()
         print("  \(blas)")
         if let advice = blas.advice { print("  note: \(advice)") }
         print("  Faiss: \(ApproximateIndex.threads) OpenMP threads, \(ApproximateIndex.distanceKernels) distance kernels")
+    }
 
-        var clock = Date()
-        let vectors: FeatureMatrix
-        if let path = self.vectors {
+    /// The first `--rows` vectors of `--vectors`, or generated clustered vectors when none are given.
+    private func loadVectors() throws -> FeatureMatrix {
+        let clock = Date()
+        if let path = vectors {
             let mapped = try FeatureMatrix(mapping: URL(fileURLWithPath: path), dimension: dimension)
             guard mapped.rows >= rows else { throw ValidationError("\(path) holds \(mapped.rows) rows of \(dimension), fewer than --rows") }
-            vectors = mapped.view(0..<rows)
+            let first = mapped.view(0..<rows)
             print("  the first \(rows) rows of \(path)")
-        } else {
-            vectors = Self.clusteredVectors(rows: rows, dimension: dimension, clusters: clusters, spread: spread, seed: seed)
-            print(String(format: "  data generated in %.1f s (%.0f MB)", Date().timeIntervalSince(clock),
-                         Double(rows * dimension * 4) / 1e6))
+            return first
         }
+        let generated = Self.clusteredVectors(rows: rows, dimension: dimension, clusters: clusters, spread: spread, seed: seed)
+        print(String(format: "  data generated in %.1f s (%.0f MB)", Date().timeIntervalSince(clock),
+                     Double(rows * dimension * 4) / 1e6))
+        return generated
+    }
 
-        // Build.
-        clock = Date()
-        var cpuClock = ResourceUsage.current().cpuSeconds
-        let index: any SimilarityIndex
-        let approximate: ApproximateIndex?
+    /// Builds the index of kind `chosen` over `vectors`; `approximate` is the index again when it is a Faiss one.
+    private func buildIndex(_ chosen: IndexKind, over vectors: FeatureMatrix, metric: DistanceMetric,
+                            clock: Date) throws -> (index: any SimilarityIndex, approximate: ApproximateIndex?) {
         switch chosen {
         case .flat:
-            index = ExactIndex(vectors: vectors, metric: metric)
-            approximate = nil
+            return (ExactIndex(vectors: vectors, metric: metric), nil)
         case .projected:
             guard coarse == nil || coarse == "flat" || coarse == "hnsw" else { throw ValidationError("--coarse must be flat or hnsw") }
             let exactCoarseRows = coarse.map { $0 == "flat" ? rows : 0 } ?? IndexKind.exactRowLimit
-            index = try ProjectedIndex(vectors: vectors, metric: metric, exactCoarseRows: exactCoarseRows)
-            approximate = nil
+            let projected = try ProjectedIndex(vectors: vectors, metric: metric, exactCoarseRows: exactCoarseRows)
+            return (projected, nil)
         case .hnsw, .ivf:
-            let parameters: ApproximateIndex.Parameters
-            if chosen == .hnsw {
-                guard case let .hnsw(defaultM, defaultEfConstruction, defaultEfSearch) = ApproximateIndex.Parameters.hnsw() else {
-                    fatalError("unreachable")
-                }
-                parameters = .hnsw(m: m ?? defaultM, efConstruction: efConstruction ?? defaultEfConstruction,
-                                   efSearch: defaultEfSearch)
-            } else {
-                guard case let .ivf(defaultNlist, defaultNprobe) = ApproximateIndex.Parameters.ivf(rows: rows) else {
-                    fatalError("unreachable")
-                }
-                parameters = .ivf(nlist: nlist ?? defaultNlist, nprobe: defaultNprobe)
-            }
-            print("  building \(parameters)")
-            let built = try ApproximateIndex(dimension: dimension, metric: metric, parameters: parameters)
-            var reported = 0
-            try built.add(vectors) { done in
-                if done - reported >= 200_000 || done == rows {
-                    reported = done
-                    print(String(format: "    %d rows added, %.1f s", done, Date().timeIntervalSince(clock)))
-                }
-            }
-            index = built
-            approximate = built
+            let built = try buildApproximateIndex(chosen, over: vectors, metric: metric, clock: clock)
+            return (built, built)
         }
-        let buildSeconds = Date().timeIntervalSince(clock)
-        print(String(format: "  build: %.1f s wall, %.1f s CPU (%@), peak RSS %.0f MB", buildSeconds,
-                     ResourceUsage.current().cpuSeconds - cpuClock, chosen.rawValue, ResourceUsage.current().peakRSSMegabytes))
+    }
 
-        // Queries: evenly spread rows; each query's own row is excluded from both answers.
+    /// Builds an HNSW or IVF index with the given (or default) parameters, printing progress
+    /// every 200,000 rows with the seconds since `clock`.
+    private func buildApproximateIndex(_ chosen: IndexKind, over vectors: FeatureMatrix, metric: DistanceMetric,
+                                       clock: Date) throws -> ApproximateIndex {
+        let parameters: ApproximateIndex.Parameters
+        if chosen == .hnsw {
+            guard case let .hnsw(defaultM, defaultEfConstruction, defaultEfSearch) = ApproximateIndex.Parameters.hnsw() else {
+                fatalError("unreachable")
+            }
+            parameters = .hnsw(m: m ?? defaultM, efConstruction: efConstruction ?? defaultEfConstruction,
+                               efSearch: defaultEfSearch)
+        } else {
+            guard case let .ivf(defaultNlist, defaultNprobe) = ApproximateIndex.Parameters.ivf(rows: rows) else {
+                fatalError("unreachable")
+            }
+            parameters = .ivf(nlist: nlist ?? defaultNlist, nprobe: defaultNprobe)
+        }
+        print("  building \(parameters)")
+        let built = try ApproximateIndex(dimension: dimension, metric: metric, parameters: parameters)
+        var reported = 0
+        try built.add(vectors) { done in
+            if done - reported >= 200_000 || done == rows {
+                reported = done
+                print(String(format: "    %d rows added, %.1f s", done, Date().timeIntervalSince(clock)))
+            }
+        }
+        return built
+    }
+
+    /// Searches `--queries` evenly spread rows at each effort (each query's own row excluded from
+    /// both answers) and prints queries/s and recall@k against the exact answer.
+    private func measureSearches(_ index: any SimilarityIndex, approximate: ApproximateIndex?, kind chosen: IndexKind,
+                                 vectors: FeatureMatrix, metric: DistanceMetric, efforts: [Int?]) throws {
         let queryRows = (0..<min(queries, rows)).map { $0 * rows / min(queries, rows) }
         let queryMatrix = FeatureMatrix(rows: queryRows.count, dimension: dimension,
                                         values: queryRows.flatMap { Array(vectors.row($0)) })
-        clock = Date()
+        var clock = Date()
         let truth = Self.droppingOwnRows(ExactIndex(vectors: vectors, metric: metric).search(queryMatrix, k: k + 1),
                                          queryRows, k: k)
         print(String(format: "  exact answer for %d queries: %.1f s", queryRows.count, Date().timeIntervalSince(clock)))
-
-        let efforts: [Int?]
-        switch chosen {
-        case .flat, .projected: efforts = [nil]
-        case .hnsw: efforts = efSearches.isEmpty ? [nil] : efSearches
-        case .ivf: efforts = nprobes.isEmpty ? [nil] : nprobes
-        }
         for effort in efforts {
             clock = Date()
-            cpuClock = ResourceUsage.current().cpuSeconds
+            let cpuClock = ResourceUsage.current().cpuSeconds
             let found: [[Neighbor]]
             if let approximate {
                 found = try approximate.search(queryMatrix, k: k + 1, effort: effort)
@@ -206,28 +238,29 @@ struct BenchIndexCommand: ParsableCommand {
             print(String(format: "  search (%@): %.0f queries/s (%.0f per CPU second), recall@%d %.4f", label,
                          Double(queryRows.count) / seconds, Double(queryRows.count) / (ResourceUsage.current().cpuSeconds - cpuClock), k, recall))
         }
+    }
 
-        if allNeighbors {
-            clock = Date()
-            cpuClock = ResourceUsage.current().cpuSeconds
-            let neighbors = try index.allNeighbors(k: k)
-            let seconds = Date().timeIntervalSince(clock)
-            print(String(format: "  allNeighbors(k: %d): %.1f s wall, %.1f s CPU, %.0f rows/s; build + allNeighbors %.1f s",
-                         k, seconds, ResourceUsage.current().cpuSeconds - cpuClock, Double(neighbors.count) / seconds, buildSeconds + seconds))
-        }
+    /// Times every row's k neighbours and prints it, alone and added to the build time.
+    private func measureAllNeighbors(_ index: any SimilarityIndex, buildSeconds: Double) throws {
+        let clock = Date()
+        let cpuClock = ResourceUsage.current().cpuSeconds
+        let neighbors = try index.allNeighbors(k: k)
+        let seconds = Date().timeIntervalSince(clock)
+        print(String(format: "  allNeighbors(k: %d): %.1f s wall, %.1f s CPU, %.0f rows/s; build + allNeighbors %.1f s",
+                     k, seconds, ResourceUsage.current().cpuSeconds - cpuClock, Double(neighbors.count) / seconds, buildSeconds + seconds))
+    }
 
-        if let save {
-            let url = URL(fileURLWithPath: save)
-            clock = Date()
-            try index.save(to: url)
-            let written = Date().timeIntervalSince(clock)
-            clock = Date()
-            let loaded = try loadSimilarityIndex(from: url)
-            let size = ((try? FileManager.default.attributesOfItem(atPath: save))?[.size] as? Int) ?? 0
-            print(String(format: "  saved %.0f MB in %.1f s, loaded %d rows in %.1f s", Double(size) / 1e6, written,
-                         loaded.count, Date().timeIntervalSince(clock)))
-        }
-        print(String(format: "  peak RSS %.0f MB", ResourceUsage.current().peakRSSMegabytes))
+    /// Saves the index to `path`, loads it back and prints the file's size and both times.
+    private func measureSaving(_ index: any SimilarityIndex, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        var clock = Date()
+        try index.save(to: url)
+        let written = Date().timeIntervalSince(clock)
+        clock = Date()
+        let loaded = try loadSimilarityIndex(from: url)
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        print(String(format: "  saved %.0f MB in %.1f s, loaded %d rows in %.1f s", Double(size) / 1e6, written,
+                     loaded.count, Date().timeIntervalSince(clock)))
     }
 
     private func numbers(_ text: String?, _ name: String) throws -> [Int] {

@@ -57,6 +57,18 @@ struct BenchMapsCommand: ParsableCommand {
             }
             return method
         }
+        let (features, directory) = try loadFeatures()
+        let vectors = features.vectors
+        print("winnow-bench maps: \(vectors.rows) × \(vectors.dimension) \(features.metric.rawValue) vectors from \(directory.path), "
+              + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("  method              wall s    CPU s   recall@\(k)  trustworthiness@\(k)")
+        let winnowUMAP = try measureWinnowMaps(chosen, on: features)
+        guard !skipAnchors, let (python, script) = places.anchor("umap") else { return }
+        try measureUMAPLearn(python: python, script: script, on: features, comparedWith: winnowUMAP)
+    }
+
+    /// The work_dir's features, made first by `winnow run` on `--corpus` when it has none.
+    private func loadFeatures() throws -> (features: WorkDirFeatures, directory: URL) {
         try FileManager.default.createDirectory(atPath: places.scratch, withIntermediateDirectories: true)
         let directory = URL(fileURLWithPath: workDir ?? places.scratch + "/maps-\(images)")
         var features = try? WorkDirFeatures.load(from: directory)
@@ -71,12 +83,14 @@ struct BenchMapsCommand: ParsableCommand {
             features = try WorkDirFeatures.load(from: directory)
         }
         guard let features else { throw ExitStatus.software }
+        return (features, directory)
+    }
+
+    /// Times each of Winnow's maps and prints its row; returns UMAP's seconds and trustworthiness when it ran.
+    private func measureWinnowMaps(_ chosen: [MapMethod],
+                                   on features: WorkDirFeatures) throws -> (seconds: Double, trustworthiness: Double)? {
         let vectors = features.vectors
-        print("winnow-bench maps: \(vectors.rows) × \(vectors.dimension) \(features.metric.rawValue) vectors from \(directory.path), "
-              + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("  method              wall s    CPU s   recall@\(k)  trustworthiness@\(k)")
-        var umapSeconds: Double?
-        var umapTrust: Double?
+        var umap: (seconds: Double, trustworthiness: Double)?
         for method in chosen {
             let clock = Date(), cpu = ResourceUsage.current().cpuSeconds
             let points: [Float]
@@ -91,11 +105,17 @@ struct BenchMapsCommand: ParsableCommand {
             }
             let wall = Date().timeIntervalSince(clock), cpuUsed = ResourceUsage.current().cpuSeconds - cpu
             let quality = try MapQuality.measure(vectors: vectors, metric: features.metric, points: points, dimensions: 2, k: k)
-            if method == .umap { umapSeconds = wall; umapTrust = quality.trustworthiness }
+            if method == .umap { umap = (wall, quality.trustworthiness) }
             print(String(format: "  winnow %@ %8.2f %8.2f %11.4f %20.4f", method.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0), wall, cpuUsed, quality.recall,
                          quality.trustworthiness) + Self.sampleNote(quality, rows: vectors.rows))
         }
-        guard !skipAnchors, let (python, script) = places.anchor("umap") else { return }
+        return umap
+    }
+
+    /// Runs umap-learn on the same vectors, prints its row and, when Winnow's UMAP ran, the comparison.
+    private func measureUMAPLearn(python: String, script: String, on features: WorkDirFeatures,
+                                  comparedWith winnowUMAP: (seconds: Double, trustworthiness: Double)?) throws {
+        let vectors = features.vectors
         let input = places.scratch + "/maps-vectors.npy", output = places.scratch + "/maps-umap-learn.npy"
         try NumPy.write(vectors, to: input)
         let clock = Date()
@@ -110,7 +130,7 @@ struct BenchMapsCommand: ParsableCommand {
         print(String(format: "  umap-learn          %8.2f %8.2f %11.4f %20.4f   (process: %.1f s wall incl. import and %.1f s JIT warm-up)",
                      seconds, childCPU, quality.recall, quality.trustworthiness, wall, reported("UMAP_WARMUP_SECONDS") ?? 0)
               + Self.sampleNote(quality, rows: vectors.rows))
-        if let umapSeconds, let umapTrust {
+        if let (umapSeconds, umapTrust) = winnowUMAP {
             print(String(format: "  winnow UMAP / umap-learn: %.2f× the time, trustworthiness %+.4f", umapSeconds / seconds,
                          umapTrust - quality.trustworthiness))
         }

@@ -63,6 +63,19 @@ public struct CleanPlan: Sendable {
                             rules: [KeeperRule] = [.resolution, .sharpness, .size],
                             marks: [Int64: ReviewMark] = [:]) throws -> CleanPlan {
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
+        let members = try catalogMembers(in: catalog)
+        let edges = try duplicateEdges(in: catalog, sources: sources)
+        let grouped = groupedMembers(members, joinedBy: edges)
+        let kept = keeperGroups(grouped, rules: rules, marks: marks)
+        var reviewed = kept.reviewed
+        for (id, mark) in marks.sorted(by: { $0.key < $1.key }) where mark == .remove && !kept.groupedIDs.contains(id) {
+            if let member = members[id] { reviewed.append(member) }
+        }
+        return CleanPlan(groups: kept.groups, reviewed: reviewed.sorted { $0.id < $1.id })
+    }
+
+    /// The images of the last finished run (and those listed now), by sample id, with what the rules compare.
+    private static func catalogMembers(in catalog: Catalog) throws -> [Int64: Member] {
         var members: [Int64: Member] = [:]
         for row in try catalog.query("""
             SELECT s.id, s.path, s.filename, s.location, s.file_size, s.mtime, s.content_hash, s.width, s.height, t.sharpness
@@ -78,6 +91,11 @@ public struct CleanPlan: Sendable {
                                  modificationTime: Double(row["mtime"] ?? "") ?? 0,
                                  contentHash: (row["content_hash"] ?? "").isEmpty ? nil : row["content_hash"])
         }
+        return members
+    }
+
+    /// Pairs of sample ids that belong together: exact duplicates and component members, as `sources` asks.
+    private static func duplicateEdges(in catalog: Catalog, sources: [CleanGroups]) throws -> [(Int64, Int64)] {
         var edges: [(Int64, Int64)] = []
         if sources.contains(.exact) {
             for row in try catalog.query("SELECT sample_id, first_id FROM exact_duplicates") {
@@ -89,6 +107,11 @@ public struct CleanPlan: Sendable {
                 if let a = Int64(row["sample_id"] ?? ""), let b = Int64(row["component_id"] ?? "") { edges.append((a, b)) }
             }
         }
+        return edges
+    }
+
+    /// Merges the edges between known members into groups (union–find), keyed by each group's smallest id.
+    private static func groupedMembers(_ members: [Int64: Member], joinedBy edges: [(Int64, Int64)]) -> [Int64: [Member]] {
         var parent: [Int64: Int64] = [:]
         func root(_ x: Int64) -> Int64 {
             var x = x
@@ -105,6 +128,13 @@ public struct CleanPlan: Sendable {
         // By id: `better` treats sharpness within 10 % as equal (not transitive), so the order the
         // members come in must not depend on a dictionary's per-process order.
         for id in parent.keys.sorted() { if let m = members[id] { grouped[root(id), default: []].append(m) } }
+        return grouped
+    }
+
+    /// Chooses each group's keeper (marks first, then `rules`); groups whose every member is marked
+    /// remove go to `reviewed`. Also returns the ids of every grouped member.
+    private static func keeperGroups(_ grouped: [Int64: [Member]], rules: [KeeperRule], marks: [Int64: ReviewMark])
+        -> (groups: [Group], reviewed: [Member], groupedIDs: Set<Int64>) {
         var reviewed: [Member] = []
         var groupedIDs = Set<Int64>()
         let groups = grouped.values.filter { $0.count > 1 }.compactMap { list -> Group? in
@@ -117,10 +147,7 @@ public struct CleanPlan: Sendable {
             }
             return Group(keeper: keeper, removed: ordered.filter { $0.id != keeper.id && marks[$0.id] != .keep })
         }.sorted { $0.keeper.id < $1.keeper.id }
-        for (id, mark) in marks.sorted(by: { $0.key < $1.key }) where mark == .remove && !groupedIDs.contains(id) {
-            if let member = members[id] { reviewed.append(member) }
-        }
-        return CleanPlan(groups: groups, reviewed: reviewed.sorted { $0.id < $1.id })
+        return (groups, reviewed, groupedIDs)
     }
 
     static func better(_ a: Member, _ b: Member, _ rules: [KeeperRule]) -> Bool {

@@ -83,7 +83,25 @@ public struct GalleryWriter {
         }
         let samples = try GallerySamples.load(workDirectory: workDirectory, annotations: options.annotations)
         warnings += samples.warnings
-        var pages: [(name: String, title: String, subtitle: String, cards: [GalleryCard])] = []
+        let pages = try pageContents(samples)
+        let folder = workDirectory.appendingPathComponent(Self.folderName)
+        do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+            throw .cannotWrite(folder.path, error.localizedDescription)
+        }
+        let store = ThumbnailStore(workDirectory: workDirectory, side: options.thumbnailSide)
+        var results: [GalleryResult] = []
+        for page in pages {
+            results.append(try writePage(page, in: folder, thumbnails: store))
+        }
+        return results
+    }
+
+    /// A page to write: its file name (without `.html`), title, subtitle and cards.
+    private typealias PageContent = (name: String, title: String, subtitle: String, cards: [GalleryCard])
+
+    /// The pages of `options.kind` with all their cards (stats: one page per metric).
+    private mutating func pageContents(_ samples: GallerySamples) throws(GalleryError) -> [PageContent] {
+        var pages: [PageContent] = []
         switch options.kind {
         case .duplicates:
             pages.append(("duplicates", "Duplicates", "pairs from similarity.csv, most similar first", try duplicates(samples)))
@@ -102,44 +120,47 @@ public struct GalleryWriter {
                 pages.append(("stats_\(metric.rawValue)", "Stats: \(metric.rawValue)", Self.statsSubtitle(metric), try stats(samples, metric)))
             }
         }
-        let folder = workDirectory.appendingPathComponent(Self.folderName)
-        do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-            throw .cannotWrite(folder.path, error.localizedDescription)
+        return pages
+    }
+
+    /// Writes one page into `folder`: its cards sliced and cut to `numImages`, with their thumbnails.
+    private mutating func writePage(_ page: PageContent, in folder: URL,
+                                    thumbnails store: ThumbnailStore) throws(GalleryError) -> GalleryResult {
+        let sliced = slice(page.cards)
+        var cards = options.numImages == 0 ? sliced : Array(sliced.prefix(options.numImages))
+        attachThumbnails(to: &cards, from: store)
+        let subtitle = page.subtitle + " · \(cards.count) of \(sliced.count)"
+            + (options.slice.isEmpty ? "" : " (slice: \(options.slice.joined(separator: ", ")))")
+        let url = folder.appendingPathComponent("\(page.name).html")
+        do {
+            let html = try GalleryPage.html(title: page.title, subtitle: subtitle, cards: cards)
+            try AtomicFile.write(html, to: url)
+        } catch {
+            throw .cannotWrite(url.path, error.localizedDescription)
         }
-        let store = ThumbnailStore(workDirectory: workDirectory, side: options.thumbnailSide)
-        var results: [GalleryResult] = []
-        for page in pages {
-            let sliced = slice(page.cards)
-            var cards = options.numImages == 0 ? sliced : Array(sliced.prefix(options.numImages))
-            let ids = Array(Set(cards.flatMap { $0.images.map(\.index) })).sorted()
-            var failed = Set<Int64>()
-            for failure in store.makeAll(ids) {
-                warnings.append("thumbnail of \(failure.description)")
-                failed.insert(failure.index)
-            }
-            for c in cards.indices {
-                for i in cards[c].images.indices {
-                    let id = cards[c].images[i].index
-                    guard !failed.contains(id) else { continue }
-                    if options.lazy {
-                        cards[c].images[i].src = "../\(ThumbnailStore.folderName)/\(id).jpg"
-                    } else if let data = FileManager.default.contents(atPath: store.url(of: id).path) {
-                        cards[c].images[i].src = "data:image/jpeg;base64," + data.base64EncodedString()
-                    }
+        return GalleryResult(url: url, cards: cards.count, available: sliced.count)
+    }
+
+    /// Makes the cards' thumbnails and sets each image's `src` (a path beside the page when lazy,
+    /// else a `data:` URI); a thumbnail that cannot be made becomes a warning and leaves `src` empty.
+    private mutating func attachThumbnails(to cards: inout [GalleryCard], from store: ThumbnailStore) {
+        let ids = Array(Set(cards.flatMap { $0.images.map(\.index) })).sorted()
+        var failed = Set<Int64>()
+        for failure in store.makeAll(ids) {
+            warnings.append("thumbnail of \(failure.description)")
+            failed.insert(failure.index)
+        }
+        for c in cards.indices {
+            for i in cards[c].images.indices {
+                let id = cards[c].images[i].index
+                guard !failed.contains(id) else { continue }
+                if options.lazy {
+                    cards[c].images[i].src = "../\(ThumbnailStore.folderName)/\(id).jpg"
+                } else if let data = FileManager.default.contents(atPath: store.url(of: id).path) {
+                    cards[c].images[i].src = "data:image/jpeg;base64," + data.base64EncodedString()
                 }
             }
-            let subtitle = page.subtitle + " · \(cards.count) of \(sliced.count)"
-                + (options.slice.isEmpty ? "" : " (slice: \(options.slice.joined(separator: ", ")))")
-            let url = folder.appendingPathComponent("\(page.name).html")
-            do {
-                let html = try GalleryPage.html(title: page.title, subtitle: subtitle, cards: cards)
-                try AtomicFile.write(html, to: url)
-            } catch {
-                throw .cannotWrite(url.path, error.localizedDescription)
-            }
-            results.append(GalleryResult(url: url, cards: cards.count, available: sliced.count))
         }
-        return results
     }
 
     private func slice(_ cards: [GalleryCard]) -> [GalleryCard] {

@@ -54,7 +54,13 @@ enum GalleryPage {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let json = String(decoding: try encoder.encode(cards), as: UTF8.self)
-        return """
+        return [head(title: title), controls(title: title, subtitle: subtitle, json: json, pageSize: pageSize),
+                figureScript, renderScript].joined(separator: "\n")
+    }
+
+    /// The page's head: document metadata and the style sheet, up to the opening `<body>`.
+    private static func head(title: String) -> String {
+        """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -80,6 +86,12 @@ enum GalleryPage {
         .label{display:inline-block;background:#dbeafe;color:#1e3a8a;border-radius:3px;padding:0 4px;margin-top:2px}
         .missing{font-size:11px;color:#71717a;padding:4px;text-align:center}
         </style></head><body>
+        """
+    }
+
+    /// The header, navigation and card container, the cards' JSON and the start of the script.
+    private static func controls(title: String, subtitle: String, json: String, pageSize: Int) -> String {
+        """
         <header><h1>\(escape(title))</h1><p>\(escape(subtitle))</p></header>
         <nav><input id="filter" type="search" placeholder="filter by file name or label">
         <button id="prev">◀</button><span id="status"></span><button id="next">▶</button></nav>
@@ -92,6 +104,11 @@ enum GalleryPage {
         let shown = all, page = 0;
         const cardsEl = document.getElementById("cards"), statusEl = document.getElementById("status");
         function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
+        """
+    }
+
+    /// The script's `figure` function: one image with its boxes, caption and label.
+    private static let figureScript = """
         function figure(im) {
           const f = el("figure"), frame = el("div", "frame");
           if (im.src) {
@@ -116,6 +133,10 @@ enum GalleryPage {
           if (im.label) f.appendChild(el("span", "label", im.label));
           return f;
         }
+        """
+
+    /// The script's rendering, filtering and paging, and the end of the page (with its final newline).
+    private static let renderScript = """
         function render() {
           const pages = Math.max(1, Math.ceil(shown.length / pageSize));
           page = Math.min(Math.max(page, 0), pages - 1);
@@ -145,7 +166,6 @@ enum GalleryPage {
         </script></body></html>
 
         """
-    }
 
     static let thumbnailBox = 160
 
