@@ -42,86 +42,53 @@ public struct BorderTrim: Sendable, Equatable, Codable {
         let reduced = block == 1 ? image : Self.reduced(image, block: block)
         let width = reduced.width, height = reduced.height
         guard width >= 8, height >= 8 else { return (0, 0, image.width, image.height) }
-        var (x0, y0, x1, y1) = (0, 0, width, height)
-        let maxRows = Int(Double(height) * maximumTrimFraction)
-        let maxColumns = Int(Double(width) * maximumTrimFraction)
-        let minimumRows = max(1, Int((Double(height) * minimumBorderFraction).rounded(.up)))
-        let minimumColumns = max(1, Int((Double(width) * minimumBorderFraction).rounded(.up)))
-        reduced.pixels.withUnsafeBufferPointer { pixels in
-            let row = width * 3
-            func median(start: Int, step: Int, count: Int) -> (Int, Int, Int) {
-                var r = [Int](repeating: 0, count: 256), g = r, b = r
-                var p = start
-                for _ in 0..<count {
-                    r[Int(pixels[p])] += 1; g[Int(pixels[p + 1])] += 1; b[Int(pixels[p + 2])] += 1
-                    p += step
-                }
-                func middle(_ histogram: [Int]) -> Int {
-                    var seen = 0
-                    for (value, n) in histogram.enumerated() {
-                        seen += n
-                        if 2 * seen >= count { return value }
-                    }
-                    return 255
-                }
-                return (middle(r), middle(g), middle(b))
-            }
-            func matches(start: Int, step: Int, count: Int, colour: (Int, Int, Int)) -> Bool {
-                let allowedMisses = Int(Double(count) * (1 - minimumMatchingFraction))
-                var misses = 0
-                var p = start
-                for _ in 0..<count {
-                    if abs(Int(pixels[p]) - colour.0) > tolerance || abs(Int(pixels[p + 1]) - colour.1) > tolerance
-                        || abs(Int(pixels[p + 2]) - colour.2) > tolerance
-                    {
-                        misses += 1
-                        if misses > allowedMisses { return false }
-                    }
-                    p += step
-                }
-                return true
-            }
-            // Lines of border from one side, at most `limit`: `line(i)` starts the i-th line inwards.
-            // The outermost line may be skipped when it is a blend of two borders (a frame
-            // around a plain background, averaged into one reduced line) or of border and
-            // content; what follows must then be border on its own.
-            func depth(limit: Int, minimum: Int, step: Int, count: Int, line: (Int) -> Int) -> Int {
-                guard count > 0 else { return 0 }
-                for skip in 0...1 where limit > skip {
-                    let colour = median(start: line(skip), step: step, count: count)
-                    var n = skip
-                    while n < limit, matches(start: line(n), step: step, count: count, colour: colour) { n += 1 }
-                    if n - skip >= minimum { return n }
-                }
-                return 0
-            }
-            for _ in 0..<max(1, maximumRounds) {
-                let before = (x0, y0, x1, y1)
-                // A direction whose borders would take more than the limit is mostly plain: it is
-                // left alone rather than cut at an arbitrary place.
-                let rowLimit = maxRows - (height - (y1 - y0))
-                let top = depth(limit: rowLimit + 1, minimum: minimumRows, step: 3, count: x1 - x0) { (y0 + $0) * row + x0 * 3 }
-                let bottom = depth(limit: rowLimit + 1, minimum: minimumRows, step: 3, count: x1 - x0) {
-                    (y1 - 1 - $0) * row + x0 * 3
-                }
-                if top + bottom <= rowLimit { y0 += top; y1 -= bottom }
-                // Columns over the rows that remain, so that bars of another colour don't count against a frame.
-                let columnLimit = maxColumns - (width - (x1 - x0))
-                let left = depth(limit: columnLimit + 1, minimum: minimumColumns, step: row, count: y1 - y0) {
-                    y0 * row + (x0 + $0) * 3
-                }
-                let right = depth(limit: columnLimit + 1, minimum: minimumColumns, step: row, count: y1 - y0) {
-                    y0 * row + (x1 - 1 - $0) * 3
-                }
-                if left + right <= columnLimit { x0 += left; x1 -= right }
-                if before == (x0, y0, x1, y1) { break }
-            }
+        let (x0, y0, x1, y1) = reduced.pixels.withUnsafeBufferPointer { pixels in
+            peeledBounds(of: pixels, width: width, height: height)
         }
         // Back to the image's pixels; the last (partial) block belongs to the side it is on.
         let left = x0 * block, top = y0 * block
         let right = x1 == width ? image.width : x1 * block
         let bottom = y1 == height ? image.height : y1 * block
         return (left, top, right - left, bottom - top)
+    }
+
+    /// The content of the reduced `width × height` image `pixels` after peeling its borders, as
+    /// the half-open ranges `x0..<x1`, `y0..<y1` in the tuple (x0, y0, x1, y1).
+    private func peeledBounds(of pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int)
+        -> (Int, Int, Int, Int)
+    {
+        var (x0, y0, x1, y1) = (0, 0, width, height)
+        let maxRows = Int(Double(height) * maximumTrimFraction)
+        let maxColumns = Int(Double(width) * maximumTrimFraction)
+        let minimumRows = max(1, Int((Double(height) * minimumBorderFraction).rounded(.up)))
+        let minimumColumns = max(1, Int((Double(width) * minimumBorderFraction).rounded(.up)))
+        let row = width * 3
+        let scanner = BorderLineScanner(pixels: pixels, tolerance: tolerance,
+                                        minimumMatchingFraction: minimumMatchingFraction)
+        for _ in 0..<max(1, maximumRounds) {
+            let before = (x0, y0, x1, y1)
+            // A direction whose borders would take more than the limit is mostly plain: it is
+            // left alone rather than cut at an arbitrary place.
+            let rowLimit = maxRows - (height - (y1 - y0))
+            let top = scanner.depth(limit: rowLimit + 1, minimum: minimumRows, step: 3, count: x1 - x0) {
+                (y0 + $0) * row + x0 * 3
+            }
+            let bottom = scanner.depth(limit: rowLimit + 1, minimum: minimumRows, step: 3, count: x1 - x0) {
+                (y1 - 1 - $0) * row + x0 * 3
+            }
+            if top + bottom <= rowLimit { y0 += top; y1 -= bottom }
+            // Columns over the rows that remain, so that bars of another colour don't count against a frame.
+            let columnLimit = maxColumns - (width - (x1 - x0))
+            let left = scanner.depth(limit: columnLimit + 1, minimum: minimumColumns, step: row, count: y1 - y0) {
+                y0 * row + (x0 + $0) * 3
+            }
+            let right = scanner.depth(limit: columnLimit + 1, minimum: minimumColumns, step: row, count: y1 - y0) {
+                y0 * row + (x1 - 1 - $0) * 3
+            }
+            if left + right <= columnLimit { x0 += left; x1 -= right }
+            if before == (x0, y0, x1, y1) { break }
+        }
+        return (x0, y0, x1, y1)
     }
 
     /// `image` without its uniform borders (the image itself when it has none).
@@ -157,6 +124,69 @@ public struct BorderTrim: Sendable, Equatable, Codable {
             }
         }
         return RGBImage(width: width, height: height, pixels: out)
+    }
+}
+
+/// Measures uniform lines (rows or columns) of a reduced RGB image's pixels; only used inside
+/// the `withUnsafeBufferPointer` call that provides `pixels`.
+private struct BorderLineScanner {
+    /// Interleaved RGB bytes of the reduced image.
+    let pixels: UnsafeBufferPointer<UInt8>
+    /// Largest per-channel difference from the side's colour that still counts as border.
+    let tolerance: Int
+    /// Share of a line's pixels that must match the side's colour.
+    let minimumMatchingFraction: Double
+
+    /// The per-channel median colour of the `count` pixels at `start`, `start + step`, ….
+    func median(start: Int, step: Int, count: Int) -> (Int, Int, Int) {
+        var r = [Int](repeating: 0, count: 256), g = r, b = r
+        var p = start
+        for _ in 0..<count {
+            r[Int(pixels[p])] += 1; g[Int(pixels[p + 1])] += 1; b[Int(pixels[p + 2])] += 1
+            p += step
+        }
+        func middle(_ histogram: [Int]) -> Int {
+            var seen = 0
+            for (value, n) in histogram.enumerated() {
+                seen += n
+                if 2 * seen >= count { return value }
+            }
+            return 255
+        }
+        return (middle(r), middle(g), middle(b))
+    }
+
+    /// Whether enough of the `count` pixels at `start`, `start + step`, … lie within the
+    /// tolerance of `colour`.
+    func matches(start: Int, step: Int, count: Int, colour: (Int, Int, Int)) -> Bool {
+        let allowedMisses = Int(Double(count) * (1 - minimumMatchingFraction))
+        var misses = 0
+        var p = start
+        for _ in 0..<count {
+            if abs(Int(pixels[p]) - colour.0) > tolerance || abs(Int(pixels[p + 1]) - colour.1) > tolerance
+                || abs(Int(pixels[p + 2]) - colour.2) > tolerance
+            {
+                misses += 1
+                if misses > allowedMisses { return false }
+            }
+            p += step
+        }
+        return true
+    }
+
+    /// Lines of border from one side, at most `limit`: `line(i)` starts the i-th line inwards.
+    /// The outermost line may be skipped when it is a blend of two borders (a frame
+    /// around a plain background, averaged into one reduced line) or of border and
+    /// content; what follows must then be border on its own.
+    func depth(limit: Int, minimum: Int, step: Int, count: Int, line: (Int) -> Int) -> Int {
+        guard count > 0 else { return 0 }
+        for skip in 0...1 where limit > skip {
+            let colour = median(start: line(skip), step: step, count: count)
+            var n = skip
+            while n < limit, matches(start: line(n), step: step, count: count, colour: colour) { n += 1 }
+            if n - skip >= minimum { return n }
+        }
+        return 0
     }
 }
 

@@ -134,8 +134,32 @@ public final class OnnxImageEmbedder: ImageEmbedder {
             ortRuntime = try OnnxRuntime.shared()
         }
         let session = try OnnxSession(modelPath: modelPath, runtime: ortRuntime, options: options)
+        let input = try Self.imageInput(of: session, modelPath: modelPath, preprocessor: preprocessor)
+        let dims = input.shape
+        let chosen = try Self.embeddingOutput(of: session, named: featureOutput, modelPath: modelPath)
+        let logits = try Self.logitsOutputName(of: session, named: logitsOutput, modelPath: modelPath)
 
-        // Input: one float tensor [N, 3, H, W] matching the preprocessor.
+        let fixedBatch: Int? = dims[0] > 0 ? dims[0] : nil
+        self.session = session
+        self.preprocessor = preprocessor
+        self.featureOutput = chosen.name
+        self.logitsOutput = logits
+        self.inputName = input.name
+        self.fixedBatch = fixedBatch
+        self.batchSize = dims[0] > 0 ? dims[0] : batchSize
+        self.dimension = try Self.embeddingDimension(of: chosen, session: session, inputName: input.name,
+                                                     preprocessor: preprocessor, fixedBatch: fixedBatch,
+                                                     modelPath: modelPath)
+        guard dimension > 0 else {
+            throw .unsupportedModel(path: modelPath, reason: "output \(chosen.name) is empty")
+        }
+    }
+
+    /// The session's only input, checked to be one float tensor `[N, 3, H, W]` matching
+    /// `preprocessor` (dynamic dimensions match anything).
+    private static func imageInput(of session: OnnxSession, modelPath: String, preprocessor: ImagePreprocessor)
+        throws(EmbeddingError) -> OnnxSession.TensorInfo
+    {
         guard let input = session.inputs.first else {
             throw .unsupportedModel(path: modelPath, reason: "it has no inputs")
         }
@@ -152,11 +176,17 @@ public final class OnnxImageEmbedder: ImageEmbedder {
         guard session.inputs.count == 1 else {
             throw .unsupportedModel(path: modelPath, reason: "it has \(session.inputs.count) inputs, expected one image input")
         }
+        return input
+    }
 
-        // Feature output.
+    /// The float output used for embeddings: `name` if given, else `features`, else the first
+    /// vector-shaped float output, else the first float output.
+    private static func embeddingOutput(of session: OnnxSession, named name: String?, modelPath: String)
+        throws(EmbeddingError) -> OnnxSession.TensorInfo
+    {
         let floatOutputs = session.outputs.filter { $0.elementType == .float }
         let chosen: OnnxSession.TensorInfo
-        if let name = featureOutput {
+        if let name {
             guard let output = session.output(named: name) else {
                 throw .unsupportedModel(path: modelPath, reason: "no output named \(name) (outputs: "
                     + session.outputs.map(\.name).joined(separator: ", ") + ")")
@@ -174,38 +204,42 @@ public final class OnnxImageEmbedder: ImageEmbedder {
         guard chosen.elementType == .float else {
             throw .unsupportedModel(path: modelPath, reason: "output \(chosen.name) is \(chosen.elementType), not float")
         }
-        let logits = logitsOutput ?? floatOutputs.first(where: { $0.name == MobileNetV2Converter.TensorName.logits })?.name
+        return chosen
+    }
+
+    /// The name of the output holding class logits: `name` if given (it must exist), else a
+    /// float output named `logits`, else nil.
+    private static func logitsOutputName(of session: OnnxSession, named name: String?, modelPath: String)
+        throws(EmbeddingError) -> String?
+    {
+        let floatOutputs = session.outputs.filter { $0.elementType == .float }
+        let logits = name ?? floatOutputs.first(where: { $0.name == MobileNetV2Converter.TensorName.logits })?.name
         if let logits, session.output(named: logits) == nil {
             throw .unsupportedModel(path: modelPath, reason: "no output named \(logits)")
         }
+        return logits
+    }
 
-        self.session = session
-        self.preprocessor = preprocessor
-        self.featureOutput = chosen.name
-        self.logitsOutput = logits
-        self.inputName = input.name
-        self.fixedBatch = dims[0] > 0 ? dims[0] : nil
-        self.batchSize = dims[0] > 0 ? dims[0] : batchSize
-
-        // Dimension: from the declared shape, else from one trial run.
-        let declared = chosen.shape.dropFirst()
-        if !chosen.shape.isEmpty, declared.allSatisfy({ $0 > 0 }) {
-            self.dimension = declared.reduce(1, *)
-        } else {
-            let probe = RGBImage(width: preprocessor.width, height: preprocessor.height,
-                                 pixels: [UInt8](repeating: 0, count: preprocessor.width * preprocessor.height * 3))
-            let batch = fixedBatch ?? 1
-            let tensors = try session.run(preprocessor.batchTensor(from: Array(repeating: probe, count: batch)),
-                                          shape: [batch, 3, preprocessor.height, preprocessor.width],
-                                          inputName: input.name, outputNames: [chosen.name])
-            guard let tensor = tensors[chosen.name], let first = tensor.shape.first, first > 0 else {
-                throw .unsupportedModel(path: modelPath, reason: "output \(chosen.name) has no batch dimension")
-            }
-            self.dimension = tensor.values.count / first
+    /// The embedding length: from `output`'s declared shape, else from one trial run on a black
+    /// image (a batch of `fixedBatch` such images when the batch size is fixed).
+    private static func embeddingDimension(of output: OnnxSession.TensorInfo, session: OnnxSession,
+                                           inputName: String, preprocessor: ImagePreprocessor,
+                                           fixedBatch: Int?, modelPath: String) throws(EmbeddingError) -> Int
+    {
+        let declared = output.shape.dropFirst()
+        if !output.shape.isEmpty, declared.allSatisfy({ $0 > 0 }) {
+            return declared.reduce(1, *)
         }
-        guard dimension > 0 else {
-            throw .unsupportedModel(path: modelPath, reason: "output \(chosen.name) is empty")
+        let probe = RGBImage(width: preprocessor.width, height: preprocessor.height,
+                             pixels: [UInt8](repeating: 0, count: preprocessor.width * preprocessor.height * 3))
+        let batch = fixedBatch ?? 1
+        let tensors = try session.run(preprocessor.batchTensor(from: Array(repeating: probe, count: batch)),
+                                      shape: [batch, 3, preprocessor.height, preprocessor.width],
+                                      inputName: inputName, outputNames: [output.name])
+        guard let tensor = tensors[output.name], let first = tensor.shape.first, first > 0 else {
+            throw .unsupportedModel(path: modelPath, reason: "output \(output.name) has no batch dimension")
         }
+        return tensor.values.count / first
     }
 
     /// L2-normalised embeddings, one per image.

@@ -195,11 +195,7 @@ struct ResamplePlan {
     func run(_ image: RGBImage) -> [Float] {
         let inWidth = image.width
         // Only the source rows the vertical pass reads.
-        var firstRow = image.height, lastRow = -1
-        for y in 0..<cropHeight where vertical.count[y] > 0 {
-            firstRow = min(firstRow, vertical.start[y])
-            lastRow = max(lastRow, vertical.start[y] + vertical.count[y] - 1)
-        }
+        let (firstRow, lastRow) = sourceRowSpan(imageHeight: image.height)
         var planes = [Float](repeating: 0, count: 3 * cropWidth * cropHeight)
         guard lastRow >= firstRow else { return planes }
         let rows = lastRow - firstRow + 1
@@ -208,62 +204,86 @@ struct ResamplePlan {
         var temp = [Float](repeating: 0, count: rows * cropWidth * 3)
         image.pixels.withUnsafeBufferPointer { pixels in
             temp.withUnsafeMutableBufferPointer { temp in
-                horizontal.withPointers { starts, counts, weights, taps in
-                    for r in 0..<rows {
-                        let row = pixels.baseAddress! + (firstRow + r) * inWidth * 3
-                        var out = temp.baseAddress! + r * cropWidth * 3
-                        for x in 0..<cropWidth {
-                            var red: Float = 0, green: Float = 0, blue: Float = 0
-                            var p = row + starts[x] * 3
-                            let w = weights + x * taps
-                            for k in 0..<counts[x] {
-                                let weight = w[k]
-                                red += weight * Float(p[0])
-                                green += weight * Float(p[1])
-                                blue += weight * Float(p[2])
-                                p += 3
-                            }
-                            out[0] = Self.quantize(red)
-                            out[1] = Self.quantize(green)
-                            out[2] = Self.quantize(blue)
-                            out += 3
-                        }
-                    }
-                }
+                resampleRows(of: pixels, inWidth: inWidth, firstRow: firstRow, rows: rows, into: temp)
             }
         }
 
         // Vertical pass into planar output.
-        let plane = cropWidth * cropHeight
         temp.withUnsafeBufferPointer { temp in
             planes.withUnsafeMutableBufferPointer { planes in
-                vertical.withPointers { starts, counts, weights, taps in
-                    let rowStride = cropWidth * 3
-                    let red = planes.baseAddress!, green = red + plane, blue = green + plane
-                    for y in 0..<cropHeight {
-                        let source = temp.baseAddress! + (starts[y] - firstRow) * rowStride
-                        let count = counts[y]
-                        let w = weights + y * taps
-                        let o = y * cropWidth
-                        for x in 0..<cropWidth {
-                            var r: Float = 0, g: Float = 0, b: Float = 0
-                            var p = source + x * 3
-                            for k in 0..<count {
-                                let weight = w[k]
-                                r += weight * p[0]
-                                g += weight * p[1]
-                                b += weight * p[2]
-                                p += rowStride
-                            }
-                            red[o + x] = Self.quantize(r)
-                            green[o + x] = Self.quantize(g)
-                            blue[o + x] = Self.quantize(b)
-                        }
-                    }
-                }
+                resampleColumns(of: temp, firstRow: firstRow, into: planes)
             }
         }
         return planes
+    }
+
+    /// The first and last source rows the vertical pass reads (last < first when it reads none).
+    private func sourceRowSpan(imageHeight: Int) -> (first: Int, last: Int) {
+        var firstRow = imageHeight, lastRow = -1
+        for y in 0..<cropHeight where vertical.count[y] > 0 {
+            firstRow = min(firstRow, vertical.start[y])
+            lastRow = max(lastRow, vertical.start[y] + vertical.count[y] - 1)
+        }
+        return (firstRow, lastRow)
+    }
+
+    /// Horizontal pass: resamples source rows `firstRow ..< firstRow + rows` of the interleaved
+    /// RGB `pixels` (`inWidth` wide) into `temp`, `rows × cropWidth` interleaved RGB.
+    private func resampleRows(of pixels: UnsafeBufferPointer<UInt8>, inWidth: Int, firstRow: Int, rows: Int,
+                              into temp: UnsafeMutableBufferPointer<Float>) {
+        horizontal.withPointers { starts, counts, weights, taps in
+            for r in 0..<rows {
+                let row = pixels.baseAddress! + (firstRow + r) * inWidth * 3
+                var out = temp.baseAddress! + r * cropWidth * 3
+                for x in 0..<cropWidth {
+                    var red: Float = 0, green: Float = 0, blue: Float = 0
+                    var p = row + starts[x] * 3
+                    let w = weights + x * taps
+                    for k in 0..<counts[x] {
+                        let weight = w[k]
+                        red += weight * Float(p[0])
+                        green += weight * Float(p[1])
+                        blue += weight * Float(p[2])
+                        p += 3
+                    }
+                    out[0] = Self.quantize(red)
+                    out[1] = Self.quantize(green)
+                    out[2] = Self.quantize(blue)
+                    out += 3
+                }
+            }
+        }
+    }
+
+    /// Vertical pass: resamples `temp` (the horizontal pass's rows from `firstRow` on,
+    /// interleaved RGB) into `planes`, three planes (R, G, B) of `cropWidth × cropHeight`.
+    private func resampleColumns(of temp: UnsafeBufferPointer<Float>, firstRow: Int,
+                                 into planes: UnsafeMutableBufferPointer<Float>) {
+        let plane = cropWidth * cropHeight
+        vertical.withPointers { starts, counts, weights, taps in
+            let rowStride = cropWidth * 3
+            let red = planes.baseAddress!, green = red + plane, blue = green + plane
+            for y in 0..<cropHeight {
+                let source = temp.baseAddress! + (starts[y] - firstRow) * rowStride
+                let count = counts[y]
+                let w = weights + y * taps
+                let o = y * cropWidth
+                for x in 0..<cropWidth {
+                    var r: Float = 0, g: Float = 0, b: Float = 0
+                    var p = source + x * 3
+                    for k in 0..<count {
+                        let weight = w[k]
+                        r += weight * p[0]
+                        g += weight * p[1]
+                        b += weight * p[2]
+                        p += rowStride
+                    }
+                    red[o + x] = Self.quantize(r)
+                    green[o + x] = Self.quantize(g)
+                    blue[o + x] = Self.quantize(b)
+                }
+            }
+        }
     }
 
     /// Rounds to the nearest 8-bit level, like PIL, whose resampler stores each pass in 8

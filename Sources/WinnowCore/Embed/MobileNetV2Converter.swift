@@ -105,48 +105,12 @@ public enum MobileNetV2Converter {
         guard inputSize >= 32, inputSize % 32 == 0 else {
             throw PickleError("input size must be a positive multiple of 32, got \(inputSize)")
         }
-        var activationRanges: [String: (low: Float, high: Float)]?
-        if precision == .int8 {
-            guard let ranges = int8ActivationRanges[inputSize] else {
-                throw PickleError("no int8 activation ranges for input size \(inputSize)")
-            }
-            activationRanges = ranges
-        }
-        var builder = OnnxModelBuilder(graphName: precision.modelName)
-        builder.metadata = [("source", "torchvision mobilenet_v2 ImageNet weights, converted by Winnow"),
-                            ("precision", precision.rawValue)]
+        let activationRanges = try calibratedRanges(for: precision, inputSize: inputSize)
         let batch = OnnxModelBuilder.Dimension.symbolic("batch")
-        builder.addInput(TensorName.input, dims: [batch, .fixed(3), .fixed(inputSize), .fixed(inputSize)])
-        builder.addInitializer("relu6_min", dims: [], values: [0])
-        builder.addInitializer("relu6_max", dims: [], values: [6])
-
+        let builder = makeBuilder(precision: precision, inputSize: inputSize, batch: batch)
         var context = Context(weights: weights, builder: builder, activationRanges: activationRanges)
-        var x = try context.convBN(TensorName.input, prefix: "features.0.0", bn: "features.0.1",
-                                   inChannels: 3, outChannels: stemChannels, kernel: 3, stride: 2, groups: 1, relu6: true)
-        var channels = stemChannels
-        var layer = 1
-        for setting in invertedResidualSettings {
-            for repeatIndex in 0..<setting.n {
-                let stride = repeatIndex == 0 ? setting.s : 1
-                x = try context.invertedResidual(x, index: layer, inChannels: channels, outChannels: setting.c,
-                                                 stride: stride, expansion: setting.t)
-                channels = setting.c
-                layer += 1
-            }
-        }
-        let featureMap = try context.convBN(x, prefix: "features.\(layer).0", bn: "features.\(layer).1",
-                                            inChannels: channels, outChannels: lastChannels, kernel: 1, stride: 1,
-                                            groups: 1, relu6: true, outputName: TensorName.featureMap)
-        context.builder.addNode("GlobalAveragePool", name: "pool", inputs: [featureMap], outputs: ["pooled"])
-        context.builder.addNode("Flatten", name: "flatten", inputs: ["pooled"], outputs: [TensorName.features],
-                                attributes: [("axis", .int(1))])
-        let classifierWeight = try context.tensor("classifier.1.weight", shape: [1000, lastChannels])
-        let classifierBias = try context.tensor("classifier.1.bias", shape: [1000])
-        context.builder.addInitializer("classifier.weight", dims: [1000, lastChannels], values: classifierWeight)
-        context.builder.addInitializer("classifier.bias", dims: [1000], values: classifierBias)
-        context.builder.addNode("Gemm", name: "classifier",
-                                inputs: [TensorName.features, "classifier.weight", "classifier.bias"],
-                                outputs: [TensorName.logits], attributes: [("transB", .int(1))])
+        let featureMap = try context.addBackbone()
+        try context.addClassifier(featureMap: featureMap)
 
         context.builder.addOutput(TensorName.features, dims: [batch, .fixed(lastChannels)])
         context.builder.addOutput(TensorName.logits, dims: [batch, .fixed(1000)])
@@ -163,32 +127,33 @@ public enum MobileNetV2Converter {
                                       dims: [batch, .fixed(output.channels), .fixed(output.side), .fixed(output.side)])
         }
         if pooledOutputs {
-            context.builder.addNode("GlobalMaxPool", name: "feature_map_max_pool", inputs: [featureMap],
-                                    outputs: ["feature_map_max_4d"])
-            context.builder.addNode("Flatten", name: "feature_map_max_flatten", inputs: ["feature_map_max_4d"],
-                                    outputs: [featureMapMaxName], attributes: [("axis", .int(1))])
-            context.builder.addOutput(featureMapMaxName, dims: [batch, .fixed(lastChannels)])
-            // GeM: (mean max(x, ε)³)^(1/3).
-            context.builder.addInitializer("gem_epsilon", dims: [], values: [1e-6])
-            context.builder.addInitializer("gem_power", dims: [], values: [3])
-            context.builder.addInitializer("gem_root", dims: [], values: [1.0 / 3])
-            for block in expansionOutputs {
-                guard let output = expansionOutput(block: block, inputSize: inputSize) else { continue }
-                let name = generalizedMeanName(of: output.name)
-                context.builder.addNode("Clip", name: "\(name).clip", inputs: [output.name, "gem_epsilon"],
-                                        outputs: ["\(name).clipped"])
-                context.builder.addNode("Pow", name: "\(name).cube", inputs: ["\(name).clipped", "gem_power"],
-                                        outputs: ["\(name).cubed"])
-                context.builder.addNode("GlobalAveragePool", name: "\(name).mean", inputs: ["\(name).cubed"],
-                                        outputs: ["\(name).mean"])
-                context.builder.addNode("Pow", name: "\(name).root", inputs: ["\(name).mean", "gem_root"],
-                                        outputs: ["\(name).4d"])
-                context.builder.addNode("Flatten", name: "\(name).flatten", inputs: ["\(name).4d"], outputs: [name],
-                                        attributes: [("axis", .int(1))])
-                context.builder.addOutput(name, dims: [batch, .fixed(output.channels)])
-            }
+            context.addPooledOutputs(featureMap: featureMap, expansionOutputs: expansionOutputs,
+                                     inputSize: inputSize, batch: batch)
         }
         return context.builder.serialized()
+    }
+
+    /// The calibrated activation ranges the int8 model needs for `inputSize`; nil for float32.
+    private static func calibratedRanges(for precision: Precision, inputSize: Int)
+        throws -> [String: (low: Float, high: Float)]?
+    {
+        guard precision == .int8 else { return nil }
+        guard let ranges = int8ActivationRanges[inputSize] else {
+            throw PickleError("no int8 activation ranges for input size \(inputSize)")
+        }
+        return ranges
+    }
+
+    /// A model builder with the metadata, the image input and the ReLU6 bounds every model has.
+    private static func makeBuilder(precision: Precision, inputSize: Int,
+                                    batch: OnnxModelBuilder.Dimension) -> OnnxModelBuilder {
+        var builder = OnnxModelBuilder(graphName: precision.modelName)
+        builder.metadata = [("source", "torchvision mobilenet_v2 ImageNet weights, converted by Winnow"),
+                            ("precision", precision.rawValue)]
+        builder.addInput(TensorName.input, dims: [batch, .fixed(3), .fixed(inputSize), .fixed(inputSize)])
+        builder.addInitializer("relu6_min", dims: [], values: [0])
+        builder.addInitializer("relu6_max", dims: [], values: [6])
+        return builder
     }
 
     private struct Context {
@@ -274,11 +239,79 @@ public enum MobileNetV2Converter {
             return values
         }
 
-        /// Conv (no bias) followed by BatchNorm (folded into the conv) and optionally ReLU6.
-        mutating func convBN(_ input: String, prefix: String, bn: String, inChannels: Int, outChannels: Int,
-                             kernel: Int, stride: Int, groups: Int, relu6: Bool, outputName: String? = nil)
-            throws -> String
-        {
+        /// The stem, the inverted residual blocks and the last convolution; returns the final
+        /// feature map's name.
+        mutating func addBackbone() throws -> String {
+            var x = try convBN(TensorName.input, prefix: "features.0.0", bn: "features.0.1",
+                               inChannels: 3, outChannels: stemChannels, kernel: 3, stride: 2, groups: 1, relu6: true)
+            var channels = stemChannels
+            var layer = 1
+            for setting in invertedResidualSettings {
+                for repeatIndex in 0..<setting.n {
+                    let stride = repeatIndex == 0 ? setting.s : 1
+                    x = try invertedResidual(x, index: layer, inChannels: channels, outChannels: setting.c,
+                                             stride: stride, expansion: setting.t)
+                    channels = setting.c
+                    layer += 1
+                }
+            }
+            return try convBN(x, prefix: "features.\(layer).0", bn: "features.\(layer).1",
+                              inChannels: channels, outChannels: lastChannels, kernel: 1, stride: 1,
+                              groups: 1, relu6: true, outputName: TensorName.featureMap)
+        }
+
+        /// Global average pooling of `featureMap` into `features`, and the linear classifier
+        /// from them to `logits`.
+        mutating func addClassifier(featureMap: String) throws {
+            builder.addNode("GlobalAveragePool", name: "pool", inputs: [featureMap], outputs: ["pooled"])
+            builder.addNode("Flatten", name: "flatten", inputs: ["pooled"], outputs: [TensorName.features],
+                            attributes: [("axis", .int(1))])
+            let classifierWeight = try tensor("classifier.1.weight", shape: [1000, lastChannels])
+            let classifierBias = try tensor("classifier.1.bias", shape: [1000])
+            builder.addInitializer("classifier.weight", dims: [1000, lastChannels], values: classifierWeight)
+            builder.addInitializer("classifier.bias", dims: [1000], values: classifierBias)
+            builder.addNode("Gemm", name: "classifier",
+                            inputs: [TensorName.features, "classifier.weight", "classifier.bias"],
+                            outputs: [TensorName.logits], attributes: [("transB", .int(1))])
+        }
+
+        /// The max-pooled feature map output and a GeM-pooled output per expansion output.
+        mutating func addPooledOutputs(featureMap: String, expansionOutputs: [Int], inputSize: Int,
+                                       batch: OnnxModelBuilder.Dimension) {
+            builder.addNode("GlobalMaxPool", name: "feature_map_max_pool", inputs: [featureMap],
+                            outputs: ["feature_map_max_4d"])
+            builder.addNode("Flatten", name: "feature_map_max_flatten", inputs: ["feature_map_max_4d"],
+                            outputs: [featureMapMaxName], attributes: [("axis", .int(1))])
+            builder.addOutput(featureMapMaxName, dims: [batch, .fixed(lastChannels)])
+            // GeM: (mean max(x, ε)³)^(1/3).
+            builder.addInitializer("gem_epsilon", dims: [], values: [1e-6])
+            builder.addInitializer("gem_power", dims: [], values: [3])
+            builder.addInitializer("gem_root", dims: [], values: [1.0 / 3])
+            for block in expansionOutputs {
+                guard let output = expansionOutput(block: block, inputSize: inputSize) else { continue }
+                addGeneralizedMean(of: output.name, channels: output.channels, batch: batch)
+            }
+        }
+
+        /// The GeM-pooled (p = 3) output of activation `tensor`, named ``generalizedMeanName(of:)``.
+        mutating func addGeneralizedMean(of tensor: String, channels: Int, batch: OnnxModelBuilder.Dimension) {
+            let name = generalizedMeanName(of: tensor)
+            builder.addNode("Clip", name: "\(name).clip", inputs: [tensor, "gem_epsilon"],
+                            outputs: ["\(name).clipped"])
+            builder.addNode("Pow", name: "\(name).cube", inputs: ["\(name).clipped", "gem_power"],
+                            outputs: ["\(name).cubed"])
+            builder.addNode("GlobalAveragePool", name: "\(name).mean", inputs: ["\(name).cubed"],
+                            outputs: ["\(name).mean"])
+            builder.addNode("Pow", name: "\(name).root", inputs: ["\(name).mean", "gem_root"],
+                            outputs: ["\(name).4d"])
+            builder.addNode("Flatten", name: "\(name).flatten", inputs: ["\(name).4d"], outputs: [name],
+                            attributes: [("axis", .int(1))])
+            builder.addOutput(name, dims: [batch, .fixed(channels)])
+        }
+
+        /// The weights and bias of convolution `prefix` with BatchNorm `bn` folded in.
+        func foldedWeights(prefix: String, bn: String, inChannels: Int, outChannels: Int, kernel: Int,
+                           groups: Int) throws -> (weight: [Float], bias: [Float]) {
             var weight = try tensor("\(prefix).weight", shape: [outChannels, inChannels / groups, kernel, kernel])
             let gamma = try tensor("\(bn).weight", shape: [outChannels])
             let beta = try tensor("\(bn).bias", shape: [outChannels])
@@ -295,6 +328,16 @@ public enum MobileNetV2Converter {
                 }
                 bias[c] = Float(Double(beta[c]) - Double(mean[c]) * scale)
             }
+            return (weight, bias)
+        }
+
+        /// Conv (no bias) followed by BatchNorm (folded into the conv) and optionally ReLU6.
+        mutating func convBN(_ input: String, prefix: String, bn: String, inChannels: Int, outChannels: Int,
+                             kernel: Int, stride: Int, groups: Int, relu6: Bool, outputName: String? = nil)
+            throws -> String
+        {
+            let (weight, bias) = try foldedWeights(prefix: prefix, bn: bn, inChannels: inChannels,
+                                                   outChannels: outChannels, kernel: kernel, groups: groups)
             let weightDims = [outChannels, inChannels / groups, kernel, kernel]
             var convInput = input
             let int8 = isInt8(prefix)

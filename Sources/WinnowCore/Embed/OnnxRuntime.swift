@@ -322,13 +322,37 @@ public final class OnnxSession: @unchecked Sendable {
         throws(EmbeddingError)
     {
         guard FileManager.default.fileExists(atPath: modelPath) else { throw .modelNotFound(path: modelPath) }
+        let sessionOptions = try Self.createSessionOptions(runtime: runtime)
+        defer { runtime.release(.releaseSessionOptions, sessionOptions) }
+        try Self.configure(sessionOptions, with: options, runtime: runtime)
+        let session = try Self.createSession(modelPath: modelPath, sessionOptions: sessionOptions, runtime: runtime)
+        self.session = session
+        self.runtime = runtime
+        self.modelPath = modelPath
+        do {
+            self.inputs = try Self.describe(session: session, runtime: runtime, outputs: false)
+            self.outputs = try Self.describe(session: session, runtime: runtime, outputs: true)
+        } catch {
+            runtime.release(.releaseSession, session)
+            throw error
+        }
+    }
+
+    /// A new, empty `OrtSessionOptions`, which the caller releases.
+    private static func createSessionOptions(runtime: OnnxRuntime) throws(EmbeddingError) -> OpaquePointer {
         var sessionOptions: OpaquePointer?
         try runtime.check(runtime.function(.createSessionOptions, as: OrtCreateSessionOptionsFn.self)(&sessionOptions),
                           "CreateSessionOptions")
         guard let sessionOptions else {
             throw .runtime(operation: "CreateSessionOptions", code: -1, ortMessage: "returned NULL")
         }
-        defer { runtime.release(.releaseSessionOptions, sessionOptions) }
+        return sessionOptions
+    }
+
+    /// Sets threads, graph optimisation, the optimised model path and the config entries of
+    /// `options` on `sessionOptions`.
+    private static func configure(_ sessionOptions: OpaquePointer, with options: OnnxSessionOptions,
+                                  runtime: OnnxRuntime) throws(EmbeddingError) {
         let setInt = { (entry: OrtApiEntry, value: Int) in
             runtime.function(entry, as: OrtSetOptionIntFn.self)(sessionOptions, Int32(clamping: value))
         }
@@ -354,7 +378,13 @@ public final class OnnxSession: @unchecked Sendable {
             }
             try runtime.check(status, "AddSessionConfigEntry(\(key))")
         }
+    }
 
+    /// Loads the model at `modelPath` into a new `OrtSession`; a model ONNX Runtime rejects
+    /// throws ``EmbeddingError/corruptModel(path:ortMessage:)``.
+    private static func createSession(modelPath: String, sessionOptions: OpaquePointer, runtime: OnnxRuntime)
+        throws(EmbeddingError) -> OpaquePointer
+    {
         var session: OpaquePointer?
         let status = modelPath.withCString {
             runtime.function(.createSession, as: OrtCreateSessionFn.self)(runtime.env, $0, sessionOptions, &session)
@@ -364,16 +394,7 @@ public final class OnnxSession: @unchecked Sendable {
             throw .corruptModel(path: modelPath, ortMessage: message)
         }
         guard let session else { throw .corruptModel(path: modelPath, ortMessage: "CreateSession returned NULL") }
-        self.session = session
-        self.runtime = runtime
-        self.modelPath = modelPath
-        do {
-            self.inputs = try Self.describe(session: session, runtime: runtime, outputs: false)
-            self.outputs = try Self.describe(session: session, runtime: runtime, outputs: true)
-        } catch {
-            runtime.release(.releaseSession, session)
-            throw error
-        }
+        return session
     }
 
     deinit {
@@ -396,6 +417,38 @@ public final class OnnxSession: @unchecked Sendable {
     public func run(_ input: [Float], shape: [Int], inputName: String? = nil, outputNames: [String]? = nil)
         throws(EmbeddingError) -> [String: OnnxTensor]
     {
+        let (name, wanted) = try validatedRequest(input, shape: shape, inputName: inputName, outputNames: outputNames)
+
+        let runtime = self.runtime
+        // ORT writes one OrtValue* per requested output here; we release them all afterwards.
+        let outputValues = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: wanted.count)
+        outputValues.initialize(repeating: nil, count: wanted.count)
+        defer {
+            for index in 0..<wanted.count { runtime.release(.releaseValue, outputValues[index]) }
+            outputValues.deallocate()
+        }
+        let inputNames = CStringArray([name])
+        let outputNamesC = CStringArray(wanted)
+
+        var inputValues = input
+        var dims = shape.map(Int64.init)
+        let result: Result<Void, EmbeddingError> = inputValues.withUnsafeMutableBytes { inputBytes in
+            dims.withUnsafeMutableBufferPointer { dimsBuffer in
+                runSession(inputBytes: inputBytes, dims: dimsBuffer, inputNames: inputNames,
+                           outputNames: outputNamesC, outputCount: wanted.count, outputValues: outputValues)
+            }
+        }
+        try result.get()
+        return try readOutputs(outputValues, names: wanted)
+    }
+
+    // MARK: - Private
+
+    /// The input to feed and the outputs to compute for a ``run(_:shape:inputName:outputNames:)``
+    /// call, after checking that they exist and that `shape` fits `input`.
+    private func validatedRequest(_ input: [Float], shape: [Int], inputName: String?, outputNames: [String]?)
+        throws(EmbeddingError) -> (inputName: String, outputNames: [String])
+    {
         guard let name = inputName ?? inputs.first?.name else {
             throw .invalidArgument("model \(modelPath) has no inputs")
         }
@@ -411,50 +464,47 @@ public final class OnnxSession: @unchecked Sendable {
             throw .invalidArgument("model \(modelPath) has no output named \(output)")
         }
         guard !wanted.isEmpty else { throw .invalidArgument("no outputs requested") }
+        return (name, wanted)
+    }
 
+    /// Wraps `inputBytes` (shaped `dims`) in an input tensor and runs the session, which writes
+    /// `outputCount` output values to `outputValues`. Called inside the `withUnsafe…` closures
+    /// that provide the buffers; none of them is kept.
+    private func runSession(inputBytes: UnsafeMutableRawBufferPointer, dims dimsBuffer: UnsafeMutableBufferPointer<Int64>,
+                            inputNames: CStringArray, outputNames outputNamesC: CStringArray, outputCount: Int,
+                            outputValues: UnsafeMutablePointer<OpaquePointer?>) -> Result<Void, EmbeddingError>
+    {
         let runtime = self.runtime
         let session = self.session
-        // ORT writes one OrtValue* per requested output here; we release them all afterwards.
-        let outputValues = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: wanted.count)
-        outputValues.initialize(repeating: nil, count: wanted.count)
-        defer {
-            for index in 0..<wanted.count { runtime.release(.releaseValue, outputValues[index]) }
-            outputValues.deallocate()
+        guard let base = inputBytes.baseAddress, let dimsBase = dimsBuffer.baseAddress else {
+            return .failure(.invalidArgument("empty input"))
         }
-        let inputNames = CStringArray([name])
-        let outputNamesC = CStringArray(wanted)
-
-        var inputValues = input
-        var dims = shape.map(Int64.init)
-        let result: Result<Void, EmbeddingError> = inputValues.withUnsafeMutableBytes { inputBytes in
-            dims.withUnsafeMutableBufferPointer { dimsBuffer in
-                guard let base = inputBytes.baseAddress, let dimsBase = dimsBuffer.baseAddress else {
-                    return .failure(.invalidArgument("empty input"))
-                }
-                var tensor: OpaquePointer?
-                let createStatus = runtime.function(.createTensorWithDataAsOrtValue, as: OrtCreateTensorWithDataFn.self)(
-                    runtime.cpuMemoryInfo, base, inputBytes.count, dimsBase, dimsBuffer.count,
-                    OnnxElementType.float.rawValue, &tensor)
-                if let createStatus {
-                    let (code, message) = runtime.consume(createStatus)
-                    return .failure(.runtime(operation: "CreateTensorWithDataAsOrtValue", code: code, ortMessage: message))
-                }
-                defer { runtime.release(.releaseValue, tensor) }
-                let status = withExtendedLifetime((inputNames, outputNamesC)) {
-                    withUnsafePointer(to: tensor) { inputs in
-                        runtime.function(.run, as: OrtRunFn.self)(
-                            session, nil, inputNames.pointer, inputs, 1, outputNamesC.pointer, wanted.count, outputValues)
-                    }
-                }
-                if let status {
-                    let (code, message) = runtime.consume(status)
-                    return .failure(.runtime(operation: "Run", code: code, ortMessage: message))
-                }
-                return .success(())
+        var tensor: OpaquePointer?
+        let createStatus = runtime.function(.createTensorWithDataAsOrtValue, as: OrtCreateTensorWithDataFn.self)(
+            runtime.cpuMemoryInfo, base, inputBytes.count, dimsBase, dimsBuffer.count,
+            OnnxElementType.float.rawValue, &tensor)
+        if let createStatus {
+            let (code, message) = runtime.consume(createStatus)
+            return .failure(.runtime(operation: "CreateTensorWithDataAsOrtValue", code: code, ortMessage: message))
+        }
+        defer { runtime.release(.releaseValue, tensor) }
+        let status = withExtendedLifetime((inputNames, outputNamesC)) {
+            withUnsafePointer(to: tensor) { inputs in
+                runtime.function(.run, as: OrtRunFn.self)(
+                    session, nil, inputNames.pointer, inputs, 1, outputNamesC.pointer, outputCount, outputValues)
             }
         }
-        try result.get()
+        if let status {
+            let (code, message) = runtime.consume(status)
+            return .failure(.runtime(operation: "Run", code: code, ortMessage: message))
+        }
+        return .success(())
+    }
 
+    /// The float tensors the session wrote to `outputValues`, by output name (`names` in order).
+    private func readOutputs(_ outputValues: UnsafeMutablePointer<OpaquePointer?>, names wanted: [String])
+        throws(EmbeddingError) -> [String: OnnxTensor]
+    {
         var tensors: [String: OnnxTensor] = [:]
         for (index, outputName) in wanted.enumerated() {
             guard let value = outputValues[index] else {
@@ -464,8 +514,6 @@ public final class OnnxSession: @unchecked Sendable {
         }
         return tensors
     }
-
-    // MARK: - Private
 
     private func readFloatTensor(_ value: OpaquePointer, name: String) throws(EmbeddingError) -> OnnxTensor {
         var info: OpaquePointer?

@@ -261,110 +261,156 @@ struct PickleMachine {
         memo.removeAll()
         while true {
             let opcode = try byte()
-            switch opcode {
-            case 0x80:  // PROTO
-                _ = try byte()
-            case 0x2e:  // STOP
+            if opcode == 0x2e {  // STOP
                 return try pop()
-            case 0x28:  // MARK
-                marks.append(stack.count)
-            case 0x4e:  // NONE
-                stack.append(.none)
-            case 0x88:  // NEWTRUE
-                stack.append(.bool(true))
-            case 0x89:  // NEWFALSE
-                stack.append(.bool(false))
-            case 0x4b:  // BININT1
-                stack.append(.int(Int64(try byte())))
-            case 0x4d:  // BININT2
-                stack.append(.int(Int64(try littleEndian(2))))
-            case 0x4a:  // BININT (signed 32-bit)
-                stack.append(.int(Int64(Int32(truncatingIfNeeded: try littleEndian(4)))))
-            case 0x8a:  // LONG1
-                let length = Int(try byte())
-                let data = try take(length)
-                stack.append(data.count > 8 ? .bigInt(data) : .int(Self.long(data)))
-            case 0x47:  // BINFLOAT (big-endian double)
-                let data = try take(8)
-                var bits: UInt64 = 0
-                for b in data { bits = bits << 8 | UInt64(b) }
-                stack.append(.float(Double(bitPattern: bits)))
-            case 0x58:  // BINUNICODE
-                let length = Int(try littleEndian(4))
-                stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
-            case 0x8c:  // SHORT_BINUNICODE
-                let length = Int(try byte())
-                stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
-            case 0x55:  // SHORT_BINSTRING
-                let length = Int(try byte())
-                stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
-            case 0x54:  // BINSTRING
-                let length = Int(try littleEndian(4))
-                stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
-            case 0x43:  // SHORT_BINBYTES
-                let length = Int(try byte())
-                stack.append(.bytes(try take(length)))
-            case 0x42:  // BINBYTES
-                let length = Int(try littleEndian(4))
-                stack.append(.bytes(try take(length)))
-            case 0x29:  // EMPTY_TUPLE
-                stack.append(.tuple([]))
-            case 0x85:  // TUPLE1
-                let a = try pop()
-                stack.append(.tuple([a]))
-            case 0x86:  // TUPLE2
-                let b = try pop(), a = try pop()
-                stack.append(.tuple([a, b]))
-            case 0x87:  // TUPLE3
-                let c = try pop(), b = try pop(), a = try pop()
-                stack.append(.tuple([a, b, c]))
-            case 0x74:  // TUPLE
-                stack.append(.tuple(try popToMark()))
-            case 0x5d:  // EMPTY_LIST
-                stack.append(.list(PickleList()))
-            case 0x7d:  // EMPTY_DICT
-                stack.append(.dict(PickleDict()))
-            case 0x61:  // APPEND
-                let item = try pop()
-                guard case .list(let list) = try top() else { throw PickleError("APPEND to a non-list") }
-                list.items.append(item)
-            case 0x65:  // APPENDS
-                let items = try popToMark()
-                guard case .list(let list) = try top() else { throw PickleError("APPENDS to a non-list") }
-                list.items.append(contentsOf: items)
-            case 0x73:  // SETITEM
-                let value = try pop(), key = try pop()
-                guard case .dict(let dict) = try top() else { throw PickleError("SETITEM on a non-dict") }
-                dict.entries.append((key, value))
-            case 0x75:  // SETITEMS
-                let items = try popToMark()
-                guard items.count % 2 == 0, case .dict(let dict) = try top() else {
-                    throw PickleError("SETITEMS on a non-dict")
-                }
-                for i in stride(from: 0, to: items.count, by: 2) { dict.entries.append((items[i], items[i + 1])) }
-            case 0x71:  // BINPUT
-                memo[Int(try byte())] = try top()
-            case 0x72:  // LONG_BINPUT
-                memo[Int(try littleEndian(4))] = try top()
-            case 0x68:  // BINGET
-                stack.append(try memoValue(Int(try byte())))
-            case 0x6a:  // LONG_BINGET
-                stack.append(try memoValue(Int(try littleEndian(4))))
-            case 0x63:  // GLOBAL "module\nname\n"
-                let module = try line(), name = try line()
-                stack.append(.global(module: module, name: name))
-            case 0x51:  // BINPERSID
-                let pid = try pop()
-                stack.append(try persistentLoad(pid))
-            case 0x52:  // REDUCE
-                let arguments = try pop(), callable = try pop()
-                stack.append(try reduce(callable, arguments))
-            case 0x62:  // BUILD: object state (e.g. OrderedDict._metadata), not needed here.
-                _ = try pop()
-            default:
-                throw PickleError(String(format: "unsupported pickle opcode 0x%02x at byte %d", opcode, position - 1))
             }
+            try execute(opcode)
         }
+    }
+
+    // MARK: - Opcodes
+
+    /// Runs one opcode other than STOP, throwing for opcodes this machine does not support.
+    private mutating func execute(_ opcode: UInt8) throws {
+        if try executeScalarOpcode(opcode) { return }
+        if try executeTextOpcode(opcode) { return }
+        if try executeContainerOpcode(opcode) { return }
+        if try executeMemoOrObjectOpcode(opcode) { return }
+        throw PickleError(String(format: "unsupported pickle opcode 0x%02x at byte %d", opcode, position - 1))
+    }
+
+    /// Runs `opcode` if it is PROTO, MARK or pushes a none, bool, int or float; returns whether it was.
+    private mutating func executeScalarOpcode(_ opcode: UInt8) throws -> Bool {
+        switch opcode {
+        case 0x80:  // PROTO
+            _ = try byte()
+        case 0x28:  // MARK
+            marks.append(stack.count)
+        case 0x4e:  // NONE
+            stack.append(.none)
+        case 0x88:  // NEWTRUE
+            stack.append(.bool(true))
+        case 0x89:  // NEWFALSE
+            stack.append(.bool(false))
+        case 0x4b:  // BININT1
+            stack.append(.int(Int64(try byte())))
+        case 0x4d:  // BININT2
+            stack.append(.int(Int64(try littleEndian(2))))
+        case 0x4a:  // BININT (signed 32-bit)
+            stack.append(.int(Int64(Int32(truncatingIfNeeded: try littleEndian(4)))))
+        case 0x8a:  // LONG1
+            let length = Int(try byte())
+            let data = try take(length)
+            stack.append(data.count > 8 ? .bigInt(data) : .int(Self.long(data)))
+        case 0x47:  // BINFLOAT (big-endian double)
+            let data = try take(8)
+            var bits: UInt64 = 0
+            for b in data { bits = bits << 8 | UInt64(b) }
+            stack.append(.float(Double(bitPattern: bits)))
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// Runs `opcode` if it pushes a string or bytes; returns whether it did.
+    private mutating func executeTextOpcode(_ opcode: UInt8) throws -> Bool {
+        switch opcode {
+        case 0x58:  // BINUNICODE
+            let length = Int(try littleEndian(4))
+            stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
+        case 0x8c:  // SHORT_BINUNICODE
+            let length = Int(try byte())
+            stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
+        case 0x55:  // SHORT_BINSTRING
+            let length = Int(try byte())
+            stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
+        case 0x54:  // BINSTRING
+            let length = Int(try littleEndian(4))
+            stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
+        case 0x43:  // SHORT_BINBYTES
+            let length = Int(try byte())
+            stack.append(.bytes(try take(length)))
+        case 0x42:  // BINBYTES
+            let length = Int(try littleEndian(4))
+            stack.append(.bytes(try take(length)))
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// Runs `opcode` if it builds or fills a tuple, list or dict; returns whether it did.
+    private mutating func executeContainerOpcode(_ opcode: UInt8) throws -> Bool {
+        switch opcode {
+        case 0x29:  // EMPTY_TUPLE
+            stack.append(.tuple([]))
+        case 0x85:  // TUPLE1
+            let a = try pop()
+            stack.append(.tuple([a]))
+        case 0x86:  // TUPLE2
+            let b = try pop(), a = try pop()
+            stack.append(.tuple([a, b]))
+        case 0x87:  // TUPLE3
+            let c = try pop(), b = try pop(), a = try pop()
+            stack.append(.tuple([a, b, c]))
+        case 0x74:  // TUPLE
+            stack.append(.tuple(try popToMark()))
+        case 0x5d:  // EMPTY_LIST
+            stack.append(.list(PickleList()))
+        case 0x7d:  // EMPTY_DICT
+            stack.append(.dict(PickleDict()))
+        case 0x61:  // APPEND
+            let item = try pop()
+            guard case .list(let list) = try top() else { throw PickleError("APPEND to a non-list") }
+            list.items.append(item)
+        case 0x65:  // APPENDS
+            let items = try popToMark()
+            guard case .list(let list) = try top() else { throw PickleError("APPENDS to a non-list") }
+            list.items.append(contentsOf: items)
+        case 0x73:  // SETITEM
+            let value = try pop(), key = try pop()
+            guard case .dict(let dict) = try top() else { throw PickleError("SETITEM on a non-dict") }
+            dict.entries.append((key, value))
+        case 0x75:  // SETITEMS
+            let items = try popToMark()
+            guard items.count % 2 == 0, case .dict(let dict) = try top() else {
+                throw PickleError("SETITEMS on a non-dict")
+            }
+            for i in stride(from: 0, to: items.count, by: 2) { dict.entries.append((items[i], items[i + 1])) }
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// Runs `opcode` if it reads or writes the memo, or pushes a global, a persistent object or a
+    /// reduced object (or builds one); returns whether it did.
+    private mutating func executeMemoOrObjectOpcode(_ opcode: UInt8) throws -> Bool {
+        switch opcode {
+        case 0x71:  // BINPUT
+            memo[Int(try byte())] = try top()
+        case 0x72:  // LONG_BINPUT
+            memo[Int(try littleEndian(4))] = try top()
+        case 0x68:  // BINGET
+            stack.append(try memoValue(Int(try byte())))
+        case 0x6a:  // LONG_BINGET
+            stack.append(try memoValue(Int(try littleEndian(4))))
+        case 0x63:  // GLOBAL "module\nname\n"
+            let module = try line(), name = try line()
+            stack.append(.global(module: module, name: name))
+        case 0x51:  // BINPERSID
+            let pid = try pop()
+            stack.append(try persistentLoad(pid))
+        case 0x52:  // REDUCE
+            let arguments = try pop(), callable = try pop()
+            stack.append(try reduce(callable, arguments))
+        case 0x62:  // BUILD: object state (e.g. OrderedDict._metadata), not needed here.
+            _ = try pop()
+        default:
+            return false
+        }
+        return true
     }
 
     // MARK: - Torch specifics
