@@ -192,6 +192,55 @@ private let unsupportedJPEGErrors = [
     "requested feature was omitted at compile time",
 ]
 
+/// What TurboJPEG's header read reports: the stored size and the colour space.
+private struct JPEGHeader {
+    var width: Int
+    var height: Int
+    /// A TurboJPEG `TJCS` colour space.
+    var colorspace: Int32
+
+    /// Four-channel samples (CMYK or YCCK), decoded as CMYK.
+    var isCMYK: Bool { colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue) }
+}
+
+/// One TurboJPEG decompression of a whole file (valid only while `base` is): the decoder, the
+/// compressed bytes, and the output's size and pixel format (CMYK or RGB).
+private struct TurboJPEGDecompression {
+    let handle: tjhandle
+    let base: UnsafePointer<UInt8>
+    let size: UInt
+    let width: Int
+    let height: Int
+    let isCMYK: Bool
+
+    /// Samples per output pixel.
+    var channels: Int { isCMYK ? 4 : 3 }
+
+    /// Decodes into `buffer` with TurboJPEG `flags`, returning TurboJPEG's status (0 on success).
+    func decode(into buffer: UnsafeMutableBufferPointer<UInt8>, flags: Int32) -> Int32 {
+        let pixelFormat = isCMYK ? TJPF_CMYK : TJPF_RGB
+        return tjDecompress2(handle, base, size, buffer.baseAddress, Int32(width), 0, Int32(height),
+                             Int32(pixelFormat.rawValue), flags)
+    }
+
+    /// Decodes the whole image into new pixels, with the status of the decode.
+    func decodePixels() -> (pixels: [UInt8], status: Int32) {
+        var status: Int32 = 0
+        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * channels) { buffer, count in
+            status = decode(into: buffer, flags: TJFLAG_LIMITSCANS)
+            if status != 0 {
+                // A fatal error can stop libjpeg before every row is written (and TurboJPEG
+                // reports it as a warning when a warning came first), so on this rare path
+                // start from zeros and decode again to get the same outcome deterministically.
+                buffer.initialize(repeating: 0)
+                status = decode(into: buffer, flags: TJFLAG_LIMITSCANS)
+            }
+            count = width * height * channels
+        }
+        return (pixels, status)
+    }
+}
+
 extension ImageDecoder {
     func decodeJPEG(_ bytes: UnsafeRawBufferPointer) throws(InvalidSample) -> DecodedImage {
         let structure = JPEGStructure(bytes)
@@ -203,14 +252,9 @@ extension ImageDecoder {
             throw InvalidSample(.zeroSizeFile, "file is empty (0 bytes)")
         }
         let size = UInt(bytes.count)
+        let header = try readJPEGHeader(handle, base, size, structure: structure)
 
-        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        if tjDecompressHeader3(handle, base, size, &width, &height, &subsampling, &colorspace) != 0
-            && !(tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) && width > 0 && height > 0) {
-            throw classifiedJPEGError(turboJPEGMessage(handle), structure: structure)
-        }
-
-        let storedWidth = Int(width), storedHeight = Int(height)
+        let storedWidth = header.width, storedHeight = header.height
         let swapsSides = structure.orientation >= 5
         let displayWidth = swapsSides ? storedHeight : storedWidth
         let displayHeight = swapsSides ? storedWidth : storedHeight
@@ -218,7 +262,7 @@ extension ImageDecoder {
         try checkNotTooLarge(width: displayWidth, height: displayHeight, reducible: true, format: .jpeg)
         let scale = try jpegScale(width: storedWidth, height: storedHeight, structure: structure)
 
-        let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
+        let isCMYK = header.isCMYK
         if isCMYK && structure.hasICCProfile {
             // Colour-managed conversion with the embedded profile: libvips + lcms.
             var decoded = try decodeWithVips(bytes, format: .jpeg)
@@ -226,68 +270,78 @@ extension ImageDecoder {
             return decoded
         }
 
-        let outWidth = scale.scaled(storedWidth), outHeight = scale.scaled(storedHeight)
-        let channels = isCMYK ? 4 : 3
-        let pixelFormat = isCMYK ? TJPF_CMYK : TJPF_RGB
-        let baseFlags = TJFLAG_LIMITSCANS
-
-        var status: Int32 = 0
-        var pixels = [UInt8](unsafeUninitializedCapacity: outWidth * outHeight * channels) { buffer, count in
-            status = tjDecompress2(handle, base, size, buffer.baseAddress, Int32(outWidth), 0, Int32(outHeight),
-                                   Int32(pixelFormat.rawValue), baseFlags)
-            if status != 0 {
-                // A fatal error can stop libjpeg before every row is written (and TurboJPEG
-                // reports it as a warning when a warning came first), so on this rare path
-                // start from zeros and decode again to get the same outcome deterministically.
-                buffer.initialize(repeating: 0)
-                status = tjDecompress2(handle, base, size, buffer.baseAddress, Int32(outWidth), 0,
-                                       Int32(outHeight), Int32(pixelFormat.rawValue), baseFlags)
-            }
-            count = outWidth * outHeight * channels
+        let decompression = TurboJPEGDecompression(handle: handle, base: base, size: size, width: scale.scaled(storedWidth),
+                                                   height: scale.scaled(storedHeight), isCMYK: isCMYK)
+        let output = decompression.decodePixels()
+        var pixels = output.pixels
+        try checkJPEGIsComplete(structure, pixels: pixels, decompression)
+        if output.status != 0 {
+            try checkJPEGWarnings(decompression, pixels: &pixels, bytes, structure)
         }
 
+        if isCMYK {
+            pixels = cmykToRGB(pixels, pixelCount: decompression.width * decompression.height, inverted: structure.hasAdobeMarker)
+        }
+        try checkNotTooSmall(width: displayWidth, height: displayHeight)
+        let oriented = orient(RGBImage(width: decompression.width, height: decompression.height, pixels: pixels),
+                              orientation: structure.orientation)
+        return DecodedImage(image: oriented, originalWidth: displayWidth, originalHeight: displayHeight,
+                            format: .jpeg, isGrayscaleSource: header.colorspace == Int32(TJCS_GRAY.rawValue))
+    }
+
+    /// Reads the stored size and colour space; a warning is accepted when the size could still be read.
+    private func readJPEGHeader(_ handle: tjhandle, _ base: UnsafePointer<UInt8>, _ size: UInt,
+                                structure: JPEGStructure) throws(InvalidSample) -> JPEGHeader {
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        if tjDecompressHeader3(handle, base, size, &width, &height, &subsampling, &colorspace) != 0
+            && !(tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) && width > 0 && height > 0) {
+            throw classifiedJPEGError(turboJPEGMessage(handle), structure: structure)
+        }
+        return JPEGHeader(width: Int(width), height: Int(height), colorspace: colorspace)
+    }
+
+    /// Refuses a file that ends inside its headers or before its end-of-image marker (saying how much of a
+    /// baseline RGB image decoded).
+    private func checkJPEGIsComplete(_ structure: JPEGStructure, pixels: [UInt8],
+                                     _ decompression: TurboJPEGDecompression) throws(InvalidSample) {
         if structure.endsInsideHeaders {
             throw InvalidSample(.truncatedImage, "truncated JPEG: data ends inside the headers, before any image data")
         }
         if !structure.hasEndOfImage {
             var detail = "data ends before the end-of-image marker"
-            if !isCMYK, let fraction = decodedRowFraction(pixels, width: outWidth, height: outHeight) {
+            if !decompression.isCMYK,
+               let fraction = decodedRowFraction(pixels, width: decompression.width, height: decompression.height) {
                 detail += " (about \(Int((fraction * 100).rounded()))% of rows decoded)"
             }
             throw InvalidSample(.truncatedImage, "truncated JPEG: \(detail)")
         }
-        if status != 0 {
-            let message = turboJPEGMessage(handle)
-            if tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
-                throw classifiedJPEGError(message, structure: structure)
-            }
-            // TurboJPEG keeps only the last warning. Damaged entropy data often ends in a
-            // harmless-looking "extraneous bytes before marker 0xd9", so when the last one
-            // looks harmless, decode again up to the first warning and judge that one too.
-            var messages = [message]
-            if isHarmlessJPEGWarning(message, bytes, structure) {
-                pixels.withUnsafeMutableBufferPointer { buffer in
-                    _ = tjDecompress2(handle, base, size, buffer.baseAddress, Int32(outWidth), 0, Int32(outHeight),
-                                      Int32(pixelFormat.rawValue), baseFlags | TJFLAG_STOPONWARNING)
-                }
-                messages.insert(turboJPEGMessage(handle), at: 0)
-            }
-            if let harmful = messages.first(where: { !isHarmlessJPEGWarning($0, bytes, structure) }) {
-                var detail = harmful
-                if detail.lowercased().hasPrefix("corrupt jpeg data: ") { detail.removeFirst("corrupt jpeg data: ".count) }
-                if detail.lowercased().contains("extraneous bytes") { detail += " (the decoder lost sync)" }
-                throw InvalidSample(.corruptImage, "corrupt JPEG data: \(detail)")
-            }
-        }
+    }
 
-        if isCMYK {
-            pixels = cmykToRGB(pixels, pixelCount: outWidth * outHeight, inverted: structure.hasAdobeMarker)
+    /// Judges a decode that returned a nonzero status: refuses a fatal error or a warning that damages pixels
+    /// (decoding again into `pixels` up to the first warning when the last one looks harmless).
+    private func checkJPEGWarnings(_ decompression: TurboJPEGDecompression, pixels: inout [UInt8],
+                                   _ bytes: UnsafeRawBufferPointer, _ structure: JPEGStructure) throws(InvalidSample) {
+        let handle = decompression.handle
+        let message = turboJPEGMessage(handle)
+        if tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
+            throw classifiedJPEGError(message, structure: structure)
         }
-        try checkNotTooSmall(width: displayWidth, height: displayHeight)
-        let oriented = orient(RGBImage(width: outWidth, height: outHeight, pixels: pixels),
-                              orientation: structure.orientation)
-        return DecodedImage(image: oriented, originalWidth: displayWidth, originalHeight: displayHeight,
-                            format: .jpeg, isGrayscaleSource: colorspace == Int32(TJCS_GRAY.rawValue))
+        // TurboJPEG keeps only the last warning. Damaged entropy data often ends in a
+        // harmless-looking "extraneous bytes before marker 0xd9", so when the last one
+        // looks harmless, decode again up to the first warning and judge that one too.
+        var messages = [message]
+        if isHarmlessJPEGWarning(message, bytes, structure) {
+            pixels.withUnsafeMutableBufferPointer { buffer in
+                _ = decompression.decode(into: buffer, flags: TJFLAG_LIMITSCANS | TJFLAG_STOPONWARNING)
+            }
+            messages.insert(turboJPEGMessage(handle), at: 0)
+        }
+        if let harmful = messages.first(where: { !isHarmlessJPEGWarning($0, bytes, structure) }) {
+            var detail = harmful
+            if detail.lowercased().hasPrefix("corrupt jpeg data: ") { detail.removeFirst("corrupt jpeg data: ".count) }
+            if detail.lowercased().contains("extraneous bytes") { detail += " (the decoder lost sync)" }
+            throw InvalidSample(.corruptImage, "corrupt JPEG data: \(detail)")
+        }
     }
 
     /// The reduction to decode at: the stronger of the one `minimumSide` allows and the one

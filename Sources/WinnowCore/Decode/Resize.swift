@@ -12,6 +12,13 @@ public enum AreaResize {
         let xTaps = FlatTaps(weights(from: width, to: newWidth))
         let yTaps = FlatTaps(weights(from: height, to: newHeight))
         // Horizontal pass into floats, then vertical pass into bytes.
+        let rows = horizontalPass(pixels, width: width, height: height, channels: channels, toWidth: newWidth, taps: xTaps)
+        return verticalPass(rows, width: newWidth, channels: channels, toHeight: newHeight, taps: yTaps)
+    }
+
+    /// Resizes each row of `pixels` to `newWidth`, as floats (`height × newWidth × channels`).
+    private static func horizontalPass(_ pixels: [UInt8], width: Int, height: Int, channels: Int,
+                                       toWidth newWidth: Int, taps xTaps: FlatTaps) -> [Float] {
         var rows = [Float](repeating: 0, count: height * newWidth * channels)
         pixels.withUnsafeBufferPointer { source in
             rows.withUnsafeMutableBufferPointer { target in
@@ -40,6 +47,12 @@ public enum AreaResize {
                 }
             }
         }
+        return rows
+    }
+
+    /// Resizes the columns of the `newWidth`-wide float `rows` to `newHeight`, rounded to bytes.
+    private static func verticalPass(_ rows: [Float], width newWidth: Int, channels: Int,
+                                     toHeight newHeight: Int, taps yTaps: FlatTaps) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: newWidth * newHeight * channels)
         let rowLength = newWidth * channels
         let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: rowLength)

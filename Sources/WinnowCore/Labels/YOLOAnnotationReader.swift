@@ -141,7 +141,7 @@ struct YOLOAnnotationReader {
     static func parseYAML(_ text: String, file: String) throws(AnnotationError) -> YAML {
         var yaml = YAML()
         var currentKey: String?
-        var children: [String: [(key: String?, value: String)]] = [:]
+        var children: [String: [YAMLEntry]] = [:]
         for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = stripComment(String(raw))
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
@@ -151,14 +151,8 @@ struct YOLOAnnotationReader {
                 guard let key = currentKey else {
                     throw AnnotationError(file: file, record: "line \(n + 1)", reason: "indented entry outside a key")
                 }
-                if content.hasPrefix("-") {
-                    children[key, default: []].append((nil, unquote(String(content.dropFirst()))))
-                } else if let colon = content.firstIndex(of: ":") {
-                    children[key, default: []].append((unquote(String(content[..<colon])),
-                                                       unquote(String(content[content.index(after: colon)...]))))
-                } else {
-                    throw AnnotationError(file: file, record: "line \(n + 1)", reason: "expected '- value' or 'key: value'")
-                }
+                let entry = try blockEntry(content, record: "line \(n + 1)", file: file)
+                children[key, default: []].append(entry)
                 continue
             }
             guard let colon = content.firstIndex(of: ":") else {
@@ -176,10 +170,7 @@ struct YOLOAnnotationReader {
                 guard value.hasSuffix("}") else {
                     throw AnnotationError(file: file, record: "line \(n + 1)", field: key, reason: "unclosed '{'")
                 }
-                children[key] = value.dropFirst().dropLast().split(separator: ",").compactMap { pair in
-                    guard let c = pair.firstIndex(of: ":") else { return nil }
-                    return (unquote(String(pair[..<c])), unquote(String(pair[pair.index(after: c)...])))
-                }
+                children[key] = flowMapEntries(value)
             } else if !value.isEmpty {
                 yaml.scalars[key] = unquote(value)
                 yaml.lists[key] = [unquote(value)]
@@ -189,23 +180,49 @@ struct YOLOAnnotationReader {
             if entries.allSatisfy({ $0.key == nil }) {
                 yaml.lists[key] = entries.map(\.value)
             } else if key == "names" {
-                var byIndex: [Int: String] = [:]
-                for entry in entries {
-                    guard let k = entry.key, let index = Int(k), index >= 0 else {
-                        throw AnnotationError(file: file, field: "names", reason: "'\(entry.key ?? "-")' is not a class index")
-                    }
-                    byIndex[index] = entry.value
-                }
-                // Distinct indices ≥ 0 whose largest is count − 1 run 0…count − 1 (no `max + 1`: it may overflow).
-                let count = byIndex.count
-                guard byIndex.keys.max() == count - 1 else {
-                    throw AnnotationError(file: file, field: "names", reason: "class indices must run 0…\(count - 1) without gaps")
-                }
-                yaml.lists[key] = (0..<count).map { byIndex[$0] ?? "" }
+                yaml.lists[key] = try indexedNames(entries, file: file)
             }
         }
         yaml.names = yaml.lists["names"] ?? []
         return yaml
+    }
+
+    /// An entry nested under a key: `- value` (no key) or `key: value`.
+    private typealias YAMLEntry = (key: String?, value: String)
+
+    /// The entry of an indented line or a `- ` item (`content` is the line without its indentation).
+    private static func blockEntry(_ content: String, record: String, file: String) throws(AnnotationError) -> YAMLEntry {
+        if content.hasPrefix("-") {
+            return (nil, unquote(String(content.dropFirst())))
+        } else if let colon = content.firstIndex(of: ":") {
+            return (unquote(String(content[..<colon])), unquote(String(content[content.index(after: colon)...])))
+        }
+        throw AnnotationError(file: file, record: record, reason: "expected '- value' or 'key: value'")
+    }
+
+    /// The `key: value` pairs of a flow map `{a: b, c: d}` (pairs without a colon are skipped).
+    private static func flowMapEntries(_ value: String) -> [YAMLEntry] {
+        value.dropFirst().dropLast().split(separator: ",").compactMap { (pair: Substring) -> YAMLEntry? in
+            guard let c = pair.firstIndex(of: ":") else { return nil }
+            return (unquote(String(pair[..<c])), unquote(String(pair[pair.index(after: c)...])))
+        }
+    }
+
+    /// Class names given as an index map (`0: cat`), in index order; throws unless the indices run 0…count − 1.
+    private static func indexedNames(_ entries: [YAMLEntry], file: String) throws(AnnotationError) -> [String] {
+        var byIndex: [Int: String] = [:]
+        for entry in entries {
+            guard let k = entry.key, let index = Int(k), index >= 0 else {
+                throw AnnotationError(file: file, field: "names", reason: "'\(entry.key ?? "-")' is not a class index")
+            }
+            byIndex[index] = entry.value
+        }
+        // Distinct indices ≥ 0 whose largest is count − 1 run 0…count − 1 (no `max + 1`: it may overflow).
+        let count = byIndex.count
+        guard byIndex.keys.max() == count - 1 else {
+            throw AnnotationError(file: file, field: "names", reason: "class indices must run 0…\(count - 1) without gaps")
+        }
+        return (0..<count).map { byIndex[$0] ?? "" }
     }
 
     private static func stripComment(_ line: String) -> String {

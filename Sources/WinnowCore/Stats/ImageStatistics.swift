@@ -63,6 +63,52 @@ public struct StatisticsCalculator: Sendable {
     public func statistics(of image: RGBImage, originalWidth: Int, originalHeight: Int) -> ImageStatistics {
         let small = AreaResize.fit(image, area: analysisSide)
         let count = small.width * small.height
+        let tallies = Self.pixelTallies(of: small, count: count)
+        let greyHistogram = tallies.greyHistogram, brightnessHistogram = tallies.brightnessHistogram
+        let n = Double(max(count, 1))
+        var sum = 0.0, sumSquares = 0.0, entropy = 0.0
+        for (level, c) in greyHistogram.enumerated() where c > 0 {
+            sum += Double(level * c)
+            sumSquares += Double(level * level) * Double(c)
+            let p = Double(c) / n
+            entropy -= p * log2(p)
+        }
+        let mean = sum / n
+        let minimum = Double(greyHistogram.firstIndex { $0 > 0 } ?? 0)
+        let maximum = Double(greyHistogram.lastIndex { $0 > 0 } ?? 0)
+        let blur = laplacianVariance(tallies.grey, width: small.width, height: small.height)
+        let p1 = percentile(brightnessHistogram, 0.01, count), p99 = percentile(brightnessHistogram, 0.99, count)
+        let range = max(p99 - p1, 1)
+        return ImageStatistics(
+            width: originalWidth, height: originalHeight,
+            uniqueGreyLevels: greyHistogram.reduce(0) { $0 + ($1 > 0 ? 1 : 0) },
+            blur: blur,
+            mean: mean, minimum: minimum, maximum: maximum,
+            standardDeviation: max(0, sumSquares / n - mean * mean).squareRoot(),
+            contrast: maximum + minimum > 0 ? (maximum - minimum) / (maximum + minimum) : 0,
+            sharpness: blur * (255 / range) * (255 / range),
+            directionalSharpness: directionalSharpness(tallies.grey, width: small.width, height: small.height),
+            saturation: tallies.saturationSum / n, entropy: entropy,
+            meanChroma: Double(tallies.chromaSum) / n, colourfulFraction: Double(tallies.colourful) / n,
+            brightnessP1: p1,
+            brightnessP5: percentile(brightnessHistogram, 0.05, count),
+            brightnessP50: percentile(brightnessHistogram, 0.50, count),
+            brightnessP95: percentile(brightnessHistogram, 0.95, count),
+            brightnessP99: p99)
+    }
+
+    /// The per-pixel sums and histograms of the analysis image that the statistics are derived from.
+    private struct PixelTallies {
+        var greyHistogram: [Int]
+        var brightnessHistogram: [Int]
+        var grey: [Float]
+        var saturationSum = 0.0
+        var chromaSum = 0
+        var colourful = 0
+    }
+
+    /// Tallies the first `count` pixels of `small`: grey and brightness histograms, grey levels, saturation and chroma.
+    private static func pixelTallies(of small: RGBImage, count: Int) -> PixelTallies {
         var greyHistogram = [Int](repeating: 0, count: 256)
         var brightnessHistogram = [Int](repeating: 0, count: 256)
         var grey = [Float](repeating: 0, count: count)
@@ -91,36 +137,8 @@ public struct StatisticsCalculator: Sendable {
                 }
             }
         }
-        let n = Double(max(count, 1))
-        var sum = 0.0, sumSquares = 0.0, entropy = 0.0
-        for (level, c) in greyHistogram.enumerated() where c > 0 {
-            sum += Double(level * c)
-            sumSquares += Double(level * level) * Double(c)
-            let p = Double(c) / n
-            entropy -= p * log2(p)
-        }
-        let mean = sum / n
-        let minimum = Double(greyHistogram.firstIndex { $0 > 0 } ?? 0)
-        let maximum = Double(greyHistogram.lastIndex { $0 > 0 } ?? 0)
-        let blur = laplacianVariance(grey, width: small.width, height: small.height)
-        let p1 = percentile(brightnessHistogram, 0.01, count), p99 = percentile(brightnessHistogram, 0.99, count)
-        let range = max(p99 - p1, 1)
-        return ImageStatistics(
-            width: originalWidth, height: originalHeight,
-            uniqueGreyLevels: greyHistogram.reduce(0) { $0 + ($1 > 0 ? 1 : 0) },
-            blur: blur,
-            mean: mean, minimum: minimum, maximum: maximum,
-            standardDeviation: max(0, sumSquares / n - mean * mean).squareRoot(),
-            contrast: maximum + minimum > 0 ? (maximum - minimum) / (maximum + minimum) : 0,
-            sharpness: blur * (255 / range) * (255 / range),
-            directionalSharpness: directionalSharpness(grey, width: small.width, height: small.height),
-            saturation: saturationSum / n, entropy: entropy,
-            meanChroma: Double(chromaSum) / n, colourfulFraction: Double(colourful) / n,
-            brightnessP1: p1,
-            brightnessP5: percentile(brightnessHistogram, 0.05, count),
-            brightnessP50: percentile(brightnessHistogram, 0.50, count),
-            brightnessP95: percentile(brightnessHistogram, 0.95, count),
-            brightnessP99: p99)
+        return PixelTallies(greyHistogram: greyHistogram, brightnessHistogram: brightnessHistogram, grey: grey,
+                            saturationSum: saturationSum, chromaSum: chromaSum, colourful: colourful)
     }
 
     /// Variance of the 4-neighbour Laplacian over interior pixels (OpenCV's `Laplacian`, ksize 1).
