@@ -100,7 +100,18 @@ struct RunCommand: ParsableCommand {
         if case .mobileNetV2Int8 = embedding, !CPUFeatures.hasVNNI {
             standardError("warning: this CPU has no VNNI: mobilenet_v2_int8's int8 sums may saturate and move the features (mobilenet_v2 does not)")
         }
-        let configuration = RunConfiguration(
+        let configuration = runConfiguration(embedding: embedding)
+        let bar = quiet ? nil : ProgressBar()
+        let warnings = quiet ? nil : WarningPrinter()
+        let summary = try execute(configuration, bar: bar, warnings: warnings)
+        bar?.finish()
+        warnings?.flush()
+        try printSummary(summary)
+    }
+
+    /// The run's configuration from the command's options, with `embedding`.
+    private func runConfiguration(embedding: EmbeddingChoice) -> RunConfiguration {
+        RunConfiguration(
             inputs: inputs, workDirectory: workDir,
             ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
                                   minimumOffset: minOffset, maximumOffset: maxOffset),
@@ -108,19 +119,22 @@ struct RunCommand: ParsableCommand {
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
             analysis: similarity.options(for: embedding), labels: labels.options,
             decodeLimits: limits.limits, memoryBudget: maxMemory.flatMap(MemoryBudget.parse))
-        let bar = quiet ? nil : ProgressBar()
-        let warnings = quiet ? nil : WarningPrinter()
+    }
+
+    /// Runs `configuration`, reporting to `bar` and `warnings` when given; failures become
+    /// their exit statuses (with a message on standard error).
+    private func execute(_ configuration: RunConfiguration, bar: ProgressBar?,
+                         warnings: WarningPrinter?) throws -> RunSummary {
         var progress: ProgressHandler?
         if let bar { progress = { stage, done, total in bar.update(label: stage, done: done, total: total) } }
         var onInvalid: (@Sendable (String, InvalidSample) -> Void)?
         if let warnings { onInvalid = { filename, problem in warnings.warn(filename, problem) } }
         var onSkipped: (@Sendable (SkippedEntry) -> Void)?
         if let warnings { onSkipped = { entry in warnings.skip(entry) } }
-        let summary: RunSummary
         do {
             var run = Run(configuration: configuration)
             run.waitsForLock = wait
-            summary = try run.execute(progress: progress, onInvalid: onInvalid, onSkipped: onSkipped)
+            return try run.execute(progress: progress, onInvalid: onInvalid, onSkipped: onSkipped)
         } catch let error as WorkDirectoryError {
             throw failure(error.message, ExitStatus.cannotCreate)
         } catch let error as IngestError {
@@ -141,8 +155,11 @@ struct RunCommand: ParsableCommand {
             standardError("winnow: cannot write to work_dir \(workDir): \(error.localizedDescription)")
             throw ExitStatus.cannotCreate
         }
-        bar?.finish()
-        warnings?.flush()
+    }
+
+    /// Prints the summary: as JSON with the process's resources under `--json`, else as text
+    /// (with the stage table under `--stages`).
+    private func printSummary(_ summary: RunSummary) throws {
         if json {
             // Each stage resets the kernel's high-water mark (StageMeter), so the process's peak is its highest stage's.
             var resources = ResourceUsage.current()

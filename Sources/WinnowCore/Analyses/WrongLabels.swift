@@ -80,32 +80,8 @@ public enum WrongLabels {
     static func leaveOneOutRidge(_ vectors: FeatureMatrix, labels: [Int], classCount: Int, lambda: Double,
                                  rowBlock: Int = 4096) -> [Float] {
         let n = vectors.rows, d = vectors.dimension, D = d + 1
-        // Signed square root (power normalisation), centre, normalise, append the bias column.
-        var x = [Float](repeating: 0, count: n * D)
-        var mean = [Double](repeating: 0, count: d)
-        for i in 0..<n {
-            for (j, v) in vectors.row(i).enumerated() {
-                let p = Self.powerNormalized(v)
-                x[i * D + j] = p
-                mean[j] += Double(p)
-            }
-        }
-        for j in 0..<d { mean[j] /= Double(max(n, 1)) }
-        for i in 0..<n {
-            var norm: Double = 0
-            for j in 0..<d { let v = Double(x[i * D + j]) - mean[j]; norm += v * v }
-            let scale = norm > 0 ? 1 / norm.squareRoot() : 0
-            for j in 0..<d { x[i * D + j] = Float((Double(x[i * D + j]) - mean[j]) * scale) }
-            x[i * D + d] = 1
-        }
-        // A = XᵀX + λI (upper triangle from ssyrk, mirrored), in double.
-        var gram = [Float](repeating: 0, count: D * D)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(D), Int32(n), 1, x, Int32(D), 0, &gram, Int32(D))
-        var a = [Double](repeating: 0, count: D * D)
-        for r in 0..<D {
-            for c in r..<D { a[r * D + c] = Double(gram[r * D + c]); a[c * D + r] = a[r * D + c] }
-            a[r * D + r] += lambda
-        }
+        let x = designMatrix(vectors)
+        let a = regularizedGram(x, rows: n, columns: D, lambda: lambda)
         let inverse = symmetricInverse(a, dimension: D)
         let inverseF = inverse.map(Float.init)
         // Per block of rows: B = X A⁻¹ (rows × D); h_i = ⟨B_i, X_i⟩; F = B XᵀY.
@@ -135,6 +111,44 @@ public enum WrongLabels {
             }
         }
         return f
+    }
+
+    /// The rows of `vectors` power-normalised (signed square root), centred and L2-normalised,
+    /// each followed by a bias column of 1 (`rows × (dimension + 1)`, row-major).
+    private static func designMatrix(_ vectors: FeatureMatrix) -> [Float] {
+        let n = vectors.rows, d = vectors.dimension, D = d + 1
+        // Signed square root (power normalisation), centre, normalise, append the bias column.
+        var x = [Float](repeating: 0, count: n * D)
+        var mean = [Double](repeating: 0, count: d)
+        for i in 0..<n {
+            for (j, v) in vectors.row(i).enumerated() {
+                let p = Self.powerNormalized(v)
+                x[i * D + j] = p
+                mean[j] += Double(p)
+            }
+        }
+        for j in 0..<d { mean[j] /= Double(max(n, 1)) }
+        for i in 0..<n {
+            var norm: Double = 0
+            for j in 0..<d { let v = Double(x[i * D + j]) - mean[j]; norm += v * v }
+            let scale = norm > 0 ? 1 / norm.squareRoot() : 0
+            for j in 0..<d { x[i * D + j] = Float((Double(x[i * D + j]) - mean[j]) * scale) }
+            x[i * D + d] = 1
+        }
+        return x
+    }
+
+    /// `XᵀX + λI` in double, both triangles, for the `rows × columns` row-major `x`.
+    private static func regularizedGram(_ x: [Float], rows n: Int, columns D: Int, lambda: Double) -> [Double] {
+        // A = XᵀX + λI (upper triangle from ssyrk, mirrored), in double.
+        var gram = [Float](repeating: 0, count: D * D)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(D), Int32(n), 1, x, Int32(D), 0, &gram, Int32(D))
+        var a = [Double](repeating: 0, count: D * D)
+        for r in 0..<D {
+            for c in r..<D { a[r * D + c] = Double(gram[r * D + c]); a[c * D + r] = a[r * D + c] }
+            a[r * D + r] += lambda
+        }
+        return a
     }
 
     /// `sign(v)·√|v|`: damps the few large activations of pooled CNN features (set D, whole-image

@@ -70,66 +70,96 @@ public struct ExactIndex: Sendable {
     private static let queryBlock = 512
     private static let indexBlock = 4096
 
+    /// One tile of a product search: a block of query rows against a block of index rows.
+    private struct Tile: Sendable {
+        var queryStart: Int, queryCount: Int
+        var indexStart: Int, indexCount: Int
+    }
+
     private func searchByProducts(_ queries: FeatureMatrix, k: Int, selfOffset: Int?) -> [[Neighbor]] {
-        let d = vectors.dimension
         var results = [[Neighbor]](repeating: [], count: queries.rows)
         var scores = [Float](repeating: 0, count: Self.queryBlock * Self.indexBlock)
-        let queryNorms = (0..<queries.rows).map { i -> Float in
-            var sum: Float = 0
-            for v in queries.row(i) { sum += v * v }
-            return metric == .cosine ? (sum > 0 ? 1 / sum.squareRoot() : 0) : sum
-        }
+        let queryNorms = searchNorms(of: queries)
         for queryStart in stride(from: 0, to: queries.rows, by: Self.queryBlock) {
             let queryCount = min(Self.queryBlock, queries.rows - queryStart)
             var best = [TopK](repeating: TopK(k: k), count: queryCount)
             for indexStart in stride(from: 0, to: vectors.rows, by: Self.indexBlock) {
                 let indexCount = min(Self.indexBlock, vectors.rows - indexStart)
-                scores.withUnsafeMutableBufferPointer { out in
-                    queries.withValues { q in
-                        vectors.withValues { x in
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(queryCount), Int32(indexCount),
-                                        Int32(d), 1, q.baseAddress! + queryStart * d, Int32(d),
-                                        x.baseAddress! + indexStart * d, Int32(d), 0, out.baseAddress, Int32(indexCount))
-                        }
-                    }
-                }
+                let tile = Tile(queryStart: queryStart, queryCount: queryCount, indexStart: indexStart, indexCount: indexCount)
+                multiply(queries, tile: tile, into: &scores)
                 // A mapped index is streamed once per query block: its resident size stays one block.
                 vectors.releasePages(rows: indexStart..<(indexStart + indexCount))
-                let metric = self.metric
-                best.withUnsafeMutableBufferPointer { bestBuffer in
-                    scores.withUnsafeBufferPointer { scoreBuffer in
-                        norms.withUnsafeBufferPointer { normBuffer in
-                            queryNorms.withUnsafeBufferPointer { queryNormBuffer in
-                                let best = SharedPointer(base: bestBuffer.baseAddress!)
-                                let scores = SharedReadPointer(base: scoreBuffer.baseAddress!)
-                                let norms = SharedReadPointer(base: normBuffer.baseAddress!)
-                                let queryNorms = SharedReadPointer(base: queryNormBuffer.baseAddress!)
-                                parallelRanges(queryCount) { range in
-                                    for qi in range {
-                                        let query = queryStart + qi
-                                        let selfRow = selfOffset.map { $0 + query } ?? -1
-                                        let row = qi * indexCount
-                                        var top = best[qi]
-                                        for j in 0..<indexCount {
-                                            let target = indexStart + j
-                                            if target == selfRow { continue }
-                                            let product = scores[row + j]
-                                            let distance: Float = metric == .cosine
-                                                ? max(0, 1 - product * queryNorms[query] * norms[target])
-                                                : max(0, queryNorms[query] + norms[target] - 2 * product).squareRoot()
-                                            top.insert(target, distance)
-                                        }
-                                        best[qi] = top
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                merge(scores, tile: tile, queryNorms: queryNorms, selfOffset: selfOffset, into: &best)
             }
             for qi in 0..<queryCount { results[queryStart + qi] = best[qi].sorted() }
         }
         return results
+    }
+
+    /// The query rows' inverse norms (cosine) or squared norms (euclidean), as ``norms`` holds the index's.
+    private func searchNorms(of queries: FeatureMatrix) -> [Float] {
+        (0..<queries.rows).map { i -> Float in
+            var sum: Float = 0
+            for v in queries.row(i) { sum += v * v }
+            return metric == .cosine ? (sum > 0 ? 1 / sum.squareRoot() : 0) : sum
+        }
+    }
+
+    /// The tile's query–index dot products into `scores` (`queryCount × indexCount`, row-major; BLAS).
+    private func multiply(_ queries: FeatureMatrix, tile: Tile, into scores: inout [Float]) {
+        let d = vectors.dimension
+        scores.withUnsafeMutableBufferPointer { out in
+            queries.withValues { q in
+                vectors.withValues { x in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tile.queryCount), Int32(tile.indexCount),
+                                Int32(d), 1, q.baseAddress! + tile.queryStart * d, Int32(d),
+                                x.baseAddress! + tile.indexStart * d, Int32(d), 0, out.baseAddress, Int32(tile.indexCount))
+                }
+            }
+        }
+    }
+
+    /// Folds the tile's distances (from its `scores` and the norms) into each query's best k, over all cores.
+    private func merge(_ scores: [Float], tile: Tile, queryNorms: [Float], selfOffset: Int?, into best: inout [TopK]) {
+        let metric = self.metric
+        best.withUnsafeMutableBufferPointer { bestBuffer in
+            scores.withUnsafeBufferPointer { scoreBuffer in
+                norms.withUnsafeBufferPointer { normBuffer in
+                    queryNorms.withUnsafeBufferPointer { queryNormBuffer in
+                        Self.mergeRows(of: tile, metric: metric, selfOffset: selfOffset,
+                                       scores: SharedReadPointer(base: scoreBuffer.baseAddress!),
+                                       norms: SharedReadPointer(base: normBuffer.baseAddress!),
+                                       queryNorms: SharedReadPointer(base: queryNormBuffer.baseAddress!),
+                                       best: SharedPointer(base: bestBuffer.baseAddress!))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The parallel loop of ``merge(_:tile:queryNorms:selfOffset:into:)``, on pointers valid only for this call.
+    private static func mergeRows(of tile: Tile, metric: DistanceMetric, selfOffset: Int?, scores: SharedReadPointer<Float>,
+                                  norms: SharedReadPointer<Float>, queryNorms: SharedReadPointer<Float>,
+                                  best: SharedPointer<TopK>) {
+        let indexStart = tile.indexStart, indexCount = tile.indexCount
+        parallelRanges(tile.queryCount) { range in
+            for qi in range {
+                let query = tile.queryStart + qi
+                let selfRow = selfOffset.map { $0 + query } ?? -1
+                let row = qi * indexCount
+                var top = best[qi]
+                for j in 0..<indexCount {
+                    let target = indexStart + j
+                    if target == selfRow { continue }
+                    let product = scores[row + j]
+                    let distance: Float = metric == .cosine
+                        ? max(0, 1 - product * queryNorms[query] * norms[target])
+                        : max(0, queryNorms[query] + norms[target] - 2 * product).squareRoot()
+                    top.insert(target, distance)
+                }
+                best[qi] = top
+            }
+        }
     }
 
     private func searchDirectly(_ queries: FeatureMatrix, k: Int, selfOffset: Int?) -> [[Neighbor]] {

@@ -105,15 +105,37 @@ public struct PCAWhitening: Sendable, Equatable {
         let picked = (0..<n).map { $0 * available / n }
         let rows = selected.map { all in picked.map { all[$0] } } ?? picked
 
+        let mean = columnMean(vectors, rows: rows, first: first, dimension: d)
+        var covariance = [Float](repeating: 0, count: d * d)
+        let fourthMoment = accumulateCovariance(vectors, rows: rows, first: first, mean: mean, into: &covariance)
+        let (mu, rho) = shrinkageTarget(covariance, dimension: d, rows: n, fourthMoment: fourthMoment,
+                                        ledoitWolf: options.ledoitWolf)
+
+        // The kept eigenpairs: n − 1 at most (the centred rows span no more).
+        let kept = options.outputDimension(count: n, inputDimension: d)
+        let (values, vectorsOut) = try topEigenpairs(of: &covariance, dimension: d, count: kept)
+        let (eigenvalues, projection) = shrunkProjection(values: values, vectors: vectorsOut, dimension: d,
+                                                         rho: rho, mu: mu, whitens: whitens)
+        return PCAWhitening(mean: mean, eigenvalues: eigenvalues, projection: projection, shrinkage: Float(rho),
+                            fittedRows: n)
+    }
+
+    /// The mean of columns `first..<first + d` over `rows` of `vectors` (summed in Double).
+    private static func columnMean(_ vectors: FeatureMatrix, rows: [Int], first: Int, dimension d: Int) -> [Float] {
+        let n = rows.count
         var meanD = [Double](repeating: 0, count: d)
         vectors.forEachRow(rows) { _, row in
             for j in 0..<d { meanD[j] += Double(row[first + j]) }
         }
         for j in 0..<d { meanD[j] /= Double(n) }
-        let mean = meanD.map { Float($0) }
+        return meanD.map { Float($0) }
+    }
 
-        // Covariance (upper triangle, row-major) by SYRK over centred chunks; and Σ‖x−μ‖⁴ for Ledoit–Wolf.
-        var covariance = [Float](repeating: 0, count: d * d)
+    /// Adds the covariance of columns `first..<first + mean.count` over `rows` (upper triangle,
+    /// row-major) to `covariance` by SYRK over centred chunks; returns Σ‖x−μ‖⁴ for Ledoit–Wolf.
+    private static func accumulateCovariance(_ vectors: FeatureMatrix, rows: [Int], first: Int, mean: [Float],
+                                             into covariance: inout [Float]) -> Double {
+        let d = mean.count, n = rows.count
         var fourthMoment = 0.0
         let chunk = max(1, min(n, (1 << 22) / d))
         var centred = [Float](repeating: 0, count: chunk * d)
@@ -133,6 +155,13 @@ public struct PCAWhitening: Sendable, Equatable {
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1 / Float(n), centred, Int32(d),
                         1, &covariance, Int32(d))
         }
+        return fourthMoment
+    }
+
+    /// The shrinkage target's scale μ = trace/d and the Ledoit–Wolf weight ρ (0 when
+    /// `ledoitWolf` is off) of the covariance (upper triangle, row-major) of `n` rows.
+    private static func shrinkageTarget(_ covariance: [Float], dimension d: Int, rows n: Int, fourthMoment: Double,
+                                        ledoitWolf: Bool) -> (mu: Double, rho: Double) {
         var trace = 0.0, frobenius = 0.0
         for i in 0..<d {
             trace += Double(covariance[i * d + i])
@@ -141,17 +170,21 @@ public struct PCAWhitening: Sendable, Equatable {
         }
         let mu = trace / Double(d)
         var rho = 0.0
-        if options.ledoitWolf {
+        if ledoitWolf {
             // Ledoit & Wolf (2004): ρ = min(1, b̄²/d²), d² = ‖S − μI‖², b̄² = (1/n²) Σ ‖x xᵀ − S‖²
             // = (Σ‖x‖⁴ / n − ‖S‖²) / n.
             let distance = frobenius - Double(d) * mu * mu
             let spread = (fourthMoment / Double(n) - frobenius) / Double(n)
             rho = distance > 0 ? min(1, max(0, spread / distance)) : 1
         }
+        return (mu, rho)
+    }
 
-        // The kept eigenpairs: n − 1 at most (the centred rows span no more).
-        let kept = options.outputDimension(count: n, inputDimension: d)
-        let (values, vectorsOut) = try topEigenpairs(of: &covariance, dimension: d, count: kept)
+    /// The shrunk, floored eigenvalues and the projection rows (eigenvectors divided by the
+    /// square root of their eigenvalue when `whitens`), from the kept eigenpairs.
+    private static func shrunkProjection(values: [Float], vectors vectorsOut: [Float], dimension d: Int,
+                                         rho: Double, mu: Double, whitens: Bool) -> (eigenvalues: [Float], projection: [Float]) {
+        let kept = values.count
         var eigenvalues = [Float](repeating: 0, count: kept)
         var projection = [Float](repeating: 0, count: kept * d)
         let largest = max(Double(values.first ?? 0), 1e-30)
@@ -163,8 +196,7 @@ public struct PCAWhitening: Sendable, Equatable {
             let scale = whitens ? Float(1 / value.squareRoot()) : 1
             for j in 0..<d { projection[k * d + j] = vectorsOut[k * d + j] * scale }
         }
-        return PCAWhitening(mean: mean, eigenvalues: eigenvalues, projection: projection, shrinkage: Float(rho),
-                            fittedRows: n)
+        return (eigenvalues, projection)
     }
 
     /// The `count` largest eigenvalues (descending) and their unit eigenvectors (row-major,

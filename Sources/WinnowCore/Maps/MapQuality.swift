@@ -58,6 +58,27 @@ public enum MapQuality {
             .allNeighbors(k: k).map { $0.map(\.index) }
         // Vector distances, all pairs in blocks: rank the map's neighbours and find the vectors' own.
         let d = vectors.dimension
+        let (unit, squared) = scaledRows(of: vectors, metric: metric)
+        let block = 256
+        var recallHits = 0
+        var penalty = 0.0
+        var products = [Float](repeating: 0, count: block * n)
+        for start in stride(from: 0, to: n, by: block) {
+            let count = min(block, n - start)
+            multiplyBlock(unit, start: start, count: count, rows: n, dimension: d, into: &products)
+            let (hitsOf, penaltyOf) = scoreBlock(products, start: start, count: count, rows: n, metric: metric,
+                                                 norms: squared, mapNeighbors: low, k: k)
+            for q in 0..<count { recallHits += hitsOf[q]; penalty += penaltyOf[q] }
+        }
+        let nn = Double(n), kk = Double(k)
+        let trust = 1 - 2 / (nn * kk * (2 * nn - 3 * kk - 1)) * penalty
+        return Report(recall: Double(recallHits) / (nn * kk), trustworthiness: trust, measured: n)
+    }
+
+    /// The rows of `vectors` (`rows × dimension`), scaled to unit length for cosine and left as
+    /// they are for euclidean, and each row's squared norm.
+    private static func scaledRows(of vectors: FeatureMatrix, metric: DistanceMetric) -> (unit: [Float], squared: [Float]) {
+        let n = vectors.rows, d = vectors.dimension
         var unit = [Float](repeating: 0, count: n * d)
         var squared = [Float](repeating: 0, count: n)
         for i in 0..<n {
@@ -68,57 +89,76 @@ public enum MapQuality {
             let scale: Float = metric == .cosine ? (s > 0 ? 1 / s.squareRoot() : 0) : 1
             for j in 0..<d { unit[i * d + j] = row[j] * scale }
         }
-        let block = 256
-        var recallHits = 0
-        var penalty = 0.0
-        var products = [Float](repeating: 0, count: block * n)
-        for start in stride(from: 0, to: n, by: block) {
-            let count = min(block, n - start)
-            unit.withUnsafeBufferPointer { u in
-                products.withUnsafeMutableBufferPointer { out in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(n), Int32(d), 1,
-                                u.baseAddress! + start * d, Int32(d), u.baseAddress!, Int32(d), 0, out.baseAddress!, Int32(n))
-                }
+        return (unit, squared)
+    }
+
+    /// The products of rows `start..<start + count` of `unit` with all its `n` rows, into the
+    /// first `count × n` values of `products` (BLAS).
+    private static func multiplyBlock(_ unit: [Float], start: Int, count: Int, rows n: Int, dimension d: Int,
+                                      into products: inout [Float]) {
+        unit.withUnsafeBufferPointer { u in
+            products.withUnsafeMutableBufferPointer { out in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(n), Int32(d), 1,
+                            u.baseAddress! + start * d, Int32(d), u.baseAddress!, Int32(d), 0, out.baseAddress!, Int32(n))
             }
-            var hitsOf = [Int](repeating: 0, count: count), penaltyOf = [Double](repeating: 0, count: count)
-            products.withUnsafeBufferPointer { buffer in
-              hitsOf.withUnsafeMutableBufferPointer { hitsBuffer in
+        }
+    }
+
+    /// Each block point's recall hits and trustworthiness penalty, from the block's products
+    /// (``multiplyBlock(_:start:count:rows:dimension:into:)``), over all cores.
+    private static func scoreBlock(_ products: [Float], start: Int, count: Int, rows n: Int, metric: DistanceMetric,
+                                   norms: [Float], mapNeighbors low: [[Int]], k: Int) -> (hits: [Int], penalties: [Double]) {
+        var hitsOf = [Int](repeating: 0, count: count), penaltyOf = [Double](repeating: 0, count: count)
+        products.withUnsafeBufferPointer { buffer in
+            hitsOf.withUnsafeMutableBufferPointer { hitsBuffer in
                 penaltyOf.withUnsafeMutableBufferPointer { penaltyBuffer in
-                let products = SharedReadPointer(base: buffer.baseAddress!)
-                let hitsOut = SharedPointer(base: hitsBuffer.baseAddress!), penaltyOut = SharedPointer(base: penaltyBuffer.baseAddress!)
-                let norms = squared
-                parallelRanges(count, rangesPerCore: 4) { range in
-                    var distance = [Float](repeating: 0, count: n)
-                    for q in range {
-                        let i = start + q
-                        for j in 0..<n {
-                            let dot = products[q * n + j]
-                            distance[j] = metric == .cosine ? 1 - dot : max(0, norms[i] + norms[j] - 2 * dot)
+                    let products = SharedReadPointer(base: buffer.baseAddress!)
+                    let hitsOut = SharedPointer(base: hitsBuffer.baseAddress!), penaltyOut = SharedPointer(base: penaltyBuffer.baseAddress!)
+                    parallelRanges(count, rangesPerCore: 4) { range in
+                        var distance = [Float](repeating: 0, count: n)
+                        for q in range {
+                            let i = start + q
+                            fillDistances(&distance, products: products, row: q, point: i, metric: metric, norms: norms)
+                            let score = neighborhoodScore(of: i, distance: distance, mapNeighbors: low[i], k: k)
+                            hitsOut[q] = score.hits
+                            penaltyOut[q] = score.penalty
                         }
-                        distance[i] = .infinity
-                        // The vectors' k nearest: the k smallest distances (ties by index).
-                        var nearest = TopK(k: k)
-                        for j in 0..<n where j != i { nearest.insert(j, distance[j]) }
-                        let high = Set(nearest.sorted().map(\.index))
-                        var hits = 0, pen = 0.0
-                        for j in low[i] {
-                            if high.contains(j) { hits += 1; continue }
-                            let dj = distance[j]
-                            var rank = 1
-                            for l in 0..<n where distance[l] < dj || (distance[l] == dj && l < j) { rank += 1 }
-                            pen += Double(rank - k)
-                        }
-                        hitsOut[q] = hits
-                        penaltyOut[q] = pen
                     }
                 }
-                }
-              }
             }
-            for q in 0..<count { recallHits += hitsOf[q]; penalty += penaltyOf[q] }
         }
-        let nn = Double(n), kk = Double(k)
-        let trust = 1 - 2 / (nn * kk * (2 * nn - 3 * kk - 1)) * penalty
-        return Report(recall: Double(recallHits) / (nn * kk), trustworthiness: trust, measured: n)
+        return (hitsOf, penaltyOf)
+    }
+
+    /// The vector distances of point `i` (row `q` of the block's products) to every point,
+    /// its own set to infinity; `distance` holds one value per point.
+    private static func fillDistances(_ distance: inout [Float], products: SharedReadPointer<Float>, row q: Int,
+                                      point i: Int, metric: DistanceMetric, norms: [Float]) {
+        let n = distance.count
+        for j in 0..<n {
+            let dot = products[q * n + j]
+            distance[j] = metric == .cosine ? 1 - dot : max(0, norms[i] + norms[j] - 2 * dot)
+        }
+        distance[i] = .infinity
+    }
+
+    /// How many of point `i`'s map neighbours are among its k nearest vectors, and the
+    /// trustworthiness penalty `Σ (r(i, j) − k)` of those that are not.
+    private static func neighborhoodScore(of i: Int, distance: [Float], mapNeighbors: [Int],
+                                          k: Int) -> (hits: Int, penalty: Double) {
+        let n = distance.count
+        // The vectors' k nearest: the k smallest distances (ties by index).
+        var nearest = TopK(k: k)
+        for j in 0..<n where j != i { nearest.insert(j, distance[j]) }
+        let high = Set(nearest.sorted().map(\.index))
+        var hits = 0, pen = 0.0
+        for j in mapNeighbors {
+            if high.contains(j) { hits += 1; continue }
+            let dj = distance[j]
+            var rank = 1
+            for l in 0..<n where distance[l] < dj || (distance[l] == dj && l < j) { rank += 1 }
+            pen += Double(rank - k)
+        }
+        return (hits, pen)
     }
 }

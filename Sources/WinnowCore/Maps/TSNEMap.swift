@@ -158,57 +158,13 @@ public struct TSNEMap: Sendable {
             let exaggeration: Float = iteration < options.exaggerationIterations ? options.earlyExaggeration : 1
             let momentum: Float = iteration < options.exaggerationIterations ? 0.5 : 0.8
             let tree = QuadTree(points: y)
-            y.withUnsafeBufferPointer { yBuffer in
-                repulsion.withUnsafeMutableBufferPointer { repBuffer in
-                    pointSums.withUnsafeMutableBufferPointer { sumBuffer in
-                        let points = SharedReadPointer(base: yBuffer.baseAddress!)
-                        let rep = SharedPointer(base: repBuffer.baseAddress!)
-                        let sums = SharedPointer(base: sumBuffer.baseAddress!)
-                        parallelRanges(n, rangesPerCore: 4) { range in
-                            for i in range {
-                                let (fx, fy, sum) = tree.repulsion(of: i, x: points[2 * i], y: points[2 * i + 1], theta: theta)
-                                rep[2 * i] = fx; rep[2 * i + 1] = fy; sums[i] = sum
-                            }
-                        }
-                    }
-                }
-            }
+            Self.computeRepulsion(tree: tree, positions: y, theta: theta,
+                                  repulsion: &repulsion, pointSums: &pointSums)
             var z = 0.0
             for s in pointSums { z += s }
             let inverseZ = Float(1 / max(z, 1e-12))
-            y.withUnsafeBufferPointer { yBuffer in
-                gradient.withUnsafeMutableBufferPointer { gradientBuffer in
-                    repulsion.withUnsafeBufferPointer { repBuffer in
-                        p.offsets.withUnsafeBufferPointer { offsetBuffer in
-                            p.columns.withUnsafeBufferPointer { columnBuffer in
-                                p.values.withUnsafeBufferPointer { valueBuffer in
-                                    let points = SharedReadPointer(base: yBuffer.baseAddress!)
-                                    let grad = SharedPointer(base: gradientBuffer.baseAddress!)
-                                    let rep = SharedReadPointer(base: repBuffer.baseAddress!)
-                                    let offsets = SharedReadPointer(base: offsetBuffer.baseAddress!)
-                                    let columns = SharedReadPointer(base: columnBuffer.baseAddress!)
-                                    let values = SharedReadPointer(base: valueBuffer.baseAddress!)
-                                    parallelRanges(n, rangesPerCore: 4) { range in
-                                        for i in range {
-                                            var ax: Float = 0, ay: Float = 0
-                                            let xi = points[2 * i], yi = points[2 * i + 1]
-                                            for e in offsets[i]..<offsets[i + 1] {
-                                                let j = Int(columns[e])
-                                                let dx = xi - points[2 * j], dy = yi - points[2 * j + 1]
-                                                let q = 1 / (1 + dx * dx + dy * dy)
-                                                let w = values[e] * exaggeration * q
-                                                ax += w * dx; ay += w * dy
-                                            }
-                                            grad[2 * i] = 4 * (ax - rep[2 * i] * inverseZ)
-                                            grad[2 * i + 1] = 4 * (ay - rep[2 * i + 1] * inverseZ)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            Self.computeGradient(p, positions: y, repulsion: repulsion, exaggeration: exaggeration,
+                                 inverseZ: inverseZ, gradient: &gradient)
             for c in 0..<(2 * n) {
                 let g = gradient[c]
                 if (update[c] * g) < 0 { gains[c] += 0.2 } else { gains[c] *= 0.8 }
@@ -217,12 +173,89 @@ public struct TSNEMap: Sendable {
                 y[c] += update[c]
             }
         }
-        // Centre the result.
+        Self.centre(&y)
+        return y
+    }
+
+    /// Fills each point's Barnes–Hut repulsive force (`repulsion`, two per point) and its
+    /// `Σ_j q_ij Z` (`pointSums`) from `tree`, over all cores.
+    private static func computeRepulsion(tree: QuadTree, positions y: [Float], theta: Float,
+                                         repulsion: inout [Float], pointSums: inout [Double]) {
+        let n = y.count / 2
+        y.withUnsafeBufferPointer { yBuffer in
+            repulsion.withUnsafeMutableBufferPointer { repBuffer in
+                pointSums.withUnsafeMutableBufferPointer { sumBuffer in
+                    let points = SharedReadPointer(base: yBuffer.baseAddress!)
+                    let rep = SharedPointer(base: repBuffer.baseAddress!)
+                    let sums = SharedPointer(base: sumBuffer.baseAddress!)
+                    parallelRanges(n, rangesPerCore: 4) { range in
+                        for i in range {
+                            let (fx, fy, sum) = tree.repulsion(of: i, x: points[2 * i], y: points[2 * i + 1], theta: theta)
+                            rep[2 * i] = fx; rep[2 * i + 1] = fy; sums[i] = sum
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills `gradient` with `4 (attraction − repulsion / Z)` for every point, the attraction
+    /// summed over the sparse P (scaled by `exaggeration`), over all cores.
+    private static func computeGradient(_ p: Sparse, positions y: [Float], repulsion: [Float],
+                                        exaggeration: Float, inverseZ: Float, gradient: inout [Float]) {
+        y.withUnsafeBufferPointer { yBuffer in
+            gradient.withUnsafeMutableBufferPointer { gradientBuffer in
+                repulsion.withUnsafeBufferPointer { repBuffer in
+                    p.offsets.withUnsafeBufferPointer { offsetBuffer in
+                        p.columns.withUnsafeBufferPointer { columnBuffer in
+                            p.values.withUnsafeBufferPointer { valueBuffer in
+                                accumulateGradient(
+                                    count: y.count / 2,
+                                    points: SharedReadPointer(base: yBuffer.baseAddress!),
+                                    repulsion: SharedReadPointer(base: repBuffer.baseAddress!),
+                                    offsets: SharedReadPointer(base: offsetBuffer.baseAddress!),
+                                    columns: SharedReadPointer(base: columnBuffer.baseAddress!),
+                                    values: SharedReadPointer(base: valueBuffer.baseAddress!),
+                                    exaggeration: exaggeration, inverseZ: inverseZ,
+                                    gradient: SharedPointer(base: gradientBuffer.baseAddress!))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The parallel gradient loop of ``computeGradient``, on pointers valid only for this call.
+    private static func accumulateGradient(
+        count n: Int, points: SharedReadPointer<Float>, repulsion rep: SharedReadPointer<Float>,
+        offsets: SharedReadPointer<Int>, columns: SharedReadPointer<Int32>, values: SharedReadPointer<Float>,
+        exaggeration: Float, inverseZ: Float, gradient grad: SharedPointer<Float>
+    ) {
+        parallelRanges(n, rangesPerCore: 4) { range in
+            for i in range {
+                var ax: Float = 0, ay: Float = 0
+                let xi = points[2 * i], yi = points[2 * i + 1]
+                for e in offsets[i]..<offsets[i + 1] {
+                    let j = Int(columns[e])
+                    let dx = xi - points[2 * j], dy = yi - points[2 * j + 1]
+                    let q = 1 / (1 + dx * dx + dy * dy)
+                    let w = values[e] * exaggeration * q
+                    ax += w * dx; ay += w * dy
+                }
+                grad[2 * i] = 4 * (ax - rep[2 * i] * inverseZ)
+                grad[2 * i + 1] = 4 * (ay - rep[2 * i + 1] * inverseZ)
+            }
+        }
+    }
+
+    /// Moves the 2-D layout `y` so that its mean is at the origin.
+    private static func centre(_ y: inout [Float]) {
+        let n = y.count / 2
         var cx: Double = 0, cy: Double = 0
         for i in 0..<n { cx += Double(y[2 * i]); cy += Double(y[2 * i + 1]) }
         cx /= Double(n); cy /= Double(n)
         for i in 0..<n { y[2 * i] -= Float(cx); y[2 * i + 1] -= Float(cy) }
-        return y
     }
 }
 

@@ -124,28 +124,40 @@ public struct UMAPMap: Sendable {
         for i in 0..<n {
             let distances = neighbors(i).map { max(0, $0.distance) }
             let rho = distances.first { $0 > 0 } ?? 0
-            var lo: Float = 0, hi = Float.infinity, mid: Float = 1
-            for _ in 0..<64 {
-                var sum: Float = 0
-                for d in distances {
-                    let excess = d - rho
-                    sum += excess > 0 ? exp(-excess / mid) : 1
-                }
-                if abs(sum - target) < 1e-5 { break }
-                if sum > target {
-                    hi = mid; mid = (lo + hi) / 2
-                } else {
-                    lo = mid
-                    mid = hi == .infinity ? mid * 2 : (lo + hi) / 2
-                }
-            }
+            let mid = smoothingScale(distances: distances, rho: rho, target: target)
             let meanHere = distances.isEmpty ? 0 : distances.reduce(0, +) / Float(distances.count)
             let sigma = max(mid, 1e-3 * (rho > 0 ? meanHere : meanOfAll), 1e-12)
             directed[i] = zip(neighbors(i), distances).map { neighbor, d in
                 (Int32(neighbor.index), d - rho > 0 ? exp(-(d - rho) / sigma) : 1)
             }
         }
-        // Fuzzy union: w + wᵀ − w·wᵀ.
+        return compressedRows(fuzzyUnion(directed, k: k))
+    }
+
+    /// σ by binary search so that `Σⱼ exp(−(dⱼ − ρ)/σ) = target` (distances within ρ count 1),
+    /// before its floor.
+    private static func smoothingScale(distances: [Float], rho: Float, target: Float) -> Float {
+        var lo: Float = 0, hi = Float.infinity, mid: Float = 1
+        for _ in 0..<64 {
+            var sum: Float = 0
+            for d in distances {
+                let excess = d - rho
+                sum += excess > 0 ? exp(-excess / mid) : 1
+            }
+            if abs(sum - target) < 1e-5 { break }
+            if sum > target {
+                hi = mid; mid = (lo + hi) / 2
+            } else {
+                lo = mid
+                mid = hi == .infinity ? mid * 2 : (lo + hi) / 2
+            }
+        }
+        return mid
+    }
+
+    /// The fuzzy union `w + wᵀ − w·wᵀ` of the directed memberships, per row (unsorted, self edges kept).
+    private static func fuzzyUnion(_ directed: [[(Int32, Float)]], k: Int) -> [[(Int32, Float)]] {
+        let n = directed.count
         var lookup = [Int: Float]()
         lookup.reserveCapacity(n * max(k, 1))
         for i in 0..<n { for (j, w) in directed[i] { lookup[i * n + Int(j)] = w } }
@@ -161,8 +173,13 @@ public struct UMAPMap: Sendable {
                 }
             }
         }
+        return rows
+    }
+
+    /// `rows` as a ``Graph``: each row sorted by column, self edges dropped.
+    private static func compressedRows(_ rows: [[(Int32, Float)]]) -> Graph {
         var offsets = [0], columns = [Int32](), weights = [Float]()
-        for i in 0..<n {
+        for i in 0..<rows.count {
             for (j, w) in rows[i].sorted(by: { $0.0 < $1.0 }) where j != Int32(i) {
                 columns.append(j); weights.append(w)
             }
