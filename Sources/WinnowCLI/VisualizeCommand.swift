@@ -85,12 +85,11 @@ struct VisualizeCommand: ParsableCommand {
             default: throw ExitStatus.software
             }
         } catch {
-            standardError("winnow: cannot write \(directory.appendingPathComponent(EmbeddingMap.folderName).path): \(error.localizedDescription)")
+            standardError("winnow: cannot write \(MapFiles.folder(in: directory).path): \(error.localizedDescription)")
             throw ExitStatus.cannotCreate
         }
-        let path = directory.appendingPathComponent(EmbeddingMap.folderName).appendingPathComponent("\(name).csv").path
-        if json, let data = FileManager.default.contents(atPath: directory.appendingPathComponent(EmbeddingMap.folderName)
-            .appendingPathComponent("\(name).json").path) {
+        let path = MapFiles.pointsURL(key: name, in: directory).path
+        if json, let data = FileManager.default.contents(atPath: MapFiles.infoURL(key: name, in: directory).path) {
             print(String(decoding: data, as: UTF8.self), terminator: "")
         } else {
             print(String(format: "%@ map of %d images (%d-D) in %.1f s: %@", chosen.rawValue, map.count, map.dimensions,

@@ -40,14 +40,6 @@ public struct EmbeddingMap: Sendable, Equatable {
         self.parameters = parameters
     }
 
-    /// Folder of the maps inside a work_dir.
-    public static let folderName = "maps"
-
-    /// Column names of the coordinates: `x`, `y`, `z`, then `d3`, `d4`, …
-    public static func columnNames(dimensions: Int) -> [String] {
-        (0..<dimensions).map { $0 < 3 ? ["x", "y", "z"][$0] : "d\($0)" }
-    }
-
     /// A key is a file name stem: letters, digits, `-`, `_` and `.` (not leading), at most 100.
     public static func isValidKey(_ key: String) -> Bool {
         guard !key.isEmpty, key.count <= 100, key.first != "." else { return false }
@@ -58,53 +50,35 @@ public struct EmbeddingMap: Sendable, Equatable {
     /// (`key, method, dimensions, count, parameters, created`), each atomically.
     public func write(to workDirectory: URL, created: Date = Date()) throws {
         guard Self.isValidKey(key) else { throw MapError.invalidKey(key) }
-        let folder = workDirectory.appendingPathComponent(Self.folderName)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var table = CSVTable(header: ["index", "filename"] + Self.columnNames(dimensions: dimensions))
-        for row in 0..<count {
-            var fields = [String(ids[row]), filenames[row]]
-            for k in 0..<dimensions { fields.append(decimal(Double(points[row * dimensions + k]), 6)) }
-            table.append(fields)
-        }
-        try AtomicFile.write(table.contents, to: folder.appendingPathComponent("\(key).csv"))
+        try FileManager.default.createDirectory(at: MapFiles.folder(in: workDirectory), withIntermediateDirectories: true)
+        let text = MapFiles.pointsText(ids: ids, filenames: filenames, points: points, dimensions: dimensions)
+        try AtomicFile.write(text, to: MapFiles.pointsURL(key: key, in: workDirectory))
         let formatter = ISO8601DateFormatter()
         let info: [String: Any] = ["key": key, "method": method.rawValue, "dimensions": dimensions, "count": count,
                                    "parameters": parameters, "created": formatter.string(from: created)]
         let json = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(json + Data("\n".utf8), to: folder.appendingPathComponent("\(key).json"))
+        try AtomicFile.write(json + Data("\n".utf8), to: MapFiles.infoURL(key: key, in: workDirectory))
     }
 
     /// Reads `WORK_DIR/maps/KEY.csv` back.
     public static func read(key: String, from workDirectory: URL) throws(MapError) -> EmbeddingMap {
         guard isValidKey(key) else { throw .invalidKey(key) }
-        let folder = workDirectory.appendingPathComponent(folderName)
-        let csv = folder.appendingPathComponent("\(key).csv")
+        let csv = MapFiles.pointsURL(key: key, in: workDirectory)
         guard let text = try? String(contentsOf: csv, encoding: .utf8) else { throw .unreadable(csv.path, "cannot read the file") }
-        var lines = text.split(whereSeparator: \.isNewline)
-        guard !lines.isEmpty else { throw .unreadable(csv.path, "empty file") }
-        let header = CSVReader.fields(lines.removeFirst()) ?? []
-        let dimensions = header.count - 2
-        guard dimensions >= 1, header.first == "index" else { throw .unreadable(csv.path, "line 1: not a map header") }
-        var ids: [Int64] = [], names: [String] = [], points: [Float] = []
-        for (number, line) in lines.enumerated() {
-            guard let fields = CSVReader.fields(line), fields.count == dimensions + 2, let id = Int64(fields[0]) else {
-                throw .unreadable(csv.path, "line \(number + 2): expected \(dimensions + 2) fields")
-            }
-            let values = fields[2...].compactMap { Float($0) }
-            guard values.count == dimensions else { throw .unreadable(csv.path, "line \(number + 2): not numbers") }
-            ids.append(id)
-            names.append(fields[1])
-            points += values
+        let rows: (ids: [Int64], filenames: [String], points: [Float], dimensions: Int)
+        switch MapFiles.readPoints(text) {
+        case .success(let read): rows = read
+        case .failure(let failure): throw .unreadable(csv.path, failure.reason)
         }
         var method = MapMethod.manual
         var parameters: [String: String] = [:]
-        if let data = try? Data(contentsOf: folder.appendingPathComponent("\(key).json")),
+        if let data = try? Data(contentsOf: MapFiles.infoURL(key: key, in: workDirectory)),
            let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             method = (info["method"] as? String).flatMap(MapMethod.init(rawValue:)) ?? .manual
             parameters = info["parameters"] as? [String: String] ?? [:]
         }
-        return EmbeddingMap(key: key, method: method, dimensions: dimensions, ids: ids, filenames: names, points: points,
-                            parameters: parameters)
+        return EmbeddingMap(key: key, method: method, dimensions: rows.dimensions, ids: rows.ids, filenames: rows.filenames,
+                            points: rows.points, parameters: parameters)
     }
 }
 

@@ -10,8 +10,8 @@ public struct LabelOptions: Sendable, Codable, Equatable {
     public var format: AnnotationFormat?
     /// The CSV column holding the label.
     public var labelColumn: String = "label"
-    /// Neighbours for the kNN label disagreement.
-    public var neighbours: Int = 10
+    /// Neighbors for the kNN label disagreement (`neighbours` in `config.json`).
+    public var neighbors: Int = 10
     /// Ridge strength and softmax temperature of the out-of-sample classifier (``WrongLabels``).
     public var ridgeLambda: Double = 3
     public var temperature: Float = 0.1
@@ -29,6 +29,11 @@ public struct LabelOptions: Sendable, Codable, Equatable {
     public var forceSquare: Bool = false
 
     public enum DataType: String, Sendable, Codable, CaseIterable { case image, bbox }
+
+    enum CodingKeys: String, CodingKey {
+        case annotations, predictions, format, labelColumn, neighbors = "neighbours", ridgeLambda, temperature, useLogits
+        case copyMissing, sliceLabels, sliceSplit, dataType, alpha, forceSquare
+    }
 
     public init(annotations: String, predictions: String? = nil, format: AnnotationFormat? = nil) {
         self.annotations = annotations
@@ -203,7 +208,7 @@ struct LabelStage {
         let wrong = WrongLabels.compute(vectors, labels: labels, classCount: plan.classNames.count, lambda: options.ridgeLambda,
                                         temperature: options.temperature)
         let graph = try neighborGraph(rows: rows, vectors: vectors, samples: samples)
-        let disagreement = LabelDisagreement.compute(graph: graph, labels: labels, k: options.neighbours)
+        let disagreement = LabelDisagreement.compute(graph: graph, labels: labels, k: options.neighbors)
         let components = ConnectedComponents.find(graph: graph, threshold: componentThreshold)
         var componentOf: [Int: Int] = [:]
         for (position, component) in components.componentOf.enumerated() { componentOf[rows[position]] = rows[component] }
@@ -355,7 +360,7 @@ struct LabelStage {
     /// when it is over exactly these samples with this metric and k, else one built for them
     /// (its file unlinked once mapped).
     private func neighborGraph(rows: [Int], vectors: FeatureMatrix, samples: [ValidSample]) throws -> KNNGraph {
-        let k = min(options.neighbours, rows.count - 1)
+        let k = min(options.neighbors, rows.count - 1)
         if rows.elementsEqual(samples.indices.lazy.filter { samples[$0].featureRow != nil }),
            let run = try? KNNGraph(contentsOf: directory.appendingPathComponent(KNNGraph.fileName)),
            run.rows == rows.count, run.metric == metric, run.k == k {
