@@ -54,15 +54,23 @@ public final class StageMeter: @unchecked Sendable {
     private var current: Running?
     private var figures: [StageFigures] = []
 
-    public init() {}
+    /// The stage at whose start the process stops itself (`SIGSTOP`), so that a test or a
+    /// benchmark can `kill -9` a run exactly there (`WINNOW_STOP_AT_STAGE=index`); nil: never.
+    private let stopAt: String?
+
+    public init(stoppingAt stage: String? = ProcessInfo.processInfo.environment["WINNOW_STOP_AT_STAGE"]) {
+        stopAt = stage
+    }
 
     /// Ends the current stage (if any) and starts `name`.
     public func enter(_ name: String) {
-        lock.lock(); defer { lock.unlock() }
-        endCurrent()
-        Self.returnFreedMemory()
-        Self.resetPeak()
-        current = Running(name: name, wall: Date(), cpu: Self.processCPUSeconds())
+        lock.withLock {
+            endCurrent()
+            Self.returnFreedMemory()
+            Self.resetPeak()
+            current = Running(name: name, wall: Date(), cpu: Self.processCPUSeconds())
+        }
+        if name == stopAt { raise(SIGSTOP) }
     }
 
     /// Ends the current stage; every stage measured, in the order of ``stageNames``.
