@@ -15,13 +15,14 @@ struct WinnowCommand: AsyncParsableCommand {
               winnow run photos/ --json                   print the summary as JSON
               winnow search work --image query.jpg         images like this one
               winnow clean work --quarantine q --apply    keep the best of each duplicate group
+              winnow mark work --not-copy 12,40           a decision every later run applies (winnow marks)
               winnow serve work                           browse the findings at http://127.0.0.1:8765/
               winnow visualize work --method umap         2-D map of the embeddings (work/maps/umap.csv)
               winnow gallery work --kind duplicates       HTML gallery (work/galleries/duplicates.html)
             """,
         version: Winnow.version,
         subcommands: [RunCommand.self, SearchCommand.self, CleanCommand.self, UndoCommand.self, ModelsCommand.self,
-                      VisualizeCommand.self, GalleryCommand.self, ServeCommand.self],
+                      VisualizeCommand.self, GalleryCommand.self, ServeCommand.self, MarkCommand.self, MarksCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -57,13 +57,18 @@ public struct CleanPlan: Sendable {
     /// when they share an image. `marks` (from `winnow serve`) override the rules: an image
     /// marked keep is never removed (and becomes its group's keeper), an image marked remove is
     /// removed even when it is alone or the rules would keep it; a group keeps its best member
-    /// not marked remove. Images come from the findings of the last finished run (and the
-    /// images listed now), so a run that failed after listing other inputs changes nothing.
+    /// not marked remove. The decisions recorded with `winnow mark` count as marks (`marks`
+    /// given here override them), and an image in a protected folder is kept whatever it is
+    /// marked. Images come from the findings of the last finished run (and the images listed
+    /// now), so a run that failed after listing other inputs changes nothing.
     public static func make(workDirectory: URL, groups sources: [CleanGroups] = [.exact, .components],
                             rules: [KeeperRule] = [.resolution, .sharpness, .size],
-                            marks: [Int64: ReviewMark] = [:]) throws -> CleanPlan {
+                            marks given: [Int64: ReviewMark] = [:]) throws -> CleanPlan {
         let catalog = try Catalog(url: workDirectory.appendingPathComponent(Catalog.fileName))
         let members = try catalogMembers(in: catalog)
+        let decisions = Decisions(try catalog.decisions())
+        var marks = decisions.marks.merging(given) { $1 }
+        for member in members.values where decisions.isProtected(location: member.location) { marks[member.id] = .keep }
         let edges = try duplicateEdges(in: catalog, sources: sources)
         let grouped = groupedMembers(members, joinedBy: edges)
         let kept = keeperGroups(grouped, rules: rules, marks: marks)

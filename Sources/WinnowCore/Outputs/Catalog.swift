@@ -30,7 +30,7 @@ public final class Catalog: Sendable {
 
     /// A write transaction; a catalog that cannot be written (read-only, full, I/O error)
     /// becomes ``WorkDirectoryError/notWritable(path:reason:)``.
-    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+    func write<T>(_ updates: (Database) throws -> T) throws -> T {
         do { return try database.write(updates) } catch { throw Self.translated(error, directory: directory) }
     }
 
@@ -91,6 +91,18 @@ public final class Catalog: Sendable {
         // rather than in a table beside the decode stage.
         migrator.registerMigration("v2") { db in
             try db.execute(sql: "ALTER TABLE samples ADD COLUMN vector_row INTEGER")
+        }
+        // A person's decisions that every later run applies (``Decision``).
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE decisions (
+                    id INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL CHECK (kind IN ('not_copy', 'keep', 'remove', 'protect')),
+                    first_id INTEGER NOT NULL DEFAULT 0, second_id INTEGER NOT NULL DEFAULT 0,
+                    folder TEXT NOT NULL DEFAULT '',
+                    created REAL NOT NULL,
+                    UNIQUE (kind, first_id, second_id, folder));
+                """)
         }
         return migrator
     }

@@ -79,6 +79,8 @@ struct AnalysisStage {
     let meter: StageMeter?
     /// Verification's progress (see ``VerificationStage/progress``).
     let progress: ProgressHandler?
+    /// Pairs a person marked not a copy (``Decision/notCopy(_:_:)``): scored below every threshold.
+    let notCopies: Set<Decisions.SamplePair>
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         // Usually every sample has a vector: then the samples are shared, not copied.
@@ -134,7 +136,7 @@ struct AnalysisStage {
         // and clean then use the final scores (outliers keep the global ones).
         guard var verification = options.verification, options.metric == .cosine else {
             try? FileManager.default.removeItem(at: reportURL)
-            return (global, global, [], nil)
+            return (global, try CopyVerification.rescored(global, scores: notCopyScores(embedded), to: verifiedURL), [], nil)
         }
         if embedded.count < WhiteningStage.minimumWhiteningRows {
             // Too few images to whiten: the global scores are not calibrated (a stereo pair
@@ -152,8 +154,21 @@ struct AnalysisStage {
                                       evidenceKeptFrom: options.threshold - 1e-5)
         let outcome = stage.run(samples: embedded, graph: global)
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
-        let final = try CopyVerification.rescored(global, scores: outcome.scores, to: verifiedURL)
+        let final = try CopyVerification.rescored(global, scores: outcome.scores + notCopyScores(embedded), to: verifiedURL)
         return (global, final, outcome.checked, outcome.report)
+    }
+
+    /// The pairs marked not a copy, by graph row, with the lowest score there is (they come
+    /// after verification's scores, so they replace them).
+    private func notCopyScores(_ embedded: [ValidSample]) -> [CopyVerification.PairScore] {
+        guard !notCopies.isEmpty else { return [] }
+        let marked = Set(notCopies.flatMap { [$0.first, $0.second] })
+        var row: [Int64: Int] = [:]
+        for (index, sample) in embedded.enumerated() where marked.contains(sample.id) { row[sample.id] = index }
+        return notCopies.sorted { ($0.first, $0.second) < ($1.first, $1.second) }.compactMap { pair in
+            guard let a = row[pair.first], let b = row[pair.second] else { return nil }
+            return CopyVerification.PairScore(a: a, b: b, score: -1)
+        }
     }
 }
 

@@ -335,7 +335,8 @@ public struct Run: Sendable {
             let budget = configuration.verificationFeatureBudget(images: valid.count, dimension: features.dimension)
             let stage = AnalysisStage(options: configuration.analysis, directory: directory, cacheDirectory: workDirectory,
                                       newRun: newRun, crop: configuration.crop, workers: configuration.workers,
-                                      verificationFeatureBudget: budget, meter: meter, progress: progress)
+                                      verificationFeatureBudget: budget, meter: meter, progress: progress,
+                                      notCopies: Decisions(try catalog.decisions()).notCopies)
             analysis = try stage.run(samples: valid, store: features)
         }
         meter.enter("labels")

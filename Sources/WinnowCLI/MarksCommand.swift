@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import WinnowCore
+import WinnowCommandSupport
+
+/// `winnow marks`: the decisions recorded with `winnow mark`, listed or taken back.
+struct MarksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "marks",
+        abstract: "List the decisions recorded with `winnow mark`, or undo some.",
+        discussion: """
+            Each line is a decision's number, when it was made and what it says. The next run (and
+            `clean`) no longer applies an undone decision.
+
+            Examples:
+              winnow marks work                 list
+              winnow marks work --json          as JSON
+              winnow marks work --undo 3        take decision 3 back
+
+            Exit status: 0 done, 64 a number that is not a recorded decision, 66 work_dir not
+            found, 73 work_dir in use or not writable.
+            """
+    )
+
+    @Argument(help: "A work_dir written by `winnow run`.")
+    var workDir: String
+
+    @Option(parsing: .unconditionalSingleValue, help: "The number of a decision to take back (repeatable).")
+    var undo: [Int64] = []
+
+    @Flag(help: "Print the decisions as JSON.")
+    var json = false
+
+    @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
+    var wait = false
+
+    func run() throws {
+        let work = URL(fileURLWithPath: workDir)
+        let catalogURL = work.appendingPathComponent(Catalog.fileName)
+        guard FileManager.default.fileExists(atPath: catalogURL.path) else {
+            throw failure("\(workDir) is not a Winnow work_dir (no \(Catalog.fileName))", ExitStatus.noInput)
+        }
+        if !undo.isEmpty {
+            let lock = try lockWorkDirectory(work, wait: wait)
+            defer { withExtendedLifetime(lock) {} }
+            let missing = try Catalog(url: catalogURL).undoDecisions(undo)
+            guard missing.isEmpty else {
+                throw failure("no decision numbered \(missing.map(String.init).joined(separator: ", ")) (see `winnow marks \(workDir)`)",
+                              ExitCode.validationFailure)
+            }
+        }
+        let recorded = try Catalog(url: catalogURL).decisions()
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: recorded.map(Self.object), options: [.sortedKeys]),
+                         as: UTF8.self))
+        } else {
+            let formatter = ISO8601DateFormatter()
+            for entry in recorded { print("\(entry.number)  \(formatter.string(from: entry.created))  \(entry.decision)") }
+            if recorded.isEmpty { print("no decisions (record some with `winnow mark`)") }
+        }
+    }
+
+    /// One decision as a JSON object: `number`, `created`, `kind`, `samples`, `folder`.
+    static func object(_ entry: RecordedDecision) -> [String: Any] {
+        var object: [String: Any] = ["number": entry.number, "created": ISO8601DateFormatter().string(from: entry.created),
+                                     "samples": entry.decision.samples]
+        switch entry.decision {
+        case .notCopy: object["kind"] = "not_copy"
+        case .keep: object["kind"] = "keep"
+        case .remove: object["kind"] = "remove"
+        case .protect(let folder): object["kind"] = "protect"; object["folder"] = folder
+        }
+        return object
+    }
+}
