@@ -92,20 +92,20 @@ public final class Catalog: Sendable {
         migrator.registerMigration("v2") { db in
             try db.execute(sql: "ALTER TABLE samples ADD COLUMN vector_row INTEGER")
         }
-        // A person's decisions that every later run applies (``Decision``).
-        migrator.registerMigration("v3") { db in
-            try db.execute(sql: """
-                CREATE TABLE decisions (
-                    id INTEGER PRIMARY KEY,
-                    kind TEXT NOT NULL CHECK (kind IN ('not_copy', 'keep', 'remove', 'protect')),
-                    first_id INTEGER NOT NULL DEFAULT 0, second_id INTEGER NOT NULL DEFAULT 0,
-                    folder TEXT NOT NULL DEFAULT '',
-                    created REAL NOT NULL,
-                    UNIQUE (kind, first_id, second_id, folder));
-                """)
-        }
+        migrator.registerMigration("v3") { db in try db.execute(sql: decisionsTable) }
         return migrator
     }
+
+    /// A person's decisions that every later run applies (``Decision``); each recorded once.
+    private static let decisionsTable = """
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('not_copy', 'keep', 'remove', 'protect')),
+            first_id INTEGER NOT NULL DEFAULT 0, second_id INTEGER NOT NULL DEFAULT 0,
+            folder TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            UNIQUE (kind, first_id, second_id, folder));
+        """
 
     // MARK: Runs
 
