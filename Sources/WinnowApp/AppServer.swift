@@ -21,6 +21,8 @@ public struct AppServer: Sendable {
     /// Thumbnails and previews being made at once: at most one per core.
     let imageWork = WorkLimiter(width: ProcessInfo.processInfo.activeProcessorCount)
     let neighbors: NeighborFinder
+    /// The work_dir's catalog, for the decisions made in the app.
+    let catalog: Catalog
     /// One-line notes about work_dir files the app could not use (it serves without them).
     public var warnings: [String] { neighbors.warning.map { [$0] } ?? [] }
 
@@ -32,6 +34,7 @@ public struct AppServer: Sendable {
         thumbnails = ThumbnailStore(workDirectory: data.directory)
         previews = thumbnails.resized(side: 1600, folder: ThumbnailStore.folderName + "/large")
         neighbors = NeighborFinder(data: data)
+        catalog = try Catalog(url: data.directory.appendingPathComponent(Catalog.fileName))
     }
 
     /// Listens on `policy.host`:`port` (0 picks a free port) until SIGINT/SIGTERM;
@@ -55,6 +58,7 @@ public struct AppServer: Sendable {
         SummaryController(data: data, marks: marks, hasNeighbors: neighbors.available).addRoutes(to: router)
         SamplesController(data: data, marks: marks, thumbnails: thumbnails, neighbors: neighbors).addRoutes(to: router)
         MarksController(data: data, marks: marks).addRoutes(to: router)
+        DecisionsController(data: data, catalog: catalog).addRoutes(to: router)
         ImagesController(data: data, thumbnails: thumbnails, previews: previews, work: imageWork).addRoutes(to: router)
         FilesController(directory: data.directory).addRoutes(to: router)
         return router

@@ -51,25 +51,13 @@ struct MarksCommand: ParsableCommand {
         }
         let recorded = try Catalog(url: catalogURL).decisions()
         if json {
-            print(String(decoding: try JSONSerialization.data(withJSONObject: recorded.map(Self.object), options: [.sortedKeys]),
-                         as: UTF8.self))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(recorded), as: UTF8.self))
         } else {
             let formatter = ISO8601DateFormatter()
             for entry in recorded { print("\(entry.number)  \(formatter.string(from: entry.created))  \(entry.decision)") }
             if recorded.isEmpty { print("no decisions (record some with `winnow mark`)") }
         }
-    }
-
-    /// One decision as a JSON object: `number`, `created`, `kind`, `samples`, `folder`.
-    static func object(_ entry: RecordedDecision) -> [String: Any] {
-        var object: [String: Any] = ["number": entry.number, "created": ISO8601DateFormatter().string(from: entry.created),
-                                     "samples": entry.decision.samples]
-        switch entry.decision {
-        case .notCopy: object["kind"] = "not_copy"
-        case .keep: object["kind"] = "keep"
-        case .remove: object["kind"] = "remove"
-        case .protect(let folder): object["kind"] = "protect"; object["folder"] = folder
-        }
-        return object
     }
 }

@@ -31,7 +31,8 @@ struct BrowserTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("neighbours shown") && result.output.contains("'keep best' marked cluster")
                 && result.output.contains("sort by wrong-label score") && result.output.contains("likely-wrong-label filter")
-                && result.output.contains("gallery duplicates shows") && result.output.contains(", 0 failed"))
+                && result.output.contains("gallery duplicates shows") && result.output.contains("'not a copy' recorded the pair")
+                && result.output.contains(", 0 failed"))
         #expect(try AppTestData.readCSV(work.appendingPathComponent("review_marks.csv")).count >= 2)
         for name in ["summary", "grid", "clusters", "map", "labels", "gallery-duplicates", "gallery-components"] {
             let png = shots.appendingPathComponent("\(name).png")

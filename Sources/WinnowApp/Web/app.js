@@ -323,6 +323,14 @@ async function setMarks(indices, mark) {
   setStatus(indices.length + ' marked ' + mark);
 }
 
+// Records that two images are not copies (a decision every later `winnow run` applies).
+async function markNotCopy(a, b, node) {
+  const answer = await api('/api/decisions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                body: JSON.stringify({ kind: 'not_copy', indices: [a, b] }) });
+  node.classList.add('marked-not-copy');
+  setStatus(a + ' and ' + b + ': not a copy (decision ' + answer.number + '; applies from the next run, winnow marks lists it)');
+}
+
 function countMarks() {
   const counts = {};
   for (const mark of state.samples.mark) if (mark) counts[mark] = (counts[mark] || 0) + 1;
@@ -369,9 +377,15 @@ async function select(index) {
   state.neighbors = answer.neighbors.map(n => n.index);
   document.getElementById('d-source').textContent = '(' + answer.source + ')';
   list.replaceChildren(...(answer.neighbors.length ? answer.neighbors.map(n => {
+    const notCopy = el('button', { type: 'button', class: 'not-copy', title: 'these two are not copies (applies from the next run)',
+                                   text: 'not a copy' });
+    notCopy.addEventListener('click', event => {
+      event.stopPropagation();
+      markNotCopy(index, n.index, node).catch(error => { console.error(error); setStatus(error.message); });
+    });
     const node = el('div', { class: 'neighbor', dataset: { index: String(n.index) }, title: n.filename },
       el('img', { src: thumbOf(n.index), loading: 'lazy', alt: n.filename }),
-      fmt(n.similarity));
+      fmt(n.similarity), notCopy);
     node.addEventListener('click', () => select(n.index));
     return node;
   }) : [el('p', { class: 'hint', text: 'no neighbours known' })]));

@@ -17,8 +17,8 @@ public enum Decision: Sendable, Hashable, CustomStringConvertible {
     /// No image under this folder (an absolute path) is ever in `remove.csv`.
     case protect(folder: String)
 
-    /// The catalog's spelling of the kind.
-    var kind: String {
+    /// The catalog's (and the JSON's) spelling of the kind.
+    public var kind: String {
         switch self {
         case .notCopy: "not_copy"
         case .keep: "keep"
@@ -47,11 +47,24 @@ public enum Decision: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A decision as the catalog holds it: its number (for `--undo`) and when it was made.
-public struct RecordedDecision: Sendable, Equatable {
+/// A decision as the catalog holds it: its number (for `--undo`) and when it was made. As JSON
+/// (`winnow marks --json`, the app's `/api/decisions`): `number`, `created` (ISO 8601), `kind`,
+/// `samples` and, for a protected folder, `folder`.
+public struct RecordedDecision: Sendable, Equatable, Encodable {
     public var number: Int64
     public var decision: Decision
     public var created: Date
+
+    private enum CodingKeys: String, CodingKey { case number, created, kind, samples, folder }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(number, forKey: .number)
+        try container.encode(ISO8601DateFormatter().string(from: created), forKey: .created)
+        try container.encode(decision.kind, forKey: .kind)
+        try container.encode(decision.samples, forKey: .samples)
+        if case .protect(let folder) = decision { try container.encode(folder, forKey: .folder) }
+    }
 }
 
 /// Every decision of a work_dir, in the forms the run and `clean` apply them.
