@@ -67,6 +67,11 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Decompression-bomb limits") var limits: DecodeLimitOptions
 
+    @Option(help: ArgumentHelp(
+        "A finished work_dir to match this run's images against (same --model): its copies among them go to reference_matches.csv; its index is reused.",
+        valueName: "work_dir"))
+    var reference: String?
+
     @Flag(help: "Print the summary as JSON on standard output.")
     var json = false
 
@@ -118,7 +123,7 @@ struct RunCommand: ParsableCommand {
             quality: thresholds.thresholds, workers: threads, embedding: embedding,
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
             analysis: similarity.options(for: embedding), labels: labels.options,
-            decodeLimits: limits.limits, memoryBudget: maxMemory.flatMap(MemoryBudget.parse))
+            decodeLimits: limits.limits, memoryBudget: maxMemory.flatMap(MemoryBudget.parse), reference: reference)
     }
 
     /// Runs `configuration`, reporting to `bar` and `warnings` when given; failures become
@@ -148,6 +153,11 @@ struct RunCommand: ParsableCommand {
             throw failure(error, ExitStatus.software)
         } catch let error as EmbeddingError {
             throw failure(error, error.exitStatus)
+        } catch let error as SearchError {
+            if case .unreadableFile = error { throw failure("--reference: \(error)", ExitStatus.dataError) }
+            throw failure("--reference: \(error)", ExitStatus.noInput)
+        } catch let error as ReferenceError {
+            throw failure(error, ExitCode.validationFailure)
         } catch let error as AnnotationError {
             standardError("winnow: annotations: \(error)")
             throw ExitStatus.dataError

@@ -104,6 +104,9 @@ enum SummaryReport {
             // Leaks are pairs of images, not files: no share of the files.
             if s.leaks > 0 { lines.append("  " + "split leaks".padding(toLength: 22, withPad: " ", startingAt: 0)
                 + String(format: " %7d  ", s.leaks) + (s.leaks == 1 ? "pair" : "pairs") + " of near copies across splits (leaks.csv)") }
+            if let matches = s.referenceMatches {
+                lines.append("  reference matches     \(String(format: "%7d", matches))  images of this run that copy the reference's (reference_matches.csv)")
+            }
             if s.addedImages > 0 {
                 lines.append("  added \(s.addedImages) images; \(s.addedAlreadyKnown) of them are near copies of images already here (new_vs_known.csv)")
             }

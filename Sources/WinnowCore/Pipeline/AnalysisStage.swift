@@ -52,6 +52,8 @@ struct AnalysisFindings {
     var nearDuplicates = 0
     var leaks = 0
     var addedAlreadyKnown = 0
+    /// Matches with the reference work_dir (`--reference`), nil without one.
+    var referenceMatches: Int?
     var verification: VerificationStage.Report?
     /// The scores and similar pairs (each once, lower id first) for the catalog.
     var scores: (scores: [SampleScores], pairs: [(Int64, Int64, Float)])?
@@ -138,15 +140,7 @@ struct AnalysisStage {
             try? FileManager.default.removeItem(at: reportURL)
             return (global, try CopyVerification.rescored(global, scores: notCopyScores(embedded), to: verifiedURL), [], nil)
         }
-        if embedded.count < WhiteningStage.minimumWhiteningRows {
-            // Too few images to whiten: the global scores are not calibrated (a stereo pair
-            // can score 0.9), so every neighbour pair is checked and a rejected pair stays
-            // below the pair and component thresholds.
-            verification.sure = 1
-            verification.candidates = options.nearestNeighborsK
-            verification.rejectedFloor = 0
-            verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
-        }
+        if embedded.count < WhiteningStage.minimumWhiteningRows { verification = Self.uncalibrated(verification, options) }
         // Only checks scored at or above the pair threshold can be reported (`duplicates.csv`);
         // the margin covers the score's round trip through the graph's distance.
         let stage = VerificationStage(options: verification, directory: cacheDirectory, crop: crop, workers: workers,
@@ -156,6 +150,18 @@ struct AnalysisStage {
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
         let final = try CopyVerification.rescored(global, scores: outcome.scores + notCopyScores(embedded), to: verifiedURL)
         return (global, final, outcome.checked, outcome.report)
+    }
+
+    /// Verification over vectors too few to whiten: the global scores are not calibrated (a
+    /// stereo pair can score 0.9), so every neighbour pair is checked and a rejected pair stays
+    /// below the pair and component thresholds.
+    static func uncalibrated(_ verification: CopyVerification.Options, _ options: AnalysisOptions) -> CopyVerification.Options {
+        var verification = verification
+        verification.sure = 1
+        verification.candidates = options.nearestNeighborsK
+        verification.rejectedFloor = 0
+        verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
+        return verification
     }
 
     /// The pairs marked not a copy, by graph row, with the lowest score there is (they come

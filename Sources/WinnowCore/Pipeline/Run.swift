@@ -28,13 +28,16 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     /// `--max-memory`; nil (and in `config.json` files written before it existed) means
     /// ``MemoryBudget/machineDefault``.
     public var memoryBudget: MemoryBudget?
+    /// `--reference`: a finished work_dir whose images this run's images are matched against
+    /// (``ReferenceStage``); nil: none.
+    public var reference: String?
 
     public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
                 quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                 embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false,
                 analysis: AnalysisOptions = AnalysisOptions(), labels: LabelOptions? = nil,
-                decodeLimits: DecodeLimits = DecodeLimits(), memoryBudget: MemoryBudget? = nil) {
+                decodeLimits: DecodeLimits = DecodeLimits(), memoryBudget: MemoryBudget? = nil, reference: String? = nil) {
         self.inputs = inputs
         self.workDirectory = workDirectory
         self.ingest = ingest
@@ -48,6 +51,7 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.labels = labels
         self.decodeLimits = decodeLimits
         self.memoryBudget = memoryBudget
+        self.reference = reference
     }
 
     /// Bytes of local features copy verification keeps between blocks: its default, or what the
@@ -113,6 +117,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var seconds: Double
     /// The label analyses (`--annotations`), nil without annotations.
     public var labels: LabelSummary? = nil
+    /// Images of this run that are copies of the reference's (`--reference`; nil without one).
+    public var referenceMatches: Int? = nil
     /// What each stage cost (``StageMeter``); nil in summaries written before it was measured.
     public var stages: [StageFigures]? = nil
 
@@ -168,11 +174,14 @@ public struct Run: Sendable {
         /// The row of the user's vectors (`--embeddings`) of each of `found.sources`, if any.
         var vectorRows: [Int?]
         var pending: PendingSamples.Options
+        /// The reference work_dir (`--reference`), opened and checked.
+        var reference: SimilaritySearch?
     }
 
     private func prepare(onSkipped: (@Sendable (SkippedEntry) -> Void)?) throws -> Inputs {
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         let embedding = configuration.embedding == .none ? nil : try EmbeddingSource(configuration.embedding)
+        let reference = try configuration.reference.map { try ReferenceStage.open($0, embedding: configuration.embedding) }
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
         var found = try ingestor.ingest(configuration.inputs)
         found.skipped.forEach { onSkipped?($0) }
@@ -199,7 +208,8 @@ public struct Run: Sendable {
         try (configuration.memoryBudget ?? .machineDefault).check(
             configuration.memoryEstimate(images: sources.count, dimension: embedding?.dimension ?? 0,
                                          embeds: embedding?.embedder != nil))
-        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, vectorRows: vectorRows, pending: pending)
+        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, vectorRows: vectorRows, pending: pending,
+                      reference: reference)
     }
 
     /// The run, once the work_dir is locked. The sources are dropped once the catalog has them
@@ -232,10 +242,10 @@ public struct Run: Sendable {
         let features = embedding?.store
         embedding = nil
         let newRun = try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil
-        let labels = inputs.labels, objects = inputs.objects
+        let labels = inputs.labels, objects = inputs.objects, reference = inputs.reference
         return try publish(run: runID, catalog: catalog) { staging in
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: features,
-                                                          newRun: newRun, labels: labels, objects: objects,
+                                                          newRun: newRun, labels: labels, objects: objects, reference: reference,
                                                           meter: meter, progress: progress, into: staging)
             summary.processedThisRun = pendingCount
             summary.skippedEntries = found.skipped.count
@@ -305,12 +315,13 @@ public struct Run: Sendable {
     private func analyseAndWrite(catalog: Catalog, found: IngestResult, features: FeatureStore?,
                                  newRun: Int64?, labels: LabelStage.Loaded?,
                                  objects: (annotations: [String: Annotation], problems: [AnnotationError])?,
-                                 meter: StageMeter, progress: ProgressHandler?,
+                                 reference: SimilaritySearch?, meter: StageMeter, progress: ProgressHandler?,
                                  into directory: URL) throws -> (RunSummary, Catalog.Findings) {
         meter.enter("analyses")
         let valid = try catalog.validSamples()
         let invalid = try catalog.invalidSamples()
         // Copy descriptors are whitened over the collection for the analyses and atrain_features.dat.
+        let rawFeatures = features
         var features = features
         meter.enter("whiten")
         if let store = features, let blocks = configuration.embedding.whitenedBlocks {
@@ -338,6 +349,13 @@ public struct Run: Sendable {
                                       verificationFeatureBudget: budget, meter: meter, progress: progress,
                                       notCopies: Decisions(try catalog.decisions()).notCopies)
             analysis = try stage.run(samples: valid, store: features)
+            if let reference, let rawFeatures {
+                meter.enter("reference")
+                analysis.referenceMatches = try ReferenceStage(
+                    search: reference, options: configuration.analysis, directory: directory, cacheDirectory: workDirectory,
+                    crop: configuration.crop, workers: configuration.workers, verificationFeatureBudget: budget, progress: progress
+                ).run(embedded: valid.filter { $0.featureRow != nil }, store: rawFeatures)
+            }
         }
         meter.enter("labels")
         var labelSummary: LabelSummary?
@@ -372,7 +390,7 @@ public struct Run: Sendable {
             components: analysis.components, imagesInComponents: analysis.imagesInComponents,
             outliers: analysis.outliers, nearDuplicates: analysis.nearDuplicates, leaks: labels?.leaks ?? analysis.leaks,
             addedImages: newRun.map { run in valid.filter { $0.addedRun == run }.count } ?? 0,
-            addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0, labels: labels)
+            addedAlreadyKnown: analysis.addedAlreadyKnown, seconds: 0, labels: labels, referenceMatches: analysis.referenceMatches)
     }
 }
 

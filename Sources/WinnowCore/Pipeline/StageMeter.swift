@@ -44,10 +44,11 @@ public final class StageMeter: @unchecked Sendable {
     /// The stages of `winnow run`, in order: ingest (listing the inputs, loading the model and
     /// annotations, registering the files in the catalog), decode (decode + statistics +
     /// embedding), whiten, index (kNN), verify (copy verification), analyses (the catalog read,
-    /// quality issues, exact duplicates and the embedding analyses with their files), labels,
+    /// quality issues, exact duplicates and the embedding analyses with their files), reference
+    /// (matching the images with a reference work_dir's, `--reference`), labels,
     /// outputs (the work_dir's other files and the summary). The catalog commit and the move of
     /// the staged files into place follow `summary.json`, so no stage holds them.
-    public static let stageNames = ["ingest", "decode", "whiten", "index", "verify", "analyses", "labels", "outputs"]
+    public static let stageNames = ["ingest", "decode", "whiten", "index", "verify", "analyses", "reference", "labels", "outputs"]
 
     private struct Running { var name: String; var wall: Date; var cpu: Double }
     private let lock = NSLock()

@@ -158,3 +158,24 @@ extension LeakRow {
                   fromFilename: from.name, toFilename: to.name)
     }
 }
+
+/// `reference_matches.csv` (`--reference`): an image of this run and a reference image it is a
+/// copy of — the final score (verification's where it checked the pair, else the global
+/// similarity), the global similarity, and whether local features verified it (a match above
+/// the certain similarity is not checked).
+public struct ReferenceMatchRow: WorkDirKeyedRow, Equatable {
+    public var index: Int64
+    public var filename: String
+    public var referenceIndex: Int64
+    public var referenceFilename: String
+    public var similarity: Double
+    public var globalSimilarity: Double
+    public var verified: Bool
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case index, filename, referenceIndex = "reference_index", referenceFilename = "reference_filename", similarity
+        case globalSimilarity = "global_similarity", verified
+    }
+
+    public static var sampleColumns: [String] { [CodingKeys.index.rawValue] }
+}

@@ -20,6 +20,7 @@ public enum WorkDirFile {
     public static let scores = WorkDirCSV<ScoresRow>("scores.csv")
     public static let leaks = WorkDirCSV<LeakRow>("leaks.csv")
     public static let newVsKnown = WorkDirCSV<NewVsKnownRow>("new_vs_known.csv")
+    public static let referenceMatches = WorkDirCSV<ReferenceMatchRow>("reference_matches.csv")
     // Labels.
     public static let crops = WorkDirCSV<CropRow>("atrain_crops.csv")
     public static let labelPurity = WorkDirCSV<LabelPurityRow>("label_purity.csv")
@@ -44,6 +45,6 @@ public enum WorkDirFile {
     public static let sliced: [Sliced] = [
         Sliced(featureList), Sliced(statistics), Sliced(quality), Sliced(scores), Sliced(similarity), Sliced(outliers),
         Sliced(connectedComponents), Sliced(nearDuplicates), Sliced(exactDuplicates), Sliced(leaks), Sliced(labelScores),
-        Sliced(likelyWrongLabels), Sliced(detectionMistakenness),
+        Sliced(likelyWrongLabels), Sliced(detectionMistakenness), Sliced(referenceMatches),
     ]
 }
