@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,18 @@ def test_a_missing_binary_says_to_set_winnow_bin(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(winnow.BinaryNotFoundError, match="WINNOW_BIN"):
         winnow.create(work_dir=tmp_path / "w").search(tmp_path / "q.jpg")
+
+
+def test_a_reference_run_finds_its_images_in_the_reference(set_a, corpus: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    folder.mkdir()
+    photos = sorted(p for p in (corpus / "images").iterdir() if p.suffix == ".jpg")[:3]
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+    controller = winnow.create(work_dir=tmp_path / "work", input_dir=folder)
+    assert controller.run(reference=set_a.controller.work_dir, progress=lambda line: None, print_summary=False) == 0
+    matches = controller.reference_matches()
+    assert list(matches.columns) == ["index", "filename", "reference_index", "reference_filename", "similarity",
+                                     "global_similarity", "verified"]
+    found = {(Path(a).name, Path(b).name) for a, b in zip(matches["filename"], matches["reference_filename"])}
+    assert {(p.name, p.name) for p in photos} <= found, found

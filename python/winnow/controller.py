@@ -139,6 +139,12 @@ class WinnowController:
         ``split_*``). ``split`` keeps pairs whose two images are in that split (or splits)."""
         return self._with_names(readers.read_similarity(self._work_dir), ["from", "to"], data, split, True)
 
+    def reference_matches(self) -> pd.DataFrame:
+        """The images of this run that copy images of the reference work_dir given to
+        ``run(reference=...)`` (``reference_matches.csv``): ``index, filename, reference_index,
+        reference_filename, similarity, global_similarity, verified``, most similar first per image."""
+        return readers.read_reference_matches(self._work_dir)
+
     def outliers(self, data: bool = True, split: Union[str, List[str], None] = None) -> pd.DataFrame:
         """One row per outlier (``outliers.csv``), most isolated first: ``outlier, nearest,
         distance`` — its nearest neighbour and their similarity — and, with ``data``,

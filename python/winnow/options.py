@@ -38,7 +38,7 @@ VALUE_OPTIONS: Tuple[str, ...] = (
     "dark_brightness", "bright_brightness", "blurry_sharpness", "blurry_directional_sharpness",
     "low_information_entropy", "odd_aspect_ratio", "tiny_side", "predictions", "annotation_format",
     "label_column", "alpha", "slice", "slice_split", "max_image_pixels", "max_file_bytes",
-    "threads", "max_memory",
+    "threads", "max_memory", "reference",
 )
 
 #: Winnow's ``winnow run`` switches (``True`` adds the switch, ``False`` leaves it out).

@@ -29,6 +29,7 @@ COMPONENTS = "connected_components.csv"
 COMPONENT_INFO = "component_info.csv"
 SCORES = "scores.csv"
 LABEL_SCORES = "label_scores.csv"
+REFERENCE_MATCHES = "reference_matches.csv"
 SUMMARY = "summary.json"
 CONFIG = "config.json"
 CATALOG = "winnow.sqlite"
@@ -51,6 +52,10 @@ SCORES_COLUMNS: Columns = {
     "component_id": int, "is_outlier": bool, "split": str,
 }
 LABEL_SCORE_COLUMNS: Columns = {"index": int, "filename": str, "label": str, "split": str}
+REFERENCE_MATCH_COLUMNS: Columns = {
+    "index": int, "filename": str, "reference_index": int, "reference_filename": str,
+    "similarity": float, "global_similarity": float, "verified": bool,
+}
 
 
 def read_csv(work_dir: str, name: str, columns: Columns) -> pd.DataFrame:
@@ -113,6 +118,11 @@ def read_statistics(work_dir: str) -> pd.DataFrame:
 def read_similarity(work_dir: str) -> pd.DataFrame:
     """``similarity.csv``: ``from,to,distance`` (distance is a similarity, as in fastdup)."""
     return read_csv(work_dir, SIMILARITY, PAIR_COLUMNS)
+
+
+def read_reference_matches(work_dir: str) -> pd.DataFrame:
+    """``reference_matches.csv`` (``run(reference=...)``): each image that copies a reference image."""
+    return read_csv(work_dir, REFERENCE_MATCHES, REFERENCE_MATCH_COLUMNS)
 
 
 def read_outliers(work_dir: str) -> pd.DataFrame:
