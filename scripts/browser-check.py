@@ -287,20 +287,21 @@ def main():
                 shown = page.eval("[...document.querySelectorAll('#d-neighbors .neighbor')].map(n => Number(n.dataset.index))")
                 expected = [n["index"] for n in get_json(f"api/neighbors/{selected}?k=12")["neighbors"]]
                 check(shown == expected and len(shown) > 0, f"neighbours shown {shown} = /api/neighbors {expected}")
+                page.wait_for("(() => { const i = document.getElementById('d-image'); return i.complete && i.naturalWidth > 0; })()",
+                              what="the clicked image to load")
+                page.wait_for("[...document.querySelectorAll('#d-neighbors img')].slice(0, 6).every(i => i.complete && i.naturalWidth > 0)",
+                              timeout=60, what="the neighbours' thumbnails to load")
                 # "not a copy" on the first neighbour: a real click records the decision in the catalog.
                 if args.try_marks:
-                    button = page.eval("(() => { const r = document.querySelector('#d-neighbors .neighbor .not-copy')"
-                                       ".getBoundingClientRect(); return { x: r.x + r.width / 2, y: r.y + r.height / 2 }; })()")
+                    button = page.eval("(() => { const b = document.querySelector('#d-neighbors .neighbor .not-copy');"
+                                       " b.scrollIntoView({ block: 'center' }); const r = b.getBoundingClientRect();"
+                                       " return { x: r.x + r.width / 2, y: r.y + r.height / 2 }; })()")
                     page.click(button["x"], button["y"])
                     page.wait_for("!!document.querySelector('#d-neighbors .neighbor.marked-not-copy')", what="the not-a-copy mark")
                     pair = sorted([selected, shown[0]])
                     recorded = [d["samples"] for d in get_json("api/decisions") if d["kind"] == "not_copy"]
                     check(pair in recorded and int(page.eval("document.getElementById('detail').dataset.index")) == selected,
                           f"'not a copy' recorded the pair {pair} ({recorded})")
-                page.wait_for("(() => { const i = document.getElementById('d-image'); return i.complete && i.naturalWidth > 0; })()",
-                              what="the clicked image to load")
-                page.wait_for("[...document.querySelectorAll('#d-neighbors img')].slice(0, 6).every(i => i.complete && i.naturalWidth > 0)",
-                              timeout=60, what="the neighbours' thumbnails to load")
                 page.pump(0.5)
                 page.screenshot(os.path.join(args.out, "map.png"))
         else:

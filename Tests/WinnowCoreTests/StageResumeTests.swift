@@ -29,7 +29,7 @@ import Testing
         try #require(uninterrupted.status == 0, "\(uninterrupted.output)")
         let files = try Self.summary(uninterrupted.output).files
 
-        for stage in ["ingest", "decode", "analyses", "whiten", "outputs", "index", "verify", "labels"] {
+        for stage in ["ingest", "decode", "analyses", "whiten", "outputs", "index", "verify", "reference", "labels"] {
             let work = root.appendingPathComponent("killed-at-\(stage)")
             try Self.kill(arguments(work), atTheStartOf: stage)
             let resumed = try TestData.shell(TestData.winnowExecutable.path, arguments(work))

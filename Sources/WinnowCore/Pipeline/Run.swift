@@ -349,8 +349,8 @@ public struct Run: Sendable {
                                       verificationFeatureBudget: budget, meter: meter, progress: progress,
                                       notCopies: Decisions(try catalog.decisions()).notCopies)
             analysis = try stage.run(samples: valid, store: features)
+            meter.enter("reference")
             if let reference, let rawFeatures {
-                meter.enter("reference")
                 analysis.referenceMatches = try ReferenceStage(
                     search: reference, options: configuration.analysis, directory: directory, cacheDirectory: workDirectory,
                     crop: configuration.crop, workers: configuration.workers, verificationFeatureBudget: budget, progress: progress
