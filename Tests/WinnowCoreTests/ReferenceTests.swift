@@ -50,6 +50,9 @@ import Testing
         #expect(!ownPairs.isEmpty && Set(ownPairs.flatMap { [$0.from, $0.to] }).isSubset(of: newIndices))
         #expect(Set(matches.map(\.index)).isSubset(of: newIndices))
         #expect(run.output.contains("\"referenceMatches\" : \(matches.count)") || run.output.contains("\"referenceMatches\":\(matches.count)"))
+        // Without --reference the next run leaves no stale matches behind.
+        #expect(try winnow(["run", new.path, "-w", newWork.path, "--quiet"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: WorkDirFile.referenceMatches.url(in: newWork).path))
     }
 
     @Test func anUnusableReferenceIsOneLineBeforeTheWorkDirIsMade() throws {

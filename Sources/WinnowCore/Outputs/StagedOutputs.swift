@@ -12,7 +12,8 @@ struct StagedOutputs {
     /// write are left as they are.
     static let removedWhenAbsent = [SimilaritySearch.indexFileName, SimilaritySearch.indexFileName + ".projection",
                                      SimilaritySearch.indexFileName + ".coarse", VerificationStage.reportName,
-                                     WhiteningStage.fileName, KNNGraph.fileName, KNNGraph.verifiedFileName]
+                                     WhiteningStage.fileName, KNNGraph.fileName, KNNGraph.verifiedFileName,
+                                     WorkDirFile.referenceMatches.name]
     /// The list of files to remove, written by ``seal()``.
     static let removalList = ".removed"
 
