@@ -57,7 +57,7 @@ public struct AppServer: Sendable {
         AssetsController().addRoutes(to: router)
         SummaryController(data: data, marks: marks, hasNeighbors: neighbors.available).addRoutes(to: router)
         SamplesController(data: data, marks: marks, thumbnails: thumbnails, neighbors: neighbors).addRoutes(to: router)
-        MarksController(data: data, marks: marks).addRoutes(to: router)
+        MarksController(data: data, marks: marks, catalog: catalog).addRoutes(to: router)
         DecisionsController(data: data, catalog: catalog).addRoutes(to: router)
         ImagesController(data: data, thumbnails: thumbnails, previews: previews, work: imageWork).addRoutes(to: router)
         FilesController(directory: data.directory).addRoutes(to: router)

@@ -101,6 +101,9 @@ struct AppMarksTests {
         #expect(try http.post("/api/marks", json: #"{"indices":[\#(single.index)],"mark":"remove"}"#).status == 200)
         let marks = try AppTestData.readCSV(work.appendingPathComponent("review_marks.csv"))
         #expect(marks.count == 3)
+        // The marks are the images' decisions too: `winnow clean` applies them without --marks.
+        #expect(Set(try Catalog(url: work.appendingPathComponent(Catalog.fileName)).decisions().map(\.decision))
+                == [.keep(original.index), .keep(copy.index), .remove(single.index)])
         #expect(marks.first { $0["index"] == String(single.index) }?["mark"] == "remove")
         server.stop()
 

@@ -2,10 +2,13 @@ import Foundation
 import Hummingbird
 import WinnowCore
 
-/// `/api/marks` (GET the marks, POST a change) and `/api/marks.csv` (the marks file).
+/// `/api/marks` (GET the marks, POST a change) and `/api/marks.csv` (the marks file). A change
+/// is saved to `review_marks.csv` and as the images' keep/remove decisions in the catalog, which
+/// `winnow clean` applies (``CleanPlan/make(workDirectory:groups:rules:marks:)``).
 struct MarksController {
     let data: WorkDirData
     let marks: ReviewMarkStore
+    let catalog: Catalog
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("/api/marks") { _, _ in
@@ -25,6 +28,7 @@ struct MarksController {
         let update = try await request.decodeJSON(MarkUpdate.self)
         if let unknown = update.indices.first(where: { data.rowOfIndex[$0] == nil }) { throw HTTPError.noSample(unknown) }
         let changed = try marks.set(update.mark, for: update.indices)
+        try catalog.setMark(update.mark, for: update.indices)
         return try Responses.json(["changed": changed, "marked": marks.all.count])
     }
 }

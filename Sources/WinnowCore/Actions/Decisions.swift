@@ -142,6 +142,19 @@ extension Catalog {
         }
     }
 
+    /// Makes `mark` the keep/remove decision of each of `ids` (nil: none), replacing the one
+    /// they had — the app's keep/remove marks, kept as decisions too.
+    public func setMark(_ mark: ReviewMark?, for ids: [Int64], at created: Date = Date()) throws {
+        try write { db in
+            for id in ids {
+                try db.execute(sql: "DELETE FROM decisions WHERE kind IN ('keep', 'remove') AND first_id = ?", arguments: [id])
+                guard let mark else { continue }
+                try db.execute(sql: "INSERT INTO decisions (kind, first_id, created) VALUES (?, ?, ?)",
+                               arguments: [mark.rawValue, id, created.timeIntervalSince1970])
+            }
+        }
+    }
+
     /// Removes the decisions with these numbers; returns the numbers that were not found.
     public func undoDecisions(_ numbers: [Int64]) throws -> [Int64] {
         try write { db in
