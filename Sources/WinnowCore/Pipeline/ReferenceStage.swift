@@ -55,7 +55,9 @@ struct ReferenceStage {
         var matches = 0
         try WorkDirFile.referenceMatches.write(in: directory) { append in
             for (row, list) in candidates.enumerated() {
-                // A checked pair is a match only when local features verified it; the others by their global score.
+                // A checked pair is a match only when local features verified it; a pair left unchecked
+                // (beyond the first `candidates` neighbours of both images, as in the run's own
+                // verification) by its global score.
                 let scored = list.compactMap { n -> (Neighbor, Float)? in
                     guard let check = checks[Self.key(row, n.index)] else { return (n, n.similarity(options.metric)) }
                     return check.verified ? (n, check.score) : nil
@@ -65,7 +67,7 @@ struct ReferenceStage {
                     try append(ReferenceMatchRow(index: embedded[row].id, filename: embedded[row].filename,
                                                  referenceIndex: reference.id, referenceFilename: reference.filename,
                                                  similarity: Double(score), globalSimilarity: Double(neighbor.similarity(options.metric)),
-                                                 verified: checks[Self.key(row, neighbor.index)] != nil))
+                                                 verified: checks[Self.key(row, neighbor.index)]?.verified == true))
                     matches += 1
                 }
             }
