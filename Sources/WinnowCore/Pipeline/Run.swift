@@ -351,10 +351,8 @@ public struct Run: Sendable {
             analysis = try stage.run(samples: valid, store: features)
             meter.enter("reference")
             if let reference, let rawFeatures {
-                analysis.referenceMatches = try ReferenceStage(
-                    search: reference, options: configuration.analysis, directory: directory, cacheDirectory: workDirectory,
-                    crop: configuration.crop, workers: configuration.workers, verificationFeatureBudget: budget, progress: progress
-                ).run(embedded: valid.filter { $0.featureRow != nil }, store: rawFeatures)
+                analysis.referenceMatches = try referenceStage(reference, budget: budget, progress: progress, into: directory)
+                    .run(embedded: valid.filter { $0.featureRow != nil }, store: rawFeatures)
             }
         }
         meter.enter("labels")
@@ -369,6 +367,13 @@ public struct Run: Sendable {
         let findings = Catalog.Findings(issues: issues, exactDuplicates: duplicates, scores: analysis.scores)
         return (summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
                         analysis: analysis, labels: labelSummary, newRun: newRun), findings)
+    }
+
+    /// The reference stage (`--reference`) with this run's options, writing into `directory`.
+    private func referenceStage(_ reference: SimilaritySearch, budget: Int, progress: ProgressHandler?,
+                                into directory: URL) -> ReferenceStage {
+        ReferenceStage(search: reference, options: configuration.analysis, directory: directory, cacheDirectory: workDirectory,
+                       crop: configuration.crop, workers: configuration.workers, verificationFeatureBudget: budget, progress: progress)
     }
 
     private func summary(valid: [ValidSample], invalid: [InvalidRecord], found: IngestResult, findings: Catalog.Findings,
