@@ -14,6 +14,8 @@ public final class SimilaritySearch: @unchecked Sendable {
     private let rowOfID: [Int64: Int]
     private var embedder: OnnxImageEmbedder?
     private var copyEmbedder: CopyDescriptorEmbedder?
+    /// The run's `whitening.bin`, read on first use (``storedVector(ofRaw:)``); nil inside: none.
+    private var whitening: BlockWhitening??
 
     /// Saved approximate index inside a work_dir.
     public static let indexFileName = "index.faiss"
@@ -94,10 +96,18 @@ public final class SimilaritySearch: @unchecked Sendable {
         guard configuration.embedding.isCopyDescriptor else { return try modelEmbedder().embed([image])[0] }
         let describer = try copyEmbedder ?? CopyDescriptorEmbedder.mobileNetV2(intraOpThreads: 0)
         copyEmbedder = describer
-        let raw = try describer.describe([image])[0]
-        let saved = workDirectory.appendingPathComponent(WhiteningStage.fileName)
-        guard FileManager.default.fileExists(atPath: saved.path) else { return raw }
-        return try BlockWhitening.read(from: saved).apply(raw)
+        return try storedVector(ofRaw: describer.describe([image])[0])
+    }
+
+    /// The vector the run stored for a raw embedding: for copy descriptors the descriptor
+    /// whitened with the run's `whitening.bin` (when it has one), else the embedding as it is.
+    public func storedVector(ofRaw raw: [Float]) throws -> [Float] {
+        guard configuration.embedding.isCopyDescriptor else { return raw }
+        if whitening == nil {
+            let saved = workDirectory.appendingPathComponent(WhiteningStage.fileName)
+            whitening = .some(FileManager.default.fileExists(atPath: saved.path) ? try BlockWhitening.read(from: saved) : nil)
+        }
+        return whitening??.apply(raw) ?? raw
     }
 
     private func modelEmbedder() throws -> OnnxImageEmbedder {

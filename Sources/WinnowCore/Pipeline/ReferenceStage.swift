@@ -79,14 +79,12 @@ struct ReferenceStage {
     /// reference images' samples, in the order they were first found.
     private func candidates(of embedded: [ValidSample], store: FeatureStore) throws -> ([[Neighbor]], [ValidSample]) {
         let vectors = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
-        let whitening = try referenceWhitening()
         let known = Dictionary(try Catalog(url: search.workDirectory.appendingPathComponent(Catalog.fileName)).validSamples()
             .map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var rowOfReference: [Int64: Int] = [:], referenceSamples: [ValidSample] = []
         let lists = try embedded.map { sample -> [Neighbor] in
             guard let row = sample.featureRow else { return [] }
-            let raw = Array(vectors.row(row))
-            let query = whitening?.apply(raw) ?? raw
+            let query = try search.storedVector(ofRaw: Array(vectors.row(row)))
             guard isUsableEmbedding(query) else { return [] }
             return try search.neighbors(ofVector: query, k: options.nearestNeighborsK).compactMap { match in
                 guard let reference = known[match.index] else { return nil }
@@ -99,13 +97,6 @@ struct ReferenceStage {
             }
         }
         return (lists, referenceSamples)
-    }
-
-    /// The reference's whitening for copy descriptors (nil: vectors are compared as stored).
-    private func referenceWhitening() throws -> BlockWhitening? {
-        let saved = search.workDirectory.appendingPathComponent(WhiteningStage.fileName)
-        guard search.configuration.embedding.isCopyDescriptor, FileManager.default.fileExists(atPath: saved.path) else { return nil }
-        return try BlockWhitening.read(from: saved)
     }
 
     /// The pairs copy verification checked, by pair key: final score and whether local features
