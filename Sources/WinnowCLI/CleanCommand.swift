@@ -56,10 +56,7 @@ struct CleanCommand: ParsableCommand {
 
     func run() throws {
         let work = URL(fileURLWithPath: workDir)
-        guard FileManager.default.fileExists(atPath: work.appendingPathComponent(Catalog.fileName).path) else {
-            standardError("winnow: \(workDir) is not a Winnow work_dir (no \(Catalog.fileName))")
-            throw ExitStatus.noInput
-        }
+        _ = try catalogURL(ofWorkDirectory: workDir)
         let lock = try lockWorkDirectory(work, wait: wait)
         let plan = try makePlan(work)
         printPlan(plan)

@@ -66,10 +66,7 @@ struct MarkCommand: ParsableCommand {
 
     func run() throws {
         let work = URL(fileURLWithPath: workDir)
-        let catalogURL = work.appendingPathComponent(Catalog.fileName)
-        guard FileManager.default.fileExists(atPath: catalogURL.path) else {
-            throw failure("\(workDir) is not a Winnow work_dir (no \(Catalog.fileName))", ExitStatus.noInput)
-        }
+        let catalogFile = try catalogURL(ofWorkDirectory: workDir)
         var decisions = try pairs().map { Decision.notCopy($0.0, $0.1) } + keep.map(Decision.keep) + remove.map(Decision.remove)
         for folder in protect {
             var isFolder: ObjCBool = false
@@ -81,7 +78,7 @@ struct MarkCommand: ParsableCommand {
         }
         let lock = try lockWorkDirectory(work, wait: wait)
         defer { withExtendedLifetime(lock) {} }
-        let catalog = try Catalog(url: catalogURL)
+        let catalog = try Catalog(url: catalogFile)
         for decision in decisions {
             do {
                 let number = try catalog.record(decision)

@@ -36,20 +36,17 @@ struct MarksCommand: ParsableCommand {
 
     func run() throws {
         let work = URL(fileURLWithPath: workDir)
-        let catalogURL = work.appendingPathComponent(Catalog.fileName)
-        guard FileManager.default.fileExists(atPath: catalogURL.path) else {
-            throw failure("\(workDir) is not a Winnow work_dir (no \(Catalog.fileName))", ExitStatus.noInput)
-        }
+        let catalogFile = try catalogURL(ofWorkDirectory: workDir)
         if !undo.isEmpty {
             let lock = try lockWorkDirectory(work, wait: wait)
             defer { withExtendedLifetime(lock) {} }
-            let missing = try Catalog(url: catalogURL).undoDecisions(undo)
+            let missing = try Catalog(url: catalogFile).undoDecisions(undo)
             guard missing.isEmpty else {
                 throw failure("no decision numbered \(missing.map(String.init).joined(separator: ", ")) (see `winnow marks \(workDir)`)",
                               ExitCode.validationFailure)
             }
         }
-        let recorded = try Catalog(url: catalogURL).decisions()
+        let recorded = try Catalog(url: catalogFile).decisions()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -21,3 +21,12 @@ func lockWorkDirectory(_ workDirectory: URL, wait: Bool) throws -> WorkDirectory
         throw failure(error.message, ExitStatus.cannotCreate)
     }
 }
+
+/// The catalog of the work_dir at `path`; a folder without one is one line and exit 66.
+func catalogURL(ofWorkDirectory path: String) throws -> URL {
+    let catalog = URL(fileURLWithPath: path).appendingPathComponent(Catalog.fileName)
+    guard FileManager.default.fileExists(atPath: catalog.path) else {
+        throw failure("\(path) is not a Winnow work_dir (no \(Catalog.fileName))", ExitStatus.noInput)
+    }
+    return catalog
+}
