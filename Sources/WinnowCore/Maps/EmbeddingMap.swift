@@ -65,11 +65,7 @@ public struct EmbeddingMap: Sendable, Equatable {
         guard isValidKey(key) else { throw .invalidKey(key) }
         let csv = MapFiles.pointsURL(key: key, in: workDirectory)
         guard let text = try? String(contentsOf: csv, encoding: .utf8) else { throw .unreadable(csv.path, "cannot read the file") }
-        let rows: (ids: [Int64], filenames: [String], points: [Float], dimensions: Int)
-        switch MapFiles.readPoints(text) {
-        case .success(let read): rows = read
-        case .failure(let failure): throw .unreadable(csv.path, failure.reason)
-        }
+        let rows = try MapFiles.readPoints(text, of: csv)
         var method = MapMethod.manual
         var parameters: [String: String] = [:]
         if let data = try? Data(contentsOf: MapFiles.infoURL(key: key, in: workDirectory)),

@@ -35,30 +35,25 @@ public enum MapFiles {
         return table.contents
     }
 
-    /// The rows of a map file's text, or the reason (with its line) why they cannot be read.
-    static func readPoints(_ text: String) -> Result<(ids: [Int64], filenames: [String], points: [Float], dimensions: Int), MapReadFailure> {
+    /// The rows of the map file at `url` (its text given), or why they cannot be read (with the line).
+    static func readPoints(_ text: String, of url: URL) throws(MapError)
+        -> (ids: [Int64], filenames: [String], points: [Float], dimensions: Int) {
         var lines = text.split(whereSeparator: \.isNewline)
-        guard !lines.isEmpty else { return .failure(.init("empty file")) }
+        guard !lines.isEmpty else { throw .unreadable(url.path, "empty file") }
         let header = CSVReader.fields(lines.removeFirst()) ?? []
         let dimensions = header.count - sampleColumns.count
-        guard dimensions >= 1, header.first == sampleColumns[0] else { return .failure(.init("line 1: not a map header")) }
+        guard dimensions >= 1, header.first == sampleColumns[0] else { throw .unreadable(url.path, "line 1: not a map header") }
         var ids: [Int64] = [], names: [String] = [], points: [Float] = []
         for (number, line) in lines.enumerated() {
             guard let fields = CSVReader.fields(line), fields.count == header.count, let id = Int64(fields[0]) else {
-                return .failure(.init("line \(number + 2): expected \(header.count) fields"))
+                throw .unreadable(url.path, "line \(number + 2): expected \(header.count) fields")
             }
             let values = fields[sampleColumns.count...].compactMap { Float($0) }
-            guard values.count == dimensions else { return .failure(.init("line \(number + 2): not numbers")) }
+            guard values.count == dimensions else { throw .unreadable(url.path, "line \(number + 2): not numbers") }
             ids.append(id)
             names.append(fields[1])
             points += values
         }
-        return .success((ids, names, points, dimensions))
-    }
-
-    /// Why a map file's rows cannot be read.
-    struct MapReadFailure: Error {
-        var reason: String
-        init(_ reason: String) { self.reason = reason }
+        return (ids, names, points, dimensions)
     }
 }
