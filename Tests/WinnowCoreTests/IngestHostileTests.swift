@@ -50,7 +50,7 @@ import Testing
         let work = root.appendingPathComponent("wov").path
         let run = try Self.winnow(["run", root.appendingPathComponent("ov").path, sub.path, "-w", work, "--no-embeddings", "--json"])
         #expect(run.status == 0, "\(run.errors)")
-        #expect(try Self.summary(run.output)?.files == 1)
+        #expect(try TestData.runSummary(run.output)?.files == 1)
         let clean = try Self.winnow(["clean", work, "--groups", "exact", "--quarantine", root.appendingPathComponent("q").path, "--apply"])
         #expect(clean.status == 0, "\(clean.errors)")
         #expect(FileManager.default.fileExists(atPath: photo.path), "the only copy was moved away")
@@ -83,7 +83,7 @@ import Testing
         try Self.symlink(photos.appendingPathComponent("broken.jpg"), to: "nowhere.jpg")
         let run = try Self.winnow(["run", photos.path, "-w", root.appendingPathComponent("work").path, "--no-embeddings", "--json"])
         #expect(run.status == 0, "\(run.errors)")
-        #expect(try Self.summary(run.output)?.files == 1)
+        #expect(try TestData.runSummary(run.output)?.files == 1)
         #expect(run.errors.contains { $0.contains("sub/loop") && $0.contains("loop") }, "\(run.errors)")
         #expect(run.errors.contains { $0.contains("broken.jpg") && $0.contains("broken symbolic link") }, "\(run.errors)")
     }
@@ -169,7 +169,7 @@ import Testing
         for name in ["pipes.txt", "pipes.tar"] {
             #expect(run.errors.contains { $0.contains(name) && $0.contains("not a regular file (a FIFO)") }, "\(run.errors)")
         }
-        #expect(try Self.summary(run.output)?.valid == 1)
+        #expect(try TestData.runSummary(run.output)?.valid == 1)
         let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
         #expect(bad.count == 2, "\(bad)")
         for row in bad {
@@ -192,7 +192,7 @@ import Testing
         let run = try Self.winnow(["run", photos.path, zero.path, list.path, "-w", work.path, "--no-embeddings", "--json"],
                                   seconds: 60, addressSpaceKB: 4 << 20)
         #expect(run.status == 0, "\(run.errors)")
-        #expect(try Self.summary(run.output)?.valid == 1)
+        #expect(try TestData.runSummary(run.output)?.valid == 1)
         let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
         #expect(bad.count == 2, "\(bad)")
         #expect(bad.allSatisfy { $0["error_code"] == "ERROR_UNREADABLE" && $0["reason"]?.contains("character device") == true }, "\(bad)")
@@ -241,7 +241,7 @@ import Testing
         let run = try Self.winnow(["run", photos.path, "-w", root.appendingPathComponent("work").path, "--no-embeddings", "--json"],
                                   asNobody: true)
         #expect(run.status == 0, "\(run.errors)")
-        #expect(try Self.summary(run.output)?.files == 1)
+        #expect(try TestData.runSummary(run.output)?.files == 1)
         #expect(run.errors.contains { $0.contains("photos/locked") && $0.contains("Permission denied") }, "\(run.errors)")
     }
 
@@ -255,7 +255,7 @@ import Testing
         #expect(Self.copy(photo, toRawPath: latin1), "could not make the Latin-1 file name")
         let run = try Self.winnow(["run", photos.path, "-w", root.appendingPathComponent("work").path, "--no-embeddings", "--json"])
         #expect(run.status == 0, "\(run.errors)")
-        #expect(try Self.summary(run.output)?.files == 1)
+        #expect(try TestData.runSummary(run.output)?.files == 1)
         #expect(run.errors.contains { $0.contains("photos/caf") && $0.contains("UTF-8") }, "\(run.errors)")
     }
 }
@@ -301,13 +301,6 @@ extension IngestHostileTests {
         }
         let errors = try String(contentsOf: err, encoding: .utf8).split(separator: "\n").map(String.init)
         return Finished(status: process.terminationStatus, output: try String(contentsOf: out, encoding: .utf8), errors: errors)
-    }
-
-    /// The summary of `winnow run --json`.
-    static func summary(_ output: String) throws -> RunSummary? {
-        struct Report: Decodable { var summary: RunSummary }
-        guard let start = output.firstIndex(of: "{") else { return nil }
-        return try JSONDecoder().decode(Report.self, from: Data(output[start...].utf8)).summary
     }
 
     static func symlink(_ link: URL, to destination: String) throws {

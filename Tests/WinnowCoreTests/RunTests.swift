@@ -117,12 +117,10 @@ import Testing
 
         let rerun = try TestData.shell(TestData.winnowExecutable.path, arguments)
         #expect(rerun.status == 0, "\(rerun.output)")
-        struct Report: Decodable { var summary: RunSummary }
-        let jsonStart = rerun.output.firstIndex(of: "{") ?? rerun.output.startIndex
-        let report = try JSONDecoder().decode(Report.self, from: Data(rerun.output[jsonStart...].utf8))
-        #expect(report.summary.files == total)
-        #expect(report.summary.processedThisRun == total - committed)
-        #expect(report.summary.reused == committed)
+        let summary = try #require(try TestData.runSummary(rerun.output))
+        #expect(summary.files == total)
+        #expect(summary.processedThisRun == total - committed)
+        #expect(summary.reused == committed)
 
         let features = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
         let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))

@@ -27,14 +27,14 @@ import Testing
         let reference = root.appendingPathComponent("uninterrupted")
         let uninterrupted = try TestData.shell(TestData.winnowExecutable.path, arguments(reference))
         try #require(uninterrupted.status == 0, "\(uninterrupted.output)")
-        let files = try Self.summary(uninterrupted.output).files
+        let files = try #require(try TestData.runSummary(uninterrupted.output)).files
 
         for stage in ["ingest", "decode", "analyses", "whiten", "outputs", "index", "verify", "reference", "labels"] {
             let work = root.appendingPathComponent("killed-at-\(stage)")
             try Self.kill(arguments(work), atTheStartOf: stage)
             let resumed = try TestData.shell(TestData.winnowExecutable.path, arguments(work))
             #expect(resumed.status == 0, "\(stage): \(resumed.output)")
-            let summary = try Self.summary(resumed.output)
+            let summary = try #require(try TestData.runSummary(resumed.output))
             // Killed before the decode stage finished, every image is decoded by the second run; after, none.
             let decodedBefore = !["ingest", "decode"].contains(stage)
             #expect(summary.files == files && summary.processedThisRun == (decodedBefore ? 0 : files), "\(stage): \(summary)")
@@ -84,11 +84,5 @@ import Testing
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let afterName = stat.range(of: ") ", options: .backwards) else { return false }
         return stat[afterName.upperBound...].first == "T"
-    }
-
-    static func summary(_ output: String) throws -> RunSummary {
-        struct Report: Decodable { var summary: RunSummary }
-        let json = output[(output.firstIndex(of: "{") ?? output.startIndex)...]
-        return try JSONDecoder().decode(Report.self, from: Data(json.utf8)).summary
     }
 }

@@ -9,6 +9,13 @@ typealias TestData = TestFiles
 typealias TestDataMissing = WinnowTestSupport.TestDataMissing
 
 extension TestFiles {
+    /// The summary of `winnow run --json` in a command's output (nil: none printed).
+    static func runSummary(_ output: String) throws -> RunSummary? {
+        struct Report: Decodable { var summary: RunSummary }
+        guard let start = output.firstIndex(of: "{") else { return nil }
+        return try JSONDecoder().decode(Report.self, from: Data(output[start...].utf8)).summary
+    }
+
     /// A corpus set made by `../shared/corpus/make_corpus.py` (prepared by `scripts/test.sh`).
     static func corpus(_ set: String) throws -> URL {
         let url = corpusRoot.appendingPathComponent(set)
