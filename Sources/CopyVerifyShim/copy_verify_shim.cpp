@@ -7,6 +7,7 @@
 #include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <fcntl.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -602,5 +603,9 @@ int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, c
 }
 
 void winnow_cv_set_threads(int threads) { cv::setNumThreads(threads); }
+
+int winnow_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
 
 }  // extern "C"

@@ -92,8 +92,13 @@ import Testing
             #expect(b.peakCacheBytes <= a.peakCacheBytes, "\(a) \(b)")
         }
         #expect(t.screen!.peakCacheBytes < u.screen!.peakCacheBytes / 4, "\(t) \(u)")
-        // The tiny cache drops images still needed: ORB ones are made again, SIFT ones read back.
-        #expect(t.screen!.imagesRedescribed > 0, "\(t)")
+        // The tiny cache drops images still needed: ORB ones go to the spill file once each and
+        // are read back from it, SIFT ones are read back from their cache files.
+        #expect(t.screen!.imagesRedescribed == 0 && t.screen!.imagesSpilled > 0, "\(t)")
+        #expect(t.screen!.imagesReadBack >= t.screen!.imagesSpilled && t.screen!.peakSpillBytes > 0, "\(t)")
+        #expect(u.screen!.imagesSpilled == 0 && u.screen!.peakSpillBytes == 0, "\(u)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("tiny/local_features").path)
+        #expect(!leftovers.contains { $0.hasPrefix("spill") }, "\(leftovers)")
 
         // Every check's score comes back; whole checks only from `evidenceKeptFrom` up.
         #expect(u.candidatePairs == unbounded.scores.count)
@@ -106,6 +111,23 @@ import Testing
         #expect(kept.scores == unbounded.scores)
         expectSameChecks(unbounded.checked.filter { $0.score >= middle }, kept.checked)
         #expect(kept.checked.count < unbounded.checked.count && !kept.checked.isEmpty)
+    }
+
+    @Test func spillThatCannotBeMadeFallsBackToDescribingAgain() throws {
+        let (samples, neighbors) = try groups()
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let unbounded = stage(root.appendingPathComponent("unbounded"), budget: .max, blockPairs: 1 << 20)
+            .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
+        // A folder where the spill file would be made: the file cannot be opened.
+        let blocked = root.appendingPathComponent("blocked")
+        try FileManager.default.createDirectory(at: blocked.appendingPathComponent("local_features/spill-orb.tmp"),
+                                                withIntermediateDirectories: true)
+        let tiny = stage(blocked, budget: 1, blockPairs: 5).run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
+        expectSameChecks(unbounded.checked, tiny.checked)
+        let lines = tiny.report.problems.filter { $0.contains("spill-orb.tmp") }
+        #expect(lines.count == 1 && lines[0].contains("described again") && !lines[0].contains("\n"), "\(tiny.report.problems)")
+        #expect(tiny.report.screen!.imagesRedescribed > 0 && tiny.report.screen!.imagesSpilled == 0, "\(tiny.report)")
     }
 
     @Test func loggedChecksAreReusedAndBadRecordsCheckedAgain() throws {

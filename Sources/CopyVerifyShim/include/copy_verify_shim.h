@@ -114,6 +114,10 @@ int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, c
 /// Threads OpenCV may use inside one call (Winnow parallelises across pairs itself: 1).
 void winnow_cv_set_threads(int threads);
 
+/// Frees the disk behind `length` bytes at `offset` of the open file `fd` (the file keeps its
+/// size; the range reads as zeros). Returns 0, or -1 with errno set.
+int winnow_punch_hole(int fd, int64_t offset, int64_t length);
+
 #ifdef __cplusplus
 }
 #endif

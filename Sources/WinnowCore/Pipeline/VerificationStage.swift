@@ -64,6 +64,11 @@ struct VerificationStage {
             var imagesFailed = 0
             /// Descriptions of images made (or read) again after the feature cache dropped them.
             var imagesRedescribed = 0
+            /// Images the cache dropped while still needed, written to the spill file (once
+            /// each), their readings back, and the most bytes the spill file held at once.
+            var imagesSpilled = 0
+            var imagesReadBack = 0
+            var peakSpillBytes = 0
             var blocks = 0
             var peakCacheBytes = 0
             var featureSeconds = 0.0
@@ -151,7 +156,7 @@ struct VerificationStage {
         let open = indices.indices.filter { !logged[$0] }
         let schedule = PairSchedule(pairs: open.map { (candidates[indices[$0]].a, candidates[indices[$0]].b) },
                                     rowCount: samples.count)
-        var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget)
+        var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget, report: &report)
         var logProblem: String?
         var lower = 0
         let stageName = "verify \(features.detector.rawValue)"
@@ -221,7 +226,7 @@ struct VerificationStage {
     fileprivate func describe(rows: [Int], features featureOptions: LocalFeatures.Options, samples: [ValidSample],
                               report: inout Report) -> [Int: (features: LocalFeatures, fromCache: Bool)] {
         // SIFT features are cached for a resumed run; ORB's are cheaper to make again than to
-        // store (writing a cache file cost about a third of an ORB image's time on set C).
+        // store file by file (a third of an ORB image's time on set C): they spill to one file.
         let cached = featureOptions.detector == .sift
         let cache = directory.appendingPathComponent(Self.cacheFolder)
         if cached { try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) }
@@ -264,6 +269,20 @@ struct VerificationStage {
         var result: [Int: (features: LocalFeatures, fromCache: Bool)] = [:]
         for (row, made) in zip(rows, slots.values) { result[row] = made }
         return result
+    }
+
+    /// A spill for features not cached per image (nil for SIFT, or with a one-line problem when
+    /// its file cannot be made: dropped images are then described again).
+    fileprivate func makeSpill(for features: LocalFeatures.Options, report: inout Report) -> FeatureSpill? {
+        guard features.detector != .sift else { return nil }
+        let folder = directory.appendingPathComponent(Self.cacheFolder)
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            return try FeatureSpill(url: folder.appendingPathComponent("spill-\(features.detector.rawValue).tmp"))
+        } catch {
+            report.problems.append(oneLine("\(error); images dropped from the feature cache will be described again"))
+            return nil
+        }
     }
 
     /// The bytes of the archive members among `rows`, read in one pass per archive.
@@ -317,34 +336,43 @@ struct VerificationStage {
 }
 
 /// The features of each verification block's images: kept between blocks in a ``FeatureCache``,
-/// the missing ones described on all cores; an image that fails is tried once.
+/// the missing ones described on all cores; an image that fails is tried once. Features not
+/// cached per image (ORB's) that the cache drops while still needed go to a ``FeatureSpill``
+/// and are read back from there, not described again.
 private struct BlockDescriber {
     let stage: VerificationStage
     let options: LocalFeatures.Options
     let samples: [ValidSample]
     private var cache: FeatureCache
+    private let spill: FeatureSpill?
+    /// Set after the spill's first failure (one line): dropped images are described again.
+    private var spillFailed = false
     private var seen = Set<Int>()
     private var failed = Set<Int>()
     private var describedBytes = 0, descriptions = 0
     private var pass = VerificationStage.Report.Pass()
 
-    init(stage: VerificationStage, options: LocalFeatures.Options, samples: [ValidSample], budget: Int) {
+    init(stage: VerificationStage, options: LocalFeatures.Options, samples: [ValidSample], budget: Int,
+         report: inout VerificationStage.Report) {
         self.stage = stage
         self.options = options
         self.samples = samples
         cache = FeatureCache(budget: budget)
+        spill = stage.makeSpill(for: options, report: &report)
     }
 
     /// Typical bytes of one image's features: the mean so far (256 KB before the first).
     var bytesPerImage: Int { descriptions == 0 ? 256 << 10 : max(1, describedBytes / descriptions) }
 
     /// The features of the images of `pairs` that have them. The cache makes room first (furthest
-    /// `nextUse` dropped), and drops the block's images that have no later use (`nextUse` nil) after.
+    /// `nextUse` dropped, to the spill when still needed), the block's missing images are read
+    /// back or described, and those with no later use (`nextUse` nil) are dropped after.
     mutating func features(for pairs: [(a: Int, b: Int)], report: inout VerificationStage.Report,
                            nextUse: (Int) -> Int?) -> [Int: LocalFeatures] {
         let rows = Set(pairs.flatMap { [$0.a, $0.b] })
-        let missing = rows.filter { cache[$0] == nil && !failed.contains($0) }.sorted()
-        cache.makeRoom(for: missing.count * bytesPerImage, keeping: rows, nextUse: nextUse)
+        var missing = rows.filter { cache[$0] == nil && !failed.contains($0) }.sorted()
+        spillOut(cache.makeRoom(for: missing.count * bytesPerImage, keeping: rows, nextUse: nextUse), report: &report)
+        missing = readBack(missing, report: &report)
         let started = Date()
         let made = stage.describe(rows: missing, features: options, samples: samples, report: &report)
         pass.featureSeconds += Date().timeIntervalSince(started)
@@ -363,11 +391,46 @@ private struct BlockDescriber {
         }
         var found: [Int: LocalFeatures] = [:]
         for row in rows { found[row] = cache[row] }
-        for row in rows where nextUse(row) == nil { cache.remove(row) }
+        for row in rows where nextUse(row) == nil {
+            cache.remove(row)
+            spill?.release(row)
+        }
         return found
     }
 
-    /// Sets the images' counts, feature seconds and the cache's peak in `total`.
+    /// Writes the dropped images to the spill (each once).
+    private mutating func spillOut(_ dropped: [(row: Int, features: LocalFeatures)], report: inout VerificationStage.Report) {
+        guard let spill, !spillFailed else { return }
+        for (row, features) in dropped where !spillFailed {
+            do throws(LocalFeatureError) { try spill.write(features, for: row) } catch { stopSpilling(error, report: &report) }
+        }
+    }
+
+    /// Puts the spilled ones among `rows` back in the cache; returns the rest.
+    private mutating func readBack(_ rows: [Int], report: inout VerificationStage.Report) -> [Int] {
+        guard let spill, !spillFailed else { return rows }
+        var rest: [Int] = []
+        for row in rows {
+            do throws(LocalFeatureError) {
+                if !spillFailed, let features = try spill.read(row, name: samples[row].filename) {
+                    cache.insert(features, for: row)
+                } else {
+                    rest.append(row)
+                }
+            } catch {
+                stopSpilling(error, report: &report)
+                rest.append(row)
+            }
+        }
+        return rest
+    }
+
+    private mutating func stopSpilling(_ error: LocalFeatureError, report: inout VerificationStage.Report) {
+        spillFailed = true
+        report.problems.append(oneLine("\(error.message); images dropped from the feature cache will be described again"))
+    }
+
+    /// Sets the images' counts, feature seconds and the cache's and spill's peaks in `total`.
     func finish(_ total: inout VerificationStage.Report.Pass) {
         total.imagesDescribed = pass.imagesDescribed
         total.imagesFromCache = pass.imagesFromCache
@@ -375,6 +438,9 @@ private struct BlockDescriber {
         total.imagesFailed = failed.count
         total.featureSeconds = pass.featureSeconds
         total.peakCacheBytes = cache.peakBytes
+        total.imagesSpilled = spill?.written ?? 0
+        total.imagesReadBack = spill?.readBack ?? 0
+        total.peakSpillBytes = spill?.peakBytes ?? 0
     }
 }
 

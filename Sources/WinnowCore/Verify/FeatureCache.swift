@@ -24,14 +24,20 @@ struct FeatureCache {
     }
 
     /// Drops images other than `kept`, furthest next use first (`nextUse` nil: never again), until
-    /// `incoming` more bytes fit in the budget or only `kept` remain.
-    mutating func makeRoom(for incoming: Int, keeping kept: Set<Int>, nextUse: (Int) -> Int?) {
-        guard bytes + incoming > budget else { return }
+    /// `incoming` more bytes fit in the budget or only `kept` remain. Returns the dropped images
+    /// that are still needed later, with their features.
+    @discardableResult
+    mutating func makeRoom(for incoming: Int, keeping kept: Set<Int>,
+                           nextUse: (Int) -> Int?) -> [(row: Int, features: LocalFeatures)] {
+        guard bytes + incoming > budget else { return [] }
         let evictable = entries.keys.filter { !kept.contains($0) }
             .map { (row: $0, next: nextUse($0) ?? .max) }
             .sorted { ($0.next, $0.row) > ($1.next, $1.row) }
+        var stillNeeded: [(row: Int, features: LocalFeatures)] = []
         for candidate in evictable where bytes + incoming > budget {
+            if candidate.next != .max, let features = entries[candidate.row] { stillNeeded.append((candidate.row, features)) }
             remove(candidate.row)
         }
+        return stillNeeded
     }
 }

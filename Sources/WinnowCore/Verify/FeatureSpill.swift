@@ -1,0 +1,66 @@
+import CopyVerifyShim
+import Foundation
+
+/// Local features the ``FeatureCache`` had to drop while they were still needed, written to one
+/// scratch file so that they are read back rather than described again (for features not
+/// cached per image in `local_features/`: ORB's). Each image is written once however often it
+/// is dropped, and its bytes are freed on disk (a hole punched) after its last pair, so the
+/// file holds only the images still waiting for a pair. The file is unlinked as soon as it is
+/// open, so it vanishes with the store or with the process, even one killed.
+final class FeatureSpill {
+    let url: URL
+    private let descriptor: Int32
+    private var extents: [Int: (offset: Int, length: Int)] = [:]
+    private var end = 0
+    private(set) var bytes = 0
+    private(set) var peakBytes = 0
+    private(set) var written = 0
+    private(set) var readBack = 0
+
+    /// A new, empty store in a file made at `url` and unlinked at once.
+    init(url: URL) throws(LocalFeatureError) {
+        let descriptor = open(url.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw LocalFeatureError("\(url.path): \(String(cString: strerror(errno)))") }
+        unlink(url.path)
+        (self.url, self.descriptor) = (url, descriptor)
+    }
+
+    deinit { close(descriptor) }
+
+    /// Whether `row`'s features are in the store.
+    func contains(_ row: Int) -> Bool { extents[row] != nil }
+
+    /// Writes `row`'s features unless they are there already.
+    func write(_ features: LocalFeatures, for row: Int) throws(LocalFeatureError) {
+        guard extents[row] == nil else { return }
+        let serialized = features.serialized()
+        let done = serialized.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(end)) }
+        guard done == serialized.count, !serialized.isEmpty else {
+            throw LocalFeatureError("\(url.path): features not written (\(done < 0 ? String(cString: strerror(errno)) : "short write"))")
+        }
+        extents[row] = (end, serialized.count)
+        end += serialized.count
+        bytes += serialized.count
+        peakBytes = max(peakBytes, bytes)
+        written += 1
+    }
+
+    /// `row`'s features as written; nil when they are not in the store.
+    func read(_ row: Int, name: String) throws(LocalFeatureError) -> LocalFeatures? {
+        guard let extent = extents[row] else { return nil }
+        var serialized = [UInt8](repeating: 0, count: extent.length)
+        let done = serialized.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, extent.length, off_t(extent.offset)) }
+        guard done == extent.length else {
+            throw LocalFeatureError("\(url.path): features of \(name) not read back (\(done < 0 ? String(cString: strerror(errno)) : "short read"))")
+        }
+        readBack += 1
+        return try LocalFeatures.deserialize(serialized, name: name)
+    }
+
+    /// Forgets `row` and frees its bytes on disk.
+    func release(_ row: Int) {
+        guard let extent = extents.removeValue(forKey: row) else { return }
+        bytes -= extent.length
+        _ = winnow_punch_hole(descriptor, Int64(extent.offset), Int64(extent.length))
+    }
+}
