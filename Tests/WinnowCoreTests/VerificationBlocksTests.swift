@@ -113,6 +113,38 @@ import Testing
         #expect(kept.checked.count < unbounded.checked.count && !kept.checked.isEmpty)
     }
 
+    @Test func spillKeepsEachImageOnceFreesItsBytesAndHoldsItsLimit() throws {
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let images = try ["astronaut", "coffee", "chelsea"].map { name in
+            let bytes = try [UInt8](Data(contentsOf: TestData.skimageData().appendingPathComponent("\(name).png")))
+            return try LocalFeatures.extract(from: ImageDecoder().decode(bytes).image, options: .screening, name: name)
+        }
+        let url = root.appendingPathComponent("spill.tmp")
+        let spill = try FeatureSpill(url: url, limit: images[0].serialized().count + images[1].serialized().count)
+        // Unlinked at once: nothing is left behind, even by a killed process.
+        #expect(!FileManager.default.fileExists(atPath: url.path) && spill.limit > 0)
+        for (row, features) in images.enumerated() { try spill.write(features, for: row) }
+        try spill.write(images[0], for: 0)
+        // The third image would pass the limit: not written (it will be described again).
+        #expect(spill.contains(0) && spill.contains(1) && !spill.contains(2) && spill.written == 2)
+        #expect(spill.bytes == spill.limit && spill.peakBytes == spill.limit)
+        for row in 0..<2 { #expect(try spill.read(row, name: "row \(row)")?.serialized() == images[row].serialized()) }
+        #expect(try spill.read(2, name: "row 2") == nil && spill.readBack == 2)
+        let disk = spill.diskBytes
+        #expect(disk >= spill.bytes, "\(disk)")
+        spill.release(0)
+        // Its bytes are freed on disk (all but the file system blocks it shares with its neighbours).
+        #expect(disk - spill.diskBytes >= images[0].serialized().count - 8192, "\(disk) → \(spill.diskBytes)")
+        #expect(!spill.contains(0) && spill.bytes == images[1].serialized().count && spill.peakBytes == spill.limit)
+        try spill.write(images[2], for: 2)
+        #expect(try spill.read(2, name: "row 2")?.serialized() == images[2].serialized())
+        // The default limit is half the free space of the disk it is on.
+        let free = try FileManager.default.attributesOfFileSystem(forPath: root.path)[.systemFreeSize] as? Int ?? 0
+        let unlimited = try FeatureSpill(url: url)
+        #expect(abs(unlimited.limit - free / 2) < free / 20, "\(unlimited.limit) vs \(free)")
+    }
+
     @Test func spillThatCannotBeMadeFallsBackToDescribingAgain() throws {
         let (samples, neighbors) = try groups()
         let root = try TestData.temporaryDirectory()

@@ -6,9 +6,12 @@ import Foundation
 /// cached per image in `local_features/`: ORB's). Each image is written once however often it
 /// is dropped, and its bytes are freed on disk (a hole punched) after its last pair, so the
 /// file holds only the images still waiting for a pair. The file is unlinked as soon as it is
-/// open, so it vanishes with the store or with the process, even one killed.
+/// open, so it vanishes with the store or with the process, even one killed. It never holds more
+/// than `limit` bytes (by default half the disk space free when it is made); an image that would
+/// pass it is not written (it will be described again).
 final class FeatureSpill {
     let url: URL
+    let limit: Int
     private let descriptor: Int32
     private var extents: [Int: (offset: Int, length: Int)] = [:]
     private var end = 0
@@ -17,23 +20,33 @@ final class FeatureSpill {
     private(set) var written = 0
     private(set) var readBack = 0
 
-    /// A new, empty store in a file made at `url` and unlinked at once.
-    init(url: URL) throws(LocalFeatureError) {
+    /// A new, empty store in a file made at `url` and unlinked at once, holding at most `limit`
+    /// bytes (nil: half the space free on its disk).
+    init(url: URL, limit: Int? = nil) throws(LocalFeatureError) {
         let descriptor = open(url.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw LocalFeatureError("\(url.path): \(String(cString: strerror(errno)))") }
         unlink(url.path)
-        (self.url, self.descriptor) = (url, descriptor)
+        var disk = statvfs()
+        let free = fstatvfs(descriptor, &disk) == 0 ? Int(disk.f_bavail) * Int(disk.f_frsize) : 0
+        (self.url, self.descriptor, self.limit) = (url, descriptor, limit ?? free / 2)
     }
 
     deinit { close(descriptor) }
 
+    /// Bytes of disk the file takes (less than it wrote once holes are punched).
+    var diskBytes: Int {
+        var status = stat()
+        return fstat(descriptor, &status) == 0 ? Int(status.st_blocks) * 512 : 0
+    }
+
     /// Whether `row`'s features are in the store.
     func contains(_ row: Int) -> Bool { extents[row] != nil }
 
-    /// Writes `row`'s features unless they are there already.
+    /// Writes `row`'s features unless they are there already or would pass the limit.
     func write(_ features: LocalFeatures, for row: Int) throws(LocalFeatureError) {
         guard extents[row] == nil else { return }
         let serialized = features.serialized()
+        guard bytes + serialized.count <= limit else { return }
         let done = serialized.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(end)) }
         guard done == serialized.count, !serialized.isEmpty else {
             throw LocalFeatureError("\(url.path): features not written (\(done < 0 ? String(cString: strerror(errno)) : "short write"))")
