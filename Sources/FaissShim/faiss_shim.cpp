@@ -5,6 +5,7 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
 
@@ -242,6 +243,158 @@ void use_simd_storage(faiss::IndexHNSW &hnsw) {
     hnsw.own_fields = true;
 }
 
+// Half-precision storage for HNSW (Faiss's IndexScalarQuantizer with QT_fp16: half the bytes of
+// flat storage, values within 2^-11 relative). Faiss decodes it with scalar code in this build,
+// so the shim brings F16C kernels (and a portable fallback), as for flat storage.
+
+using half_distance_function = float (*)(const float *, const uint16_t *, size_t);
+
+float half_to_float(uint16_t h) {
+    uint32_t sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ffu, bits;
+    if (exponent == 0x1f) {
+        bits = sign | 0x7f800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {
+        int shift = 0;
+        while ((mantissa & 0x400u) == 0) { mantissa <<= 1; shift++; }
+        bits = sign | ((113 - shift) << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+float inner_product_half_scalar(const float *a, const uint16_t *b, size_t d) {
+    float sum = 0;
+    for (size_t i = 0; i < d; i++) sum += a[i] * half_to_float(b[i]);
+    return sum;
+}
+
+float l2_squared_half_scalar(const float *a, const uint16_t *b, size_t d) {
+    float sum = 0;
+    for (size_t i = 0; i < d; i++) {
+        float diff = a[i] - half_to_float(b[i]);
+        sum += diff * diff;
+    }
+    return sum;
+}
+
+__attribute__((target("avx2,fma,f16c"))) __m256 load_half_avx2(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+}
+
+__attribute__((target("avx2,fma,f16c"))) float inner_product_half_avx2(const float *a, const uint16_t *b, size_t d) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_half_avx2(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load_half_avx2(b + i + 8), s1);
+    }
+    for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_half_avx2(b + i), s0);
+    float sum = horizontal_sum_avx(_mm256_add_ps(s0, s1));
+    for (; i < d; i++) sum += a[i] * half_to_float(b[i]);
+    return sum;
+}
+
+__attribute__((target("avx2,fma,f16c"))) float l2_squared_half_avx2(const float *a, const uint16_t *b, size_t d) {
+    __m256 s0 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        __m256 diff = _mm256_sub_ps(_mm256_loadu_ps(a + i), load_half_avx2(b + i));
+        s0 = _mm256_fmadd_ps(diff, diff, s0);
+    }
+    float sum = horizontal_sum_avx(s0);
+    for (; i < d; i++) {
+        float diff = a[i] - half_to_float(b[i]);
+        sum += diff * diff;
+    }
+    return sum;
+}
+
+void decode_half_scalar(const uint16_t *h, float *out, size_t d) {
+    for (size_t i = 0; i < d; i++) out[i] = half_to_float(h[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void decode_half_avx2(const uint16_t *h, float *out, size_t d) {
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8) _mm256_storeu_ps(out + i, load_half_avx2(h + i));
+    for (; i < d; i++) out[i] = half_to_float(h[i]);
+}
+
+struct half_kernels {
+    half_distance_function inner_product;
+    half_distance_function l2_squared;
+    void (*decode)(const uint16_t *, float *, size_t);
+};
+
+const half_kernels &kernels_half() {
+    static const half_kernels chosen = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+            return half_kernels{inner_product_half_avx2, l2_squared_half_avx2, decode_half_avx2};
+        return half_kernels{inner_product_half_scalar, l2_squared_half_scalar, decode_half_scalar};
+    }();
+    return chosen;
+}
+
+/// Distances from one query to half-precision stored vectors.
+struct SimdHalfDistanceComputer : faiss::FlatCodesDistanceComputer {
+    size_t d;
+    half_distance_function distance;
+    const float *query = nullptr;
+    std::vector<float> decoded;
+
+    SimdHalfDistanceComputer(const faiss::IndexScalarQuantizer &storage)
+            : faiss::FlatCodesDistanceComputer(storage.codes.data(), storage.code_size),
+              d(static_cast<size_t>(storage.d)),
+              distance(storage.metric_type == faiss::METRIC_INNER_PRODUCT ? kernels_half().inner_product
+                                                                           : kernels_half().l2_squared),
+              decoded(d) {}
+
+    void set_query(const float *x) override { query = x; }
+
+    float distance_to_code(const uint8_t *code) override {
+        return distance(query, reinterpret_cast<const uint16_t *>(code), d);
+    }
+
+    float symmetric_dis(idx_t i, idx_t j) override {
+        const uint16_t *base = reinterpret_cast<const uint16_t *>(codes);
+        kernels_half().decode(base + i * d, decoded.data(), d);
+        return distance(decoded.data(), base + j * d, d);
+    }
+};
+
+/// Half-precision storage whose distance computer is `SimdHalfDistanceComputer`. Faiss writes
+/// it as a plain fp16 IndexScalarQuantizer, and reading swaps the plain one for this again.
+struct SimdHalf : faiss::IndexScalarQuantizer {
+    SimdHalf(idx_t d, faiss::MetricType metric)
+            : faiss::IndexScalarQuantizer(d, faiss::ScalarQuantizer::QT_fp16, metric) {}
+
+    faiss::FlatCodesDistanceComputer *get_FlatCodesDistanceComputer() const override {
+        return new SimdHalfDistanceComputer(*this);
+    }
+};
+
+bool is_half_storage(const faiss::IndexHNSW &hnsw) {
+    auto *quantized = dynamic_cast<const faiss::IndexScalarQuantizer *>(hnsw.storage);
+    return quantized != nullptr && quantized->sq.qtype == faiss::ScalarQuantizer::QT_fp16;
+}
+
+/// Gives an HNSW index over fp16 storage the SIMD storage (keeping the stored codes).
+void use_simd_half_storage(faiss::IndexHNSW &hnsw) {
+    auto *plain = dynamic_cast<faiss::IndexScalarQuantizer *>(hnsw.storage);
+    if (!is_half_storage(hnsw) || dynamic_cast<SimdHalf *>(plain) != nullptr) return;
+    auto fast = std::make_unique<SimdHalf>(plain->d, plain->metric_type);
+    fast->codes.swap(plain->codes);
+    fast->ntotal = plain->ntotal;
+    if (hnsw.own_fields) delete plain;
+    hnsw.storage = fast.release();
+    hnsw.own_fields = true;
+}
+
 // The same for IVF-flat: Faiss's own list scanner also calls the scalar fvec_* functions. The
 // base InvertedListScanner::scan_codes keeps the k best (a max-heap for L2, a min-heap for
 // inner products when keep_max is set) from distance_to_code, so only that is replaced.
@@ -320,8 +473,11 @@ faiss::MetricType faiss_metric(winnow_faiss_metric metric) {
     return metric == WINNOW_FAISS_METRIC_INNER_PRODUCT ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
 }
 
+/// The index as HNSW over flat or half-precision storage (nil for other kinds).
 faiss::IndexHNSW *as_hnsw(const winnow_faiss_index *index) {
-    return dynamic_cast<faiss::IndexHNSWFlat *>(index->index.get());
+    auto *hnsw = dynamic_cast<faiss::IndexHNSW *>(index->index.get());
+    if (hnsw == nullptr) return nullptr;
+    return dynamic_cast<faiss::IndexHNSWFlat *>(hnsw) != nullptr || is_half_storage(*hnsw) ? hnsw : nullptr;
 }
 
 faiss::IndexIVFFlat *as_ivf(const winnow_faiss_index *index) {
@@ -338,7 +494,7 @@ bool check_dimension(int dimension, char *error, size_t error_size) {
 
 extern "C" {
 
-winnow_faiss_index *winnow_faiss_new_hnsw(int dimension, int m, int ef_construction, int ef_search,
+winnow_faiss_index *winnow_faiss_new_hnsw(int dimension, int m, int ef_construction, int ef_search, int half_precision,
                                           winnow_faiss_metric metric, char *error, size_t error_size) {
     if (!check_dimension(dimension, error, error_size)) return nullptr;
     if (m < 2 || ef_construction < 1 || ef_search < 1) {
@@ -347,10 +503,17 @@ winnow_faiss_index *winnow_faiss_new_hnsw(int dimension, int m, int ef_construct
     }
     winnow_faiss_index *made = nullptr;
     guarded(error, error_size, [&] {
-        auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(dimension, m, faiss_metric(metric));
+        std::unique_ptr<faiss::IndexHNSW> hnsw;
+        if (half_precision) {
+            hnsw = std::make_unique<faiss::IndexHNSWSQ>(dimension, faiss::ScalarQuantizer::QT_fp16, m, faiss_metric(metric));
+            hnsw->is_trained = true;  // fp16 needs no training
+            use_simd_half_storage(*hnsw);
+        } else {
+            hnsw = std::make_unique<faiss::IndexHNSWFlat>(dimension, m, faiss_metric(metric));
+            use_simd_storage(*hnsw);
+        }
         hnsw->hnsw.efConstruction = ef_construction;
         hnsw->hnsw.efSearch = ef_search;
-        use_simd_storage(*hnsw);
         made = new winnow_faiss_index{std::move(hnsw)};
     });
     return made;
@@ -425,13 +588,17 @@ winnow_faiss_index *winnow_faiss_read(const char *path, char *error, size_t erro
     guarded(error, error_size, [&] {
         std::unique_ptr<faiss::Index> read(faiss::read_index(path));
         auto *ivf = dynamic_cast<faiss::IndexIVFFlat *>(read.get());
-        bool supported = dynamic_cast<faiss::IndexHNSWFlat *>(read.get()) != nullptr
+        auto *hnsw = dynamic_cast<faiss::IndexHNSW *>(read.get());
+        bool supported = (hnsw != nullptr && (dynamic_cast<faiss::IndexHNSWFlat *>(hnsw) != nullptr || is_half_storage(*hnsw)))
             || (ivf != nullptr && dynamic_cast<faiss::IndexIVFFlatDedup *>(read.get()) == nullptr);
-        if (!supported) throw std::runtime_error("not an HNSW-flat or IVF-flat index");
+        if (!supported) throw std::runtime_error("not an HNSW (flat or fp16) or IVF-flat index");
         if (read->metric_type != faiss::METRIC_L2 && read->metric_type != faiss::METRIC_INNER_PRODUCT)
             throw std::runtime_error("unsupported metric");
         if (ivf != nullptr && ivf->direct_map.type == faiss::DirectMap::NoMap) ivf->make_direct_map(true);
-        if (auto *hnsw = dynamic_cast<faiss::IndexHNSWFlat *>(read.get())) use_simd_storage(*hnsw);
+        if (hnsw != nullptr) {
+            use_simd_storage(*hnsw);
+            use_simd_half_storage(*hnsw);
+        }
         made = new winnow_faiss_index{with_simd_scanner(std::move(read))};
     });
     return made;
@@ -440,7 +607,7 @@ winnow_faiss_index *winnow_faiss_read(const char *path, char *error, size_t erro
 void winnow_faiss_free(winnow_faiss_index *index) { delete index; }
 
 winnow_faiss_kind winnow_faiss_get_kind(const winnow_faiss_index *index) {
-    if (as_hnsw(index) != nullptr) return WINNOW_FAISS_KIND_HNSW_FLAT;
+    if (auto *hnsw = as_hnsw(index)) return is_half_storage(*hnsw) ? WINNOW_FAISS_KIND_HNSW_HALF : WINNOW_FAISS_KIND_HNSW_FLAT;
     if (as_ivf(index) != nullptr) return WINNOW_FAISS_KIND_IVF_FLAT;
     return WINNOW_FAISS_KIND_OTHER;
 }

@@ -48,6 +48,9 @@ struct BenchIndexCommand: ParsableCommand {
     @Option(help: "The projected index's search over its projected rows: flat or hnsw (default: by size).")
     var coarse: String?
 
+    @Flag(help: "HNSW stores the vectors in half precision (as the projected index's coarse HNSW does).")
+    var halfPrecision = false
+
     @Option(parsing: .unconditional, help: "HNSW links per node (M).")
     var m: Int?
 
@@ -188,11 +191,11 @@ struct BenchIndexCommand: ParsableCommand {
                                        clock: Date) throws -> ApproximateIndex {
         let parameters: ApproximateIndex.Parameters
         if chosen == .hnsw {
-            guard case let .hnsw(defaultM, defaultEfConstruction, defaultEfSearch) = ApproximateIndex.Parameters.hnsw() else {
+            guard case let .hnsw(defaultM, defaultEfConstruction, defaultEfSearch, _) = ApproximateIndex.Parameters.hnsw() else {
                 fatalError("unreachable")
             }
             parameters = .hnsw(m: m ?? defaultM, efConstruction: efConstruction ?? defaultEfConstruction,
-                               efSearch: defaultEfSearch)
+                               efSearch: defaultEfSearch, halfPrecision: halfPrecision)
         } else {
             guard case let .ivf(defaultNlist, defaultNprobe) = ApproximateIndex.Parameters.ivf(rows: rows) else {
                 fatalError("unreachable")

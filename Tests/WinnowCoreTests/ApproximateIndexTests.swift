@@ -19,6 +19,33 @@ import Testing
         expectSameDistances(found, truth)
     }
 
+    @Test func halfPrecisionHNSWFindsTheSameNeighboursInHalfTheMemory() throws {
+        let vectors = Self.clustered
+        let half = try ApproximateIndex(vectors: vectors, metric: .cosine, parameters: .hnsw(halfPrecision: true))
+        #expect(half.kind == .hnsw && half.parameters == .hnsw(m: 32, efConstruction: 100, efSearch: 64, halfPrecision: true))
+        let (found, truth) = try answers(half, ExactIndex(vectors: vectors, metric: .cosine), k: 10)
+        #expect(recall(found, truth) >= 0.95)
+        // fp16 keeps 11 significant bits: each distance within 2e-3 of the exact one.
+        let exact = try ExactIndex(vectors: vectors, metric: .cosine).search(vectors.slice(0..<500), k: 10)
+        let approximate = try half.search(vectors.slice(0..<500), k: 10)
+        for (a, e) in zip(approximate, exact) {
+            let exactDistance = Dictionary(e.map { ($0.index, $0.distance) }, uniquingKeysWith: min)
+            for n in a { if let d = exactDistance[n.index] { #expect(abs(n.distance - d) < 2e-3, "\(n) vs \(d)") } }
+        }
+        // Saved and loaded, it stays half precision (a smaller file) and answers the same.
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (halfURL, flatURL) = (folder.appendingPathComponent("half.faiss"), folder.appendingPathComponent("flat.faiss"))
+        try half.save(to: halfURL)
+        try ApproximateIndex(vectors: vectors, metric: .cosine, parameters: .hnsw()).save(to: flatURL)
+        let size = { (url: URL) in try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0 }
+        let (halfBytes, flatBytes) = (try size(halfURL), try size(flatURL))
+        #expect(flatBytes - halfBytes >= vectors.rows * vectors.dimension * 2 - 4096, "\(halfBytes) \(flatBytes)")
+        let loaded = try ApproximateIndex.load(from: halfURL)
+        #expect(loaded.parameters == half.parameters)
+        #expect(try loaded.search(vectors.slice(0..<200), k: 10) == half.search(vectors.slice(0..<200), k: 10))
+    }
+
     @Test func ivfAgreesWithExactIndexOnClusteredVectors() throws {
         let vectors = Self.clustered
         let parameters = ApproximateIndex.Parameters.ivf(rows: vectors.rows)

@@ -2,7 +2,7 @@
 #define WINNOW_FAISS_SHIM_H
 /// Plain C entry points over Faiss's C++ API (Debian libfaiss-dev 1.7.x, static), for Swift.
 ///
-/// Only two index types are made: HNSW over flat storage, and IVF over flat lists, each with
+/// Only two index types are made: HNSW over flat (or half-precision) storage, and IVF over flat lists, each with
 /// the L2 or the inner-product metric. Every function that can fail takes `error`/`error_size`:
 /// on failure it writes a one-line, NUL-terminated message there (a Faiss or C++ exception's
 /// text, newlines folded) and returns a non-zero status or NULL. No C++ exception ever leaves
@@ -33,11 +33,14 @@ typedef enum {
     WINNOW_FAISS_KIND_OTHER = 0,
     WINNOW_FAISS_KIND_HNSW_FLAT = 1,
     WINNOW_FAISS_KIND_IVF_FLAT = 2,
+    /// HNSW over half-precision (fp16) storage.
+    WINNOW_FAISS_KIND_HNSW_HALF = 3,
 } winnow_faiss_kind;
 
-/// HNSW over flat storage: `m` links per node, `ef_construction` candidates while building,
+/// HNSW over flat storage (or, with `half_precision`, fp16 storage: half the bytes, values
+/// within 2^-11 relative): `m` links per node, `ef_construction` candidates while building,
 /// `ef_search` the default candidate list length when searching (at least k is used).
-winnow_faiss_index *winnow_faiss_new_hnsw(int dimension, int m, int ef_construction, int ef_search,
+winnow_faiss_index *winnow_faiss_new_hnsw(int dimension, int m, int ef_construction, int ef_search, int half_precision,
                                           winnow_faiss_metric metric, char *error, size_t error_size);
 
 /// IVF with `nlist` inverted lists over a flat coarse quantizer, probing `nprobe` lists per
@@ -68,8 +71,8 @@ int winnow_faiss_reconstruct(const winnow_faiss_index *index, int64_t first, int
 /// Writes the index to `path` (Faiss's own format).
 int winnow_faiss_write(const winnow_faiss_index *index, const char *path, char *error, size_t error_size);
 
-/// Reads an index written by `winnow_faiss_write`; refuses index types other than HNSW-flat
-/// and IVF-flat.
+/// Reads an index written by `winnow_faiss_write`; refuses index types other than HNSW (flat
+/// or fp16) and IVF-flat.
 winnow_faiss_index *winnow_faiss_read(const char *path, char *error, size_t error_size);
 
 void winnow_faiss_free(winnow_faiss_index *index);

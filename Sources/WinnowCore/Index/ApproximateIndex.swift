@@ -18,8 +18,9 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
     public enum Parameters: Sendable, Equatable {
         /// HNSW graph over flat storage: `m` links per node and layer (2·m on the bottom layer),
         /// `efConstruction` candidates kept while inserting, `efSearch` while searching (at
-        /// least k+1 are used).
-        case hnsw(m: Int = 32, efConstruction: Int = 100, efSearch: Int = 64)
+        /// least k+1 are used). With `halfPrecision` the vectors are stored in fp16 (half the
+        /// memory; distances within about 1e-3, for a coarse index whose results are re-ranked).
+        case hnsw(m: Int = 32, efConstruction: Int = 100, efSearch: Int = 64, halfPrecision: Bool = false)
         /// `nlist` k-means lists over flat storage, `nprobe` of them scanned per query.
         case ivf(nlist: Int, nprobe: Int)
 
@@ -56,12 +57,13 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
         let faissMetric = metric == .cosine ? WINNOW_FAISS_METRIC_INNER_PRODUCT : WINNOW_FAISS_METRIC_L2
         let made: OpaquePointer
         switch parameters {
-        case let .hnsw(m, efConstruction, efSearch):
+        case let .hnsw(m, efConstruction, efSearch, halfPrecision):
             guard m >= 2, efConstruction >= 1, efSearch >= 1 else {
                 throw .invalidParameter("HNSW needs m ≥ 2, efConstruction ≥ 1, efSearch ≥ 1 (got \(m), \(efConstruction), \(efSearch))")
             }
             made = try Self.creating("create HNSW") { error, size in
-                winnow_faiss_new_hnsw(Int32(dimension), Int32(m), Int32(efConstruction), Int32(efSearch), faissMetric, error, size)
+                winnow_faiss_new_hnsw(Int32(dimension), Int32(m), Int32(efConstruction), Int32(efSearch), halfPrecision ? 1 : 0,
+                                      faissMetric, error, size)
             }
         case let .ivf(nlist, nprobe):
             guard nlist >= 1, nprobe >= 1, nlist <= Int(Int32.max), nprobe <= Int(Int32.max) else {
@@ -180,9 +182,10 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
     private func parametersLocked() -> Parameters {
         var first: Int32 = 0, second: Int32 = 0, third: Int32 = 0
         winnow_faiss_get_parameters(handle, &first, &second, &third)
-        return winnow_faiss_get_kind(handle) == WINNOW_FAISS_KIND_IVF_FLAT
+        let kind = winnow_faiss_get_kind(handle)
+        return kind == WINNOW_FAISS_KIND_IVF_FLAT
             ? .ivf(nlist: Int(first), nprobe: Int(second))
-            : .hnsw(m: Int(first), efConstruction: Int(second), efSearch: Int(third))
+            : .hnsw(m: Int(first), efConstruction: Int(second), efSearch: Int(third), halfPrecision: kind == WINNOW_FAISS_KIND_HNSW_HALF)
     }
 
     // MARK: Searching
@@ -230,7 +233,7 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
 
     private func effortLocked() -> Int {
         switch parametersLocked() {
-        case let .hnsw(_, _, efSearch): efSearch
+        case let .hnsw(_, _, efSearch, _): efSearch
         case let .ivf(_, nprobe): nprobe
         }
     }
