@@ -2,14 +2,24 @@ import Foundation
 import Hummingbird
 import WinnowCore
 
-/// `/api/summary`: the counts the summary view shows.
+/// `/api/summary`: the counts the summary view shows. All but the marks are counted once, when
+/// the app starts.
 struct SummaryController {
-    let data: WorkDirData
     let marks: ReviewMarkStore
-    let hasNeighbors: Bool
+    /// The summary without the marks.
+    let counted: Summary
+
+    init(data: WorkDirData, marks: ReviewMarkStore, hasNeighbors: Bool) {
+        self.marks = marks
+        counted = Self.summary(data, hasNeighbors: hasNeighbors)
+    }
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
-        router.get("/api/summary") { _, _ in try Responses.json(summary()) }
+        router.get("/api/summary") { _, _ in
+            var summary = counted
+            for mark in marks.all.values { summary.marks[mark.rawValue, default: 0] += 1 }
+            return try Responses.json(summary)
+        }
     }
 
     struct Summary: Encodable {
@@ -36,15 +46,14 @@ struct SummaryController {
         var hasRunSummary: Bool
     }
 
-    func summary() -> Summary {
+    /// The summary of the work_dir with no marks counted.
+    static func summary(_ data: WorkDirData, hasNeighbors: Bool) -> Summary {
         var issueCounts: [String: Int] = [:], labels: [String: Int] = [:], splits: [String: Int] = [:]
         for s in data.samples {
             for issue in s.issues { issueCounts[issue, default: 0] += 1 }
             if !s.label.isEmpty { labels[s.label, default: 0] += 1 }
             if !s.split.isEmpty { splits[s.split, default: 0] += 1 }
         }
-        var markCounts: [String: Int] = [:]
-        for mark in marks.all.values { markCounts[mark.rawValue, default: 0] += 1 }
         return Summary(workDirectory: data.directory.path, images: data.samples.count, invalid: data.invalid,
                        issueCounts: issueCounts, issueOrder: WorkDirData.issueOrder, components: data.components.count,
                        imagesInComponents: data.components.values.reduce(0) { $0 + $1.count }, labels: labels,
@@ -53,7 +62,6 @@ struct SummaryController {
                            FileManager.default.fileExists(atPath: data.directory.appendingPathComponent($0).path)
                        }, splits: splits,
                        maps: data.listing("maps", extension: "csv"), galleries: data.listing("galleries", extension: "html"),
-                       marks: markCounts, hasNeighbors: hasNeighbors,
-                       hasRunSummary: data.summaryJSON != nil)
+                       marks: [:], hasNeighbors: hasNeighbors, hasRunSummary: data.summaryJSON != nil)
     }
 }
