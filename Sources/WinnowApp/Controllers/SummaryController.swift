@@ -2,16 +2,17 @@ import Foundation
 import Hummingbird
 import WinnowCore
 
-/// `/api/summary`: the counts the summary view shows. All but the marks are counted once, when
-/// the app starts.
+/// `/api/summary`: the counts the summary view shows and the lists the grid's filters offer
+/// (issues, labels, splits and clusters present, the sort keys with values). All but the marks
+/// are counted once, when the app starts.
 struct SummaryController {
     let marks: ReviewMarkStore
     /// The summary without the marks.
     let counted: Summary
 
-    init(data: WorkDirData, marks: ReviewMarkStore, hasNeighbors: Bool) {
+    init(finder: SampleFinder, marks: ReviewMarkStore, hasNeighbors: Bool) {
         self.marks = marks
-        counted = Self.summary(data, hasNeighbors: hasNeighbors)
+        counted = Self.summary(finder, hasNeighbors: hasNeighbors)
     }
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
@@ -38,6 +39,10 @@ struct SummaryController {
         /// The label outputs of the run present in the work_dir (`likely_wrong_labels.csv`, …).
         var labelFiles: [String]
         var splits: [String: Int]
+        /// The k-means clusters of `scores.csv`, ascending.
+        var clusters: [Int]
+        /// The keys `/api/samples` sorts by for which some image has a value.
+        var sortKeys: [String]
         var maps: [String]
         var galleries: [String]
         var marks: [String: Int]
@@ -47,7 +52,8 @@ struct SummaryController {
     }
 
     /// The summary of the work_dir with no marks counted.
-    static func summary(_ data: WorkDirData, hasNeighbors: Bool) -> Summary {
+    static func summary(_ finder: SampleFinder, hasNeighbors: Bool) -> Summary {
+        let data = finder.data
         var issueCounts: [String: Int] = [:], labels: [String: Int] = [:], splits: [String: Int] = [:]
         for s in data.samples {
             for issue in s.issues { issueCounts[issue, default: 0] += 1 }
@@ -60,7 +66,8 @@ struct SummaryController {
                        labelSource: data.labelSource, likelyWrongLabels: issueCounts[WorkDirData.wrongLabelIssue] ?? 0,
                        labelFiles: WorkDirData.labelFiles.filter {
                            FileManager.default.fileExists(atPath: data.directory.appendingPathComponent($0).path)
-                       }, splits: splits,
+                       }, splits: splits, clusters: Set(data.samples.compactMap(\.cluster)).sorted(),
+                       sortKeys: finder.keysWithValues.map(\.rawValue),
                        maps: data.listing("maps", extension: "csv"), galleries: data.listing("galleries", extension: "html"),
                        marks: [:], hasNeighbors: hasNeighbors, hasRunSummary: data.summaryJSON != nil)
     }
