@@ -248,13 +248,21 @@ struct NameNeedle: Sendable {
         guard let ascii else { return name.lowercased().contains(lowered) }
         var name = name
         return name.withUTF8 { bytes in
-            guard bytes.count >= ascii.count else { return false }
-            return (0...(bytes.count - ascii.count)).contains { start in
-                ascii.indices.allSatisfy { k in
-                    let byte = bytes[start + k]
-                    return (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == ascii[k]
+            ascii.withUnsafeBufferPointer { needle in
+                var start = 0
+                while start + needle.count <= bytes.count {
+                    var k = 0
+                    while k < needle.count, Self.folded(bytes[start + k]) == needle[k] { k += 1 }
+                    if k == needle.count { return true }
+                    start += 1
                 }
+                return false
             }
         }
+    }
+
+    /// An ASCII upper-case letter's lower-case byte; other bytes as they are.
+    private static func folded(_ byte: UInt8) -> UInt8 {
+        byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 }
