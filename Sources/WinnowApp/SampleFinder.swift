@@ -85,7 +85,7 @@ final class SampleFinder: Sendable {
         data.rowOfIndex[index].map { row($0, marks: marks) }
     }
 
-    /// The sort keys for which some sample has a value.
+    /// The sort keys for which some sample has a value (a scan of the samples for each key without).
     var keysWithValues: [SampleSortKey] {
         SampleSortKey.allCases.filter { key in key == .filename || data.samples.indices.contains { sortValue(key, of: $0) != nil } }
     }
@@ -93,17 +93,17 @@ final class SampleFinder: Sendable {
     /// The colour groups of the samples `indices` (a map's points, each a decoded sample): by label,
     /// first issue, split, k-means cluster and, with annotations, whether the label is likely wrong.
     func colours(of indices: [Int64]) -> [String: PointColours] {
-        let samples = indices.compactMap { data.rowOfIndex[$0].map { data.samples[$0] } }
+        let rows = indices.compactMap { data.rowOfIndex[$0] }, samples = data.samples
         var colours = [
-            "label": Self.group(samples.lazy.map(\.label)),
-            "issue": Self.group(samples.lazy.map { $0.issues.first ?? "" }),
-            "split": Self.group(samples.lazy.map(\.split)),
-            "cluster": Self.group(samples.lazy.map { $0.cluster.map { "k-means \($0)" } ?? "" }),
+            "label": Self.group(rows.lazy.map { samples[$0].label }),
+            "issue": Self.group(rows.lazy.map { samples[$0].issues.first ?? "" }),
+            "split": Self.group(rows.lazy.map { samples[$0].split }),
+            "cluster": Self.group(rows.lazy.map { samples[$0].cluster.map { "k-means \($0)" } ?? "" }),
         ]
         if data.labelSource == .annotations {
-            colours["wrong"] = Self.group(samples.lazy.map {
-                $0.labelScores?.wrongLabelScore == nil ? ""
-                    : $0.issues.contains(WorkDirData.wrongLabelIssue) ? "likely wrong label" : "label agrees"
+            colours["wrong"] = Self.group(rows.lazy.map {
+                samples[$0].labelScores?.wrongLabelScore == nil ? ""
+                    : samples[$0].issues.contains(WorkDirData.wrongLabelIssue) ? "likely wrong label" : "label agrees"
             })
         }
         return colours
@@ -192,21 +192,21 @@ extension SampleFinder {
     /// A row's value for a sort key (labels and splits by their codes, which follow their names);
     /// nil when it has none, and for `filename`, which is sorted by name.
     private func sortValue(_ key: SampleSortKey, of row: Int) -> Double? {
-        let sample = data.samples[row]
+        let samples = data.samples
         switch key {
-        case .index: return Double(sample.index)
+        case .index: return Double(samples[row].index)
         case .filename: return nil
-        case .uniqueness: return sample.uniqueness
-        case .nearestSimilarity: return sample.nearestSimilarity
+        case .uniqueness: return samples[row].uniqueness
+        case .nearestSimilarity: return samples[row].nearestSimilarity
         case .componentSize: return Double(componentSizes[row])
-        case .issues: return Double(sample.issues.count)
+        case .issues: return Double(samples[row].issues.count)
         case .label: return labelCodes[row] < 0 ? nil : Double(labelCodes[row])
         case .split: return splitCodes[row] < 0 ? nil : Double(splitCodes[row])
-        case .cluster: return sample.cluster.map(Double.init)
-        case .wrongLabelScore: return sample.labelScores?.wrongLabelScore
-        case .knnDisagreement: return sample.labelScores?.knnDisagreement
-        case .mistakenness: return sample.labelScores?.mistakenness
-        case .hardness: return sample.labelScores?.hardness
+        case .cluster: return samples[row].cluster.map(Double.init)
+        case .wrongLabelScore: return samples[row].labelScores?.wrongLabelScore
+        case .knnDisagreement: return samples[row].labelScores?.knnDisagreement
+        case .mistakenness: return samples[row].labelScores?.mistakenness
+        case .hardness: return samples[row].labelScores?.hardness
         }
     }
 

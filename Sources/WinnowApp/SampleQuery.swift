@@ -24,7 +24,8 @@ struct QueryParameters {
         values[name].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// `text` as an answer may quote it: at most 40 characters, control characters as `?`, so that the answer stays one line.
+    /// `text` as an answer may quote it: at most 40 characters, control characters as `?`, so that
+    /// the answer stays one line.
     static func shown(_ text: String) -> String {
         String(text.unicodeScalars.prefix(40).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
     }

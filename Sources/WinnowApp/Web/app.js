@@ -14,8 +14,10 @@ const WRONG_LABEL = 'likely_wrong_label';
 // The sort options the label scores add (/api/samples sort keys), when some image has the score.
 const LABEL_SORTS = [['wrongLabelScore', 'wrong-label score'], ['knnDisagreement', 'neighbour label disagreement'],
   ['mistakenness', 'mistakenness'], ['hardness', 'hardness']];
-// Groups a page of the clusters view lists (/api/components); rows fetched at a time when all of a group is needed.
-const CLUSTER_PAGE = 40, MAX_LIMIT = 1000;
+// Groups a page of the clusters view lists (/api/components).
+const CLUSTER_PAGE = 40;
+// The most rows /api/samples gives at once (a page of the grid, a group's members fetched whole).
+const MAX_LIMIT = 1000;
 
 const state = {
   summary: null, page: 0, pageSize: 120, total: 0, gridRequest: 0,
@@ -206,8 +208,9 @@ function gridParams() {
 
 // Fetches and shows the grid's page for the current filters; an answer overtaken by a later request is dropped.
 async function loadGrid() {
-  const size = Math.round(Number(document.getElementById('f-size').value));
+  const sizeInput = document.getElementById('f-size'), size = Math.round(Number(sizeInput.value));
   state.pageSize = size >= 1 && size <= MAX_LIMIT ? size : 120;
+  sizeInput.value = String(state.pageSize);
   const filters = query(gridParams()), request = ++state.gridRequest;
   const page = await api('/api/samples?' + query({ ...gridParams(), offset: state.page * state.pageSize, limit: state.pageSize }));
   if (request !== state.gridRequest) return;
