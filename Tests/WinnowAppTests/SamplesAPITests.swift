@@ -77,6 +77,16 @@ struct SamplesAPITests {
         }
     }
 
+    /// A copy of the labelled fixture the read-only tests here serve: a server's catalog writes
+    /// (its WAL checkpoint on exit) must not land in the original while the browser test copies it.
+    static let copy: Result<URL, AppTestFailure> = {
+        do { return .success(try fixtureCopy("samples-api", from: AppFixture.labelledWork())) } catch {
+            return .failure(error as? AppTestFailure ?? AppTestFailure("\(error)"))
+        }
+    }()
+
+    static func work() throws -> URL { try copy.get() }
+
     /// The sample indices in `column` of the CSV rows that `keep` keeps.
     static func indices(_ rows: [[String: String]], _ column: String,
                         where keep: ([String: String]) -> Bool = { _ in true }) -> Set<Int64> {
@@ -84,7 +94,7 @@ struct SamplesAPITests {
     }
 
     @Test func aPageHasLimitRowsAndTheTotalOfAllMatches() throws {
-        let work = try AppFixture.labelledWork()
+        let work = try Self.work()
         let api = try API(work)
         defer { api.server.stop() }
         let decoded = try AppTestData.readCSV(work.appendingPathComponent("atrain_stats.csv")).count
@@ -104,7 +114,7 @@ struct SamplesAPITests {
 
     /// For every sort and page size: the pages one after another are the unpaged list, each sample once.
     @Test func pagesTogetherAreTheWholeOrderedList() throws {
-        let api = try API(try AppFixture.labelledWork())
+        let api = try API(try Self.work())
         defer { api.server.stop() }
         let everything = Set(try api.all().map(\.index))
         for key in SampleSortKey.allCases {
@@ -129,7 +139,7 @@ struct SamplesAPITests {
 
     /// Each filter keeps exactly the samples the work_dir's files give it; filters combine as "and".
     @Test func eachFilterReturnsTheSamplesTheWorkDirFilesSay() throws {
-        let work = try AppFixture.labelledWork()
+        let work = try Self.work()
         let api = try API(work)
         defer { api.server.stop() }
         func csv(_ name: String) throws -> [[String: String]] { try AppTestData.readCSV(work.appendingPathComponent(name)) }
@@ -185,7 +195,7 @@ struct SamplesAPITests {
     /// Sorted by each key: values in order, samples without a value last, ties by component then index —
     /// and the values are those of the work_dir's files.
     @Test func sortOrderIsRight() throws {
-        let work = try AppFixture.labelledWork()
+        let work = try Self.work()
         let api = try API(work)
         defer { api.server.stop() }
         let byIndex = try api.all()
@@ -266,7 +276,7 @@ struct SamplesAPITests {
 
     /// Bad parameters: 400 with one line saying what is allowed; the server keeps answering.
     @Test func badParametersGet400WithOneLine() throws {
-        let api = try API(try AppFixture.labelledWork())
+        let api = try API(try Self.work())
         defer { api.server.stop() }
         let cases = [
             "offset=-1", "offset=x", "offset=1.5", "limit=0", "limit=-3", "limit=1001", "limit=99999999999999999999", "limit=NaN",
@@ -293,7 +303,7 @@ struct SamplesAPITests {
 
     /// A one-image page is that image's row and a few bytes more, whatever the number of images.
     @Test func aOneImagePageIsSmall() throws {
-        let api = try API(try AppFixture.labelledWork())
+        let api = try API(try Self.work())
         defer { api.server.stop() }
         let rows = try api.all()
         for (offset, row) in rows.enumerated() {
@@ -308,7 +318,7 @@ struct SamplesAPITests {
 
     /// `/api/components`: the groups of more than one image, largest first, paged, with their members.
     @Test func componentsArePagedLargestFirst() throws {
-        let work = try AppFixture.labelledWork()
+        let work = try Self.work()
         let api = try API(work)
         defer { api.server.stop() }
         var groups: [Int64: Set<Int64>] = [:]
@@ -333,7 +343,7 @@ struct SamplesAPITests {
 
     /// The lists the grid's filters offer come with the summary; neighbours and map points say what the page needs to show them.
     @Test func theSummaryListsTheFacetsAndNeighboursAndMapsCarryWhatThePageShows() throws {
-        let work = try AppFixture.labelledWork()
+        let work = try Self.work()
         let api = try API(work)
         defer { api.server.stop() }
         let summary = try #require(try JSONSerialization.jsonObject(with: try api.http.get("/api/summary").body) as? [String: Any])
