@@ -194,7 +194,7 @@ def main():
         page.pump(0.5)
         page.screenshot(os.path.join(args.out, "summary.png"))
 
-        # Grid: cards, real thumbnails, a filter.
+        # Grid: cards, real thumbnails, a filter, paging, sorting, a mark; the server pages and filters.
         page.call("Page.navigate", url=base + "#grid")
         page.wait_for("window.winnow.ready.grid", what="the grid view")
         cards = page.eval("document.querySelectorAll('#grid .card').length")
@@ -202,43 +202,92 @@ def main():
         loaded = page.wait_for("""(() => { const imgs = [...document.querySelectorAll('#grid img')].slice(0, 8);
             return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()""", what="thumbnails to load")
         check(bool(loaded), "grid thumbnails load")
+        samples = {}
+        while len(samples) < summary["images"]:
+            rows = get_json(f"api/samples?limit=1000&offset={len(samples)}")["rows"]
+            samples.update((row["index"], row) for row in rows)
+            if not rows:
+                break
+        check(len(samples) == summary["images"], f"/api/samples lists {len(samples)} images, the summary {summary['images']}")
+
+        def show(controls, what):
+            """Sets grid controls (id → value), fires their change and waits for the page the server sends."""
+            before = int(page.eval("document.getElementById('grid').dataset.request || 0"))
+            page.eval(f"""(() => {{ for (const [id, value] of Object.entries({json.dumps(controls)})) {{
+                const c = document.getElementById(id); c.value = value; c.dispatchEvent(new Event('change')); }} }})()""")
+            expected = page.eval("query(gridParams())")
+            page.wait_for(f"(() => {{ const d = document.getElementById('grid').dataset;"
+                          f" return Number(d.request) > {before} && d.query === {json.dumps(expected)}; }})()", what=what)
+            return page.eval("[...document.querySelectorAll('#grid .card')].map(c => Number(c.dataset.index))")
+
         for issue, count in summary["issueCounts"].items():
-            page.eval(f"""(() => {{ const s = document.getElementById('f-issue'); s.value = {json.dumps(issue)};
-                s.dispatchEvent(new Event('change')); }})()""")
-            shown_count = page.eval("document.querySelectorAll('#grid .card').length")
-            check(shown_count == min(count, 120), f"issue filter {issue}: {shown_count} cards for {count} images")
+            shown = show({"f-issue": issue}, f"the {issue} filter")
+            text = page.eval("document.getElementById('grid-count').textContent")
+            flagged = [i for i, row in samples.items() if issue in row["issues"]]
+            check(len(shown) == min(count, 120) and sorted(shown) == sorted(flagged)[:120] and text.startswith(f"{count} of "),
+                  f"issue filter {issue}: {len(shown)} cards for {count} images ({text!r})")
             break
         page.wait_for("""(() => { const imgs = [...document.querySelectorAll('#grid img')].slice(0, 8);
             return imgs.every(i => i.complete && i.naturalWidth > 0); })()""", timeout=60, what="filtered thumbnails to load")
+        # Paging: 3 a page, a real click on "next" until the last page (at most 10); the pages together are
+        # the images in order, each once.
+        paged = show({"f-issue": "", "f-size": "3"}, "pages of 3")
+        pages = 1
+        while page.eval("(d => (Number(d.page) + 1) * 3 < Number(d.total))(document.getElementById('grid').dataset)") and pages < 10:
+            button = page.eval("""(() => { const b = document.getElementById('next'); b.scrollIntoView({ block: 'center' });
+                const r = b.getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()""")
+            page.click(button["x"], button["y"])
+            page.wait_for(f"document.getElementById('grid').dataset.page === '{pages}'", what=f"page {pages + 1}")
+            paged += page.eval("[...document.querySelectorAll('#grid .card')].map(c => Number(c.dataset.index))")
+            pages += 1
+        check(paged == list(samples)[:len(paged)] and pages == min(10, -(-len(samples) // 3)) and len(set(paged)) == len(paged),
+              f"paging: {pages} pages of 3 show {len(paged)} of the {len(samples)} images once each, in order")
         # Sorting: least unique first, as /api/samples has the values.
-        samples = get_json("api/samples")
-        uniqueness = dict(zip(samples["index"], samples["uniqueness"]))
-        page.eval("""(() => { document.getElementById('f-issue').value = '';
-            const s = document.getElementById('f-sort'); s.value = 'uniqueness-asc'; s.dispatchEvent(new Event('change')); })()""")
-        order = page.eval("[...document.querySelectorAll('#grid .card')].map(c => Number(c.dataset.index))")
-        values = [uniqueness[i] for i in order if uniqueness.get(i) is not None]
+        order = show({"f-size": "120", "f-sort": "uniqueness"}, "the uniqueness sort")
+        values = [samples[i].get("uniqueness") for i in order if samples[i].get("uniqueness") is not None]
         check(len(values) > 1 and values == sorted(values), f"sort by uniqueness: {len(values)} cards in ascending order")
         page.screenshot(os.path.join(args.out, "grid.png"))
+        # A mark from the detail panel: real clicks on a card and on "remove"; the mark filter finds it; "clear" takes it back.
+        if args.try_marks:
+            target = order[-1]
+
+            def click_on(selector):
+                where = page.eval(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
+                    e.scrollIntoView({{ block: 'center' }}); const r = e.getBoundingClientRect();
+                    return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()""")
+                page.click(where["x"], where["y"])
+
+            click_on(f"#grid .card[data-index='{target}']")
+            page.wait_for(f"document.getElementById('detail').dataset.index === '{target}'", what="the clicked card's details")
+            click_on("#detail .marks button[data-mark='remove']")
+            page.wait_for(f"document.querySelector(\"#grid .card[data-index='{target}']\").classList.contains('remove')",
+                          what="the card to show its mark")
+            marked = get_json("api/marks")
+            removed = show({"f-mark": "remove"}, "the mark filter")
+            click_on("#detail .marks button[data-mark='none']")
+            page.wait_for("document.querySelector(\"#detail .marks button[data-mark='none']\").classList.contains('on')",
+                          what="the mark to be cleared")
+            check(marked == {str(target): "remove"} and removed == [target] and get_json("api/marks") == {},
+                  f"grid mark: sample {target} marked remove ({marked}), found by the mark filter ({removed}), then cleared")
+            show({"f-mark": ""}, "no mark filter")
 
         # Labels from annotations (label_scores.csv): the wrong-label sort, the filter, the badges.
         if summary.get("labelSource") == "annotations":
-            scores = dict(zip(samples["index"], samples["wrongLabelScore"]))
-            page.eval("""(() => { document.getElementById('f-issue').value = '';
-                const s = document.getElementById('f-sort'); s.value = 'wrong-desc'; s.dispatchEvent(new Event('change')); })()""")
-            order = page.eval("[...document.querySelectorAll('#grid .card')].map(c => Number(c.dataset.index))")
+            scores = {i: (row.get("labelScores") or {}).get("wrongLabelScore") for i, row in samples.items()}
+            order = show({"f-sort": "wrongLabelScore-desc"}, "the wrong-label sort")
             values = [scores[i] for i in order if scores.get(i) is not None]
             check(len(values) > 1 and values == sorted(values, reverse=True),
                   f"sort by wrong-label score: {len(values)} cards in descending order")
-            labelled = sum(1 for v in samples["wrongLabelScore"] if v is not None)
+            labelled = sum(1 for v in scores.values() if v is not None)
             check(labelled > 0, f"{labelled} images have a wrong-label score")
             page.call("Page.navigate", url=base + "#summary")
             page.wait_for("!!document.getElementById('wrong-label-link')", what="the summary's wrong-label link")
             shown = page.eval("document.getElementById('summary-labels').innerText")
             check("Labels (annotations)" in shown and all(name in shown for name in summary["labels"]),
                   f"summary shows the annotation labels {sorted(summary['labels'])}")
-            page.call("Page.navigate", url=base + "#grid?issue=likely_wrong_label&sort=wrong-desc")
-            page.wait_for("window.winnow.ready.grid && document.getElementById('f-issue').value === 'likely_wrong_label'",
-                          what="the likely-wrong-label filter")
+            page.eval("document.getElementById('wrong-label-link').click()")
+            page.wait_for("document.getElementById('grid').dataset.query === "
+                          "'issue=likely_wrong_label&sort=wrongLabelScore&order=desc'", what="the likely-wrong-label filter")
             wrong = page.eval("document.querySelectorAll('#grid .card').length")
             check(wrong == min(120, summary["likelyWrongLabels"]),
                   f"likely-wrong-label filter: {wrong} cards for {summary['likelyWrongLabels']} flagged images")

@@ -21,6 +21,8 @@ public struct AppServer: Sendable {
     /// Thumbnails and previews being made at once: at most one per core.
     let imageWork = WorkLimiter(width: ProcessInfo.processInfo.activeProcessorCount)
     let neighbors: NeighborFinder
+    /// The samples filtered, sorted and paged for `/api/samples`.
+    let finder: SampleFinder
     /// The work_dir's catalog, for the decisions made in the app.
     let catalog: Catalog
     /// One-line notes about work_dir files the app could not use (it serves without them).
@@ -34,6 +36,7 @@ public struct AppServer: Sendable {
         thumbnails = ThumbnailStore(workDirectory: data.directory)
         previews = thumbnails.resized(side: 1600, folder: ThumbnailStore.folderName + "/large")
         neighbors = NeighborFinder(data: data)
+        finder = SampleFinder(data: data, hasPreview: { [thumbnails] in thumbnails.contains($0) })
         catalog = try Catalog(url: data.directory.appendingPathComponent(Catalog.fileName))
     }
 
@@ -55,8 +58,8 @@ public struct AppServer: Sendable {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AccessMiddleware(policy: policy))
         AssetsController().addRoutes(to: router)
-        SummaryController(data: data, marks: marks, hasNeighbors: neighbors.available).addRoutes(to: router)
-        SamplesController(data: data, marks: marks, thumbnails: thumbnails, neighbors: neighbors).addRoutes(to: router)
+        SummaryController(finder: finder, marks: marks, hasNeighbors: neighbors.available).addRoutes(to: router)
+        SamplesController(data: data, marks: marks, finder: finder, neighbors: neighbors).addRoutes(to: router)
         MarksController(data: data, marks: marks, catalog: catalog).addRoutes(to: router)
         DecisionsController(data: data, catalog: catalog).addRoutes(to: router)
         ImagesController(data: data, thumbnails: thumbnails, previews: previews, work: imageWork).addRoutes(to: router)

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A 2-D map written by `winnow visualize` (`maps/KEY.csv`: `index,filename,x,y[,z,…]`, and
-/// `maps/KEY.json` with its method and parameters), as parallel arrays for the scatter view.
+/// `maps/KEY.json` with its method and parameters), as parallel arrays for the scatter view,
+/// with the points' colour groups (``SampleFinder/colours(of:)``) once the app adds them.
 /// Rows whose index is not a decoded sample of the work_dir, or whose coordinates are not
 /// finite numbers, are skipped and counted.
 struct MapPoints: Encodable {
@@ -11,6 +12,8 @@ struct MapPoints: Encodable {
     var x: [Float] = []
     var y: [Float] = []
     var skipped = 0
+    /// Per "colour by" choice (label, issue, split, cluster, wrong), each point's group.
+    var colours: [String: PointColours] = [:]
 
     static func load(key: String, directory: URL, rows: [Int64: Int]) throws -> MapPoints {
         let folder = directory.appendingPathComponent("maps")

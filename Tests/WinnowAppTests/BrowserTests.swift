@@ -4,8 +4,9 @@ import Testing
 /// The app in a real browser: `scripts/browser-check.py` drives headless Chromium (Debian's
 /// `chromium`, installed by scripts/setup.sh with the websocket-client venv) against a live
 /// `winnow serve` over the labelled fixture (a `winnow run --annotations` work_dir with a
-/// `winnow visualize` map and `winnow gallery` pages), takes screenshots, clicks a map point,
-/// checks the label views and the galleries, and checks the console.
+/// `winnow visualize` map and `winnow gallery` pages), takes screenshots, filters, pages and sorts
+/// the grid (each page from the server), marks an image, clicks a map point, checks the label
+/// views and the galleries, and checks the console.
 @Suite("App in a browser")
 struct BrowserTests {
     static var python: URL { AppTestData.cache.appendingPathComponent("venv-browser/bin/python") }
@@ -29,7 +30,8 @@ struct BrowserTests {
         let result = try runBounded(Self.python, [Self.script.path, "--url", "http://127.0.0.1:\(server.port)/",
                                                   "--out", shots.path, "--try-marks"], seconds: 240)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("neighbours shown") && result.output.contains("'keep best' marked cluster")
+        #expect(result.output.contains("issue filter") && result.output.contains("paging:") && result.output.contains("grid mark:")
+                && result.output.contains("neighbours shown") && result.output.contains("'keep best' marked cluster")
                 && result.output.contains("sort by wrong-label score") && result.output.contains("likely-wrong-label filter")
                 && result.output.contains("gallery duplicates shows") && result.output.contains("'not a copy' recorded the pair")
                 && result.output.contains(", 0 failed"))

@@ -41,7 +41,7 @@ struct AppMarksTests {
         #expect(Set(data.samples.map(\.label)) == ["animal", "object"])
         #expect(data.samples.contains { $0.labelScores?.wrongLabelScore != nil })
 
-        // The API: label source, flagged count, label files; per-sample scores in /api/samples.
+        // The API: label source, flagged count, label files; per-sample scores in /api/samples' rows.
         let server = try ServerProcess(work: work)
         defer { server.stop() }
         let http = RawHTTP(port: server.port)
@@ -50,9 +50,8 @@ struct AppMarksTests {
         #expect(summary["likelyWrongLabels"] as? Int == rows.filter { $0["is_likely_wrong"] == "1" }.count)
         #expect((summary["labelFiles"] as? [String])?.contains("annotation_problems.csv") == true)
         #expect(summary["labels"] as? [String: Int] == ["animal": 4, "object": 4])
-        let columns = try #require(try JSONSerialization.jsonObject(with: try http.get("/api/samples").body) as? [String: Any])
-        #expect(columns["hasLabelScores"] as? Bool == true)
-        let scored = (columns["wrongLabelScore"] as? [Any])?.filter { !($0 is NSNull) }.count
+        let page = try #require(try JSONSerialization.jsonObject(with: try http.get("/api/samples?limit=1000").body) as? [String: Any])
+        let scored = (page["rows"] as? [[String: Any]])?.filter { ($0["labelScores"] as? [String: Any])?["wrongLabelScore"] != nil }.count
         #expect(scored == rows.filter { !($0["wrong_label_score"] ?? "").isEmpty }.count)
         let problems = try http.get("/files/annotation_problems.csv")
         #expect(problems.status == 200 && problems.text.contains("missing.jpg"))

@@ -2,91 +2,98 @@ import Foundation
 import Hummingbird
 import WinnowCore
 
-/// `/api/samples`, `/api/components`, `/api/maps/{key}` and `/api/neighbors/{index}`: the
-/// samples with their scores and issues, the duplicate groups, a scatter map, and the
-/// nearest neighbours of one sample.
+/// `/api/samples` (a page of the samples that match a filter, in a sort order),
+/// `/api/samples/{index}` (one sample), `/api/components` (a page of the duplicate groups,
+/// largest first), `/api/maps/{key}` (a scatter map with its colour groups) and
+/// `/api/neighbors/{index}` (the nearest neighbours of one sample).
 struct SamplesController {
     let data: WorkDirData
     let marks: ReviewMarkStore
-    /// Whose `contains` tells whether the catalog locates a sample's image (for a preview).
-    let thumbnails: ThumbnailStore
+    let finder: SampleFinder
     let neighbors: NeighborFinder
+    /// The groups of more than one image, largest first (then by id), each with its members by index.
+    let groups: [(id: Int64, members: [Int64])]
+
+    /// Members of a group listed with it in `/api/components` (all of them: `/api/samples?component=ID`).
+    static let membersListed = 100
+
+    init(data: WorkDirData, marks: ReviewMarkStore, finder: SampleFinder, neighbors: NeighborFinder) {
+        (self.data, self.marks, self.finder, self.neighbors) = (data, marks, finder, neighbors)
+        groups = data.components.map { (id: $0.key, members: $0.value) }
+            .sorted { ($0.members.count, $1.id) > ($1.members.count, $0.id) }
+    }
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
-        router.get("/api/samples") { _, _ in
-            try Responses.json(SampleColumns(data: data, marks: marks.all, hasPreview: thumbnails.contains))
+        router.get("/api/samples") { request, _ in
+            try Responses.json(finder.page(try SampleQuery(request), marks: marks.all))
         }
-        router.get("/api/components") { _, _ in
-            try Responses.json(data.components.map { ComponentInfo(id: $0.key, members: $0.value) }
-                .sorted { ($0.members.count, $1.id) > ($1.members.count, $0.id) })
+        router.get("/api/samples/{index}") { _, context in
+            let index = try context.sampleIndex()
+            guard let sample = finder.sample(index, marks: marks.all) else { throw HTTPError.noSample(index) }
+            return try Responses.json(sample)
         }
+        router.get("/api/components", use: components)
         router.get("/api/maps/{key}", use: map)
         router.get("/api/neighbors/{index}", use: nearest)
+    }
+
+    /// A page of the duplicate groups (`offset`, `limit` 1–100, default 40), each with its first
+    /// ``membersListed`` members.
+    @Sendable func components(_ request: Request, context: BasicRequestContext) throws -> Response {
+        let paging = try Paging(QueryParameters(request, allowed: Paging.parameterNames), defaultLimit: 40, maxLimit: 100)
+        let marks = marks.all
+        let shown = groups.dropFirst(paging.offset).prefix(paging.limit).map { group in
+            ComponentGroup(id: group.id, size: group.members.count,
+                           members: group.members.prefix(Self.membersListed).compactMap { finder.sample($0, marks: marks) })
+        }
+        return try Responses.json(Page(total: groups.count, offset: paging.offset, limit: paging.limit, rows: shown))
     }
 
     @Sendable func map(_ request: Request, context: BasicRequestContext) throws -> Response {
         guard let key = context.parameters.get("key"), data.listing("maps", extension: "csv").contains(key) else {
             throw HTTPError(.notFound, message: "no such map (see /api/summary for the maps of this work_dir)")
         }
-        return try Responses.json(try MapPoints.load(key: key, directory: data.directory, rows: data.rowOfIndex))
+        var points = try MapPoints.load(key: key, directory: data.directory, rows: data.rowOfIndex)
+        points.colours = finder.colours(of: points.index)
+        return try Responses.json(points)
     }
 
-    /// The `k` (1–100, default 12) nearest neighbours of a sample.
+    /// The `k` (1–100, default 12) nearest neighbours of a sample, each with whether it can be previewed.
     @Sendable func nearest(_ request: Request, context: BasicRequestContext) throws -> Response {
         let index = try context.sampleIndex()
         guard data.rowOfIndex[index] != nil else { throw HTTPError.noSample(index) }
-        let k = try request.uri.queryParameters.get("k").map { text throws(HTTPError) -> Int in
-            guard let k = Int(text), (1...100).contains(k) else { throw HTTPError(.badRequest, message: "k must be 1–100") }
-            return k
-        } ?? 12
-        return try Responses.json(try neighbors.neighbors(of: index, k: k))
+        let k = try QueryParameters(request, allowed: ["k"]).integer("k", in: 1...100, default: 12)
+        return try Responses.json(NeighborList(try neighbors.neighbors(of: index, k: k), hasPreview: finder.hasPreview))
     }
 }
 
-struct ComponentInfo: Encodable {
+/// A group of near duplicates as `/api/components` lists it.
+struct ComponentGroup: Encodable {
     var id: Int64
-    var members: [Int64]
+    /// Its images.
+    var size: Int
+    /// Its first images by index (at most ``SamplesController/membersListed``).
+    var members: [SampleRow]
 }
 
-/// The samples as parallel arrays (compact for 100k images); issues as bit masks over
-/// `issueNames`, labels and splits as codes into their name lists.
-struct SampleColumns: Encodable {
-    var index: [Int64] = [], filename: [String] = [], width: [Int] = [], height: [Int] = []
-    var uniqueness: [Double?] = [], nearestSimilarity: [Double?] = [], component: [Int64?] = [], componentSize: [Int] = []
-    var cluster: [Int?] = [], issues: [Int] = [], label: [Int] = [], split: [Int] = [], mark: [String] = []
-    /// Whether the catalog locates the image, so that the app can preview it.
-    var hasPreview: [Bool] = []
-    var issueNames = WorkDirData.issueOrder
-    var labelNames: [String] = [], splitNames: [String] = []
-    /// With annotations (`label_scores.csv`), else all nil / -1: the wrong-label score, the
-    /// suggested label (code into `labelNames`), kNN disagreement, and with predictions
-    /// mistakenness and hardness.
-    var hasLabelScores = false
-    var wrongLabelScore: [Double?] = [], suggestedLabel: [Int] = [], knnDisagreement: [Double?] = []
-    var mistakenness: [Double?] = [], hardness: [Double?] = []
+/// `/api/neighbors/{index}`: the neighbours ``NeighborFinder`` gives, each with whether the app
+/// can preview its image.
+struct NeighborList: Encodable {
+    struct Neighbor: Encodable {
+        var index: Int64
+        var filename: String
+        var similarity: Float
+        var hasPreview: Bool
+    }
 
-    init(data: WorkDirData, marks: [Int64: ReviewMark], hasPreview previewable: (Int64) -> Bool) {
-        let bit = Dictionary(uniqueKeysWithValues: issueNames.enumerated().map { ($1, 1 << $0) })
-        labelNames = Array(Set(data.samples.map(\.label) + data.samples.compactMap(\.labelScores?.suggestedLabel))).sorted()
-        splitNames = Array(Set(data.samples.map(\.split))).sorted()
-        hasLabelScores = data.labelSource == .annotations
-        let labelCode = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
-        let splitCode = Dictionary(uniqueKeysWithValues: splitNames.enumerated().map { ($1, $0) })
-        for s in data.samples {
-            index.append(s.index); filename.append(s.filename); width.append(s.width); height.append(s.height)
-            uniqueness.append(s.uniqueness); nearestSimilarity.append(s.nearestSimilarity); component.append(s.component)
-            componentSize.append(s.component.map { data.components[$0]?.count ?? 1 } ?? 1)
-            cluster.append(s.cluster)
-            issues.append(s.issues.reduce(0) { $0 | (bit[$1] ?? 0) })
-            label.append(labelCode[s.label] ?? 0); split.append(splitCode[s.split] ?? 0)
-            mark.append(marks[s.index]?.rawValue ?? "")
-            hasPreview.append(previewable(s.index))
-            let scores = s.labelScores
-            wrongLabelScore.append(scores?.wrongLabelScore)
-            suggestedLabel.append(scores?.suggestedLabel.flatMap { labelCode[$0] } ?? -1)
-            knnDisagreement.append(scores?.knnDisagreement)
-            mistakenness.append(scores?.mistakenness)
-            hardness.append(scores?.hardness)
+    var index: Int64
+    var source: String
+    var neighbors: [Neighbor]
+
+    init(_ answer: NeighborFinder.Answer, hasPreview: (Int64) -> Bool) {
+        (index, source) = (answer.index, answer.source)
+        neighbors = answer.neighbors.map {
+            Neighbor(index: $0.index, filename: $0.filename, similarity: $0.similarity, hasPreview: hasPreview($0.index))
         }
     }
 }

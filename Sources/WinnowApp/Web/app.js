@@ -1,6 +1,7 @@
 'use strict';
 // Winnow's local app: summary, image grid, clusters, scatter map, neighbours, keep/remove marks.
-// Data comes from the server's /api endpoints; nothing is sent anywhere else.
+// Data comes from the server's /api endpoints; nothing is sent anywhere else. The server filters,
+// sorts and pages the samples: the page holds the samples it shows, never the whole dataset.
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf',
   '#bcbd22', '#393b79', '#ad494a', '#637939', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1',
@@ -10,19 +11,33 @@ const NONE_COLOUR = '#b8b8b8';
 const NO_PREVIEW = 'data:image/svg+xml,' + encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="90">' +
   '<rect width="120" height="90" fill="#ddd"/><text x="60" y="50" font-size="11" text-anchor="middle" fill="#666">no preview</text></svg>');
 const WRONG_LABEL = 'likely_wrong_label';
+// The sort options the label scores add (/api/samples sort keys), when some image has the score.
+const LABEL_SORTS = [['wrongLabelScore', 'wrong-label score'], ['knnDisagreement', 'neighbour label disagreement'],
+  ['mistakenness', 'mistakenness'], ['hardness', 'hardness']];
+// Groups a page of the clusters view lists (/api/components).
+const CLUSTER_PAGE = 40;
+// The most rows /api/samples gives at once (a page of the grid, a group's members fetched whole).
+const MAX_LIMIT = 1000;
 
 const state = {
-  summary: null, samples: null, rowOf: new Map(), filtered: [], page: 0, pageSize: 120,
-  components: null, clusterShown: 0, selected: null, neighbors: [], view: 'summary', map: null,
+  summary: null, page: 0, pageSize: 120, total: 0, gridRequest: 0,
+  clustersTotal: null, clusterShown: 0, selected: null, selectedRow: null, neighbors: [], view: 'summary', map: null,
 };
 window.winnow = { ready: {}, mapPoint: null, selected: () => state.selected };
 
 function setStatus(text) { document.getElementById('status').textContent = text; }
+function showError(error) { console.error(error); setStatus(String(error.message || error)); }
 
 async function api(path, options) {
   const response = await fetch(path, options);
   if (!response.ok) throw new Error(path + ': ' + response.status + ' ' + (await response.text()).trim());
   return response.json();
+}
+
+// `params` (name → value; empty values left out) as a query string.
+function query(params) {
+  return Object.entries(params).filter(([, v]) => v !== '' && v != null)
+    .map(([k, v]) => k + '=' + encodeURIComponent(v)).join('&');
 }
 
 function el(tag, attrs, ...children) {
@@ -41,29 +56,22 @@ function el(tag, attrs, ...children) {
 
 function fmt(value, digits) { return value == null ? '–' : Number(value).toFixed(digits === undefined ? 3 : digits); }
 
-function issuesOf(row) {
-  const s = state.samples, mask = s.issues[row], names = [];
-  s.issueNames.forEach((name, bit) => { if (mask & (1 << bit)) names.push(name); });
-  return names;
-}
-function labelOf(row) { return state.samples.labelNames[state.samples.label[row]] || ''; }
-function suggestedOf(row) { const code = state.samples.suggestedLabel[row]; return code >= 0 ? state.samples.labelNames[code] : ''; }
-function isLikelyWrong(row) { return issuesOf(row).includes(WRONG_LABEL); }
-function thumbOf(index) { return state.samples.hasPreview[state.rowOf.get(index)] ? '/thumb/' + index : NO_PREVIEW; }
+// A sample as /api/samples lists it: { index, filename, issues, label, split, mark, hasPreview, labelScores, … }.
+function suggestedOf(sample) { return (sample.labelScores && sample.labelScores.suggestedLabel) || ''; }
+function wrongScoreOf(sample) { return sample.labelScores ? sample.labelScores.wrongLabelScore : null; }
+function thumbOf(sample) { return sample.hasPreview ? '/thumb/' + sample.index : NO_PREVIEW; }
 // Links to the galleries of this work_dir (winnow gallery) among `names`.
 function galleryLinks(names) {
   const present = names.filter(name => state.summary.galleries.includes(name));
   return present.length ? el('span', { class: 'gallery-links' }, 'galleries: ', ...present.map(name =>
     el('a', { href: '/files/galleries/' + encodeURIComponent(name) + '.html', class: 'gallery-link', target: '_blank', text: name + ' ' }))) : null;
 }
-function splitOf(row) { return state.samples.splitNames[state.samples.split[row]] || ''; }
 
 // ---------- loading and routing ----------
 
 async function load() {
   setStatus('loading…');
-  [state.summary, state.samples] = await Promise.all([api('/api/summary'), api('/api/samples')]);
-  state.samples.index.forEach((index, row) => state.rowOf.set(index, row));
+  state.summary = await api('/api/summary');
   setStatus('');
   fillFilters();
   window.addEventListener('hashchange', route);
@@ -83,13 +91,12 @@ async function route() {
   for (const link of document.querySelectorAll('header nav a')) link.classList.toggle('active', link.dataset.view === state.view);
   try {
     if (state.view === 'summary') renderSummary();
-    if (state.view === 'grid') { applyParams(params); applyFilters(); }
+    if (state.view === 'grid') { if (applyParams(params)) state.page = 0; await loadGrid(); }
     if (state.view === 'clusters') await renderClusters();
     if (state.view === 'map') await showMap(params.get('key'));
     window.winnow.ready[state.view] = true;
   } catch (error) {
-    console.error(error);
-    setStatus(String(error.message || error));
+    showError(error);
   }
 }
 
@@ -116,7 +123,7 @@ function renderSummary() {
     el('h2', { text: s.labelSource === 'annotations' ? 'Labels (annotations)' : 'Labels (folders)' }),
     table(labels.map(([name, n]) => [el('a', { href: '#grid?label=' + encodeURIComponent(name), text: name }), String(n)])),
     s.labelSource === 'annotations' ? el('p', {},
-      el('a', { href: '#grid?issue=' + WRONG_LABEL + '&sort=wrong-desc', id: 'wrong-label-link',
+      el('a', { href: '#grid?issue=' + WRONG_LABEL + '&sort=wrongLabelScore-desc', id: 'wrong-label-link',
                 text: s.likelyWrongLabels + ' likely wrong labels' }), ' (most likely first)') : null,
     s.labelFiles.length ? el('p', {}, 'files: ', ...s.labelFiles.map(name =>
       el('a', { href: '/files/' + encodeURIComponent(name), text: name + ' ' }))) : null,
@@ -148,7 +155,7 @@ function renderSummary() {
       };
       walk('', json);
       run.append(table(rows));
-    }).catch(error => { console.error(error); setStatus(error.message); });
+    }).catch(showError);
   }
 }
 
@@ -156,153 +163,137 @@ function renderSummary() {
 
 function option(value, text) { return el('option', { value, text }); }
 
+// The filter and sort choices the summary lists (issues, labels, splits, clusters, sort keys with values).
 function fillFilters() {
-  const s = state.samples;
+  const s = state.summary;
   const issue = document.getElementById('f-issue');
-  issue.append(option('', 'any'), option('*', 'any issue'), option('-', 'no issue'),
-    ...s.issueNames.filter(name => state.summary.issueCounts[name]).map(name => option(name, name + ' (' + state.summary.issueCounts[name] + ')')));
-  const label = document.getElementById('f-label');
-  label.append(option('', 'any'), ...s.labelNames.filter(n => state.summary.labels[n]).map(n => option(n, n)));
-  if (s.hasLabelScores) {
-    const sort = document.getElementById('f-sort');
-    sort.append(option('wrong-desc', 'wrong-label score (highest first)'), option('knn-desc', 'neighbour label disagreement (highest first)'));
-    if (s.mistakenness.some(v => v != null)) sort.append(option('mistakenness-desc', 'mistakenness (highest first)'));
-    if (s.hardness.some(v => v != null)) sort.append(option('hardness-desc', 'hardness (highest first)'));
-    document.querySelector('#m-colour option[value="wrong"]').hidden = false;
+  issue.append(option('', 'any'), option('any', 'any issue'), option('none', 'no issue'),
+    ...s.issueOrder.filter(name => s.issueCounts[name]).map(name => option(name, name + ' (' + s.issueCounts[name] + ')')));
+  document.getElementById('f-label').append(option('', 'any'), ...Object.keys(s.labels).sort().map(n => option(n, n)));
+  const sort = document.getElementById('f-sort');
+  for (const [key, text] of LABEL_SORTS) if (s.sortKeys.includes(key)) sort.append(option(key + '-desc', text + ' (highest first)'));
+  if (s.labelSource === 'annotations') document.querySelector('#m-colour option[value="wrong"]').hidden = false;
+  document.getElementById('f-split').append(option('', 'any'), ...Object.keys(s.splits).sort().map(n => option(n, n)));
+  document.getElementById('f-cluster').append(option('', 'any'), ...s.clusters.map(c => option(String(c), 'k-means ' + c)));
+  const reload = () => { state.page = 0; loadGrid().catch(showError); };
+  for (const id of ['f-issue', 'f-label', 'f-split', 'f-cluster', 'f-mark', 'f-sort', 'f-size']) {
+    document.getElementById(id).addEventListener('change', reload);
   }
-  const split = document.getElementById('f-split');
-  split.append(option('', 'any'), ...s.splitNames.filter(n => n).map(n => option(n, n)));
-  const clusters = [...new Set(s.cluster.filter(c => c != null))].sort((a, b) => a - b);
-  document.getElementById('f-cluster').append(option('', 'any'), ...clusters.map(c => option(String(c), 'k-means ' + c)));
-  for (const id of ['f-issue', 'f-label', 'f-split', 'f-cluster', 'f-mark', 'f-sort']) {
-    document.getElementById(id).addEventListener('change', () => { state.page = 0; applyFilters(); });
-  }
-  for (const id of ['f-component', 'f-text']) {
-    document.getElementById(id).addEventListener('input', () => { state.page = 0; applyFilters(); });
-  }
-  document.getElementById('prev').addEventListener('click', () => { if (state.page > 0) { state.page--; renderGrid(); } });
+  for (const id of ['f-component', 'f-text']) document.getElementById(id).addEventListener('input', reload);
+  document.getElementById('prev').addEventListener('click', () => {
+    if (state.page > 0) { state.page--; loadGrid().catch(showError); }
+  });
   document.getElementById('next').addEventListener('click', () => {
-    if ((state.page + 1) * state.pageSize < state.filtered.length) { state.page++; renderGrid(); }
+    if ((state.page + 1) * state.pageSize < state.total) { state.page++; loadGrid().catch(showError); }
   });
 }
 
+// Sets the grid's controls named in the address (#grid?issue=…); returns whether it named any.
 function applyParams(params) {
+  let named = false;
   for (const [name, id] of [['issue', 'f-issue'], ['label', 'f-label'], ['split', 'f-split'], ['cluster', 'f-cluster'],
-    ['component', 'f-component'], ['sort', 'f-sort'], ['mark', 'f-mark']]) {
-    if (params.has(name)) document.getElementById(id).value = params.get(name);
+    ['component', 'f-component'], ['sort', 'f-sort'], ['mark', 'f-mark'], ['name', 'f-text'], ['size', 'f-size']]) {
+    if (params.has(name)) { document.getElementById(id).value = params.get(name); named = true; }
   }
+  return named;
 }
 
-function applyFilters() {
-  const s = state.samples;
-  const issue = document.getElementById('f-issue').value;
-  const bit = s.issueNames.indexOf(issue);
-  const label = document.getElementById('f-label').value, split = document.getElementById('f-split').value;
-  const cluster = document.getElementById('f-cluster').value, mark = document.getElementById('f-mark').value;
-  const componentText = document.getElementById('f-component').value.trim();
-  const component = componentText === '' ? null : Number(componentText);
-  const text = document.getElementById('f-text').value.trim().toLowerCase();
-  const rows = [];
-  for (let row = 0; row < s.index.length; row++) {
-    if (issue === '*' && !s.issues[row]) continue;
-    if (issue === '-' && s.issues[row]) continue;
-    if (bit >= 0 && !(s.issues[row] & (1 << bit))) continue;
-    if (label && labelOf(row) !== label) continue;
-    if (split && splitOf(row) !== split) continue;
-    if (cluster && String(s.cluster[row]) !== cluster) continue;
-    if (component !== null && s.component[row] !== component) continue;
-    if (mark && (mark === 'none' ? s.mark[row] !== '' : s.mark[row] !== mark)) continue;
-    if (text && !s.filename[row].toLowerCase().includes(text)) continue;
-    rows.push(row);
-  }
-  const sort = document.getElementById('f-sort').value;
-  const num = (values, missing) => row => values[row] == null ? missing : values[row];
-  const by = {
-    'uniqueness-asc': [num(s.uniqueness, Infinity), 1], 'uniqueness-desc': [num(s.uniqueness, -Infinity), -1],
-    'nn-desc': [num(s.nearestSimilarity, -Infinity), -1], 'nn-asc': [num(s.nearestSimilarity, Infinity), 1],
-    'component-desc': [row => s.componentSize[row], -1],
-    'issues-desc': [row => { let m = s.issues[row], c = 0; while (m) { c += m & 1; m >>>= 1; } return c; }, -1],
-    'cluster': [num(s.cluster, Infinity), 1],
-    'wrong-desc': [num(s.wrongLabelScore, -Infinity), -1], 'knn-desc': [num(s.knnDisagreement, -Infinity), -1],
-    'mistakenness-desc': [num(s.mistakenness, -Infinity), -1], 'hardness-desc': [num(s.hardness, -Infinity), -1],
-  }[sort];
-  const byText = { label: labelOf, split: splitOf }[sort];
-  if (by) {
-    const [key, direction] = by;
-    rows.sort((a, b) => (key(a) - key(b)) * direction || (s.component[a] ?? 0) - (s.component[b] ?? 0) || a - b);
-  } else if (byText) {
-    // Unlabelled last; then by index.
-    rows.sort((a, b) => { const x = byText(a), y = byText(b); return (x === '') - (y === '') || (x < y ? -1 : x > y ? 1 : a - b); });
-  } else if (sort === 'filename') {
-    rows.sort((a, b) => s.filename[a] < s.filename[b] ? -1 : s.filename[a] > s.filename[b] ? 1 : 0);
-  }
-  state.filtered = rows;
+// The grid's filters and sort as /api/samples parameters; a sort choice is 'KEY' or 'KEY-desc'.
+function gridParams() {
+  const value = id => document.getElementById(id).value;
+  const [sort, order] = value('f-sort').split('-');
+  return { issue: value('f-issue'), label: value('f-label'), split: value('f-split'), cluster: value('f-cluster'),
+    component: value('f-component').trim(), mark: value('f-mark'), name: value('f-text').trim(), sort, order: order || 'asc' };
+}
+
+// Fetches and shows the grid's page for the current filters; an answer overtaken by a later request is dropped.
+async function loadGrid() {
+  const sizeInput = document.getElementById('f-size'), size = Math.round(Number(sizeInput.value));
+  state.pageSize = size >= 1 && size <= MAX_LIMIT ? size : 120;
+  sizeInput.value = String(state.pageSize);
+  const filters = query(gridParams()), request = ++state.gridRequest;
+  const page = await api('/api/samples?' + query({ ...gridParams(), offset: state.page * state.pageSize, limit: state.pageSize }));
+  if (request !== state.gridRequest) return;
+  state.total = page.total;
+  const grid = document.getElementById('grid');
+  grid.replaceChildren(...page.rows.map(card));
+  window.scrollTo(0, 0);
+  document.getElementById('grid-count').textContent = page.total + ' of ' + state.summary.images + ' images';
+  const pages = Math.max(1, Math.ceil(page.total / state.pageSize));
+  document.getElementById('page').textContent = 'page ' + (state.page + 1) + ' / ' + pages;
   // The galleries that show the chosen issue.
+  const issue = document.getElementById('f-issue').value;
   const galleries = { duplicate: ['duplicates', 'components'], near_duplicate: ['duplicates', 'similarity'], outlier: ['outliers'],
     blurry: ['stats_blur'], dark: ['stats_dark'], bright: ['stats_bright'], [WRONG_LABEL]: ['labels'] }[issue] || [];
   document.getElementById('grid-galleries').replaceChildren(galleryLinks(galleries) || '');
-  renderGrid();
+  // For tests and scripts: what the grid shows (filters, page, total) and the number of the request it answers.
+  Object.assign(grid.dataset, { query: filters, page: String(state.page), total: String(page.total), request: String(request) });
 }
 
-function card(row) {
-  const s = state.samples, index = s.index[row];
-  const badges = issuesOf(row).map(name => el('span', { class: 'badge issue', text: name }));
-  if (labelOf(row)) badges.push(el('span', { class: 'badge label', text: labelOf(row) }));
-  if (s.wrongLabelScore[row] != null && (isLikelyWrong(row) || suggestedOf(row) !== labelOf(row))) {
-    badges.push(el('span', { class: 'badge suggested', title: 'wrong-label score ' + fmt(s.wrongLabelScore[row]),
-                             text: '→ ' + suggestedOf(row) + ' ' + fmt(s.wrongLabelScore[row], 2) }));
+function card(sample) {
+  const badges = sample.issues.map(name => el('span', { class: 'badge issue', text: name }));
+  if (sample.label) badges.push(el('span', { class: 'badge label', text: sample.label }));
+  const score = wrongScoreOf(sample);
+  if (score != null && (sample.issues.includes(WRONG_LABEL) || suggestedOf(sample) !== sample.label)) {
+    badges.push(el('span', { class: 'badge suggested', title: 'wrong-label score ' + fmt(score),
+                             text: '→ ' + suggestedOf(sample) + ' ' + fmt(score, 2) }));
   }
-  const node = el('div', { class: 'card ' + s.mark[row], dataset: { index: String(index) }, title: s.filename[row] },
-    el('img', { src: thumbOf(index), loading: 'lazy', alt: s.filename[row] }),
-    el('div', { class: 'name', text: s.filename[row].split('/').pop() }),
+  const node = el('div', { class: 'card ' + (sample.mark || ''), dataset: { index: String(sample.index) }, title: sample.filename },
+    el('img', { src: thumbOf(sample), loading: 'lazy', alt: sample.filename }),
+    el('div', { class: 'name', text: sample.filename.split('/').pop() }),
     el('div', {}, ...badges));
-  node.addEventListener('click', () => select(index));
+  node.addEventListener('click', () => select(sample.index).catch(showError));
   return node;
 }
 
-function renderGrid() {
-  const grid = document.getElementById('grid');
-  const start = state.page * state.pageSize, rows = state.filtered.slice(start, start + state.pageSize);
-  grid.replaceChildren(...rows.map(card));
-  window.scrollTo(0, 0);
-  document.getElementById('grid-count').textContent = state.filtered.length + ' of ' + state.samples.index.length + ' images';
-  const pages = Math.max(1, Math.ceil(state.filtered.length / state.pageSize));
-  document.getElementById('page').textContent = 'page ' + (state.page + 1) + ' / ' + pages;
+// Every sample /api/samples gives for `params`, fetched a page at a time.
+async function allSamples(params) {
+  const samples = [];
+  for (let total = Infinity; samples.length < total;) {
+    const page = await api('/api/samples?' + query({ ...params, offset: samples.length, limit: MAX_LIMIT }));
+    if (!page.rows.length) break;
+    samples.push(...page.rows);
+    total = page.total;
+  }
+  return samples;
 }
 
 // ---------- clusters ----------
 
 async function renderClusters() {
-  if (!state.components) {
-    state.components = await api('/api/components');
+  if (state.clustersTotal === null) {
     state.clusterShown = 0;
     document.getElementById('clusters').replaceChildren();
-    document.getElementById('more-clusters').addEventListener('click', moreClusters);
+    document.getElementById('more-clusters').addEventListener('click', () => moreClusters().catch(showError));
     document.getElementById('cluster-galleries').replaceChildren(galleryLinks(['duplicates', 'components']) || '');
-    if (!state.components.length) document.getElementById('clusters').append(el('p', { text: 'No duplicate groups in this work_dir.' }));
-    moreClusters();
+    await moreClusters();
+    if (!state.clustersTotal) document.getElementById('clusters').append(el('p', { text: 'No duplicate groups in this work_dir.' }));
   }
 }
 
-function moreClusters() {
-  const s = state.samples, root = document.getElementById('clusters');
-  const next = state.components.slice(state.clusterShown, state.clusterShown + 40);
-  for (const component of next) {
-    const rows = component.members.map(index => state.rowOf.get(index)).filter(row => row !== undefined);
+// Appends the next page of groups (largest first).
+async function moreClusters() {
+  const root = document.getElementById('clusters');
+  const page = await api('/api/components?' + query({ offset: state.clusterShown, limit: CLUSTER_PAGE }));
+  for (const group of page.rows) {
     const keepBest = () => {
-      const best = rows.reduce((a, b) => s.width[b] * s.height[b] > s.width[a] * s.height[a] ? b : a);
-      setMarks([s.index[best]], 'keep')
-        .then(() => setMarks(rows.filter(r => r !== best).map(r => s.index[r]), 'remove'))
-        .catch(error => { console.error(error); setStatus(error.message); });
+      // Every member counts, also those beyond the ones listed with the group.
+      const members = group.members.length < group.size ? allSamples({ component: group.id }) : Promise.resolve(group.members);
+      members.then(members => {
+        const best = members.reduce((a, b) => b.width * b.height > a.width * a.height ? b : a);
+        return setMarks([best.index], 'keep').then(() => setMarks(members.filter(m => m !== best).map(m => m.index), 'remove'));
+      }).catch(showError);
     };
-    root.append(el('div', { class: 'cluster', dataset: { component: String(component.id) } },
-      el('div', {}, el('b', { text: 'component ' + component.id }), ' — ' + rows.length + ' images ',
+    const shown = group.members.length < group.size ? ' (first ' + group.members.length + ' shown)' : '';
+    root.append(el('div', { class: 'cluster', dataset: { component: String(group.id) } },
+      el('div', {}, el('b', { text: 'component ' + group.id }), ' — ' + group.size + ' images' + shown + ' ',
         el('button', { type: 'button', onclick: keepBest, text: 'keep best, remove others' }), ' ',
-        el('a', { href: '#grid?component=' + component.id, text: 'show in grid' })),
-      el('div', { class: 'members' }, ...rows.map(card))));
+        el('a', { href: '#grid?component=' + group.id, text: 'show in grid' })),
+      el('div', { class: 'members' }, ...group.members.map(card))));
   }
-  state.clusterShown += next.length;
-  document.getElementById('more-clusters').hidden = state.clusterShown >= state.components.length;
+  state.clustersTotal = page.total;
+  state.clusterShown += page.rows.length;
+  document.getElementById('more-clusters').hidden = state.clusterShown >= page.total;
 }
 
 // ---------- marks ----------
@@ -311,15 +302,16 @@ async function setMarks(indices, mark) {
   if (!indices.length) return;
   await api('/api/marks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ indices, mark }) });
   for (const index of indices) {
-    const row = state.rowOf.get(index);
-    state.samples.mark[row] = mark === 'none' ? '' : mark;
-    state.summary.marks = countMarks();
     for (const node of document.querySelectorAll('.card[data-index="' + index + '"]')) {
       node.classList.remove('keep', 'remove');
       if (mark !== 'none') node.classList.add(mark);
     }
   }
-  if (state.selected !== null && indices.includes(state.selected)) showMarkButtons(state.selected);
+  if (state.selectedRow && indices.includes(state.selectedRow.index)) {
+    state.selectedRow.mark = mark === 'none' ? undefined : mark;
+    showMarkButtons();
+  }
+  state.summary.marks = (await api('/api/summary')).marks;
   setStatus(indices.length + ' marked ' + mark);
 }
 
@@ -331,78 +323,84 @@ async function markNotCopy(a, b, node) {
   setStatus(a + ' and ' + b + ': not a copy (decision ' + answer.number + '; applies from the next run, winnow marks lists it)');
 }
 
-function countMarks() {
-  const counts = {};
-  for (const mark of state.samples.mark) if (mark) counts[mark] = (counts[mark] || 0) + 1;
-  return counts;
-}
-
 // ---------- detail and neighbours ----------
 
-function showMarkButtons(index) {
-  const mark = state.samples.mark[state.rowOf.get(index)] || 'none';
+function showMarkButtons() {
+  const mark = (state.selectedRow && state.selectedRow.mark) || 'none';
   for (const button of document.querySelectorAll('#detail .marks button')) button.classList.toggle('on', button.dataset.mark === mark);
 }
 
+// The detail table of a sample.
+function details(sample) {
+  const rows = [
+    ['index', String(sample.index)], ['file', sample.filename], ['size', sample.width + ' × ' + sample.height],
+    ['issues', sample.issues.join(', ') || 'none'], ['label', sample.label || '–'], ['split', sample.split || '–'],
+    ['uniqueness', fmt(sample.uniqueness)], ['nearest similarity', fmt(sample.nearestSimilarity)],
+    ['component', sample.component == null ? '–' : sample.component + ' (' + sample.componentSize + ' images)'],
+  ];
+  if (state.summary.labelSource === 'annotations') {
+    const scores = sample.labelScores || {};
+    rows.push(['wrong-label score', fmt(scores.wrongLabelScore)], ['suggested label', suggestedOf(sample) || '–'],
+      ['neighbour label disagreement', fmt(scores.knnDisagreement)]);
+    if (scores.mistakenness != null) rows.push(['mistakenness', fmt(scores.mistakenness)]);
+    if (scores.hardness != null) rows.push(['hardness', fmt(scores.hardness)]);
+  }
+  return table(rows);
+}
+
+// Opens the detail panel on a sample (fetched, so that its mark is the current one) and lists its neighbours.
 async function select(index) {
-  const s = state.samples, row = state.rowOf.get(index);
-  if (row === undefined) return;
   state.selected = index;
+  const list = document.getElementById('d-neighbors');
+  list.dataset.for = '';
+  const sample = await api('/api/samples/' + index);
+  if (state.selected !== index) return;
+  state.selectedRow = sample;
   document.body.classList.add('detail-open');
   const panel = document.getElementById('detail');
   panel.hidden = false;
   panel.dataset.index = String(index);
-  document.getElementById('d-image').src = s.hasPreview[row] ? '/image/' + index : NO_PREVIEW;
-  const rows = [
-    ['index', String(index)], ['file', s.filename[row]], ['size', s.width[row] + ' × ' + s.height[row]],
-    ['issues', issuesOf(row).join(', ') || 'none'], ['label', labelOf(row) || '–'], ['split', splitOf(row) || '–'],
-    ['uniqueness', fmt(s.uniqueness[row])], ['nearest similarity', fmt(s.nearestSimilarity[row])],
-    ['component', s.component[row] == null ? '–' : s.component[row] + ' (' + s.componentSize[row] + ' images)'],
-  ];
-  if (s.hasLabelScores) {
-    rows.push(['wrong-label score', fmt(s.wrongLabelScore[row])], ['suggested label', suggestedOf(row) || '–'],
-      ['neighbour label disagreement', fmt(s.knnDisagreement[row])]);
-    if (s.mistakenness[row] != null) rows.push(['mistakenness', fmt(s.mistakenness[row])]);
-    if (s.hardness[row] != null) rows.push(['hardness', fmt(s.hardness[row])]);
-  }
-  document.getElementById('d-info').replaceChildren(table(rows));
-  showMarkButtons(index);
+  document.getElementById('d-image').src = sample.hasPreview ? '/image/' + index : NO_PREVIEW;
+  document.getElementById('d-info').replaceChildren(details(sample));
+  showMarkButtons();
   for (const node of document.querySelectorAll('.card.selected')) node.classList.remove('selected');
   for (const node of document.querySelectorAll('.card[data-index="' + index + '"]')) node.classList.add('selected');
-  const list = document.getElementById('d-neighbors');
   list.replaceChildren(el('p', { class: 'hint', text: 'loading…' }));
-  list.dataset.for = '';
   const answer = await api('/api/neighbors/' + index + '?k=12');
   if (state.selected !== index) return;
   state.neighbors = answer.neighbors.map(n => n.index);
   document.getElementById('d-source').textContent = '(' + answer.source + ')';
-  list.replaceChildren(...(answer.neighbors.length ? answer.neighbors.map(n => {
-    const notCopy = el('button', { type: 'button', class: 'not-copy', title: 'these two are not copies (applies from the next run)',
-                                   text: 'not a copy' });
-    notCopy.addEventListener('click', event => {
-      event.stopPropagation();
-      markNotCopy(index, n.index, node).catch(error => { console.error(error); setStatus(error.message); });
-    });
-    const node = el('div', { class: 'neighbor', dataset: { index: String(n.index) }, title: n.filename },
-      el('img', { src: thumbOf(n.index), loading: 'lazy', alt: n.filename }),
-      fmt(n.similarity), notCopy);
-    node.addEventListener('click', () => select(n.index));
-    return node;
-  }) : [el('p', { class: 'hint', text: 'no neighbours known' })]));
+  list.replaceChildren(...(answer.neighbors.length ? answer.neighbors.map(n => neighbor(index, n))
+    : [el('p', { class: 'hint', text: 'no neighbours known' })]));
   list.dataset.for = String(index);
   if (state.map) state.map.draw();
+}
+
+// A neighbour of sample `index` in the detail panel, with its "not a copy" button.
+function neighbor(index, n) {
+  const notCopy = el('button', { type: 'button', class: 'not-copy', title: 'these two are not copies (applies from the next run)',
+                                 text: 'not a copy' });
+  const node = el('div', { class: 'neighbor', dataset: { index: String(n.index) }, title: n.filename },
+    el('img', { src: thumbOf(n), loading: 'lazy', alt: n.filename }), fmt(n.similarity), notCopy);
+  notCopy.addEventListener('click', event => {
+    event.stopPropagation();
+    markNotCopy(index, n.index, node).catch(showError);
+  });
+  node.addEventListener('click', () => select(n.index).catch(showError));
+  return node;
 }
 
 document.getElementById('d-close').addEventListener('click', () => {
   document.getElementById('detail').hidden = true;
   document.body.classList.remove('detail-open');
   state.selected = null;
+  state.selectedRow = null;
   state.neighbors = [];
   if (state.map) { state.map.resize(); state.map.draw(); }
 });
 for (const button of document.querySelectorAll('#detail .marks button')) {
   button.addEventListener('click', () => {
-    if (state.selected !== null) setMarks([state.selected], button.dataset.mark).catch(error => { console.error(error); setStatus(error.message); });
+    if (state.selected !== null) setMarks([state.selected], button.dataset.mark).catch(showError);
   });
 }
 
@@ -414,7 +412,6 @@ class ScatterMap {
     this.points = points;
     this.xs = Float32Array.from(points.x);
     this.ys = Float32Array.from(points.y);
-    this.rows = Int32Array.from(points.index, index => state.rowOf.get(index) ?? 0);
     this.colours = new Uint32Array(points.index.length);
     this.buildGrid();
     this.resetView();
@@ -475,15 +472,9 @@ class ScatterMap {
   }
 
   setColours(mode) {
-    const s = state.samples, n = this.rows.length, keys = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const row = this.rows[i];
-      if (mode === 'label') keys[i] = labelOf(row);
-      else if (mode === 'split') keys[i] = splitOf(row);
-      else if (mode === 'cluster') keys[i] = s.cluster[row] == null ? '' : 'k-means ' + s.cluster[row];
-      else if (mode === 'wrong') keys[i] = s.wrongLabelScore[row] == null ? '' : isLikelyWrong(row) ? 'likely wrong label' : 'label agrees';
-      else keys[i] = issuesOf(row)[0] || '';
-    }
+    // The server's groups of the points for this mode (label, issue, split, cluster, wrong): a code per point.
+    const group = (this.points.colours || {})[mode] || { names: [], codes: [] }, n = this.xs.length, keys = new Array(n);
+    for (let i = 0; i < n; i++) keys[i] = group.codes[i] >= 0 ? group.names[group.codes[i]] : '';
     const counts = new Map();
     for (const key of keys) if (key) counts.set(key, (counts.get(key) || 0) + 1);
     const order = [...counts.keys()].sort((a, b) => counts.get(b) - counts.get(a));
@@ -507,7 +498,7 @@ class ScatterMap {
     // Inlined toPixel: px = ax + x·s, py = ay − y·s.
     const b = this.bounds, s = this.baseScale * this.zoom;
     const ax = w / 2 + this.panX - (b.minX + b.maxX) / 2 * s, ay = h / 2 + this.panY + (b.minY + b.maxY) / 2 * s;
-    const size = Math.max(3, Math.round(3 * this.ratio)), half = size >> 1, n = this.rows.length;
+    const size = Math.max(3, Math.round(3 * this.ratio)), half = size >> 1, n = this.xs.length;
     const xs = this.xs, ys = this.ys, colours = this.colours;
     for (let i = 0; i < n; i++) {
       const x0 = Math.round(ax + xs[i] * s) - half, y0 = Math.round(ay - ys[i] * s) - half;
@@ -570,7 +561,7 @@ class ScatterMap {
       drag = null;
       if (moved || event.target !== this.canvas) return;
       const [px, py] = local(event), i = this.pick(px, py, 8 * this.ratio);
-      if (i >= 0) select(this.points.index[i]).catch(error => { console.error(error); setStatus(error.message); });
+      if (i >= 0) select(this.points.index[i]).catch(showError);
     });
     this.canvas.addEventListener('wheel', event => {
       event.preventDefault();
@@ -598,7 +589,7 @@ async function showMap(requested) {
     select.addEventListener('change', () => { location.hash = '#map?key=' + encodeURIComponent(select.value); });
     document.getElementById('m-colour').addEventListener('change', event => { state.map.setColours(event.target.value); state.map.draw(); });
     document.getElementById('m-reset').addEventListener('click', () => { state.map.resetView(); state.map.draw(); });
-    const hasLabels = state.samples.labelNames.some(name => name);
+    const hasLabels = Object.keys(state.summary.labels).length > 0;
     if (!hasLabels) document.getElementById('m-colour').value = 'issue';
   }
   const key = requested && maps.includes(requested) ? requested : (state.map ? state.map.points.key : maps[0]);
@@ -624,4 +615,4 @@ async function showMap(requested) {
   };
 }
 
-load().catch(error => { console.error(error); setStatus(String(error.message || error)); });
+load().catch(showError);
