@@ -474,11 +474,13 @@ faiss::MetricType faiss_metric(winnow_faiss_metric metric) {
 }
 
 /// The index as HNSW over flat or half-precision storage (nil for other kinds).
-faiss::IndexHNSW *as_hnsw(const winnow_faiss_index *index) {
-    auto *hnsw = dynamic_cast<faiss::IndexHNSW *>(index->index.get());
+faiss::IndexHNSW *supported_hnsw(faiss::Index *index) {
+    auto *hnsw = dynamic_cast<faiss::IndexHNSW *>(index);
     if (hnsw == nullptr) return nullptr;
     return dynamic_cast<faiss::IndexHNSWFlat *>(hnsw) != nullptr || is_half_storage(*hnsw) ? hnsw : nullptr;
 }
+
+faiss::IndexHNSW *as_hnsw(const winnow_faiss_index *index) { return supported_hnsw(index->index.get()); }
 
 faiss::IndexIVFFlat *as_ivf(const winnow_faiss_index *index) {
     return dynamic_cast<faiss::IndexIVFFlat *>(index->index.get());
@@ -588,8 +590,8 @@ winnow_faiss_index *winnow_faiss_read(const char *path, char *error, size_t erro
     guarded(error, error_size, [&] {
         std::unique_ptr<faiss::Index> read(faiss::read_index(path));
         auto *ivf = dynamic_cast<faiss::IndexIVFFlat *>(read.get());
-        auto *hnsw = dynamic_cast<faiss::IndexHNSW *>(read.get());
-        bool supported = (hnsw != nullptr && (dynamic_cast<faiss::IndexHNSWFlat *>(hnsw) != nullptr || is_half_storage(*hnsw)))
+        auto *hnsw = supported_hnsw(read.get());
+        bool supported = hnsw != nullptr
             || (ivf != nullptr && dynamic_cast<faiss::IndexIVFFlatDedup *>(read.get()) == nullptr);
         if (!supported) throw std::runtime_error("not an HNSW (flat or fp16) or IVF-flat index");
         if (read->metric_type != faiss::METRIC_L2 && read->metric_type != faiss::METRIC_INNER_PRODUCT)

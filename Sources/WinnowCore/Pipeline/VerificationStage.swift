@@ -225,9 +225,7 @@ struct VerificationStage {
     /// cache; images that failed are left out (one line each in the report's problems).
     fileprivate func describe(rows: [Int], features featureOptions: LocalFeatures.Options, samples: [ValidSample],
                               report: inout Report) -> [Int: (features: LocalFeatures, fromCache: Bool)] {
-        // SIFT features are cached for a resumed run; ORB's are cheaper to make again than to
-        // store file by file (a third of an ORB image's time on set C): they spill to one file.
-        let cached = featureOptions.detector == .sift
+        let cached = Self.cachedPerImage(featureOptions)
         let cache = directory.appendingPathComponent(Self.cacheFolder)
         if cached { try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) }
         let tag = featureTag(featureOptions)
@@ -271,10 +269,15 @@ struct VerificationStage {
         return result
     }
 
+    /// Whether features are cached image by image in `local_features/` (for a resumed run):
+    /// SIFT's. ORB's are cheaper to make again than to store file by file (a third of an ORB
+    /// image's time on set C): they spill to one file instead.
+    private static func cachedPerImage(_ features: LocalFeatures.Options) -> Bool { features.detector == .sift }
+
     /// A spill for features not cached per image (nil for SIFT, or with a one-line problem when
     /// its file cannot be made: dropped images are then described again).
     fileprivate func makeSpill(for features: LocalFeatures.Options, report: inout Report) -> FeatureSpill? {
-        guard features.detector != .sift else { return nil }
+        guard !Self.cachedPerImage(features) else { return nil }
         let folder = directory.appendingPathComponent(Self.cacheFolder)
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
