@@ -27,3 +27,19 @@ func xxh64MatchesReference(text: String, expected: String) {
     ])
     #expect(groups == [1: [4, 7]])
 }
+
+/// A run holds one ``ValidSample`` per image: its fields round-trip through their compact storage.
+@Test func validSampleKeepsItsFieldsCompactly() {
+    var sample = ValidSample(id: 7, path: "a/b.jpg", filename: "/data/a/b.jpg", featureRow: 0, addedRun: 3, fileSize: 1 << 40,
+                             contentHash: "00000000000000ff", width: 640, height: 480, location: .file("/data/a/b.jpg"))
+    #expect(sample.featureRow == 0 && sample.addedRun == 3 && sample.contentHash == "00000000000000ff")
+    #expect(sample.width == 640 && sample.height == 480 && sample.fileSize == 1 << 40)
+    sample.contentHash = "0000000000000000"
+    #expect(sample.contentHash == "0000000000000000")
+    (sample.featureRow, sample.addedRun, sample.contentHash) = (nil, nil, nil)
+    #expect(sample.featureRow == nil && sample.addedRun == nil && sample.contentHash == nil)
+    // Anything but 16 hex digits is not an XXH64 hash.
+    sample.contentHash = "not a hash"
+    #expect(sample.contentHash == nil)
+    #expect(MemoryLayout<ValidSample>.stride <= 112, "\(MemoryLayout<ValidSample>.stride)")
+}

@@ -35,9 +35,10 @@ import Testing
         return (samples, neighbors)
     }
 
-    func stage(_ directory: URL, budget: Int, blockPairs: Int, evidenceKeptFrom: Float = -.infinity) -> VerificationStage {
+    func stage(_ directory: URL, budget: Int, blockPairs: Int, evidenceKeptFrom: Float = -.infinity,
+               diskLimit: Int? = nil) -> VerificationStage {
         VerificationStage(options: CopyVerification.Options(), directory: directory, crop: nil, workers: 2,
-                          featureBudget: budget, blockPairs: blockPairs, evidenceKeptFrom: evidenceKeptFrom)
+                          featureBudget: budget, blockPairs: blockPairs, evidenceKeptFrom: evidenceKeptFrom, diskLimit: diskLimit)
     }
 
     func expectSameChecks(_ a: [CopyVerification.Checked], _ b: [CopyVerification.Checked]) {
@@ -51,13 +52,15 @@ import Testing
     @Test func scheduleVisitsEveryPairOnceAndKnowsEachImagesNextUse() {
         // Two components: a chain 0–1–2–3 and a triangle 5–6–7; row 4 has no pair.
         let pairs = [(a: 2, b: 3), (a: 5, b: 7), (a: 0, b: 1), (a: 6, b: 7), (a: 1, b: 2), (a: 5, b: 6)]
-        let schedule = PairSchedule(pairs: pairs, rowCount: 8)
-        #expect(schedule.order.sorted() == Array(pairs.indices))
+        let schedule = PairSchedule(count: pairs.count, rowCount: 8) { pairs[$0] }
+        let order = (0..<schedule.count).map(schedule.index(at:))
+        #expect(order.sorted() == Array(pairs.indices))
+        #expect((0..<schedule.count).allSatisfy { schedule.pair(at: $0) == pairs[order[$0]] })
         // The chain's pairs come in chain order, before the triangle's.
-        #expect(schedule.order.map { pairs[$0].a } == [0, 1, 2, 5, 5, 6])
-        for (position, i) in schedule.order.enumerated() {
+        #expect(order.map { pairs[$0].a } == [0, 1, 2, 5, 5, 6])
+        for (position, i) in order.enumerated() {
             for row in [pairs[i].a, pairs[i].b] {
-                let later = schedule.order.indices.filter { $0 > position && [pairs[schedule.order[$0]].a, pairs[schedule.order[$0]].b].contains(row) }
+                let later = order.indices.filter { $0 > position && [pairs[order[$0]].a, pairs[order[$0]].b].contains(row) }
                 #expect(schedule.nextUse(of: row, after: position) == later.first)
             }
         }
@@ -143,6 +146,29 @@ import Testing
         let free = try FileManager.default.attributesOfFileSystem(forPath: root.path)[.systemFreeSize] as? Int ?? 0
         let unlimited = try FeatureSpill(url: url)
         #expect(abs(unlimited.limit - free / 2) < free / 20, "\(unlimited.limit) vs \(free)")
+    }
+
+    @Test func featuresCachedPerImageStayWithinTheDiskLimit() throws {
+        let (samples, neighbors) = try groups()
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let unbounded = stage(root.appendingPathComponent("unbounded"), budget: .max, blockPairs: 1 << 20)
+            .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
+        let limit = 150_000
+        let limited = stage(root.appendingPathComponent("limited"), budget: 1, blockPairs: 5, diskLimit: limit)
+            .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
+        expectSameChecks(unbounded.checked, limited.checked)
+        let folder = root.appendingPathComponent("limited/local_features")
+        let cached = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".lf") }
+        let bytes = try cached.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent($1).path)[.size] as? Int ?? 0) }
+        let (u, l) = (unbounded.report.confirm, limited.report.confirm)
+        #expect(!cached.isEmpty && bytes <= limit && l.descriptionsNotCached > 0 && u.descriptionsNotCached == 0, "\(bytes) \(l)")
+        #expect(cached.count < l.imagesDescribed && cached.count + l.descriptionsNotCached >= l.imagesDescribed, "\(cached.count) \(l)")
+        // The images not cached are described again when the tiny feature cache drops them.
+        #expect(l.imagesRedescribed > 0 && u.imagesRedescribed == 0, "\(l)")
+        let lines = limited.report.problems.filter { $0.contains("not cached") }
+        #expect(lines.count == 1 && lines[0].contains("\(l.descriptionsNotCached) descriptions"), "\(limited.report.problems)")
+        #expect(limited.report.screen!.peakSpillBytes <= limit, "\(limited.report)")
     }
 
     @Test func spillThatCannotBeMadeFallsBackToDescribingAgain() throws {

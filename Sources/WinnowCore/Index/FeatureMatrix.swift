@@ -40,6 +40,21 @@ public final class FeatureMatrix: @unchecked Sendable {
         base = region.address.map { UnsafePointer(($0 + offset).assumingMemoryBound(to: Float.self)) }
     }
 
+    /// XXH64 of the values' bytes chained from `seed`, block by block (each block's mapped pages
+    /// released after it, so hashing a large store does not keep it resident).
+    func contentHash(seed: UInt64, blockRows: Int = 4096) -> UInt64 {
+        var hash = seed
+        for start in stride(from: 0, to: rows, by: blockRows) {
+            let block = start..<min(rows, start + blockRows)
+            withValues { all in
+                let values = UnsafeBufferPointer(rebasing: all[(block.lowerBound * dimension)..<(block.upperBound * dimension)])
+                hash = ContentHash.xxh64(UnsafeRawBufferPointer(values), seed: hash)
+            }
+            releasePages(rows: block)
+        }
+        return hash
+    }
+
     /// Drops the pages of rows `range` from this process's memory (a mapped matrix; no effect on
     /// one in memory). They stay in the system's file cache and are read again if touched, so
     /// a pass over every row can keep its resident size to one block.

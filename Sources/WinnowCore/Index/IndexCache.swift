@@ -16,21 +16,10 @@ struct IndexCache {
         folder = workDirectory.appendingPathComponent(Self.folderPrefix + Self.key(vectors, metric: metric, k: k, kind: kind))
     }
 
-    /// XXH64 chained over a description of the index and the vectors' bytes, block by block (each
-    /// block's mapped pages released after it), as 16 hex digits.
-    static func key(_ vectors: FeatureMatrix, metric: DistanceMetric, k: Int, kind: IndexKind, blockRows: Int = 4096) -> String {
+    /// XXH64 chained over a description of the index and the vectors' bytes, as 16 hex digits.
+    static func key(_ vectors: FeatureMatrix, metric: DistanceMetric, k: Int, kind: IndexKind) -> String {
         let header = "winnow-index-v1 \(metric.rawValue) k=\(k) \(kind.rawValue) \(vectors.rows)×\(vectors.dimension)"
-        var hash = Array(header.utf8).withUnsafeBytes { ContentHash.xxh64($0) }
-        for start in stride(from: 0, to: vectors.rows, by: blockRows) {
-            let rows = start..<min(vectors.rows, start + blockRows)
-            vectors.withValues { all in
-                let block = UnsafeBufferPointer(rebasing: all[(rows.lowerBound * vectors.dimension)..<(rows.upperBound * vectors.dimension)])
-                hash = ContentHash.xxh64(UnsafeRawBufferPointer(block), seed: hash)
-            }
-            vectors.releasePages(rows: rows)
-        }
-        let digits = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        return ContentHash.hex(vectors.contentHash(seed: Array(header.utf8).withUnsafeBytes { ContentHash.xxh64($0) }))
     }
 
     var graphURL: URL { folder.appendingPathComponent(KNNGraph.fileName) }

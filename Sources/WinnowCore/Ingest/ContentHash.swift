@@ -8,8 +8,10 @@ public enum ContentHash {
     private static let p5: UInt64 = 0x27D4_EB2F_1656_67C5
 
     /// The hash as 16 lowercase hex digits.
-    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
-        let value = xxh64(bytes)
+    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String { hex(xxh64(bytes)) }
+
+    /// A hash value as 16 lowercase hex digits.
+    public static func hex(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }

@@ -464,23 +464,62 @@ public final class Catalog: Sendable {
     }
 }
 
-/// A decoded sample as stored in the catalog.
+/// A decoded sample as stored in the catalog. Every run holds one per image, so the numbers are
+/// kept in their smallest exact form (112 bytes and the path's text, where plain fields
+/// and a hex string took over 200).
 public struct ValidSample: Sendable {
     public var id: Int64
+    public var fileSize: Int64
+    private var hashBits: UInt64
+    private var row: Int32
+    private var run: Int32
+    private var pixels: SIMD2<Int32>
     /// The stable id (path relative to its input).
     public var path: String
     public var filename: String
-    /// Row of its embedding in the feature store, when it has one.
-    public var featureRow: Int?
-    /// The run that first listed it.
-    public var addedRun: Int64?
-    public var fileSize: Int64
-    public var contentHash: String?
-    /// Pixels as decoded (the rest of its statistics: ``Catalog/forEachValidStatistics(_:)``).
-    public var width: Int
-    public var height: Int
     /// Where its bytes are read from, as the last run that listed it found them (nil: not recorded).
-    public var location: SampleLocation? = nil
+    public var location: SampleLocation?
+    private var hasHash: Bool
+
+    public init(id: Int64, path: String, filename: String, featureRow: Int?, addedRun: Int64?, fileSize: Int64,
+                contentHash: String?, width: Int, height: Int, location: SampleLocation? = nil) {
+        (self.id, self.path, self.filename, self.fileSize, self.location) = (id, path, filename, fileSize, location)
+        (hashBits, hasHash, row, run, pixels) = (0, false, -1, -1, .zero)
+        (self.featureRow, self.addedRun, self.contentHash, self.width, self.height) = (featureRow, addedRun, contentHash, width, height)
+    }
+
+    /// Row of its embedding in the feature store, when it has one.
+    public var featureRow: Int? {
+        get { row < 0 ? nil : Int(row) }
+        set { row = newValue.map { Int32(clamping: $0) } ?? -1 }
+    }
+
+    /// The run that first listed it.
+    public var addedRun: Int64? {
+        get { run < 0 ? nil : Int64(run) }
+        set { run = newValue.map { Int32(clamping: $0) } ?? -1 }
+    }
+
+    /// XXH64 of its bytes as 16 hex digits (``ContentHash``), kept as its 64 bits; a value that
+    /// is not 16 hex digits reads back as nil.
+    public var contentHash: String? {
+        get { hasHash ? ContentHash.hex(hashBits) : nil }
+        set {
+            let bits = newValue.flatMap { $0.utf8.count == 16 ? UInt64($0, radix: 16) : nil }
+            (hashBits, hasHash) = (bits ?? 0, bits != nil)
+        }
+    }
+
+    /// Pixels as decoded (the rest of its statistics: ``Catalog/forEachValidStatistics(_:)``).
+    public var width: Int {
+        get { Int(pixels.x) }
+        set { pixels.x = Int32(clamping: newValue) }
+    }
+
+    public var height: Int {
+        get { Int(pixels.y) }
+        set { pixels.y = Int32(clamping: newValue) }
+    }
 }
 
 /// A decoded sample's statistics as stored in the catalog, read one at a time.

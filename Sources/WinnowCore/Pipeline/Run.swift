@@ -326,9 +326,9 @@ public struct Run: Sendable {
         meter.enter("whiten")
         if let store = features, let blocks = configuration.embedding.whitenedBlocks {
             features = try WhiteningStage.whiten(store, rows: valid.compactMap(\.featureRow), blockLengths: blocks,
-                                                 directory: directory)
+                                                 directory: directory, workDirectory: workDirectory)
         }
-        defer { WhiteningStage.cleanUp(directory: directory) }
+        defer { WhiteningStage.cleanUp(workDirectory: workDirectory) }
         meter.enter("analyses")
         // The statistics are read one sample at a time, once, as the writer writes their rows;
         // only the sizes are held, for the odd-size range.

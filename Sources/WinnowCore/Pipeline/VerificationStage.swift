@@ -27,12 +27,16 @@ struct VerificationStage {
     /// Checks scored below this keep only their score (for the final graph), not their
     /// evidence: `duplicates.csv` reports pairs at the pair threshold. −∞ keeps every check whole.
     let evidenceKeptFrom: Float
+    /// Most bytes a pass writes to disk: SIFT's features cached per image, ORB's spill
+    /// (nil: half the disk space free when the pass starts).
+    let diskLimit: Int?
 
     init(options: CopyVerification.Options, directory: URL, crop: CropBox?, workers: Int,
          featureBudget: Int = Self.defaultFeatureBudget, blockPairs: Int = 256, progress: ProgressHandler? = nil,
-         evidenceKeptFrom: Float = -.infinity) {
+         evidenceKeptFrom: Float = -.infinity, diskLimit: Int? = nil) {
         (self.options, self.directory, self.crop, self.workers) = (options, directory, crop, workers)
         (self.featureBudget, self.blockPairs, self.progress, self.evidenceKeptFrom) = (featureBudget, blockPairs, progress, evidenceKeptFrom)
+        self.diskLimit = diskLimit
     }
 
     /// Cost and outcome of one verification, written to `verification.json`.
@@ -69,6 +73,9 @@ struct VerificationStage {
             var imagesSpilled = 0
             var imagesReadBack = 0
             var peakSpillBytes = 0
+            /// Descriptions not cached per image in `local_features/` (an image described again
+            /// counts again): the pass had written its disk limit.
+            var descriptionsNotCached = 0
             var blocks = 0
             var peakCacheBytes = 0
             var featureSeconds = 0.0
@@ -103,10 +110,10 @@ struct VerificationStage {
             if check.score >= evidenceKeptFrom { kept[i] = check }
         }
         let options = options
-        var open = Array(candidates.indices)
+        var open = (0..<Int32(candidates.count)).map { $0 }
         if let screen = options.screen {
             var pass = Report.Pass()
-            var copies = 0, notCopies = 0, confirm: [Int] = []
+            var copies = 0, notCopies = 0, confirm: [Int32] = []
             compare(open, of: candidates, features: screen, samples: samples, pass: &pass, report: &report) { i, e in
                 switch CopyVerification.screen(candidates[i], evidence: e, options: options) {
                 case .copy:
@@ -116,7 +123,7 @@ struct VerificationStage {
                     settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options).rejected(options))
                     notCopies += 1
                 case .confirm:
-                    confirm.append(i)
+                    confirm.append(Int32(i))
                 }
             }
             (report.screen, report.screenCopies, report.screenNotCopies) = (pass, copies, notCopies)
@@ -140,41 +147,39 @@ struct VerificationStage {
     /// logged; the rest are compared in blocks in ``PairSchedule`` order — the block's missing
     /// images described, then its pairs compared, both on all cores — with features kept between
     /// blocks in a ``FeatureCache`` bounded by `featureBudget`, and each block's checks logged.
-    private func compare(_ indices: [Int], of candidates: [CopyVerification.Candidate],
+    private func compare(_ indices: [Int32], of candidates: [CopyVerification.Candidate],
                          features: LocalFeatures.Options, samples: [ValidSample],
                          pass: inout Report.Pass, report: inout Report, settle: (Int, PairEvidence?) -> Void) {
         pass.pairs = indices.count
         guard !indices.isEmpty else { return }
         let tag = checkTag(features)
-        let keys = indices.map { CheckedPairLog.key(tag: tag, samples[candidates[$0].a], samples[candidates[$0].b]) }
-        var logged = [Bool](repeating: false, count: indices.count)
-        log.forEachLogged(keys) { k, evidence in
-            logged[k] = true
-            settle(indices[k], evidence)
+        func key(_ i: Int) -> CheckedPairLog.Key? {
+            CheckedPairLog.key(tag: tag, samples[candidates[i].a], samples[candidates[i].b])
         }
-        pass.pairsReused = logged.count { $0 }
-        let open = indices.indices.filter { !logged[$0] }
-        let schedule = PairSchedule(pairs: open.map { (candidates[indices[$0]].a, candidates[indices[$0]].b) },
-                                    rowCount: samples.count)
+        let open = unlogged(indices, key: key, settle: settle)
+        pass.pairsReused = indices.count - open.count
+        let schedule = PairSchedule(count: open.count, rowCount: samples.count) {
+            (candidates[Int(open[$0])].a, candidates[Int(open[$0])].b)
+        }
         var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget, report: &report)
         var logProblem: String?
         var lower = 0
         let stageName = "verify \(features.detector.rawValue)"
         progress?(stageName, pass.pairsReused, indices.count)
-        while lower < schedule.order.count {
+        while lower < schedule.count {
             let block = schedule.block(from: lower, maximumPairs: blockPairs,
                                        maximumImages: max(2, featureBudget / describer.bytesPerImage))
             let last = block.upperBound - 1
-            let found = describer.features(for: block.map { schedule.pairs[schedule.order[$0]] }, report: &report) {
+            let found = describer.features(for: block.map(schedule.pair(at:)), report: &report) {
                 schedule.nextUse(of: $0, after: last)
             }
-            let ks = block.map { open[schedule.order[$0]] }
+            let ks = block.map { Int(open[schedule.index(at: $0)]) }
             let started = Date()
-            let results = check(ks.map { candidates[indices[$0]] }, features: found, samples: samples, report: &report)
+            let results = check(ks.map { candidates[$0] }, features: found, samples: samples, report: &report)
             pass.checkSeconds += Date().timeIntervalSince(started)
-            for (k, e) in zip(ks, results) { settle(indices[k], e) }
+            for (k, e) in zip(ks, results) { settle(k, e) }
             do {
-                try log.append(zip(ks, results).compactMap { k, e in keys[k].flatMap { key in e.map { (key, $0) } } })
+                try log.append(zip(ks, results).compactMap { k, e in key(k).flatMap { key in e.map { (key, $0) } } })
             } catch {
                 logProblem = logProblem ?? "\(log.url.path): pair checks not kept for a resumed run: \(error)"
             }
@@ -184,6 +189,23 @@ struct VerificationStage {
         }
         describer.finish(&pass)
         if let logProblem { report.problems.append(oneLine(logProblem)) }
+        if pass.descriptionsNotCached > 0 {
+            report.problems.append("\(Self.cacheFolder)/: \(pass.descriptionsNotCached) descriptions of \(features.detector.rawValue) features "
+                                   + "not cached: the pass reached its disk limit (a resumed run describes them again)")
+        }
+    }
+
+    /// The `indices` whose check no earlier run logged; the logged ones are settled with their
+    /// logged evidence. Keys are made pair by pair, never held for every pair.
+    private func unlogged(_ indices: [Int32], key: (Int) -> CheckedPairLog.Key?,
+                          settle: (Int, PairEvidence?) -> Void) -> [Int32] {
+        let logged = log.logged()
+        guard logged.count > 0 else { return indices }
+        var open: [Int32] = []
+        for i in indices {
+            if let evidence = logged.evidence(for: key(Int(i))) { settle(Int(i), evidence) } else { open.append(i) }
+        }
+        return open
     }
 
     /// The evidence of `pairs`, compared on all cores (nil where an image has no features).
@@ -224,8 +246,9 @@ struct VerificationStage {
     /// Features of `rows`, from the cache folder or made now, with whether each came from the
     /// cache; images that failed are left out (one line each in the report's problems).
     fileprivate func describe(rows: [Int], features featureOptions: LocalFeatures.Options, samples: [ValidSample],
-                              report: inout Report) -> [Int: (features: LocalFeatures, fromCache: Bool)] {
-        let cached = Self.cachedPerImage(featureOptions)
+                              allowance: DiskAllowance?, report: inout Report)
+        -> [Int: (features: LocalFeatures, fromCache: Bool)] {
+        let cached = allowance != nil
         let cache = directory.appendingPathComponent(Self.cacheFolder)
         if cached { try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) }
         let tag = featureTag(featureOptions)
@@ -254,7 +277,10 @@ struct VerificationStage {
                                             options: featureOptions, name: sample.filename)
                 slots.set(i, (made, false))
                 // A cache (reads are checked, a bad file is made again): no flush to disk per image.
-                if cached { try? AtomicFile.write(Data(made.serialized()), to: file, durable: false) }
+                if let allowance {
+                    let serialized = made.serialized()
+                    if allowance.claim(serialized.count) { try? AtomicFile.write(Data(serialized), to: file, durable: false) }
+                }
             } catch let error as InvalidSample {
                 problems.add("\(sample.filename): local features: \(error.message)")
             } catch let error as LocalFeatureError {
@@ -274,6 +300,15 @@ struct VerificationStage {
     /// image's time on set C): they spill to one file instead.
     private static func cachedPerImage(_ features: LocalFeatures.Options) -> Bool { features.detector == .sift }
 
+    /// The disk a pass may fill with features cached per image (nil when they are not cached):
+    /// half the space free when it starts, so that a large run never fills the disk.
+    fileprivate func cacheAllowance(for features: LocalFeatures.Options) -> DiskAllowance? {
+        guard Self.cachedPerImage(features) else { return nil }
+        let folder = directory.appendingPathComponent(Self.cacheFolder)
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return DiskAllowance(limit: diskLimit ?? DiskAllowance.freeBytes(at: folder.path) / 2)
+    }
+
     /// A spill for features not cached per image (nil for SIFT, or with a one-line problem when
     /// its file cannot be made: dropped images are then described again).
     fileprivate func makeSpill(for features: LocalFeatures.Options, report: inout Report) -> FeatureSpill? {
@@ -281,7 +316,7 @@ struct VerificationStage {
         let folder = directory.appendingPathComponent(Self.cacheFolder)
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            return try FeatureSpill(url: folder.appendingPathComponent("spill-\(features.detector.rawValue).tmp"))
+            return try FeatureSpill(url: folder.appendingPathComponent("spill-\(features.detector.rawValue).tmp"), limit: diskLimit)
         } catch {
             report.problems.append(oneLine("\(error); images dropped from the feature cache will be described again"))
             return nil
@@ -348,6 +383,8 @@ private struct BlockDescriber {
     let samples: [ValidSample]
     private var cache: FeatureCache
     private let spill: FeatureSpill?
+    /// The disk the features cached per image (SIFT's) may take in this pass.
+    private let allowance: DiskAllowance?
     /// Set after the spill's first failure (one line): dropped images are described again.
     private var spillFailed = false
     private var seen = Set<Int>()
@@ -362,6 +399,7 @@ private struct BlockDescriber {
         self.samples = samples
         cache = FeatureCache(budget: budget)
         spill = stage.makeSpill(for: options, report: &report)
+        allowance = stage.cacheAllowance(for: options)
     }
 
     /// Typical bytes of one image's features: the mean so far (256 KB before the first).
@@ -377,7 +415,7 @@ private struct BlockDescriber {
         spillOut(cache.makeRoom(for: missing.count * bytesPerImage, keeping: rows, nextUse: nextUse), report: &report)
         missing = readBack(missing, report: &report)
         let started = Date()
-        let made = stage.describe(rows: missing, features: options, samples: samples, report: &report)
+        let made = stage.describe(rows: missing, features: options, samples: samples, allowance: allowance, report: &report)
         pass.featureSeconds += Date().timeIntervalSince(started)
         for row in missing {
             guard let (features, fromCache) = made[row] else { failed.insert(row); continue }
@@ -444,6 +482,7 @@ private struct BlockDescriber {
         total.imagesSpilled = spill?.written ?? 0
         total.imagesReadBack = spill?.readBack ?? 0
         total.peakSpillBytes = spill?.peakBytes ?? 0
+        total.descriptionsNotCached = allowance?.refused ?? 0
     }
 }
 

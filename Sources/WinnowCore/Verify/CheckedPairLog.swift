@@ -26,30 +26,64 @@ struct CheckedPairLog {
         }
     }
 
-    /// Hands `body` the stored evidence of each of `keys` that was logged (nil keys never are),
-    /// once per key index: the file is read once, from its last record back, each record's key
-    /// found by binary search over the keys sorted (24 bytes a key, where a dictionary of keys
-    /// and one of results would hold several times that). Of a key logged twice, the last
-    /// record wins. Cuts a torn last record off the file so that records appended later stay aligned.
-    func forEachLogged(_ keys: [Key?], _ body: (Int, PairEvidence) -> Void) {
-        var order = keys.indices.compactMap { k in keys[k].map { (key: $0, index: Int32(k)) } }
-        guard !order.isEmpty, let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return }
-        order.sort { ($0.key.high, $0.key.low, $0.index) < ($1.key.high, $1.key.low, $1.index) }
-        var found = [Bool](repeating: false, count: keys.count)
-        let whole = data.count - data.count % Self.recordLength
-        data.withUnsafeBytes { bytes in
-            for offset in stride(from: whole - Self.recordLength, through: 0, by: -Self.recordLength) {
-                let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Self.recordLength])
-                guard let (key, evidence) = Self.decode(record) else { continue }
-                var at = order.partitionPoint { ($0.key.high, $0.key.low) < (key.high, key.low) }
-                while at < order.count && order[at].key == key {
-                    let index = Int(order[at].index)
-                    if !found[index] { found[index] = true; body(index, evidence) }
-                    at += 1
+    /// The checks logged so far, found by key (see ``Logged``). Cuts a torn last record off the
+    /// file so that records appended later stay aligned.
+    func logged() -> Logged {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return Logged(handle: nil, entries: []) }
+        var entries: [Logged.Entry] = []
+        var record = 0, tail: [UInt8] = []
+        while let chunk = try? handle.read(upToCount: (1 << 16) * Self.recordLength), !chunk.isEmpty {
+            tail += chunk
+            let whole = tail.count - tail.count % Self.recordLength
+            tail.withUnsafeBytes { bytes in
+                for offset in stride(from: 0, to: whole, by: Self.recordLength) {
+                    if let (key, _) = Self.decode(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Self.recordLength])) {
+                        entries.append(Logged.Entry(key: key, record: Int32(record)))
+                    }
+                    record += 1
                 }
             }
+            tail.removeFirst(whole)
         }
-        if whole < data.count { truncate(to: whole) }
+        if !tail.isEmpty { truncate(to: record * Self.recordLength) }
+        // Of a key logged twice, the last record wins.
+        entries.sort { ($0.key.high, $0.key.low, $1.record) < ($1.key.high, $1.key.low, $0.record) }
+        var unique: [Logged.Entry] = []
+        unique.reserveCapacity(entries.count)
+        for entry in entries where unique.last?.key != entry.key { unique.append(entry) }
+        return Logged(handle: handle, entries: unique)
+    }
+
+    /// The checks an earlier run logged: each key's record number (24 bytes a logged check; none
+    /// on a fresh run), its evidence read back from the file when asked for.
+    final class Logged {
+        struct Entry {
+            var key: Key
+            var record: Int32
+        }
+
+        private let handle: FileHandle?
+        private let entries: [Entry]
+
+        fileprivate init(handle: FileHandle?, entries: [Entry]) {
+            (self.handle, self.entries) = (handle, entries)
+        }
+
+        deinit { try? handle?.close() }
+
+        var count: Int { entries.count }
+
+        /// The evidence logged for `key`, nil when it was not logged or cannot be read back.
+        func evidence(for key: Key?) -> PairEvidence? {
+            guard let key, let handle else { return nil }
+            let at = entries.partitionPoint { ($0.key.high, $0.key.low) < (key.high, key.low) }
+            guard at < entries.count, entries[at].key == key else { return nil }
+            var record = [UInt8](repeating: 0, count: CheckedPairLog.recordLength)
+            let offset = off_t(entries[at].record) * off_t(CheckedPairLog.recordLength)
+            let read = record.withUnsafeMutableBytes { pread(handle.fileDescriptor, $0.baseAddress, $0.count, offset) }
+            guard read == record.count else { return nil }
+            return record.withUnsafeBytes { CheckedPairLog.decode($0)?.1 }
+        }
     }
 
     /// Appends `records` and flushes them to disk.
@@ -88,7 +122,7 @@ struct CheckedPairLog {
         put(checksum)
     }
 
-    private static func decode(_ record: UnsafeRawBufferPointer) -> (Key, PairEvidence)? {
+    fileprivate static func decode(_ record: UnsafeRawBufferPointer) -> (Key, PairEvidence)? {
         func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             T(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: T.self))
         }

@@ -86,11 +86,18 @@ public enum CopyVerification {
         case confirm
     }
 
-    /// A pair to check: rows a < b and their global similarity.
+    /// A pair to check: rows a < b and their global similarity (12 bytes: a run may have millions).
     public struct Candidate: Sendable, Equatable {
-        public var a: Int
-        public var b: Int
+        private var rowA: Int32
+        private var rowB: Int32
         public var global: Float
+
+        public var a: Int { Int(rowA) }
+        public var b: Int { Int(rowB) }
+
+        public init(a: Int, b: Int, global: Float) {
+            (rowA, rowB, self.global) = (Int32(a), Int32(b), global)
+        }
     }
 
     /// One checked pair: its evidence (nil when an image had no features) and final score.

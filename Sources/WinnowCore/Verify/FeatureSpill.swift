@@ -26,9 +26,7 @@ final class FeatureSpill {
         let descriptor = open(url.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw LocalFeatureError("\(url.path): \(String(cString: strerror(errno)))") }
         unlink(url.path)
-        var disk = statvfs()
-        let free = fstatvfs(descriptor, &disk) == 0 ? Int(disk.f_bavail) * Int(disk.f_frsize) : 0
-        (self.url, self.descriptor, self.limit) = (url, descriptor, limit ?? free / 2)
+        (self.url, self.descriptor, self.limit) = (url, descriptor, limit ?? DiskAllowance.freeBytes(at: url.deletingLastPathComponent().path) / 2)
     }
 
     deinit { close(descriptor) }
@@ -75,5 +73,30 @@ final class FeatureSpill {
         guard let extent = extents.removeValue(forKey: row) else { return }
         bytes -= extent.length
         _ = winnow_punch_hole(descriptor, Int64(extent.offset), Int64(extent.length))
+    }
+}
+
+/// Bytes a verification pass may write to disk, claimed by its workers as they write.
+final class DiskAllowance: @unchecked Sendable {
+    let limit: Int
+    private let lock = NSLock()
+    private var claimed = 0
+    private(set) var refused = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Whether `bytes` more fit (and are then counted as written).
+    func claim(_ bytes: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard claimed + bytes <= limit else { refused += 1; return false }
+        claimed += bytes
+        return true
+    }
+
+    /// The bytes free to an unprivileged user on the disk holding `path` (0 when unknown).
+    static func freeBytes(at path: String) -> Int {
+        var disk = statvfs()
+        return statvfs(path, &disk) == 0 ? Int(disk.f_bavail) * Int(disk.f_frsize) : 0
     }
 }
