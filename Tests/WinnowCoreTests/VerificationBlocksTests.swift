@@ -36,9 +36,10 @@ import Testing
     }
 
     func stage(_ directory: URL, budget: Int, blockPairs: Int, evidenceKeptFrom: Float = -.infinity,
-               diskLimit: Int? = nil) -> VerificationStage {
+               diskLimit: Int? = nil, logLookupChunk: Int = 1 << 20) -> VerificationStage {
         VerificationStage(options: CopyVerification.Options(), directory: directory, crop: nil, workers: 2,
-                          featureBudget: budget, blockPairs: blockPairs, evidenceKeptFrom: evidenceKeptFrom, diskLimit: diskLimit)
+                          featureBudget: budget, blockPairs: blockPairs, evidenceKeptFrom: evidenceKeptFrom, diskLimit: diskLimit,
+                          logLookupChunk: logLookupChunk)
     }
 
     func expectSameChecks(_ a: [CopyVerification.Checked], _ b: [CopyVerification.Checked]) {
@@ -192,7 +193,8 @@ import Testing
         let (samples, neighbors) = try groups()
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let verify = stage(root, budget: 1 << 20, blockPairs: 8)
+        // Keys looked up 5 pairs at a time: lookups cross chunk boundaries.
+        let verify = stage(root, budget: 1 << 20, blockPairs: 8, logLookupChunk: 5)
         let first = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         #expect(first.report.screen?.pairsReused == 0 && first.report.confirm.pairsReused == 0)
         let log = root.appendingPathComponent("local_features/checked_pairs.bin")

@@ -30,13 +30,15 @@ struct VerificationStage {
     /// Most bytes a pass writes to disk: SIFT's features cached per image, ORB's spill
     /// (nil: half the disk space free when the pass starts).
     let diskLimit: Int?
+    /// Pairs whose log keys are looked up together (28 bytes each).
+    let logLookupChunk: Int
 
     init(options: CopyVerification.Options, directory: URL, crop: CropBox?, workers: Int,
          featureBudget: Int = Self.defaultFeatureBudget, blockPairs: Int = 256, progress: ProgressHandler? = nil,
-         evidenceKeptFrom: Float = -.infinity, diskLimit: Int? = nil) {
+         evidenceKeptFrom: Float = -.infinity, diskLimit: Int? = nil, logLookupChunk: Int = 1 << 20) {
         (self.options, self.directory, self.crop, self.workers) = (options, directory, crop, workers)
         (self.featureBudget, self.blockPairs, self.progress, self.evidenceKeptFrom) = (featureBudget, blockPairs, progress, evidenceKeptFrom)
-        self.diskLimit = diskLimit
+        (self.diskLimit, self.logLookupChunk) = (diskLimit, max(1, logLookupChunk))
     }
 
     /// Cost and outcome of one verification, written to `verification.json`.
@@ -196,14 +198,19 @@ struct VerificationStage {
     }
 
     /// The `indices` whose check no earlier run logged; the logged ones are settled with their
-    /// logged evidence. Keys are made pair by pair, never held for every pair.
+    /// logged evidence. Keys are made and looked up a bounded chunk of pairs at a time.
     private func unlogged(_ indices: [Int32], key: (Int) -> CheckedPairLog.Key?,
                           settle: (Int, PairEvidence?) -> Void) -> [Int32] {
-        let logged = log.logged()
-        guard logged.count > 0 else { return indices }
+        guard FileManager.default.fileExists(atPath: log.url.path) else { return indices }
         var open: [Int32] = []
-        for i in indices {
-            if let evidence = logged.evidence(for: key(Int(i))) { settle(Int(i), evidence) } else { open.append(i) }
+        for start in stride(from: 0, to: indices.count, by: logLookupChunk) {
+            let chunk = indices[start..<min(start + logLookupChunk, indices.count)]
+            var logged = [Bool](repeating: false, count: chunk.count)
+            log.forEachLogged(chunk.map { key(Int($0)) }) { k, evidence in
+                logged[k] = true
+                settle(Int(chunk[start + k]), evidence)
+            }
+            open += chunk.indices.lazy.filter { !logged[$0 - start] }.map { chunk[$0] }
         }
         return open
     }

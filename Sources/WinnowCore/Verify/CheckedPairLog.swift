@@ -26,63 +26,41 @@ struct CheckedPairLog {
         }
     }
 
-    /// The checks logged so far, found by key (see ``Logged``). Cuts a torn last record off the
-    /// file so that records appended later stay aligned.
-    func logged() -> Logged {
-        guard let handle = try? FileHandle(forReadingFrom: url) else { return Logged(handle: nil, entries: []) }
-        var entries: [Logged.Entry] = []
+    /// Hands `body` the evidence last logged for each of `keys` that was logged (nil keys never
+    /// are), once per key index. The file is read once, forward, in 4 MB pieces, each record's
+    /// key found by binary search over the keys sorted; the records found are then read back.
+    /// Holds ~28 bytes a key, however long the log: callers pass their pairs' keys in bounded
+    /// chunks. Cuts a torn last record off the file so that records appended later stay aligned.
+    func forEachLogged(_ keys: [Key?], _ body: (Int, PairEvidence) -> Void) {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return }
+        defer { try? handle.close() }
+        var order = keys.indices.compactMap { k in keys[k].map { (key: $0, index: Int32(k)) } }
+        order.sort { ($0.key.high, $0.key.low) < ($1.key.high, $1.key.low) }
+        var last = [Int32](repeating: -1, count: keys.count)
         var record = 0, tail: [UInt8] = []
-        while let chunk = try? handle.read(upToCount: (1 << 16) * Self.recordLength), !chunk.isEmpty {
-            tail += chunk
+        while let piece = try? handle.read(upToCount: (1 << 16) * Self.recordLength), !piece.isEmpty {
+            tail += piece
             let whole = tail.count - tail.count % Self.recordLength
             tail.withUnsafeBytes { bytes in
                 for offset in stride(from: 0, to: whole, by: Self.recordLength) {
-                    if let (key, _) = Self.decode(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Self.recordLength])) {
-                        entries.append(Logged.Entry(key: key, record: Int32(record)))
+                    defer { record += 1 }
+                    guard let (key, _) = Self.decode(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Self.recordLength]))
+                    else { continue }
+                    var at = order.partitionPoint { ($0.key.high, $0.key.low) < (key.high, key.low) }
+                    while at < order.count && order[at].key == key {
+                        last[Int(order[at].index)] = Int32(record)
+                        at += 1
                     }
-                    record += 1
                 }
             }
             tail.removeFirst(whole)
         }
         if !tail.isEmpty { truncate(to: record * Self.recordLength) }
-        // Of a key logged twice, the last record wins.
-        entries.sort { ($0.key.high, $0.key.low, $1.record) < ($1.key.high, $1.key.low, $0.record) }
-        var unique: [Logged.Entry] = []
-        unique.reserveCapacity(entries.count)
-        for entry in entries where unique.last?.key != entry.key { unique.append(entry) }
-        return Logged(handle: handle, entries: unique)
-    }
-
-    /// The checks an earlier run logged: each key's record number (24 bytes a logged check; none
-    /// on a fresh run), its evidence read back from the file when asked for.
-    final class Logged {
-        struct Entry {
-            var key: Key
-            var record: Int32
-        }
-
-        private let handle: FileHandle?
-        private let entries: [Entry]
-
-        fileprivate init(handle: FileHandle?, entries: [Entry]) {
-            (self.handle, self.entries) = (handle, entries)
-        }
-
-        deinit { try? handle?.close() }
-
-        var count: Int { entries.count }
-
-        /// The evidence logged for `key`, nil when it was not logged or cannot be read back.
-        func evidence(for key: Key?) -> PairEvidence? {
-            guard let key, let handle else { return nil }
-            let at = entries.partitionPoint { ($0.key.high, $0.key.low) < (key.high, key.low) }
-            guard at < entries.count, entries[at].key == key else { return nil }
-            var record = [UInt8](repeating: 0, count: CheckedPairLog.recordLength)
-            let offset = off_t(entries[at].record) * off_t(CheckedPairLog.recordLength)
-            let read = record.withUnsafeMutableBytes { pread(handle.fileDescriptor, $0.baseAddress, $0.count, offset) }
-            guard read == record.count else { return nil }
-            return record.withUnsafeBytes { CheckedPairLog.decode($0)?.1 }
+        var bytes = [UInt8](repeating: 0, count: Self.recordLength)
+        for k in keys.indices where last[k] >= 0 {
+            let offset = off_t(last[k]) * off_t(Self.recordLength)
+            let read = bytes.withUnsafeMutableBytes { pread(handle.fileDescriptor, $0.baseAddress, $0.count, offset) }
+            if read == bytes.count, let (_, evidence) = bytes.withUnsafeBytes({ Self.decode($0) }) { body(k, evidence) }
         }
     }
 
@@ -122,7 +100,7 @@ struct CheckedPairLog {
         put(checksum)
     }
 
-    fileprivate static func decode(_ record: UnsafeRawBufferPointer) -> (Key, PairEvidence)? {
+    private static func decode(_ record: UnsafeRawBufferPointer) -> (Key, PairEvidence)? {
         func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             T(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
