@@ -21,8 +21,7 @@ public struct ClusterFinish: Sendable {
     public func run(progress: ProgressHandler? = nil,
                     onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) async throws -> RunSummary {
         let (stored, scanned) = try await ClusterDatabase.using(address) { database in
-            let queue = JobQueue(database: database, owner: "", leaseSeconds: 0, maxAttempts: 0)
-            let unfinished = try await queue.unfinished().count
+            let unfinished = try await JobQueue.unfinished(database).count
             if unfinished > 0 {
                 let running = try await database.rows("SELECT count(*) FROM winnow_jobs WHERE state = 'running'").first?.decode(Int.self) ?? 0
                 throw ClusterError.notFinished(pending: unfinished - running, running: running)

@@ -44,7 +44,7 @@ enum ClusterSchema {
         CREATE TABLE winnow_workers (
             name text PRIMARY KEY, host text NOT NULL, pid integer NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
             heartbeat_at timestamptz NOT NULL DEFAULT now(), lease_seconds double precision NOT NULL,
-            jobs_done integer NOT NULL DEFAULT 0)
+            jobs_done integer NOT NULL DEFAULT 0, stopped_at timestamptz)
         """,
     ]
 

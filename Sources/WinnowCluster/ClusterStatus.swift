@@ -6,7 +6,7 @@ import PostgresNIO
 public struct ClusterStatus: Sendable, Codable {
     public var done: Bool
     public var stages: [Stage]
-    /// Workers whose last heartbeat is within their lease.
+    /// Workers running whose last heartbeat is within their lease.
     public var workersAlive: Int
     public var workers: [WorkerState]
     /// Jobs that used every attempt, with the last one-line reason.
@@ -62,10 +62,11 @@ public struct ClusterStatus: Sendable, Codable {
                              imagesDone: imagesDone, imagesFailed: imagesFailed)
             }
             let workers = try await database.rows("""
-                SELECT name, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8, lease_seconds, jobs_done FROM winnow_workers ORDER BY name
+                SELECT name, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8, lease_seconds, jobs_done, stopped_at IS NOT NULL
+                FROM winnow_workers ORDER BY name
                 """).map { row in
-                let (name, since, lease, jobs) = try row.decode((String, Double, Double, Int).self)
-                return WorkerState(name: name, alive: since <= lease, secondsSinceHeartbeat: since, jobsDone: jobs)
+                let (name, since, lease, jobs, stopped) = try row.decode((String, Double, Double, Int, Bool).self)
+                return WorkerState(name: name, alive: !stopped && since <= lease, secondsSinceHeartbeat: since, jobsDone: jobs)
             }
             let problems = try await database.rows("""
                 SELECT stage, shard, attempts, last_error, state FROM winnow_jobs

@@ -57,7 +57,7 @@ struct JobQueue: Sendable {
     }
 
     /// Jobs not finished (pending or running), and seconds until the first running lease expires.
-    func unfinished() async throws -> (count: Int, nextExpiry: Double?) {
+    static func unfinished(_ database: ClusterDatabase) async throws -> (count: Int, nextExpiry: Double?) {
         let rows = try await database.rows("""
             SELECT count(*) FILTER (WHERE state IN ('pending', 'running')),
                    EXTRACT(EPOCH FROM min(lease_until) FILTER (WHERE state = 'running') - now())::float8

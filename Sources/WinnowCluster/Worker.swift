@@ -43,12 +43,13 @@ public struct Worker: Sendable {
                 INSERT INTO winnow_workers (name, host, pid, lease_seconds) VALUES (\(name), \(ProcessInfo.processInfo.hostName),
                 \(Int(ProcessInfo.processInfo.processIdentifier)), \(leaseSeconds))
                 ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), started_at = now(), jobs_done = 0,
-                lease_seconds = excluded.lease_seconds
+                lease_seconds = excluded.lease_seconds, stopped_at = NULL
                 """)
             tasks.append(listen(side, bell: bell))
             tasks.append(heartbeat(side))
             let summary = try await work(control, stored: stored, bell: bell, report: report)
             tasks.forEach { $0.cancel() }
+            try await control.rows("UPDATE winnow_workers SET stopped_at = now() WHERE name = \(name)")
             await control.close()
             await side.close()
             return summary
@@ -82,7 +83,7 @@ public struct Worker: Sendable {
                 }
                 continue
             }
-            let (unfinished, nextExpiry) = try await queue.unfinished()
+            let (unfinished, nextExpiry) = try await JobQueue.unfinished(database)
             if unfinished == 0 && !keepWaiting { return summary }
             await bell.wait(seconds: min(5, max(0.1, nextExpiry ?? 5)))
         }

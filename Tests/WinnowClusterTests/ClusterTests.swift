@@ -40,6 +40,10 @@ import WinnowTestSupport
         let status = try Cluster.status(database)
         #expect(status["done"] as? Bool == true)
         #expect((status["failed"] as? [Any])?.isEmpty == true)
+        // Each worker's jobs are counted, and a worker that exited is no longer alive.
+        let states = status["workers"] as? [[String: Any]] ?? []
+        #expect(states.count == 3 && status["workersAlive"] as? Int == 0)
+        #expect(states.compactMap { $0["jobsDone"] as? Int }.reduce(0, +) == Int(counts.last ?? "") ?? -1)
 
         let work = try finish(database, "cluster-work")
         #expect(try Cluster.differences(reference, work) == [])
@@ -68,6 +72,8 @@ import WinnowTestSupport
         let held = try server.sql("SELECT shard FROM winnow_jobs WHERE state = 'running'", database: database)
         try #require(!held.isEmpty, "the worker finished before it was killed")
         #expect(try Cluster.status(database)["done"] as? Bool == false)
+        let early = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("early").path])
+        #expect(early.status == 75 && Cluster.lines(early.output).count == 1 && early.output.contains("1 running"), "\(early.output)")
 
         let rescuer = try Cluster.startWorker(database, ["--threads", "2"], log: folder.appendingPathComponent("b.log"))
         rescuer.waitUntilExit()
