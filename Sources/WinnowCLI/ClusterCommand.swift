@@ -10,8 +10,8 @@ struct ClusterCommand: AsyncParsableCommand {
         commandName: "cluster",
         abstract: "Analyse one collection with many `winnow worker`s, coordinated by PostgreSQL.",
         discussion: """
-            PostgreSQL holds the plan (the listing split into shards, one job per shard), the workers'
-            leases and the results; start any number of `winnow worker --db URL` on machines that see
+            PostgreSQL holds the plan (the listing split into shards, one job per shard), the workers' \
+            leases and the results; start any number of `winnow worker --db URL` on machines that see \
             the inputs and the storage folder. See docs/cluster.md.
 
             Examples:

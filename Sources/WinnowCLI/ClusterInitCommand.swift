@@ -9,15 +9,15 @@ struct ClusterInitCommand: AsyncParsableCommand {
         commandName: "init",
         abstract: "Create a cluster run in an empty PostgreSQL database: the listing in shards, one scan job each.",
         discussion: """
-            INPUT is what `winnow run` takes (folders, image files, file lists, archives). The
-            database must be empty; an unreachable one, or one holding other tables, is refused with
+            INPUT is what `winnow run` takes (folders, image files, file lists, archives). The \
+            database must be empty; an unreachable one, or one holding other tables, is refused with \
             nothing created. Decoding options given here apply to every worker.
 
             Examples:
               winnow cluster init --db postgres://winnow@db/run1 --storage /shared/run1 photos/
               winnow cluster init --db postgres://winnow@127.0.0.1:5433/t --storage st a/ list.txt --shard-size 500
 
-            Exit status: 0 created, 64 bad arguments, 65 database not empty, 66 input not found,
+            Exit status: 0 created, 64 bad arguments, 65 database not empty, 66 input not found, \
             69 database unreachable, 70 other failure.
             """
     )

@@ -8,8 +8,8 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show a cluster run's progress: jobs per stage, workers alive, failed shards, ETA.",
         discussion: """
-            The JSON (--json) has "done": true once every job is finished (done or failed), the jobs
-            per stage, each worker's last heartbeat, failed shards with their one-line reasons, and
+            The JSON (--json) has "done": true once every job is finished (done or failed), the jobs \
+            per stage, each worker's last heartbeat, failed shards with their one-line reasons, and \
             images/s, jobs/s and a rough ETA.
 
             Examples:

@@ -8,8 +8,8 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Work on a cluster run's jobs (any number of workers, on any machines) until all are finished.",
         discussion: """
-            Claims one job at a time as a lease renewed by a heartbeat; if the worker is killed or
-            cut off, its lease expires and another worker takes the job. Idle workers wait for
+            Claims one job at a time as a lease renewed by a heartbeat; if the worker is killed or \
+            cut off, its lease expires and another worker takes the job. Idle workers wait for \
             PostgreSQL's NOTIFY. A job that fails is retried (see `cluster init --max-attempts`).
 
             Examples:
@@ -17,7 +17,7 @@ struct WorkerCommand: AsyncParsableCommand {
               winnow worker --db postgres://winnow@db/run1 --threads 8 --lease 120
               winnow worker --db postgres://winnow@db/run1 --keep-waiting
 
-            Exit status: 0 every job finished, 65 no cluster in the database, 66 storage not visible,
+            Exit status: 0 every job finished, 65 no cluster in the database, 66 storage not visible, \
             69 database unreachable, 70 other failure.
             """
     )
