@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries from Debian, found with pkg-config.
@@ -60,6 +61,12 @@ let package = Package(
             // The web UI, compiled into the binary (`PackageResources`) so that `winnow` stays one file.
             resources: [.embedInCode("Web/index.html"), .embedInCode("Web/app.js"), .embedInCode("Web/app.css")]
         ),
+        // Many `winnow worker` processes coordinated by PostgreSQL (`winnow cluster …`): its own
+        // target so WinnowCore does not pull in NIO or the Postgres client.
+        .target(
+            name: "WinnowCluster",
+            dependencies: ["WinnowCore", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         // What both executables share: standard error, exit statuses, option range checks, resource usage.
         .target(
             name: "WinnowCommandSupport",
@@ -68,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "WinnowCLI",
             dependencies: [
-                "WinnowCore", "WinnowApp", "WinnowCommandSupport",
+                "WinnowCore", "WinnowApp", "WinnowCluster", "WinnowCommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +90,8 @@ let package = Package(
         // Helpers both test targets use (photos, the built executable, scratch folders, commands).
         .target(name: "WinnowTestSupport", dependencies: ["WinnowCore"], path: "Tests/WinnowTestSupport"),
         .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore", "WinnowTestSupport", "WinnowCommandSupport"]),
+        // `winnow cluster` and `winnow worker` as processes against a throwaway PostgreSQL server.
+        .testTarget(name: "WinnowClusterTests", dependencies: ["WinnowTestSupport"]),
         .testTarget(
             name: "WinnowAppTests",
             dependencies: ["WinnowApp", "WinnowCore", "WinnowTestSupport"]

@@ -19,10 +19,12 @@ struct WinnowCommand: AsyncParsableCommand {
               winnow serve work                           browse the findings at http://127.0.0.1:8765/
               winnow visualize work --method umap         2-D map of the embeddings (work/maps/umap.csv)
               winnow gallery work --kind duplicates       HTML gallery (work/galleries/duplicates.html)
+              winnow cluster init --db URL --storage DIR photos/   many machines: then `winnow worker --db URL`
             """,
         version: Winnow.version,
         subcommands: [RunCommand.self, SearchCommand.self, CleanCommand.self, UndoCommand.self, ModelsCommand.self,
-                      VisualizeCommand.self, GalleryCommand.self, ServeCommand.self, MarkCommand.self, MarksCommand.self],
+                      VisualizeCommand.self, GalleryCommand.self, ServeCommand.self, MarkCommand.self, MarksCommand.self,
+                      ClusterCommand.self, WorkerCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -8,6 +8,10 @@ package enum ExitStatus {
     package static let dataError = ExitCode(65)
     /// The work_dir or its files cannot be written.
     package static let cannotCreate = ExitCode(73)
+    /// A service the command needs (the cluster's PostgreSQL server) cannot be reached.
+    package static let unavailable = ExitCode(69)
+    /// Try again later (`winnow cluster finish` before every job finished).
+    package static let tryAgain = ExitCode(75)
     /// Anything else that stopped the run.
     package static let software = ExitCode(70)
 }

@@ -18,7 +18,8 @@ import Testing
         let help = try TestData.shell(TestData.winnowExecutable.path, ["--help"])
         let names = Self.subcommands(inHelp: help.output)
         #expect(help.status == 0)
-        #expect(names == ["run", "search", "clean", "undo", "models", "visualize", "gallery", "serve", "mark", "marks"], "\(help.output)")
+        #expect(names == ["run", "search", "clean", "undo", "models", "visualize", "gallery", "serve", "mark", "marks",
+                          "cluster", "worker"], "\(help.output)")
         #expect(!help.output.contains("bench"), "\(help.output)")
     }
 

@@ -109,6 +109,7 @@ struct WorkDirSchemaTests {
             "WinnowCore/Outputs/Catalog.swift", "WinnowCore/Actions/CleanPlan.swift", "WinnowApp/WorkDirData.swift",  // SQL
             "WinnowCore/Decode/CropBox.swift", "WinnowCore/Labels/CSVAnnotationReader.swift",                          // annotations
             "WinnowCore/Outputs/Galleries/GalleryData.swift",
+            "WinnowCluster/ScanJob.swift",  // the cluster's PostgreSQL columns
         ]
         let sources = TestFiles.repository.appendingPathComponent("Sources")
         let literal = try NSRegularExpression(pattern: "\"([a-z0-9_]+)\"")

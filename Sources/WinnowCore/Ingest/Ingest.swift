@@ -35,6 +35,12 @@ public struct IngestResult: Sendable {
     public var skippedSmallFiles: Int
     /// What folders held that could not be used, with the reason (see ``SkippedEntry``).
     public var skipped: [SkippedEntry] = []
+
+    public init(sources: [SampleSource], missing: [(source: SampleSource, problem: InvalidSample)] = [],
+                skippedNonImages: Int = 0, skippedSmallFiles: Int = 0, skipped: [SkippedEntry] = []) {
+        (self.sources, self.missing, self.skipped) = (sources, missing, skipped)
+        (self.skippedNonImages, self.skippedSmallFiles) = (skippedNonImages, skippedSmallFiles)
+    }
 }
 
 /// A problem with the command's inputs themselves (not with one image).

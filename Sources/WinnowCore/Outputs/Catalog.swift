@@ -228,6 +228,10 @@ public final class Catalog: Sendable {
         public var source: SampleSource
         /// Its row of the user's vectors (`--embeddings`), if any.
         public var vectorRow: Int?
+
+        public init(id: Int64, source: SampleSource, vectorRow: Int? = nil) {
+            (self.id, self.source, self.vectorRow) = (id, source, vectorRow)
+        }
     }
 
     /// Listed samples not yet processed (or, `?` = needing features, decoded without a feature row).
@@ -297,6 +301,16 @@ public final class Catalog: Sendable {
                     try db.execute(sql: "DELETE FROM stats WHERE sample_id = ?", arguments: [outcome.sampleID])
                 }
             }
+        }
+    }
+
+    /// The id of each sample, by its path (its source's stable id).
+    func sampleIDs() throws -> [String: Int64] {
+        try database.read { db in
+            var ids: [String: Int64] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, path FROM samples")
+            while let row = try rows.next() { ids[row["path"]] = row["id"] }
+            return ids
         }
     }
 
@@ -575,4 +589,8 @@ public struct SampleOutcome: Sendable {
 public struct ProcessedImage: Sendable {
     public var format: ImageFormat
     public var statistics: ImageStatistics
+
+    public init(format: ImageFormat, statistics: ImageStatistics) {
+        (self.format, self.statistics) = (format, statistics)
+    }
 }

@@ -2,9 +2,12 @@ import Foundation
 
 /// The samples a run still has to read, paged from the catalog so that the decode stage holds
 /// one page of them, never the whole listing: the plain files in id order, then each archive's
-/// members together (an archive is read in one pass).
+/// members together (an archive is read in one pass). Without a catalog, a given list of
+/// samples (``SampleScanner``) is read in the same order.
 struct PendingSamples: Sendable {
-    let catalog: Catalog
+    let catalog: Catalog?
+    /// The samples to read when there is no catalog.
+    var listed: [Catalog.PendingSample] = []
     /// Decoded samples without a feature row are read again (the run embeds).
     let needingFeatures: Bool
     let options: Options
@@ -28,6 +31,16 @@ struct PendingSamples: Sendable {
     /// The archives holding pending members, each with its members (an archive's members are
     /// read in one pass, so they are listed together).
     func forEachArchive(_ body: (URL, [Catalog.PendingSample]) -> Void) throws {
+        guard let catalog else {
+            let members = Dictionary(grouping: listed) { sample -> String? in
+                if case .archiveMember(let archive, _) = sample.source.location { return archive.path }
+                return nil
+            }
+            for case let (archive?, samples) in members.sorted(by: { ($0.key ?? "") < ($1.key ?? "") }) {
+                body(URL(fileURLWithPath: archive), samples)
+            }
+            return
+        }
         for archive in try catalog.archivesWithPendingSamples(needingFeatures: needingFeatures) {
             var members: [Catalog.PendingSample] = []
             try forEachPage(archive: archive) { members += $0 }
@@ -36,6 +49,13 @@ struct PendingSamples: Sendable {
     }
 
     private func forEachPage(archive: String?, _ body: ([Catalog.PendingSample]) -> Void) throws {
+        guard let catalog else {
+            let files = listed.filter { if case .file = $0.source.location { true } else { false } }
+            for start in stride(from: 0, to: files.count, by: Self.pageSize) {
+                body(Array(files[start..<min(files.count, start + Self.pageSize)]))
+            }
+            return
+        }
         var last: Int64 = -1
         while true {
             var page = try catalog.pendingSamples(after: last, limit: Self.pageSize, needingFeatures: needingFeatures, archive: archive)

@@ -141,6 +141,9 @@ public struct Run: Sendable {
     /// Whether to wait for another process using the work_dir to finish (otherwise
     /// ``WorkDirectoryError/busy(path:pid:)`` at once).
     public var waitsForLock = false
+    /// A listing decoded elsewhere (`winnow cluster finish`): the run neither lists the inputs
+    /// nor decodes them, but registers and stores these (nil: a normal run).
+    public var scanned: ScannedListing?
 
     public init(configuration: RunConfiguration) {
         self.configuration = configuration
@@ -183,7 +186,7 @@ public struct Run: Sendable {
         let embedding = configuration.embedding == .none ? nil : try EmbeddingSource(configuration.embedding)
         let reference = try configuration.reference.map { try ReferenceStage.open($0, embedding: configuration.embedding) }
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
-        var found = try ingestor.ingest(configuration.inputs)
+        var found = try scanned?.found ?? ingestor.ingest(configuration.inputs)
         found.skipped.forEach { onSkipped?($0) }
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
         var pending = PendingSamples.Options()
@@ -275,13 +278,14 @@ public struct Run: Sendable {
             lastCommit = Date()
         }
         progress?("decode", 0, count)
-        try processor.process(pending) { outcome in
+        func receive(_ outcome: SampleOutcome) throws {
             if case .failure(let problem) = outcome.result { onInvalid?(outcome.name, problem) }
             batch.append(outcome)
             done += 1
             if batch.count >= 256 || Date().timeIntervalSince(lastCommit) > 2 { try commit() }
             progress?("decode", done, max(count, done))
         }
+        if let scanned { try scanned.replay(pending, receive: receive) } else { try processor.process(pending, receive: receive) }
         try commit()
     }
 
@@ -334,7 +338,8 @@ public struct Run: Sendable {
         // only the sizes are held, for the odd-size range.
         let inspector = QualityInspector(thresholds: configuration.quality)
         let oddSize = inspector.oddSizeRange(sizes: valid.map { QualityInspector.size(width: $0.width, height: $0.height) })
-        let duplicates = ExactDuplicates.groups(valid.map { (id: $0.id, contentHash: $0.contentHash, fileSize: $0.fileSize) }
+        let duplicates = try scanned?.duplicateGroups(ids: catalog.sampleIDs())
+            ?? ExactDuplicates.groups(valid.map { (id: $0.id, contentHash: $0.contentHash, fileSize: $0.fileSize) }
                                                 + invalid.map { (id: $0.id, contentHash: $0.contentHash, fileSize: $0.fileSize) })
         meter.enter("outputs")
         let issues = try WorkDirectoryWriter(directory: directory).write(

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import WinnowCluster
+import WinnowCommandSupport
+import WinnowCore
+
+struct ClusterFinishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finish",
+        abstract: "Write a normal work_dir from a finished cluster run (fastdup files, CSVs, catalog).",
+        discussion: """
+            Once every job is finished (`winnow cluster status`), writes what `winnow run \
+            --no-embeddings` writes: atrain_stats.csv, atrain_features.bad.csv, atrain_features.dat.csv, \
+            quality.csv, exact_duplicates.csv (found by a GROUP BY in the database) and the catalog, \
+            so that `winnow gallery`, `serve` and `clean` work on it. Images of a failed shard are \
+            listed in atrain_features.bad.csv with the shard's reason.
+
+            Examples:
+              winnow cluster finish --db postgres://winnow@db/run1 --work-dir work
+              winnow cluster finish --db postgres://winnow@db/run1 --work-dir work --json
+
+            Exit status: 0 written, 65 no cluster in the database, 69 unreachable, 73 work_dir not \
+            writable or in use, 75 jobs still pending or running, 70 other failure.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOption
+
+    @Option(name: .shortAndLong, help: "Where results are written (created if missing).")
+    var workDir: String
+
+    @Flag(help: "Print the summary as JSON on standard output.")
+    var json = false
+
+    @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
+    var wait = false
+
+    func run() async throws {
+        var finish = ClusterFinish(address: try database.address, workDirectory: workDir)
+        finish.waitsForLock = wait
+        let summary: RunSummary
+        do {
+            summary = try await finish.run()
+        } catch {
+            throw clusterFailure(error)
+        }
+        if json {
+            print(try SummaryReport.json(summary, resources: ResourceUsage.current()))
+        } else {
+            print(SummaryReport.text(summary, workDirectory: workDir))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import WinnowCluster
+import WinnowCommandSupport
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Work on a cluster run's jobs (any number of workers, on any machines) until all are finished.",
+        discussion: """
+            Claims one job at a time as a lease renewed by a heartbeat; if the worker is killed or \
+            cut off, its lease expires and another worker takes the job. Idle workers wait for \
+            PostgreSQL's NOTIFY. A job that fails is retried (see `cluster init --max-attempts`).
+
+            Examples:
+              winnow worker --db postgres://winnow@db/run1
+              winnow worker --db postgres://winnow@db/run1 --threads 8 --lease 120
+              winnow worker --db postgres://winnow@db/run1 --keep-waiting
+
+            Exit status: 0 every job finished, 65 no cluster in the database, 66 storage not visible, \
+            69 database unreachable, 70 other failure.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOption
+
+    @Option(parsing: .unconditional, help: "Seconds a claimed job stays this worker's without a heartbeat (renewed every third).")
+    var lease = 60.0
+
+    @Option(parsing: .unconditional, help: "Decode threads (default: as `cluster init` set, else all cores).")
+    var threads: Int?
+
+    @Flag(help: "Keep waiting for jobs once every job is finished (otherwise exit).")
+    var keepWaiting = false
+
+    @Flag(help: "No line per job.")
+    var quiet = false
+
+    func validate() throws {
+        try OptionRange.check("--lease", lease, in: 1...86_400)
+        try OptionRange.check("--threads", threads, in: 1...1024)
+    }
+
+    func run() async throws {
+        let worker = Worker(address: try database.address, leaseSeconds: lease, keepWaiting: keepWaiting, threads: threads)
+        let quiet = self.quiet
+        do {
+            let summary = try await worker.run { line in if !quiet { standardError("winnow worker: \(line)") } }
+            print("winnow worker \(worker.name): \(summary.jobsDone) jobs done, \(summary.jobsFailed) failed, \(summary.images) images")
+        } catch {
+            throw clusterFailure(error)
+        }
+    }
+}

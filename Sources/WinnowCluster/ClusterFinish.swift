@@ -1,0 +1,103 @@
+import Foundation
+import PostgresNIO
+import WinnowCore
+
+/// `winnow cluster finish`: once every job is finished, writes a normal work_dir from what the
+/// workers stored, with Winnow's own catalog and writers (``Run`` given a ``ScannedListing``):
+/// the listing in its stored order, each image's scan row, and the exact duplicates found by a
+/// `GROUP BY` on content hash and size. Images of a failed shard are recorded invalid with the
+/// shard's reason.
+public struct ClusterFinish: Sendable {
+    public var address: DatabaseAddress
+    public var workDirectory: String
+    /// Wait for another winnow using the work_dir (otherwise fail at once).
+    public var waitsForLock = false
+
+    public init(address: DatabaseAddress, workDirectory: String) {
+        (self.address, self.workDirectory) = (address, workDirectory)
+    }
+
+    /// Writes the work_dir and returns the run's summary.
+    public func run(progress: ProgressHandler? = nil,
+                    onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) async throws -> RunSummary {
+        let (stored, scanned) = try await ClusterDatabase.using(address) { database in
+            let unfinished = try await JobQueue.unfinished(database).count
+            if unfinished > 0 {
+                let running = try await database.rows("SELECT count(*) FROM winnow_jobs WHERE state = 'running'").first?.decode(Int.self) ?? 0
+                throw ClusterError.notFinished(pending: unfinished - running, running: running)
+            }
+            let stored = try await StoredConfiguration.load(database)
+            var found = try await Self.listing(database)
+            (found.skippedNonImages, found.skippedSmallFiles) = (stored.skippedNonImages, stored.skippedSmallFiles)
+            return (stored, ScannedListing(found: found, results: try await Self.results(database),
+                                           exactDuplicates: try await Self.exactDuplicates(database)))
+        }
+        var configuration = stored.configuration
+        configuration.workDirectory = workDirectory
+        var run = Run(configuration: configuration)
+        run.scanned = scanned
+        run.waitsForLock = waitsForLock
+        let finishing = run
+        return try await onThread { try finishing.execute(progress: progress, onInvalid: onInvalid) }
+    }
+
+    /// The stored listing in its order: the listed sources, then those unreadable at listing time.
+    private static func listing(_ database: ClusterDatabase) async throws -> IngestResult {
+        var found = IngestResult(sources: [])
+        for row in try await database.rows("""
+            SELECT source_id, display_name, path, archive, member, byte_count, mtime, unreadable_code, unreadable_message
+            FROM winnow_samples ORDER BY position
+            """) {
+            let (id, name, path, archive, member, size, mtime, code, message) =
+                try row.decode((String, String, String?, String?, String?, Int64, Double, String?, String?).self)
+            let location: SampleLocation = if let archive {
+                .archiveMember(archive: URL(fileURLWithPath: archive), member: member ?? "")
+            } else {
+                .file(path ?? id)
+            }
+            let source = SampleSource(id: id, location: location, byteCount: size, modificationTime: mtime, displayName: name)
+            if let code {
+                found.missing.append((source, InvalidSample(InvalidReason(rawValue: code) ?? .unreadable, message ?? "")))
+            } else {
+                found.sources.append(source)
+            }
+        }
+        return found
+    }
+
+    /// Each sample's scan result by source id; a failed shard's samples get its reason.
+    private static func results(_ database: ClusterDatabase) async throws -> [String: ScannedListing.Result] {
+        var results: [String: ScannedListing.Result] = [:]
+        for row in try await database.rows("""
+            SELECT s.source_id, c.position IS NOT NULL, c.content_hash, c.format, c.statistics, c.error_code, c.error_message,
+                   j.shard, j.last_error
+            FROM winnow_samples s JOIN winnow_jobs j ON j.stage = 'scan' AND j.shard = s.shard
+            LEFT JOIN winnow_scans c ON c.position = s.position
+            """) {
+            let (id, scanned, hash, format, statistics, code, message, shard, jobError) =
+                try row.decode((String, Bool, String?, String?, String?, String?, String?, Int, String?).self)
+            guard scanned else {
+                let why = "scan of shard \(shard) failed: \(jobError ?? "no result")"
+                results[id] = .init(contentHash: nil, outcome: .failure(InvalidSample(.unreadable, "\(id): \(why)")))
+                continue
+            }
+            if let statistics, let format = format.flatMap(ImageFormat.init(rawValue:)) {
+                let decoded = try ScanRow.decoder.decode(ImageStatistics.self, from: Data(statistics.utf8))
+                results[id] = .init(contentHash: hash, outcome: .success(ProcessedImage(format: format, statistics: decoded)))
+            } else {
+                let problem = InvalidSample(InvalidReason(rawValue: code ?? "") ?? .unreadable, message ?? "")
+                results[id] = .init(contentHash: hash, outcome: .failure(problem))
+            }
+        }
+        return results
+    }
+
+    /// Byte-identical samples: same content hash and size, by a `GROUP BY` in the database.
+    private static func exactDuplicates(_ database: ClusterDatabase) async throws -> [[String]] {
+        try await database.rows("""
+            SELECT array_agg(s.source_id ORDER BY s.position) FROM winnow_samples s JOIN winnow_scans c ON c.position = s.position
+            WHERE c.content_hash IS NOT NULL AND s.byte_count > 0
+            GROUP BY c.content_hash, s.byte_count HAVING count(*) > 1
+            """).map { try $0.decode([String].self) }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import PostgresNIO
+import WinnowCore
+
+/// `winnow cluster init`: lists the inputs with Winnow's ingest, splits the listing into shards
+/// and stores the plan (the run's configuration, the listing, one `scan` job per shard) in an
+/// empty database, in one transaction. Nothing is created when the database is unreachable or
+/// not empty.
+public struct ClusterPlan: Sendable {
+    public var address: DatabaseAddress
+    /// The folder every worker sees (created if missing).
+    public var storage: String
+    /// Inputs, ingest options, quality thresholds, decode limits; no embeddings in this stage.
+    public var configuration: RunConfiguration
+    /// Images per shard (one `scan` job each).
+    public var shardSize: Int
+    /// Attempts a job gets before it is marked failed.
+    public var maxAttempts: Int
+
+    public init(address: DatabaseAddress, storage: String, configuration: RunConfiguration, shardSize: Int = 4096,
+                maxAttempts: Int = 3) {
+        (self.address, self.storage, self.configuration) = (address, storage, configuration)
+        (self.shardSize, self.maxAttempts) = (max(1, shardSize), max(1, maxAttempts))
+    }
+
+    /// What `create` stored.
+    public struct Created: Sendable {
+        public var files: Int
+        public var unreadable: Int
+        public var shards: Int
+    }
+
+    /// Checks the database, lists the inputs, creates the storage folder and stores the plan.
+    public func create(onSkipped: (@Sendable (SkippedEntry) -> Void)? = nil) async throws -> Created {
+        try await ClusterDatabase.using(address, checkingSchema: false) { database in
+            try await ClusterSchema.requireEmpty(database)
+            let found = try Ingestor(options: configuration.ingest).ingest(configuration.inputs)
+            found.skipped.forEach { onSkipped?($0) }
+            let listing = Listing(found)
+            let storageURL = URL(fileURLWithPath: storage).standardizedFileURL
+            try FileManager.default.createDirectory(at: storageURL, withIntermediateDirectories: true)
+            let configurationJSON = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
+            let (shardSize, maxAttempts) = (self.shardSize, self.maxAttempts)
+            let shards = (listing.count + shardSize - 1) / shardSize
+            try await database.transaction { connection in
+                try await ClusterSchema.create(on: connection)
+                try await connection.run("""
+                    INSERT INTO winnow_config (id, configuration, storage, shard_size, max_attempts, skipped_non_images,
+                                               skipped_small_files)
+                    VALUES (1, \(configurationJSON), \(storageURL.path), \(shardSize), \(maxAttempts),
+                            \(found.skippedNonImages), \(found.skippedSmallFiles))
+                    """)
+                try await listing.store(on: connection, shardSize: shardSize)
+                try await BatchInsert(table: "winnow_jobs", columns: ["stage", "shard", "items"])
+                    .run(count: shards, on: connection) { shard, binds in
+                        binds.append("scan")
+                        binds.append(shard)
+                        binds.append(min(shardSize, listing.count - shard * shardSize))
+                    }
+                try await connection.run("NOTIFY winnow_jobs")
+            }
+            return Created(files: listing.count, unreadable: found.missing.count, shards: shards)
+        }
+    }
+}
+
+/// The listing as stored: the sources in `winnow run`'s order (found, then the unreadable
+/// ones), each with its position; relative paths made absolute so workers elsewhere find them.
+struct Listing {
+    var sources: [SampleSource]
+    var problems: [InvalidSample?]
+
+    init(_ found: IngestResult) {
+        let directory = FileManager.default.currentDirectoryPath
+        sources = (found.sources + found.missing.map(\.source)).map { source in
+            var source = source
+            if case .file(let path) = source.location, !path.hasPrefix("/") {
+                source.location = .file(URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory)).standardizedFileURL.path)
+            }
+            return source
+        }
+        problems = Array(repeating: nil, count: found.sources.count) + found.missing.map(\.problem)
+    }
+
+    var count: Int { sources.count }
+
+    func store(on connection: PostgresConnection, shardSize: Int) async throws {
+        let columns = ["position", "shard", "source_id", "display_name", "path", "archive", "member", "byte_count", "mtime",
+                       "unreadable_code", "unreadable_message"]
+        try await BatchInsert(table: "winnow_samples", columns: columns).run(count: count, on: connection) { index, binds in
+            let source = sources[index]
+            var path: String?, archive: String?, member: String?
+            switch source.location {
+            case .file(let file): path = file
+            case .archiveMember(let url, let name): (archive, member) = (url.path, name)
+            }
+            binds.append(Int64(index))
+            binds.append(index / shardSize)
+            binds.append(source.id)
+            binds.append(source.displayName)
+            binds.append(path)
+            binds.append(archive)
+            binds.append(member)
+            binds.append(source.byteCount)
+            binds.append(source.modificationTime)
+            binds.append(problems[index]?.reason.rawValue)
+            binds.append(problems[index]?.message)
+        }
+    }
+}

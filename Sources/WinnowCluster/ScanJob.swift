@@ -1,0 +1,121 @@
+import Foundation
+import PostgresNIO
+import WinnowCore
+
+/// One `scan` job: decodes its shard's images with Winnow's decode stage (hash, decode,
+/// statistics) and writes one row per image (valid with its statistics, or invalid with its
+/// error code and reason) in the transaction that marks the job done. Rows already there are
+/// kept (`ON CONFLICT DO NOTHING`), so a job done twice changes nothing.
+struct ScanJob: Sendable {
+    var job: ClaimedJob
+    var scanner: SampleScanner
+
+    /// Runs the job; returns how many images it scanned.
+    func run(_ database: ClusterDatabase, owner: String) async throws -> Int {
+        let (samples, unreadable) = try await listing(database)
+        guard samples.count == job.items else {
+            throw ClusterError.shardIncomplete(shard: job.shard, listed: samples.count, expected: job.items)
+        }
+        let scanner = self.scanner
+        let outcomes = try await onThread {
+            var outcomes: [SampleOutcome] = []
+            outcomes.reserveCapacity(samples.count)
+            try scanner.scan(samples, unreadable: unreadable) { outcomes.append($0) }
+            return outcomes
+        }
+        let rows = try outcomes.map(ScanRow.init)
+        let jobID = job.id
+        try await database.transaction { connection in
+            let columns = ["position", "content_hash", "format", "width", "height", "statistics", "error_code", "error_message"]
+            try await BatchInsert(table: "winnow_scans", columns: columns, suffix: "ON CONFLICT (position) DO NOTHING")
+                .run(count: rows.count, on: connection) { index, binds in rows[index].bind(&binds) }
+            try await connection.run("""
+                UPDATE winnow_jobs SET state = 'done', finished_at = now(), owner = NULL, lease_until = NULL, last_error = NULL
+                WHERE id = \(jobID) AND state <> 'done'
+                """)
+            try await connection.run("UPDATE winnow_workers SET jobs_done = jobs_done + 1, heartbeat_at = now() WHERE name = \(owner)")
+            try await connection.run("NOTIFY winnow_jobs")
+        }
+        return samples.count
+    }
+
+    /// The shard's samples as stored, and those that could not be read at listing time.
+    private func listing(_ database: ClusterDatabase) async throws -> ([Catalog.PendingSample], [String: InvalidSample]) {
+        let rows = try await database.rows("""
+            SELECT position, source_id, display_name, path, archive, member, byte_count, mtime, unreadable_code, unreadable_message
+            FROM winnow_samples WHERE shard = \(job.shard) ORDER BY position
+            """)
+        var samples: [Catalog.PendingSample] = []
+        var unreadable: [String: InvalidSample] = [:]
+        for row in rows {
+            let (position, id, name, path, archive, member, size, mtime, code, message) =
+                try row.decode((Int64, String, String, String?, String?, String?, Int64, Double, String?, String?).self)
+            let location: SampleLocation = if let archive {
+                .archiveMember(archive: URL(fileURLWithPath: archive), member: member ?? "")
+            } else {
+                .file(path ?? id)
+            }
+            let source = SampleSource(id: id, location: location, byteCount: size, modificationTime: mtime, displayName: name)
+            samples.append(Catalog.PendingSample(id: position, source: source))
+            if let code {
+                unreadable[id] = InvalidSample(InvalidReason(rawValue: code) ?? .unreadable, message ?? "")
+            }
+        }
+        return (samples, unreadable)
+    }
+}
+
+/// One row of `winnow_scans`: the statistics as JSON (exact: every number round-trips).
+struct ScanRow: Sendable {
+    var position: Int64
+    var contentHash: String?
+    var format: String?
+    var width: Int?
+    var height: Int?
+    var statistics: String?
+    var errorCode: String?
+    var errorMessage: String?
+
+    init(_ outcome: SampleOutcome) throws {
+        (position, contentHash) = (outcome.sampleID, outcome.contentHash)
+        switch outcome.result {
+        case .success(let image):
+            (format, width, height) = (image.format.rawValue, image.statistics.width, image.statistics.height)
+            statistics = String(decoding: try Self.encoder.encode(image.statistics), as: UTF8.self)
+        case .failure(let problem):
+            (errorCode, errorMessage) = (problem.reason.rawValue, problem.message)
+        }
+    }
+
+    func bind(_ binds: inout PostgresBindings) {
+        binds.append(position)
+        binds.append(contentHash)
+        binds.append(format)
+        binds.append(width)
+        binds.append(height)
+        binds.append(statistics)
+        binds.append(errorCode)
+        binds.append(errorMessage)
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}
+
+/// Runs blocking `work` on a thread of its own (decoding must not hold a cooperative thread).
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try work() }) }
+        thread.stackSize = 4 << 20
+        thread.start()
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import PostgresNIO
+import WinnowCore
+
+/// `winnow worker`: claims jobs from the cluster's database until every job is finished. A
+/// claim is a lease (owner, expiry) taken with `SELECT … FOR UPDATE SKIP LOCKED` and renewed by
+/// a heartbeat; a lease that expires (the worker was killed or cut off) makes the job claimable
+/// again. Idle workers sleep until `NOTIFY winnow_jobs` or the next lease expiry.
+public struct Worker: Sendable {
+    public var address: DatabaseAddress
+    /// Seconds a claim lasts without a heartbeat (renewed every third of it).
+    public var leaseSeconds: Double
+    /// Keep waiting for new jobs once every job is finished (otherwise exit).
+    public var keepWaiting: Bool
+    /// Decode threads (default: the stored configuration's).
+    public var threads: Int?
+    /// This worker's name in the database (`host:pid`).
+    public let name: String
+
+    public init(address: DatabaseAddress, leaseSeconds: Double = 60, keepWaiting: Bool = false, threads: Int? = nil) {
+        (self.address, self.leaseSeconds, self.keepWaiting, self.threads) = (address, max(0.5, leaseSeconds), keepWaiting, threads)
+        name = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// What a worker did.
+    public struct Summary: Sendable {
+        public var jobsDone = 0
+        public var jobsFailed = 0
+        public var images = 0
+    }
+
+    /// Works until every job is finished; `report` hears each job's end as one line.
+    public func run(report: @escaping @Sendable (String) -> Void) async throws -> Summary {
+        let control = try await ClusterDatabase.open(address, id: 1)
+        let side = try await ClusterDatabase.open(address, id: 2, checkingSchema: false)
+        let bell = Doorbell()
+        var tasks: [Task<Void, Never>] = []
+        do {
+            var stored = try await StoredConfiguration.load(control)
+            guard FileManager.default.fileExists(atPath: stored.storage) else { throw ClusterError.storageMissing(stored.storage) }
+            if let threads { stored.configuration.workers = threads }
+            try await control.rows("""
+                INSERT INTO winnow_workers (name, host, pid, lease_seconds) VALUES (\(name), \(ProcessInfo.processInfo.hostName),
+                \(Int(ProcessInfo.processInfo.processIdentifier)), \(leaseSeconds))
+                ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), started_at = now(), jobs_done = 0,
+                lease_seconds = excluded.lease_seconds, stopped_at = NULL
+                """)
+            tasks.append(listen(side, bell: bell))
+            tasks.append(heartbeat(side))
+            let summary = try await work(control, stored: stored, bell: bell, report: report)
+            tasks.forEach { $0.cancel() }
+            try await control.rows("UPDATE winnow_workers SET stopped_at = now() WHERE name = \(name)")
+            await control.close()
+            await side.close()
+            return summary
+        } catch {
+            tasks.forEach { $0.cancel() }
+            await control.close()
+            await side.close()
+            throw error
+        }
+    }
+
+    /// The claim loop.
+    private func work(_ database: ClusterDatabase, stored: StoredConfiguration, bell: Doorbell,
+                      report: @Sendable (String) -> Void) async throws -> Summary {
+        var summary = Summary()
+        let queue = JobQueue(database: database, owner: name, leaseSeconds: leaseSeconds, maxAttempts: stored.maxAttempts)
+        let scanner = SampleScanner(configuration: stored.configuration)
+        while true {
+            try await queue.failExpired()
+            if let job = try await queue.claim() {
+                do {
+                    let images = try await ScanJob(job: job, scanner: scanner).run(database, owner: name)
+                    summary.jobsDone += 1
+                    summary.images += images
+                    report("scan shard \(job.shard): \(images) images")
+                } catch {
+                    let reason = ClusterError.describe(error)
+                    let failed = try await queue.release(job, reason: reason)
+                    if failed { summary.jobsFailed += 1 }
+                    report("scan shard \(job.shard) attempt \(job.attempts) of \(stored.maxAttempts) \(failed ? "failed" : "will be retried"): \(reason)")
+                }
+                continue
+            }
+            let (unfinished, nextExpiry) = try await JobQueue.unfinished(database)
+            if unfinished == 0 && !keepWaiting { return summary }
+            await bell.wait(seconds: min(5, max(0.1, nextExpiry ?? 5)))
+        }
+    }
+
+    /// Rings `bell` on every `NOTIFY winnow_jobs`.
+    private func listen(_ database: ClusterDatabase, bell: Doorbell) -> Task<Void, Never> {
+        Task {
+            try? await database.connection.listen(on: ClusterSchema.channel) { notifications in
+                for try await _ in notifications { await bell.ring() }
+            }
+        }
+    }
+
+    /// Renews this worker's heartbeat and its running job's lease every third of the lease.
+    private func heartbeat(_ database: ClusterDatabase) -> Task<Void, Never> {
+        let (name, lease) = (name, leaseSeconds)
+        return Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(lease / 3))
+                _ = try? await database.rows("UPDATE winnow_workers SET heartbeat_at = now() WHERE name = \(name)")
+                _ = try? await database.rows("""
+                    UPDATE winnow_jobs SET lease_until = now() + make_interval(secs => \(lease))
+                    WHERE owner = \(name) AND state = 'running'
+                    """)
+            }
+        }
+    }
+}

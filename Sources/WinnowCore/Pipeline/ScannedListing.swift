@@ -1,0 +1,79 @@
+import Foundation
+
+/// A listing and its decode results computed elsewhere (`winnow worker`s, coordinated by
+/// `winnow cluster`): a ``Run`` given one lists no inputs and decodes nothing; it registers
+/// these samples in this order, stores these results and writes the work_dir as usual.
+public struct ScannedListing: Sendable {
+    /// What the listing found; `missing` holds the inputs named but unreadable.
+    public var found: IngestResult
+    /// Each sample's result, by its source's id; a sample without one is recorded invalid.
+    public var results: [String: Result]
+    /// Groups of byte-identical samples (same hash and size) by source id, when found
+    /// elsewhere (nil: the run groups them itself, ``ExactDuplicates``).
+    public var exactDuplicates: [[String]]?
+
+    /// What decoding one sample gave.
+    public struct Result: Sendable {
+        /// XXH64 of its bytes (hex), nil when they could not be read.
+        public var contentHash: String?
+        public var outcome: Swift.Result<ProcessedImage, InvalidSample>
+
+        public init(contentHash: String?, outcome: Swift.Result<ProcessedImage, InvalidSample>) {
+            (self.contentHash, self.outcome) = (contentHash, outcome)
+        }
+    }
+
+    public init(found: IngestResult, results: [String: Result], exactDuplicates: [[String]]? = nil) {
+        (self.found, self.results, self.exactDuplicates) = (found, results, exactDuplicates)
+    }
+
+    /// Hands `receive` the outcome of each of `pending`'s samples, in the order a decode would.
+    func replay(_ pending: PendingSamples, receive: (SampleOutcome) throws -> Void) throws {
+        var failure: (any Error)?
+        func send(_ page: [Catalog.PendingSample]) {
+            for sample in page where failure == nil {
+                let result = results[sample.source.id]
+                    ?? Result(contentHash: nil, outcome: .failure(InvalidSample(.unreadable, "\(sample.source.id): no scan result")))
+                do { try receive(SampleOutcome(sample, contentHash: result.contentHash, result: result.outcome)) } catch { failure = error }
+            }
+        }
+        try pending.forEachFilePage(send)
+        try pending.forEachArchive { _, members in send(members) }
+        if let failure { throw failure }
+    }
+
+    /// ``exactDuplicates`` keyed by catalog id as ``ExactDuplicates/groups(_:)`` gives them.
+    func duplicateGroups(ids: [String: Int64]) -> [Int64: [Int64]]? {
+        exactDuplicates.map { groups in
+            var byFirst: [Int64: [Int64]] = [:]
+            for group in groups {
+                let members = group.compactMap { ids[$0] }.sorted()
+                if members.count > 1 { byFirst[members[0]] = Array(members.dropFirst()) }
+            }
+            return byFirst
+        }
+    }
+}
+
+/// Decodes and measures a given list of samples as a run's decode stage does (hash, decode,
+/// statistics; no embeddings): what a `winnow worker` does with one shard of a listing.
+public struct SampleScanner: Sendable {
+    let processor: SampleProcessor
+
+    /// A scanner with `configuration`'s decoder, analysis side, crop and worker threads.
+    public init(configuration: RunConfiguration) {
+        processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
+                                    calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
+                                    workers: configuration.workers, crop: configuration.crop, embedder: nil)
+    }
+
+    /// Reads `samples` (plain files, then each archive's members in one pass; those in
+    /// `unreadable` are recorded invalid without reading) and hands `receive` each outcome.
+    public func scan(_ samples: [Catalog.PendingSample], unreadable: [String: InvalidSample],
+                     receive: (SampleOutcome) throws -> Void) throws {
+        var options = PendingSamples.Options()
+        options.unreadable = unreadable
+        let pending = PendingSamples(catalog: nil, listed: samples, needingFeatures: false, options: options)
+        try processor.process(pending, receive: receive)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Synchronization
+import WinnowTestSupport
+
+/// Runs the built `winnow` as real processes against a real PostgreSQL server.
+enum Cluster {
+    /// `winnow ARGS…`, waited for: exit status and standard output + error.
+    @discardableResult
+    static func winnow(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try TestFiles.shell(TestFiles.winnowExecutable.path, arguments)
+    }
+
+    /// A `winnow worker` started in the background; its output goes to `log`.
+    static func startWorker(_ database: String, _ extra: [String] = [], log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = TestFiles.winnowExecutable
+        process.arguments = ["worker", "--db", database] + extra
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    /// The example dataset (real photos with planted problems: a truncated JPEG, an empty file,
+    /// a byte-identical copy, a non-image) made by the project's script, and corpus set A's images.
+    static func inputs(in folder: URL, withCorpus: Bool) throws -> [String] {
+        let example = folder.appendingPathComponent("example")
+        let made = try TestFiles.shell("bash", ["scripts/make-example.sh", try TestFiles.skimageData().path, example.path],
+                                       in: TestFiles.repository)
+        guard made.status == 0 else { throw TestDataMissing("make-example.sh: \(made.output)") }
+        guard withCorpus else { return [example.path] }
+        let corpus = URL(fileURLWithPath: ProcessInfo.processInfo.environment["WINNOW_CORPUS"]
+                         ?? TestFiles.cache.appendingPathComponent("corpus").path).appendingPathComponent("A/images")
+        guard FileManager.default.fileExists(atPath: corpus.path) else {
+            throw TestDataMissing("corpus set A not found at \(corpus.path); run scripts/test.sh")
+        }
+        return [example.path, corpus.path]
+    }
+
+    /// The files `winnow run --no-embeddings` and `cluster finish` both write.
+    static let comparedFiles = ["atrain_stats.csv", "quality.csv", "exact_duplicates.csv", "atrain_features.bad.csv",
+                                "atrain_features.dat.csv"]
+
+    /// The example and set A, and `winnow run --no-embeddings` on them: made once per process.
+    static func inputsAndReference() throws -> (inputs: [String], reference: URL) {
+        try shared.withLock { shared in
+            if let shared { return shared }
+            let folder = try TestFiles.temporaryDirectory("reference")
+            let inputs = try Cluster.inputs(in: folder, withCorpus: true)
+            let work = folder.appendingPathComponent("reference")
+            let run = try winnow(["run"] + inputs + ["--no-embeddings", "--work-dir", work.path, "--quiet"])
+            guard run.status == 0 else { throw TestDataMissing("winnow run failed: \(run.output)") }
+            shared = (inputs, work)
+            return (inputs, work)
+        }
+    }
+
+    private static let shared = Mutex<(inputs: [String], reference: URL)?>(nil)
+
+    /// The differences between two work_dirs' compared files (empty: identical).
+    static func differences(_ a: URL, _ b: URL) throws -> [String] {
+        try comparedFiles.compactMap { name in
+            let left = try String(contentsOf: a.appendingPathComponent(name), encoding: .utf8)
+            let right = try String(contentsOf: b.appendingPathComponent(name), encoding: .utf8)
+            guard left != right else { return nil }
+            let l = left.split(separator: "\n"), r = right.split(separator: "\n")
+            let first = zip(l, r).first { $0 != $1 }.map { "\($0) ≠ \($1)" } ?? "\(l.count) vs \(r.count) lines"
+            return "\(name): \(first)"
+        }
+    }
+
+    /// `cluster status --json`, decoded.
+    static func status(_ database: String) throws -> [String: Any] {
+        let result = try winnow(["cluster", "status", "--db", database, "--json"])
+        guard result.status == 0, let start = result.output.firstIndex(of: "{"),
+              let object = try JSONSerialization.jsonObject(with: Data(result.output[start...].utf8)) as? [String: Any] else {
+            throw TestDataMissing("cluster status failed: \(result.output)")
+        }
+        return object
+    }
+
+    /// The lines of `text` that are not empty.
+    static func lines(_ text: String) -> [Substring] {
+        text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+    }
+}

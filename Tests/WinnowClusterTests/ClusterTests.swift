@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import WinnowTestSupport
+
+/// `winnow cluster` and `winnow worker` as real processes against a real PostgreSQL server,
+/// checked against `winnow run --no-embeddings` on the same files.
+@Suite(.serialized) struct ClusterTests {
+    let server: PostgresServer
+    let folder: URL
+
+    init() throws {
+        server = try PostgresServer.shared()
+        folder = try TestFiles.temporaryDirectory("cluster")
+    }
+
+    private func initialise(_ database: String, _ inputs: [String], _ options: [String]) throws {
+        let created = try Cluster.winnow(["cluster", "init", "--db", database, "--storage", folder.appendingPathComponent("storage").path]
+                                         + options + inputs)
+        try #require(created.status == 0, "\(created.output)")
+    }
+
+    private func finish(_ database: String, _ name: String) throws -> URL {
+        let work = folder.appendingPathComponent(name)
+        let finished = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", work.path])
+        try #require(finished.status == 0, "\(finished.output)")
+        return work
+    }
+
+    @Test func threeWorkersWriteWhatOneRunWrites() throws {
+        let (inputs, reference) = try Cluster.inputsAndReference()
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "16"])
+        #expect(try Cluster.status(database)["done"] as? Bool == false)
+        let workers = try (0..<3).map { try Cluster.startWorker(database, ["--threads", "1"], log: folder.appendingPathComponent("w\($0).log")) }
+        workers.forEach { $0.waitUntilExit() }
+        #expect(workers.map(\.terminationStatus) == [0, 0, 0])
+        let jobs = try server.sql("SELECT count(*) FILTER (WHERE state = 'done'), count(*) FROM winnow_jobs", database: database)
+        let counts = jobs.split(separator: "|")
+        #expect(counts.count == 2 && counts[0] == counts[1] && Int(counts[1]) ?? 0 > 5, "\(jobs)")
+        let status = try Cluster.status(database)
+        #expect(status["done"] as? Bool == true)
+        #expect((status["failed"] as? [Any])?.isEmpty == true)
+        // Each worker's jobs are counted, and a worker that exited is no longer alive.
+        let states = status["workers"] as? [[String: Any]] ?? []
+        #expect(states.count == 3 && status["workersAlive"] as? Int == 0)
+        #expect(states.compactMap { $0["jobsDone"] as? Int }.reduce(0, +) == Int(counts.last ?? "") ?? -1)
+
+        let work = try finish(database, "cluster-work")
+        #expect(try Cluster.differences(reference, work) == [])
+        // The comparison covers invalid rows and duplicates, not only decoded images.
+        let bad = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.bad.csv")).compactMap { $0["error_code"] }
+        #expect(bad.contains("ERROR_TRUNCATED_IMAGE") && bad.contains("ERROR_ZERO_SIZE_FILE"), "\(bad)")
+        #expect(try !TestFiles.readCSV(work.appendingPathComponent("exact_duplicates.csv")).isEmpty)
+        // The catalog is a normal work_dir's: the gallery reads it.
+        let gallery = try Cluster.winnow(["gallery", work.path, "--kind", "stats"])
+        #expect(gallery.status == 0, "\(gallery.output)")
+    }
+
+    @Test func aKilledWorkersJobIsFinishedByAnother() throws {
+        let (inputs, reference) = try Cluster.inputsAndReference()
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "30"])
+        let doomed = try Cluster.startWorker(database, ["--threads", "1", "--lease", "2"], log: folder.appendingPathComponent("a.log"))
+        var running = ""
+        for _ in 0..<600 where running.isEmpty {
+            running = try server.sql("SELECT shard FROM winnow_jobs WHERE state = 'running'", database: database)
+            if running.isEmpty { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        kill(doomed.processIdentifier, SIGKILL)
+        doomed.waitUntilExit()
+        // The dead worker's claim stays until its lease expires.
+        let held = try server.sql("SELECT shard FROM winnow_jobs WHERE state = 'running'", database: database)
+        try #require(!held.isEmpty, "the worker finished before it was killed")
+        #expect(try Cluster.status(database)["done"] as? Bool == false)
+        let early = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("early").path])
+        #expect(early.status == 75 && Cluster.lines(early.output).count == 1 && early.output.contains("1 running"), "\(early.output)")
+
+        let rescuer = try Cluster.startWorker(database, ["--threads", "2"], log: folder.appendingPathComponent("b.log"))
+        rescuer.waitUntilExit()
+        #expect(rescuer.terminationStatus == 0)
+        let retried = try server.sql("SELECT state, attempts FROM winnow_jobs WHERE shard = \(held)", database: database)
+        #expect(retried == "done|2")
+        let work = try finish(database, "after-kill")
+        #expect(try Cluster.differences(reference, work) == [])
+    }
+
+    @Test func aJobDeliveredTwiceChangesNothing() throws {
+        let inputs = try Cluster.inputs(in: folder, withCorpus: false)
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "5"])
+        #expect(try Cluster.winnow(["worker", "--db", database]).status == 0)
+        let digest = "SELECT count(*), md5(string_agg(s::text, ',' ORDER BY position)) FROM winnow_scans s"
+        let before = try server.sql(digest, database: database)
+        let first = try finish(database, "first")
+
+        try server.sql("UPDATE winnow_jobs SET state = 'pending', finished_at = NULL WHERE shard IN (0, 2)", database: database)
+        #expect(try Cluster.status(database)["done"] as? Bool == false)
+        let again = try Cluster.winnow(["worker", "--db", database])
+        #expect(again.status == 0 && again.output.contains("2 jobs done"), "\(again.output)")
+        #expect(try server.sql("SELECT attempts FROM winnow_jobs WHERE shard IN (0, 2) ORDER BY shard", database: database) == "2\n2")
+        #expect(try server.sql(digest, database: database) == before)
+        #expect(try Cluster.differences(first, try finish(database, "second")) == [])
+    }
+
+    @Test func aFailingShardIsRetriedThenReportedWithItsReason() throws {
+        let inputs = try Cluster.inputs(in: folder, withCorpus: false)
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "4", "--max-attempts", "2"])
+        let status = try Cluster.status(database)
+        #expect(status["done"] as? Bool == false)
+        // Shard 1's job expects an image its listing lacks: every attempt throws.
+        try server.sql("UPDATE winnow_jobs SET items = items + 1 WHERE shard = 1", database: database)
+        let worked = try Cluster.winnow(["worker", "--db", database])
+        #expect(worked.status == 0, "\(worked.output)")
+        #expect(worked.output.contains("will be retried") && worked.output.contains("failed: shard 1 lists 4 of its 5 images"),
+                "\(worked.output)")
+
+        let finished = try Cluster.status(database)
+        #expect(finished["done"] as? Bool == true)
+        let failed = finished["failed"] as? [[String: Any]] ?? []
+        #expect(failed.count == 1)
+        #expect(failed.first?["shard"] as? Int == 1 && failed.first?["attempts"] as? Int == 2)
+        #expect((failed.first?["reason"] as? String)?.contains("lists 4 of its 5 images") == true)
+
+        // The failed shard's images are listed as invalid, with the shard's reason.
+        let work = try finish(database, "partial")
+        let bad = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
+        #expect(bad.filter { ($0["reason"] ?? "").contains("scan of shard 1 failed: shard 1 lists 4 of its 5 images") }.count == 4)
+    }
+
+    @Test func anUnreachableDatabaseIsOneLineAndCreatesNothing() throws {
+        let inputs = try Cluster.inputs(in: folder, withCorpus: false)
+        let storage = folder.appendingPathComponent("never")
+        let address = "postgres://winnow@127.0.0.1:1/nothing?sslmode=disable"
+        let commands = [["cluster", "init", "--db", address, "--storage", storage.path] + inputs, ["worker", "--db", address],
+                        ["cluster", "status", "--db", address], ["cluster", "finish", "--db", address, "--work-dir", storage.path]]
+        for command in commands {
+            let result = try Cluster.winnow(command)
+            #expect(result.status == 69, "\(command[0]): \(result.output)")
+            let lines = Cluster.lines(result.output)
+            #expect(lines.count == 1 && lines[0].hasPrefix("winnow: cannot reach PostgreSQL at 127.0.0.1:1/nothing"), "\(lines)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: storage.path))
+    }
+
+    @Test func aDatabaseWithAnotherSchemaIsOneLineAndUntouched() throws {
+        let inputs = try Cluster.inputs(in: folder, withCorpus: false)
+        let storage = folder.appendingPathComponent("never")
+        let other = try server.createDatabase()
+        try server.sql("CREATE TABLE customers (id integer)", database: other)
+        let refused = try Cluster.winnow(["cluster", "init", "--db", other, "--storage", storage.path] + inputs)
+        #expect(refused.status == 65)
+        #expect(Cluster.lines(refused.output).count == 1 && refused.output.contains("is not empty (customers)"), "\(refused.output)")
+        #expect(try server.sql("SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'", database: other) == "customers")
+        #expect(!FileManager.default.fileExists(atPath: storage.path))
+        let worker = try Cluster.winnow(["worker", "--db", other])
+        #expect(worker.status == 65 && Cluster.lines(worker.output).count == 1 && worker.output.contains("not a Winnow cluster"),
+                "\(worker.output)")
+
+        let newer = try server.createDatabase()
+        try server.sql("CREATE TABLE winnow_schema (version integer); INSERT INTO winnow_schema VALUES (99)", database: newer)
+        for command in [["cluster", "status", "--db", newer], ["cluster", "init", "--db", newer, "--storage", storage.path] + inputs] {
+            let result = try Cluster.winnow(command)
+            #expect(result.status == 65, "\(result.output)")
+            #expect(Cluster.lines(result.output).count == 1 && result.output.contains("schema version 99; this winnow reads version 1"),
+                    "\(result.output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: storage.path))
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Synchronization
+import WinnowTestSupport
+
+/// A throwaway PostgreSQL 15 server for the tests: `initdb` into a scratch folder (trust
+/// authentication, user `winnow`), `pg_ctl start` on 127.0.0.1 at a free port with its socket in
+/// that folder; stopped when the test process exits. One per test process; each test makes
+/// its own database. As root, the server runs as the `postgres` (else `nobody`) user.
+final class PostgresServer: Sendable {
+    let folder: URL
+    let port: Int
+    let binaries: URL
+    private let runAs: String?
+    private static let counter = Atomic<Int>(0)
+
+    /// The process's server, started on first use.
+    static func shared() throws -> PostgresServer {
+        try started.withLock { server in
+            if let server { return server }
+            let fresh = try PostgresServer()
+            server = fresh
+            atexit { PostgresServer.stopShared() }
+            return fresh
+        }
+    }
+
+    private static let started = Mutex<PostgresServer?>(nil)
+
+    private static func stopShared() {
+        started.withLock { $0?.stop() }
+    }
+
+    private init() throws {
+        let binaries = try Self.findBinaries()
+        let folder = try TestFiles.temporaryDirectory("postgres")
+        let runAs = getuid() == 0 ? (try TestFiles.shell("id", ["-u", "postgres"]).status == 0 ? "postgres" : "nobody") : nil
+        (self.binaries, self.folder, self.runAs) = (binaries, folder, runAs)
+        if let runAs { try Self.check(TestFiles.shell("chown", ["-R", runAs, folder.path]), "chown") }
+        func command(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+            try Self.command(binaries, runAs, name, arguments)
+        }
+        try Self.check(command("initdb", ["-D", folder.appendingPathComponent("data").path, "-A", "trust", "-U", "winnow",
+                                          "-E", "UTF8", "--no-sync"]), "initdb")
+        var lastFailure = ""
+        for _ in 0..<5 {
+            let candidate = Int.random(in: 20_000...60_000)
+            let options = "-p \(candidate) -k \(folder.path) -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+            let result = try command("pg_ctl", ["-D", folder.appendingPathComponent("data").path, "-o", options,
+                                                "-l", folder.appendingPathComponent("server.log").path, "-w", "start"])
+            if result.status == 0 {
+                port = candidate
+                return
+            }
+            lastFailure = result.output
+        }
+        throw TestDataMissing("PostgreSQL did not start: \(lastFailure)")
+    }
+
+    /// `initdb`, `pg_ctl` and `psql` of PostgreSQL 15: Debian's folder, else beside `initdb` on the PATH.
+    private static func findBinaries() throws -> URL {
+        var candidates = ["/usr/lib/postgresql/15/bin"]
+        if let path = ProcessInfo.processInfo.environment["PATH"] { candidates += path.split(separator: ":").map(String.init) }
+        for folder in candidates where FileManager.default.isExecutableFile(atPath: folder + "/initdb") {
+            return URL(fileURLWithPath: folder + "/initdb").resolvingSymlinksInPath().deletingLastPathComponent()
+        }
+        throw TestDataMissing("PostgreSQL 15 (initdb) not found; run scripts/setup.sh")
+    }
+
+    /// Runs PostgreSQL's `name` (as `runAs`, when given) and waits for it. Spawned and reaped
+    /// here, output to a file: the server `pg_ctl start` leaves running inherits the test
+    /// process's descriptors, and `Process` then never sees pg_ctl end.
+    private static func command(_ binaries: URL, _ runAs: String?, _ name: String,
+                                _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let tool = binaries.appendingPathComponent(name).path
+        let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", tool] + arguments } ?? [tool] + arguments
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-pg-\(UUID().uuidString).log").path
+        defer { unlink(log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let arguments = argv.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        var pid = pid_t()
+        guard posix_spawn(&pid, argv[0], &actions, nil, arguments, environ) == 0 else {
+            throw TestDataMissing("cannot start \(argv[0])")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exited, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    private static func check(_ result: (status: Int32, output: String), _ what: String) throws {
+        if result.status != 0 { throw TestDataMissing("\(what) failed: \(result.output)") }
+    }
+
+    private func stop() {
+        _ = try? Self.command(binaries, runAs, "pg_ctl", ["-D", folder.appendingPathComponent("data").path, "-m", "immediate", "stop"])
+    }
+
+    /// A new empty database; returns its `postgres://` URL.
+    func createDatabase() throws -> String {
+        let name = "test_\(ProcessInfo.processInfo.processIdentifier)_\(Self.counter.add(1, ordering: .relaxed).newValue)"
+        _ = try sql("CREATE DATABASE \(name)", database: "postgres")
+        return "postgres://winnow@127.0.0.1:\(port)/\(name)?sslmode=disable"
+    }
+
+    /// Runs `statement` with psql and returns its unaligned output (fails on an SQL error).
+    @discardableResult
+    func sql(_ statement: String, database: String) throws -> String {
+        let name = database.split(separator: "/").last.map { String($0.prefix { $0 != "?" }) } ?? database
+        let result = try TestFiles.shell(binaries.appendingPathComponent("psql").path,
+                                         ["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)",
+                                          "-U", "winnow", "-d", name, "-c", statement])
+        guard result.status == 0 else { throw TestDataMissing("psql \(statement): \(result.output)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
