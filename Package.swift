@@ -43,10 +43,18 @@ let package = Package(
             linkerSettings: [.linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d"),
                              .linkedLibrary("opencv_flann"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_core")]
         ),
+        // OpenCV's cascade classifier (Debian libopencv-objdetect-dev, cascades from opencv-data) and
+        // Tesseract's C API (libtesseract-dev, tesseract-ocr-eng) behind plain C functions: `--bounding-box face|ocr`.
+        .target(
+            name: "DetectorShim",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4"])],
+            linkerSettings: [.linkedLibrary("opencv_objdetect"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_core"),
+                             .linkedLibrary("tesseract"), .linkedLibrary("gomp")]
+        ),
         .target(
             name: "WinnowCore",
             dependencies: [
-                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim", "CopyVerifyShim",
+                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim", "CopyVerifyShim", "DetectorShim",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

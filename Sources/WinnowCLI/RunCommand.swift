@@ -56,8 +56,10 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Embeddings") var embeddings: EmbeddingOptions
 
-    @Option(help: "Crop every image to this box first (fastdup bounding_box), e.g. 'row_y=0,col_x=0,height=200,width=300'.")
+    @Option(help: "Crop every image to this box first (fastdup bounding_box), e.g. 'row_y=0,col_x=0,height=200,width=300'; or face / ocr: every detected face or text line is a sample (atrain_crops.csv links them to their images).")
     var boundingBox: String?
+
+    @OptionGroup(title: "Detector crops (--bounding-box face|ocr)") var detector: DetectorArguments
 
     @OptionGroup(title: "Similarity") var similarity: SimilarityOptions
 
@@ -94,9 +96,12 @@ struct RunCommand: ParsableCommand {
         if let maxMemory, MemoryBudget.parse(maxMemory) == nil {
             throw ValidationError("--max-memory needs a size such as 8G, 512M or 1073741824, got '\(maxMemory)'")
         }
-        if let box = boundingBox, CropBox(parsing: box) == nil {
-            throw ValidationError("--bounding-box needs row_y=…,col_x=…,height=…,width=… (non-negative integers)")
+        if let box = boundingBox, CropBox(parsing: box) == nil, DetectorKind(rawValue: box) == nil {
+            throw ValidationError("--bounding-box needs face, ocr or row_y=…,col_x=…,height=…,width=… (non-negative integers)")
         }
+        let detects = boundingBox.flatMap(DetectorKind.init(rawValue:)) != nil
+        if detector.givesMargins && !detects { throw ValidationError("--augmentation-* margins need --bounding-box face or ocr") }
+        if detects && labels.annotations != nil { throw ValidationError("--bounding-box face|ocr does not go with --annotations") }
         _ = try embeddings.choice(forLabels: labels.annotations != nil)
     }
 
@@ -123,7 +128,8 @@ struct RunCommand: ParsableCommand {
             quality: thresholds.thresholds, workers: threads, embedding: embedding,
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
             analysis: similarity.options(for: embedding), labels: labels.options,
-            decodeLimits: limits.limits, memoryBudget: maxMemory.flatMap(MemoryBudget.parse), reference: reference)
+            decodeLimits: limits.limits, memoryBudget: maxMemory.flatMap(MemoryBudget.parse), reference: reference,
+            detector: boundingBox.flatMap(DetectorKind.init(rawValue:)).map(detector.options))
     }
 
     /// Runs `configuration`, reporting to `bar` and `warnings` when given; failures become
@@ -158,6 +164,8 @@ struct RunCommand: ParsableCommand {
             throw failure("--reference: \(error)", ExitStatus.noInput)
         } catch let error as ReferenceError {
             throw failure(error, ExitCode.validationFailure)
+        } catch let error as DetectorError {
+            throw failure("--bounding-box: \(error)", ExitStatus.dataError)
         } catch let error as AnnotationError {
             standardError("winnow: annotations: \(error)")
             throw ExitStatus.dataError

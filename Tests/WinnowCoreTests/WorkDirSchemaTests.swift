@@ -92,7 +92,7 @@ struct WorkDirSchemaTests {
                      WorkDirFile.labelPurity.name, WorkDirFile.labelScores.name, WorkDirFile.likelyWrongLabels.name,
                      WorkDirFile.annotationProblems.name, WorkDirFile.detectionMistakenness.name,
                      WorkDirFile.correctedAnnotations.name, WorkDirFile.keep.name, WorkDirFile.remove.name,
-                     WorkDirFile.reviewMarks.name, WorkDirFile.referenceMatches.name]
+                     WorkDirFile.reviewMarks.name, WorkDirFile.referenceMatches.name, WorkDirFile.imagesWithoutCrops.name]
         #expect(Set(names).count == names.count)
         let columnSets = allColumns
         for columns in columnSets { #expect(Set(columns).count == columns.count, "\(columns)") }
@@ -130,6 +130,7 @@ struct WorkDirSchemaTests {
          PairRow.columns, DuplicateRow.columns, ComponentMemberRow.columns, ComponentRow.columns, NearDuplicateRow.columns,
          ScoresRow.columns, LeakRow.columns, NewVsKnownRow.columns, CropRow.columns, LabelPurityRow.columns,
          LabelScoreRow.columns, LikelyWrongLabelRow.columns, AnnotationProblemRow.columns, DetectionMistakennessRow.columns,
-         CorrectedAnnotationRow.columns, KeepRow.columns, RemoveRow.columns, ReviewMarkRow.columns, ReferenceMatchRow.columns]
+         CorrectedAnnotationRow.columns, KeepRow.columns, RemoveRow.columns, ReviewMarkRow.columns, ReferenceMatchRow.columns,
+         ImageWithoutCropsRow.columns]
     }
 }

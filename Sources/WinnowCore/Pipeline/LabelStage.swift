@@ -104,17 +104,24 @@ struct LabelStage {
                                                 reason: "\(annotation.filename) is not among the run's images"))
                 continue
             }
-            var object = sources[row]
-            object.object = ObjectCrop(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
-            // The id names the crop, so that a changed box or crop option is decoded again on resume.
-            let crop = "#\(counts[row]):" + ObjectCrop.idPart(box: box, alpha: options.alpha, forceSquare: options.forceSquare)
-            object.id += crop
-            object.displayName += crop
+            let object = objectSource(sources[row], number: counts[row],
+                                      crop: ObjectCrop(box: box, alpha: options.alpha, forceSquare: options.forceSquare))
             counts[row] += 1
             objects.append(object)
             annotations[object.id] = annotation
         }
         return (objects.sorted { $0.id < $1.id }, annotations, problems)
+    }
+
+    /// The `number`th object of `image` as a sample of its own: id and name `image#number:x_y_w_h…`.
+    static func objectSource(_ image: SampleSource, number: Int, crop: ObjectCrop) -> SampleSource {
+        var object = image
+        object.object = crop
+        // The id names the crop, so that a changed box or crop option is decoded again on resume.
+        let suffix = "#\(number):" + crop.idPart
+        object.id += suffix
+        object.displayName += suffix
+        return object
     }
 
     func run(loaded: Loaded, samples: [ValidSample], invalid: [InvalidRecord], features: FeatureStore?,
@@ -180,11 +187,23 @@ struct LabelStage {
         var linked = LinkedAnnotations(problems: loaded.annotations.problems + (loaded.predictions?.problems ?? []) + objects.problems)
         summary.malformed = linked.problems.count - objects.problems.count
         summary.unmatched = objects.problems.count
+        try Self.writeCrops(objects.annotations, samples: samples, in: directory) { row, annotation in
+            var label = annotation
+            label.box = nil
+            linked.truth[row] = [label]
+        }
+        summary.objects = linked.truth.count
+        return linked
+    }
+
+    /// `atrain_crops.csv`: each decoded object sample (`objects` by sample id) with its image,
+    /// box and crop size; `each` is told every one's row and annotation.
+    static func writeCrops(_ objects: [String: Annotation], samples: [ValidSample], in directory: URL,
+                           each: (Int, Annotation) -> Void = { _, _ in }) throws {
         try WorkDirFile.crops.write(in: directory) { append in
             for (row, sample) in samples.enumerated() {
-                guard var annotation = objects.annotations[sample.path], let box = annotation.box else { continue }
-                annotation.box = nil
-                linked.truth[row] = [annotation]
+                guard let annotation = objects[sample.path], let box = annotation.box else { continue }
+                each(row, annotation)
                 let image = String(sample.filename[..<(sample.filename.lastIndex(of: "#") ?? sample.filename.endIndex)])
                 let object = String(sample.path.split(separator: "#").last?.split(separator: ":").first ?? "")
                 try append(CropRow(index: sample.id, filename: image, object: object, label: annotation.label ?? "",
@@ -192,8 +211,6 @@ struct LabelStage {
                                    cropHeight: sample.height, record: annotation.record))
             }
         }
-        summary.objects = linked.truth.count
-        return linked
     }
 
     /// The embedding-based scores over the single-label samples with a vector (nil with fewer

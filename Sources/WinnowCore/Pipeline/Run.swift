@@ -31,13 +31,16 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     /// `--reference`: a finished work_dir whose images this run's images are matched against
     /// (``ReferenceStage``); nil: none.
     public var reference: String?
+    /// `--bounding-box face|ocr`: every detected face or text line is a sample (nil: none).
+    public var detector: DetectorOptions?
 
     public init(inputs: [String], workDirectory: String, ingest: IngestOptions = IngestOptions(),
                 quality: QualityThresholds = QualityThresholds(), analysisSide: Int = 384,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                 embedding: EmbeddingChoice = .none, crop: CropBox? = nil, exportNumPy: Bool = false,
                 analysis: AnalysisOptions = AnalysisOptions(), labels: LabelOptions? = nil,
-                decodeLimits: DecodeLimits = DecodeLimits(), memoryBudget: MemoryBudget? = nil, reference: String? = nil) {
+                decodeLimits: DecodeLimits = DecodeLimits(), memoryBudget: MemoryBudget? = nil, reference: String? = nil,
+                detector: DetectorOptions? = nil) {
         self.inputs = inputs
         self.workDirectory = workDirectory
         self.ingest = ingest
@@ -52,6 +55,7 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.decodeLimits = decodeLimits
         self.memoryBudget = memoryBudget
         self.reference = reference
+        self.detector = detector
     }
 
     /// Bytes of local features copy verification keeps between blocks: its default, or what the
@@ -117,6 +121,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var seconds: Double
     /// The label analyses (`--annotations`), nil without annotations.
     public var labels: LabelSummary? = nil
+    /// `--bounding-box face|ocr`: images that gave no crop (`images_without_crops.csv`; nil without a detector).
+    public var imagesWithoutCrops: Int? = nil
     /// Images of this run that are copies of the reference's (`--reference`; nil without one).
     public var referenceMatches: Int? = nil
     /// What each stage cost (``StageMeter``); nil in summaries written before it was measured.
@@ -159,7 +165,7 @@ public struct Run: Sendable {
         let started = Date()
         let meter = StageMeter()
         meter.enter("ingest")
-        let inputs = try prepare(onSkipped: onSkipped)
+        let inputs = try prepare(onSkipped: onSkipped, meter: meter, progress: progress)
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let lock = try WorkDirectoryLock(workDirectory: workDirectory, wait: waitsForLock)
         defer { withExtendedLifetime(lock) {} }
@@ -174,6 +180,8 @@ public struct Run: Sendable {
         /// What ingest found; its `sources` are every listed input (the unreadable ones last).
         var found: IngestResult
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
+        /// `--bounding-box face|ocr`: what the detector found (its `sources` already moved to `found`).
+        var detected: DetectionStage.Detected?
         /// The row of the user's vectors (`--embeddings`) of each of `found.sources`, if any.
         var vectorRows: [Int?]
         var pending: PendingSamples.Options
@@ -181,7 +189,8 @@ public struct Run: Sendable {
         var reference: SimilaritySearch?
     }
 
-    private func prepare(onSkipped: (@Sendable (SkippedEntry) -> Void)?) throws -> Inputs {
+    private func prepare(onSkipped: (@Sendable (SkippedEntry) -> Void)?, meter: StageMeter,
+                         progress: ProgressHandler?) throws -> Inputs {
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         let embedding = configuration.embedding == .none ? nil : try EmbeddingSource(configuration.embedding)
         let reference = try configuration.reference.map { try ReferenceStage.open($0, embedding: configuration.embedding) }
@@ -197,6 +206,7 @@ public struct Run: Sendable {
             objects = (expanded.annotations, expanded.problems)
             for source in found.sources { pending.objects[source.id] = source.object }
         }
+        let detected = try detect(&found, pending: &pending, meter: meter, progress: progress)
         pending.unreadable = Dictionary(found.missing.map { ($0.source.id, $0.problem) }, uniquingKeysWith: { a, _ in a })
         found.sources += found.missing.map(\.source)
         found.missing = []
@@ -211,8 +221,23 @@ public struct Run: Sendable {
         try (configuration.memoryBudget ?? .machineDefault).check(
             configuration.memoryEstimate(images: sources.count, dimension: embedding?.dimension ?? 0,
                                          embeds: embedding?.embedder != nil))
-        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, vectorRows: vectorRows, pending: pending,
-                      reference: reference)
+        return Inputs(labels: labels, embedding: embedding, found: found, objects: objects, detected: detected,
+                      vectorRows: vectorRows, pending: pending, reference: reference)
+    }
+
+    /// `--bounding-box face|ocr`: replaces the found images by their detected regions (``DetectionStage``).
+    private func detect(_ found: inout IngestResult, pending: inout PendingSamples.Options, meter: StageMeter,
+                        progress: ProgressHandler?) throws -> DetectionStage.Detected? {
+        guard let detector = configuration.detector else { return nil }
+        guard configuration.labels == nil else { throw DetectorError("--bounding-box \(detector.kind.rawValue) does not go with --annotations") }
+        meter.enter("detect")
+        defer { meter.enter("ingest") }
+        var detected = try DetectionStage(options: detector, limits: configuration.decodeLimits ?? DecodeLimits(),
+                                          workers: configuration.workers).run(found.sources, progress: progress)
+        found.sources = detected.sources
+        detected.sources = []
+        for source in found.sources { pending.objects[source.id] = source.object }
+        return detected
     }
 
     /// The run, once the work_dir is locked. The sources are dropped once the catalog has them
@@ -245,11 +270,16 @@ public struct Run: Sendable {
         let features = embedding?.store
         embedding = nil
         let newRun = try catalog.hasEarlierFinishedRun(than: runID) ? runID : nil
-        let labels = inputs.labels, objects = inputs.objects, reference = inputs.reference
+        let labels = inputs.labels, objects = inputs.objects, reference = inputs.reference, detected = inputs.detected
         return try publish(run: runID, catalog: catalog) { staging in
             var (summary, findings) = try analyseAndWrite(catalog: catalog, found: found, features: features,
                                                           newRun: newRun, labels: labels, objects: objects, reference: reference,
                                                           meter: meter, progress: progress, into: staging)
+            if let detected {
+                try LabelStage.writeCrops(detected.objects, samples: try catalog.validSamples(), in: staging)
+                try WorkDirFile.imagesWithoutCrops.write(detected.withoutCrops, in: staging)
+                summary.imagesWithoutCrops = detected.withoutCrops.count
+            }
             summary.processedThisRun = pendingCount
             summary.skippedEntries = found.skipped.count
             summary.reused = summary.files - summary.processedThisRun

@@ -23,9 +23,17 @@ struct SampleProcessor: Sendable {
     /// Processes `pending` and hands each outcome to `receive` on the calling thread. The
     /// reading thread takes the samples from the catalog a page at a time.
     func process(_ pending: PendingSamples, receive: (SampleOutcome) throws -> Void) throws {
+        try Self.forEachRead(pending, workers: workers, byteLimit: decoder.limits.maximumFileBytes,
+                             work: { [self] job in self.outcome(of: job) }, receive: receive)
+    }
+
+    /// Reads `pending` on one thread (files, then archives in one pass each), runs `work` on each
+    /// sample's bytes on `workers` threads, and hands the results to `receive` on the calling thread.
+    static func forEachRead<Output: Sendable>(_ pending: PendingSamples, workers: Int, byteLimit: Int64,
+                                              work: @escaping @Sendable (Job) -> Output,
+                                              receive: (Output) throws -> Void) throws {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
-        let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
-        let byteLimit = decoder.limits.maximumFileBytes
+        let outputs = BlockingQueue<Output>(capacity: workers * 64)
         let readFailure = Mutex<(any Error)?>(nil)
         let reader = Thread {
             do { try Self.read(pending, into: jobs, byteLimit: byteLimit) } catch { readFailure.withLock { $0 = error } }
@@ -35,8 +43,8 @@ struct SampleProcessor: Sendable {
         reader.start()
         let finished = BlockingQueue<Bool>(capacity: workers)
         for _ in 0..<workers {
-            let worker = Thread { [self] in
-                while let job = jobs.pop() { outcomes.push(self.outcome(of: job)) }
+            let worker = Thread {
+                while let job = jobs.pop() { outputs.push(work(job)) }
                 finished.push(true)
             }
             worker.stackSize = 4 << 20
@@ -44,13 +52,13 @@ struct SampleProcessor: Sendable {
         }
         let closer = Thread {
             for _ in 0..<workers { _ = finished.pop() }
-            outcomes.close()
+            outputs.close()
         }
         closer.start()
         var failure: (any Error)?
-        while let outcome = outcomes.pop() {
+        while let output = outputs.pop() {
             guard failure == nil else { continue }
-            do { try receive(outcome) } catch {
+            do { try receive(output) } catch {
                 failure = error
                 jobs.close()
             }

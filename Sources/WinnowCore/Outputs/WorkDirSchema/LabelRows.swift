@@ -150,3 +150,14 @@ public struct CorrectedAnnotationRow: WorkDirKeyedRow, Equatable {
     }
     public static func decimalPlaces(of column: String) -> Int { 2 }
 }
+
+/// `images_without_crops.csv` (`--bounding-box face|ocr`): each image the detector found no
+/// region in (or failed on), so that it has no sample of its own.
+public struct ImageWithoutCropsRow: WorkDirKeyedRow, Equatable {
+    public var filename: String
+    /// `face` or `ocr`.
+    public var detector: String
+    public var reason: String
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case filename, detector, reason }
+}

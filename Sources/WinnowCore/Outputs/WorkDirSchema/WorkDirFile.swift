@@ -23,6 +23,7 @@ public enum WorkDirFile {
     public static let referenceMatches = WorkDirCSV<ReferenceMatchRow>("reference_matches.csv")
     // Labels.
     public static let crops = WorkDirCSV<CropRow>("atrain_crops.csv")
+    public static let imagesWithoutCrops = WorkDirCSV<ImageWithoutCropsRow>("images_without_crops.csv")
     public static let labelPurity = WorkDirCSV<LabelPurityRow>("label_purity.csv")
     public static let labelScores = WorkDirCSV<LabelScoreRow>("label_scores.csv")
     public static let likelyWrongLabels = WorkDirCSV<LikelyWrongLabelRow>("likely_wrong_labels.csv")
