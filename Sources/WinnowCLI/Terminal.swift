@@ -112,6 +112,9 @@ enum SummaryReport {
             }
         }
         if let labels = s.labels { lines += labelLines(labels) }
+        if let none = s.imagesWithoutCrops {
+            lines.append("  each detected region is a sample (atrain_crops.csv); \(none) images gave none (images_without_crops.csv)")
+        }
         if s.skippedNonImages > 0 { lines.append("  skipped \(s.skippedNonImages) non-image files") }
         if s.skippedEntries > 0 { lines.append("  skipped \(s.skippedEntries) unusable entries (unlistable folders, broken links, FIFOs…)") }
         if s.skippedSmallFiles > 0 { lines.append("  skipped \(s.skippedSmallFiles) files under --min-file-size") }

@@ -127,6 +127,22 @@ import Testing
         #expect(Self.astronautFace.side.contains(w), "\(crops[0])")
     }
 
+    /// Images inside a tar archive are read from it for detection and for their crops.
+    @Test func facesAreCroppedFromImagesInAnArchive() throws {
+        let folder = try TestData.temporaryDirectory()
+        let images = try images(["astronaut.png", "coffee.png"], in: folder)
+        let archive = folder.appendingPathComponent("photos.tar")
+        let tar = try TestData.shell("tar", ["cf", archive.path, "-C", images.path, "astronaut.png", "coffee.png"])
+        #expect(tar.status == 0, "\(tar.output)")
+        let work = folder.appendingPathComponent("work")
+        let run = try winnow(["run", archive.path, "-w", work.path, "--no-embeddings", "--bounding-box", "face"])
+        #expect(run.status == 0 && run.output.contains("1 images gave none (images_without_crops.csv)"), "\(run.output)")
+        let crops = try TestData.readCSV(work.appendingPathComponent("atrain_crops.csv"))
+        #expect(crops.map { $0["filename"] } == [archive.path + "/astronaut.png"], "\(crops)")
+        let names = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).compactMap { $0["filename"] }
+        #expect(names.count == 1 && names[0].hasPrefix(archive.path + "/astronaut.png#0:"), "\(names)")
+    }
+
     /// A truncated PNG among good photos: one row in atrain_features.bad.csv, the others cropped.
     @Test func aBrokenImageIsOneInvalidRowAndTheOthersAreCropped() throws {
         let folder = try TestData.temporaryDirectory()
