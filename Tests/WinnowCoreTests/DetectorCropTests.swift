@@ -109,22 +109,28 @@ import Testing
         #expect(none.allSatisfy { $0["reason"] == "no text found" }, "\(none)")
     }
 
-    /// A 2048×2048 astronaut is detected on a 640-px copy: one face, its box 4× the 512-px one.
-    @Test func aLargeImageIsDetectedOnABoundedCopyAndTheBoxMappedBack() throws {
+    /// A 2048×2048 PNG and a 3072×3072 JPEG (decoded reduced) of the astronaut are detected on
+    /// 640-px copies: one face each, its box 4× and 6× the 512-px one.
+    @Test func largeImagesAreDetectedOnABoundedCopyAndTheBoxMappedBack() throws {
         let folder = try TestData.temporaryDirectory()
         let images = folder.appendingPathComponent("images")
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
         let source = try TestData.skimageData().appendingPathComponent("astronaut.png")
-        let big = try TestData.shell("vips", ["resize", source.path, images.appendingPathComponent("big.png").path, "4"])
-        #expect(big.status == 0, "\(big.output)")
+        for (name, scale) in [("x4.png", "4"), ("x6.jpg", "6")] {
+            let big = try TestData.shell("vips", ["resize", source.path, images.appendingPathComponent(name).path, scale])
+            #expect(big.status == 0, "\(big.output)")
+        }
         let work = folder.appendingPathComponent("work")
         let run = try winnow(["run", images.path, "-w", work.path, "--quiet", "--no-embeddings", "--bounding-box", "face"])
         #expect(run.status == 0, "\(run.output)")
         let crops = try TestData.readCSV(work.appendingPathComponent("atrain_crops.csv"))
-        try #require(crops.count == 1, "\(crops)")
-        let (x, y, w) = (number(crops[0], "col_x") / 4, number(crops[0], "row_y") / 4, number(crops[0], "width") / 4)
-        #expect(Self.astronautFace.x.contains(x + w / 2) && Self.astronautFace.y.contains(y + w / 2), "\(crops[0])")
-        #expect(Self.astronautFace.side.contains(w), "\(crops[0])")
+        try #require(crops.count == 2, "\(crops)")
+        for crop in crops {
+            let scale = crop["filename"]?.hasSuffix("x4.png") == true ? 4.0 : 6.0
+            let (x, y, w) = (number(crop, "col_x") / scale, number(crop, "row_y") / scale, number(crop, "width") / scale)
+            #expect(Self.astronautFace.x.contains(x + w / 2) && Self.astronautFace.y.contains(y + w / 2), "\(crop)")
+            #expect(Self.astronautFace.side.contains(w), "\(crop)")
+        }
     }
 
     /// Images inside a tar archive are read from it for detection and for their crops.
@@ -175,6 +181,21 @@ import Testing
         #expect(run.output.hasPrefix("winnow: --bounding-box: " + message), "\(run.output)")
         #expect(run.output.split(separator: "\n").count == 1, "\(run.output)")
         #expect(!FileManager.default.fileExists(atPath: work.path))
+    }
+
+    /// An empty eng.traineddata: Tesseract refuses it, in one line, before the work_dir exists.
+    @Test func anEmptyTraineddataStopsTheRunInOneLine() throws {
+        let folder = try TestData.temporaryDirectory()
+        let images = try images(["page.png"], in: folder)
+        let tessdata = folder.appendingPathComponent("tessdata")
+        try FileManager.default.createDirectory(at: tessdata, withIntermediateDirectories: true)
+        try Data().write(to: tessdata.appendingPathComponent("eng.traineddata"))
+        let work = folder.appendingPathComponent("work")
+        let run = try winnow(["run", images.path, "-w", work.path, "--bounding-box", "ocr", "--tessdata", tessdata.path])
+        #expect(run.status == 65, "\(run.output)")
+        #expect(run.output.hasPrefix("winnow: --bounding-box: \(tessdata.path)/eng.traineddata: Tesseract cannot load language 'eng'"),
+                "\(run.output)")
+        #expect(run.output.split(separator: "\n").count == 1 && !FileManager.default.fileExists(atPath: work.path), "\(run.output)")
     }
 
     /// Absurd margins and combinations are usage errors (64) in one line.
