@@ -229,7 +229,7 @@ public struct Run: Sendable {
     private func detect(_ found: inout IngestResult, pending: inout PendingSamples.Options, meter: StageMeter,
                         progress: ProgressHandler?) throws -> DetectionStage.Detected? {
         guard let detector = configuration.detector else { return nil }
-        guard configuration.labels == nil else { throw DetectorError("--bounding-box \(detector.kind.rawValue) does not go with --annotations") }
+        guard configuration.labels == nil else { throw DetectorError("\(detector.kind.rawValue) crops do not go with --annotations") }
         meter.enter("detect")
         defer { meter.enter("ingest") }
         var detected = try DetectionStage(options: detector, limits: configuration.decodeLimits ?? DecodeLimits(),
