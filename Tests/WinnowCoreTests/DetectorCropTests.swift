@@ -67,6 +67,8 @@ import Testing
         #expect(none.map { $0["filename"] } == [images.appendingPathComponent("coffee.png").path], "\(none)")
         #expect(none.first?["reason"] == "no face found" && none.first?["detector"] == "face")
         #expect(try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv")).isEmpty)
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: work.appendingPathComponent("summary.json")))
+        #expect(summary.stages.map { Array($0.map(\.name).prefix(3)) } == ["ingest", "detect", "decode"], "\(summary.stages ?? [])")
 
         let again = try winnow(arguments + ["--json"])
         #expect(again.status == 0, "\(again.output)")

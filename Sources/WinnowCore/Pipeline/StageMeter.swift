@@ -49,6 +49,9 @@ public final class StageMeter: @unchecked Sendable {
     /// outputs (the work_dir's other files and the summary). The catalog commit and the move of
     /// the staged files into place follow `summary.json`, so no stage holds them.
     public static let stageNames = ["ingest", "decode", "whiten", "index", "verify", "analyses", "reference", "labels", "outputs"]
+    /// Stages only some runs have, each listed right after the stage it names: detect (the face or
+    /// text detector of `--bounding-box face|ocr`, before the run registers its samples).
+    public static let occasionalStages = ["detect": "ingest"]
 
     private struct Running { var name: String; var wall: Date; var cpu: Double }
     private let lock = NSLock()
@@ -78,7 +81,10 @@ public final class StageMeter: @unchecked Sendable {
     public func finish() -> [StageFigures] {
         lock.lock(); defer { lock.unlock() }
         endCurrent()
-        func rank(_ stage: StageFigures) -> Int { Self.stageNames.firstIndex(of: stage.name) ?? Self.stageNames.count }
+        func rank(_ stage: StageFigures) -> Int {
+            let anchor = Self.occasionalStages[stage.name] ?? stage.name
+            return 2 * (Self.stageNames.firstIndex(of: anchor) ?? Self.stageNames.count) + (anchor == stage.name ? 0 : 1)
+        }
         return figures.sorted { rank($0) < rank($1) }
     }
 
