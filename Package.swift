@@ -43,10 +43,17 @@ let package = Package(
             linkerSettings: [.linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d"),
                              .linkedLibrary("opencv_flann"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_core")]
         ),
+        // FFmpeg's libraries from Debian (libavformat-dev, libavcodec-dev, libswscale-dev) behind
+        // plain C functions: video frames decoded one at a time.
+        .target(
+            name: "VideoShim",
+            linkerSettings: [.linkedLibrary("avformat"), .linkedLibrary("avcodec"), .linkedLibrary("swscale"),
+                             .linkedLibrary("avutil")]
+        ),
         .target(
             name: "WinnowCore",
             dependencies: [
-                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim", "CopyVerifyShim",
+                "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim", "CopyVerifyShim", "VideoShim",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -10,10 +10,12 @@ mkdir -p "$CACHE"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 # 1. C libraries and tools (OpenCV: copy verification; chromium: the browser tests of `winnow serve`;
-#    postgresql-15: `winnow cluster`'s tests start a throwaway server from /usr/lib/postgresql/15/bin).
+#    postgresql-15: `winnow cluster`'s tests start a throwaway server from /usr/lib/postgresql/15/bin;
+#    FFmpeg's -dev libraries decode video frames, the ffmpeg CLI only makes the tests' videos).
 PKGS="libturbojpeg0-dev libpng-dev libwebp-dev libvips-dev libvips-tools libopenblas-dev
       libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config
-      libopencv-features2d-dev libopencv-calib3d-dev libopencv-imgproc-dev chromium postgresql-15"
+      libopencv-features2d-dev libopencv-calib3d-dev libopencv-imgproc-dev chromium postgresql-15
+      libavformat-dev libavcodec-dev libswscale-dev ffmpeg"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -121,6 +121,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var referenceMatches: Int? = nil
     /// What each stage cost (``StageMeter``); nil in summaries written before it was measured.
     public var stages: [StageFigures]? = nil
+    /// One line per video whose frames were sampled (`videos.csv`); nil without videos.
+    public var videos: [VideoSummary]? = nil
 
     /// Share of all files, in percent.
     public func percent(_ count: Int) -> Double { files == 0 ? 0 : 100 * Double(count) / Double(files) }
@@ -370,8 +372,14 @@ public struct Run: Sendable {
         }
         meter.enter("outputs")
         let findings = Catalog.Findings(issues: issues, exactDuplicates: duplicates, scores: analysis.scores)
-        return (summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
-                        analysis: analysis, labels: labelSummary, newRun: newRun), findings)
+        var summary = summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
+                              analysis: analysis, labels: labelSummary, newRun: newRun)
+        let videos = VideoSummary.summaries(of: valid, exactDuplicates: duplicates, pairs: analysis.scores?.pairs ?? [])
+        if !videos.isEmpty {
+            try WorkDirFile.videos.write(videos.map(\.row), in: directory)
+            summary.videos = videos
+        }
+        return (summary, findings)
     }
 
     /// The reference stage (`--reference`) with this run's options, writing into `directory`.

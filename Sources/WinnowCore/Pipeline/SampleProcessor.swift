@@ -25,10 +25,13 @@ struct SampleProcessor: Sendable {
     func process(_ pending: PendingSamples, receive: (SampleOutcome) throws -> Void) throws {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
         let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
-        let byteLimit = decoder.limits.maximumFileBytes
+        let limits = decoder.limits
         let readFailure = Mutex<(any Error)?>(nil)
         let reader = Thread {
-            do { try Self.read(pending, into: jobs, byteLimit: byteLimit) } catch { readFailure.withLock { $0 = error } }
+            do {
+                try Self.read(pending, into: jobs, byteLimit: limits.maximumFileBytes)
+                try pending.forEachVideo { video, frames in Self.readVideo(video, frames: frames, into: jobs, limits: limits) }
+            } catch { readFailure.withLock { $0 = error } }
             jobs.close()
         }
         reader.stackSize = 1 << 20
@@ -70,6 +73,10 @@ struct SampleProcessor: Sendable {
             }
         }
         try pending.forEachArchive { archive, members in
+            // Members refused at ingest (videos) are recorded invalid without reading.
+            let refused = members.compactMap { sample in pending.options.unreadable[sample.source.id].map { (sample, $0) } }
+            for (sample, problem) in refused { jobs.push(Job(sample: sample, bytes: .failure(problem))) }
+            let members = refused.isEmpty ? members : members.filter { pending.options.unreadable[$0.source.id] == nil }
             var remaining = Dictionary(grouping: members) { sample -> String in
                 if case .archiveMember(_, let member) = sample.source.location { return member }
                 return ""
@@ -93,6 +100,36 @@ struct SampleProcessor: Sendable {
             }
             fail("no longer in the archive")
         }
+    }
+
+    /// The reading stage of one video: its frames decoded in one pass, in time order, each
+    /// wanted one handed on as image bytes (``portablePixmap(_:)``) as soon as it is decoded, so
+    /// one decoded frame at a time is held here. Frames the video no longer yields (changed,
+    /// truncated, damaged) fail with the reason.
+    static func readVideo(_ path: String, frames: [Catalog.PendingSample], into jobs: BlockingQueue<Job>, limits: DecodeLimits) {
+        var wanted: [Int64: [Catalog.PendingSample]] = [:]
+        for sample in frames {
+            if case .videoFrame(let frame) = sample.source.location { wanted[frame.timestamp, default: []].append(sample) }
+        }
+        func fail(_ why: (Catalog.PendingSample) -> InvalidSample) {
+            for sample in wanted.values.joined() { jobs.push(Job(sample: sample, bytes: .failure(why(sample)))) }
+            wanted = [:]
+        }
+        let reader: VideoReader
+        do { reader = try VideoReader(path: path) } catch {
+            return fail { InvalidSample(error.reason, "\($0.source.displayName): \(error.message)") }
+        }
+        let last = wanted.keys.max() ?? .min
+        do throws(InvalidSample) {
+            while !wanted.isEmpty, let timestamp = try reader.nextFrame(keyframesOnly: false), timestamp <= last {
+                guard let samples = wanted.removeValue(forKey: timestamp) else { continue }
+                let bytes = Result { () throws(InvalidSample) in try reader.frameImage(limits: limits) }.map(portablePixmap)
+                for sample in samples { jobs.push(Job(sample: sample, bytes: bytes)) }
+            }
+        } catch {
+            return fail { InvalidSample(.truncatedImage, "\($0.source.displayName): not decoded: \(error.message)") }
+        }
+        fail { InvalidSample(.corruptImage, "\($0.source.displayName): the video no longer yields this frame") }
     }
 
     /// The bytes of a regular file; anything else (FIFO, device) is refused without blocking, and
