@@ -125,8 +125,8 @@ enum SummaryReport {
     /// One line per video (the first 20; the rest are in videos.csv).
     static func videoLines(_ videos: [VideoSummary]) -> [String] {
         var lines = videos.prefix(20).map { v in
-            "  video \(v.video): \(v.frames) frames, \(v.staticRuns) static runs (\(v.framesInStaticRuns) frames), "
-                + "\(v.duplicateFrames) duplicate frames"
+            "  video \(v.video): \(v.frames) frames, \(v.staticRuns) static run\(v.staticRuns == 1 ? "" : "s") "
+                + "(\(v.framesInStaticRuns) frames), \(v.duplicateFrames) duplicate frames"
         }
         if videos.count > 20 { lines.append("  … and \(videos.count - 20) more videos in videos.csv") }
         return lines

@@ -374,12 +374,16 @@ public struct Run: Sendable {
         let findings = Catalog.Findings(issues: issues, exactDuplicates: duplicates, scores: analysis.scores)
         var summary = summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
                               analysis: analysis, labels: labelSummary, newRun: newRun)
-        let videos = VideoSummary.summaries(of: valid, exactDuplicates: duplicates, pairs: analysis.scores?.pairs ?? [])
-        if !videos.isEmpty {
-            try WorkDirFile.videos.write(videos.map(\.row), in: directory)
-            summary.videos = videos
-        }
+        summary.videos = try writeVideos(valid: valid, findings: findings, into: directory)
         return (summary, findings)
+    }
+
+    /// The summary of each video (``VideoSummary``), written to `videos.csv`; nil without videos.
+    private func writeVideos(valid: [ValidSample], findings: Catalog.Findings, into directory: URL) throws -> [VideoSummary]? {
+        let videos = VideoSummary.summaries(of: valid, exactDuplicates: findings.exactDuplicates, pairs: findings.scores?.pairs ?? [])
+        guard !videos.isEmpty else { return nil }
+        try WorkDirFile.videos.write(videos.map(\.row), in: directory)
+        return videos
     }
 
     /// The reference stage (`--reference`) with this run's options, writing into `directory`.
