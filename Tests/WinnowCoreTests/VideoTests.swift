@@ -150,6 +150,25 @@ enum VideoFixtures {
         #expect(summary.valid == cutFrames + 1 && summary.invalid == 7)
     }
 
+    @Test func absurdDurationsAndFrameCountsCostOnlyTheFramesThatExist() throws {
+        let folder = try TestData.temporaryDirectory()
+        let pan = try VideoFixtures.pan(in: folder)
+        // The Matroska header's Duration (an 8-byte float, in ms) patched to 10¹³ ms: 317 years.
+        var bytes = [UInt8](try Data(contentsOf: try VideoFixtures.repeated(pan, in: folder)))
+        let at = try #require((0..<(bytes.count - 11)).first { bytes[$0] == 0x44 && bytes[$0 + 1] == 0x89 && bytes[$0 + 2] == 0x88 })
+        bytes.replaceSubrange((at + 3)..<(at + 11), with: withUnsafeBytes(of: Double(1e13).bitPattern.bigEndian, Array.init))
+        let absurd = folder.appendingPathComponent("absurd.mkv")
+        try Data(bytes).write(to: absurd)
+        let plan = VideoPlan.make(path: absurd.path, name: "absurd.mkv", sampling: .standard)
+        #expect(plan.frames.count == 12 && plan.problem?.reason == .truncatedImage)
+        #expect(plan.problem?.message.contains("of the 10000000000.000 s its header declares") == true, "\(String(describing: plan.problem))")
+        // More sampled frames than a video may give: the first ones are kept, and one row says so.
+        let capped = VideoPlan.make(path: pan.path, name: "pan.mp4", sampling: .framesPerSecond(10), maximumFrames: 5)
+        #expect(capped.frames.count == 5 && capped.problem?.reason == .unsupportedFormat)
+        #expect(capped.problem?.message.hasPrefix("pan.mp4: more than 5 sampled frames") == true)
+        #expect(VideoPlan.make(path: pan.path, name: "pan.mp4", sampling: .framesPerSecond(10)).frames.count == 60)
+    }
+
     @Test func theCommandLineSamplesAtTheAskedRateAndPrintsALinePerVideo() throws {
         let folder = try TestData.temporaryDirectory()
         _ = try VideoFixtures.still(in: folder)

@@ -12,8 +12,8 @@ struct VideoPlan {
     /// Sampled frames kept per video at most; past them the video has a problem row.
     static let maximumFrames = 100_000
 
-    /// Reads the packets of the video at `path`.
-    static func make(path: String, name: String, sampling: VideoSampling) -> VideoPlan {
+    /// Reads the packets of the video at `path`, keeping at most `maximumFrames` frames.
+    static func make(path: String, name: String, sampling: VideoSampling, maximumFrames: Int = maximumFrames) -> VideoPlan {
         var plan = VideoPlan()
         let reader: VideoReader
         do { reader = try VideoReader(path: path) } catch {
