@@ -150,6 +150,27 @@ enum VideoFixtures {
         #expect(summary.valid == cutFrames + 1 && summary.invalid == 7)
     }
 
+    @Test func keyframesAreDecodedOnTheirOwnToTheSamePixels() throws {
+        let folder = try TestData.temporaryDirectory()
+        let clips = folder.appendingPathComponent("clips")
+        try FileManager.default.createDirectory(at: clips, withIntermediateDirectories: true)
+        // A keyframe every 10 frames (1 s) of a 10 frames/s pan over chelsea.png.
+        try VideoFixtures.ffmpeg(["-loop", "1", "-i", try TestData.skimageData().appendingPathComponent("chelsea.png").path,
+                                  "-vf", "crop=200:200:'t*15':0,format=yuv420p", "-t", "6", "-r", "10", "-c:v", "libx264",
+                                  "-g", "10", clips.appendingPathComponent("gop.mp4").path])
+        func hashes(_ sampling: VideoSampling) throws -> [String: String] {
+            let work = folder.appendingPathComponent("work-\(sampling == .keyframes ? "keyframes" : "fps")")
+            let summary = try Run(configuration: RunConfiguration(inputs: [clips.path], workDirectory: work.path,
+                                                                  ingest: IngestOptions(videoSampling: sampling))).execute()
+            #expect(summary.invalid == 0)
+            let rows = try Catalog(url: work.appendingPathComponent(Catalog.fileName)).query("SELECT path, content_hash FROM samples")
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["path"] ?? "", $0["content_hash"] ?? "") })
+        }
+        let keyframes = try hashes(.keyframes)
+        #expect(keyframes.count == 6 && keyframes.keys.contains("gop.mp4#t=5.000"))
+        #expect(keyframes == (try hashes(.standard)), "a keyframe decoded on its own has the pixels of a full decode")
+    }
+
     @Test func absurdDurationsAndFrameCountsCostOnlyTheFramesThatExist() throws {
         let folder = try TestData.temporaryDirectory()
         let pan = try VideoFixtures.pan(in: folder)

@@ -14,6 +14,8 @@ struct SampleProcessor: Sendable {
     let crop: CropBox?
     /// Embeds each decoded image on the worker threads, when embeddings are computed.
     let embedder: (any SampleEmbedder)?
+    /// `--video-keyframes`: videos are decoded keyframe by keyframe (see ``readVideo(_:frames:into:limits:keyframesOnly:)``).
+    var keyframesOnly = false
 
     struct Job: Sendable {
         var sample: Catalog.PendingSample
@@ -25,12 +27,14 @@ struct SampleProcessor: Sendable {
     func process(_ pending: PendingSamples, receive: (SampleOutcome) throws -> Void) throws {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
         let outcomes = BlockingQueue<SampleOutcome>(capacity: workers * 64)
-        let limits = decoder.limits
+        let limits = decoder.limits, keyframesOnly = keyframesOnly
         let readFailure = Mutex<(any Error)?>(nil)
         let reader = Thread {
             do {
                 try Self.read(pending, into: jobs, byteLimit: limits.maximumFileBytes)
-                try pending.forEachVideo { video, frames in Self.readVideo(video, frames: frames, into: jobs, limits: limits) }
+                try pending.forEachVideo { video, frames in
+                    Self.readVideo(video, frames: frames, into: jobs, limits: limits, keyframesOnly: keyframesOnly)
+                }
             } catch { readFailure.withLock { $0 = error } }
             jobs.close()
         }
@@ -104,9 +108,11 @@ struct SampleProcessor: Sendable {
 
     /// The reading stage of one video: its frames decoded in one pass, in time order, each
     /// wanted one handed on as image bytes (``portablePixmap(_:)``) as soon as it is decoded, so
-    /// one decoded frame at a time is held here. Frames the video no longer yields (changed,
-    /// truncated, damaged) fail with the reason.
-    static func readVideo(_ path: String, frames: [Catalog.PendingSample], into jobs: BlockingQueue<Job>, limits: DecodeLimits) {
+    /// one decoded frame at a time is held here. With `keyframesOnly` (`--video-keyframes`) the
+    /// decoder skips every other frame, and a full pass decodes any frame that pass did not
+    /// yield. Frames the video no longer yields (changed, truncated, damaged) fail with the reason.
+    static func readVideo(_ path: String, frames: [Catalog.PendingSample], into jobs: BlockingQueue<Job>, limits: DecodeLimits,
+                          keyframesOnly: Bool = false) {
         var wanted: [Int64: [Catalog.PendingSample]] = [:]
         for sample in frames {
             if case .videoFrame(let frame) = sample.source.location { wanted[frame.timestamp, default: []].append(sample) }
@@ -115,19 +121,21 @@ struct SampleProcessor: Sendable {
             for sample in wanted.values.joined() { jobs.push(Job(sample: sample, bytes: .failure(why(sample)))) }
             wanted = [:]
         }
-        let reader: VideoReader
-        do { reader = try VideoReader(path: path) } catch {
-            return fail { InvalidSample(error.reason, "\($0.source.displayName): \(error.message)") }
-        }
-        let last = wanted.keys.max() ?? .min
-        do throws(InvalidSample) {
-            while !wanted.isEmpty, let timestamp = try reader.nextFrame(keyframesOnly: false), timestamp <= last {
-                guard let samples = wanted.removeValue(forKey: timestamp) else { continue }
-                let bytes = Result { () throws(InvalidSample) in try reader.frameImage(limits: limits) }.map(portablePixmap)
-                for sample in samples { jobs.push(Job(sample: sample, bytes: bytes)) }
+        for skipping in keyframesOnly ? [true, false] : [false] where !wanted.isEmpty {
+            let reader: VideoReader
+            do { reader = try VideoReader(path: path) } catch {
+                return fail { InvalidSample(error.reason, "\($0.source.displayName): \(error.message)") }
             }
-        } catch {
-            return fail { InvalidSample(.truncatedImage, "\($0.source.displayName): not decoded: \(error.message)") }
+            let last = wanted.keys.max() ?? .min
+            do throws(InvalidSample) {
+                while !wanted.isEmpty, let timestamp = try reader.nextFrame(keyframesOnly: skipping), timestamp <= last {
+                    guard let samples = wanted.removeValue(forKey: timestamp) else { continue }
+                    let bytes = Result { () throws(InvalidSample) in try reader.frameImage(limits: limits) }.map(portablePixmap)
+                    for sample in samples { jobs.push(Job(sample: sample, bytes: bytes)) }
+                }
+            } catch {
+                return fail { InvalidSample(.truncatedImage, "\($0.source.displayName): not decoded: \(error.message)") }
+            }
         }
         fail { InvalidSample(.corruptImage, "\($0.source.displayName): the video no longer yields this frame") }
     }
