@@ -51,10 +51,18 @@ let package = Package(
             linkerSettings: [.linkedLibrary("opencv_objdetect"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_core"),
                              .linkedLibrary("tesseract"), .linkedLibrary("gomp")]
         ),
+        // FFmpeg's libraries from Debian (libavformat-dev, libavcodec-dev, libswscale-dev) behind
+        // plain C functions: video frames decoded one at a time.
+        .target(
+            name: "VideoShim",
+            linkerSettings: [.linkedLibrary("avformat"), .linkedLibrary("avcodec"), .linkedLibrary("swscale"),
+                             .linkedLibrary("avutil")]
+        ),
         .target(
             name: "WinnowCore",
             dependencies: [
                 "CTurboJPEG", "CPNG", "CWebP", "CArchive", "COpenBLAS", "VipsShim", "FaissShim", "CopyVerifyShim", "DetectorShim",
+                "VideoShim",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -9,12 +9,15 @@ CACHE=${WINNOW_CACHE:-$HOME/.cache/winnow}
 mkdir -p "$CACHE"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-# 1. C libraries and tools (OpenCV: copy verification; OpenCV cascades + Tesseract: --bounding-box face|ocr; chromium: the browser tests of `winnow serve`;
-#    postgresql-15: `winnow cluster`'s tests start a throwaway server from /usr/lib/postgresql/15/bin).
+# 1. C libraries and tools (OpenCV: copy verification; OpenCV cascades + Tesseract: --bounding-box
+#    face|ocr; FFmpeg's -dev libraries: video frames, the ffmpeg CLI only makes the tests' videos;
+#    chromium: the browser tests of `winnow serve`; postgresql-15: `winnow cluster`'s tests start a
+#    throwaway server from /usr/lib/postgresql/15/bin).
 PKGS="libturbojpeg0-dev libpng-dev libwebp-dev libvips-dev libvips-tools libopenblas-dev
       libsqlite3-dev sqlite3 libarchive-dev libfaiss-dev pkg-config
       libopencv-features2d-dev libopencv-calib3d-dev libopencv-imgproc-dev chromium postgresql-15
-      libopencv-objdetect-dev opencv-data libtesseract-dev tesseract-ocr-eng"
+      libopencv-objdetect-dev opencv-data libtesseract-dev tesseract-ocr-eng
+      libavformat-dev libavcodec-dev libswscale-dev ffmpeg"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

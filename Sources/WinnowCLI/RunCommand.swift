@@ -10,7 +10,8 @@ struct RunCommand: ParsableCommand {
         discussion: """
             INPUT can be a folder (searched recursively), an image file, a text/CSV file listing
             image paths (one per line, or a `filename` column), or a tar / tar.gz / tgz / zip archive
-            (read without extracting). Files that cannot be used are listed in
+            (read without extracting). Videos (mp4, m4v, avi, mkv, mov, webm) give one sample per frame
+            sampled (`clip.mp4#t=12.000`; --video-fps, --video-keyframes). Files that cannot be used are listed in
             atrain_features.bad.csv with an error code and reason; the run goes on and exits 0.
             Running the same command again after an interruption reuses finished images.
 
@@ -20,6 +21,7 @@ struct RunCommand: ParsableCommand {
               winnow run part.tar.gz --min-offset 0 --max-offset 50000 --work-dir work-0
               winnow run photos/ --blurry-sharpness 0.2 --json
               winnow run photos/ --stages
+              winnow run clips/ --video-fps 2 --work-dir work
 
             Exit status: 0 done (some inputs may be invalid), 64 bad arguments, 65 unusable annotation,
             model or embeddings file, 66 input not found, 73 work_dir not writable or in use by another
@@ -68,6 +70,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup(title: "Labels") var labels: LabelArguments
 
     @OptionGroup(title: "Decompression-bomb limits") var limits: DecodeLimitOptions
+
+    @OptionGroup(title: "Video") var video: VideoOptions
 
     @Option(help: ArgumentHelp(
         "A finished work_dir to match this run's images against (same --model): its copies among them go to reference_matches.csv; its index is reused.",
@@ -124,7 +128,7 @@ struct RunCommand: ParsableCommand {
         RunConfiguration(
             inputs: inputs, workDirectory: workDir,
             ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
-                                  minimumOffset: minOffset, maximumOffset: maxOffset),
+                                  minimumOffset: minOffset, maximumOffset: maxOffset, videoSampling: video.sampling),
             quality: thresholds.thresholds, workers: threads, embedding: embedding,
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
             analysis: similarity.options(for: embedding), labels: labels.options,

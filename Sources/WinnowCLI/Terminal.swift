@@ -115,6 +115,7 @@ enum SummaryReport {
         if let none = s.imagesWithoutCrops {
             lines.append("  each detected region is a sample (atrain_crops.csv); \(none) images gave none (images_without_crops.csv)")
         }
+        lines += videoLines(s.videos ?? [])
         if s.skippedNonImages > 0 { lines.append("  skipped \(s.skippedNonImages) non-image files") }
         if s.skippedEntries > 0 { lines.append("  skipped \(s.skippedEntries) unusable entries (unlistable folders, broken links, FIFOs…)") }
         if s.skippedSmallFiles > 0 { lines.append("  skipped \(s.skippedSmallFiles) files under --min-file-size") }
@@ -122,6 +123,16 @@ enum SummaryReport {
             + (s.featureDimension > 0 ? ", similarity.csv, outliers.csv, connected_components.csv, near_duplicates.csv, scores.csv" : "")
             + ", winnow.sqlite")
         return lines.joined(separator: "\n")
+    }
+
+    /// One line per video (the first 20; the rest are in videos.csv).
+    static func videoLines(_ videos: [VideoSummary]) -> [String] {
+        var lines = videos.prefix(20).map { v in
+            "  video \(v.video): \(v.frames) frames, \(v.staticRuns) static run\(v.staticRuns == 1 ? "" : "s") "
+                + "(\(v.framesInStaticRuns) frames), \(v.duplicateFrames) duplicate frames"
+        }
+        if videos.count > 20 { lines.append("  … and \(videos.count - 20) more videos in videos.csv") }
+        return lines
     }
 
     static func json(_ s: RunSummary, resources: ResourceUsage) throws -> String {

@@ -79,7 +79,11 @@ struct Listing {
             }
             return source
         }
-        problems = Array(repeating: nil, count: found.sources.count) + found.missing.map(\.problem)
+        // Video frames are decoded only by `winnow run`: here each is an invalid row saying so.
+        problems = found.sources.map { source in
+            guard case .videoFrame = source.location else { return nil }
+            return InvalidSample(.unsupportedFormat, "\(source.displayName): video frames are not decoded by cluster workers")
+        } + found.missing.map(\.problem)
     }
 
     var count: Int { sources.count }
@@ -93,6 +97,7 @@ struct Listing {
             switch source.location {
             case .file(let file): path = file
             case .archiveMember(let url, let name): (archive, member) = (url.path, name)
+            case .videoFrame(let frame): path = frame.video
             }
             binds.append(Int64(index))
             binds.append(index / shardSize)

@@ -12,9 +12,12 @@ public struct IngestOptions: Sendable, Equatable, Codable {
     public var minimumOffset: Int
     /// Stop before this position of the sorted file list; fastdup `max_offset` (nil = end).
     public var maximumOffset: Int?
+    /// Which frames of videos become samples (nil: ``VideoSampling/standard``, one a second).
+    public var videoSampling: VideoSampling?
 
     public init(maximumCount: Int? = nil, findRegex: String? = nil, minimumFileSize: Int64 = 0,
-                minimumOffset: Int = 0, maximumOffset: Int? = nil) {
+                minimumOffset: Int = 0, maximumOffset: Int? = nil, videoSampling: VideoSampling? = nil) {
+        self.videoSampling = videoSampling
         self.maximumCount = maximumCount
         self.findRegex = findRegex
         self.minimumFileSize = minimumFileSize
@@ -107,7 +110,7 @@ public struct Ingestor: Sendable {
     }
 
     public func ingest(_ inputs: [String]) throws(IngestError) -> IngestResult {
-        var ingestion = Ingestion(excludedFolders: excludedFolders)
+        var ingestion = Ingestion(excludedFolders: excludedFolders, videoSampling: options.videoSampling ?? .standard)
         for (input, prefix) in zip(inputs, Self.idPrefixes(for: inputs)) {
             try ingestion.add(input: input, idPrefix: prefix)
         }
@@ -163,7 +166,7 @@ enum CandidateKind { case image, notImage }
 /// Images by extension; sidecars by extension; anything else by its first bytes.
 func classify(name: String, head: () -> [UInt8]) -> CandidateKind {
     let ext = (name as NSString).pathExtension.lowercased()
-    if imageExtensions.contains(ext) { return .image }
+    if imageExtensions.contains(ext) || videoExtensions.contains(ext) { return .image }
     if sidecarExtensions.contains(ext) { return .notImage }
     return head().withUnsafeBytes { sniffImageFormat($0) } != nil ? .image : .notImage
 }

@@ -16,6 +16,7 @@ struct Ingestion {
     private enum Key: Hashable {
         case file(FileKey)
         case member(archive: FileKey, path: String)
+        case frame(video: FileKey, timestamp: Int64)
         case absent(path: String)
     }
 
@@ -38,8 +39,10 @@ struct Ingestion {
     private var candidates: [Candidate] = []
     private var skipped: [SkippedEntry] = []
     private var nonImages = Set<Key>()
+    private let videoSampling: VideoSampling
 
-    init(excludedFolders: [URL]) {
+    init(excludedFolders: [URL], videoSampling: VideoSampling = .standard) {
+        self.videoSampling = videoSampling
         let paths = excludedFolders.map { $0.standardizedFileURL.path }
         excludedPaths = paths.compactMap(realPath)
         excludedIdentities = Set(paths.compactMap { try? FileStatus.of($0).get().identity })
@@ -103,8 +106,27 @@ struct Ingestion {
         } else if classify(name: (path as NSString).lastPathComponent, head: { readHead(of: URL(fileURLWithPath: path)) }) == .notImage {
             nonImages.insert(key)
             return
+        } else if isVideoName(path) {
+            return addVideo(source, key: FileKey(path: path, status: status))
         }
         candidates.append(Candidate(source: source, key: key, problem: problem))
+    }
+
+    /// A video's sampled frames (``VideoPlan``), each a sample of its own named
+    /// `<video>#t=<seconds>`; a video that cannot be used or breaks off is also an invalid row.
+    private mutating func addVideo(_ video: SampleSource, key: FileKey) {
+        guard case .file(let path) = video.location else { return }
+        let plan = VideoPlan.make(path: path, name: video.displayName, sampling: videoSampling)
+        for frame in plan.frames {
+            var source = video
+            source.id += frame.suffix
+            source.displayName += frame.suffix
+            source.location = .videoFrame(VideoFrame(video: path, timestamp: frame.timestamp))
+            candidates.append(Candidate(source: source, key: .frame(video: key, timestamp: frame.timestamp)))
+        }
+        if let problem = plan.problem {
+            candidates.append(Candidate(source: video, key: .file(key), problem: problem))
+        }
     }
 
     private mutating func addArchive(_ url: URL, key archive: FileKey, id: String) throws(IngestError) {
@@ -120,7 +142,9 @@ struct Ingestion {
             }
             let source = SampleSource(id: id + "/" + member.path, location: .archiveMember(archive: url, member: member.path),
                                       byteCount: member.byteCount, modificationTime: member.modificationTime)
-            candidates.append(Candidate(source: source, key: key))
+            let video = isVideoName(member.path)
+                ? InvalidSample(.unsupportedFormat, "\(source.id): a video inside an archive is not read (extract it first)") : nil
+            candidates.append(Candidate(source: source, key: key, problem: video))
         }
     }
 
@@ -195,6 +219,7 @@ struct Ingestion {
         switch location {
         case .file(let path): URL(fileURLWithPath: path).standardizedFileURL.path
         case .archiveMember(let archive, let member): archive.standardizedFileURL.path + "/" + member
+        case .videoFrame(let frame): URL(fileURLWithPath: frame.video).standardizedFileURL.path + "#pts=\(frame.timestamp)"
         }
     }
 }

@@ -6,12 +6,16 @@ public enum SampleLocation: Sendable, Hashable {
     case file(String)
     /// A member of a tar / tar.gz / tgz / zip archive.
     case archiveMember(archive: URL, member: String)
+    /// A frame of a video file (decoded from the video, never stored as a file).
+    case videoFrame(VideoFrame)
 
-    /// The file's path, or the archive's path joined with the member's.
+    /// The file's path, the archive's path joined with the member's, or the video's path with
+    /// the frame's timestamp (`#pts=`).
     public var path: String {
         switch self {
         case .file(let path): path
         case .archiveMember(let archive, let member): archive.path + "/" + member
+        case .videoFrame(let frame): frame.video + "#pts=\(frame.timestamp)"
         }
     }
 }

@@ -93,6 +93,8 @@ public final class Catalog: Sendable {
             try db.execute(sql: "ALTER TABLE samples ADD COLUMN vector_row INTEGER")
         }
         migrator.registerMigration("v3") { db in try db.execute(sql: decisionsTable) }
+        // Video frames: the video is `location`, the frame its timestamp in the stream's time base.
+        migrator.registerMigration("v4") { db in try db.execute(sql: "ALTER TABLE samples ADD COLUMN frame_pts INTEGER") }
         return migrator
     }
 
@@ -181,10 +183,11 @@ public final class Catalog: Sendable {
             let lookup = try db.makeStatement(sql: "SELECT id, file_size, mtime FROM samples WHERE path = ?")
             for (index, source) in sources.enumerated() {
                 let vectorRow = index < vectorRows.count ? vectorRows[index] : nil
-                var archive: String?, member: String?, location: String?
+                var archive: String?, member: String?, location: String?, frame: Int64?
                 switch source.location {
                 case .archiveMember(let url, let name): archive = url.path; member = name
                 case .file(let path): location = path
+                case .videoFrame(let video): (location, frame) = (video.video, video.timestamp)
                 }
                 if let known = try Row.fetchOne(lookup, arguments: [source.id]) {
                     let id: Int64 = known["id"]
@@ -196,14 +199,14 @@ public final class Catalog: Sendable {
                             feature_row = NULL WHERE id = ?
                             """, arguments: [source.byteCount, source.modificationTime, id])
                     }
-                    try db.execute(sql: "UPDATE samples SET listed = 1, filename = ?, location = ?, vector_row = ? WHERE id = ?",
-                                   arguments: [source.displayName, location, vectorRow, id])
+                    try db.execute(sql: "UPDATE samples SET listed = 1, filename = ?, location = ?, vector_row = ?, frame_pts = ? WHERE id = ?",
+                                   arguments: [source.displayName, location, vectorRow, frame, id])
                 } else {
                     try db.execute(sql: """
-                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run, location, vector_row)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO samples (id, path, filename, archive, member, file_size, mtime, added_run, location, vector_row, frame_pts)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [nextID, source.id, source.displayName, archive, member,
-                                         source.byteCount, source.modificationTime, run, location, vectorRow])
+                                         source.byteCount, source.modificationTime, run, location, vectorRow, frame])
                     nextID += 1
                 }
             }
@@ -240,16 +243,20 @@ public final class Catalog: Sendable {
         """
 
     /// Up to `limit` pending samples with ids above `id`, in id order: the plain files when
-    /// `archive` is nil, else the members of that archive. Pages are read by id, so samples
-    /// processed meanwhile do not shift them.
-    public func pendingSamples(after id: Int64, limit: Int, needingFeatures: Bool, archive: String?) throws -> [PendingSample] {
+    /// `archive` and `video` are nil, else the members of that archive or the frames of that
+    /// video. Pages are read by id, so samples processed meanwhile do not shift them.
+    public func pendingSamples(after id: Int64, limit: Int, needingFeatures: Bool, archive: String?,
+                               video: String? = nil) throws -> [PendingSample] {
         try database.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, path, filename, archive, member, file_size, mtime, location, vector_row FROM samples
-                WHERE \(Self.pendingCondition) AND archive IS ? AND id > ? ORDER BY id LIMIT ?
-                """, arguments: [needingFeatures, archive, id, limit]).map { row in
+                SELECT id, path, filename, archive, member, file_size, mtime, location, vector_row, frame_pts FROM samples
+                WHERE \(Self.pendingCondition) AND archive IS ? AND (frame_pts IS NULL) = (? IS NULL)
+                AND (? IS NULL OR location = ?) AND id > ? ORDER BY id LIMIT ?
+                """, arguments: [needingFeatures, archive, video, video, video, id, limit]).map { row in
                 let location: SampleLocation = if let archive: String = row["archive"] {
                     .archiveMember(archive: URL(fileURLWithPath: archive), member: row["member"] ?? "")
+                } else if let frame: Int64 = row["frame_pts"] {
+                    .videoFrame(VideoFrame(video: row["location"] ?? "", timestamp: frame))
                 } else {
                     .file(row["location"] ?? row["path"])
                 }
@@ -257,6 +264,16 @@ public final class Catalog: Sendable {
                                                                           modificationTime: row["mtime"], displayName: row["filename"]),
                                      vectorRow: row["vector_row"])
             }
+        }
+    }
+
+    /// The videos that have pending frames, by path.
+    public func videosWithPendingFrames(needingFeatures: Bool) throws -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT DISTINCT location FROM samples WHERE \(Self.pendingCondition) AND frame_pts IS NOT NULL
+                AND location IS NOT NULL ORDER BY location
+                """, arguments: [needingFeatures])
         }
     }
 
@@ -320,7 +337,7 @@ public final class Catalog: Sendable {
             // A cursor: one database row at a time, never a table of rows beside the samples.
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT s.id, s.path, s.filename, s.file_size, s.content_hash, s.width, s.height, s.feature_row,
-                       s.added_run, s.location, s.archive, s.member
+                       s.added_run, s.location, s.archive, s.member, s.frame_pts
                 FROM samples s JOIN stats t ON t.sample_id = s.id
                 WHERE s.listed = 1 AND s.state = 'valid' ORDER BY s.id
                 """)
@@ -333,6 +350,8 @@ public final class Catalog: Sendable {
                     let url = archives[archive] ?? URL(fileURLWithPath: archive)
                     archives[archive] = url
                     sample.location = .archiveMember(archive: url, member: member)
+                } else if let location: String = row["location"], let frame: Int64 = row["frame_pts"] {
+                    sample.location = .videoFrame(VideoFrame(video: location, timestamp: frame))
                 } else if let location: String = row["location"] {
                     sample.location = .file(location == sample.filename ? sample.filename : location)
                 }

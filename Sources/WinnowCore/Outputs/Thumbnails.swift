@@ -44,11 +44,13 @@ public final class ThumbnailStore: Sendable {
             configuration.readonly = true
             if let queue = try? DatabaseQueue(path: catalog.path, configuration: configuration) {
                 try? queue.read { db in
-                    for row in try Row.fetchAll(db, sql: "SELECT id, filename, location, archive, member FROM samples") {
+                    for row in try Row.fetchAll(db, sql: "SELECT id, filename, location, archive, member, frame_pts FROM samples") {
                         let id: Int64 = row["id"]
                         filenames[id] = row["filename"]
                         if let archive: String = row["archive"], let member: String = row["member"] {
                             locations[id] = .archiveMember(archive: URL(fileURLWithPath: archive), member: member)
+                        } else if let location: String = row["location"], let frame: Int64 = row["frame_pts"] {
+                            locations[id] = .videoFrame(VideoFrame(video: location, timestamp: frame))
                         } else if let location: String = row["location"] {
                             locations[id] = .file(location)
                         }
@@ -103,6 +105,7 @@ public final class ThumbnailStore: Sendable {
         switch locations[index] {
         case .file(let path): path
         case .archiveMember(let archive, let member): archive.path + "/" + member
+        case .videoFrame: filenames[index] ?? locations[index]?.path ?? ""
         case nil: filenames[index] ?? "sample \(index)"
         }
     }
@@ -140,6 +143,7 @@ public final class ThumbnailStore: Sendable {
         switch location {
         case .file(let path): sourceFile = URL(fileURLWithPath: path)
         case .archiveMember(let archive, _): sourceFile = archive
+        case .videoFrame(let frame): sourceFile = URL(fileURLWithPath: frame.video)
         }
         let manager = FileManager.default
         guard let made = (try? manager.attributesOfItem(atPath: url(of: index).path))?[.modificationDate] as? Date,
@@ -178,6 +182,11 @@ public final class ThumbnailStore: Sendable {
                 throw Failure(index: index, path: path, reason: "cannot read the file")
             }
             return [UInt8](data)
+        case .videoFrame(let frame):
+            switch frame.imageBytes(limits: limits) {
+            case .success(let bytes): return bytes
+            case .failure(let problem): throw Failure(index: index, path: path, reason: problem.message)
+            }
         case .archiveMember(let archive, let member):
             var found: Result<[UInt8], InvalidSample>?
             do {

@@ -38,7 +38,7 @@ struct DetectionStage: Sendable {
         var detected = Detected()
         var done = 0
         progress?("detect \(options.kind.rawValue)", 0, images.count)
-        try SampleProcessor.forEachRead(pending, workers: workers, byteLimit: limits.maximumFileBytes,
+        try SampleProcessor.forEachRead(pending, workers: workers, limits: limits,
                                         work: { job in (job.sample.id, Self.detect(job, decoder: decoder, pool: pool)) }) { id, outcome in
             record(outcome, of: images[Int(id)], into: &detected)
             done += 1

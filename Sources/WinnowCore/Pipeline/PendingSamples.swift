@@ -2,7 +2,8 @@ import Foundation
 
 /// The samples a run still has to read, paged from the catalog so that the decode stage holds
 /// one page of them, never the whole listing: the plain files in id order, then each archive's
-/// members together (an archive is read in one pass). Without a catalog, a given list of
+/// members together (an archive is read in one pass), then each video's frames together (a
+/// video is decoded in one pass). Without a catalog, a given list of
 /// samples (``SampleScanner``) is read in the same order.
 struct PendingSamples: Sendable {
     let catalog: Catalog?
@@ -45,6 +46,33 @@ struct PendingSamples: Sendable {
             var members: [Catalog.PendingSample] = []
             try forEachPage(archive: archive) { members += $0 }
             body(URL(fileURLWithPath: archive), members)
+        }
+    }
+
+    /// The videos with pending frames, each with its frames in time order (a video is decoded
+    /// in one pass; its frames are small records, at most ``VideoPlan/maximumFrames``).
+    func forEachVideo(_ body: (String, [Catalog.PendingSample]) -> Void) throws {
+        guard let catalog else {
+            let frames = Dictionary(grouping: listed) { sample -> String? in
+                if case .videoFrame(let frame) = sample.source.location { return frame.video }
+                return nil
+            }
+            for case let (video?, samples) in frames.sorted(by: { ($0.key ?? "") < ($1.key ?? "") }) {
+                body(video, samples.sorted { $0.id < $1.id })
+            }
+            return
+        }
+        for video in try catalog.videosWithPendingFrames(needingFeatures: needingFeatures) {
+            var frames: [Catalog.PendingSample] = []
+            var last: Int64 = -1
+            while true {
+                let page = try catalog.pendingSamples(after: last, limit: Self.pageSize, needingFeatures: needingFeatures,
+                                                      archive: nil, video: video)
+                guard let end = page.last?.id else { break }
+                frames += page
+                last = end
+            }
+            body(video, frames)
         }
     }
 

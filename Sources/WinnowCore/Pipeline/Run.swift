@@ -127,6 +127,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var referenceMatches: Int? = nil
     /// What each stage cost (``StageMeter``); nil in summaries written before it was measured.
     public var stages: [StageFigures]? = nil
+    /// One line per video whose frames were sampled (`videos.csv`); nil without videos.
+    public var videos: [VideoSummary]? = nil
 
     /// Share of all files, in percent.
     public func percent(_ count: Int) -> Double { files == 0 ? 0 : 100 * Double(count) / Double(files) }
@@ -295,9 +297,10 @@ public struct Run: Sendable {
     /// always has its vector on disk.
     private func decode(_ pending: PendingSamples, count: Int, run: Int64, catalog: Catalog, embedding: EmbeddingStage?,
                         progress: ProgressHandler?, onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws {
-        let processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
+        var processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
                                         calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
                                         workers: configuration.workers, crop: configuration.crop, embedder: embedding?.embedder)
+        processor.keyframesOnly = configuration.ingest.videoSampling == .keyframes
         var batch: [SampleOutcome] = []
         var done = 0
         var lastCommit = Date()
@@ -400,8 +403,18 @@ public struct Run: Sendable {
         }
         meter.enter("outputs")
         let findings = Catalog.Findings(issues: issues, exactDuplicates: duplicates, scores: analysis.scores)
-        return (summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
-                        analysis: analysis, labels: labelSummary, newRun: newRun), findings)
+        var summary = summary(valid: valid, invalid: invalid, found: found, findings: findings, features: features,
+                              analysis: analysis, labels: labelSummary, newRun: newRun)
+        summary.videos = try writeVideos(valid: valid, findings: findings, into: directory)
+        return (summary, findings)
+    }
+
+    /// The summary of each video (``VideoSummary``), written to `videos.csv`; nil without videos.
+    private func writeVideos(valid: [ValidSample], findings: Catalog.Findings, into directory: URL) throws -> [VideoSummary]? {
+        let videos = VideoSummary.summaries(of: valid, exactDuplicates: findings.exactDuplicates, pairs: findings.scores?.pairs ?? [])
+        guard !videos.isEmpty else { return nil }
+        try WorkDirFile.videos.write(videos.map(\.row), in: directory)
+        return videos
     }
 
     /// The reference stage (`--reference`) with this run's options, writing into `directory`.

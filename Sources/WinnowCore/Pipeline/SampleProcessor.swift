@@ -14,6 +14,8 @@ struct SampleProcessor: Sendable {
     let crop: CropBox?
     /// Embeds each decoded image on the worker threads, when embeddings are computed.
     let embedder: (any SampleEmbedder)?
+    /// `--video-keyframes`: videos are decoded keyframe by keyframe (see ``readVideo(_:frames:into:limits:keyframesOnly:)``).
+    var keyframesOnly = false
 
     struct Job: Sendable {
         var sample: Catalog.PendingSample
@@ -23,20 +25,26 @@ struct SampleProcessor: Sendable {
     /// Processes `pending` and hands each outcome to `receive` on the calling thread. The
     /// reading thread takes the samples from the catalog a page at a time.
     func process(_ pending: PendingSamples, receive: (SampleOutcome) throws -> Void) throws {
-        try Self.forEachRead(pending, workers: workers, byteLimit: decoder.limits.maximumFileBytes,
+        try Self.forEachRead(pending, workers: workers, limits: decoder.limits, keyframesOnly: keyframesOnly,
                              work: { [self] job in self.outcome(of: job) }, receive: receive)
     }
 
-    /// Reads `pending` on one thread (files, then archives in one pass each), runs `work` on each
-    /// sample's bytes on `workers` threads, and hands the results to `receive` on the calling thread.
-    static func forEachRead<Output: Sendable>(_ pending: PendingSamples, workers: Int, byteLimit: Int64,
+    /// Reads `pending` on one thread (files, then archives and videos in one pass each), runs `work`
+    /// on each sample's bytes on `workers` threads, and hands the results to `receive` on the calling thread.
+    static func forEachRead<Output: Sendable>(_ pending: PendingSamples, workers: Int, limits: DecodeLimits,
+                                              keyframesOnly: Bool = false,
                                               work: @escaping @Sendable (Job) -> Output,
                                               receive: (Output) throws -> Void) throws {
         let jobs = BlockingQueue<Job>(capacity: workers * 4)
         let outputs = BlockingQueue<Output>(capacity: workers * 64)
         let readFailure = Mutex<(any Error)?>(nil)
         let reader = Thread {
-            do { try Self.read(pending, into: jobs, byteLimit: byteLimit) } catch { readFailure.withLock { $0 = error } }
+            do {
+                try Self.read(pending, into: jobs, byteLimit: limits.maximumFileBytes)
+                try pending.forEachVideo { video, frames in
+                    Self.readVideo(video, frames: frames, into: jobs, limits: limits, keyframesOnly: keyframesOnly)
+                }
+            } catch { readFailure.withLock { $0 = error } }
             jobs.close()
         }
         reader.stackSize = 1 << 20
@@ -78,6 +86,10 @@ struct SampleProcessor: Sendable {
             }
         }
         try pending.forEachArchive { archive, members in
+            // Members refused at ingest (videos) are recorded invalid without reading.
+            let refused = members.compactMap { sample in pending.options.unreadable[sample.source.id].map { (sample, $0) } }
+            for (sample, problem) in refused { jobs.push(Job(sample: sample, bytes: .failure(problem))) }
+            let members = refused.isEmpty ? members : members.filter { pending.options.unreadable[$0.source.id] == nil }
             var remaining = Dictionary(grouping: members) { sample -> String in
                 if case .archiveMember(_, let member) = sample.source.location { return member }
                 return ""
@@ -101,6 +113,40 @@ struct SampleProcessor: Sendable {
             }
             fail("no longer in the archive")
         }
+    }
+
+    /// The reading stage of one video: its frames decoded in one pass, in time order, each
+    /// wanted one handed on as image bytes (``portablePixmap(_:)``) as soon as it is decoded, so
+    /// one decoded frame at a time is held here. With `keyframesOnly` (`--video-keyframes`) the
+    /// decoder skips every other frame, and a full pass decodes any frame that pass did not
+    /// yield. Frames the video no longer yields (changed, truncated, damaged) fail with the reason.
+    static func readVideo(_ path: String, frames: [Catalog.PendingSample], into jobs: BlockingQueue<Job>, limits: DecodeLimits,
+                          keyframesOnly: Bool = false) {
+        var wanted: [Int64: [Catalog.PendingSample]] = [:]
+        for sample in frames {
+            if case .videoFrame(let frame) = sample.source.location { wanted[frame.timestamp, default: []].append(sample) }
+        }
+        func fail(_ why: (Catalog.PendingSample) -> InvalidSample) {
+            for sample in wanted.values.joined() { jobs.push(Job(sample: sample, bytes: .failure(why(sample)))) }
+            wanted = [:]
+        }
+        for skipping in keyframesOnly ? [true, false] : [false] where !wanted.isEmpty {
+            let reader: VideoReader
+            do { reader = try VideoReader(path: path) } catch {
+                return fail { InvalidSample(error.reason, "\($0.source.displayName): \(error.message)") }
+            }
+            let last = wanted.keys.max() ?? .min
+            do throws(InvalidSample) {
+                while !wanted.isEmpty, let timestamp = try reader.nextFrame(keyframesOnly: skipping), timestamp <= last {
+                    guard let samples = wanted.removeValue(forKey: timestamp) else { continue }
+                    let bytes = Result { () throws(InvalidSample) in try reader.frameImage(limits: limits) }.map(portablePixmap)
+                    for sample in samples { jobs.push(Job(sample: sample, bytes: bytes)) }
+                }
+            } catch {
+                return fail { InvalidSample(.truncatedImage, "\($0.source.displayName): not decoded: \(error.message)") }
+            }
+        }
+        fail { InvalidSample(.corruptImage, "\($0.source.displayName): the video no longer yields this frame") }
     }
 
     /// The bytes of a regular file; anything else (FIFO, device) is refused without blocking, and

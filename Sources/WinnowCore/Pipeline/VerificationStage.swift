@@ -277,6 +277,7 @@ struct VerificationStage {
             switch sample.location {
             case .file(let path)?: bytes = SampleProcessor.readFile(path, id: sample.path)
             case .archiveMember?: bytes = memberBytes[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
+            case .videoFrame(let frame)?: bytes = frame.imageBytes()
             case nil: bytes = .failure(InvalidSample(.unreadable, "its location is not in the catalog"))
             }
             do {

@@ -168,3 +168,17 @@ public struct ExactDuplicateRow: WorkDirKeyedRow, Equatable {
     }
     public static var sampleColumns: [String] { [CodingKeys.firstIndex.rawValue, CodingKeys.index.rawValue] }
 }
+
+/// `videos.csv`: one row per video whose frames were sampled (``VideoSummary``).
+public struct VideoRow: WorkDirKeyedRow, Equatable {
+    public var video: String
+    public var frames: Int
+    public var staticRuns: Int
+    public var framesInStaticRuns: Int
+    public var duplicateFrames: Int
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case video, frames, staticRuns = "static_runs", framesInStaticRuns = "frames_in_static_runs"
+        case duplicateFrames = "duplicate_frames"
+    }
+}

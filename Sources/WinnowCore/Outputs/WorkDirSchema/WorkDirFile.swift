@@ -10,6 +10,7 @@ public enum WorkDirFile {
     public static let badFiles = WorkDirCSV<BadFileRow>("atrain_features.bad.csv")
     public static let quality = WorkDirCSV<QualityRow>("quality.csv")
     public static let exactDuplicates = WorkDirCSV<ExactDuplicateRow>("exact_duplicates.csv")
+    public static let videos = WorkDirCSV<VideoRow>("videos.csv")
     // Analyses.
     public static let similarity = WorkDirCSV<PairRow>("similarity.csv")
     public static let outliers = WorkDirCSV<PairRow>("outliers.csv")

@@ -1,0 +1,208 @@
+import Foundation
+import Testing
+import WinnowTestSupport
+@testable import WinnowCore
+
+/// Videos made from real photos with Debian's `ffmpeg` CLI (the product never runs it).
+enum VideoFixtures {
+    /// Runs `ffmpeg` with `arguments` (quiet, overwriting) and fails with its output when it fails.
+    static func ffmpeg(_ arguments: [String]) throws {
+        let result = try TestData.shell("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y"] + arguments)
+        guard result.status == 0 else { throw TestDataMissing("ffmpeg failed (install it with scripts/setup.sh): \(result.output)") }
+    }
+
+    /// `pan.mp4`: 6 s at 10 frames/s of a 256×256 window moving across astronaut.png (H.264).
+    static func pan(in folder: URL) throws -> URL {
+        let out = folder.appendingPathComponent("pan.mp4")
+        try ffmpeg(["-loop", "1", "-i", try TestData.skimageData().appendingPathComponent("astronaut.png").path,
+                    "-vf", "crop=256:256:'t*40':'t*20',format=yuv420p", "-t", "6", "-r", "10", "-c:v", "libx264", out.path])
+        return out
+    }
+
+    /// `still.webm`: 5 s at 5 frames/s of coffee.png standing still (VP9).
+    static func still(in folder: URL) throws -> URL {
+        let out = folder.appendingPathComponent("still.webm")
+        try ffmpeg(["-loop", "1", "-i", try TestData.skimageData().appendingPathComponent("coffee.png").path,
+                    "-vf", "scale=300:200,format=yuv420p", "-t", "5", "-r", "5", "-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "40",
+                    out.path])
+        return out
+    }
+
+    /// `repeated.mkv`: `clip` twice over, its packets copied (so its frames decode to the same pixels).
+    static func repeated(_ clip: URL, in folder: URL) throws -> URL {
+        let out = folder.appendingPathComponent("repeated.mkv")
+        try ffmpeg(["-stream_loop", "1", "-i", clip.path, "-c", "copy", out.path])
+        return out
+    }
+
+    /// The first `fraction` of `file`'s bytes, as `name`.
+    static func truncated(_ file: URL, fraction: Double, as name: String, in folder: URL) throws -> URL {
+        let data = try Data(contentsOf: file)
+        let out = folder.appendingPathComponent(name)
+        try data.prefix(Int(Double(data.count) * fraction)).write(to: out)
+        return out
+    }
+}
+
+@Suite(.serialized) struct VideoTests {
+    @Test func framesAreSampledByTimeOrKeyframeAndNamedByTime() throws {
+        let folder = try TestData.temporaryDirectory()
+        _ = try VideoFixtures.pan(in: folder)
+        func ids(_ sampling: VideoSampling?) throws -> [String] {
+            try Ingestor(options: IngestOptions(videoSampling: sampling)).ingest([folder.path]).sources.map(\.id)
+        }
+        #expect(try ids(nil) == (0..<6).map { "pan.mp4#t=\($0).000" })
+        #expect(try ids(.framesPerSecond(2)) == (0..<12).map { String(format: "pan.mp4#t=%.3f", Double($0) / 2) })
+        // x264's default keyframe interval (250 frames) is longer than the clip: one keyframe.
+        #expect(try ids(.keyframes) == ["pan.mp4#t=0.000"])
+        let frame = try #require(try Ingestor().ingest([folder.path]).sources.last)
+        #expect(frame.displayName == folder.path + "/pan.mp4#t=5.000")
+        guard case .videoFrame(let location) = frame.location else { Issue.record("not a frame: \(frame.location)"); return }
+        #expect(location.video == folder.appendingPathComponent("pan.mp4").path)
+    }
+
+    @Test func framesAreMeasuredEmbeddedAndSummarisedPerVideo() throws {
+        let folder = try TestData.temporaryDirectory()
+        let videos = folder.appendingPathComponent("videos")
+        try FileManager.default.createDirectory(at: videos, withIntermediateDirectories: true)
+        let pan = try VideoFixtures.pan(in: videos)
+        _ = try VideoFixtures.repeated(pan, in: videos)
+        _ = try VideoFixtures.still(in: videos)
+        _ = try TestData.photoFixtures(in: videos, names: ["chelsea"])
+        let work = folder.appendingPathComponent("work")
+        let configuration = RunConfiguration(inputs: [videos.path], workDirectory: work.path, embedding: .copyDescriptor)
+        let summary = try Run(configuration: configuration).execute()
+        #expect(summary.valid == 6 + 12 + 5 + 1 && summary.invalid == 0)
+        let stats = try TestData.readCSV(work.appendingPathComponent("atrain_stats.csv"))
+        #expect(stats.count == 24 && stats.allSatisfy { Double($0["mean"] ?? "") ?? 0 > 20 })
+        let names = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).compactMap { $0["filename"] }
+        #expect(names.contains(videos.path + "/repeated.mkv#t=11.000") && names.contains(videos.path + "/still.webm#t=4.000"))
+        // The repeated clip's second half decodes to its first's pixels (6 groups), and the still
+        // video's frames are all alike (1 group of 5).
+        #expect(summary.exactDuplicateFiles == 6 + 4 && summary.exactDuplicateGroups == 6 + 1)
+        // Across videos: each frame of pan.mp4 is a near duplicate of the repeated clip's.
+        let index = Dictionary(uniqueKeysWithValues: try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+            .map { ($0["index"] ?? "", URL(fileURLWithPath: $0["filename"] ?? "").lastPathComponent) })
+        let crossPairs = try TestData.readCSV(work.appendingPathComponent("similarity.csv")).filter { pair in
+            let names = [index[pair["from"] ?? ""] ?? "", index[pair["to"] ?? ""] ?? ""]
+            return names.contains { $0.hasPrefix("pan.mp4#") } && names.contains { $0.hasPrefix("repeated.mkv#") }
+                && Double(pair["distance"] ?? "") ?? 0 > 0.99
+        }
+        var panFrames = Set<String>()
+        for pair in crossPairs {
+            for end in [pair["from"], pair["to"]] {
+                if let name = index[end ?? ""], name.hasPrefix("pan.mp4#") { panFrames.insert(name) }
+            }
+        }
+        #expect(panFrames.count == 6)
+        let rows = try TestData.readCSV(work.appendingPathComponent("videos.csv"))
+        let byVideo = Dictionary(uniqueKeysWithValues: rows.map { (URL(fileURLWithPath: $0["video"] ?? "").lastPathComponent, $0) })
+        #expect(byVideo["pan.mp4"]?["frames"] == "6" && byVideo["pan.mp4"]?["duplicate_frames"] == "6")
+        #expect(byVideo["repeated.mkv"]?["frames"] == "12" && byVideo["repeated.mkv"]?["duplicate_frames"] == "12")
+        #expect(byVideo["still.webm"]?["static_runs"] == "1" && byVideo["still.webm"]?["frames_in_static_runs"] == "5")
+        #expect(Int(byVideo["pan.mp4"]?["frames_in_static_runs"] ?? "") ?? 6 < 6, "a pan is not one static run")
+        #expect(summary.videos?.count == 3)
+        // Galleries draw frames like images: a thumbnail of a frame is made from the video.
+        let ids = try Catalog(url: work.appendingPathComponent(Catalog.fileName)).sampleIDs()
+        let frame = try #require(ids["videos/still.webm#t=2.000"] ?? ids["still.webm#t=2.000"])
+        let thumbnail = try ThumbnailStore(workDirectory: work).thumbnail(of: frame)
+        #expect(try ImageDecoder().decode([UInt8](Data(contentsOf: thumbnail))).originalWidth == 160)
+        // A second run reuses every frame.
+        let again = try Run(configuration: configuration).execute()
+        #expect(again.processedThisRun == 0 && again.valid == 24)
+    }
+
+    @Test func brokenVideosGiveTheirFramesSoFarAndOneInvalidRowEach() throws {
+        let folder = try TestData.temporaryDirectory()
+        let inputs = folder.appendingPathComponent("inputs")
+        let made = folder.appendingPathComponent("made")
+        for url in [inputs, made] { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+        let pan = try VideoFixtures.pan(in: made)
+        let repeated = try VideoFixtures.repeated(pan, in: made)
+        _ = try VideoFixtures.truncated(repeated, fraction: 0.4, as: "cut.mkv", in: inputs)
+        _ = try VideoFixtures.truncated(pan, fraction: 0.6, as: "cut.mp4", in: inputs)
+        try VideoFixtures.ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac",
+                                  inputs.appendingPathComponent("audio.mp4").path])
+        try VideoFixtures.ffmpeg(["-f", "lavfi", "-i", "color=c=gray:s=20016x16:d=1:r=1", "-c:v", "ffv1",
+                                  inputs.appendingPathComponent("huge.mkv").path])
+        try Data().write(to: inputs.appendingPathComponent("empty.mov"))
+        try Data("not a video at all\n".utf8).write(to: inputs.appendingPathComponent("notes.avi"))
+        let zipped = try TestData.shell("zip", ["-q", "-j", folder.appendingPathComponent("clips.zip").path, pan.path])
+        #expect(zipped.status == 0, "\(zipped.output)")
+        _ = try TestData.photoFixtures(in: inputs, names: ["coffee"])
+        let work = folder.appendingPathComponent("work")
+        let summary = try Run(configuration: RunConfiguration(inputs: [inputs.path, folder.appendingPathComponent("clips.zip").path],
+                                                              workDirectory: work.path)).execute()
+        let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
+        let codes = Dictionary(bad.map { (URL(fileURLWithPath: $0["filename"] ?? "").lastPathComponent, $0["error_code"] ?? "") },
+                               uniquingKeysWith: { a, b in a + "+" + b })
+        #expect(codes == ["cut.mkv": "ERROR_TRUNCATED_IMAGE", "cut.mp4": "ERROR_CORRUPT_IMAGE", "audio.mp4": "ERROR_UNSUPPORTED_FORMAT",
+                          "huge.mkv": "ERROR_UNSUPPORTED_FORMAT", "empty.mov": "ERROR_UNSUPPORTED_FORMAT",
+                          "notes.avi": "ERROR_CORRUPT_IMAGE", "pan.mp4": "ERROR_UNSUPPORTED_FORMAT"])
+        #expect(bad.allSatisfy { row in
+            let reason = row["reason"] ?? ""
+            return !reason.isEmpty && !reason.contains("\n") && reason.contains(URL(fileURLWithPath: row["filename"] ?? "").lastPathComponent)
+        })
+        #expect(bad.first { $0["filename"]?.hasSuffix("audio.mp4") == true }?["reason"]?.contains("no video stream") == true)
+        // The truncated Matroska file keeps the frames before the cut (4 s of its 12).
+        let cutFrames = summary.videos?.first { $0.video.hasSuffix("cut.mkv") }?.frames ?? 0
+        #expect(cutFrames >= 2 && cutFrames < 12)
+        #expect(summary.valid == cutFrames + 1 && summary.invalid == 7)
+    }
+
+    @Test func keyframesAreDecodedOnTheirOwnToTheSamePixels() throws {
+        let folder = try TestData.temporaryDirectory()
+        let clips = folder.appendingPathComponent("clips")
+        try FileManager.default.createDirectory(at: clips, withIntermediateDirectories: true)
+        // A keyframe every 10 frames (1 s) of a 10 frames/s pan over chelsea.png.
+        try VideoFixtures.ffmpeg(["-loop", "1", "-i", try TestData.skimageData().appendingPathComponent("chelsea.png").path,
+                                  "-vf", "crop=200:200:'t*15':0,format=yuv420p", "-t", "6", "-r", "10", "-c:v", "libx264",
+                                  "-g", "10", clips.appendingPathComponent("gop.mp4").path])
+        func hashes(_ sampling: VideoSampling) throws -> [String: String] {
+            let work = folder.appendingPathComponent("work-\(sampling == .keyframes ? "keyframes" : "fps")")
+            let summary = try Run(configuration: RunConfiguration(inputs: [clips.path], workDirectory: work.path,
+                                                                  ingest: IngestOptions(videoSampling: sampling))).execute()
+            #expect(summary.invalid == 0)
+            let rows = try Catalog(url: work.appendingPathComponent(Catalog.fileName)).query("SELECT path, content_hash FROM samples")
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["path"] ?? "", $0["content_hash"] ?? "") })
+        }
+        let keyframes = try hashes(.keyframes)
+        #expect(keyframes.count == 6 && keyframes.keys.contains("gop.mp4#t=5.000"))
+        #expect(keyframes == (try hashes(.standard)), "a keyframe decoded on its own has the pixels of a full decode")
+    }
+
+    @Test func absurdDurationsAndFrameCountsCostOnlyTheFramesThatExist() throws {
+        let folder = try TestData.temporaryDirectory()
+        let pan = try VideoFixtures.pan(in: folder)
+        // The Matroska header's Duration (an 8-byte float, in ms) patched to 10¹³ ms: 317 years.
+        var bytes = [UInt8](try Data(contentsOf: try VideoFixtures.repeated(pan, in: folder)))
+        let at = try #require((0..<(bytes.count - 11)).first { bytes[$0] == 0x44 && bytes[$0 + 1] == 0x89 && bytes[$0 + 2] == 0x88 })
+        bytes.replaceSubrange((at + 3)..<(at + 11), with: withUnsafeBytes(of: Double(1e13).bitPattern.bigEndian, Array.init))
+        let absurd = folder.appendingPathComponent("absurd.mkv")
+        try Data(bytes).write(to: absurd)
+        let plan = VideoPlan.make(path: absurd.path, name: "absurd.mkv", sampling: .standard)
+        #expect(plan.frames.count == 12 && plan.problem?.reason == .truncatedImage)
+        #expect(plan.problem?.message.contains("of the 10000000000.000 s its header declares") == true, "\(String(describing: plan.problem))")
+        // More sampled frames than a video may give: the first ones are kept, and one row says so.
+        let capped = VideoPlan.make(path: pan.path, name: "pan.mp4", sampling: .framesPerSecond(10), maximumFrames: 5)
+        #expect(capped.frames.count == 5 && capped.problem?.reason == .unsupportedFormat)
+        #expect(capped.problem?.message.hasPrefix("pan.mp4: more than 5 sampled frames") == true)
+        #expect(VideoPlan.make(path: pan.path, name: "pan.mp4", sampling: .framesPerSecond(10)).frames.count == 60)
+    }
+
+    @Test func theCommandLineSamplesAtTheAskedRateAndPrintsALinePerVideo() throws {
+        let folder = try TestData.temporaryDirectory()
+        _ = try VideoFixtures.still(in: folder)
+        let work = folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + "-work")
+        let run = try TestData.shell(TestData.winnowExecutable.path,
+                                     ["run", folder.path, "--work-dir", work.path, "--video-fps", "2", "--no-embeddings", "--quiet"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("video \(folder.path)/still.webm: 10 frames, 1 static run (10 frames), 10 duplicate frames"),
+                "\(run.output)")
+        #expect(try TestData.readCSV(work.appendingPathComponent("videos.csv")).first?["frames"] == "10")
+        for arguments in [["--video-fps", "0"], ["--video-fps", "2", "--video-keyframes"]] {
+            let refused = try TestData.shell(TestData.winnowExecutable.path, ["run", folder.path, "--work-dir", work.path] + arguments)
+            #expect(refused.status == 64, "\(arguments): \(refused.output)")
+        }
+    }
+}
