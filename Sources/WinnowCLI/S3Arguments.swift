@@ -41,10 +41,21 @@ struct S3Arguments: ParsableArguments {
         var progress: (@Sendable (Int, Int) -> Void)?
         if let bar { progress = { done, total in bar.update(label: "s3 copy", done: done, total: total) } }
         do {
-            return try S3Inputs(options: options).fetchWaiting(configuration.inputs, ingest: configuration.ingest, progress: progress).found
+            let started = Date()
+            let fetched = try S3Inputs(options: options).fetchWaiting(configuration.inputs, ingest: configuration.ingest, progress: progress)
+            if bar != nil { standardError(Self.report(fetched, seconds: Date().timeIntervalSince(started), folder: folder.path)) }
+            return fetched.found
         } catch {
             throw failure(error, Self.exitStatus(error))
         }
+    }
+
+    /// One line: what was copied, how fast, what was already current and what failed.
+    static func report(_ fetched: S3Fetch, seconds: Double, folder: String) -> String {
+        let megabytes = Double(fetched.downloadedBytes) / 1_000_000
+        let rate = String(format: "%d objects copied (%.1f MB) in %.1f s (%.0f objects/s, %.1f MB/s)", fetched.downloaded, megabytes,
+                          seconds, Double(fetched.downloaded) / max(seconds, 0.001), megabytes / max(seconds, 0.001))
+        return "s3: \(rate) to \(folder); \(fetched.reused) already current; \(fetched.failed) failed"
     }
 
     /// 64 a bad address, 66 no such bucket, 77 access denied or no credentials, 69 server

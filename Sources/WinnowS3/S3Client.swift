@@ -30,7 +30,7 @@ public final class S3Client: Sendable {
 
     public init(endpoint: S3Endpoint, credentials: S3Credentials, maximumConnections: Int = 16, attempts: Int = 4) {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(10), read: .seconds(60)))
+                                                     timeout: .init(connect: .seconds(3), read: .seconds(60)))
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maximumConnections)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         (self.endpoint, self.attempts) = (endpoint, max(1, attempts))

@@ -166,6 +166,45 @@ import WinnowTestSupport
         }
     }
 
+    @Test func anUnreachableServerIsRetriedWithBackoffThenOneLine() async throws {
+        let server = try MotoServer.shared()
+        // A port nothing listens on: every attempt is refused at once, so the time is the backoff's.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let port = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                _ = bind(listener, raw, length)
+                _ = getsockname(listener, raw, &length)
+                return Int(UInt16(bigEndian: pointer.pointee.sin_port))
+            }
+        }
+        close(listener)
+        var options = options(server, folder: try TestFiles.temporaryDirectory())
+        options.endpoint = "http://127.0.0.1:\(port)"
+        let started = Date()
+        let error = await #expect(throws: S3Error.self) { try await S3Inputs(options: options).fetch(["s3://any-bucket/"], ingest: IngestOptions()) }
+        let seconds = Date().timeIntervalSince(started)
+        #expect(seconds >= 1.3 && seconds < 30, "4 attempts (a 3 s connect timeout each), 0.25 + 0.5 + 1 s apart (±20 %): \(seconds) s")
+        #expect(error.map { "\($0)".hasPrefix("s3://any-bucket/: cannot reach the server") && !"\($0)".contains("\n") } == true)
+    }
+
+    @Test func aFileWinnowDidNotCopyIsNeverOverwritten() async throws {
+        let server = try MotoServer.shared(), photos = try photos()
+        let bucket = uniqueBucket("mine")
+        try server.makeBucket(bucket, [(key: "k/a.png", file: photos[0]), (key: "k/b.png", file: photos[1])])
+        let folder = try TestFiles.temporaryDirectory()
+        let users = folder.appendingPathComponent("\(bucket)/k/a.png")
+        try FileManager.default.createDirectory(at: users.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("the user's own file".utf8).write(to: users)
+        let fetched = try await S3Inputs(options: options(server, folder: folder)).fetch(["s3://\(bucket)/k/"], ingest: IngestOptions())
+        #expect(fetched.found.sources.map(\.id) == ["s3://\(bucket)/k/b.png"])
+        #expect(fetched.found.missing.first?.problem.message.contains("not overwritten") == true)
+        #expect(try String(contentsOf: users, encoding: .utf8) == "the user's own file")
+    }
+
     @Test func addressesAreParsedStrictly() throws {
         let minio = try S3Address(parsing: "minio://127.0.0.1:9000/photos/2024/")
         #expect(minio.server == "127.0.0.1:9000" && minio.bucket == "photos" && minio.key == "2024/")
