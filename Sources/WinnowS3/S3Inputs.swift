@@ -54,7 +54,18 @@ public struct S3Inputs: Sendable {
     public func fetch(_ inputs: [String], ingest: IngestOptions,
                       progress: (@Sendable (Int, Int) -> Void)? = nil) async throws(S3Error) -> S3Fetch {
         let clients = ClientPool(options: options)
-        defer { Task { await clients.shutdown() } }
+        do throws(S3Error) {
+            let fetched = try await fetch(inputs, ingest: ingest, clients: clients, progress: progress)
+            await clients.shutdown()
+            return fetched
+        } catch {
+            await clients.shutdown()
+            throw error
+        }
+    }
+
+    private func fetch(_ inputs: [String], ingest: IngestOptions, clients: ClientPool,
+                       progress: (@Sendable (Int, Int) -> Void)?) async throws(S3Error) -> S3Fetch {
         let mirror = ObjectMirror(root: options.localFolder)
         var listing = try await ObjectListing.list(inputs, clients: clients, mirror: mirror, options: options)
         var selected = IngestResult(sources: listing.sources, missing: listing.missing, skippedNonImages: listing.nonImages)
@@ -64,7 +75,6 @@ public struct S3Inputs: Sendable {
         }
         let copier = ObjectCopier(clients: clients, mirror: mirror, options: options)
         let result = try await copier.copy(selected.sources, objects: listing.objects, progress: progress)
-        await clients.shutdown()
         selected.sources = result.sources
         selected.missing += result.missing
         selected.skippedNonImages += result.nonImages
