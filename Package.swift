@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C libraries from Debian, found with pkg-config.
@@ -83,6 +85,16 @@ let package = Package(
             name: "WinnowCluster",
             dependencies: ["WinnowCore", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
+        // S3 and MinIO buckets as inputs (objects copied to local files, then ingested as files):
+        // its own target so WinnowCore does not pull in NIO or the HTTP client.
+        .target(
+            name: "WinnowS3",
+            dependencies: [
+                "WinnowCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // What both executables share: standard error, exit statuses, option range checks, resource usage.
         .target(
             name: "WinnowCommandSupport",
@@ -91,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "WinnowCLI",
             dependencies: [
-                "WinnowCore", "WinnowApp", "WinnowCluster", "WinnowCommandSupport",
+                "WinnowCore", "WinnowApp", "WinnowCluster", "WinnowS3", "WinnowCommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -108,6 +120,8 @@ let package = Package(
         .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore", "WinnowTestSupport", "WinnowCommandSupport"]),
         // `winnow cluster` and `winnow worker` as processes against a throwaway PostgreSQL server.
         .testTarget(name: "WinnowClusterTests", dependencies: ["WinnowTestSupport"]),
+        // S3 inputs against a real S3-compatible server (moto) started on 127.0.0.1 by the tests.
+        .testTarget(name: "WinnowS3Tests", dependencies: ["WinnowS3", "WinnowCore", "WinnowTestSupport"]),
         .testTarget(
             name: "WinnowAppTests",
             dependencies: ["WinnowApp", "WinnowCore", "WinnowTestSupport"]

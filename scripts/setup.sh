@@ -51,6 +51,12 @@ if [ ! -x "$CACHE/venv-browser/bin/python" ] || ! "$CACHE/venv-browser/bin/pytho
   "$CACHE/venv-browser/bin/pip" install -q websocket-client==1.9.2
 fi
 
-# 5. The example dataset.
+# 5. The S3 tests run against moto's S3-compatible server (PyPI), started on 127.0.0.1 by the test.
+if [ ! -x "$CACHE/venv-moto/bin/moto_server" ]; then
+  python3 -m venv "$CACHE/venv-moto"
+  "$CACHE/venv-moto/bin/pip" install -q "moto[server]==5.2.5"
+fi
+
+# 6. The example dataset.
 bash scripts/make-example.sh "$SRC/python3-skimage/usr/lib/python3/dist-packages/skimage/data" example/images
 echo "setup: ready (cache: $CACHE)"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WinnowCore
 import WinnowCommandSupport
+import WinnowS3
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,7 @@ struct RunCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Folders, image files, file lists or archives.")
+    @Argument(help: "Folders, image files, file lists or archives; or s3://bucket/prefix, minio://host:port/bucket/prefix, or file lists of such object addresses.")
     var inputs: [String]
 
     @Option(name: .shortAndLong, help: "Where results are written (created if missing).")
@@ -72,6 +73,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup(title: "Decompression-bomb limits") var limits: DecodeLimitOptions
 
     @OptionGroup(title: "Video") var video: VideoOptions
+
+    @OptionGroup(title: "S3 and MinIO") var s3: S3Arguments
 
     @Option(help: ArgumentHelp(
         "A finished work_dir to match this run's images against (same --model): its copies among them go to reference_matches.csv; its index is reused.",
@@ -149,6 +152,7 @@ struct RunCommand: ParsableCommand {
         do {
             var run = Run(configuration: configuration)
             run.waitsForLock = wait
+            if S3Inputs.areRemote(configuration.inputs) { run.listing = try s3.listing(for: configuration, bar: bar) }
             return try run.execute(progress: progress, onInvalid: onInvalid, onSkipped: onSkipped)
         } catch let error as WorkDirectoryError {
             throw failure(error.message, ExitStatus.cannotCreate)

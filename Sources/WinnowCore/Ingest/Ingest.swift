@@ -137,8 +137,8 @@ public struct Ingestor: Sendable {
     }
 
     /// Sorts by id, then applies offsets, regex, size and count limits, all in place (no second
-    /// array of the sources).
-    private func select(_ result: inout IngestResult) throws(IngestError) {
+    /// array of the sources). Public for listings made elsewhere (S3 objects).
+    public func select(_ result: inout IngestResult) throws(IngestError) {
         result.sources.sort { $0.id < $1.id }
         let upper = min(options.maximumOffset ?? result.sources.count, result.sources.count)
         let lower = min(max(options.minimumOffset, 0), upper)
@@ -170,6 +170,13 @@ func classify(name: String, head: () -> [UInt8]) -> CandidateKind {
     if sidecarExtensions.contains(ext) { return .notImage }
     return head().withUnsafeBytes { sniffImageFormat($0) } != nil ? .image : .notImage
 }
+
+/// Whether a file named `name` is an image candidate: by its name's ending, else by its first
+/// bytes (`head`), as ingest decides for the files of folders.
+public func isImageCandidate(name: String, head: () -> [UInt8]) -> Bool { classify(name: name, head: head) == .image }
+
+/// Whether a file named `name` is never an image (annotations, notes…): passed over unread.
+public func isSidecarName(_ name: String) -> Bool { sidecarExtensions.contains((name as NSString).pathExtension.lowercased()) }
 
 /// The first 64 bytes of a regular file (empty when unreadable or not a regular file).
 func readHead(of url: URL) -> [UInt8] {

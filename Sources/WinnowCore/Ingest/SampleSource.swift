@@ -33,7 +33,8 @@ public struct SampleSource: Sendable, Hashable {
     public var location: SampleLocation
     /// Size in bytes as listed (file system or archive header).
     public var byteCount: Int64
-    /// Modification time in seconds since 1970, used to notice changed files on resume.
+    /// Modification time in seconds since 1970, used to notice changed files on resume (for an
+    /// S3 object, a number made from its ETag: objects are keyed by their ETag).
     public var modificationTime: Double
     /// `--data-type bbox`: the object of the image this sample is (nil: the whole image).
     public var object: ObjectCrop? = nil

@@ -152,6 +152,9 @@ public struct Run: Sendable {
     /// A listing decoded elsewhere (`winnow cluster finish`): the run neither lists the inputs
     /// nor decodes them, but registers and stores these (nil: a normal run).
     public var scanned: ScannedListing?
+    /// Inputs listed elsewhere (S3 objects copied to local files): the run does not list its
+    /// inputs but reads these (nil: it lists them).
+    public var listing: IngestResult?
 
     public init(configuration: RunConfiguration) {
         self.configuration = configuration
@@ -197,7 +200,7 @@ public struct Run: Sendable {
         let embedding = configuration.embedding == .none ? nil : try EmbeddingSource(configuration.embedding)
         let reference = try configuration.reference.map { try ReferenceStage.open($0, embedding: configuration.embedding) }
         let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
-        var found = try scanned?.found ?? ingestor.ingest(configuration.inputs)
+        var found = try scanned?.found ?? listing ?? ingestor.ingest(configuration.inputs)
         found.skipped.forEach { onSkipped?($0) }
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
         var pending = PendingSamples.Options()
