@@ -14,21 +14,9 @@ final class PostgresServer: Sendable {
     private static let counter = Atomic<Int>(0)
 
     /// The process's server, started on first use.
-    static func shared() throws -> PostgresServer {
-        try started.withLock { server in
-            if let server { return server }
-            let fresh = try PostgresServer()
-            server = fresh
-            atexit { PostgresServer.stopShared() }
-            return fresh
-        }
-    }
+    static func shared() throws -> PostgresServer { try running.server() }
 
-    private static let started = Mutex<PostgresServer?>(nil)
-
-    private static func stopShared() {
-        started.withLock { $0?.stop() }
-    }
+    private static let running = SharedTestServer(start: { try PostgresServer() }, stop: { $0.stop() })
 
     private init() throws {
         let binaries = try Self.findBinaries()

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import WinnowTestSupport
 
 /// moto's S3-compatible server (`moto_server`, installed by scripts/setup.sh in a venv) on
@@ -13,28 +12,17 @@ final class MotoServer: Sendable {
     private let pid: pid_t
     let folder: URL
 
-    static func shared() throws -> MotoServer {
-        try started.withLock { server in
-            if let server { return server }
-            let fresh = try MotoServer()
-            server = fresh
-            atexit { MotoServer.stopShared() }
-            return fresh
-        }
-    }
+    static func shared() throws -> MotoServer { try running.server() }
 
-    private static let started = Mutex<MotoServer?>(nil)
+    private static let running = SharedTestServer(start: { try MotoServer() }, stop: { $0.stop() })
 
-    private static func stopShared() {
-        started.withLock { server in
-            guard let server else { return }
-            kill(server.pid, SIGTERM)
-            var status: Int32 = 0
-            for _ in 0..<50 where waitpid(server.pid, &status, WNOHANG) == 0 { usleep(100_000) }
-            if kill(server.pid, 0) == 0 {
-                kill(server.pid, SIGKILL)
-                waitpid(server.pid, &status, 0)
-            }
+    private func stop() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<50 where waitpid(pid, &status, WNOHANG) == 0 { usleep(100_000) }
+        if kill(pid, 0) == 0 {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
         }
     }
 
