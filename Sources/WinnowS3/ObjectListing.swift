@@ -133,14 +133,12 @@ enum AddressList {
     /// The first entry of the file list at `path`, when it is one (a .txt, .csv or .lst file).
     static func firstEntry(of path: String) -> String? {
         let ext = (path as NSString).pathExtension.lowercased()
-        guard ["txt", "csv", "lst"].contains(ext), let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 1 << 16) else { return nil }
+        guard ["txt", "csv", "lst"].contains(ext), let data = RegularFile.contents(atPath: path, limit: 1 << 16) else { return nil }
         return entries(String(decoding: data, as: UTF8.self)).first
     }
 
     static func read(_ path: String) throws(S3Error) -> [S3Address] {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = RegularFile.contents(atPath: path), let text = String(validating: data, as: UTF8.self) else {
             throw .invalidAddress(path, "cannot read the file list (missing, unreadable or not UTF-8)")
         }
         var addresses: [S3Address] = []

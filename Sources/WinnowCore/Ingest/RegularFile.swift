@@ -82,8 +82,14 @@ enum FileError: Error, Equatable, CustomStringConvertible {
 /// takes more than the size the file had when opened (plus `slack` for a file being appended to).
 /// POSIX calls: Foundation's FileHandle.readToEnd cost about 1 ms a file (chunked reads into a
 /// growing Data, then a copy), as much as decoding a 640-px JPEG.
-enum RegularFile {
+public enum RegularFile {
     static let slack = 1 << 20
+
+    /// The bytes of the regular file at `path` (the first `limit` with one), or nil for a FIFO,
+    /// device or socket, a missing or unreadable file, or one over `maximumBytes`. Never blocks.
+    public static func contents(atPath path: String, limit: Int? = nil, maximumBytes: Int64 = .max) -> [UInt8]? {
+        try? read(path, limit: limit, maximumBytes: maximumBytes).get()
+    }
 
     /// The bytes of the regular file at `path`: the first `limit` bytes, or the whole file —
     /// refused unread when it is larger than `maximumBytes`.
