@@ -42,7 +42,7 @@ import Foundation
 /// global descriptor rates highly (blurred, small or heavily recompressed copies) — goes to
 /// SIFT, whose evidence decides. Measured (docs/benchmarks.md, "Copy detection"): set A recall
 /// at pair precision 0.99 as with SIFT on every pair (0.985 / 0.984 / 0.981 on seeds 0–2 with
-/// SIFT at 512 px; 0.986 / 0.987 / 0.988 at 384 px, the default since session 15); on set C
+/// SIFT at 512 px; 0.987 / 0.986 / 0.991 with the session-15 sides); on set C
 /// ORB settles 69,870 of 70,760 pairs and SIFT describes 949 of the 19,931 candidate images.
 public enum CopyVerification {
     /// Where verification runs and what it accepts.
