@@ -63,21 +63,7 @@ final class PostgresServer: Sendable {
         let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", tool] + arguments } ?? [tool] + arguments
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-pg-\(UUID().uuidString).log").path
         defer { unlink(log) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = argv.map { strdup($0) } + [nil]
-        defer { arguments.forEach { free($0) } }
-        var pid = pid_t()
-        guard posix_spawn(&pid, argv[0], &actions, nil, arguments, environ) == 0 else {
-            throw TestDataMissing("cannot start \(argv[0])")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let exited = TestFiles.exitStatus(of: try TestFiles.spawn(argv, log: log))
         return (exited, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 

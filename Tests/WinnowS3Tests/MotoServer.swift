@@ -38,7 +38,7 @@ final class MotoServer: Sendable {
         for _ in 0..<5 {
             let candidate = Int.random(in: 20_000...60_000)
             let log = folder.appendingPathComponent("server-\(candidate).log").path
-            let pid = try Self.spawn([executable, "-H", "127.0.0.1", "-p", "\(candidate)"], log: log,
+            let pid = try TestFiles.spawn([executable, "-H", "127.0.0.1", "-p", "\(candidate)"], log: log,
                                      environment: ["INITIAL_NO_AUTH_ACTION_COUNT=3"])
             if Self.waitUntilListening(candidate, pid: pid) {
                 (port, self.pid) = (candidate, pid)
@@ -103,35 +103,6 @@ final class MotoServer: Sendable {
         let result = try TestFiles.shell(venv.appendingPathComponent("python").path, ["-c", prelude + script])
         guard result.status == 0 else { throw TestDataMissing("boto3 script failed: \(result.output.suffix(2000))") }
         return result.output
-    }
-
-    private static func spawn(_ argv: [String], log: String, environment extra: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" } + extra
-        let arguments = argv.map { strdup($0) } + [nil]
-        let variables = environment.map { strdup($0) } + [nil]
-        defer { (arguments + variables).forEach { free($0) } }
-        // The test process blocks most signals on its threads: the server starts with none
-        // blocked and default handlers, so that SIGTERM stops it.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid = pid_t()
-        guard posix_spawn(&pid, argv[0], &actions, &attributes, arguments, variables) == 0 else {
-            throw TestDataMissing("cannot start \(argv[0])")
-        }
-        return pid
     }
 
     /// Polls the port until it accepts connections (up to 30 s), or the server exits.
