@@ -36,14 +36,7 @@ struct ClusterInitCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Attempts a job gets (a job that throws, or whose worker dies) before it is marked failed.")
     var maxAttempts = 3
 
-    @Option(parsing: .unconditional, help: "Analyse at most this many images (fastdup num_images).")
-    var numImages: Int?
-
-    @Option(help: "Only images whose path matches this regular expression (fastdup find_regex).")
-    var findRegex: String?
-
-    @Option(parsing: .unconditional, help: "Skip files smaller than this many bytes (fastdup min_file_size).")
-    var minFileSize: Int64 = 0
+    @OptionGroup var selection: InputSelectionOptions
 
     @Option(parsing: .unconditional, help: "Decode threads per worker (default: each worker's cores; `winnow worker --threads` overrides).")
     var threads: Int?
@@ -56,15 +49,14 @@ struct ClusterInitCommand: AsyncParsableCommand {
         if inputs.isEmpty { throw ValidationError("give at least one input folder, file list or archive") }
         try OptionRange.check("--shard-size", shardSize, in: 1...10_000_000)
         try OptionRange.check("--max-attempts", maxAttempts, in: 1...100)
-        try OptionRange.check("--num-images", numImages, atLeast: 0)
-        try OptionRange.check("--min-file-size", minFileSize, atLeast: 0)
         try OptionRange.check("--threads", threads, in: 1...1024)
     }
 
     func run() async throws {
         var configuration = RunConfiguration(
             inputs: inputs, workDirectory: "",
-            ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize),
+            ingest: IngestOptions(maximumCount: selection.numImages, findRegex: selection.findRegex,
+                                  minimumFileSize: selection.minFileSize),
             quality: thresholds.thresholds, embedding: .none, decodeLimits: limits.limits)
         if let threads { configuration.workers = threads }
         let plan = ClusterPlan(address: try database.address, storage: storage, configuration: configuration,

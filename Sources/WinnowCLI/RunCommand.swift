@@ -36,14 +36,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where results are written (created if missing).")
     var workDir = "winnow_work"
 
-    @Option(parsing: .unconditional, help: "Analyse at most this many images (fastdup num_images).")
-    var numImages: Int?
-
-    @Option(help: "Only images whose path matches this regular expression (fastdup find_regex).")
-    var findRegex: String?
-
-    @Option(parsing: .unconditional, help: "Skip files smaller than this many bytes (fastdup min_file_size).")
-    var minFileSize: Int64 = 0
+    @OptionGroup var selection: InputSelectionOptions
 
     @Option(parsing: .unconditional, help: "Start at this position of the sorted file list (fastdup min_offset).")
     var minOffset = 0
@@ -95,8 +88,6 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input folder, file list or archive") }
-        try OptionRange.check("--num-images", numImages, atLeast: 0)
-        try OptionRange.check("--min-file-size", minFileSize, atLeast: 0)
         try OptionRange.check("--min-offset", minOffset, atLeast: 0)
         try OptionRange.check("--max-offset", maxOffset, atLeast: minOffset)
         try OptionRange.check("--threads", threads, in: 1...max(1024, ProcessInfo.processInfo.activeProcessorCount))
@@ -130,7 +121,8 @@ struct RunCommand: ParsableCommand {
     private func runConfiguration(embedding: EmbeddingChoice) -> RunConfiguration {
         RunConfiguration(
             inputs: inputs, workDirectory: workDir,
-            ingest: IngestOptions(maximumCount: numImages, findRegex: findRegex, minimumFileSize: minFileSize,
+            ingest: IngestOptions(maximumCount: selection.numImages, findRegex: selection.findRegex,
+                                  minimumFileSize: selection.minFileSize,
                                   minimumOffset: minOffset, maximumOffset: maxOffset, videoSampling: video.sampling),
             quality: thresholds.thresholds, workers: threads, embedding: embedding,
             crop: boundingBox.flatMap(CropBox.init(parsing:)), exportNumPy: embeddings.exportNpy,
