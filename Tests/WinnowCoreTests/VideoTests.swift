@@ -120,6 +120,9 @@ enum VideoFixtures {
         // A second run reuses every frame.
         let again = try Run(configuration: configuration).execute()
         #expect(again.processedThisRun == 0 && again.valid == 24)
+        // Clean never moves a video for one of its frames.
+        let removed = try CleanPlan.make(workDirectory: work, groups: [.exact]).removed
+        #expect(removed.count == 10 && removed.allSatisfy { $0.location == nil }, "\(removed.map(\.location))")
     }
 
     /// The frames of pan.mp4 with a near duplicate (similarity > 0.99) among repeated.mkv's.
