@@ -356,6 +356,10 @@ enum VideoFixtures {
         let fits = try Ingestor(archiveVideos: ArchiveVideoFolder(workDirectory: work, maximumFileBytes: size))
             .ingest([archive.path, zips.path])
         #expect(try fits.sources.count == 6 && fits.missing.isEmpty && Self.extracted(work).count == 1, "\(fits.sources.map(\.id))")
+        // A lower limit on a later run refuses the member even though an earlier run extracted it.
+        let refused = try Ingestor(archiveVideos: ArchiveVideoFolder(workDirectory: work, maximumFileBytes: size - 1))
+            .ingest([archive.path])
+        #expect(try refused.sources.isEmpty && refused.missing.count == 1 && Self.extracted(work).isEmpty)
         let unread = try Ingestor().ingest([archive.path])
         #expect(unread.sources.isEmpty && unread.missing.first?.problem.message.hasSuffix("(extract it first)") == true)
     }

@@ -4,8 +4,8 @@ import Foundation
 /// on disk: one file per member in a folder of the work_dir, never named by the member's path
 /// (which may be `../x.mp4`, absolute, very long or not UTF-8) but by hashes of it and of the
 /// archive: `<archive path and member>-<archive size and mtime>.<extension>`. A later run
-/// reuses a file whose archive is unchanged and whose size is the member's; a changed archive's
-/// member is extracted anew, and its earlier file removed.
+/// reuses a file whose archive is unchanged and whose size is the member's (within
+/// `maximumFileBytes`); a changed archive's member is extracted anew, and its earlier file removed.
 public struct ArchiveVideoFolder: Sendable {
     /// The folder's name in the work_dir.
     public static let name = "archive_videos"
@@ -32,7 +32,8 @@ public struct ArchiveVideoFolder: Sendable {
             let stem = Self.hash(archivePath + "\0" + member.path) + "-"
             let file = url.appendingPathComponent(stem + version + "." + (member.path as NSString).pathExtension.lowercased()).path
             files[member.path] = .success(file)
-            if case .success(let found) = FileStatus.of(file), found.kind == .regular, found.byteCount == member.byteCount { continue }
+            if member.byteCount <= maximumFileBytes, case .success(let found) = FileStatus.of(file), found.kind == .regular,
+               found.byteCount == member.byteCount { continue }
             wanted[member.path] = file
             for name in earlier[Substring(stem)] ?? [] { unlink(url.appendingPathComponent(name).path) }
         }
