@@ -360,6 +360,10 @@ enum VideoFixtures {
         let refused = try Ingestor(archiveVideos: ArchiveVideoFolder(workDirectory: work, maximumFileBytes: size - 1))
             .ingest([archive.path])
         #expect(try refused.sources.isEmpty && refused.missing.count == 1 && Self.extracted(work).isEmpty)
+        // Past the bytes extraction may take on disk: one row, nothing left behind.
+        let full = try Ingestor(archiveVideos: ArchiveVideoFolder(workDirectory: work, diskLimit: Int(size) - 1)).ingest([archive.path])
+        #expect(full.missing.first?.problem.message.hasPrefix("big.zip/pan.mp4: not extracted: ") == true, "\(full.missing)")
+        #expect(try full.sources.isEmpty && full.missing.count == 1 && Self.extracted(work).isEmpty)
         let unread = try Ingestor().ingest([archive.path])
         #expect(unread.sources.isEmpty && unread.missing.first?.problem.message.hasSuffix("(extract it first)") == true)
     }

@@ -122,8 +122,8 @@ struct ArchiveReader: Sendable {
     }
 
     private func noRoom(_ name: String, _ allowance: DiskAllowance) -> InvalidSample {
-        InvalidSample(.unreadable, "\(name): not extracted: the extracted videos would take more than "
-                      + "\(allowance.limit) bytes (half the disk's free space)")
+        InvalidSample(.unreadable, "\(name): not extracted: the videos extracted from archives in one run may take "
+                      + "\(allowance.limit) bytes of disk at most")
     }
 
     /// `what` ends in "is" ("of 2147483648 bytes is"): a member over the size limit.

@@ -12,11 +12,13 @@ public struct ArchiveVideoFolder: Sendable {
     public var url: URL
     /// Members larger than this (uncompressed) are not extracted (`--max-file-bytes`).
     public var maximumFileBytes: Int64
+    /// Bytes the videos extracted in one run may take (nil: half the free space of the disk).
+    public var diskLimit: Int?
 
     /// The folder of the work_dir at `workDirectory`.
-    public init(workDirectory: URL, maximumFileBytes: Int64 = DecodeLimits.defaultMaximumFileBytes) {
+    public init(workDirectory: URL, maximumFileBytes: Int64 = DecodeLimits.defaultMaximumFileBytes, diskLimit: Int? = nil) {
         url = workDirectory.appendingPathComponent(Self.name)
-        self.maximumFileBytes = maximumFileBytes
+        (self.maximumFileBytes, self.diskLimit) = (maximumFileBytes, diskLimit)
     }
 
     /// The files holding `members` (video members of the archive at `archive`, whose status is
@@ -52,8 +54,10 @@ public struct ArchiveVideoFolder: Sendable {
         return files
     }
 
-    /// Bytes extraction may write in one run: half the free space of the disk holding the work_dir.
+    /// Bytes extraction may write in one run: `diskLimit`, else half the free space of the disk
+    /// holding the work_dir.
     func allowance() -> DiskAllowance {
+        if let diskLimit { return DiskAllowance(limit: diskLimit) }
         var folder = url
         while !FileManager.default.fileExists(atPath: folder.path), folder.pathComponents.count > 1 {
             folder.deleteLastPathComponent()
