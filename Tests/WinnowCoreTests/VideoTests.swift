@@ -42,6 +42,29 @@ enum VideoFixtures {
         try data.prefix(Int(Double(data.count) * fraction)).write(to: out)
         return out
     }
+
+    /// A new folder `name` in `parent`.
+    static func folder(_ name: String, in parent: URL) throws -> URL {
+        let url = parent.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A tar archive at `archive` holding each file of `members` under its member name, taken
+    /// as given (`../x`, absolute, bytes that are not UTF-8 written as `\xff`), as Python's
+    /// `tarfile` writes them (GNU tar strips such names).
+    static func tar(_ archive: URL, _ members: [(name: String, file: URL)]) throws {
+        let script = """
+            import sys, tarfile
+            with tarfile.open(sys.argv[1], "w", encoding="utf-8", errors="surrogateescape") as archive:
+                for name, path in zip(sys.argv[2::2], sys.argv[3::2]):
+                    info = archive.gettarinfo(path)
+                    info.name = name.encode("latin-1").decode("unicode_escape").encode("latin-1").decode("utf-8", "surrogateescape")
+                    with open(path, "rb") as data: archive.addfile(info, data)
+            """
+        let made = try TestData.shell("python3", ["-c", script, archive.path] + members.flatMap { [$0.name, $0.file.path] })
+        guard made.status == 0 else { throw TestDataMissing("python3 tarfile failed: \(made.output)") }
+    }
 }
 
 @Suite(.serialized) struct VideoTests {
@@ -81,20 +104,7 @@ enum VideoFixtures {
         // video's frames are all alike (1 group of 5).
         #expect(summary.exactDuplicateFiles == 6 + 4 && summary.exactDuplicateGroups == 6 + 1)
         // Across videos: each frame of pan.mp4 is a near duplicate of the repeated clip's.
-        let index = Dictionary(uniqueKeysWithValues: try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
-            .map { ($0["index"] ?? "", URL(fileURLWithPath: $0["filename"] ?? "").lastPathComponent) })
-        let crossPairs = try TestData.readCSV(work.appendingPathComponent("similarity.csv")).filter { pair in
-            let names = [index[pair["from"] ?? ""] ?? "", index[pair["to"] ?? ""] ?? ""]
-            return names.contains { $0.hasPrefix("pan.mp4#") } && names.contains { $0.hasPrefix("repeated.mkv#") }
-                && Double(pair["distance"] ?? "") ?? 0 > 0.99
-        }
-        var panFrames = Set<String>()
-        for pair in crossPairs {
-            for end in [pair["from"], pair["to"]] {
-                if let name = index[end ?? ""], name.hasPrefix("pan.mp4#") { panFrames.insert(name) }
-            }
-        }
-        #expect(panFrames.count == 6)
+        #expect(try Self.panFramesAlikeInRepeated(work).count == 6)
         let rows = try TestData.readCSV(work.appendingPathComponent("videos.csv"))
         let byVideo = Dictionary(uniqueKeysWithValues: rows.map { (URL(fileURLWithPath: $0["video"] ?? "").lastPathComponent, $0) })
         #expect(byVideo["pan.mp4"]?["frames"] == "6" && byVideo["pan.mp4"]?["duplicate_frames"] == "6")
@@ -110,6 +120,27 @@ enum VideoFixtures {
         // A second run reuses every frame.
         let again = try Run(configuration: configuration).execute()
         #expect(again.processedThisRun == 0 && again.valid == 24)
+        // Clean never moves a video for one of its frames.
+        let removed = try CleanPlan.make(workDirectory: work, groups: [.exact]).removed
+        #expect(removed.count == 10 && removed.allSatisfy { $0.location == nil }, "\(removed.map(\.location))")
+    }
+
+    /// The frames of pan.mp4 with a near duplicate (similarity > 0.99) among repeated.mkv's.
+    private static func panFramesAlikeInRepeated(_ work: URL) throws -> Set<String> {
+        let index = Dictionary(uniqueKeysWithValues: try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+            .map { ($0["index"] ?? "", URL(fileURLWithPath: $0["filename"] ?? "").lastPathComponent) })
+        let crossPairs = try TestData.readCSV(work.appendingPathComponent("similarity.csv")).filter { pair in
+            let names = [index[pair["from"] ?? ""] ?? "", index[pair["to"] ?? ""] ?? ""]
+            return names.contains { $0.hasPrefix("pan.mp4#") } && names.contains { $0.hasPrefix("repeated.mkv#") }
+                && Double(pair["distance"] ?? "") ?? 0 > 0.99
+        }
+        var panFrames = Set<String>()
+        for pair in crossPairs {
+            for end in [pair["from"], pair["to"]] {
+                if let name = index[end ?? ""], name.hasPrefix("pan.mp4#") { panFrames.insert(name) }
+            }
+        }
+        return panFrames
     }
 
     @Test func brokenVideosGiveTheirFramesSoFarAndOneInvalidRowEach() throws {
@@ -138,7 +169,7 @@ enum VideoFixtures {
                                uniquingKeysWith: { a, b in a + "+" + b })
         #expect(codes == ["cut.mkv": "ERROR_TRUNCATED_IMAGE", "cut.mp4": "ERROR_CORRUPT_IMAGE", "audio.mp4": "ERROR_UNSUPPORTED_FORMAT",
                           "huge.mkv": "ERROR_UNSUPPORTED_FORMAT", "empty.mov": "ERROR_UNSUPPORTED_FORMAT",
-                          "notes.avi": "ERROR_CORRUPT_IMAGE", "pan.mp4": "ERROR_UNSUPPORTED_FORMAT"])
+                          "notes.avi": "ERROR_CORRUPT_IMAGE"])
         #expect(bad.allSatisfy { row in
             let reason = row["reason"] ?? ""
             return !reason.isEmpty && !reason.contains("\n") && reason.contains(URL(fileURLWithPath: row["filename"] ?? "").lastPathComponent)
@@ -147,7 +178,8 @@ enum VideoFixtures {
         // The truncated Matroska file keeps the frames before the cut (4 s of its 12).
         let cutFrames = summary.videos?.first { $0.video.hasSuffix("cut.mkv") }?.frames ?? 0
         #expect(cutFrames >= 2 && cutFrames < 12)
-        #expect(summary.valid == cutFrames + 1 && summary.invalid == 7)
+        // The video inside clips.zip is read like the others.
+        #expect(summary.valid == cutFrames + 1 + 6 && summary.invalid == 6)
     }
 
     @Test func keyframesAreDecodedOnTheirOwnToTheSamePixels() throws {
@@ -204,5 +236,135 @@ enum VideoFixtures {
             let refused = try TestData.shell(TestData.winnowExecutable.path, ["run", folder.path, "--work-dir", work.path] + arguments)
             #expect(refused.status == 64, "\(arguments): \(refused.output)")
         }
+    }
+
+    // MARK: - Videos inside archives
+
+    /// The files extracted from archives in `work`, by name, each with its inode and mtime.
+    private static func extracted(_ work: URL) throws -> [String: String] {
+        let folder = work.appendingPathComponent(ArchiveVideoFolder.name)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return try Dictionary(uniqueKeysWithValues: names.map { name in
+            let status = try FileStatus.of(folder.appendingPathComponent(name).path).get()
+            return (name, "\(status.identity.inode) \(status.modificationTime)")
+        })
+    }
+
+    /// Every regular file under `folder`, by path.
+    private static func files(under folder: URL) -> Set<String> {
+        let manager = FileManager.default
+        let paths = (manager.enumerator(atPath: folder.path)?.allObjects as? [String] ?? []).map { folder.path + "/" + $0 }
+        return Set(paths.filter { path in
+            var isFolder: ObjCBool = false
+            return manager.fileExists(atPath: path, isDirectory: &isFolder) && !isFolder.boolValue
+        })
+    }
+
+    @Test func videosInArchivesGiveFramesNamedByTheMemberExtractedOnce() throws {
+        let folder = try TestData.temporaryDirectory()
+        let made = try VideoFixtures.folder("made", in: folder)
+        let pan = try VideoFixtures.pan(in: made)
+        _ = try VideoFixtures.repeated(pan, in: made)
+        _ = try TestData.photoFixtures(in: made, names: ["chelsea"])
+        let archive = folder.appendingPathComponent("clips.tar.gz")
+        let tarred = try TestData.shell("tar", ["-czf", archive.path, "-C", made.path, "pan.mp4", "repeated.mkv", "chelsea.jpg"])
+        #expect(tarred.status == 0, "\(tarred.output)")
+        let work = folder.appendingPathComponent("work")
+        let configuration = RunConfiguration(inputs: [archive.path], workDirectory: work.path, embedding: .copyDescriptor)
+        let summary = try Run(configuration: configuration).execute()
+        #expect(summary.valid == 6 + 12 + 1 && summary.invalid == 0)
+        let features = work.appendingPathComponent("atrain_features.dat.csv")
+        let names = try TestData.readCSV(features).compactMap { $0["filename"] }
+        #expect(names.contains(archive.path + "/pan.mp4#t=5.000") && names.contains(archive.path + "/repeated.mkv#t=11.000"))
+        #expect(names.contains(archive.path + "/chelsea.jpg") && !names.contains { $0.contains(ArchiveVideoFolder.name) })
+        #expect(try Self.panFramesAlikeInRepeated(work).count == 6)
+        let videos = try TestData.readCSV(work.appendingPathComponent("videos.csv")).compactMap { $0["video"] }
+        #expect(videos == [archive.path + "/pan.mp4", archive.path + "/repeated.mkv"])
+        #expect(summary.videos?.map(\.video) == videos)
+        // Thumbnails and galleries read the frames from the extracted files.
+        let ids = try Catalog(url: work.appendingPathComponent(Catalog.fileName)).sampleIDs()
+        let thumbnail = try ThumbnailStore(workDirectory: work).thumbnail(of: try #require(ids["clips.tar.gz/pan.mp4#t=2.000"]))
+        #expect(try ImageDecoder().decode([UInt8](Data(contentsOf: thumbnail))).originalWidth == 160)
+        var gallery = GalleryWriter(workDirectory: work, options: GalleryOptions(kind: .duplicates))
+        let page = try #require(try gallery.write().first)
+        let shown = try GalleryTests.cards(page.url).flatMap(GalleryTests.images).compactMap { $0["filename"] as? String }
+        #expect(gallery.warnings.isEmpty && shown.contains { $0.hasPrefix(archive.path + "/pan.mp4#t=") }, "\(gallery.warnings)")
+        // A second run reuses the extracted files (not written again) and gives the same rows.
+        let first = try Self.extracted(work)
+        #expect(first.count == 2)
+        let again = try Run(configuration: configuration).execute()
+        #expect(again.processedThisRun == 0 && again.valid == summary.valid && again.invalid == 0)
+        #expect(try Self.extracted(work) == first, "the extracted videos were written again")
+        #expect(try TestData.readCSV(features).compactMap { $0["filename"] } == names)
+        // A changed archive's videos are extracted anew, and the earlier files removed.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: archive.path)
+        let changed = try Run(configuration: configuration).execute()
+        let second = try Self.extracted(work)
+        #expect(second.count == 2 && Set(second.keys).isDisjoint(with: first.keys) && changed.valid == summary.valid)
+    }
+
+    @Test func hostileAndBrokenVideoMembersStayInTheWorkDirAndGiveOneRowEach() throws {
+        let folder = try TestData.temporaryDirectory()
+        let made = try VideoFixtures.folder("made", in: folder)
+        let pan = try VideoFixtures.pan(in: made)
+        let cut = try VideoFixtures.truncated(try VideoFixtures.repeated(pan, in: made), fraction: 0.4, as: "cut.mkv", in: made)
+        let archive = folder.appendingPathComponent("hostile.tar")
+        let long = String(repeating: "long/", count: 60) + "clip.mp4"
+        let absolute = folder.appendingPathComponent("absolute.mp4").path
+        try VideoFixtures.tar(archive, [("../../escape.mp4", pan), (absolute, pan), ("\\xff\\xfe.mp4", pan), (long, pan),
+                                        ("broken/cut.mkv", cut)])
+        let before = Self.files(under: folder)
+        let work = folder.appendingPathComponent("deep/work")
+        let summary = try Run(configuration: RunConfiguration(inputs: [archive.path], workDirectory: work.path)).execute()
+        let written = Self.files(under: folder).subtracting(before)
+        #expect(!written.isEmpty && written.allSatisfy { $0.hasPrefix(work.path + "/") }, "\(written)")
+        #expect(try Self.extracted(work).count == 5)
+        let ids = try Catalog(url: work.appendingPathComponent(Catalog.fileName)).sampleIDs().keys
+        for name in ["../../escape.mp4", absolute, long] {
+            #expect(ids.contains("hostile.tar/\(name)#t=5.000"), "\(name)")
+        }
+        #expect(ids.filter { $0.hasSuffix(".mp4#t=5.000") }.count == 4)
+        // The truncated member: its frames before the cut, and one row naming it.
+        let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
+        #expect(bad.count == 1 && bad.first?["filename"] == archive.path + "/broken/cut.mkv")
+        #expect(bad.first?["error_code"] == "ERROR_TRUNCATED_IMAGE")
+        let reason = bad.first?["reason"] ?? ""
+        #expect(reason.contains("hostile.tar/broken/cut.mkv") && !reason.contains(ArchiveVideoFolder.name), "\(reason)")
+        let cutFrames = summary.videos?.first { $0.video.hasSuffix("hostile.tar/broken/cut.mkv") }?.frames ?? 0
+        #expect(cutFrames >= 2 && cutFrames < 12 && summary.valid == 4 * 6 + cutFrames && summary.invalid == 1)
+    }
+
+    @Test func aVideoMemberOverTheSizeLimitIsOneRowAndIsNotExtracted() throws {
+        let folder = try TestData.temporaryDirectory()
+        let pan = try VideoFixtures.pan(in: folder)
+        let zips = try VideoFixtures.folder("zips", in: folder)
+        let archive = zips.appendingPathComponent("big.zip")
+        let zipped = try TestData.shell("zip", ["-q", "-j", archive.path, pan.path])
+        #expect(zipped.status == 0, "\(zipped.output)")
+        let size = try FileStatus.of(pan.path).get().byteCount
+        let work = folder.appendingPathComponent("work")
+        let limits = DecodeLimits(maximumFileBytes: size - 1)
+        let summary = try Run(configuration: RunConfiguration(inputs: [archive.path], workDirectory: work.path,
+                                                              decodeLimits: limits)).execute()
+        #expect(summary.valid == 0 && summary.invalid == 1)
+        let bad = try TestData.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
+        #expect(bad.first?["filename"] == archive.path + "/pan.mp4" && bad.first?["error_code"] == "ERROR_UNSUPPORTED_FORMAT")
+        #expect(bad.first?["reason"]?.hasPrefix("big.zip/pan.mp4: archive member of \(size) bytes") == true, "\(bad)")
+        #expect(try Self.extracted(work).isEmpty)
+        // At the limit it is extracted, once, and its frames are listed once however many
+        // paths reach the archive; without a work_dir to extract to it is one row.
+        let fits = try Ingestor(archiveVideos: ArchiveVideoFolder(workDirectory: work, maximumFileBytes: size))
+            .ingest([archive.path, zips.path])
+        #expect(try fits.sources.count == 6 && fits.missing.isEmpty && Self.extracted(work).count == 1, "\(fits.sources.map(\.id))")
+        // A lower limit on a later run refuses the member even though an earlier run extracted it.
+        let refused = try Ingestor(archiveVideos: ArchiveVideoFolder(workDirectory: work, maximumFileBytes: size - 1))
+            .ingest([archive.path])
+        #expect(try refused.sources.isEmpty && refused.missing.count == 1 && Self.extracted(work).isEmpty)
+        // Past the bytes extraction may take on disk: one row, nothing left behind.
+        let full = try Ingestor(archiveVideos: ArchiveVideoFolder(workDirectory: work, diskLimit: Int(size) - 1)).ingest([archive.path])
+        #expect(full.missing.first?.problem.message.hasPrefix("big.zip/pan.mp4: not extracted: ") == true, "\(full.missing)")
+        #expect(try full.sources.isEmpty && full.missing.count == 1 && Self.extracted(work).isEmpty)
+        let unread = try Ingestor().ingest([archive.path])
+        #expect(unread.sources.isEmpty && unread.missing.first?.problem.message.hasSuffix("(extract it first)") == true)
     }
 }

@@ -28,7 +28,7 @@ public struct CleanPlan: Sendable {
         /// The sample id (path relative to its input).
         public var path: String
         public var filename: String
-        /// Absolute path of the file; nil for archive members, which cannot be moved.
+        /// Absolute path of the file; nil for archive members and video frames, which cannot be moved.
         public var location: String?
         public var pixels: Int
         public var sharpness: Double
@@ -83,14 +83,14 @@ public struct CleanPlan: Sendable {
     private static func catalogMembers(in catalog: Catalog) throws -> [Int64: Member] {
         var members: [Int64: Member] = [:]
         for row in try catalog.query("""
-            SELECT s.id, s.path, s.filename, s.location, s.file_size, s.mtime, s.content_hash, s.width, s.height, t.sharpness
+            SELECT s.id, s.path, s.filename, s.location, s.frame_pts, s.file_size, s.mtime, s.content_hash, s.width, s.height, t.sharpness
             FROM samples s LEFT JOIN stats t ON t.sample_id = s.id
             WHERE s.listed = 1 OR s.id IN (SELECT sample_id FROM exact_duplicates UNION SELECT first_id FROM exact_duplicates
                                            UNION SELECT sample_id FROM scores)
             """) {
             guard let id = Int64(row["id"] ?? "") else { continue }
             members[id] = Member(id: id, path: row["path"] ?? "", filename: row["filename"] ?? "",
-                                 location: (row["location"] ?? "").isEmpty ? nil : row["location"],
+                                 location: (row["location"] ?? "").isEmpty || row["frame_pts"]?.isEmpty == false ? nil : row["location"],
                                  pixels: (Int(row["width"] ?? "") ?? 0) * (Int(row["height"] ?? "") ?? 0),
                                  sharpness: Double(row["sharpness"] ?? "") ?? 0, fileSize: Int64(row["file_size"] ?? "") ?? 0,
                                  modificationTime: Double(row["mtime"] ?? "") ?? 0,

@@ -22,7 +22,7 @@ public enum Quarantine {
         /// File and one-line reason for each image that could not be moved (or restored).
         public var failed: [(String, String)] = []
         /// File and one-line reason for each image left in place on purpose: it (or its group's
-        /// kept file) changed since the run, or it is inside an archive.
+        /// kept file) changed since the run, or it is inside an archive or a frame of a video.
         public var skipped: [(String, String)] = []
         public static func == (a: Report, b: Report) -> Bool {
             a.moved == b.moved && a.failed.map { [$0.0, $0.1] } == b.failed.map { [$0.0, $0.1] }
@@ -38,7 +38,7 @@ public enum Quarantine {
         var report = Report()
         for (member, keeper) in plan.removals {
             guard let source = member.location else {
-                report.skipped.append((member.filename, "inside an archive: not moved"))
+                report.skipped.append((member.filename, "inside an archive or a video: not moved"))
                 continue
             }
             if let change = change(of: member) {

@@ -15,8 +15,8 @@ struct ArchiveError: Error {
     var message: String
 }
 
-/// Streams the members of tar, tar.gz / tgz and zip archives with libarchive, without
-/// extracting them to disk. Members are read in archive order, one pass per call.
+/// Streams the members of tar, tar.gz / tgz and zip archives with libarchive: into memory, or
+/// (videos) copied to files. Members are read in archive order, one pass per call.
 struct ArchiveReader: Sendable {
     let url: URL
     /// Members larger than this (uncompressed) are refused, never inflated whole.
@@ -49,29 +49,81 @@ struct ArchiveReader: Sendable {
         }
     }
 
-    /// Reads the current member in chunks, never beyond `maximumFileBytes` and never
-    /// allocating more than the bytes actually read (the header's size may lie).
-    private func readMember(_ archive: OpaquePointer, path: String, declaredSize: Int64) -> Result<[UInt8], InvalidSample> {
+    /// Copies the members named in `wanted` (member path → destination file) in archive order,
+    /// streamed in chunks, each to a temporary name renamed into place once whole. Every byte
+    /// written past a member's declared size is claimed from `allowance` first. Returns why each
+    /// member that was not copied could not be.
+    func copyMembers(_ wanted: [String: String], allowance: DiskAllowance) throws(ArchiveError) -> [String: InvalidSample] {
+        var left = wanted, problems: [String: InvalidSample] = [:]
+        try forEachEntry { archive, path, size, _ in
+            guard let destination = left.removeValue(forKey: path) else { return true }
+            problems[path] = copyMember(archive, path: path, declaredSize: size, to: destination, allowance: allowance)
+            return !left.isEmpty
+        }
+        for path in left.keys { problems[path] = InvalidSample(.unreadable, "\(url.lastPathComponent)/\(path): not found in the archive") }
+        return problems
+    }
+
+    private func copyMember(_ archive: OpaquePointer, path: String, declaredSize: Int64, to destination: String,
+                            allowance: DiskAllowance) -> InvalidSample? {
         let name = "\(url.lastPathComponent)/\(path)"
-        if declaredSize > maximumFileBytes { return .failure(tooLarge(name, "of \(declaredSize) bytes is")) }
+        if declaredSize > maximumFileBytes { return tooLarge(name, "of \(declaredSize) bytes is") }
+        guard allowance.claim(Int(max(0, declaredSize))) else { return noRoom(name, allowance) }
+        let temporary = "\(destination).\(getpid()).part"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { return InvalidSample(.unreadable, "\(name): cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        var written: Int64 = 0
+        var problem = streamMember(archive, name: name, declaredSize: declaredSize) { chunk in
+            written += Int64(chunk.count)
+            if written > declaredSize, !allowance.claim(chunk.count) { return noRoom(name, allowance) }
+            return writeAll(descriptor, chunk) ? nil : InvalidSample(.unreadable, "\(name): cannot write \(temporary): "
+                                                                    + String(cString: strerror(errno)))
+        }
+        close(descriptor)
+        if problem == nil, rename(temporary, destination) != 0 {
+            problem = InvalidSample(.unreadable, "\(name): cannot rename \(temporary): \(String(cString: strerror(errno)))")
+        }
+        if problem != nil { unlink(temporary) }
+        return problem
+    }
+
+    /// Reads the current member whole, never allocating more than the bytes actually read (the
+    /// header's size may lie).
+    private func readMember(_ archive: OpaquePointer, path: String, declaredSize: Int64) -> Result<[UInt8], InvalidSample> {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(min(max(0, declaredSize), 1 << 24)))
+        let problem = streamMember(archive, name: "\(url.lastPathComponent)/\(path)", declaredSize: declaredSize) { chunk in
+            bytes += chunk
+            return nil
+        }
+        return problem.map { .failure($0) } ?? .success(bytes)
+    }
+
+    /// Hands the current member's bytes to `take` in chunks, never beyond `maximumFileBytes`;
+    /// the first problem (`take`'s own, a read error, a member ending short of its header's
+    /// size) stops it and is returned.
+    private func streamMember(_ archive: OpaquePointer, name: String, declaredSize: Int64,
+                              _ take: (UnsafeRawBufferPointer) -> InvalidSample?) -> InvalidSample? {
+        if declaredSize > maximumFileBytes { return tooLarge(name, "of \(declaredSize) bytes is") }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var total: Int64 = 0
         while true {
             let got = chunk.withUnsafeMutableBytes { buffer in
                 buffer.baseAddress.map { archive_read_data(archive, $0, buffer.count) } ?? -1
             }
-            if got < 0 { return .failure(InvalidSample(.unreadable, "\(name): \(libarchiveMessage(archive))")) }
+            if got < 0 { return InvalidSample(.unreadable, "\(name): \(libarchiveMessage(archive))") }
             if got == 0 { break }
-            if Int64(bytes.count + got) > maximumFileBytes {
-                return .failure(tooLarge(name, "inflates to more bytes than its header says, and is"))
-            }
-            bytes += chunk.prefix(got)
+            total += Int64(got)
+            if total > maximumFileBytes { return tooLarge(name, "inflates to more bytes than its header says, and is") }
+            if let problem = chunk.withUnsafeBytes({ take(UnsafeRawBufferPointer(rebasing: $0.prefix(got))) }) { return problem }
         }
-        if Int64(bytes.count) < declaredSize {
-            return .failure(InvalidSample(.unreadable, "\(name): archive ends after \(bytes.count) of \(declaredSize) bytes"))
-        }
-        return .success(bytes)
+        if total < declaredSize { return InvalidSample(.unreadable, "\(name): archive ends after \(total) of \(declaredSize) bytes") }
+        return nil
+    }
+
+    private func noRoom(_ name: String, _ allowance: DiskAllowance) -> InvalidSample {
+        InvalidSample(.unreadable, "\(name): not extracted: the videos extracted from archives in one run may take "
+                      + "\(allowance.limit) bytes of disk at most")
     }
 
     /// `what` ends in "is" ("of 2147483648 bytes is"): a member over the size limit.
@@ -117,4 +169,17 @@ struct ArchiveReader: Sendable {
 private func libarchiveMessage(_ archive: OpaquePointer) -> String {
     guard let text = archive_error_string(archive) else { return "unknown libarchive error" }
     return oneLine(String(cString: text))
+}
+
+/// Writes all of `bytes` to `descriptor` (retrying short writes and EINTR); false on failure.
+private func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+        guard let base = bytes.baseAddress else { return false }
+        let done = write(descriptor, base + offset, bytes.count - offset)
+        if done < 0 && errno == EINTR { continue }
+        guard done > 0 else { return false }
+        offset += done
+    }
+    return true
 }

@@ -103,14 +103,19 @@ public struct Ingestor: Sendable {
     /// Folders never descended into (the work_dir when it sits inside an input); an input that
     /// is one of them or lies inside one is refused.
     public var excludedFolders: [URL]
+    /// Where video members of archives are extracted to be read (nil: each is an
+    /// `UNSUPPORTED_FORMAT` row).
+    public var archiveVideos: ArchiveVideoFolder?
 
-    public init(options: IngestOptions = IngestOptions(), excludedFolders: [URL] = []) {
+    public init(options: IngestOptions = IngestOptions(), excludedFolders: [URL] = [], archiveVideos: ArchiveVideoFolder? = nil) {
         self.options = options
         self.excludedFolders = excludedFolders
+        self.archiveVideos = archiveVideos
     }
 
     public func ingest(_ inputs: [String]) throws(IngestError) -> IngestResult {
-        var ingestion = Ingestion(excludedFolders: excludedFolders, videoSampling: options.videoSampling ?? .standard)
+        var ingestion = Ingestion(excludedFolders: excludedFolders, videoSampling: options.videoSampling ?? .standard,
+                                  archiveVideos: archiveVideos)
         for (input, prefix) in zip(inputs, Self.idPrefixes(for: inputs)) {
             try ingestion.add(input: input, idPrefix: prefix)
         }

@@ -16,7 +16,8 @@ struct Ingestion {
     private enum Key: Hashable {
         case file(FileKey)
         case member(archive: FileKey, path: String)
-        case frame(video: FileKey, timestamp: Int64)
+        /// A frame of a video: a file (`.file`) or an archive member (`.member`).
+        indirect case frame(video: Key, timestamp: Int64)
         case absent(path: String)
     }
 
@@ -40,9 +41,12 @@ struct Ingestion {
     private var skipped: [SkippedEntry] = []
     private var nonImages = Set<Key>()
     private let videoSampling: VideoSampling
+    /// Where video members of archives are extracted (nil: each is an invalid row).
+    private let archiveVideos: ArchiveVideoFolder?
+    private var extractionAllowance: DiskAllowance?
 
-    init(excludedFolders: [URL], videoSampling: VideoSampling = .standard) {
-        self.videoSampling = videoSampling
+    init(excludedFolders: [URL], videoSampling: VideoSampling = .standard, archiveVideos: ArchiveVideoFolder? = nil) {
+        (self.videoSampling, self.archiveVideos) = (videoSampling, archiveVideos)
         let paths = excludedFolders.map { $0.standardizedFileURL.path }
         excludedPaths = paths.compactMap(realPath)
         excludedIdentities = Set(paths.compactMap { try? FileStatus.of($0).get().identity })
@@ -60,7 +64,7 @@ struct Ingestion {
         case .directory:
             try walk(url.path, identity: status.identity, input: input, idPrefix: idPrefix)
         case .regular where isArchiveName(name):
-            try addArchive(url, key: FileKey(path: url.path, status: status), id: idPrefix + name)
+            try addArchive(url, status: status, id: idPrefix + name)
         case .regular where isFileListName(url):
             try readList(url)
         case .other where isArchiveName(name) || isFileListName(url):
@@ -79,7 +83,7 @@ struct Ingestion {
         for file in found.files {
             let url = URL(fileURLWithPath: file.path)
             if isArchiveName(url.lastPathComponent) {
-                try addArchive(url, key: FileKey(path: file.path, status: file.status), id: idPrefix + file.relative)
+                try addArchive(url, status: file.status, id: idPrefix + file.relative)
             } else {
                 addFile(file.path, status: file.status, id: idPrefix + file.relative, displayName: Self.join(input, file.relative))
             }
@@ -107,15 +111,14 @@ struct Ingestion {
             nonImages.insert(key)
             return
         } else if isVideoName(path) {
-            return addVideo(source, key: FileKey(path: path, status: status))
+            return addVideo(source, file: path, key: key)
         }
         candidates.append(Candidate(source: source, key: key, problem: problem))
     }
 
-    /// A video's sampled frames (``VideoPlan``), each a sample of its own named
+    /// A video's sampled frames (``VideoPlan``) read from `file`, each a sample of its own named
     /// `<video>#t=<seconds>`; a video that cannot be used or breaks off is also an invalid row.
-    private mutating func addVideo(_ video: SampleSource, key: FileKey) {
-        guard case .file(let path) = video.location else { return }
+    private mutating func addVideo(_ video: SampleSource, file path: String, key: Key) {
         let plan = VideoPlan.make(path: path, name: video.displayName, sampling: videoSampling)
         for frame in plan.frames {
             var source = video
@@ -125,26 +128,54 @@ struct Ingestion {
             candidates.append(Candidate(source: source, key: .frame(video: key, timestamp: frame.timestamp)))
         }
         if let problem = plan.problem {
-            candidates.append(Candidate(source: video, key: .file(key), problem: problem))
+            candidates.append(Candidate(source: video, key: key, problem: problem))
         }
     }
 
-    private mutating func addArchive(_ url: URL, key archive: FileKey, id: String) throws(IngestError) {
+    private mutating func addArchive(_ url: URL, status: FileStatus, id: String) throws(IngestError) {
         let members: [ArchiveMember]
         do { members = try ArchiveReader(url: url).listMembers() } catch {
             throw .unreadableArchive(url.path, error.message)
         }
+        let archive = FileKey(path: url.path, status: status)
+        var videos: [ArchiveMember] = []
         for member in members {
             let key = Key.member(archive: archive, path: member.path)
             guard classify(name: member.path, head: { member.head }) == .image else {
                 nonImages.insert(key)
                 continue
             }
-            let source = SampleSource(id: id + "/" + member.path, location: .archiveMember(archive: url, member: member.path),
-                                      byteCount: member.byteCount, modificationTime: member.modificationTime)
+            if isVideoName(member.path) && archiveVideos != nil {
+                videos.append(member)
+                continue
+            }
+            let source = Self.source(member, of: url, id: id)
             let video = isVideoName(member.path)
                 ? InvalidSample(.unsupportedFormat, "\(source.id): a video inside an archive is not read (extract it first)") : nil
             candidates.append(Candidate(source: source, key: key, problem: video))
+        }
+        if !videos.isEmpty { addVideos(videos, of: url, status: status, key: archive, id: id) }
+    }
+
+    private static func source(_ member: ArchiveMember, of archive: URL, id: String) -> SampleSource {
+        SampleSource(id: id + "/" + member.path, location: .archiveMember(archive: archive, member: member.path),
+                     byteCount: member.byteCount, modificationTime: member.modificationTime)
+    }
+
+    /// The frames of video members, read from their files in ``ArchiveVideoFolder`` (extracted
+    /// now unless an earlier run did) and named by the member: `<archive>/<member>#t=<seconds>`.
+    private mutating func addVideos(_ members: [ArchiveMember], of url: URL, status: FileStatus, key archive: FileKey, id: String) {
+        guard let archiveVideos else { return }
+        let allowance = extractionAllowance ?? archiveVideos.allowance()
+        extractionAllowance = allowance
+        let files = archiveVideos.files(for: members, of: url, status: status, allowance: allowance)
+        for member in members {
+            let source = Self.source(member, of: url, id: id)
+            let key = Key.member(archive: archive, path: member.path)
+            switch files[member.path] ?? .failure(InvalidSample(.unreadable, "\(source.displayName): not extracted")) {
+            case .success(let file): addVideo(source, file: file, key: key)
+            case .failure(let problem): candidates.append(Candidate(source: source, key: key, problem: problem))
+            }
         }
     }
 

@@ -199,7 +199,9 @@ public struct Run: Sendable {
         let labels = try configuration.labels.map { options throws(AnnotationError) in try LabelStage.load(options) }
         let embedding = configuration.embedding == .none ? nil : try EmbeddingSource(configuration.embedding)
         let reference = try configuration.reference.map { try ReferenceStage.open($0, embedding: configuration.embedding) }
-        let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory])
+        let archiveVideos = ArchiveVideoFolder(workDirectory: workDirectory,
+                                               maximumFileBytes: (configuration.decodeLimits ?? DecodeLimits()).maximumFileBytes)
+        let ingestor = Ingestor(options: configuration.ingest, excludedFolders: [workDirectory], archiveVideos: archiveVideos)
         var found = try scanned?.found ?? listing ?? ingestor.ingest(configuration.inputs)
         found.skipped.forEach { onSkipped?($0) }
         var objects: (annotations: [String: Annotation], problems: [AnnotationError])?
