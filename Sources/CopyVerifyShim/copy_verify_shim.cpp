@@ -266,13 +266,18 @@ double area(const std::vector<cv::Point2f> &polygon) {
     return polygon.size() < 3 ? 0 : std::fabs(cv::contourArea(polygon));
 }
 
+/// Where `model` (source → target pixels) puts a frame of size `from` within one of size `to`: 255 inside.
+cv::Mat frame_mask(cv::Size from, cv::Size to, const cv::Mat &model) {
+    cv::Mat ones(from, CV_8U, cv::Scalar(255)), mask;
+    cv::warpAffine(ones, mask, model, to, cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar(0));
+    return mask;
+}
+
 /// NCC of `target` and `source` warped by the 2×3 `model` (source → target pixels), over the
 /// pixels both cover; both are smoothed first so recompression and blur matter less.
 float warped_ncc(const cv::Mat &source, const cv::Mat &target, const cv::Mat &model) {
-    cv::Mat warped, mask;
+    cv::Mat warped, mask = frame_mask(source.size(), target.size(), model);
     cv::warpAffine(source, warped, model, target.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar(0));
-    cv::Mat ones(source.size(), CV_8U, cv::Scalar(255));
-    cv::warpAffine(ones, mask, model, target.size(), cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar(0));
     cv::erode(mask, mask, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(5, 5)));
     cv::Mat a, b;
     cv::GaussianBlur(warped, a, cv::Size(0, 0), 1.0);
@@ -293,6 +298,21 @@ float warped_ncc(const cv::Mat &source, const cv::Mat &target, const cv::Mat &mo
     // Flat overlaps (both under ~2 grey levels of spread) say nothing.
     if (va < 4.0 * n || vb < 4.0 * n) return -1;
     return static_cast<float>(cov / std::sqrt(va * vb));
+}
+
+/// Whether the pixels of `image` outside `covered` (a mask of where the other image's frame
+/// lands, 255 inside) are padding: one uniform colour (grey spread ≤ 4 levels), as in the corners
+/// of a photo rotated inside a filled frame or the bars of a letterboxed one. A band of 3 pixels
+/// along the frame's edge is left out (interpolation and JPEG ringing); content — the rest of a
+/// scene in two overlapping crops — is never this flat.
+bool outside_is_padding(const cv::Mat &image, const cv::Mat &covered) {
+    cv::Mat outside;
+    cv::dilate(covered, outside, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(7, 7)));
+    cv::bitwise_not(outside, outside);
+    if (cv::countNonZero(outside) < 50) return false;
+    cv::Scalar mean, spread;
+    cv::meanStdDev(image, mean, spread, outside);
+    return spread[0] <= 4.0;
 }
 
 struct Attempt {
@@ -390,22 +410,31 @@ Attempt attempt(const winnow_cv_features &a, const winnow_cv_features &b, bool m
     double area_a_in_b = area(mapped), area_b = static_cast<double>(b.sift_width) * b.sift_height;
     result.covered_a = static_cast<float>(area_a_in_b > 0 ? common / area_a_in_b : 0);
     result.covered_b = static_cast<float>(area_b > 0 ? common / area_b : 0);
-    if (std::max(result.covered_a, result.covered_b) < o.min_containment) return result;
     // The pixel check, in check-image pixels, warping into the frame of the image more covered
     // (the crop, when one image is a crop of the other) so that its full detail is used.
     // A flipped copy for the mirrored view: a.check is shared between threads and never written.
     cv::Mat check_a;
     if (mirrored) cv::flip(a.check, check_a, 1); else check_a = a.check;
-    cv::Mat to_b = model.clone();
+    cv::Mat to_b = model.clone(), to_a;
     to_b(cv::Rect(0, 0, 2, 2)) *= static_cast<double>(b.check_scale) / a.check_scale;
     to_b.col(2) *= b.check_scale;
-    if (result.covered_a >= result.covered_b) {
-        cv::Mat to_a;
-        cv::invertAffineTransform(to_b, to_a);
-        result.ncc = warped_ncc(b.check, check_a, to_a);
-    } else {
-        result.ncc = warped_ncc(check_a, b.check, to_b);
+    cv::invertAffineTransform(to_b, to_a);
+    // Neither inside the other: a copy still, when one is turned inside a frame (≥ 5°) and all
+    // it shows besides the other is padding (it then lies whole, its padding aside, inside the
+    // other). Upright views are left out: there, uniform parts are sky or backdrop of two photos
+    // of one scene, while padding added upright (letterbox bars) keeps the photo inside the copy.
+    if (std::max(result.covered_a, result.covered_b) < o.min_containment) {
+        if (std::fabs(result.rotation) < 5) return result;
+        if (outside_is_padding(b.check, frame_mask(check_a.size(), b.check.size(), to_b))) {
+            result.covered_b = 1;
+        } else if (outside_is_padding(check_a, frame_mask(b.check.size(), check_a.size(), to_a))) {
+            result.covered_a = 1;
+        } else {
+            return result;
+        }
     }
+    result.ncc = result.covered_a >= result.covered_b ? warped_ncc(b.check, check_a, to_a)
+                                                      : warped_ncc(check_a, b.check, to_b);
     return result;
 }
 

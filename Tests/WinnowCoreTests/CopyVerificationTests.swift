@@ -275,10 +275,10 @@ import Testing
     }
 
     @Test func candidatesAndRescoring() throws {
-        // Row 0's neighbours: 1 sure (0.9), 2 uncertain (0.4), 3 below the floor (0.05).
+        // Row 0's neighbours: 1 sure (0.9), 2 uncertain (0.4), 3 below the floor (0.03).
         let neighbors: [[Neighbor]] = [
-            [Neighbor(index: 1, distance: 0.1), Neighbor(index: 2, distance: 0.6), Neighbor(index: 3, distance: 0.95)],
-            [Neighbor(index: 0, distance: 0.1)], [Neighbor(index: 0, distance: 0.6)], [Neighbor(index: 0, distance: 0.95)],
+            [Neighbor(index: 1, distance: 0.1), Neighbor(index: 2, distance: 0.6), Neighbor(index: 3, distance: 0.97)],
+            [Neighbor(index: 0, distance: 0.1)], [Neighbor(index: 0, distance: 0.6)], [Neighbor(index: 0, distance: 0.97)],
         ]
         let candidates = CopyVerification.candidates(graph: KNNGraph(lists: neighbors, metric: .cosine), options: options)
         #expect(candidates.map { [$0.a, $0.b] } == [[0, 2]])

@@ -113,11 +113,14 @@ struct VerificationStage {
         }
         let options = options
         var open = (0..<Int32(candidates.count)).map { $0 }
+        var strictly = Set<Int32>(), strict = options
+        strict.minimumNCC = max(options.minimumNCC, options.screenMinimumNCC)
         if let screen = options.screen {
             var pass = Report.Pass()
             var copies = 0, notCopies = 0, confirm: [Int32] = []
             compare(open, of: candidates, features: screen, samples: samples, pass: &pass, report: &report) { i, e in
-                switch CopyVerification.screen(candidates[i], evidence: e, options: options) {
+                switch CopyVerification.screen(candidates[i], evidence: e, sideRatio: sideRatio(candidates[i], samples),
+                                               options: options) {
                 case .copy:
                     settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options))
                     copies += 1
@@ -126,6 +129,9 @@ struct VerificationStage {
                     notCopies += 1
                 case .confirm:
                     confirm.append(Int32(i))
+                case .confirmStrictly:
+                    confirm.append(Int32(i))
+                    strictly.insert(Int32(i))
                 }
             }
             (report.screen, report.screenCopies, report.screenNotCopies) = (pass, copies, notCopies)
@@ -133,7 +139,7 @@ struct VerificationStage {
         }
         var confirm = Report.Pass()
         compare(open, of: candidates, features: options.features, samples: samples, pass: &confirm, report: &report) { i, e in
-            settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options))
+            settle(i, CopyVerification.judge(candidates[i], evidence: e, options: strictly.contains(Int32(i)) ? strict : options))
         }
         report.confirm = confirm
         let scores = candidates.indices.compactMap { i in
@@ -240,9 +246,15 @@ struct VerificationStage {
         features.cacheTag + (crop.map { "-crop\($0.colX)x\($0.rowY)x\($0.width)x\($0.height)" } ?? "")
     }
 
+    /// The longer of a pair's two long sides over the shorter.
+    private func sideRatio(_ pair: CopyVerification.Candidate, _ samples: [ValidSample]) -> Float {
+        let sides = [samples[pair.a], samples[pair.b]].map { Float(max(1, $0.width, $0.height)) }
+        return max(sides[0], sides[1]) / min(sides[0], sides[1])
+    }
+
     private func checkTag(_ features: LocalFeatures.Options) -> String {
         let o = options
-        return featureTag(features) + "-check1-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
+        return featureTag(features) + "-check2-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
             + "-\(o.maximumScale)-\(o.minimumContainment)"
     }
 

@@ -10,7 +10,9 @@ import Foundation
 /// 2. an affine model by RANSAC (`ransacThreshold` px) with sanity checks: ≥ `minimumInliers`
 ///    distinct inliers, no reflection (a's mirror is tried instead), singular-value ratio ≤
 ///    `maximumAnisotropy`, scale within 1/`maximumScale`…`maximumScale`, and one image lying
-///    ≥ `minimumContainment` inside the other (a copy is a part of, or all of, the other);
+///    ≥ `minimumContainment` inside the other (a copy is a part of, or all of, the other) — or,
+///    for a model turned by 5° or more, all one image shows outside the other's frame being one
+///    uniform colour (a photo rotated inside a frame whose corners were filled; issue 19);
 /// 3. the pixel check: NCC of the two grey images (σ = 1 smoothed) over their overlap after
 ///    warping into the frame of the more covered one.
 ///
@@ -36,8 +38,9 @@ import Foundation
 ///   precisely, so the pixels must agree more): a copy;
 /// - ORB finds a plausible model without containment (two overlapping crops of one photo): not
 ///   a copy;
-/// - ORB finds no model that lines up (NCC < `confirmModelNCC`) and `g` < `confirmUnmatchedFrom`:
-///   not a copy.
+/// - ORB finds no model that lines up (NCC < `confirmModelNCC`) and `g` < `confirmUnmatchedFrom`
+///   (`confirmRescaledFrom` for two images of very different sizes without a plausible model,
+///   which SIFT then verifies only with NCC ≥ `screenMinimumNCC`): not a copy.
 /// The rest — an ORB model that lines up but was not accepted, or no ORB model for a pair the
 /// global descriptor rates highly (blurred, small or heavily recompressed copies) — goes to
 /// SIFT, whose evidence decides. Measured (docs/benchmarks.md, "Copy detection"): set A recall
@@ -47,8 +50,11 @@ import Foundation
 public enum CopyVerification {
     /// Where verification runs and what it accepts.
     public struct Options: Sendable, Codable, Equatable {
-        /// Global similarity range checked: [floor, sure).
-        public var floor: Float = 0.1
+        /// Global similarity range checked: [floor, sure). A floor of 0.05, not 0.1: quarter turns
+        /// and rotations in a padded frame often score 0.05–0.1 against their original although
+        /// it is among their first neighbours (own hard-copy set, seed 10: quarter turns 0.88 →
+        /// 0.93, for 57 % more pairs, which ORB settles at ~0.15 ms each).
+        public var floor: Float = 0.05
         public var sure: Float = 0.75
         /// Nearest neighbours per image that may be checked: a copy's original ranks among its
         /// first neighbours even when the global score is low (corpus set A seed 0: 1 of 769
@@ -74,8 +80,14 @@ public enum CopyVerification {
         public var screenMinimumNCC: Float = 0.9
         /// A screening model with containment and at least this NCC, not accepted, is confirmed.
         public var confirmModelNCC: Float = 0.7
-        /// Pairs the screening pass found no model for are confirmed from this global similarity.
+        /// Pairs the screening pass found no model for are confirmed from this global similarity…
         public var confirmUnmatchedFrom: Float = 0.6
+        /// …or from this one when one image's long side is over `rescaledSideRatio` times the
+        /// other's: ORB's fixed budget of corners covers a heavy crop or a small thumbnail poorly
+        /// (own hard-copy set, seed 10: crop to 55 % recall 0.75 → 0.84, thumbnails to 25 % 0.87
+        /// → 0.93, hard negatives unchanged, verification ~1.3× its pairs' cost).
+        public var confirmRescaledFrom: Float = 0.2
+        public var rescaledSideRatio: Float = 1.4
         public init() {}
     }
 
@@ -85,6 +97,9 @@ public enum CopyVerification {
         case notCopy
         /// Left to the confirming pass.
         case confirm
+        /// Left to the confirming pass, whose pixel check must then reach `screenMinimumNCC`:
+        /// no ORB model backs the pair at all (two images of very different sizes).
+        case confirmStrictly
     }
 
     /// A pair to check: rows a < b and their global similarity (12 bytes: a run may have millions).
@@ -184,8 +199,10 @@ public enum CopyVerification {
     }
 
     /// The screening pass's decision for `candidate` from its (ORB) evidence; see the type's
-    /// documentation. No evidence (an image could not be described): not a copy.
-    public static func screen(_ candidate: Candidate, evidence: PairEvidence?, options: Options) -> ScreenOutcome {
+    /// documentation. `sideRatio`: the longer of the two images' long sides over the shorter.
+    /// No evidence (an image could not be described): not a copy.
+    public static func screen(_ candidate: Candidate, evidence: PairEvidence?, sideRatio: Float = 1,
+                              options: Options) -> ScreenOutcome {
         guard let e = evidence else { return .notCopy }
         var strict = options
         strict.minimumNCC = max(options.minimumNCC, options.screenMinimumNCC)
@@ -193,7 +210,9 @@ public enum CopyVerification {
         let contained = e.inliers >= options.minimumInliers && max(e.coveredA, e.coveredB) >= options.minimumContainment
         if e.plausible && !contained { return .notCopy }
         if contained && e.ncc >= options.confirmModelNCC { return .confirm }
-        return candidate.global >= options.confirmUnmatchedFrom ? .confirm : .notCopy
+        if candidate.global >= options.confirmUnmatchedFrom { return .confirm }
+        let rescaled = !e.plausible && sideRatio > options.rescaledSideRatio && candidate.global >= options.confirmRescaledFrom
+        return rescaled ? .confirmStrictly : .notCopy
     }
 
     /// The graph with checked pairs' similarities replaced by their final scores (cosine

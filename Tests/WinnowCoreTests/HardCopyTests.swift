@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+
+/// The copies issue 19 names, on real photos: a photo rotated inside a padded frame, a heavy
+/// crop, a small thumbnail and a quarter turn are copies; two overlapping crops of one photo and
+/// a stereo pair are not, padding or no padding.
+@Suite(.serialized) struct HardCopyTests {
+    let options = CopyVerification.Options()
+
+    func photo(_ name: String) throws -> RGBImage {
+        let url = try TestData.skimageData().appendingPathComponent("\(name).png")
+        return try ImageDecoder().decode(try [UInt8](Data(contentsOf: url))).image
+    }
+
+    func sift(_ image: RGBImage, _ name: String) throws -> LocalFeatures {
+        try LocalFeatures.extract(from: image, options: options.features, name: name)
+    }
+
+    func orb(_ image: RGBImage, _ name: String) throws -> LocalFeatures {
+        try LocalFeatures.extract(from: image, options: .screening, name: name)
+    }
+
+    /// `image` turned by `degrees` about its centre on a canvas of the same size (bilinear), the
+    /// corners it leaves filled with `fill`.
+    func rotated(_ image: RGBImage, degrees: Double, fill: UInt8) -> RGBImage {
+        let (w, h) = (image.width, image.height)
+        let (c, s) = (cos(degrees * .pi / 180), sin(degrees * .pi / 180))
+        var out = [UInt8](repeating: fill, count: w * h * 3)
+        for y in 0..<h {
+            for x in 0..<w {
+                let dx = Double(x) - Double(w - 1) / 2, dy = Double(y) - Double(h - 1) / 2
+                let u = c * dx + s * dy + Double(w - 1) / 2, v = -s * dx + c * dy + Double(h - 1) / 2
+                guard u >= 0, v >= 0, u < Double(w - 1), v < Double(h - 1) else { continue }
+                let (x0, y0) = (Int(u), Int(v))
+                let (fx, fy) = (u - Double(x0), v - Double(y0))
+                for k in 0..<3 {
+                    func p(_ x: Int, _ y: Int) -> Double { Double(image.pixels[(y * w + x) * 3 + k]) }
+                    let top = p(x0, y0) * (1 - fx) + p(x0 + 1, y0) * fx
+                    let bottom = p(x0, y0 + 1) * (1 - fx) + p(x0 + 1, y0 + 1) * fx
+                    out[(y * w + x) * 3 + k] = UInt8((top * (1 - fy) + bottom * fy).rounded())
+                }
+            }
+        }
+        return RGBImage(width: w, height: h, pixels: out)
+    }
+
+    /// `image` with its rows mirrored left–right and, with `grey`, its colours made grey.
+    func edited(_ image: RGBImage, mirror: Bool = false, grey: Bool = false) -> RGBImage {
+        var out = image.pixels
+        for y in 0..<image.height {
+            for x in 0..<image.width {
+                let from = (y * image.width + (mirror ? image.width - 1 - x : x)) * 3, to = (y * image.width + x) * 3
+                let (r, g, b) = (Int(image.pixels[from]), Int(image.pixels[from + 1]), Int(image.pixels[from + 2]))
+                let luma = UInt8((77 * r + 150 * g + 29 * b) >> 8)
+                for k in 0..<3 { out[to + k] = grey ? luma : image.pixels[from + k] }
+            }
+        }
+        return RGBImage(width: image.width, height: image.height, pixels: out)
+    }
+
+    func judged(_ a: LocalFeatures, _ b: LocalFeatures, global: Float = 0.2) throws -> CopyVerification.Checked {
+        let evidence = try PairEvidence.check(a, b, options: options)
+        return CopyVerification.judge(.init(a: 0, b: 1, global: global), evidence: evidence, options: options)
+    }
+
+    func screened(_ a: LocalFeatures, _ b: LocalFeatures, global: Float = 0.2) throws -> CopyVerification.ScreenOutcome {
+        CopyVerification.screen(.init(a: 0, b: 1, global: global), evidence: try PairEvidence.check(a, b, options: options),
+                                options: options)
+    }
+
+    /// Neither image lies inside the other (the rotation cuts the photo's corners off and pads the
+    /// copy's), yet all the copy shows besides the photo is its uniform corners.
+    @Test func rotationInsideAPaddedFrameIsACopy() throws {
+        let coffee = try photo("coffee")
+        let (siftOriginal, orbOriginal) = (try sift(coffee, "coffee"), try orb(coffee, "coffee"))
+        let copies = [
+            ("30° black corners", rotated(coffee, degrees: 30, fill: 0)),
+            ("-22° white corners", rotated(coffee, degrees: -22, fill: 255)),
+            ("30° mirrored", edited(rotated(coffee, degrees: 30, fill: 0), mirror: true)),
+            ("30° grey", edited(rotated(coffee, degrees: 30, fill: 0), grey: true)),
+        ]
+        for (name, copy) in copies {
+            let checked = try judged(try sift(copy, name), siftOriginal)
+            let e = try #require(checked.evidence)
+            #expect(checked.verified, "\(name): \(e)")
+            #expect(abs(abs(e.rotation) - (name.hasPrefix("-22") ? 22 : 30)) < 2, "\(name): \(e)")
+            #expect(e.mirrored == name.contains("mirrored"), "\(name): \(e)")
+            #expect(try screened(try orb(copy, name), orbOriginal) != .notCopy, "\(name)")
+        }
+        // Without the padding rule's reading of the corners, containment alone fails: the model
+        // covers about 80 % of each frame.
+        let e = try PairEvidence.check(try sift(copies[0].1, "copy"), siftOriginal, options: options)
+        #expect(min(e.coveredA, e.coveredB) < 0.9, "\(e)")
+    }
+
+    /// Two crops of one photo that overlap, and two photos of one scene, are not copies — also
+    /// when one of them is rotated inside a padded frame: what it shows besides the other is
+    /// content, not padding.
+    @Test func overlappingCropsAndStereoPairsAreNotCopiesPaddedOrNot() throws {
+        let coffee = try photo("coffee")
+        let left = coffee.cropped(x: 0, y: 0, width: coffee.width * 65 / 100, height: coffee.height)
+        let right = coffee.cropped(x: coffee.width * 35 / 100, y: 0, width: coffee.width * 65 / 100, height: coffee.height)
+        let (motorcycleLeft, motorcycleRight) = (try photo("motorcycle_left"), try photo("motorcycle_right"))
+        let pairs = [
+            ("overlapping crops", left, right),
+            ("overlapping crops, one turned 25° in black", left, rotated(right, degrees: 25, fill: 0)),
+            ("stereo pair", motorcycleLeft, motorcycleRight),
+            ("stereo pair, one turned 20° in white", motorcycleLeft, rotated(motorcycleRight, degrees: 20, fill: 255)),
+        ]
+        for (name, a, b) in pairs {
+            let checked = try judged(try sift(a, "a"), try sift(b, "b"), global: 0.5)
+            #expect(!checked.verified, "\(name): \(String(describing: checked.evidence))")
+            #expect(try screened(try orb(a, "a"), try orb(b, "b"), global: 0.5) != .copy, "\(name)")
+        }
+    }
+
+    /// A crop keeping 55 % of each side and a thumbnail at a quarter of the size are verified;
+    /// the ORB screen leaves such pairs to SIFT when it finds no model for two images of very
+    /// different sizes the global descriptor does not rule out.
+    @Test func heavyCropsAndSmallThumbnailsAreVerified() throws {
+        for name in ["astronaut", "chelsea"] {
+            let image = try photo(name)
+            let original = try sift(image, name)
+            let crop = image.cropped(x: image.width * 30 / 100, y: image.height * 10 / 100,
+                                     width: image.width * 55 / 100, height: image.height * 55 / 100)
+            let thumbnail = AreaResize.fit(image, within: max(image.width, image.height) / 4)
+            for (kind, copy) in [("crop", crop), ("thumbnail", thumbnail)] {
+                let checked = try judged(try sift(copy, kind), original)
+                #expect(checked.verified, "\(name) \(kind): \(String(describing: checked.evidence))")
+            }
+        }
+        let none = PairEvidence(matches: 3, inliers: 0, ncc: -2, scale: 0, rotation: 0, mirrored: false, anisotropy: 0,
+                                coveredA: 0, coveredB: 0, residual: 0, mirrorTried: true, plausible: false, detector: .orb)
+        func screen(global: Float, sideRatio: Float) -> CopyVerification.ScreenOutcome {
+            CopyVerification.screen(.init(a: 0, b: 1, global: global), evidence: none, sideRatio: sideRatio, options: options)
+        }
+        #expect(screen(global: 0.25, sideRatio: 1.8) == .confirmStrictly)
+        #expect(screen(global: 0.25, sideRatio: 1.2) == .notCopy)
+        #expect(screen(global: 0.15, sideRatio: 4) == .notCopy)
+        // A plausible model without containment (overlapping crops) stays settled.
+        var overlapping = none
+        (overlapping.inliers, overlapping.plausible, overlapping.coveredA, overlapping.coveredB) = (40, true, 0.6, 0.7)
+        #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.5), evidence: overlapping, sideRatio: 3,
+                                        options: options) == .notCopy)
+    }
+
+    /// A whole run on real photos and their hard copies: each copy is joined to its original,
+    /// nothing else is joined.
+    @Test func aRunJoinsHardCopiesToTheirOriginalsOnly() throws {
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let images = root.appendingPathComponent("images"), work = root.appendingPathComponent("work")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        let names = ["coffee", "chelsea", "astronaut", "camera", "motorcycle_left", "motorcycle_right", "coins", "moon"]
+        _ = try TestData.photoFixtures(in: images, names: names)
+        let (coffee, chelsea, astronaut, camera) = (try photo("coffee"), try photo("chelsea"), try photo("astronaut"), try photo("camera"))
+        let copies: [(String, RGBImage)] = [
+            ("coffee_turned", rotated(coffee, degrees: 30, fill: 0)),
+            ("chelsea_crop", chelsea.cropped(x: chelsea.width / 5, y: chelsea.height / 5,
+                                            width: chelsea.width * 55 / 100, height: chelsea.height * 55 / 100)),
+            ("astronaut_thumbnail", AreaResize.fit(astronaut, within: astronaut.width / 4)),
+            ("camera_quarter_turn", RGBImage(width: camera.height, height: camera.width, pixels: quarterTurn(camera))),
+        ]
+        for (name, image) in copies {
+            try JPEGEncoder.encode(image, quality: 85).write(to: images.appendingPathComponent(name + ".jpg"))
+        }
+        let run = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "-w", work.path, "--quiet"])
+        #expect(run.status == 0, "\(run.output)")
+        let indexNames = Dictionary(uniqueKeysWithValues: try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+            .map { ($0["index"] ?? "", URL(fileURLWithPath: $0["filename"] ?? "").deletingPathExtension().lastPathComponent) })
+        let reported = Set(try TestData.readCSV(work.appendingPathComponent("similarity.csv")).map {
+            [indexNames[$0["from"] ?? ""] ?? "", indexNames[$0["to"] ?? ""] ?? ""].sorted().joined(separator: "+")
+        })
+        #expect(reported == ["coffee+coffee_turned", "chelsea+chelsea_crop", "astronaut+astronaut_thumbnail",
+                             "camera+camera_quarter_turn"], "\(reported)")
+    }
+
+    /// `image`'s pixels turned 90° clockwise.
+    func quarterTurn(_ image: RGBImage) -> [UInt8] {
+        var pixels = [UInt8](repeating: 0, count: image.pixels.count)
+        let (w, h) = (image.width, image.height)
+        for y in 0..<h {
+            for x in 0..<w {
+                for k in 0..<3 { pixels[(x * h + (h - 1 - y)) * 3 + k] = image.pixels[(y * w + x) * 3 + k] }
+            }
+        }
+        return pixels
+    }
+}
