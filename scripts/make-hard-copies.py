@@ -4,6 +4,7 @@ hard combination — with parameters of Winnow's own choosing, so that the goal 
 photos and transforms the public generator does not make.
 
 usage: make-hard-copies.py SET_A_DIR OUT_DIR [--seed S] [--fraction F]
+(with Pillow, e.g. the corpus generator's venv: ~/.cache/winnow/corpus-base/venv/bin/python)
 
 OUT_DIR gets images/ (set A's files, hard-linked, plus the new copies), ground_truth.csv and
 pairs.csv in set A's format, so score_near_duplicates.py and `winnow-bench copies` score it.
