@@ -302,7 +302,7 @@ float warped_ncc(const cv::Mat &source, const cv::Mat &target, const cv::Mat &mo
 
 /// Whether the pixels of `image` outside `covered` (a mask of where the other image's frame
 /// lands, 255 inside) are padding: one uniform colour (grey spread ≤ 4 levels), as in the corners
-/// of a photo rotated inside a filled frame or the bars of a letterboxed one. A band of 3 pixels
+/// of a photo rotated inside a frame of the same size and filled. A band of 3 pixels
 /// along the frame's edge is left out (interpolation and JPEG ringing); content — the rest of a
 /// scene in two overlapping crops — is never this flat.
 bool outside_is_padding(const cv::Mat &image, const cv::Mat &covered) {
