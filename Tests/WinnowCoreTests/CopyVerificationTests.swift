@@ -8,38 +8,8 @@ import Testing
 @Suite(.serialized) struct CopyVerificationTests {
     let options = CopyVerification.Options()
 
-    func photo(_ name: String) throws -> RGBImage {
-        let url = try TestData.skimageData().appendingPathComponent("\(name).png")
-        let bytes = try [UInt8](Data(contentsOf: url))
-        return try ImageDecoder().decode(bytes).image
-    }
-
     func features(_ image: RGBImage, _ name: String) throws -> LocalFeatures {
         try LocalFeatures.extract(from: image, options: options.features, name: name)
-    }
-
-    /// `image` turned 90° clockwise.
-    func rotated90(_ image: RGBImage) -> RGBImage {
-        var pixels = [UInt8](repeating: 0, count: image.pixels.count)
-        let w = image.width, h = image.height
-        for y in 0..<h {
-            for x in 0..<w {
-                let to = (x * h + (h - 1 - y)) * 3, from = (y * w + x) * 3
-                pixels[to] = image.pixels[from]; pixels[to + 1] = image.pixels[from + 1]; pixels[to + 2] = image.pixels[from + 2]
-            }
-        }
-        return RGBImage(width: h, height: w, pixels: pixels)
-    }
-
-    /// `image`'s pixels mirrored left–right.
-    func mirrored(_ image: RGBImage) -> [UInt8] {
-        var pixels = image.pixels
-        for y in 0..<image.height {
-            for x in 0..<image.width {
-                for c in 0..<3 { pixels[(y * image.width + x) * 3 + c] = image.pixels[(y * image.width + image.width - 1 - x) * 3 + c] }
-            }
-        }
-        return pixels
     }
 
     /// `image` through a JPEG at `quality` (the vips CLI), decoded again.
@@ -59,7 +29,7 @@ import Testing
     @Test func cropRotationScaleAndRecompressionCopiesAreVerified() throws {
         let folder = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let coffee = try photo("coffee")
+        let coffee = try TestData.photo("coffee")
         let original = try features(coffee, "coffee")
         #expect(original.keypointCount > 100)
         // A 45 % crop off-centre, a quarter turn, a 1/4 downscale (upsampled before keypoints),
@@ -67,7 +37,7 @@ import Testing
         // descriptor alone leaves uncertain.
         let crop = coffee.cropped(x: 200, y: 60, width: coffee.width * 45 / 100, height: coffee.height * 55 / 100)
         let copies: [(String, RGBImage)] = [
-            ("crop", crop), ("rotation", rotated90(coffee)), ("small", AreaResize.fit(coffee, within: 150)),
+            ("crop", crop), ("rotation", coffee.turnedClockwise()), ("small", AreaResize.fit(coffee, within: 150)),
             ("jpeg10", try recompressed("coffee", quality: 10, folder: folder)),
         ]
         for (name, image) in copies {
@@ -79,7 +49,7 @@ import Testing
             #expect(!e.mirrorTried, "\(name): verified upright, the mirror is not needed")
         }
         // Checking a pair twice gives the same verdict (the mirrored attempt leaves a's image alone).
-        let flipped = try features(RGBImage(width: coffee.width, height: coffee.height, pixels: mirrored(coffee)), "flipped")
+        let flipped = try features(coffee.mirroredLeftRight(), "flipped")
         let once = try PairEvidence.check(original, flipped, options: options)
         #expect(once.mirrored && once.mirrorTried && once.ncc > 0.8, "\(once)")
         #expect(try PairEvidence.check(original, flipped, options: options) == once)
@@ -87,7 +57,7 @@ import Testing
         let crop2 = try judged(try features(crop, "crop"), original, global: 0.3)
         #expect(try #require(crop2.evidence).coveredA > 0.95)
         #expect(CopyVerification.transformGuess(try #require(crop2.evidence)).contains("crop"))
-        let turned = try #require(try judged(try features(rotated90(coffee), "turned"), original, global: 0.3).evidence)
+        let turned = try #require(try judged(try features(coffee.turnedClockwise(), "turned"), original, global: 0.3).evidence)
         #expect(abs(abs(turned.rotation) - 90) < 2)
         #expect(CopyVerification.transformGuess(turned).contains("rotation90"))
         let small = try #require(try judged(try features(AreaResize.fit(coffee, within: 150), "small"), original, global: 0.3).evidence)
@@ -98,12 +68,12 @@ import Testing
     @Test func stereoPairAndOtherPhotosAreNotCopies() throws {
         // skimage's motorcycle_left/right: one scene from two viewpoints. Many features match,
         // but the pixels do not line up under one affine map (parallax).
-        let left = try features(try photo("motorcycle_left"), "left")
-        let right = try features(try photo("motorcycle_right"), "right")
+        let left = try features(try TestData.photo("motorcycle_left"), "left")
+        let right = try features(try TestData.photo("motorcycle_right"), "right")
         let stereo = try judged(left, right, global: 0.45)
         #expect(!stereo.verified, "\(String(describing: stereo.evidence))")
         #expect(stereo.score < options.rejectedCeiling)
-        let other = try judged(try features(try photo("chelsea"), "chelsea"), try features(try photo("coffee"), "coffee"),
+        let other = try judged(try features(try TestData.photo("chelsea"), "chelsea"), try features(try TestData.photo("coffee"), "coffee"),
                                global: 0.2)
         #expect(!other.verified)
         #expect((other.evidence?.ncc ?? -2) < 0.5)
@@ -113,17 +83,17 @@ import Testing
     /// only when the upright views have no plausible model: two overlapping crops of one photo,
     /// neither inside the other, are related as they are and rejected without it.
     @Test func mirrorIsTriedOnlyWithoutAnUprightModel() throws {
-        let coffee = try photo("coffee")
+        let coffee = try TestData.photo("coffee")
         let left = coffee.cropped(x: 0, y: 0, width: coffee.width * 60 / 100, height: coffee.height)
         let right = coffee.cropped(x: coffee.width * 40 / 100, y: 0, width: coffee.width * 60 / 100, height: coffee.height)
         let overlapping = try PairEvidence.check(try features(left, "left"), try features(right, "right"), options: options)
         #expect(overlapping.inliers >= options.minimumInliers && !overlapping.mirrorTried, "\(overlapping)")
         #expect(!CopyVerification.judge(.init(a: 0, b: 1, global: 0.5), evidence: overlapping, options: options).verified)
-        let unrelated = try PairEvidence.check(try features(try photo("chelsea"), "chelsea"), try features(coffee, "coffee"),
+        let unrelated = try PairEvidence.check(try features(try TestData.photo("chelsea"), "chelsea"), try features(coffee, "coffee"),
                                                options: options)
         #expect(unrelated.mirrorTried, "\(unrelated)")
         // A mirrored crop is found through the derived mirror view.
-        let flippedCrop = RGBImage(width: left.width, height: left.height, pixels: mirrored(left))
+        let flippedCrop = left.mirroredLeftRight()
         let found = try PairEvidence.check(try features(flippedCrop, "flipped left"), try features(coffee, "coffee"), options: options)
         #expect(found.mirrored && found.ncc > 0.8 && found.coveredA > 0.95, "\(found)")
     }
@@ -141,7 +111,7 @@ import Testing
         // Featureless: no keypoints, and comparing it gives no model rather than an error.
         let flat = try features(RGBImage(width: 300, height: 200, pixels: [UInt8](repeating: 90, count: 300 * 200 * 3)), "flat")
         #expect(flat.keypointCount == 0)
-        let coffee = try features(try photo("coffee"), "coffee")
+        let coffee = try features(try TestData.photo("coffee"), "coffee")
         let evidence = try PairEvidence.check(flat, coffee, options: options)
         #expect(evidence.inliers == 0 && evidence.ncc == -2)
         #expect(!CopyVerification.judge(.init(a: 0, b: 1, global: 0.3), evidence: evidence, options: options).verified)
@@ -165,15 +135,15 @@ import Testing
     /// copy by itself, relates overlapping crops without containment, finds no model for other
     /// photos, and refuses to compare an ORB image with a SIFT one.
     @Test func screeningFeaturesSettleClearPairs() throws {
-        let coffee = try photo("coffee")
+        let coffee = try TestData.photo("coffee")
         let orb = { (image: RGBImage, name: String) throws -> LocalFeatures in
             try LocalFeatures.extract(from: image, options: .screening, name: name)
         }
         let original = try orb(coffee, "coffee")
         #expect(original.detector == .orb && original.keypointCount > 100)
         let crop = coffee.cropped(x: 200, y: 60, width: coffee.width * 60 / 100, height: coffee.height * 70 / 100)
-        let flipped = RGBImage(width: coffee.width, height: coffee.height, pixels: mirrored(coffee))
-        for (name, image) in [("crop", crop), ("rotation", rotated90(coffee)), ("mirror", flipped)] {
+        let flipped = coffee.mirroredLeftRight()
+        for (name, image) in [("crop", crop), ("rotation", coffee.turnedClockwise()), ("mirror", flipped)] {
             let candidate = CopyVerification.Candidate(a: 0, b: 1, global: 0.3)
             let e = try PairEvidence.check(try orb(image, name), original, options: options)
             #expect(e.detector == .orb)
@@ -186,7 +156,7 @@ import Testing
         #expect(overlapping.plausible && max(overlapping.coveredA, overlapping.coveredB) < options.minimumContainment,
                 "\(overlapping)")
         #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.7), evidence: overlapping, options: options) == .notCopy)
-        let other = try PairEvidence.check(try orb(try photo("chelsea"), "chelsea"), original, options: options)
+        let other = try PairEvidence.check(try orb(try TestData.photo("chelsea"), "chelsea"), original, options: options)
         #expect(!other.plausible, "\(other)")
         #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.3), evidence: other, options: options) == .notCopy)
         #expect(CopyVerification.screen(.init(a: 0, b: 1, global: 0.65), evidence: other, options: options) == .confirm)

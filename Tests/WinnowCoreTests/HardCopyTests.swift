@@ -8,11 +8,6 @@ import Testing
 @Suite(.serialized) struct HardCopyTests {
     let options = CopyVerification.Options()
 
-    func photo(_ name: String) throws -> RGBImage {
-        let url = try TestData.skimageData().appendingPathComponent("\(name).png")
-        return try ImageDecoder().decode(try [UInt8](Data(contentsOf: url))).image
-    }
-
     func sift(_ image: RGBImage, _ name: String) throws -> LocalFeatures {
         try LocalFeatures.extract(from: image, options: options.features, name: name)
     }
@@ -45,20 +40,6 @@ import Testing
         return RGBImage(width: w, height: h, pixels: out)
     }
 
-    /// `image` with its rows mirrored left–right and, with `grey`, its colours made grey.
-    func edited(_ image: RGBImage, mirror: Bool = false, grey: Bool = false) -> RGBImage {
-        var out = image.pixels
-        for y in 0..<image.height {
-            for x in 0..<image.width {
-                let from = (y * image.width + (mirror ? image.width - 1 - x : x)) * 3, to = (y * image.width + x) * 3
-                let (r, g, b) = (Int(image.pixels[from]), Int(image.pixels[from + 1]), Int(image.pixels[from + 2]))
-                let luma = UInt8((77 * r + 150 * g + 29 * b) >> 8)
-                for k in 0..<3 { out[to + k] = grey ? luma : image.pixels[from + k] }
-            }
-        }
-        return RGBImage(width: image.width, height: image.height, pixels: out)
-    }
-
     func judged(_ a: LocalFeatures, _ b: LocalFeatures, global: Float = 0.2) throws -> CopyVerification.Checked {
         let evidence = try PairEvidence.check(a, b, options: options)
         return CopyVerification.judge(.init(a: 0, b: 1, global: global), evidence: evidence, options: options)
@@ -72,13 +53,13 @@ import Testing
     /// Neither image lies inside the other (the rotation cuts the photo's corners off and pads the
     /// copy's), yet all the copy shows besides the photo is its uniform corners.
     @Test func rotationInsideAPaddedFrameIsACopy() throws {
-        let coffee = try photo("coffee")
+        let coffee = try TestData.photo("coffee")
         let (siftOriginal, orbOriginal) = (try sift(coffee, "coffee"), try orb(coffee, "coffee"))
         let copies = [
             ("30° black corners", rotated(coffee, degrees: 30, fill: 0)),
             ("-22° white corners", rotated(coffee, degrees: -22, fill: 255)),
-            ("30° mirrored", edited(rotated(coffee, degrees: 30, fill: 0), mirror: true)),
-            ("30° grey", edited(rotated(coffee, degrees: 30, fill: 0), grey: true)),
+            ("30° mirrored", rotated(coffee, degrees: 30, fill: 0).mirroredLeftRight()),
+            ("30° grey", rotated(coffee, degrees: 30, fill: 0).grayscale()),
         ]
         for (name, copy) in copies {
             let checked = try judged(try sift(copy, name), siftOriginal)
@@ -98,10 +79,10 @@ import Testing
     /// when one of them is rotated inside a padded frame: what it shows besides the other is
     /// content, not padding.
     @Test func overlappingCropsAndStereoPairsAreNotCopiesPaddedOrNot() throws {
-        let coffee = try photo("coffee")
+        let coffee = try TestData.photo("coffee")
         let left = coffee.cropped(x: 0, y: 0, width: coffee.width * 65 / 100, height: coffee.height)
         let right = coffee.cropped(x: coffee.width * 35 / 100, y: 0, width: coffee.width * 65 / 100, height: coffee.height)
-        let (motorcycleLeft, motorcycleRight) = (try photo("motorcycle_left"), try photo("motorcycle_right"))
+        let (motorcycleLeft, motorcycleRight) = (try TestData.photo("motorcycle_left"), try TestData.photo("motorcycle_right"))
         let pairs = [
             ("overlapping crops", left, right),
             ("overlapping crops, one turned 25° in black", left, rotated(right, degrees: 25, fill: 0)),
@@ -120,7 +101,7 @@ import Testing
     /// different sizes the global descriptor does not rule out.
     @Test func heavyCropsAndSmallThumbnailsAreVerified() throws {
         for name in ["astronaut", "chelsea"] {
-            let image = try photo(name)
+            let image = try TestData.photo(name)
             let original = try sift(image, name)
             let crop = image.cropped(x: image.width * 30 / 100, y: image.height * 10 / 100,
                                      width: image.width * 55 / 100, height: image.height * 55 / 100)
@@ -154,13 +135,13 @@ import Testing
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
         let names = ["coffee", "chelsea", "astronaut", "camera", "motorcycle_left", "motorcycle_right", "coins", "moon"]
         _ = try TestData.photoFixtures(in: images, names: names)
-        let (coffee, chelsea, astronaut, camera) = (try photo("coffee"), try photo("chelsea"), try photo("astronaut"), try photo("camera"))
+        let (coffee, chelsea, astronaut, camera) = (try TestData.photo("coffee"), try TestData.photo("chelsea"), try TestData.photo("astronaut"), try TestData.photo("camera"))
         let copies: [(String, RGBImage)] = [
             ("coffee_turned", rotated(coffee, degrees: 30, fill: 0)),
             ("chelsea_crop", chelsea.cropped(x: chelsea.width / 5, y: chelsea.height / 5,
                                             width: chelsea.width * 55 / 100, height: chelsea.height * 55 / 100)),
             ("astronaut_thumbnail", AreaResize.fit(astronaut, within: astronaut.width / 4)),
-            ("camera_quarter_turn", RGBImage(width: camera.height, height: camera.width, pixels: quarterTurn(camera))),
+            ("camera_quarter_turn", camera.turnedClockwise()),
         ]
         for (name, image) in copies {
             try JPEGEncoder.encode(image, quality: 85).write(to: images.appendingPathComponent(name + ".jpg"))
@@ -174,17 +155,5 @@ import Testing
         })
         #expect(reported == ["coffee+coffee_turned", "chelsea+chelsea_crop", "astronaut+astronaut_thumbnail",
                              "camera+camera_quarter_turn"], "\(reported)")
-    }
-
-    /// `image`'s pixels turned 90° clockwise.
-    func quarterTurn(_ image: RGBImage) -> [UInt8] {
-        var pixels = [UInt8](repeating: 0, count: image.pixels.count)
-        let (w, h) = (image.width, image.height)
-        for y in 0..<h {
-            for x in 0..<w {
-                for k in 0..<3 { pixels[(x * h + (h - 1 - y)) * 3 + k] = image.pixels[(y * w + x) * 3 + k] }
-            }
-        }
-        return pixels
     }
 }
