@@ -111,13 +111,7 @@ final class MotoServer: Sendable {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid { return false }
             let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            let connected = Loopback.connect(socket, port: port)
             close(socket)
             if connected == 0 { return true }
             usleep(100_000)

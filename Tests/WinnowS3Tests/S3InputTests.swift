@@ -169,19 +169,7 @@ import WinnowTestSupport
     @Test func anUnreachableServerIsRetriedWithBackoffThenOneLine() async throws {
         let server = try MotoServer.shared()
         // A port nothing listens on: every attempt is refused at once, so the time is the backoff's.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let port = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                _ = bind(listener, raw, length)
-                _ = getsockname(listener, raw, &length)
-                return Int(UInt16(bigEndian: pointer.pointee.sin_port))
-            }
-        }
-        close(listener)
+        let port = Loopback.unusedPort()
         var options = options(server, folder: try TestFiles.temporaryDirectory())
         options.endpoint = "http://127.0.0.1:\(port)"
         let started = Date()
