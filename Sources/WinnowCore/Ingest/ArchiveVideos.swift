@@ -57,12 +57,7 @@ public struct ArchiveVideoFolder: Sendable {
     /// Bytes extraction may write in one run: `diskLimit`, else half the free space of the disk
     /// holding the work_dir.
     func allowance() -> DiskAllowance {
-        if let diskLimit { return DiskAllowance(limit: diskLimit) }
-        var folder = url
-        while !FileManager.default.fileExists(atPath: folder.path), folder.pathComponents.count > 1 {
-            folder.deleteLastPathComponent()
-        }
-        return DiskAllowance(limit: DiskAllowance.freeBytes(at: folder.path) / 2)
+        DiskAllowance(limit: DiskAllowance.limit(diskLimit, onDiskOf: url.path))
     }
 
     private static func hash(_ text: String) -> String {

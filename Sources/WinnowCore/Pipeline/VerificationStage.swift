@@ -113,8 +113,7 @@ struct VerificationStage {
         }
         let options = options
         var open = (0..<Int32(candidates.count)).map { $0 }
-        var strictly = Set<Int32>(), strict = options
-        strict.minimumNCC = max(options.minimumNCC, options.screenMinimumNCC)
+        var strictly = Set<Int32>()
         if let screen = options.screen {
             var pass = Report.Pass()
             var copies = 0, notCopies = 0, confirm: [Int32] = []
@@ -139,7 +138,7 @@ struct VerificationStage {
         }
         var confirm = Report.Pass()
         compare(open, of: candidates, features: options.features, samples: samples, pass: &confirm, report: &report) { i, e in
-            settle(i, CopyVerification.judge(candidates[i], evidence: e, options: strictly.contains(Int32(i)) ? strict : options))
+            settle(i, CopyVerification.judge(candidates[i], evidence: e, options: strictly.contains(Int32(i)) ? options.screenStrict : options))
         }
         report.confirm = confirm
         let scores = candidates.indices.compactMap { i in
@@ -326,7 +325,7 @@ struct VerificationStage {
         guard Self.cachedPerImage(features) else { return nil }
         let folder = directory.appendingPathComponent(Self.cacheFolder)
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return DiskAllowance(limit: diskLimit ?? DiskAllowance.freeBytes(at: folder.path) / 2)
+        return DiskAllowance(limit: DiskAllowance.limit(diskLimit, onDiskOf: folder.path))
     }
 
     /// A spill for features not cached per image (nil for SIFT, or with a one-line problem when

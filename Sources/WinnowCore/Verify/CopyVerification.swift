@@ -89,6 +89,14 @@ public enum CopyVerification {
         public var confirmRescaledFrom: Float = 0.2
         public var rescaledSideRatio: Float = 1.4
         public init() {}
+
+        /// The same with the pixel check at `screenMinimumNCC`: what a pair needs to be a copy
+        /// on ORB's evidence, or on SIFT's when no ORB model backs it.
+        var screenStrict: Options {
+            var strict = self
+            strict.minimumNCC = max(minimumNCC, screenMinimumNCC)
+            return strict
+        }
     }
 
     /// What the screening pass decided for a pair.
@@ -204,9 +212,7 @@ public enum CopyVerification {
     public static func screen(_ candidate: Candidate, evidence: PairEvidence?, sideRatio: Float = 1,
                               options: Options) -> ScreenOutcome {
         guard let e = evidence else { return .notCopy }
-        var strict = options
-        strict.minimumNCC = max(options.minimumNCC, options.screenMinimumNCC)
-        if judge(candidate, evidence: e, options: strict).verified { return .copy }
+        if judge(candidate, evidence: e, options: options.screenStrict).verified { return .copy }
         let contained = e.inliers >= options.minimumInliers && max(e.coveredA, e.coveredB) >= options.minimumContainment
         if e.plausible && !contained { return .notCopy }
         if contained && e.ncc >= options.confirmModelNCC { return .confirm }

@@ -26,7 +26,7 @@ final class FeatureSpill {
         let descriptor = open(url.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw LocalFeatureError("\(url.path): \(String(cString: strerror(errno)))") }
         unlink(url.path)
-        (self.url, self.descriptor, self.limit) = (url, descriptor, limit ?? DiskAllowance.freeBytes(at: url.deletingLastPathComponent().path) / 2)
+        (self.url, self.descriptor, self.limit) = (url, descriptor, DiskAllowance.limit(limit, onDiskOf: url.deletingLastPathComponent().path))
     }
 
     deinit { close(descriptor) }
@@ -94,9 +94,15 @@ final class DiskAllowance: @unchecked Sendable {
         return true
     }
 
-    /// The bytes free to an unprivileged user on the disk holding `path` (0 when unknown).
-    static func freeBytes(at path: String) -> Int {
+    /// `limit`, else half the bytes free to an unprivileged user on the disk holding `path` (or,
+    /// while `path` does not exist yet, the nearest folder above it that does; 0 when unknown).
+    static func limit(_ limit: Int?, onDiskOf path: String) -> Int {
+        if let limit { return limit }
+        var folder = URL(fileURLWithPath: path)
+        while !FileManager.default.fileExists(atPath: folder.path), folder.pathComponents.count > 1 {
+            folder.deleteLastPathComponent()
+        }
         var disk = statvfs()
-        return statvfs(path, &disk) == 0 ? Int(disk.f_bavail) * Int(disk.f_frsize) : 0
+        return statvfs(folder.path, &disk) == 0 ? Int(disk.f_bavail) * Int(disk.f_frsize) / 2 : 0
     }
 }
