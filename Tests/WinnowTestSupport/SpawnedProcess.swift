@@ -4,7 +4,9 @@ extension TestFiles {
     /// Starts `argv` (an absolute path first) with standard input from /dev/null and both output
     /// streams to `log`, this process's environment plus `extra` (`NAME=value`), no signal blocked
     /// and default handlers (the test process blocks most signals on its threads, and a server
-    /// that inherited that would ignore SIGTERM). Returns its pid; wait for it with ``exitStatus(of:)``.
+    /// that inherited that would ignore SIGTERM), and no other open file: Foundation's pipes are
+    /// not close-on-exec, and a server that kept the write end of another test's pipe would make
+    /// that test's read wait for the end forever. Returns its pid; wait for it with ``exitStatus(of:)``.
     public static func spawn(_ argv: [String], log: String, environment extra: [String] = []) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -12,6 +14,9 @@ extension TestFiles {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        guard let closeFrom = closeFrom, closeFrom(&actions, 3) == 0 else {
+            throw TestDataMissing("posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later) is needed")
+        }
         let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" } + extra
         let arguments = argv.map { strdup($0) } + [nil]
         let variables = environment.map { strdup($0) } + [nil]
@@ -39,3 +44,9 @@ extension TestFiles {
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np`, which the Glibc module does not import.
+private let closeFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? =
+    dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }
