@@ -228,59 +228,65 @@ struct ResamplePlan {
     }
 
     /// Horizontal pass: resamples source rows `firstRow ..< firstRow + rows` of the interleaved
-    /// RGB `pixels` (`inWidth` wide) into `temp`, `rows × cropWidth` interleaved RGB.
+    /// RGB `pixels` (`inWidth` wide) into `temp`, `rows × cropWidth` interleaved RGB. Each row is
+    /// turned into floats once; a tap adds weight × (R, G, B, next) as one 4-lane vector, the
+    /// same products and sums per channel as one channel at a time.
     private func resampleRows(of pixels: UnsafeBufferPointer<UInt8>, inWidth: Int, firstRow: Int, rows: Int,
                               into temp: UnsafeMutableBufferPointer<Float>) {
+        // One float more than the row: the last pixel's 4-lane load reads it.
+        var line = [Float](repeating: 0, count: inWidth * 3 + 1)
         horizontal.withPointers { starts, counts, weights, taps in
-            for r in 0..<rows {
-                let row = pixels.baseAddress! + (firstRow + r) * inWidth * 3
-                var out = temp.baseAddress! + r * cropWidth * 3
-                for x in 0..<cropWidth {
-                    var red: Float = 0, green: Float = 0, blue: Float = 0
-                    var p = row + starts[x] * 3
-                    let w = weights + x * taps
-                    for k in 0..<counts[x] {
-                        let weight = w[k]
-                        red += weight * Float(p[0])
-                        green += weight * Float(p[1])
-                        blue += weight * Float(p[2])
-                        p += 3
+            line.withUnsafeMutableBufferPointer { line in
+                let floats = line.baseAddress!, raw = UnsafeRawPointer(floats)
+                for r in 0..<rows {
+                    let row = pixels.baseAddress! + (firstRow + r) * inWidth * 3
+                    for i in 0..<(inWidth * 3) { floats[i] = Float(row[i]) }
+                    var out = temp.baseAddress! + r * cropWidth * 3
+                    for x in 0..<cropWidth {
+                        var sum = SIMD4<Float>()
+                        var offset = starts[x] * 12
+                        let w = weights + x * taps
+                        for k in 0..<counts[x] {
+                            sum += w[k] * raw.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
+                            offset += 12
+                        }
+                        out[0] = Self.quantize(sum[0])
+                        out[1] = Self.quantize(sum[1])
+                        out[2] = Self.quantize(sum[2])
+                        out += 3
                     }
-                    out[0] = Self.quantize(red)
-                    out[1] = Self.quantize(green)
-                    out[2] = Self.quantize(blue)
-                    out += 3
                 }
             }
         }
     }
 
     /// Vertical pass: resamples `temp` (the horizontal pass's rows from `firstRow` on,
-    /// interleaved RGB) into `planes`, three planes (R, G, B) of `cropWidth × cropHeight`.
+    /// interleaved RGB) into `planes`, three planes (R, G, B) of `cropWidth × cropHeight`. Each
+    /// output row is a weighted sum of whole source rows (contiguous, so the loops vectorise),
+    /// accumulated tap by tap in the same order per value as a loop over one column would.
     private func resampleColumns(of temp: UnsafeBufferPointer<Float>, firstRow: Int,
                                  into planes: UnsafeMutableBufferPointer<Float>) {
         let plane = cropWidth * cropHeight
+        let rowStride = cropWidth * 3
+        var sums = [Float](repeating: 0, count: rowStride)
         vertical.withPointers { starts, counts, weights, taps in
-            let rowStride = cropWidth * 3
-            let red = planes.baseAddress!, green = red + plane, blue = green + plane
-            for y in 0..<cropHeight {
-                let source = temp.baseAddress! + (starts[y] - firstRow) * rowStride
-                let count = counts[y]
-                let w = weights + y * taps
-                let o = y * cropWidth
-                for x in 0..<cropWidth {
-                    var r: Float = 0, g: Float = 0, b: Float = 0
-                    var p = source + x * 3
-                    for k in 0..<count {
-                        let weight = w[k]
-                        r += weight * p[0]
-                        g += weight * p[1]
-                        b += weight * p[2]
-                        p += rowStride
+            sums.withUnsafeMutableBufferPointer { sums in
+                let sum = sums.baseAddress!
+                let red = planes.baseAddress!, green = red + plane, blue = green + plane
+                for y in 0..<cropHeight {
+                    let source = temp.baseAddress! + (starts[y] - firstRow) * rowStride
+                    let w = weights + y * taps
+                    for i in 0..<rowStride { sum[i] = 0 }
+                    for k in 0..<counts[y] {
+                        let weight = w[k], row = source + k * rowStride
+                        for i in 0..<rowStride { sum[i] += weight * row[i] }
                     }
-                    red[o + x] = Self.quantize(r)
-                    green[o + x] = Self.quantize(g)
-                    blue[o + x] = Self.quantize(b)
+                    let o = y * cropWidth
+                    for x in 0..<cropWidth {
+                        red[o + x] = Self.quantize(sum[3 * x])
+                        green[o + x] = Self.quantize(sum[3 * x + 1])
+                        blue[o + x] = Self.quantize(sum[3 * x + 2])
+                    }
                 }
             }
         }
@@ -290,9 +296,12 @@ struct ResamplePlan {
     /// bits. Matching it keeps the tensor within rounding of torchvision's (PIL) pipeline.
     @inline(__always)
     static func quantize(_ value: Float) -> Float {
-        // Truncation is the floor here (the value is clamped to be non-negative first), and
-        // compiles to one instruction where `rounded(.down)` calls libm.
-        Float(Int32(min(max(value + 0.5, 0), 255)))
+        // floor(value + 0.5) clamped to 0...255, without a conversion to an integer (Swift checks
+        // those for overflow, a third of the resampler's time) or libm's floor: adding and
+        // subtracting 2²³ rounds to the nearest integer, one step down where that went up.
+        let clamped = min(max(value + 0.5, 0), 255)
+        let nearest = (clamped + 8_388_608) - 8_388_608
+        return nearest > clamped ? nearest - 1 : nearest
     }
 
     /// Filter taps mapping `inSize` source pixels to output indices `first ..< first + count`
