@@ -56,11 +56,13 @@ struct ModelsCommand: ParsableCommand {
         var name: String, dimension: Int, input: String, files: [String]
 
         static let all: [BuiltInModel] = {
-            let grey = CopyDescriptor().coarseGrayModelSide
-            let copyFiles = [EmbeddingAssets.mobileNetV2CopyModelName,
-                             EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyModelName, inputSize: grey)]
+            let descriptor = CopyDescriptor(), grey = descriptor.coarseGrayModelSide
+            let colourFile = descriptor.colourPrecision == .int8 ? EmbeddingAssets.mobileNetV2CopyInt8ModelName
+                : EmbeddingAssets.mobileNetV2CopyModelName
+            let copyFiles = [colourFile, EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyModelName, inputSize: grey)]
+            let input = (descriptor.colourPrecision == .int8 ? "int8 224" : "squash 224") + " + grey \(grey)"
             return [
-                BuiltInModel(name: "copy", dimension: CopyDescriptor.dimension, input: "squash 224 + grey \(grey)", files: copyFiles),
+                BuiltInModel(name: "copy", dimension: CopyDescriptor.dimension, input: input, files: copyFiles),
                 BuiltInModel(name: "mobilenet_v2", dimension: 1280, input: "crop 224",
                              files: [EmbeddingAssets.mobileNetV2ModelName]),
                 BuiltInModel(name: "mobilenet_v2_int8", dimension: 1280, input: "crop 224",
@@ -87,7 +89,7 @@ struct ModelsCommand: ParsableCommand {
             do {
                 print("mobilenet_v2: \(try assets.mobileNetV2ModelPath())")
                 print("int8:         \(try assets.mobileNetV2ModelPath(precision: .int8))")
-                print("copy:         \(try assets.mobileNetV2CopyModelPath())")
+                print("copy:         \(try assets.mobileNetV2CopyModelPath(precision: CopyDescriptor().colourPrecision))")
                 print("copy (grey):  \(try assets.mobileNetV2CopyModelPath(inputSize: CopyDescriptor().coarseGrayModelSide))")
             } catch {
                 throw failure(error, ExitStatus.software)

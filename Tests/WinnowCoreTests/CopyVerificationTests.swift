@@ -264,6 +264,16 @@ import Testing
         #expect(try KNNGraph(contentsOf: url).neighbors(of: 2).map(\.index) == [0])
     }
 
+    /// Too few images to whiten, every neighbour pair is checked but identical vectors: exact
+    /// copies of a dark image (no local features) scored 1 − 2.4e-7 by the int8 model and were
+    /// checked, rejected and lost from `similarity.csv`.
+    @Test func smallCollectionsLeaveIdenticalVectorsUnchecked() {
+        let options = AnalysisStage.uncalibrated(CopyVerification.Options(), AnalysisOptions())
+        let graph = KNNGraph(lists: [[Neighbor(index: 1, distance: 2.4e-7), Neighbor(index: 2, distance: 0.01)],
+                                     [Neighbor(index: 0, distance: 2.4e-7)], [Neighbor(index: 0, distance: 0.01)]], metric: .cosine)
+        #expect(CopyVerification.candidates(graph: graph, options: options).map { [$0.a, $0.b] } == [[0, 2]])
+    }
+
     /// Too few images to whiten: the stereo pair's global score is high, yet it is checked and
     /// rejected, while a recompressed copy is verified.
     @Test func smallCollectionsCheckEveryCandidate() throws {

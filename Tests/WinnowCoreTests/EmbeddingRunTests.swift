@@ -126,7 +126,8 @@ import Testing
         let listed = try TestData.shell(TestData.winnowExecutable.path, ["models", "list"])
         #expect(listed.status == 0, "\(listed.output)")
         let rows = listed.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
-        #expect(rows.contains { $0.hasPrefix("copy 1856 squash 224 + grey 128 ready") }, "\(listed.output)")
+        let colour = CopyDescriptor().colourPrecision == .int8 ? "int8 224" : "squash 224"
+        #expect(rows.contains { $0.hasPrefix("copy 1856 \(colour) + grey 128 ready") }, "\(listed.output)")
         #expect(rows.contains { $0.hasPrefix("mobilenet_v2 1280 crop 224 ready") }, "\(listed.output)")
         let photo = try TestData.photoFixtures(in: try TestData.temporaryDirectory(), names: ["coffee"])[0]
         let verified = try TestData.shell(TestData.winnowExecutable.path, ["models", "verify", "--image", photo.path])

@@ -96,14 +96,23 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// the expansion activations of the blocks in ``CopyDescriptor/expansionBlocks`` and the
     /// pooled outputs of ``CopyDescriptor/blocks`` (a new name when those change).
     public static let mobileNetV2CopyModelName = "mobilenet_v2_copy_v1.onnx"
+    /// The same with the int8 layers of ``MobileNetV2Converter/Precision/int8``.
+    public static let mobileNetV2CopyInt8ModelName = "mobilenet_v2_copy_int8_v1.onnx"
 
     /// The copy-detection variant of the default model, `<cache>/models/` + ``mobileNetV2CopyModelName``
-    /// (`_<inputSize>` added for inputs other than 224²), converted from the same `.pth` weights
-    /// on first use.
-    public func mobileNetV2CopyModelPath(inputSize: Int = 224) throws(EmbeddingError) -> String {
-        try convertedModelPath(named: Self.fileName(Self.mobileNetV2CopyModelName, inputSize: inputSize)) { weights throws(EmbeddingError) in
+    /// (or ``mobileNetV2CopyInt8ModelName``; `_<inputSize>` added for inputs other than 224²),
+    /// converted from the same `.pth` weights on first use.
+    ///
+    /// - Throws: ``EmbeddingError/invalidArgument(_:)`` for an int8 input size without
+    ///   calibrated ranges.
+    public func mobileNetV2CopyModelPath(inputSize: Int = 224, precision: MobileNetV2Converter.Precision = .float32)
+        throws(EmbeddingError) -> String
+    {
+        try MobileNetV2Converter.checkInputSize(inputSize, precision: precision)
+        let name = precision == .int8 ? Self.mobileNetV2CopyInt8ModelName : Self.mobileNetV2CopyModelName
+        return try convertedModelPath(named: Self.fileName(name, inputSize: inputSize)) { weights throws(EmbeddingError) in
             try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize, expansionOutputs: CopyDescriptor.expansionBlocks,
-                                             pooledOutputs: true)
+                                             pooledOutputs: true, precision: precision)
         }
     }
 

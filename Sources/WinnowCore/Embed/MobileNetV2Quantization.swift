@@ -2,7 +2,7 @@ import Foundation
 
 extension MobileNetV2Converter {
     /// Numeric precision of a converted MobileNetV2.
-    public enum Precision: String, Sendable, CaseIterable {
+    public enum Precision: String, Sendable, Codable, CaseIterable {
         /// float32 throughout (the default model).
         case float32
         /// Partially int8 (see "Int8 model" in ``MobileNetV2Converter``): about 1.5× faster

@@ -153,11 +153,12 @@ struct AnalysisStage {
     }
 
     /// Verification over vectors too few to whiten: the global scores are not calibrated (a
-    /// stereo pair can score 0.9), so every neighbour pair is checked and a rejected pair stays
-    /// below the pair and component thresholds.
+    /// stereo pair can score 0.9), so every neighbour pair is checked — all but identical
+    /// vectors (up to rounding: exact copies of a dark or blank image have no local features to
+    /// check) — and a rejected pair stays below the pair and component thresholds.
     static func uncalibrated(_ verification: CopyVerification.Options, _ options: AnalysisOptions) -> CopyVerification.Options {
         var verification = verification
-        verification.sure = 1
+        verification.sure = 1 - 1e-5
         verification.candidates = options.nearestNeighborsK
         verification.rejectedFloor = 0
         verification.rejectedCeiling = min(0.5, options.threshold - 0.05)
