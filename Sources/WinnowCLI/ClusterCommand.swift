@@ -44,7 +44,7 @@ func clusterFailure(_ error: any Error) -> ExitCode {
     switch error {
     case let error as ClusterError:
         switch error {
-        case .unreachable: return failure(error, ExitStatus.unavailable)
+        case .unreachable, .connectionLost: return failure(error, ExitStatus.unavailable)
         case .wrongSchema, .notInitialised, .alreadyInitialised, .badConfiguration: return failure(error, ExitStatus.dataError)
         case .notFinished: return failure(error, ExitStatus.tryAgain)
         case .badAddress: return failure(error, ExitCode.validationFailure)

@@ -10,15 +10,17 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             Claims one job at a time as a lease renewed by a heartbeat; if the worker is killed or \
             cut off, its lease expires and another worker takes the job. Idle workers wait for \
-            PostgreSQL's NOTIFY. A job that fails is retried (see `cluster init --max-attempts`).
+            PostgreSQL's NOTIFY. A job that fails is retried (see `cluster init --max-attempts`). \
+            A connection lost mid-run (PostgreSQL restarted, the network cut) is opened again \
+            every second for up to --reconnect seconds; the job the worker held is queued again.
 
             Examples:
               winnow worker --db postgres://winnow@db/run1
               winnow worker --db postgres://winnow@db/run1 --threads 8 --lease 120
-              winnow worker --db postgres://winnow@db/run1 --keep-waiting
+              winnow worker --db postgres://winnow@db/run1 --keep-waiting --reconnect 3600
 
             Exit status: 0 every job finished, 65 no cluster in the database, 66 storage not visible, \
-            69 database unreachable, 70 other failure.
+            69 database unreachable or lost for longer than --reconnect, 70 other failure.
             """
     )
 
@@ -30,6 +32,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Decode threads (default: as `cluster init` set, else all cores).")
     var threads: Int?
 
+    @Option(parsing: .unconditional, help: "Seconds to keep trying a lost connection before stopping (0: stop at once).")
+    var reconnect = 300.0
+
     @Flag(help: "Keep waiting for jobs once every job is finished (otherwise exit).")
     var keepWaiting = false
 
@@ -39,10 +44,12 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         try OptionRange.check("--lease", lease, in: 1...86_400)
         try OptionRange.check("--threads", threads, in: 1...1024)
+        try OptionRange.check("--reconnect", reconnect, in: 0...604_800)
     }
 
     func run() async throws {
-        let worker = Worker(address: try database.address, leaseSeconds: lease, keepWaiting: keepWaiting, threads: threads)
+        let worker = Worker(address: try database.address, leaseSeconds: lease, keepWaiting: keepWaiting, threads: threads,
+                            reconnectSeconds: reconnect)
         let quiet = self.quiet
         do {
             let summary = try await worker.run { line in if !quiet { standardError("winnow worker: \(line)") } }

@@ -39,22 +39,38 @@ final class ClusterDatabase: Sendable {
     /// Runs `query` and returns all its rows.
     @discardableResult
     func rows(_ query: PostgresQuery) async throws(ClusterError) -> [PostgresRow] {
+        try checkOpen()
         do {
             var rows: [PostgresRow] = []
             for try await row in try await connection.query(query, logger: DatabaseAddress.logger) { rows.append(row) }
             return rows
         } catch {
-            throw .server(ClusterError.describe(error))
+            throw failure(error)
         }
+    }
+
+    /// Throws ``ClusterError/connectionLost(_:)`` when the server has closed the connection:
+    /// PostgresNIO 1.x's `withTransaction` on a closed connection waits forever (measured: a
+    /// worker hung at BEGIN after `pg_ctl restart`), so nothing is sent on one.
+    private func checkOpen() throws(ClusterError) {
+        if connection.isClosed { throw .connectionLost("the server closed the connection") }
+    }
+
+    /// `error` of a query as a ``ClusterError``: the connection lost when it is closed now.
+    private func failure(_ error: any Error) -> ClusterError {
+        connection.isClosed ? .connectionLost(ClusterError.describe(error)) : .server(ClusterError.describe(error))
     }
 
     /// Runs `body` in one transaction (committed when it returns, rolled back when it throws).
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try checkOpen()
         do {
             return try await connection.withTransaction(logger: DatabaseAddress.logger) { try await body($0) }
         } catch let error as PostgresTransactionError {
             if let own = error.closureError as? ClusterError { throw own }
-            throw ClusterError.server(ClusterError.describe(error))
+            throw failure(error)
+        } catch where connection.isClosed {
+            throw failure(error)
         }
     }
 

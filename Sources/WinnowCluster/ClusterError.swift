@@ -23,6 +23,8 @@ public enum ClusterError: Error, CustomStringConvertible {
     case badConfiguration(String)
     /// The server reported an error.
     case server(String)
+    /// An open connection was closed under a query (the server restarted, the network dropped).
+    case connectionLost(String)
 
     public var description: String {
         switch self {
@@ -38,6 +40,7 @@ public enum ClusterError: Error, CustomStringConvertible {
             "shard \(shard) lists \(listed) of its \(expected) images (its listing rows changed)"
         case .badConfiguration(let why): "the cluster's stored configuration cannot be read: \(why)"
         case .server(let message): "PostgreSQL: \(message)"
+        case .connectionLost(let why): "lost the connection to PostgreSQL: \(why)"
         }
     }
 

@@ -46,6 +46,17 @@ struct JobQueue: Sendable {
         return failed
     }
 
+    /// Gives back the jobs this worker still holds from a connection it lost (it is running none
+    /// of them now): pending again, or failed once they had every attempt.
+    func releaseOwn(reason: String) async throws {
+        try await database.rows("""
+            UPDATE winnow_jobs SET state = CASE WHEN attempts >= \(maxAttempts) THEN 'failed' ELSE 'pending' END,
+                   last_error = \(reason), owner = NULL, lease_until = NULL,
+                   finished_at = CASE WHEN attempts >= \(maxAttempts) THEN now() END
+            WHERE state = 'running' AND owner = \(owner)
+            """)
+    }
+
     /// Marks failed the jobs whose lease expired on their last attempt.
     func failExpired() async throws {
         try await database.rows("""

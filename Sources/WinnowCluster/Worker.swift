@@ -14,11 +14,15 @@ public struct Worker: Sendable {
     public var keepWaiting: Bool
     /// Decode threads (default: the stored configuration's).
     public var threads: Int?
+    /// Seconds a lost connection is tried again before the worker stops.
+    public var reconnectSeconds: Double
     /// This worker's name in the database (`host:pid`).
     public let name: String
 
-    public init(address: DatabaseAddress, leaseSeconds: Double = 60, keepWaiting: Bool = false, threads: Int? = nil) {
+    public init(address: DatabaseAddress, leaseSeconds: Double = 60, keepWaiting: Bool = false, threads: Int? = nil,
+                reconnectSeconds: Double = 300) {
         (self.address, self.leaseSeconds, self.keepWaiting, self.threads) = (address, max(0.5, leaseSeconds), keepWaiting, threads)
+        self.reconnectSeconds = max(0, reconnectSeconds)
         name = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
 
@@ -27,12 +31,41 @@ public struct Worker: Sendable {
         public var jobsDone = 0
         public var jobsFailed = 0
         public var images = 0
+        /// Connections opened (more than one after a lost connection).
+        public var sessions = 0
     }
 
-    /// Works until every job is finished; `report` hears each job's end as one line.
+    /// Works until every job is finished; `report` hears each job's end as one line. A
+    /// connection lost once working (PostgreSQL restarted, the network cut) is opened again, once
+    /// a second, for up to ``reconnectSeconds``; the job it held goes back to the queue.
     public func run(report: @escaping @Sendable (String) -> Void) async throws -> Summary {
-        let control = try await ClusterDatabase.open(address, id: 1)
-        let side = try await ClusterDatabase.open(address, id: 2, checkingSchema: false)
+        var summary = Summary(), lostAt: Date?
+        while true {
+            do {
+                try await session(into: &summary, report: report) { lostAt = nil }
+                return summary
+            } catch let error as ClusterError {
+                guard case .connectionLost = error, Date().timeIntervalSince(lostAt ?? Date()) < reconnectSeconds else { throw error }
+                if lostAt == nil { report("\(error); connecting again") }
+                lostAt = lostAt ?? Date()
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// One connection's work: registers, gives back a job an earlier session held, then claims
+    /// jobs until every job is finished. `connected` is called once the connections are open.
+    private func session(into summary: inout Summary, report: @escaping @Sendable (String) -> Void,
+                         connected: () -> Void) async throws {
+        let first = summary.sessions == 0
+        let control = try await open(id: 1, checkingSchema: true, first: first)
+        let side: ClusterDatabase
+        do { side = try await open(id: 2, checkingSchema: false, first: first) } catch {
+            await control.close()
+            throw error
+        }
+        connected()
+        summary.sessions += 1
         let bell = Doorbell()
         var tasks: [Task<Void, Never>] = []
         do {
@@ -42,17 +75,19 @@ public struct Worker: Sendable {
             try await control.rows("""
                 INSERT INTO winnow_workers (name, host, pid, lease_seconds) VALUES (\(name), \(ProcessInfo.processInfo.hostName),
                 \(Int(ProcessInfo.processInfo.processIdentifier)), \(leaseSeconds))
-                ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), started_at = now(), jobs_done = 0,
-                lease_seconds = excluded.lease_seconds, stopped_at = NULL
+                ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), lease_seconds = excluded.lease_seconds, stopped_at = NULL,
+                started_at = CASE WHEN \(first) THEN now() ELSE winnow_workers.started_at END,
+                jobs_done = CASE WHEN \(first) THEN 0 ELSE winnow_workers.jobs_done END
                 """)
+            let queue = JobQueue(database: control, owner: name, leaseSeconds: leaseSeconds, maxAttempts: stored.maxAttempts)
+            try await queue.releaseOwn(reason: "its worker lost the connection to PostgreSQL")
             tasks.append(listen(side, bell: bell))
             tasks.append(heartbeat(side))
-            let summary = try await work(control, stored: stored, bell: bell, report: report)
+            try await work(queue, stored: stored, bell: bell, into: &summary, report: report)
             tasks.forEach { $0.cancel() }
             try await control.rows("UPDATE winnow_workers SET stopped_at = now() WHERE name = \(name)")
             await control.close()
             await side.close()
-            return summary
         } catch {
             tasks.forEach { $0.cancel() }
             await control.close()
@@ -61,11 +96,18 @@ public struct Worker: Sendable {
         }
     }
 
+    /// A connection to the database; after the first session, a server that cannot be reached
+    /// is a lost connection (tried again) rather than a wrong address.
+    private func open(id: Int, checkingSchema: Bool, first: Bool) async throws -> ClusterDatabase {
+        do { return try await ClusterDatabase.open(address, id: id, checkingSchema: checkingSchema) } catch ClusterError.unreachable(_, let why) where !first {
+            throw ClusterError.connectionLost(why)
+        }
+    }
+
     /// The claim loop.
-    private func work(_ database: ClusterDatabase, stored: StoredConfiguration, bell: Doorbell,
-                      report: @Sendable (String) -> Void) async throws -> Summary {
-        var summary = Summary()
-        let queue = JobQueue(database: database, owner: name, leaseSeconds: leaseSeconds, maxAttempts: stored.maxAttempts)
+    private func work(_ queue: JobQueue, stored: StoredConfiguration, bell: Doorbell, into summary: inout Summary,
+                      report: @Sendable (String) -> Void) async throws {
+        let database = queue.database
         let scanner = SampleScanner(configuration: stored.configuration)
         while true {
             try await queue.failExpired()
@@ -84,7 +126,7 @@ public struct Worker: Sendable {
                 continue
             }
             let (unfinished, nextExpiry) = try await JobQueue.unfinished(database)
-            if unfinished == 0 && !keepWaiting { return summary }
+            if unfinished == 0 && !keepWaiting { return }
             await bell.wait(seconds: min(5, max(0.1, nextExpiry ?? 5)))
         }
     }

@@ -23,6 +23,16 @@ enum Cluster {
         return process
     }
 
+    /// Waits up to `seconds` for `process` to exit; kills it and returns false when it did not.
+    static func waitForExit(_ process: Process, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        guard process.isRunning else { return true }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return false
+    }
+
     /// The example dataset (real photos with planted problems: a truncated JPEG, an empty file,
     /// a byte-identical copy, a non-image) made by the project's script, and corpus set A's images.
     static func inputs(in folder: URL, withCorpus: Bool) throws -> [String] {

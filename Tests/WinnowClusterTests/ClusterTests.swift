@@ -84,6 +84,53 @@ import WinnowTestSupport
         #expect(try Cluster.differences(reference, work) == [])
     }
 
+    @Test func aWorkerOutlivesAPostgreSQLRestart() throws {
+        let (inputs, reference) = try Cluster.inputsAndReference()
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "5"])
+        let log = folder.appendingPathComponent("restart.log")
+        let worker = try Cluster.startWorker(database, ["--threads", "1", "--lease", "30"], log: log)
+        var done = 0
+        for _ in 0..<3000 where done == 0 {
+            done = Int(try server.sql("SELECT count(*) FROM winnow_jobs WHERE state = 'done'", database: database)) ?? 0
+            if done == 0 { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        let left = try server.sql("SELECT count(*) FROM winnow_jobs WHERE state <> 'done'", database: database)
+        try #require(left != "0", "the worker finished before the restart")
+        try server.restart()
+        #expect(Cluster.waitForExit(worker, seconds: 120), "the worker hung after the restart")
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(worker.terminationStatus == 0, "\(output)")
+        #expect(output.contains("lost the connection to PostgreSQL") && output.contains("connecting again"), "\(output)")
+        let status = try Cluster.status(database)
+        #expect(status["done"] as? Bool == true && (status["failed"] as? [Any])?.isEmpty == true, "\(status)")
+        // The worker's count survives its second connection.
+        let jobs = Int(try server.sql("SELECT count(*) FROM winnow_jobs", database: database)) ?? -1
+        #expect((status["workers"] as? [[String: Any]])?.compactMap { $0["jobsDone"] as? Int } == [jobs], "\(status)")
+        #expect(try Cluster.differences(reference, try finish(database, "after-restart")) == [])
+    }
+
+    @Test func aWorkerThatCannotReconnectStopsWithOneLine() throws {
+        let inputs = try Cluster.inputs(in: folder, withCorpus: false)
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "5"])
+        let log = folder.appendingPathComponent("gone.log")
+        let worker = try Cluster.startWorker(database, ["--threads", "1", "--reconnect", "2", "--keep-waiting"], log: log)
+        var done = "0"
+        for _ in 0..<3000 where done == "0" {
+            done = try server.sql("SELECT count(*) FROM winnow_jobs WHERE state = 'done'", database: database)
+            if done == "0" { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        // The database dropped under the worker: every connection after that is refused.
+        let name = database.split(separator: "/").last.map { String($0.prefix { $0 != "?" }) } ?? ""
+        try server.sql("DROP DATABASE \(name) WITH (FORCE)", database: "postgres")
+        #expect(Cluster.waitForExit(worker, seconds: 120), "the worker hung after its database was dropped")
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(worker.terminationStatus == 69, "\(output)")
+        #expect(output.contains("connecting again"), "\(output)")
+        #expect(Cluster.lines(output).last?.contains("does not exist") == true, "\(output)")
+    }
+
     @Test func aJobDeliveredTwiceChangesNothing() throws {
         let inputs = try Cluster.inputs(in: folder, withCorpus: false)
         let database = try server.createDatabase()

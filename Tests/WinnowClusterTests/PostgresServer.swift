@@ -75,6 +75,14 @@ final class PostgresServer: Sendable {
         _ = try? Self.command(binaries, runAs, "pg_ctl", ["-D", folder.appendingPathComponent("data").path, "-m", "immediate", "stop"])
     }
 
+    /// Restarts the server as an operator would (`pg_ctl restart`, fast shutdown: every open
+    /// connection is cut), on the same port.
+    func restart() throws {
+        try Self.check(Self.command(binaries, runAs, "pg_ctl", ["-D", folder.appendingPathComponent("data").path, "-m", "fast",
+                                                               "-l", folder.appendingPathComponent("server.log").path, "-w", "restart"]),
+                       "pg_ctl restart")
+    }
+
     /// A new empty database; returns its `postgres://` URL.
     func createDatabase() throws -> String {
         let name = "test_\(ProcessInfo.processInfo.processIdentifier)_\(Self.counter.add(1, ordering: .relaxed).newValue)"
