@@ -57,9 +57,8 @@ struct ModelsCommand: ParsableCommand {
 
         static let all: [BuiltInModel] = {
             let descriptor = CopyDescriptor(), grey = descriptor.coarseGrayModelSide
-            let colourFile = descriptor.colourPrecision == .int8 ? EmbeddingAssets.mobileNetV2CopyInt8ModelName
-                : EmbeddingAssets.mobileNetV2CopyModelName
-            let copyFiles = [colourFile, EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyModelName, inputSize: grey)]
+            let copyFiles = [EmbeddingAssets.mobileNetV2CopyModelName(precision: descriptor.colourPrecision),
+                             EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyModelName, inputSize: grey)]
             let input = (descriptor.colourPrecision == .int8 ? "int8 224" : "squash 224") + " + grey \(grey)"
             return [
                 BuiltInModel(name: "copy", dimension: CopyDescriptor.dimension, input: input, files: copyFiles),

@@ -99,6 +99,11 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// The same with the int8 layers of ``MobileNetV2Converter/Precision/int8``.
     public static let mobileNetV2CopyInt8ModelName = "mobilenet_v2_copy_int8_v1.onnx"
 
+    /// The copy model's file name for `precision` (224² input).
+    public static func mobileNetV2CopyModelName(precision: MobileNetV2Converter.Precision) -> String {
+        precision == .int8 ? mobileNetV2CopyInt8ModelName : mobileNetV2CopyModelName
+    }
+
     /// The copy-detection variant of the default model, `<cache>/models/` + ``mobileNetV2CopyModelName``
     /// (or ``mobileNetV2CopyInt8ModelName``; `_<inputSize>` added for inputs other than 224²),
     /// converted from the same `.pth` weights on first use.
@@ -109,8 +114,7 @@ public struct EmbeddingAssets: Sendable, Equatable {
         throws(EmbeddingError) -> String
     {
         try MobileNetV2Converter.checkInputSize(inputSize, precision: precision)
-        let name = precision == .int8 ? Self.mobileNetV2CopyInt8ModelName : Self.mobileNetV2CopyModelName
-        return try convertedModelPath(named: Self.fileName(name, inputSize: inputSize)) { weights throws(EmbeddingError) in
+        return try convertedModelPath(named: Self.fileName(Self.mobileNetV2CopyModelName(precision: precision), inputSize: inputSize)) { weights throws(EmbeddingError) in
             try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize, expansionOutputs: CopyDescriptor.expansionBlocks,
                                              pooledOutputs: true, precision: precision)
         }

@@ -296,9 +296,10 @@ struct ResamplePlan {
     /// bits. Matching it keeps the tensor within rounding of torchvision's (PIL) pipeline.
     @inline(__always)
     static func quantize(_ value: Float) -> Float {
-        // floor(value + 0.5) clamped to 0...255, without a conversion to an integer (Swift checks
-        // those for overflow, a third of the resampler's time) or libm's floor: adding and
-        // subtracting 2²³ rounds to the nearest integer, one step down where that went up.
+        // floor(value + 0.5) clamped to 0...255, without Swift's overflow-checked conversion to
+        // an integer or libm's floor: adding and subtracting 2²³ rounds to the nearest integer,
+        // one step down where that went up (measured alone: 1.68 → 1.64 ms per image for both
+        // views' inputs, within noise).
         let clamped = min(max(value + 0.5, 0), 255)
         let nearest = (clamped + 8_388_608) - 8_388_608
         return nearest > clamped ? nearest - 1 : nearest
