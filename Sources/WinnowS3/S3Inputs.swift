@@ -77,6 +77,7 @@ public struct S3Inputs: Sendable {
         let result = try await copier.copy(selected.sources, objects: listing.objects, progress: progress)
         selected.sources = result.sources
         selected.missing += result.missing
+        Ingestor(options: ingest).replaceVideosByFrames(&selected)
         selected.skippedNonImages += result.nonImages
         return S3Fetch(found: selected, downloaded: result.downloaded, reused: result.reused, failed: result.missing.count,
                        downloadedBytes: result.bytes)

@@ -3,70 +3,6 @@ import Testing
 import WinnowTestSupport
 @testable import WinnowCore
 
-/// Videos made from real photos with Debian's `ffmpeg` CLI (the product never runs it).
-enum VideoFixtures {
-    /// Runs `ffmpeg` with `arguments` (quiet, overwriting) and fails with its output when it fails.
-    static func ffmpeg(_ arguments: [String]) throws {
-        let result = try TestData.shell("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y"] + arguments)
-        guard result.status == 0 else { throw TestDataMissing("ffmpeg failed (install it with scripts/setup.sh): \(result.output)") }
-    }
-
-    /// `pan.mp4`: 6 s at 10 frames/s of a 256×256 window moving across astronaut.png (H.264).
-    static func pan(in folder: URL) throws -> URL {
-        let out = folder.appendingPathComponent("pan.mp4")
-        try ffmpeg(["-loop", "1", "-i", try TestData.skimageData().appendingPathComponent("astronaut.png").path,
-                    "-vf", "crop=256:256:'t*40':'t*20',format=yuv420p", "-t", "6", "-r", "10", "-c:v", "libx264", out.path])
-        return out
-    }
-
-    /// `still.webm`: 5 s at 5 frames/s of coffee.png standing still (VP9).
-    static func still(in folder: URL) throws -> URL {
-        let out = folder.appendingPathComponent("still.webm")
-        try ffmpeg(["-loop", "1", "-i", try TestData.skimageData().appendingPathComponent("coffee.png").path,
-                    "-vf", "scale=300:200,format=yuv420p", "-t", "5", "-r", "5", "-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "40",
-                    out.path])
-        return out
-    }
-
-    /// `repeated.mkv`: `clip` twice over, its packets copied (so its frames decode to the same pixels).
-    static func repeated(_ clip: URL, in folder: URL) throws -> URL {
-        let out = folder.appendingPathComponent("repeated.mkv")
-        try ffmpeg(["-stream_loop", "1", "-i", clip.path, "-c", "copy", out.path])
-        return out
-    }
-
-    /// The first `fraction` of `file`'s bytes, as `name`.
-    static func truncated(_ file: URL, fraction: Double, as name: String, in folder: URL) throws -> URL {
-        let data = try Data(contentsOf: file)
-        let out = folder.appendingPathComponent(name)
-        try data.prefix(Int(Double(data.count) * fraction)).write(to: out)
-        return out
-    }
-
-    /// A new folder `name` in `parent`.
-    static func folder(_ name: String, in parent: URL) throws -> URL {
-        let url = parent.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
-    /// A tar archive at `archive` holding each file of `members` under its member name, taken
-    /// as given (`../x`, absolute, bytes that are not UTF-8 written as `\xff`), as Python's
-    /// `tarfile` writes them (GNU tar strips such names).
-    static func tar(_ archive: URL, _ members: [(name: String, file: URL)]) throws {
-        let script = """
-            import sys, tarfile
-            with tarfile.open(sys.argv[1], "w", encoding="utf-8", errors="surrogateescape") as archive:
-                for name, path in zip(sys.argv[2::2], sys.argv[3::2]):
-                    info = archive.gettarinfo(path)
-                    info.name = name.encode("latin-1").decode("unicode_escape").encode("latin-1").decode("utf-8", "surrogateescape")
-                    with open(path, "rb") as data: archive.addfile(info, data)
-            """
-        let made = try TestData.shell("python3", ["-c", script, archive.path] + members.flatMap { [$0.name, $0.file.path] })
-        guard made.status == 0 else { throw TestDataMissing("python3 tarfile failed: \(made.output)") }
-    }
-}
-
 @Suite(.serialized) struct VideoTests {
     @Test func framesAreSampledByTimeOrKeyframeAndNamedByTime() throws {
         let folder = try TestData.temporaryDirectory()
@@ -100,6 +36,8 @@ enum VideoFixtures {
         #expect(stats.count == 24 && stats.allSatisfy { Double($0["mean"] ?? "") ?? 0 > 20 })
         let names = try TestData.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).compactMap { $0["filename"] }
         #expect(names.contains(videos.path + "/repeated.mkv#t=11.000") && names.contains(videos.path + "/still.webm#t=4.000"))
+        // Frames are listed in time order (#t=9.000 before #t=10.000), not as text.
+        #expect(names.filter { $0.contains("/repeated.mkv#") } == (0..<12).map { videos.path + "/repeated.mkv#t=\($0).000" })
         // The repeated clip's second half decodes to its first's pixels (6 groups), and the still
         // video's frames are all alike (1 group of 5).
         #expect(summary.exactDuplicateFiles == 6 + 4 && summary.exactDuplicateGroups == 6 + 1)

@@ -48,6 +48,30 @@ import WinnowTestSupport
         #expect(third.status == 0 && (processedCount(third.output)) == 1, "\(third.error)")
     }
 
+    @Test func videoObjectsBecomeFramesNamedByTheirAddress() throws {
+        let server = try MotoServer.shared()
+        let folder = try TestFiles.temporaryDirectory()
+        let pan = try VideoFixtures.pan(in: folder)
+        let cut = try VideoFixtures.truncated(pan, fraction: 0.4, as: "cut.mp4", in: folder)
+        let bucket = "video-\(UInt32.random(in: 0...UInt32.max))"
+        try server.makeBucket(bucket, [(key: "clips/pan.mp4", file: pan), (key: "clips/cut.mp4", file: cut),
+                                       (key: "clips/coffee.png", file: try TestFiles.skimageData().appendingPathComponent("coffee.png"))])
+        let work = folder.appendingPathComponent("work")
+        let prefix = "minio://127.0.0.1:\(server.port)/\(bucket)/clips/"
+        let arguments = ["run", prefix, "--work-dir", work.path, "--no-embeddings", "--json", "--quiet"]
+        let first = try winnow(arguments, environment: server.environment())
+        #expect(first.status == 0, "\(first.error)")
+        #expect(processedCount(first.output) == 6 + 1 + 1)
+        let names = try TestFiles.readCSV(work.appendingPathComponent("quality.csv")).compactMap { $0["filename"] }
+        #expect(names == [prefix + "coffee.png"] + (0..<6).map { prefix + "pan.mp4#t=\($0).000" })
+        let videos = try TestFiles.readCSV(work.appendingPathComponent("videos.csv"))
+        #expect(videos.map { $0["frames"] } == ["6"], "\(videos)")
+        let bad = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
+        #expect(bad.map { $0["filename"] } == [prefix + "cut.mp4"] && bad.first?["error_code"] == "ERROR_CORRUPT_IMAGE", "\(bad)")
+        let second = try winnow(arguments, environment: server.environment())
+        #expect(second.status == 0 && processedCount(second.output) == 0, "\(second.error)")
+    }
+
     @Test func aBadSecretStopsTheRunWithOneLine() throws {
         let server = try MotoServer.shared()
         let work = try TestFiles.temporaryDirectory()

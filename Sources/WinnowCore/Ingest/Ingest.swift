@@ -124,6 +124,29 @@ public struct Ingestor: Sendable {
         return result
     }
 
+    /// Replaces the videos among `result`'s files (local copies listed elsewhere: S3 objects)
+    /// by their sampled frames, as ``ingest(_:)`` does for videos it finds; a video that cannot
+    /// be used, or breaks off, is also an invalid row. Keeps the order of ``select(_:)``.
+    public func replaceVideosByFrames(_ result: inout IngestResult) {
+        guard result.sources.contains(where: Self.isVideoFile) else { return }
+        var sources: [SampleSource] = []
+        for source in result.sources {
+            guard Self.isVideoFile(source), case .file(let path) = source.location else {
+                sources.append(source)
+                continue
+            }
+            let plan = VideoPlan.make(path: path, name: source.displayName, sampling: options.videoSampling ?? .standard)
+            sources += plan.frameSources(of: source, file: path)
+            if let problem = plan.problem { result.missing.append((source, problem)) }
+        }
+        result.sources = sources.sorted(by: SampleSource.areInOrder)
+    }
+
+    private static func isVideoFile(_ source: SampleSource) -> Bool {
+        guard case .file(let path) = source.location else { return false }
+        return isVideoName(path)
+    }
+
     /// The id prefix of each input: none for a single input; else its last path component, or
     /// as many trailing components as tell apart different inputs with the same last name.
     static func idPrefixes(for inputs: [String]) -> [String] {
@@ -144,7 +167,7 @@ public struct Ingestor: Sendable {
     /// Sorts by id, then applies offsets, regex, size and count limits, all in place (no second
     /// array of the sources). Public for listings made elsewhere (S3 objects).
     public func select(_ result: inout IngestResult) throws(IngestError) {
-        result.sources.sort { $0.id < $1.id }
+        result.sources.sort(by: SampleSource.areInOrder)
         let upper = min(options.maximumOffset ?? result.sources.count, result.sources.count)
         let lower = min(max(options.minimumOffset, 0), upper)
         result.sources.removeSubrange(upper...)

@@ -120,11 +120,7 @@ struct Ingestion {
     /// `<video>#t=<seconds>`; a video that cannot be used or breaks off is also an invalid row.
     private mutating func addVideo(_ video: SampleSource, file path: String, key: Key) {
         let plan = VideoPlan.make(path: path, name: video.displayName, sampling: videoSampling)
-        for frame in plan.frames {
-            var source = video
-            source.id += frame.suffix
-            source.displayName += frame.suffix
-            source.location = .videoFrame(VideoFrame(video: path, timestamp: frame.timestamp))
+        for (frame, source) in zip(plan.frames, plan.frameSources(of: video, file: path)) {
             candidates.append(Candidate(source: source, key: .frame(video: key, timestamp: frame.timestamp)))
         }
         if let problem = plan.problem {

@@ -49,6 +49,24 @@ public struct SampleSource: Sendable, Hashable {
     }
 }
 
+extension SampleSource {
+    /// The order of samples in every listing and output: by id, except that the frames of a
+    /// video follow each other in time (`clip.mp4#t=9.000` before `clip.mp4#t=10.000`, as
+    /// fastdup's numbered frame files do), after the video's own row.
+    public static func areInOrder(_ first: SampleSource, _ second: SampleSource) -> Bool {
+        let (a, b) = (first.orderKey, second.orderKey)
+        if a.stem != b.stem { return a.stem < b.stem }
+        return a.time != b.time ? a.time < b.time : first.id < second.id
+    }
+
+    private var orderKey: (stem: Substring, time: Int64) {
+        guard case .videoFrame(let frame) = location, let mark = id.range(of: "#t=", options: .backwards) else {
+            return (id[...], .min)
+        }
+        return (id[..<mark.lowerBound], frame.timestamp)
+    }
+}
+
 /// Something an input folder held that was passed over without becoming a sample (so it has no
 /// row in `atrain_features.bad.csv`), and why: a folder that cannot be listed, a broken symbolic
 /// link or a link loop, a name that is not UTF-8, a FIFO or device; or a file list or archive

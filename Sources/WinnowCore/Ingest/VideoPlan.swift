@@ -9,6 +9,17 @@ struct VideoPlan {
     var frames: [(timestamp: Int64, suffix: String)] = []
     var problem: InvalidSample?
 
+    /// The planned frames as samples: `video` named `<video>#t=<seconds>`, each read from `file`.
+    func frameSources(of video: SampleSource, file: String) -> [SampleSource] {
+        frames.map { frame in
+            var source = video
+            source.id += frame.suffix
+            source.displayName += frame.suffix
+            source.location = .videoFrame(VideoFrame(video: file, timestamp: frame.timestamp))
+            return source
+        }
+    }
+
     /// Sampled frames kept per video at most; past them the video has a problem row.
     static let maximumFrames = 100_000
 

@@ -44,7 +44,7 @@ struct DetectionStage: Sendable {
             done += 1
             progress?("detect \(options.kind.rawValue)", done, images.count)
         }
-        detected.sources.sort { $0.id < $1.id }
+        detected.sources.sort(by: SampleSource.areInOrder)
         return detected
     }
 

@@ -58,7 +58,7 @@ struct PendingSamples: Sendable {
                 return nil
             }
             for case let (video?, samples) in frames.sorted(by: { ($0.key ?? "") < ($1.key ?? "") }) {
-                body(video, samples.sorted { $0.id < $1.id })
+                body(video, samples.sorted { SampleSource.areInOrder($0.source, $1.source) })
             }
             return
         }

@@ -220,7 +220,7 @@ public struct Run: Sendable {
         // The user's vectors follow the sorted file list (or name their files).
         var vectorRows: [Int?] = []
         let sources = found.sources
-        let sorted = sources.indices.sorted { sources[$0].id < sources[$1].id }
+        let sorted = sources.indices.sorted { SampleSource.areInOrder(sources[$0], sources[$1]) }
         if let rows = try embedding?.rows(for: sorted.map { (id: sources[$0].id, filename: sources[$0].displayName) }) {
             vectorRows = Array(repeating: nil, count: sources.count)
             for (index, row) in zip(sorted, rows) { vectorRows[index] = row }
