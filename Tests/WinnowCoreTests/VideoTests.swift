@@ -120,6 +120,30 @@ import WinnowTestSupport
         #expect(summary.valid == cutFrames + 1 + 6 && summary.invalid == 6)
     }
 
+    @Test func framesReadOnwardByOneReaderAreTheFramesReadBySeeking() throws {
+        let folder = try TestData.temporaryDirectory()
+        let clip = folder.appendingPathComponent("gop3.mp4")
+        // 12 s at 10 frames/s, a keyframe every 3 s, B-frames (x264's default).
+        try VideoFixtures.ffmpeg(["-loop", "1", "-i", try TestData.skimageData().appendingPathComponent("chelsea.png").path,
+                                  "-vf", "crop=160:160:'t*12':'t*5',format=yuv420p", "-t", "12", "-r", "10", "-c:v", "libx264",
+                                  "-g", "30", clip.path])
+        let plan = VideoPlan.make(path: clip.path, name: "gop3.mp4", sampling: .framesPerSecond(10))
+        #expect(plan.frames.count == 120 && plan.problem == nil)
+        func hash(_ bytes: Result<[UInt8], InvalidSample>) throws -> String {
+            try bytes.get().withUnsafeBytes { ContentHash.hex($0) }
+        }
+        let seeking = try plan.frames.map { try hash(VideoFrame(video: clip.path, timestamp: $0.timestamp).imageBytes()) }
+        #expect(Set(seeking).count > 100, "a pan: frames differ")
+        var reader: VideoReader?
+        let onward = try plan.frames.map { try hash(VideoFrame(video: clip.path, timestamp: $0.timestamp).imageBytes(reusing: &reader)) }
+        #expect(onward == seeking)
+        // Out of order (back, far ahead, a repeat) one reader still gives each frame's pixels.
+        for index in [50, 53, 20, 100, 101, 101, 119, 0] {
+            let frame = VideoFrame(video: clip.path, timestamp: plan.frames[index].timestamp)
+            #expect(try hash(frame.imageBytes(reusing: &reader)) == seeking[index], "frame \(index)")
+        }
+    }
+
     @Test func keyframesAreDecodedOnTheirOwnToTheSamePixels() throws {
         let folder = try TestData.temporaryDirectory()
         let clips = folder.appendingPathComponent("clips")

@@ -35,6 +35,8 @@ final class VideoReader {
     private let handle: OpaquePointer
     let info: winnow_video_info
     let path: String
+    /// The frame ``frame(at:limits:)`` returned last (the decoder stands just after it).
+    private var lastReturned: Int64?
 
     /// Opens `path`. A file that is empty, holds no video stream or cannot be opened is
     /// refused with the reason its invalid row gives.
@@ -76,6 +78,7 @@ final class VideoReader {
 
     /// Decodes up to the next frame and returns its timestamp; nil at the end.
     func nextFrame(keyframesOnly: Bool) throws(InvalidSample) -> Int64? {
+        lastReturned = nil
         var timestamp: Int64 = 0
         let (status, message) = Self.calling { error, size in
             winnow_video_next_frame(handle, keyframesOnly ? 1 : 0, &timestamp, error, size)
@@ -106,16 +109,28 @@ final class VideoReader {
 
     /// Moves to the keyframe at or before `timestamp`.
     func seek(to timestamp: Int64) throws(InvalidSample) {
+        lastReturned = nil
         let (status, message) = Self.calling { error, size in winnow_video_seek(handle, timestamp, error, size) }
         if status < 0 { throw InvalidSample(.corruptImage, "\(path): \(message)") }
     }
 
-    /// The frame at `timestamp` on its own (a thumbnail, copy verification): a seek, then
-    /// decoding up to it.
+    /// Stream seconds ``frame(at:limits:)`` decodes forward from the last frame it returned
+    /// rather than seek (a seek decodes again from the keyframe before the frame: up to a whole
+    /// group of pictures, often 8–10 s, for every frame).
+    static let forwardSeconds = 4.0
+
+    /// The frame at `timestamp` (a thumbnail, copy verification): decoded on from the last
+    /// frame this reader returned when that is a little earlier, else after a seek. Frames asked
+    /// in time order cost one pass over the video between them.
     func frame(at timestamp: Int64, limits: DecodeLimits) throws(InvalidSample) -> RGBImage {
-        try seek(to: timestamp)
+        let onward = lastReturned.map { $0 < timestamp && seconds(timestamp) - seconds($0) <= Self.forwardSeconds } ?? false
+        if !onward { try seek(to: timestamp) }
         while let decoded = try nextFrame(keyframesOnly: false) {
-            if decoded == timestamp { return try frameImage(limits: limits) }
+            if decoded == timestamp {
+                let image = try frameImage(limits: limits)
+                lastReturned = timestamp
+                return image
+            }
             if decoded > timestamp { break }
         }
         throw InvalidSample(.corruptImage, "\(path)\(idSuffix(timestamp)): the frame could not be decoded")
@@ -139,11 +154,22 @@ func portablePixmap(_ image: RGBImage) -> [UInt8] {
 }
 
 extension VideoFrame {
-    /// The frame on its own as image bytes (``portablePixmap(_:)``): for thumbnails and copy
-    /// verification, which read a few frames each, by seeking.
+    /// The frame on its own as image bytes (``portablePixmap(_:)``): for thumbnails, which read
+    /// a few frames each, by seeking.
     func imageBytes(limits: DecodeLimits = DecodeLimits()) -> Result<[UInt8], InvalidSample> {
+        var reader: VideoReader?
+        return imageBytes(reusing: &reader, limits: limits)
+    }
+
+    /// The frame as image bytes, read by `reader` when it is open on this frame's video (so
+    /// frames asked in time order decode on from one to the next), else by a new reader left in
+    /// `reader` for the next frame (copy verification).
+    func imageBytes(reusing reader: inout VideoReader?, limits: DecodeLimits = DecodeLimits()) -> Result<[UInt8], InvalidSample> {
         Result { () throws(InvalidSample) in
-            portablePixmap(try VideoReader(path: video).frame(at: timestamp, limits: limits))
+            let open: VideoReader
+            if let current = reader, current.path == video { open = current } else { open = try VideoReader(path: video) }
+            reader = open
+            return portablePixmap(try open.frame(at: timestamp, limits: limits))
         }
     }
 }

@@ -266,52 +266,55 @@ struct VerificationStage {
     fileprivate func describe(rows: [Int], features featureOptions: LocalFeatures.Options, samples: [ValidSample],
                               allowance: DiskAllowance?, report: inout Report)
         -> [Int: (features: LocalFeatures, fromCache: Bool)] {
-        let cached = allowance != nil
-        let cache = directory.appendingPathComponent(Self.cacheFolder)
-        if cached { try? FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) }
-        let tag = featureTag(featureOptions)
+        let maker = FeatureMaker(cache: directory.appendingPathComponent(Self.cacheFolder), tag: featureTag(featureOptions),
+                                 options: featureOptions, crop: crop, allowance: allowance)
         let memberBytes = archiveMembers(of: rows, samples: samples)
         let slots = ResultSlots<(features: LocalFeatures, fromCache: Bool)>(count: rows.count)
         let problems = ProblemLog()
-        let decoder = ImageDecoder(minimumSide: featureOptions.maximumSide)
-        let crop = crop
-        concurrentChunks(rows.count) { i in
-            let sample = samples[rows[i]]
-            let key = (sample.contentHash ?? Array(sample.path.utf8).withUnsafeBytes { ContentHash.hex($0) }) + "-" + tag
-            let file = cache.appendingPathComponent(key + ".lf")
-            if cached, let data = FileManager.default.contents(atPath: file.path),
-               let cached = try? LocalFeatures.deserialize([UInt8](data), name: sample.filename) {
-                slots.set(i, (cached, true))
-                return
-            }
-            let bytes: Result<[UInt8], InvalidSample>
-            switch sample.location {
-            case .file(let path)?: bytes = SampleProcessor.readFile(path, id: sample.path)
-            case .archiveMember?: bytes = memberBytes[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
-            case .videoFrame(let frame)?: bytes = frame.imageBytes()
-            case nil: bytes = .failure(InvalidSample(.unreadable, "its location is not in the catalog"))
-            }
-            do {
-                let made = try Self.extract(from: try bytes.get(), decoder: decoder, crop: crop,
-                                            options: featureOptions, name: sample.filename)
-                slots.set(i, (made, false))
-                // A cache (reads are checked, a bad file is made again): no flush to disk per image.
-                if let allowance {
-                    let serialized = made.serialized()
-                    if allowance.claim(serialized.count) { try? AtomicFile.write(Data(serialized), to: file, durable: false) }
+        let runs = Self.readingRuns(rows, samples: samples)
+        concurrentChunks(runs.count) { run in
+            var video: VideoReader?
+            for i in runs[run] {
+                let sample = samples[rows[i]]
+                let made = maker.features(of: sample) {
+                    switch sample.location {
+                    case .file(let path)?: SampleProcessor.readFile(path, id: sample.path)
+                    case .archiveMember?: memberBytes[rows[i]] ?? .failure(InvalidSample(.unreadable, "not read from its archive"))
+                    case .videoFrame(let frame)?: frame.imageBytes(reusing: &video)
+                    case nil: .failure(InvalidSample(.unreadable, "its location is not in the catalog"))
+                    }
                 }
-            } catch let error as InvalidSample {
-                problems.add("\(sample.filename): local features: \(error.message)")
-            } catch let error as LocalFeatureError {
-                problems.add("local features: \(error.message)")
-            } catch {
-                problems.add("\(sample.filename): local features: \(error)")
+                switch made {
+                case .success(let features): slots.set(i, features)
+                case .failure(let problem): problems.add(problem.line)
+                }
             }
         }
         report.problems += problems.lines
         var result: [Int: (features: LocalFeatures, fromCache: Bool)] = [:]
         for (row, made) in zip(rows, slots.values) { result[row] = made }
         return result
+    }
+
+    /// The order ``describe(rows:features:samples:allowance:report:)`` takes `rows` in (indices
+    /// into them), as runs each read by one thread: a video's frames in time order, 32 a run at
+    /// most (one reader decodes on from frame to frame instead of seeking for each); every other
+    /// image a run of its own.
+    static func readingRuns(_ rows: [Int], samples: [ValidSample]) -> [[Int]] {
+        var runs: [[Int]] = [], frames: [String: [(timestamp: Int64, index: Int)]] = [:]
+        for (index, row) in rows.enumerated() {
+            if case .videoFrame(let frame)? = samples[row].location {
+                frames[frame.video, default: []].append((frame.timestamp, index))
+            } else {
+                runs.append([index])
+            }
+        }
+        var videoRuns: [[Int]] = []
+        for (_, list) in frames.sorted(by: { $0.key < $1.key }) {
+            let ordered = list.sorted { $0.timestamp < $1.timestamp }.map(\.index)
+            videoRuns += stride(from: 0, to: ordered.count, by: 32).map { Array(ordered[$0..<min($0 + 32, ordered.count)]) }
+        }
+        return videoRuns + runs
     }
 
     /// Whether features are cached image by image in `local_features/` (for a resumed run):
@@ -364,20 +367,6 @@ struct VerificationStage {
         return memberBytes
     }
 
-    /// The features of an image's bytes, decoded for `options` and cropped to `crop`.
-    private static func extract(from bytes: [UInt8], decoder: ImageDecoder, crop: CropBox?,
-                                options: LocalFeatures.Options, name: String) throws -> LocalFeatures {
-        let decoded = try decoder.decode(bytes)
-        var image = decoded.image
-        if let crop {
-            guard let cropped = crop.crop(decoded.image, originalWidth: decoded.originalWidth,
-                                          originalHeight: decoded.originalHeight) else {
-                throw LocalFeatureError("the bounding box lies outside the image")
-            }
-            image = cropped
-        }
-        return try LocalFeatures.extract(from: image, options: options, name: name)
-    }
 
     /// Runs `body(i)` for `0..<count` on `workers` threads pulling indices in order.
     private func concurrentChunks(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
