@@ -45,12 +45,15 @@ func clusterFailure(_ error: any Error) -> ExitCode {
     case let error as ClusterError:
         switch error {
         case .unreachable, .connectionLost: return failure(error, ExitStatus.unavailable)
-        case .wrongSchema, .notInitialised, .alreadyInitialised, .badConfiguration: return failure(error, ExitStatus.dataError)
+        case .wrongSchema, .notInitialised, .alreadyInitialised, .badConfiguration, .embeddingMismatch, .vectorsUnreadable:
+            return failure(error, ExitStatus.dataError)
         case .notFinished: return failure(error, ExitStatus.tryAgain)
         case .badAddress: return failure(error, ExitCode.validationFailure)
         case .storageMissing: return failure(error, ExitStatus.noInput)
         default: return failure(error, ExitStatus.software)
         }
+    case let error as EmbeddingError:
+        return failure(error, error.exitStatus)
     case let error as IngestError:
         if case .inputNotFound = error { return failure(error, ExitStatus.noInput) }
         return failure(error, ExitStatus.software)

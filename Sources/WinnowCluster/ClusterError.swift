@@ -25,6 +25,10 @@ public enum ClusterError: Error, CustomStringConvertible {
     case server(String)
     /// An open connection was closed under a query (the server restarted, the network dropped).
     case connectionLost(String)
+    /// This machine computes other vectors than the ones `cluster init` planned.
+    case embeddingMismatch(planned: String, here: String)
+    /// A scan job's vectors on the shared storage are missing or damaged.
+    case vectorsUnreadable(shard: Int, String)
 
     public var description: String {
         switch self {
@@ -41,6 +45,10 @@ public enum ClusterError: Error, CustomStringConvertible {
         case .badConfiguration(let why): "the cluster's stored configuration cannot be read: \(why)"
         case .server(let message): "PostgreSQL: \(message)"
         case .connectionLost(let why): "lost the connection to PostgreSQL: \(why)"
+        case .embeddingMismatch(let planned, let here):
+            "this machine computes embeddings as \(here), the cluster was planned with \(planned) "
+                + "(copy descriptors are int8 on CPUs with VNNI, float32 elsewhere: give a cluster machines of one kind)"
+        case .vectorsUnreadable(let shard, let why): "the vectors of shard \(shard) cannot be read: \(why)"
         }
     }
 

@@ -27,10 +27,17 @@ public struct ClusterFinish: Sendable {
                 throw ClusterError.notFinished(pending: unfinished - running, running: running)
             }
             let stored = try await StoredConfiguration.load(database)
-            var found = try await Self.listing(database)
+            let dimension = try stored.scanner().dimension
+            var (found, positions): (IngestResult, [String: Int]) = try await Self.listing(database)
             (found.skippedNonImages, found.skippedSmallFiles) = (stored.skippedNonImages, stored.skippedSmallFiles)
-            return (stored, ScannedListing(found: found, results: try await Self.results(database),
-                                           exactDuplicates: try await Self.exactDuplicates(database)))
+            var scanned = ScannedListing(found: found, results: try await Self.results(database),
+                                         exactDuplicates: try await Self.exactDuplicates(database))
+            if let dimension {
+                let reader = VectorShardReader(storage: URL(fileURLWithPath: stored.storage), shardSize: stored.shardSize,
+                                               dimension: dimension, positions: positions)
+                scanned.vectors = { try reader.vector(for: $0) }
+            }
+            return (stored, scanned)
         }
         var configuration = stored.configuration
         configuration.workDirectory = workDirectory
@@ -41,9 +48,11 @@ public struct ClusterFinish: Sendable {
         return try await onThread { try finishing.execute(progress: progress, onInvalid: onInvalid) }
     }
 
-    /// The stored listing in its order: the listed sources, then those unreadable at listing time.
-    private static func listing(_ database: ClusterDatabase) async throws -> IngestResult {
+    /// The stored listing in its order: the listed sources, then those unreadable at listing
+    /// time; and each source's position.
+    private static func listing(_ database: ClusterDatabase) async throws -> (IngestResult, positions: [String: Int]) {
         var found = IngestResult(sources: [])
+        var positions: [String: Int] = [:]
         for row in try await database.rows("""
             SELECT source_id, display_name, path, archive, member, byte_count, mtime, unreadable_code, unreadable_message
             FROM winnow_samples ORDER BY position
@@ -56,13 +65,14 @@ public struct ClusterFinish: Sendable {
                 .file(path ?? id)
             }
             let source = SampleSource(id: id, location: location, byteCount: size, modificationTime: mtime, displayName: name)
+            positions[id] = positions.count
             if let code {
                 found.missing.append((source, InvalidSample(InvalidReason(rawValue: code) ?? .unreadable, message ?? "")))
             } else {
                 found.sources.append(source)
             }
         }
-        return found
+        return (found, positions)
     }
 
     /// Each sample's scan result by source id; a failed shard's samples get its reason.

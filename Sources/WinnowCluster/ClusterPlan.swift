@@ -10,7 +10,7 @@ public struct ClusterPlan: Sendable {
     public var address: DatabaseAddress
     /// The folder every worker sees (created if missing).
     public var storage: String
-    /// Inputs, ingest options, quality thresholds, decode limits; no embeddings in this stage.
+    /// Inputs, ingest options, quality thresholds, decode limits, the embedding the workers compute.
     public var configuration: RunConfiguration
     /// Images per shard (one `scan` job each).
     public var shardSize: Int
@@ -30,10 +30,13 @@ public struct ClusterPlan: Sendable {
         public var shards: Int
     }
 
-    /// Checks the database, lists the inputs, creates the storage folder and stores the plan.
+    /// Checks the database and the model, lists the inputs, creates the storage folder and
+    /// stores the plan, with the identity of the vectors this machine computes: workers that
+    /// compute others refuse to start.
     public func create(onSkipped: (@Sendable (SkippedEntry) -> Void)? = nil) async throws -> Created {
         try await ClusterDatabase.using(address, checkingSchema: false) { database in
             try await ClusterSchema.requireEmpty(database)
+            let embedding = try SampleScanner(configuration: configuration).embeddingIdentity
             let found = try Ingestor(options: configuration.ingest).ingest(configuration.inputs)
             found.skipped.forEach { onSkipped?($0) }
             let listing = Listing(found)
@@ -46,9 +49,9 @@ public struct ClusterPlan: Sendable {
                 try await ClusterSchema.create(on: connection)
                 try await connection.run("""
                     INSERT INTO winnow_config (id, configuration, storage, shard_size, max_attempts, skipped_non_images,
-                                               skipped_small_files)
+                                               skipped_small_files, embedding)
                     VALUES (1, \(configurationJSON), \(storageURL.path), \(shardSize), \(maxAttempts),
-                            \(found.skippedNonImages), \(found.skippedSmallFiles))
+                            \(found.skippedNonImages), \(found.skippedSmallFiles), \(embedding))
                     """)
                 try await listing.store(on: connection, shardSize: shardSize)
                 try await BatchInsert(table: "winnow_jobs", columns: ["stage", "shard", "items"])

@@ -3,9 +3,10 @@ import PostgresNIO
 
 /// The cluster's tables (version ``version``, recorded in `winnow_schema`): the run's
 /// configuration, the listing split into shards, the jobs with their leases, the scan results
-/// and the workers' heartbeats. Every name starts with `winnow_`.
+/// and the workers' heartbeats. Every name starts with `winnow_`. The vectors are files on the
+/// shared storage (``VectorShard``), not rows. Version 2 added `winnow_config.embedding`.
 enum ClusterSchema {
-    static let version = 1
+    static let version = 2
 
     /// The channel `NOTIFY` wakes idle workers on.
     static let channel = "winnow_jobs"
@@ -18,7 +19,7 @@ enum ClusterSchema {
         CREATE TABLE winnow_config (
             id integer PRIMARY KEY CHECK (id = 1), configuration text NOT NULL, storage text NOT NULL,
             shard_size integer NOT NULL, max_attempts integer NOT NULL, skipped_non_images bigint NOT NULL,
-            skipped_small_files bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())
+            skipped_small_files bigint NOT NULL, embedding text, created_at timestamptz NOT NULL DEFAULT now())
         """,
         """
         CREATE TABLE winnow_samples (

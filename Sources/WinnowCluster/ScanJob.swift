@@ -3,12 +3,16 @@ import PostgresNIO
 import WinnowCore
 
 /// One `scan` job: decodes its shard's images with Winnow's decode stage (hash, decode,
-/// statistics) and writes one row per image (valid with its statistics, or invalid with its
-/// error code and reason) in the transaction that marks the job done. Rows already there are
-/// kept (`ON CONFLICT DO NOTHING`), so a job done twice changes nothing.
+/// statistics, embedding) and writes one row per image (valid with its statistics, or invalid
+/// with its error code and reason) in the transaction that marks the job done, after the
+/// shard's vectors are on the shared storage (``VectorShard``). Rows already there are kept
+/// (`ON CONFLICT DO NOTHING`) and the vectors file is written whole again, so a job done twice
+/// changes nothing. A model failure fails the job (it is not about one image).
 struct ScanJob: Sendable {
     var job: ClaimedJob
     var scanner: SampleScanner
+    /// The shared storage folder.
+    var storage: URL
 
     /// Runs the job; returns how many images it scanned.
     func run(_ database: ClusterDatabase, owner: String) async throws -> Int {
@@ -23,6 +27,7 @@ struct ScanJob: Sendable {
             try scanner.scan(samples, unreadable: unreadable) { outcomes.append($0) }
             return outcomes
         }
+        if let dimension = scanner.dimension { try writeVectors(outcomes, samples: samples, dimension: dimension) }
         let rows = try outcomes.map(ScanRow.init)
         let jobID = job.id
         try await database.transaction { connection in
@@ -37,6 +42,17 @@ struct ScanJob: Sendable {
             try await connection.run("NOTIFY winnow_jobs")
         }
         return samples.count
+    }
+
+    /// Writes the shard's vectors in listing order (zeros where an image has none).
+    private func writeVectors(_ outcomes: [SampleOutcome], samples: [Catalog.PendingSample], dimension: Int) throws {
+        let rows = Dictionary(uniqueKeysWithValues: samples.enumerated().map { ($1.id, $0) })
+        var values = [Float](repeating: 0, count: samples.count * dimension)
+        for outcome in outcomes {
+            guard let vector = try outcome.embedding?.get(), let row = rows[outcome.sampleID], vector.count == dimension else { continue }
+            values.replaceSubrange(row * dimension ..< (row + 1) * dimension, with: vector)
+        }
+        try VectorShard(storage: storage, shard: job.shard).write(values)
     }
 
     /// The shard's samples as stored, and those that could not be read at listing time.

@@ -72,6 +72,7 @@ public struct Worker: Sendable {
             var stored = try await StoredConfiguration.load(control)
             guard FileManager.default.fileExists(atPath: stored.storage) else { throw ClusterError.storageMissing(stored.storage) }
             if let threads { stored.configuration.workers = threads }
+            let scanner = try stored.scanner()
             try await control.rows("""
                 INSERT INTO winnow_workers (name, host, pid, lease_seconds) VALUES (\(name), \(ProcessInfo.processInfo.hostName),
                 \(Int(ProcessInfo.processInfo.processIdentifier)), \(leaseSeconds))
@@ -83,7 +84,7 @@ public struct Worker: Sendable {
             try await queue.releaseOwn(reason: "its worker lost the connection to PostgreSQL")
             tasks.append(listen(side, bell: bell))
             tasks.append(heartbeat(side))
-            try await work(queue, stored: stored, bell: bell, into: &summary, report: report)
+            try await work(queue, stored: stored, scanner: scanner, bell: bell, into: &summary, report: report)
             tasks.forEach { $0.cancel() }
             try await control.rows("UPDATE winnow_workers SET stopped_at = now() WHERE name = \(name)")
             await control.close()
@@ -105,15 +106,15 @@ public struct Worker: Sendable {
     }
 
     /// The claim loop.
-    private func work(_ queue: JobQueue, stored: StoredConfiguration, bell: Doorbell, into summary: inout Summary,
-                      report: @Sendable (String) -> Void) async throws {
+    private func work(_ queue: JobQueue, stored: StoredConfiguration, scanner: SampleScanner, bell: Doorbell,
+                      into summary: inout Summary, report: @Sendable (String) -> Void) async throws {
         let database = queue.database
-        let scanner = SampleScanner(configuration: stored.configuration)
+        let storage = URL(fileURLWithPath: stored.storage)
         while true {
             try await queue.failExpired()
             if let job = try await queue.claim() {
                 do {
-                    let images = try await ScanJob(job: job, scanner: scanner).run(database, owner: name)
+                    let images = try await ScanJob(job: job, scanner: scanner, storage: storage).run(database, owner: name)
                     summary.jobsDone += 1
                     summary.images += images
                     report("scan shard \(job.shard): \(images) images")

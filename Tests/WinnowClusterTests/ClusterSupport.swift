@@ -69,13 +69,16 @@ enum Cluster {
 
     private static let shared = Mutex<(inputs: [String], reference: URL)?>(nil)
 
-    /// The differences between two work_dirs' compared files (empty: identical).
-    static func differences(_ a: URL, _ b: URL) throws -> [String] {
-        try comparedFiles.compactMap { name in
-            let left = try String(contentsOf: a.appendingPathComponent(name), encoding: .utf8)
-            let right = try String(contentsOf: b.appendingPathComponent(name), encoding: .utf8)
+    /// The files of the embedding analyses a default `winnow run` and `cluster finish` both write.
+    static let embeddingFiles = ["atrain_features.dat", "similarity.csv", "connected_components.csv", "outliers.csv",
+                                 "near_duplicates.csv", "scores.csv"]
+
+    /// The differences between two work_dirs' `files` (empty: identical).
+    static func differences(_ a: URL, _ b: URL, files: [String] = comparedFiles) throws -> [String] {
+        try files.compactMap { name in
+            let left = try Data(contentsOf: a.appendingPathComponent(name)), right = try Data(contentsOf: b.appendingPathComponent(name))
             guard left != right else { return nil }
-            let l = left.split(separator: "\n"), r = right.split(separator: "\n")
+            let l = String(decoding: left, as: UTF8.self).split(separator: "\n"), r = String(decoding: right, as: UTF8.self).split(separator: "\n")
             let first = zip(l, r).first { $0 != $1 }.map { "\($0) ≠ \($1)" } ?? "\(l.count) vs \(r.count) lines"
             return "\(name): \(first)"
         }

@@ -3,7 +3,7 @@ import Testing
 import WinnowTestSupport
 
 /// `winnow cluster` and `winnow worker` as real processes against a real PostgreSQL server,
-/// checked against `winnow run --no-embeddings` on the same files.
+/// checked against `winnow run` on the same files (`--no-embeddings` but where embeddings are tested).
 @Suite(.serialized) struct ClusterTests {
     let server: PostgresServer
     let folder: URL
@@ -13,9 +13,11 @@ import WinnowTestSupport
         folder = try TestFiles.temporaryDirectory("cluster")
     }
 
-    private func initialise(_ database: String, _ inputs: [String], _ options: [String]) throws {
-        let created = try Cluster.winnow(["cluster", "init", "--db", database, "--storage", folder.appendingPathComponent("storage").path]
-                                         + options + inputs)
+    private var storage: URL { folder.appendingPathComponent("storage") }
+
+    private func initialise(_ database: String, _ inputs: [String], _ options: [String], embeds: Bool = false) throws {
+        let created = try Cluster.winnow(["cluster", "init", "--db", database, "--storage", storage.path]
+                                         + options + (embeds ? [] : ["--no-embeddings"]) + inputs)
         try #require(created.status == 0, "\(created.output)")
     }
 
@@ -54,6 +56,36 @@ import WinnowTestSupport
         // The catalog is a normal work_dir's: the gallery reads it.
         let gallery = try Cluster.winnow(["gallery", work.path, "--kind", "stats"])
         #expect(gallery.status == 0, "\(gallery.output)")
+    }
+
+    @Test func workersComputeTheEmbeddingsAndFinishWritesWhatTheDefaultRunWrites() throws {
+        let inputs = try Cluster.inputs(in: folder, withCorpus: true)
+        let reference = folder.appendingPathComponent("default-run")
+        let run = try Cluster.winnow(["run"] + inputs + ["--work-dir", reference.path, "--quiet"])
+        try #require(run.status == 0, "\(run.output)")
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "20"], embeds: true)
+        let workers = try (0..<2).map { try Cluster.startWorker(database, ["--threads", "1"], log: folder.appendingPathComponent("e\($0).log")) }
+        workers.forEach { $0.waitUntilExit() }
+        #expect(workers.map(\.terminationStatus) == [0, 0])
+        let shards = try server.sql("SELECT count(*) FROM winnow_jobs", database: database)
+        let files = try FileManager.default.contentsOfDirectory(atPath: storage.appendingPathComponent("vectors").path)
+        #expect(files.filter { $0.hasSuffix(".f32") }.count == Int(shards), "\(files)")
+        let work = try finish(database, "embedded")
+        let differences = try Cluster.differences(reference, work, files: Cluster.comparedFiles + Cluster.embeddingFiles)
+        #expect(differences == [], "\(differences)")
+        #expect(try TestFiles.readCSV(work.appendingPathComponent("similarity.csv")).count > 10)
+
+        // A shard's vectors gone from the storage: finish says which, in one line, and writes nothing.
+        try FileManager.default.removeItem(at: storage.appendingPathComponent("vectors/scan-1.f32"))
+        let broken = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("broken").path])
+        #expect(broken.status == 65 && Cluster.lines(broken.output).count == 1, "\(broken.output)")
+        #expect(broken.output.contains("the vectors of shard 1 cannot be read"), "\(broken.output)")
+        // A machine that computes other vectors than the plan's refuses to work, in one line.
+        try server.sql("UPDATE winnow_config SET embedding = 'copy-descriptor/other-machine'", database: database)
+        let stranger = try Cluster.winnow(["worker", "--db", database])
+        #expect(stranger.status == 65 && Cluster.lines(stranger.output).count == 1, "\(stranger.output)")
+        #expect(stranger.output.contains("the cluster was planned with copy-descriptor/other-machine"), "\(stranger.output)")
     }
 
     @Test func aKilledWorkersJobIsFinishedByAnother() throws {
@@ -209,7 +241,7 @@ import WinnowTestSupport
         for command in [["cluster", "status", "--db", newer], ["cluster", "init", "--db", newer, "--storage", storage.path] + inputs] {
             let result = try Cluster.winnow(command)
             #expect(result.status == 65, "\(result.output)")
-            #expect(Cluster.lines(result.output).count == 1 && result.output.contains("schema version 99; this winnow reads version 1"),
+            #expect(Cluster.lines(result.output).count == 1 && result.output.contains("schema version 99; this winnow reads version 2"),
                     "\(result.output)")
         }
         #expect(!FileManager.default.fileExists(atPath: storage.path))

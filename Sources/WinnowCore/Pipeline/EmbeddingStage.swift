@@ -116,6 +116,9 @@ struct EmbeddingSource {
         }
     }
 
+    /// What the catalog records of the vectors: the choice's identity and their dimension.
+    var identity: String { "\(choice.identity)/d\(dimension)" }
+
     /// The precomputed row of each of the run's files (all listed files, in id order); nil for a model.
     func rows(for samples: [(id: String, filename: String)]) throws(EmbeddingError) -> [Int?]? {
         try precomputed?.rows(for: samples)
@@ -144,7 +147,7 @@ final class EmbeddingStage {
         embedder = source.embedder
         precomputed = source.precomputed
         let url = workDirectory.appendingPathComponent(Self.featuresFileName)
-        let identity = "\(choice.identity)/d\(source.dimension)"
+        let identity = source.identity
         if try catalog.setting("embedding") != identity {
             try catalog.clearFeatureRows()
             FeatureStore.remove(at: url)

@@ -23,8 +23,13 @@ public struct ScannedListing: Sendable {
         }
     }
 
-    public init(found: IngestResult, results: [String: Result], exactDuplicates: [[String]]? = nil) {
-        (self.found, self.results, self.exactDuplicates) = (found, results, exactDuplicates)
+    /// The embedding computed elsewhere of each decoded sample, by source id (nil: the run
+    /// embeds nothing; a sample it has no vector for gets none). Read as the run stores them.
+    public var vectors: (@Sendable (String) throws -> [Float]?)?
+
+    public init(found: IngestResult, results: [String: Result], exactDuplicates: [[String]]? = nil,
+                vectors: (@Sendable (String) throws -> [Float]?)? = nil) {
+        (self.found, self.results, self.exactDuplicates, self.vectors) = (found, results, exactDuplicates, vectors)
     }
 
     /// Hands `receive` the outcome of each of `pending`'s samples, in the order a decode would.
@@ -34,7 +39,11 @@ public struct ScannedListing: Sendable {
             for sample in page where failure == nil {
                 let result = results[sample.source.id]
                     ?? Result(contentHash: nil, outcome: .failure(InvalidSample(.unreadable, "\(sample.source.id): no scan result")))
-                do { try receive(SampleOutcome(sample, contentHash: result.contentHash, result: result.outcome)) } catch { failure = error }
+                do {
+                    var embedding: Swift.Result<[Float], EmbeddingError>?
+                    if case .success = result.outcome, let vector = try vectors?(sample.source.id) { embedding = .success(vector) }
+                    try receive(SampleOutcome(sample, contentHash: result.contentHash, result: result.outcome, embedding: embedding))
+                } catch { failure = error }
             }
         }
         try pending.forEachFilePage(send)
@@ -55,16 +64,33 @@ public struct ScannedListing: Sendable {
     }
 }
 
-/// Decodes and measures a given list of samples as a run's decode stage does (hash, decode,
-/// statistics; no embeddings): what a `winnow worker` does with one shard of a listing.
+/// Decodes, measures and embeds a given list of samples as a run's decode stage does (hash,
+/// decode, statistics, the configuration's embedding): what a `winnow worker` does with one
+/// shard of a listing.
 public struct SampleScanner: Sendable {
     let processor: SampleProcessor
+    /// The vectors' identity as the catalog records it (model, precision, dimension); nil
+    /// without embeddings. Machines that compute differently (int8 with VNNI, float32 without)
+    /// have different identities.
+    public let embeddingIdentity: String?
+    /// Values per vector (nil without embeddings).
+    public let dimension: Int?
 
-    /// A scanner with `configuration`'s decoder, analysis side, crop and worker threads.
-    public init(configuration: RunConfiguration) {
+    /// A scanner with `configuration`'s decoder, analysis side, crop, worker threads and model
+    /// (loaded now: an unusable one throws before anything is read). Vectors computed elsewhere
+    /// (`--embeddings`) are refused: a scanner computes its own.
+    public init(configuration: RunConfiguration) throws(EmbeddingError) {
+        var source: EmbeddingSource?
+        switch configuration.embedding {
+        case .none: source = nil
+        case .precomputed(let path), .precomputedCopyDescriptors(let path):
+            throw .invalidEmbeddings(path: path, reason: "vectors computed elsewhere are for `winnow run`; a scanner computes its own")
+        default: source = try EmbeddingSource(configuration.embedding)
+        }
         processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
                                     calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
-                                    workers: configuration.workers, crop: configuration.crop, embedder: nil)
+                                    workers: configuration.workers, crop: configuration.crop, embedder: source?.embedder)
+        (embeddingIdentity, dimension) = (source?.identity, source?.dimension)
     }
 
     /// Reads `samples` (plain files, then each archive's members in one pass; those in
