@@ -21,14 +21,17 @@ struct ScanJob: Sendable {
             throw ClusterError.shardIncomplete(shard: job.shard, listed: samples.count, expected: job.items)
         }
         let scanner = self.scanner
-        let outcomes = try await onThread {
-            var outcomes: [SampleOutcome] = []
-            outcomes.reserveCapacity(samples.count)
-            try scanner.scan(samples, unreadable: unreadable) { outcomes.append($0) }
-            return outcomes
+        // Each outcome becomes its row and its vector's place in the shard file as it comes.
+        let (rows, vectors) = try await onThread {
+            var rows: [ScanRow] = [], vectors = scanner.dimension.map { ShardVectors(samples, dimension: $0) }
+            rows.reserveCapacity(samples.count)
+            try scanner.scan(samples, unreadable: unreadable) { outcome in
+                try vectors?.add(outcome)
+                rows.append(try ScanRow(outcome))
+            }
+            return (rows, vectors)
         }
-        if let dimension = scanner.dimension { try writeVectors(outcomes, samples: samples, dimension: dimension) }
-        let rows = try outcomes.map(ScanRow.init)
+        if let vectors { try VectorShard(storage: storage, shard: job.shard).write(vectors.values) }
         let jobID = job.id
         try await database.transaction { connection in
             let columns = ["position", "content_hash", "format", "width", "height", "statistics", "error_code", "error_message"]
@@ -42,17 +45,6 @@ struct ScanJob: Sendable {
             try await connection.run("NOTIFY winnow_jobs")
         }
         return samples.count
-    }
-
-    /// Writes the shard's vectors in listing order (zeros where an image has none).
-    private func writeVectors(_ outcomes: [SampleOutcome], samples: [Catalog.PendingSample], dimension: Int) throws {
-        let rows = Dictionary(uniqueKeysWithValues: samples.enumerated().map { ($1.id, $0) })
-        var values = [Float](repeating: 0, count: samples.count * dimension)
-        for outcome in outcomes {
-            guard let vector = try outcome.embedding?.get(), let row = rows[outcome.sampleID], vector.count == dimension else { continue }
-            values.replaceSubrange(row * dimension ..< (row + 1) * dimension, with: vector)
-        }
-        try VectorShard(storage: storage, shard: job.shard).write(values)
     }
 
     /// The shard's samples as stored, and those that could not be read at listing time.

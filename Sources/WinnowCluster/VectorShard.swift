@@ -16,7 +16,10 @@ struct VectorShard {
     /// Writes `values` (`items × dimension`).
     func write(_ values: [Float]) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try AtomicFile.write(values.withUnsafeBytes { Data($0) }, to: url)
+        try values.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress else { return try AtomicFile.write(Data(), to: url) }
+            try AtomicFile.write(Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none), to: url)
+        }
     }
 
     /// The file mapped into memory, checked to hold `items × dimension` values.
@@ -32,8 +35,30 @@ struct VectorShard {
     }
 }
 
-/// Reads the vectors of a finished cluster by source id for `cluster finish`, a few shard files
-/// mapped at a time (the run asks in listing order, archive members grouped by archive).
+/// A scan job's vectors as its outcomes arrive, each put at its image's place in the shard
+/// (zeros where an image has none).
+struct ShardVectors: Sendable {
+    private(set) var values: [Float]
+    private let dimension: Int
+    /// Each sample's place in the shard, by catalog id (its listing position).
+    private let rows: [Int64: Int]
+
+    init(_ samples: [Catalog.PendingSample], dimension: Int) {
+        self.dimension = dimension
+        values = [Float](repeating: 0, count: samples.count * dimension)
+        rows = Dictionary(uniqueKeysWithValues: samples.enumerated().map { ($1.id, $0) })
+    }
+
+    /// Puts `outcome`'s vector in place; a model failure throws (it fails the job).
+    mutating func add(_ outcome: SampleOutcome) throws {
+        guard let vector = try outcome.embedding?.get(), let row = rows[outcome.sampleID], vector.count == dimension else { return }
+        values.replaceSubrange(row * dimension ..< (row + 1) * dimension, with: vector)
+    }
+}
+
+/// Reads the vectors of a finished cluster by source id for `cluster finish`, two shard files
+/// mapped at a time (the run asks in listing order, archive members grouped by archive; a
+/// mapped page counts in the resident memory once read).
 final class VectorShardReader: @unchecked Sendable {
     private let storage: URL
     private let shardSize: Int, dimension: Int, count: Int
@@ -62,7 +87,7 @@ final class VectorShardReader: @unchecked Sendable {
 
     private func shardData(_ shard: Int) throws -> Data {
         if let data = open[shard] { return data }
-        if open.count >= 8 { open.removeAll() }
+        if open.count >= 2 { open.removeAll() }
         let data = try VectorShard(storage: storage, shard: shard).mapped(items: min(shardSize, count - shard * shardSize), dimension: dimension)
         open[shard] = data
         return data
