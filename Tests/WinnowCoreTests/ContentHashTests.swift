@@ -18,6 +18,22 @@ func xxh64MatchesReference(text: String, expected: String) {
     #expect(bytes.withUnsafeBytes { ContentHash.hex($0) } == "e921a1b45bd779f8")
 }
 
+@Test func piecesHashLikeTheirConcatenation() {
+    var generator = SystemRandomNumberGenerator()
+    for length in [0, 1, 7, 31, 32, 33, 63, 64, 100, 777] {
+        let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let whole = bytes.withUnsafeBytes { ContentHash.xxh64($0) }
+        for cuts in [[], [0], [length / 2], [1, length / 3, length / 2], Array(stride(from: 0, to: length, by: 5))] {
+            var hasher = ContentHasher()
+            let points = [0] + cuts.filter { $0 <= length }.sorted() + [length]
+            for (start, end) in zip(points, points.dropFirst()) {
+                bytes[start..<end].withUnsafeBytes { hasher.update($0) }
+            }
+            #expect(hasher.value == whole, "length \(length), cuts \(cuts)")
+        }
+    }
+}
+
 @Test func exactDuplicatesAreKeyedByFirstInstance() {
     let groups = ExactDuplicates.groups([
         (id: 4, contentHash: "aa", fileSize: 10), (id: 1, contentHash: "aa", fileSize: 10),

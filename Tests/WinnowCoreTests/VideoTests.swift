@@ -162,6 +162,11 @@ import WinnowTestSupport
         }
         let keyframes = try hashes(.keyframes)
         #expect(keyframes.count == 6 && keyframes.keys.contains("gop.mp4#t=5.000"))
+        // A frame's content hash is its PPM file's (frames are handed to the workers as pixels).
+        let plan = VideoPlan.make(path: clips.appendingPathComponent("gop.mp4").path, name: "gop.mp4", sampling: .standard)
+        let ppm = try VideoFrame(video: clips.appendingPathComponent("gop.mp4").path, timestamp: try #require(plan.frames.last).timestamp)
+            .imageBytes().get()
+        #expect(keyframes["gop.mp4#t=5.000"] == ppm.withUnsafeBytes { ContentHash.hex($0) })
         #expect(keyframes == (try hashes(.standard)), "a keyframe decoded on its own has the pixels of a full decode")
     }
 

@@ -144,10 +144,13 @@ final class VideoReader {
     }
 }
 
-/// A decoded frame as a binary PPM, so that it travels the path of image bytes (hashing,
-/// decoding, thumbnails, copy verification) unchanged.
+/// The header of ``portablePixmap(_:)``.
+func portablePixmapHeader(_ image: RGBImage) -> String { "P6\n\(image.width) \(image.height)\n255\n" }
+
+/// A decoded frame as a binary PPM, so that it travels the path of image bytes (thumbnails,
+/// copy verification) unchanged; its content hash is this file's.
 func portablePixmap(_ image: RGBImage) -> [UInt8] {
-    var bytes = Array("P6\n\(image.width) \(image.height)\n255\n".utf8)
+    var bytes = Array(portablePixmapHeader(image).utf8)
     bytes.reserveCapacity(bytes.count + image.pixels.count)
     bytes += image.pixels
     return bytes

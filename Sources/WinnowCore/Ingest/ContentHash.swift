@@ -1,11 +1,11 @@
 /// XXH64 (Yann Collet's xxHash, 64-bit, seed 0) of a file's bytes: a fast content hash for
 /// finding byte-identical files. Written from the published algorithm description.
 public enum ContentHash {
-    private static let p1: UInt64 = 0x9E37_79B1_85EB_CA87
-    private static let p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
-    private static let p3: UInt64 = 0x1656_67B1_9E37_79F9
-    private static let p4: UInt64 = 0x85EB_CA77_C2B2_AE63
-    private static let p5: UInt64 = 0x27D4_EB2F_1656_67C5
+    fileprivate static let p1: UInt64 = 0x9E37_79B1_85EB_CA87
+    fileprivate static let p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+    fileprivate static let p3: UInt64 = 0x1656_67B1_9E37_79F9
+    fileprivate static let p4: UInt64 = 0x85EB_CA77_C2B2_AE63
+    fileprivate static let p5: UInt64 = 0x27D4_EB2F_1656_67C5
 
     /// The hash as 16 lowercase hex digits.
     public static func hex(_ bytes: UnsafeRawBufferPointer) -> String { hex(xxh64(bytes)) }
@@ -17,38 +17,56 @@ public enum ContentHash {
     }
 
     public static func xxh64(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
-        let count = bytes.count
         var offset = 0
-        func word(_ at: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
-        func round(_ accumulator: UInt64, _ input: UInt64) -> UInt64 {
-            (accumulator &+ input &* p2).rotatedLeft(31) &* p1
+        var lanes = Lanes(seed: seed)
+        while offset + 32 <= bytes.count {
+            lanes.consume(bytes, at: offset)
+            offset += 32
         }
-        var hash: UInt64
-        if count >= 32 {
-            var v1 = seed &+ p1 &+ p2, v2 = seed &+ p2, v3 = seed, v4 = seed &- p1
-            while offset + 32 <= count {
-                v1 = round(v1, word(offset)); v2 = round(v2, word(offset + 8))
-                v3 = round(v3, word(offset + 16)); v4 = round(v4, word(offset + 24))
-                offset += 32
-            }
-            hash = v1.rotatedLeft(1) &+ v2.rotatedLeft(7) &+ v3.rotatedLeft(12) &+ v4.rotatedLeft(18)
+        return finish(bytes.count >= 32 ? lanes.merged : seed &+ p5, total: bytes.count,
+                      tail: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+    }
+
+    fileprivate static func round(_ accumulator: UInt64, _ input: UInt64) -> UInt64 {
+        (accumulator &+ input &* p2).rotatedLeft(31) &* p1
+    }
+
+    /// The four accumulators of XXH64's 32-byte stripes.
+    fileprivate struct Lanes {
+        var v1, v2, v3, v4: UInt64
+
+        init(seed: UInt64) { (v1, v2, v3, v4) = (seed &+ p1 &+ p2, seed &+ p2, seed, seed &- p1) }
+
+        mutating func consume(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+            func word(_ at: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + at, as: UInt64.self)) }
+            v1 = round(v1, word(0)); v2 = round(v2, word(8))
+            v3 = round(v3, word(16)); v4 = round(v4, word(24))
+        }
+
+        var merged: UInt64 {
+            var hash = v1.rotatedLeft(1) &+ v2.rotatedLeft(7) &+ v3.rotatedLeft(12) &+ v4.rotatedLeft(18)
             for v in [v1, v2, v3, v4] {
                 hash = (hash ^ round(0, v)) &* p1 &+ p4
             }
-        } else {
-            hash = seed &+ p5
+            return hash
         }
-        hash &+= UInt64(count)
-        while offset + 8 <= count {
-            hash = (hash ^ round(0, word(offset))).rotatedLeft(27) &* p1 &+ p4
+    }
+
+    /// The hash from the stripes' `hash`, the length of the input and its last (< 32) bytes.
+    fileprivate static func finish(_ stripes: UInt64, total: Int, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var hash = stripes &+ UInt64(total)
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            hash = (hash ^ round(0, word)).rotatedLeft(27) &* p1 &+ p4
             offset += 8
         }
-        if offset + 4 <= count {
+        if offset + 4 <= bytes.count {
             let half = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
             hash = (hash ^ (half &* p1)).rotatedLeft(23) &* p2 &+ p3
             offset += 4
         }
-        while offset < count {
+        while offset < bytes.count {
             hash = (hash ^ (UInt64(bytes[offset]) &* p5)).rotatedLeft(11) &* p1
             offset += 1
         }
@@ -56,6 +74,42 @@ public enum ContentHash {
         hash ^= hash >> 29; hash &*= p3
         hash ^= hash >> 32
         return hash
+    }
+}
+
+/// ``ContentHash/xxh64(_:seed:)`` of bytes given in pieces: the hash of their concatenation,
+/// without joining them (a video frame's PPM header and pixels).
+struct ContentHasher {
+    private var lanes: ContentHash.Lanes
+    private let seed: UInt64
+    private var total = 0
+    /// Bytes short of a whole 32-byte stripe.
+    private var pending: [UInt8] = []
+
+    init(seed: UInt64 = 0) {
+        self.seed = seed
+        lanes = ContentHash.Lanes(seed: seed)
+    }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        total += bytes.count
+        var offset = 0
+        if !pending.isEmpty {
+            offset = min(32 - pending.count, bytes.count)
+            pending += bytes[..<offset]
+            guard pending.count == 32 else { return }
+            pending.withUnsafeBytes { lanes.consume($0, at: 0) }
+            pending = []
+        }
+        while offset + 32 <= bytes.count {
+            lanes.consume(bytes, at: offset)
+            offset += 32
+        }
+        pending += bytes[offset...]
+    }
+
+    var value: UInt64 {
+        pending.withUnsafeBytes { ContentHash.finish(total >= 32 ? lanes.merged : seed &+ ContentHash.p5, total: total, tail: $0) }
     }
 }
 

@@ -73,7 +73,7 @@ struct DetectionStage: Sendable {
 
     /// Decodes one image (reduced when its format allows) and runs a detector on it.
     private static func detect(_ job: SampleProcessor.Job, decoder: ImageDecoder, pool: DetectorPool) -> Outcome {
-        guard case .success(let bytes) = job.bytes, let decoded = try? decoder.decode(bytes) else { return .unusable }
+        guard case .success(let content) = job.content, let decoded = try? content.decoded(by: decoder) else { return .unusable }
         do throws(DetectorError) {
             let found = try pool.withDetector { detector throws(DetectorError) in try detector.regions(in: decoded.image) }
             let scaleX = Double(decoded.originalWidth) / Double(max(1, decoded.image.width))

@@ -19,7 +19,47 @@ struct SampleProcessor: Sendable {
 
     struct Job: Sendable {
         var sample: Catalog.PendingSample
-        var bytes: Result<[UInt8], InvalidSample>
+        var content: Result<Content, InvalidSample>
+
+        init(sample: Catalog.PendingSample, bytes: Result<[UInt8], InvalidSample>) {
+            (self.sample, content) = (sample, bytes.map(Content.encoded))
+        }
+
+        init(sample: Catalog.PendingSample, frame: Result<RGBImage, InvalidSample>) {
+            (self.sample, content) = (sample, frame.map(Content.frame))
+        }
+    }
+
+    /// What the reading thread hands a worker: a file's bytes, or a video frame already decoded.
+    enum Content: Sendable {
+        case encoded([UInt8])
+        case frame(RGBImage)
+
+        /// XXH64 of the file's bytes (of a frame, of its PPM ``portablePixmap(_:)``, as if it
+        /// were that file); nil for no bytes.
+        var contentHash: String? {
+            switch self {
+            case .encoded(let bytes):
+                return bytes.isEmpty ? nil : bytes.withUnsafeBytes { ContentHash.hex($0) }
+            case .frame(let image):
+                var hasher = ContentHasher()
+                Array(portablePixmapHeader(image).utf8).withUnsafeBytes { hasher.update($0) }
+                image.pixels.withUnsafeBytes { hasher.update($0) }
+                return ContentHash.hex(hasher.value)
+            }
+        }
+
+        /// The image, decoded by `decoder` (a frame as it is).
+        func decoded(by decoder: ImageDecoder) throws(InvalidSample) -> DecodedImage {
+            switch self {
+            case .encoded(let bytes):
+                return try decoder.decode(bytes)
+            case .frame(let image):
+                try decoder.checkNotTooSmall(width: image.width, height: image.height)
+                return DecodedImage(image: image, originalWidth: image.width, originalHeight: image.height, format: .ppm,
+                                    isGrayscaleSource: false)
+            }
+        }
     }
 
     /// Processes `pending` and hands each outcome to `receive` on the calling thread. The
@@ -116,7 +156,7 @@ struct SampleProcessor: Sendable {
     }
 
     /// The reading stage of one video: its frames decoded in one pass, in time order, each
-    /// wanted one handed on as image bytes (``portablePixmap(_:)``) as soon as it is decoded, so
+    /// wanted one handed on as pixels as soon as it is decoded, so
     /// one decoded frame at a time is held here. With `keyframesOnly` (`--video-keyframes`) the
     /// decoder skips every other frame, and a full pass decodes any frame that pass did not
     /// yield. Frames the video no longer yields (changed, truncated, damaged) fail with the reason.
@@ -139,8 +179,8 @@ struct SampleProcessor: Sendable {
             do throws(InvalidSample) {
                 while !wanted.isEmpty, let timestamp = try reader.nextFrame(keyframesOnly: skipping), timestamp <= last {
                     guard let samples = wanted.removeValue(forKey: timestamp) else { continue }
-                    let bytes = Result { () throws(InvalidSample) in try reader.frameImage(limits: limits) }.map(portablePixmap)
-                    for sample in samples { jobs.push(Job(sample: sample, bytes: bytes)) }
+                    let frame = Result { () throws(InvalidSample) in try reader.frameImage(limits: limits) }
+                    for sample in samples { jobs.push(Job(sample: sample, frame: frame)) }
                 }
             } catch {
                 return fail { InvalidSample(.truncatedImage, "\($0.source.displayName): not decoded: \(error.message)") }
@@ -161,38 +201,36 @@ struct SampleProcessor: Sendable {
 
     func outcome(of job: Job) -> SampleOutcome {
         let sample = job.sample
-        switch job.bytes {
+        switch job.content {
         case .failure(let problem):
             return SampleOutcome(sample, contentHash: nil, result: .failure(problem))
-        case .success(let bytes):
-            return bytes.withUnsafeBytes { buffer in
-                let hash = buffer.isEmpty ? nil : ContentHash.hex(buffer) + (sample.source.object?.hashSuffix ?? "")
-                do throws(InvalidSample) {
-                    let decoded = try decoder.decode(buffer)
-                    var image = decoded.image, width = decoded.originalWidth, height = decoded.originalHeight
-                    if let crop {
-                        guard let cropped = crop.crop(image, originalWidth: width, originalHeight: height) else {
-                            throw InvalidSample(.tooSmall, "the bounding box lies outside the \(width)×\(height) image")
-                        }
-                        (width, height) = (min(crop.width, width - min(width, crop.colX)), min(crop.height, height - min(height, crop.rowY)))
-                        image = cropped
+        case .success(let content):
+            let contentHash = content.contentHash.map { $0 + (sample.source.object?.hashSuffix ?? "") }
+            do throws(InvalidSample) {
+                let decoded = try content.decoded(by: decoder)
+                var image = decoded.image, width = decoded.originalWidth, height = decoded.originalHeight
+                if let crop {
+                    guard let cropped = crop.crop(image, originalWidth: width, originalHeight: height) else {
+                        throw InvalidSample(.tooSmall, "the bounding box lies outside the \(width)×\(height) image")
                     }
-                    if let object = sample.source.object {
-                        guard let region = object.region(imageWidth: width, imageHeight: height),
-                              let cut = region.crop(image, originalWidth: width, originalHeight: height) else {
-                            throw InvalidSample(.tooSmall, "the object box lies outside the \(width)×\(height) image")
-                        }
-                        (width, height) = (region.width, region.height)
-                        image = cut
-                    }
-                    let statistics = calculator.statistics(of: image, originalWidth: width, originalHeight: height)
-                    return SampleOutcome(sample, contentHash: hash,
-                                         result: .success(ProcessedImage(format: decoded.format, statistics: statistics)),
-                                         embedding: embedder.map { embedder in
-                                             Result { () throws(EmbeddingError) in try embedder.vector(for: image) } })
-                } catch {
-                    return SampleOutcome(sample, contentHash: hash, result: .failure(error))
+                    (width, height) = (min(crop.width, width - min(width, crop.colX)), min(crop.height, height - min(height, crop.rowY)))
+                    image = cropped
                 }
+                if let object = sample.source.object {
+                    guard let region = object.region(imageWidth: width, imageHeight: height),
+                          let cut = region.crop(image, originalWidth: width, originalHeight: height) else {
+                        throw InvalidSample(.tooSmall, "the object box lies outside the \(width)×\(height) image")
+                    }
+                    (width, height) = (region.width, region.height)
+                    image = cut
+                }
+                let statistics = calculator.statistics(of: image, originalWidth: width, originalHeight: height)
+                return SampleOutcome(sample, contentHash: contentHash,
+                                     result: .success(ProcessedImage(format: decoded.format, statistics: statistics)),
+                                     embedding: embedder.map { embedder in
+                                         Result { () throws(EmbeddingError) in try embedder.vector(for: image) } })
+            } catch {
+                return SampleOutcome(sample, contentHash: contentHash, result: .failure(error))
             }
         }
     }
