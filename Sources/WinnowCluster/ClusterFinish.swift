@@ -54,16 +54,12 @@ public struct ClusterFinish: Sendable {
         var found = IngestResult(sources: [])
         var positions: [String: Int] = [:]
         for row in try await database.rows("""
-            SELECT source_id, display_name, path, archive, member, byte_count, mtime, unreadable_code, unreadable_message
+            SELECT source_id, display_name, path, archive, member, frame, byte_count, mtime, unreadable_code, unreadable_message
             FROM winnow_samples ORDER BY position
             """) {
-            let (id, name, path, archive, member, size, mtime, code, message) =
-                try row.decode((String, String, String?, String?, String?, Int64, Double, String?, String?).self)
-            let location: SampleLocation = if let archive {
-                .archiveMember(archive: URL(fileURLWithPath: archive), member: member ?? "")
-            } else {
-                .file(path ?? id)
-            }
+            let (id, name, path, archive, member, frame, size, mtime, code, message) =
+                try row.decode((String, String, String?, String?, String?, Int64?, Int64, Double, String?, String?).self)
+            let location = SampleLocation.stored(path: path, archive: archive, member: member, frame: frame, id: id)
             let source = SampleSource(id: id, location: location, byteCount: size, modificationTime: mtime, displayName: name)
             positions[id] = positions.count
             if let code {

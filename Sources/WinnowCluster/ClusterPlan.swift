@@ -75,32 +75,33 @@ struct Listing {
 
     init(_ found: IngestResult) {
         let directory = FileManager.default.currentDirectoryPath
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory)).standardizedFileURL.path
+        }
         sources = (found.sources + found.missing.map(\.source)).map { source in
             var source = source
-            if case .file(let path) = source.location, !path.hasPrefix("/") {
-                source.location = .file(URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory)).standardizedFileURL.path)
+            switch source.location {
+            case .file(let path): source.location = .file(absolute(path))
+            case .videoFrame(let frame): source.location = .videoFrame(VideoFrame(video: absolute(frame.video), timestamp: frame.timestamp))
+            case .archiveMember: break
             }
             return source
         }
-        // Video frames are decoded only by `winnow run`: here each is an invalid row saying so.
-        problems = found.sources.map { source in
-            guard case .videoFrame = source.location else { return nil }
-            return InvalidSample(.unsupportedFormat, "\(source.displayName): video frames are not decoded by cluster workers")
-        } + found.missing.map(\.problem)
+        problems = found.sources.map { _ in nil } + found.missing.map(\.problem)
     }
 
     var count: Int { sources.count }
 
     func store(on connection: PostgresConnection, shardSize: Int) async throws {
-        let columns = ["position", "shard", "source_id", "display_name", "path", "archive", "member", "byte_count", "mtime",
+        let columns = ["position", "shard", "source_id", "display_name", "path", "archive", "member", "frame", "byte_count", "mtime",
                        "unreadable_code", "unreadable_message"]
         try await BatchInsert(table: "winnow_samples", columns: columns).run(count: count, on: connection) { index, binds in
             let source = sources[index]
-            var path: String?, archive: String?, member: String?
+            var path: String?, archive: String?, member: String?, frame: Int64?
             switch source.location {
             case .file(let file): path = file
             case .archiveMember(let url, let name): (archive, member) = (url.path, name)
-            case .videoFrame(let frame): path = frame.video
+            case .videoFrame(let video): (path, frame) = (video.video, video.timestamp)
             }
             binds.append(Int64(index))
             binds.append(index / shardSize)
@@ -109,10 +110,21 @@ struct Listing {
             binds.append(path)
             binds.append(archive)
             binds.append(member)
+            binds.append(frame)
             binds.append(source.byteCount)
             binds.append(source.modificationTime)
             binds.append(problems[index]?.reason.rawValue)
             binds.append(problems[index]?.message)
         }
+    }
+}
+
+extension SampleLocation {
+    /// A location as `winnow_samples` stores it: an archive member, a video's frame (`frame`:
+    /// its timestamp), or a file (`path`, else the id).
+    static func stored(path: String?, archive: String?, member: String?, frame: Int64?, id: String) -> SampleLocation {
+        if let archive { return .archiveMember(archive: URL(fileURLWithPath: archive), member: member ?? "") }
+        if let frame { return .videoFrame(VideoFrame(video: path ?? id, timestamp: frame)) }
+        return .file(path ?? id)
     }
 }

@@ -4,7 +4,8 @@ import PostgresNIO
 /// The cluster's tables (version ``version``, recorded in `winnow_schema`): the run's
 /// configuration, the listing split into shards, the jobs with their leases, the scan results
 /// and the workers' heartbeats. Every name starts with `winnow_`. The vectors are files on the
-/// shared storage (``VectorShard``), not rows. Version 2 added `winnow_config.embedding`.
+/// shared storage (``VectorShard``), not rows. Version 2 added `winnow_config.embedding` and
+/// `winnow_samples.frame` (a video frame's timestamp).
 enum ClusterSchema {
     static let version = 2
 
@@ -24,7 +25,7 @@ enum ClusterSchema {
         """
         CREATE TABLE winnow_samples (
             position bigint PRIMARY KEY, shard integer NOT NULL, source_id text NOT NULL UNIQUE,
-            display_name text NOT NULL, path text, archive text, member text, byte_count bigint NOT NULL,
+            display_name text NOT NULL, path text, archive text, member text, frame bigint, byte_count bigint NOT NULL,
             mtime double precision NOT NULL, unreadable_code text, unreadable_message text)
         """,
         "CREATE INDEX winnow_samples_shard ON winnow_samples (shard, position)",

@@ -88,6 +88,30 @@ import WinnowTestSupport
         #expect(stranger.output.contains("the cluster was planned with copy-descriptor/other-machine"), "\(stranger.output)")
     }
 
+    @Test func workersDecodeVideoFramesAcrossShards() throws {
+        let clips = folder.appendingPathComponent("clips")
+        try FileManager.default.createDirectory(at: clips, withIntermediateDirectories: true)
+        _ = try VideoFixtures.repeated(try VideoFixtures.pan(in: clips), in: clips)
+        _ = try VideoFixtures.truncated(clips.appendingPathComponent("pan.mp4"), fraction: 0.4, as: "cut.mp4", in: clips)
+        try FileManager.default.copyItem(at: try TestFiles.skimageData().appendingPathComponent("coffee.png"),
+                                         to: clips.appendingPathComponent("coffee.png"))
+        let reference = folder.appendingPathComponent("video-run")
+        let run = try Cluster.winnow(["run", clips.path, "--no-embeddings", "--work-dir", reference.path, "--quiet"])
+        try #require(run.status == 0, "\(run.output)")
+        let database = try server.createDatabase()
+        // 6 + 12 frames, an image and a broken video in shards of 4: frames of one video in several shards.
+        try initialise(database, [clips.path], ["--shard-size", "4"])
+        let worker = try Cluster.winnow(["worker", "--db", database, "--threads", "1"])
+        #expect(worker.status == 0, "\(worker.output)")
+        let work = try finish(database, "video-work")
+        let differences = try Cluster.differences(reference, work, files: Cluster.comparedFiles + ["videos.csv"])
+        #expect(differences == [], "\(differences)")
+        let names = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).compactMap { $0["filename"] }
+        #expect(names.filter { $0.contains("#t=") }.count == 18, "\(names)")
+        let bad = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
+        #expect(bad.map { URL(fileURLWithPath: $0["filename"] ?? "").lastPathComponent } == ["cut.mp4"], "\(bad)")
+    }
+
     @Test func aKilledWorkersJobIsFinishedByAnother() throws {
         let (inputs, reference) = try Cluster.inputsAndReference()
         let database = try server.createDatabase()

@@ -48,6 +48,7 @@ public struct ScannedListing: Sendable {
         }
         try pending.forEachFilePage(send)
         try pending.forEachArchive { _, members in send(members) }
+        try pending.forEachVideo { _, frames in send(frames) }
         if let failure { throw failure }
     }
 
