@@ -49,6 +49,8 @@ struct ClusterInitCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Decompression-bomb limits") var limits: DecodeLimitOptions
 
+    @OptionGroup(title: "Video") var video: VideoOptions
+
     @OptionGroup(title: "Embeddings") var embeddings: EmbeddingOptions
 
     @OptionGroup(title: "Similarity (applied by cluster finish)") var similarity: SimilarityOptions
@@ -66,7 +68,7 @@ struct ClusterInitCommand: AsyncParsableCommand {
         var configuration = RunConfiguration(
             inputs: inputs, workDirectory: "",
             ingest: IngestOptions(maximumCount: selection.numImages, findRegex: selection.findRegex,
-                                  minimumFileSize: selection.minFileSize),
+                                  minimumFileSize: selection.minFileSize, videoSampling: video.sampling),
             quality: thresholds.thresholds, embedding: embedding, exportNumPy: embeddings.exportNpy,
             analysis: similarity.options(for: embedding), decodeLimits: limits.limits)
         if let threads { configuration.workers = threads }

@@ -96,18 +96,18 @@ import WinnowTestSupport
         try FileManager.default.copyItem(at: try TestFiles.skimageData().appendingPathComponent("coffee.png"),
                                          to: clips.appendingPathComponent("coffee.png"))
         let reference = folder.appendingPathComponent("video-run")
-        let run = try Cluster.winnow(["run", clips.path, "--no-embeddings", "--work-dir", reference.path, "--quiet"])
+        let run = try Cluster.winnow(["run", clips.path, "--no-embeddings", "--video-fps", "2", "--work-dir", reference.path, "--quiet"])
         try #require(run.status == 0, "\(run.output)")
         let database = try server.createDatabase()
-        // 6 + 12 frames, an image and a broken video in shards of 4: frames of one video in several shards.
-        try initialise(database, [clips.path], ["--shard-size", "4"])
+        // 12 + 24 frames, an image and a broken video in shards of 4: frames of one video in several shards.
+        try initialise(database, [clips.path], ["--shard-size", "4", "--video-fps", "2"])
         let worker = try Cluster.winnow(["worker", "--db", database, "--threads", "1"])
         #expect(worker.status == 0, "\(worker.output)")
         let work = try finish(database, "video-work")
         let differences = try Cluster.differences(reference, work, files: Cluster.comparedFiles + ["videos.csv"])
         #expect(differences == [], "\(differences)")
         let names = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).compactMap { $0["filename"] }
-        #expect(names.filter { $0.contains("#t=") }.count == 18, "\(names)")
+        #expect(names.filter { $0.contains("#t=") }.count == 36 && names.contains { $0.hasSuffix("pan.mp4#t=5.500") }, "\(names)")
         let bad = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.bad.csv"))
         #expect(bad.map { URL(fileURLWithPath: $0["filename"] ?? "").lastPathComponent } == ["cut.mp4"], "\(bad)")
     }
