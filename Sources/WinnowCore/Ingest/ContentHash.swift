@@ -52,7 +52,8 @@ public enum ContentHash {
         }
     }
 
-    /// The hash from the stripes' `hash`, the length of the input and its last (< 32) bytes.
+    /// The hash from the merged `stripes` (or the seed's start value for inputs under 32
+    /// bytes), the input's length and its last (< 32) bytes.
     fileprivate static func finish(_ stripes: UInt64, total: Int, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hash = stripes &+ UInt64(total)
         var offset = 0
