@@ -9,18 +9,20 @@ struct ClusterFinishCommand: AsyncParsableCommand {
         commandName: "finish",
         abstract: "Write a normal work_dir from a finished cluster run (fastdup files, CSVs, catalog).",
         discussion: """
-            Once every job is finished (`winnow cluster status`), writes what `winnow run \
-            --no-embeddings` writes: atrain_stats.csv, atrain_features.bad.csv, atrain_features.dat.csv, \
-            quality.csv, exact_duplicates.csv (found by a GROUP BY in the database) and the catalog, \
-            so that `winnow gallery`, `serve` and `clean` work on it. Images of a failed shard are \
-            listed in atrain_features.bad.csv with the shard's reason.
+            Once every job is finished (`winnow cluster status`), writes what `winnow run` with the \
+            cluster's options writes: the statistics and quality files, exact_duplicates.csv (found by \
+            a GROUP BY in the database), and from the workers' vectors the whitening, kNN, verified \
+            similarity.csv, components, outliers and scores; and the catalog, so that `winnow \
+            gallery`, `serve` and `clean` work on it. Images of a failed shard are listed in \
+            atrain_features.bad.csv with the shard's reason.
 
             Examples:
               winnow cluster finish --db postgres://winnow@db/run1 --work-dir work
               winnow cluster finish --db postgres://winnow@db/run1 --work-dir work --json
 
-            Exit status: 0 written, 65 no cluster in the database, 69 unreachable, 73 work_dir not \
-            writable or in use, 75 jobs still pending or running, 70 other failure.
+            Exit status: 0 written, 65 no cluster in the database, vectors missing or computed \
+            differently on this machine, 69 unreachable, 73 work_dir not writable or in use, 75 jobs \
+            still pending or running, 70 other failure.
             """
     )
 

@@ -12,14 +12,17 @@ struct WorkerCommand: AsyncParsableCommand {
             cut off, its lease expires and another worker takes the job. Idle workers wait for \
             PostgreSQL's NOTIFY. A job that fails is retried (see `cluster init --max-attempts`). \
             A connection lost mid-run (PostgreSQL restarted, the network cut) is opened again \
-            every second for up to --reconnect seconds; the job the worker held is queued again.
+            every second for up to --reconnect seconds; the job the worker held is queued again. \
+            A scan job hashes, decodes, measures and embeds its shard's images (video frames too) \
+            and writes their vectors under the cluster's --storage; a machine that computes other \
+            vectors than `cluster init`'s (int8 copy descriptors with VNNI, float32 without) refuses.
 
             Examples:
               winnow worker --db postgres://winnow@db/run1
               winnow worker --db postgres://winnow@db/run1 --threads 8 --lease 120
               winnow worker --db postgres://winnow@db/run1 --keep-waiting --reconnect 3600
 
-            Exit status: 0 every job finished, 65 no cluster in the database, 66 storage not visible, \
+            Exit status: 0 every job finished, 65 no cluster in the database or other vectors, 66 storage not visible, \
             69 database unreachable or lost for longer than --reconnect, 70 other failure.
             """
     )
