@@ -17,37 +17,31 @@ public enum AreaResize {
     }
 
     /// Resizes each row of `pixels` to `newWidth`, as floats (`height × newWidth × channels`).
-    /// RGB rows are turned into floats once and summed a pixel at a time as 4-lane vectors
-    /// (the same products and sums per channel as one channel at a time).
+    /// RGB rows are summed a pixel at a time as 4-lane vectors (``RGBFloatRow``).
     private static func horizontalPass(_ pixels: [UInt8], width: Int, height: Int, channels: Int,
                                        toWidth newWidth: Int, taps xTaps: FlatTaps) -> [Float] {
         var rows = [Float](repeating: 0, count: height * newWidth * channels)
-        // One float more than a row: the last pixel's 4-lane load reads it.
-        var line = [Float](repeating: 0, count: width * channels + 1)
+        var line = RGBFloatRow(width: channels == 3 ? width : 0)
         pixels.withUnsafeBufferPointer { source in
             rows.withUnsafeMutableBufferPointer { target in
-                line.withUnsafeMutableBufferPointer { line in
-                    xTaps.withPointers { starts, ends, index, weight in
-                        for y in 0..<height {
-                            let sourceRow = source.baseAddress! + y * width * channels
-                            let out = target.baseAddress! + y * newWidth * channels
-                            if channels == 3 {
-                                for i in 0..<(width * 3) { line[i] = Float(sourceRow[i]) }
-                                let raw = UnsafeRawPointer(line.baseAddress!)
+                xTaps.withPointers { starts, ends, index, weight in
+                    for y in 0..<height {
+                        let sourceRow = source.baseAddress! + y * width * channels
+                        let out = target.baseAddress! + y * newWidth * channels
+                        if channels == 3 {
+                            line.withPixels(of: sourceRow) { pixel in
                                 for x in 0..<newWidth {
                                     var sum = SIMD4<Float>()
-                                    for t in starts[x]..<ends[x] {
-                                        sum += raw.loadUnaligned(fromByteOffset: index[t] * 12, as: SIMD4<Float>.self) * weight[t]
-                                    }
+                                    for t in starts[x]..<ends[x] { sum += pixel[index[t]] * weight[t] }
                                     (out[3 * x], out[3 * x + 1], out[3 * x + 2]) = (sum[0], sum[1], sum[2])
                                 }
-                            } else {
-                                for x in 0..<newWidth {
-                                    for c in 0..<channels {
-                                        var sum: Float = 0
-                                        for t in starts[x]..<ends[x] { sum += Float(sourceRow[index[t] * channels + c]) * weight[t] }
-                                        out[x * channels + c] = sum
-                                    }
+                            }
+                        } else {
+                            for x in 0..<newWidth {
+                                for c in 0..<channels {
+                                    var sum: Float = 0
+                                    for t in starts[x]..<ends[x] { sum += Float(sourceRow[index[t] * channels + c]) * weight[t] }
+                                    out[x * channels + c] = sum
                                 }
                             }
                         }

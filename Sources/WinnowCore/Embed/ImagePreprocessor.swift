@@ -228,28 +228,19 @@ struct ResamplePlan {
     }
 
     /// Horizontal pass: resamples source rows `firstRow ..< firstRow + rows` of the interleaved
-    /// RGB `pixels` (`inWidth` wide) into `temp`, `rows × cropWidth` interleaved RGB. Each row is
-    /// turned into floats once; a tap adds weight × (R, G, B, next) as one 4-lane vector, the
-    /// same products and sums per channel as one channel at a time.
+    /// RGB `pixels` (`inWidth` wide) into `temp`, `rows × cropWidth` interleaved RGB, a row of
+    /// floats at a time (``RGBFloatRow``).
     private func resampleRows(of pixels: UnsafeBufferPointer<UInt8>, inWidth: Int, firstRow: Int, rows: Int,
                               into temp: UnsafeMutableBufferPointer<Float>) {
-        // One float more than the row: the last pixel's 4-lane load reads it.
-        var line = [Float](repeating: 0, count: inWidth * 3 + 1)
+        var line = RGBFloatRow(width: inWidth)
         horizontal.withPointers { starts, counts, weights, taps in
-            line.withUnsafeMutableBufferPointer { line in
-                let floats = line.baseAddress!, raw = UnsafeRawPointer(floats)
-                for r in 0..<rows {
-                    let row = pixels.baseAddress! + (firstRow + r) * inWidth * 3
-                    for i in 0..<(inWidth * 3) { floats[i] = Float(row[i]) }
+            for r in 0..<rows {
+                line.withPixels(of: pixels.baseAddress! + (firstRow + r) * inWidth * 3) { pixel in
                     var out = temp.baseAddress! + r * cropWidth * 3
                     for x in 0..<cropWidth {
                         var sum = SIMD4<Float>()
-                        var offset = starts[x] * 12
                         let w = weights + x * taps
-                        for k in 0..<counts[x] {
-                            sum += w[k] * raw.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
-                            offset += 12
-                        }
+                        for k in 0..<counts[x] { sum += w[k] * pixel[starts[x] + k] }
                         out[0] = Self.quantize(sum[0])
                         out[1] = Self.quantize(sum[1])
                         out[2] = Self.quantize(sum[2])
