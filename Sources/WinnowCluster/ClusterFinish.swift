@@ -28,13 +28,14 @@ public struct ClusterFinish: Sendable {
             }
             let stored = try await StoredConfiguration.load(database)
             let dimension = try stored.scanner().dimension
-            var (found, positions): (IngestResult, [String: Int]) = try await Self.listing(database)
+            let listed = try await Self.listing(database)
+            var found = listed.found
             (found.skippedNonImages, found.skippedSmallFiles) = (stored.skippedNonImages, stored.skippedSmallFiles)
             var scanned = ScannedListing(found: found, results: try await Self.results(database),
                                          exactDuplicates: try await Self.exactDuplicates(database))
             if let dimension {
                 let reader = VectorShardReader(storage: URL(fileURLWithPath: stored.storage), shardSize: stored.shardSize,
-                                               dimension: dimension, positions: positions)
+                                               dimension: dimension, positions: listed.positions)
                 scanned.vectors = { try reader.vector(for: $0) }
             }
             return (stored, scanned)
@@ -50,7 +51,7 @@ public struct ClusterFinish: Sendable {
 
     /// The stored listing in its order: the listed sources, then those unreadable at listing
     /// time; and each source's position.
-    private static func listing(_ database: ClusterDatabase) async throws -> (IngestResult, positions: [String: Int]) {
+    private static func listing(_ database: ClusterDatabase) async throws -> (found: IngestResult, positions: [String: Int]) {
         var found = IngestResult(sources: [])
         var positions: [String: Int] = [:]
         for row in try await database.rows("""

@@ -1,11 +1,11 @@
 /// XXH64 (Yann Collet's xxHash, 64-bit, seed 0) of a file's bytes: a fast content hash for
 /// finding byte-identical files. Written from the published algorithm description.
 public enum ContentHash {
-    fileprivate static let p1: UInt64 = 0x9E37_79B1_85EB_CA87
-    fileprivate static let p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
-    fileprivate static let p3: UInt64 = 0x1656_67B1_9E37_79F9
-    fileprivate static let p4: UInt64 = 0x85EB_CA77_C2B2_AE63
-    fileprivate static let p5: UInt64 = 0x27D4_EB2F_1656_67C5
+    private static let p1: UInt64 = 0x9E37_79B1_85EB_CA87
+    private static let p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+    private static let p3: UInt64 = 0x1656_67B1_9E37_79F9
+    private static let p4: UInt64 = 0x85EB_CA77_C2B2_AE63
+    private static let p5: UInt64 = 0x27D4_EB2F_1656_67C5
 
     /// The hash as 16 lowercase hex digits.
     public static func hex(_ bytes: UnsafeRawBufferPointer) -> String { hex(xxh64(bytes)) }
@@ -23,8 +23,7 @@ public enum ContentHash {
             lanes.consume(bytes, at: offset)
             offset += 32
         }
-        return finish(bytes.count >= 32 ? lanes.merged : seed &+ p5, total: bytes.count,
-                      tail: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+        return finish(lanes, seed: seed, total: bytes.count, tail: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
     }
 
     fileprivate static func round(_ accumulator: UInt64, _ input: UInt64) -> UInt64 {
@@ -52,10 +51,10 @@ public enum ContentHash {
         }
     }
 
-    /// The hash from the merged `stripes` (or the seed's start value for inputs under 32
-    /// bytes), the input's length and its last (< 32) bytes.
-    fileprivate static func finish(_ stripes: UInt64, total: Int, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var hash = stripes &+ UInt64(total)
+    /// The hash from the stripes' `lanes` (unused for inputs under 32 bytes, which start from
+    /// the seed), the input's length and its last (< 32) bytes.
+    fileprivate static func finish(_ lanes: Lanes, seed: UInt64, total: Int, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var hash = (total >= 32 ? lanes.merged : seed &+ p5) &+ UInt64(total)
         var offset = 0
         while offset + 8 <= bytes.count {
             let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
@@ -110,7 +109,7 @@ struct ContentHasher {
     }
 
     var value: UInt64 {
-        pending.withUnsafeBytes { ContentHash.finish(total >= 32 ? lanes.merged : seed &+ ContentHash.p5, total: total, tail: $0) }
+        pending.withUnsafeBytes { ContentHash.finish(lanes, seed: seed, total: total, tail: $0) }
     }
 }
 

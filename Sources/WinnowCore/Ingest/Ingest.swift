@@ -128,23 +128,18 @@ public struct Ingestor: Sendable {
     /// by their sampled frames, as ``ingest(_:)`` does for videos it finds; a video that cannot
     /// be used, or breaks off, is also an invalid row. Keeps the order of ``select(_:)``.
     public func replaceVideosByFrames(_ result: inout IngestResult) {
-        guard result.sources.contains(where: Self.isVideoFile) else { return }
-        var sources: [SampleSource] = []
+        var sources: [SampleSource] = [], replaced = false
         for source in result.sources {
-            guard Self.isVideoFile(source), case .file(let path) = source.location else {
+            guard case .file(let path) = source.location, isVideoName(path) else {
                 sources.append(source)
                 continue
             }
             let plan = VideoPlan.make(path: path, name: source.displayName, sampling: options.videoSampling ?? .standard)
             sources += plan.frameSources(of: source, file: path)
             if let problem = plan.problem { result.missing.append((source, problem)) }
+            replaced = true
         }
-        result.sources = sources.sorted(by: SampleSource.areInOrder)
-    }
-
-    private static func isVideoFile(_ source: SampleSource) -> Bool {
-        guard case .file(let path) = source.location else { return false }
-        return isVideoName(path)
+        if replaced { result.sources = sources.sorted(by: SampleSource.areInOrder) }
     }
 
     /// The id prefix of each input: none for a single input; else its last path component, or
