@@ -126,6 +126,89 @@ import Testing
                                         options: options) == .notCopy)
     }
 
+    /// `image` turned by `degrees` on a canvas enlarged to hold all of it, the corners filled.
+    func rotatedWhole(_ image: RGBImage, degrees: Double, fill: UInt8) -> RGBImage {
+        let (c, s) = (abs(cos(degrees * .pi / 180)), abs(sin(degrees * .pi / 180)))
+        let (w, h) = (Int((Double(image.width) * c + Double(image.height) * s).rounded(.up)) + 2,
+                      Int((Double(image.width) * s + Double(image.height) * c).rounded(.up)) + 2)
+        var canvas = [UInt8](repeating: fill, count: w * h * 3)
+        let (x0, y0) = ((w - image.width) / 2, (h - image.height) / 2)
+        for y in 0..<image.height {
+            for i in 0..<(image.width * 3) { canvas[((y0 + y) * w + x0) * 3 + i] = image.pixels[y * image.width * 3 + i] }
+        }
+        return rotated(RGBImage(width: w, height: h, pixels: canvas), degrees: degrees, fill: fill)
+    }
+
+    /// A photo turned inside a padded frame — on its own canvas (corners cut off) or on one
+    /// enlarged to hold it, black or white corners, through JPEG — is found with its angle and
+    /// described by its upright content (the photo's middle; its copy descriptor stays closer to
+    /// its original than to other photos).
+    /// Photos, letterboxed photos and a round object on white are left as they are.
+    @Test func aPhotoTurnedInsideAPaddedFrameIsDescribedUpright() throws {
+        let finder = PaddedRotation()
+        let coffee = try TestData.photo("coffee")
+        func jpeg(_ image: RGBImage) throws -> RGBImage {
+            try ImageDecoder().decode([UInt8](try JPEGEncoder.encode(image, quality: 85))).image
+        }
+        let turned = [
+            ("30° black, same canvas", try jpeg(rotated(coffee, degrees: 30, fill: 0)), 30.0),
+            ("-22° white, same canvas", try jpeg(rotated(coffee, degrees: -22, fill: 255)), -22),
+            ("35° white, enlarged canvas", try jpeg(rotatedWhole(coffee, degrees: 35, fill: 255)), 35),
+            ("-17° black, enlarged canvas", try jpeg(rotatedWhole(coffee, degrees: -17, fill: 0)), -17),
+        ]
+        for (name, image, degrees) in turned {
+            let found = try #require(finder.detect(in: image), "\(name)")
+            #expect(abs(abs(found.angle) - abs(degrees)) < 1.5, "\(name): \(found.angle)")
+            // The upright view is the photo's middle: all of it when the canvas held all of it.
+            let view = try #require(finder.uprightView(of: image), "\(name)")
+            func middle(_ image: RGBImage) -> RGBImage {
+                let (w, h) = (min(view.width, coffee.width), min(view.height, coffee.height))
+                return image.cropped(x: (image.width - w) / 2, y: (image.height - h) / 2, width: w, height: h)
+            }
+            let correlation = Self.correlation(middle(view), middle(coffee))
+            #expect(correlation > 0.9, "\(name): \(correlation)")
+            if name.contains("enlarged") {
+                #expect(view.width * view.height > coffee.width * coffee.height * 9 / 10, "\(name): \(view.width)×\(view.height)")
+            }
+        }
+        let bar = [UInt8](repeating: 0, count: coffee.width * 60 * 3)
+        let letterboxed = RGBImage(width: coffee.width, height: coffee.height + 120, pixels: bar + coffee.pixels + bar)
+        var disc = coffee
+        for y in 0..<disc.height {
+            for x in 0..<disc.width where hypot(Double(x - disc.width / 2), Double(y - disc.height / 2)) > Double(disc.height) * 0.45 {
+                for k in 0..<3 { disc.pixels[(y * disc.width + x) * 3 + k] = 255 }
+            }
+        }
+        let plain = try ["astronaut", "chelsea", "camera", "coins", "moon", "horse", "logo", "phantom", "page"].map { ($0, try TestData.photo($0)) }
+        for (name, image) in plain + [("letterboxed", letterboxed), ("disc on white", try jpeg(disc))] {
+            #expect(finder.detect(in: image) == nil, "\(name)")
+        }
+
+        let embedder = try CopyDescriptorEmbedder.mobileNetV2()
+        var asItIs = embedder.descriptor
+        asItIs.upright = nil
+        let plainEmbedder = try CopyDescriptorEmbedder.mobileNetV2(descriptor: asItIs)
+        func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        let original = try embedder.describe([coffee])[0]
+        #expect(original == (try plainEmbedder.describe([coffee])[0]))
+        let others = try embedder.describe(plain.map(\.1))
+        // How much closer to its original a copy is than the closest other photo.
+        func margin(_ copy: [Float]) -> Float { cosine(copy, original) - others.map { cosine(copy, $0) }.max()! }
+        for (name, image, _) in turned {
+            let (upright, unchanged) = (try embedder.describe([image])[0], try plainEmbedder.describe([image])[0])
+            #expect(margin(upright) > 0.05, "\(name): \(margin(upright)) (as it is: \(margin(unchanged)))")
+        }
+    }
+
+    /// Pearson correlation of two images' grey values (the same size).
+    static func correlation(_ a: RGBImage, _ b: RGBImage) -> Double {
+        let (x, y) = (a.grayscale().pixels.map(Double.init), b.grayscale().pixels.map(Double.init))
+        let (mx, my) = (x.reduce(0, +) / Double(x.count), y.reduce(0, +) / Double(y.count))
+        let sxy = zip(x, y).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+        let sxx = x.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }, syy = y.reduce(0) { $0 + ($1 - my) * ($1 - my) }
+        return sxy / max((sxx * syy).squareRoot(), 1e-9)
+    }
+
     /// A whole run on real photos and their hard copies: each copy is joined to its original,
     /// nothing else is joined.
     @Test func aRunJoinsHardCopiesToTheirOriginalsOnly() throws {

@@ -7,15 +7,17 @@ import Foundation
 /// Made from torchvision's ImageNet MobileNetV2 on the whole image squashed to 224×224:
 /// 1. uniform borders (letterbox bars, frames, plain background around a cut-out) are removed
 ///    (``BorderTrim``);
-/// 2. the model sees two views of the content: in colour at 224×224, and in grey shrunk to 80×80
+/// 2. a photo turned inside a frame whose corners were filled (``PaddedRotation``) is turned
+///    back upright and cropped to its content first;
+/// 3. the model sees two views of the content: in colour at 224×224, and in grey shrunk to 80×80
 ///    first (``coarseGraySide``), then fed at 128×128 (``coarseGrayModelSide``) — a view that
 ///    ignores colour and fine detail, so that grayscale, blurred, small or heavily recompressed
 ///    copies meet their originals;
-/// 3. for each view, two blocks are pooled from one forward pass: the final 7×7×1280 feature map
+/// 4. for each view, two blocks are pooled from one forward pass: the final 7×7×1280 feature map
 ///    by max pooling (MAC), and the 14×14×576 expansion activations of block 12 by generalised
 ///    mean pooling (GeM, p = 3) — mid-level features that are more about this image than about
 ///    its class;
-/// 4. per block, the views' unit vectors are added and normalised; the blocks are concatenated
+/// 5. per block, the views' unit vectors are added and normalised; the blocks are concatenated
 ///    with weight `1/√2` (unit length, 1856 values).
 ///
 /// Copy→original recall at pair precision 0.99 after whitening, mean over corpus set A seeds
@@ -38,13 +40,19 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
     /// and float32 elsewhere (see ``CPUFeatures/hasVNNI``). The grey view stays float32: it has
     /// no calibrated ranges at its size and costs a third as much.
     public var colourPrecision: MobileNetV2Converter.Precision
+    /// Describe a photo turned inside a padded frame by its upright content (nil: as it is).
+    /// Such copies were nowhere among their original's global neighbours (own hard-copy set,
+    /// seed 10: docs/benchmarks.md, "Upright content").
+    public var upright: PaddedRotation?
 
     public init(borderTrim: BorderTrim? = BorderTrim(), coarseGraySide: Int? = 80, coarseGrayModelSide: Int = 128,
-                colourPrecision: MobileNetV2Converter.Precision = CPUFeatures.hasVNNI ? .int8 : .float32) {
+                colourPrecision: MobileNetV2Converter.Precision = CPUFeatures.hasVNNI ? .int8 : .float32,
+                upright: PaddedRotation? = PaddedRotation()) {
         self.borderTrim = borderTrim
         self.coarseGraySide = coarseGraySide
         self.coarseGrayModelSide = coarseGrayModelSide
         self.colourPrecision = colourPrecision
+        self.upright = upright
     }
 
     /// How a block's activations become one value per channel.
@@ -90,13 +98,14 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
             + "\($0.minimumBorderFraction)/\($0.analysisSide)/\($0.maximumRounds)" } ?? "notrim"
         let coarse = coarseGraySide.map { "+grey\($0)" + (coarseGrayModelSide == 224 ? "" : "@\(coarseGrayModelSide)") } ?? ""
         let colour = colourPrecision == .int8 ? "colour-int8" : "colour"
-        return "copy-v1/mobilenet_v2-squash224/final-max+b12-gem3/\(colour)\(coarse)/\(trim)"
+        return "copy-v1/mobilenet_v2-squash224/final-max+b12-gem3/\(colour)\(coarse)/\(trim)" + (upright?.identity ?? "")
     }
 
-    /// The images the model sees: the content (borders removed) in colour and, unless
-    /// `coarseGraySide` is nil, shrunk and grey.
+    /// The images the model sees: the content (borders removed, turned upright when it was
+    /// turned inside a padded frame) in colour and, unless `coarseGraySide` is nil, shrunk and grey.
     public func views(of image: RGBImage) -> [RGBImage] {
-        let content = borderTrim?.trimmed(image) ?? image
+        let trimmed = borderTrim?.trimmed(image) ?? image
+        let content = upright?.uprightView(of: trimmed) ?? trimmed
         guard let side = coarseGraySide else { return [content] }
         return [content, ImagePreprocessor.resized(content, width: side, height: side, filter: .area).grayscale()]
     }
