@@ -45,13 +45,9 @@ public struct PaddedRotation: Sendable, Equatable, Codable {
     /// What was found: the content's turn in degrees (image coordinates, y down, folded into
     /// ±45°: turning by `-angle` makes its edges upright) and the fill's legs at each corner, in
     /// pixels of the image (top left, top right, bottom right, bottom left; `a` horizontal).
-    public struct Found: Sendable, Equatable {
+    public struct Found: Sendable {
         public var angle: Double
         public var legs: [(a: Double, b: Double)]
-
-        public static func == (x: Found, y: Found) -> Bool {
-            x.angle == y.angle && x.legs.elementsEqual(y.legs) { $0.a == $1.a && $0.b == $1.b }
-        }
     }
 
     /// The turn of `image`'s content inside a padded frame, or nil when it has no such frame.
