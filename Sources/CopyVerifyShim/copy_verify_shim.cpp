@@ -384,8 +384,11 @@ Attempt attempt(const winnow_cv_features &a, const winnow_cv_features &b, bool m
     double m10 = model.at<double>(1, 0), m11 = model.at<double>(1, 1);
     double det = m00 * m11 - m01 * m10;
     // The residual was measured in b's pixels; when b is the larger view, express it in a's
-    // (the coarser image limits how well keypoints can agree).
-    result.residual /= static_cast<float>(std::max(1.0, std::sqrt(std::fabs(det))));
+    // (the coarser image limits how well keypoints can agree) — and in the coarser image's own
+    // pixels when it was enlarged to be described: interpolated pixels locate nothing finer.
+    const double into_a = std::max(1.0, std::sqrt(std::fabs(det)));
+    const double enlarged = std::max(1.0, static_cast<double>(into_a > 1.0 ? a.sift_scale : b.sift_scale));
+    result.residual /= static_cast<float>(into_a * enlarged);
     cv::Mat w;
     cv::SVD::compute(model(cv::Rect(0, 0, 2, 2)), w);
     double s1 = w.at<double>(0), s2 = std::max(w.at<double>(1), 1e-9);

@@ -126,6 +126,25 @@ import Testing
                                         options: options) == .notCopy)
     }
 
+    /// Thumbnails of a fifth to a seventh of a photo's side at JPEG quality 25 are verified: SIFT
+    /// describes them enlarged, and their keypoints' residual counts in their own pixels, not in
+    /// the enlarged view's (own hard-copy set: thumbnails with NCC 0.99 failed at 1.04 pixels).
+    @Test func smallThumbnailsEnlargedForSIFTAreVerified() throws {
+        for name in ["astronaut", "chelsea", "coffee", "motorcycle_left"] {
+            let image = try TestData.photo(name)
+            let original = try sift(image, name)
+            for divisor in [5, 6, 7] {
+                let small = AreaResize.fit(image, within: max(image.width, image.height) / divisor)
+                let thumbnail = try ImageDecoder().decode([UInt8](try JPEGEncoder.encode(small, quality: 25))).image
+                let checked = try judged(try sift(thumbnail, "thumbnail"), original)
+                let e = try #require(checked.evidence, "\(name) / \(divisor)")
+                #expect(checked.verified, "\(name) / \(divisor): \(e)")
+                // Sub-pixel in the thumbnail's own pixels (about twice that in SIFT's enlarged view).
+                #expect(e.residual < 0.5, "\(name) / \(divisor): \(e.residual)")
+            }
+        }
+    }
+
     /// `image` turned by `degrees` on a canvas enlarged to hold all of it, the corners filled.
     func rotatedWhole(_ image: RGBImage, degrees: Double, fill: UInt8) -> RGBImage {
         let (c, s) = (abs(cos(degrees * .pi / 180)), abs(sin(degrees * .pi / 180)))

@@ -253,7 +253,7 @@ struct VerificationStage {
 
     private func checkTag(_ features: LocalFeatures.Options) -> String {
         let o = options
-        return featureTag(features) + "-check2-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
+        return featureTag(features) + "-check3-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
             + "-\(o.maximumScale)-\(o.minimumContainment)"
     }
 
