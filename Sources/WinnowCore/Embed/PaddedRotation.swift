@@ -148,9 +148,10 @@ private struct CornerRuns {
     }
 
     /// The legs (horizontal, vertical) of corner `i`'s fill triangle when it is one: both within
-    /// their bounds, and its third side straight. The legs are measured `inset` lines in from the edges: a photo
-    /// turned on a canvas enlarged to hold it touches each edge at one point only, so the
-    /// outermost line may be fill all along.
+    /// their bounds, and its third side straight (to within 2.5 % of the horizontal leg, and
+    /// 0.75 pixel). The legs are measured `inset` lines in from the edges: a photo turned on a
+    /// canvas enlarged to hold it touches each edge at one point only, so the outermost line may
+    /// be fill all along.
     func legs(_ i: Int, fill: (Int, Int, Int), minimum: Double, maximum: Double, inset: Int = 2) -> (Int, Int)? {
         let c = corner(i)
         let a = run(x: c.x, y: c.y + c.dy * inset, dx: c.dx, dy: 0, limit: width, fill: fill)
