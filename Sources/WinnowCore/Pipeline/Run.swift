@@ -302,10 +302,7 @@ public struct Run: Sendable {
     /// always has its vector on disk.
     private func decode(_ pending: PendingSamples, count: Int, run: Int64, catalog: Catalog, embedding: EmbeddingStage?,
                         progress: ProgressHandler?, onInvalid: (@Sendable (String, InvalidSample) -> Void)?) throws {
-        var processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
-                                        calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
-                                        workers: configuration.workers, crop: configuration.crop, embedder: embedding?.embedder)
-        processor.keyframesOnly = configuration.ingest.videoSampling == .keyframes
+        let processor = SampleProcessor(configuration: configuration, embedder: embedding?.embedder)
         var batch: [SampleOutcome] = []
         var done = 0
         var lastCommit = Date()

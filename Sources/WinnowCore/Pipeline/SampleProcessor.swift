@@ -235,3 +235,14 @@ struct SampleProcessor: Sendable {
         }
     }
 }
+
+extension SampleProcessor {
+    /// The processor a run with `configuration` uses: its decoder, analysis side, worker threads,
+    /// crop and video sampling, with `embedder`.
+    init(configuration: RunConfiguration, embedder: (any SampleEmbedder)?) {
+        self.init(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
+                  calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
+                  workers: configuration.workers, crop: configuration.crop, embedder: embedder)
+        keyframesOnly = configuration.ingest.videoSampling == .keyframes
+    }
+}

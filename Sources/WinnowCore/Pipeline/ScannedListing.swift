@@ -88,11 +88,7 @@ public struct SampleScanner: Sendable {
             throw .invalidEmbeddings(path: path, reason: "vectors computed elsewhere are for `winnow run`; a scanner computes its own")
         default: source = try EmbeddingSource(configuration.embedding)
         }
-        var processor = SampleProcessor(decoder: configuration.decoder(minimumSide: configuration.analysisSide),
-                                        calculator: StatisticsCalculator(analysisSide: configuration.analysisSide),
-                                        workers: configuration.workers, crop: configuration.crop, embedder: source?.embedder)
-        processor.keyframesOnly = configuration.ingest.videoSampling == .keyframes
-        self.processor = processor
+        processor = SampleProcessor(configuration: configuration, embedder: source?.embedder)
         (embeddingIdentity, dimension) = (source?.identity, source?.dimension)
     }
 
