@@ -54,19 +54,13 @@ public struct ClusterFinish: Sendable {
     private static func listing(_ database: ClusterDatabase) async throws -> (found: IngestResult, positions: [String: Int]) {
         var found = IngestResult(sources: [])
         var positions: [String: Int] = [:]
-        for row in try await database.rows("""
-            SELECT source_id, display_name, path, archive, member, frame, byte_count, mtime, unreadable_code, unreadable_message
-            FROM winnow_samples ORDER BY position
-            """) {
-            let (id, name, path, archive, member, frame, size, mtime, code, message) =
-                try row.decode((String, String, String?, String?, String?, Int64?, Int64, Double, String?, String?).self)
-            let location = SampleLocation.stored(path: path, archive: archive, member: member, frame: frame, id: id)
-            let source = SampleSource(id: id, location: location, byteCount: size, modificationTime: mtime, displayName: name)
-            positions[id] = positions.count
-            if let code {
-                found.missing.append((source, InvalidSample(InvalidReason(rawValue: code) ?? .unreadable, message ?? "")))
+        for row in try await database.rows("SELECT \(unescaped: StoredSample.columns) FROM winnow_samples ORDER BY position") {
+            let stored = try StoredSample(row)
+            positions[stored.source.id] = positions.count
+            if let problem = stored.unreadable {
+                found.missing.append((stored.source, problem))
             } else {
-                found.sources.append(source)
+                found.sources.append(stored.source)
             }
         }
         return (found, positions)

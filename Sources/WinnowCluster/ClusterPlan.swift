@@ -119,12 +119,30 @@ struct Listing {
     }
 }
 
-extension SampleLocation {
-    /// A location as `winnow_samples` stores it: an archive member, a video's frame (`frame`:
-    /// its timestamp), or a file (`path`, else the id).
-    static func stored(path: String?, archive: String?, member: String?, frame: Int64?, id: String) -> SampleLocation {
-        if let archive { return .archiveMember(archive: URL(fileURLWithPath: archive), member: member ?? "") }
-        if let frame { return .videoFrame(VideoFrame(video: path ?? id, timestamp: frame)) }
-        return .file(path ?? id)
+/// A row of `winnow_samples` as ``Listing/store(on:shardSize:)`` wrote it: the sample's place
+/// in the listing, its source, and why it could not be read at listing time (if so).
+struct StoredSample {
+    /// The columns ``init(_:)`` reads, in its order.
+    static let columns = "position, source_id, display_name, path, archive, member, frame, byte_count, mtime, "
+        + "unreadable_code, unreadable_message"
+
+    let position: Int64
+    let source: SampleSource
+    let unreadable: InvalidSample?
+
+    init(_ row: PostgresRow) throws {
+        let (position, id, name, path, archive, member, frame, size, mtime, code, message) =
+            try row.decode((Int64, String, String, String?, String?, String?, Int64?, Int64, Double, String?, String?).self)
+        // An archive member, a video's frame (`frame`: its timestamp), or a file (`path`, else the id).
+        let location: SampleLocation = if let archive {
+            .archiveMember(archive: URL(fileURLWithPath: archive), member: member ?? "")
+        } else if let frame {
+            .videoFrame(VideoFrame(video: path ?? id, timestamp: frame))
+        } else {
+            .file(path ?? id)
+        }
+        self.position = position
+        source = SampleSource(id: id, location: location, byteCount: size, modificationTime: mtime, displayName: name)
+        unreadable = code.map { InvalidSample(InvalidReason(rawValue: $0) ?? .unreadable, message ?? "") }
     }
 }

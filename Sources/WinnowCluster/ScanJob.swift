@@ -49,21 +49,14 @@ struct ScanJob: Sendable {
 
     /// The shard's samples as stored, and those that could not be read at listing time.
     private func listing(_ database: ClusterDatabase) async throws -> ([Catalog.PendingSample], [String: InvalidSample]) {
-        let rows = try await database.rows("""
-            SELECT position, source_id, display_name, path, archive, member, frame, byte_count, mtime, unreadable_code, unreadable_message
-            FROM winnow_samples WHERE shard = \(job.shard) ORDER BY position
-            """)
+        let rows = try await database.rows(
+            "SELECT \(unescaped: StoredSample.columns) FROM winnow_samples WHERE shard = \(job.shard) ORDER BY position")
         var samples: [Catalog.PendingSample] = []
         var unreadable: [String: InvalidSample] = [:]
         for row in rows {
-            let (position, id, name, path, archive, member, frame, size, mtime, code, message) =
-                try row.decode((Int64, String, String, String?, String?, String?, Int64?, Int64, Double, String?, String?).self)
-            let location = SampleLocation.stored(path: path, archive: archive, member: member, frame: frame, id: id)
-            let source = SampleSource(id: id, location: location, byteCount: size, modificationTime: mtime, displayName: name)
-            samples.append(Catalog.PendingSample(id: position, source: source))
-            if let code {
-                unreadable[id] = InvalidSample(InvalidReason(rawValue: code) ?? .unreadable, message ?? "")
-            }
+            let stored = try StoredSample(row)
+            samples.append(Catalog.PendingSample(id: stored.position, source: stored.source))
+            unreadable[stored.source.id] = stored.unreadable
         }
         return (samples, unreadable)
     }
