@@ -17,13 +17,9 @@ public enum ContentHash {
     }
 
     public static func xxh64(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
-        var offset = 0
         var lanes = Lanes(seed: seed)
-        while offset + 32 <= bytes.count {
-            lanes.consume(bytes, at: offset)
-            offset += 32
-        }
-        return finish(lanes, seed: seed, total: bytes.count, tail: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+        let end = lanes.consumeStripes(of: bytes, from: 0)
+        return finish(lanes, seed: seed, total: bytes.count, tail: UnsafeRawBufferPointer(rebasing: bytes[end...]))
     }
 
     fileprivate static func round(_ accumulator: UInt64, _ input: UInt64) -> UInt64 {
@@ -40,6 +36,16 @@ public enum ContentHash {
             func word(_ at: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + at, as: UInt64.self)) }
             v1 = round(v1, word(0)); v2 = round(v2, word(8))
             v3 = round(v3, word(16)); v4 = round(v4, word(24))
+        }
+
+        /// Consumes every whole stripe of `bytes` from `offset` on; returns where they end.
+        mutating func consumeStripes(of bytes: UnsafeRawBufferPointer, from offset: Int) -> Int {
+            var offset = offset
+            while offset + 32 <= bytes.count {
+                consume(bytes, at: offset)
+                offset += 32
+            }
+            return offset
         }
 
         var merged: UInt64 {
@@ -101,10 +107,7 @@ struct ContentHasher {
             pending.withUnsafeBytes { lanes.consume($0, at: 0) }
             pending = []
         }
-        while offset + 32 <= bytes.count {
-            lanes.consume(bytes, at: offset)
-            offset += 32
-        }
+        offset = lanes.consumeStripes(of: bytes, from: offset)
         pending += bytes[offset...]
     }
 
