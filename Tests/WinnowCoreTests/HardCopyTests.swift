@@ -135,7 +135,7 @@ import Testing
             let original = try sift(image, name)
             for divisor in [5, 6, 7] {
                 let small = AreaResize.fit(image, within: max(image.width, image.height) / divisor)
-                let thumbnail = try ImageDecoder().decode([UInt8](try JPEGEncoder.encode(small, quality: 25))).image
+                let thumbnail = try small.throughJPEG(quality: 25)
                 let checked = try judged(try sift(thumbnail, "thumbnail"), original)
                 let e = try #require(checked.evidence, "\(name) / \(divisor)")
                 #expect(checked.verified, "\(name) / \(divisor): \(e)")
@@ -166,9 +166,7 @@ import Testing
     @Test func aPhotoTurnedInsideAPaddedFrameIsDescribedUpright() throws {
         let finder = PaddedRotation()
         let coffee = try TestData.photo("coffee")
-        func jpeg(_ image: RGBImage) throws -> RGBImage {
-            try ImageDecoder().decode([UInt8](try JPEGEncoder.encode(image, quality: 85))).image
-        }
+        func jpeg(_ image: RGBImage) throws -> RGBImage { try image.throughJPEG(quality: 85) }
         let turned = [
             ("30° black, same canvas", try jpeg(rotated(coffee, degrees: 30, fill: 0)), 30.0),
             ("-22° white, same canvas", try jpeg(rotated(coffee, degrees: -22, fill: 255)), -22),

@@ -9,7 +9,7 @@ extension TestData {
     }
 }
 
-/// The lossless edits the copy-verification tests make of a photo.
+/// The edits the copy-verification tests make of a photo.
 extension RGBImage {
     /// The image turned 90° clockwise.
     func turnedClockwise() -> RGBImage {
@@ -20,6 +20,11 @@ extension RGBImage {
             }
         }
         return RGBImage(width: height, height: width, pixels: out)
+    }
+
+    /// The image after a JPEG round trip at `quality`.
+    func throughJPEG(quality: Int) throws -> RGBImage {
+        try ImageDecoder().decode([UInt8](try JPEGEncoder.encode(self, quality: quality))).image
     }
 
     /// The image mirrored left–right.
