@@ -441,6 +441,57 @@ Attempt attempt(const winnow_cv_features &a, const winnow_cv_features &b, bool m
     return result;
 }
 
+/// The original image's size: its kept grey image over the scales that made it.
+cv::Size2d original_size(const winnow_cv_features &f) {
+    const double s = static_cast<double>(f.check_scale) * f.sift_scale;
+    return {f.check.cols / s, f.check.rows / s};
+}
+
+/// Best TM_CCOEFF_NORMED of `pattern` over the positions of `scene` whose window has some
+/// spread (OpenCV gives flat windows arbitrary scores).
+float best_correlation(const cv::Mat &scene, const cv::Mat &pattern, const cv::Mat &sum, const cv::Mat &squares) {
+    cv::Mat result;
+    cv::matchTemplate(scene, pattern, result, cv::TM_CCOEFF_NORMED);
+    const double n = static_cast<double>(pattern.total());
+    float best = -1;
+    for (int y = 0; y < result.rows; ++y) {
+        const float *r = result.ptr<float>(y);
+        for (int x = 0; x < result.cols; ++x) {
+            if (!(r[x] > best)) continue;
+            const int x1 = x + pattern.cols, y1 = y + pattern.rows;
+            const double s = sum.at<double>(y1, x1) - sum.at<double>(y, x1) - sum.at<double>(y1, x) + sum.at<double>(y, x);
+            const double q = squares.at<double>(y1, x1) - squares.at<double>(y, x1) - squares.at<double>(y1, x) + squares.at<double>(y, x);
+            if (q - s * s / n >= 4.0 * n) best = r[x];
+        }
+    }
+    return best;
+}
+
+/// See `winnow_cv_content_match`.
+float content_match(const winnow_cv_features &a, const winnow_cv_features &b, int side, float largest_scale) {
+    cv::Size2d size_a = original_size(a), size_b = original_size(b);
+    const bool a_smaller = std::max(size_a.width, size_a.height) < std::max(size_b.width, size_b.height);
+    const winnow_cv_features &small = a_smaller ? a : b, &large = a_smaller ? b : a;
+    const cv::Size2d small_size = a_smaller ? size_a : size_b, large_size = a_smaller ? size_b : size_a;
+    const double f = side / std::max(large_size.width, large_size.height);
+    cv::Mat scene, sum, squares;
+    cv::resize(large.check, scene, cv::Size(std::max(1, (int)std::lround(large_size.width * f)),
+                                            std::max(1, (int)std::lround(large_size.height * f))), 0, 0, cv::INTER_AREA);
+    cv::integral(scene, sum, squares, CV_64F, CV_64F);
+    float best = -2;
+    for (double k = 1; k <= largest_scale * 1.001; k *= 1.28) {
+        const int w = (int)std::lround(small_size.width * f * k), h = (int)std::lround(small_size.height * f * k);
+        if (w < 8 || h < 8 || w > scene.cols || h > scene.rows) break;
+        cv::Mat pattern;
+        cv::resize(small.check, pattern, cv::Size(w, h), 0, 0, w < small.check.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+        cv::Scalar mean, spread;
+        cv::meanStdDev(pattern, mean, spread);
+        if (spread[0] < 2.0) return -2;
+        best = std::max(best, best_correlation(scene, pattern, sum, squares));
+    }
+    return best;
+}
+
 // Serialisation: "WLF3", then int32 sift_width, sift_height, check cols, check rows, flags
 // (1: with the mirrored view), float sift_scale, check_scale, then the upright view: int32
 // count, int32 descriptor length (128 or 32), count × 2 floats, count × length bytes; for ORB
@@ -520,7 +571,7 @@ winnow_cv_features *winnow_cv_extract(const uint8_t *grey, int width, int height
         }
         features->sift_width = work.cols;
         features->sift_height = work.rows;
-        features->sift_scale = static_cast<float>(work.cols) / width;
+        features->sift_scale = static_cast<float>(work.cols) / width * (options->source_scale > 0 ? options->source_scale : 1.0f);
         double c = std::min(1.0, options->check_side / static_cast<double>(std::max(work.cols, work.rows)));
         if (c < 1) {
             cv::resize(work, features->check, cv::Size(std::max(1, (int)std::lround(work.cols * c)), std::max(1, (int)std::lround(work.rows * c))),
@@ -631,6 +682,14 @@ int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, c
         verdict->covered_b = best.covered_b;
         verdict->residual = best.residual;
         verdict->plausible = best.plausible ? 1 : 0;
+    });
+}
+
+int winnow_cv_content_match(const winnow_cv_features *a, const winnow_cv_features *b, int side, float largest_scale,
+                            float *score, char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        if (a == nullptr || b == nullptr || score == nullptr || side < 16) throw std::invalid_argument("missing features");
+        *score = content_match(*a, *b, side, largest_scale);
     });
 }
 

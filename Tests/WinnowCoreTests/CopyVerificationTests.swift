@@ -244,6 +244,21 @@ import Testing
         }
     }
 
+    /// A work_dir's `config.json` written before an option existed still loads (`winnow search`,
+    /// later runs), the option at its default; options round-trip, screening off included.
+    @Test func optionsWrittenBeforeAnOptionExistedLoadWithItsDefault() throws {
+        var changed = CopyVerification.Options()
+        (changed.floor, changed.contentMatchFrom, changed.contentMatchSide, changed.screen) = (0.1, 0.7, 96, nil)
+        #expect(try JSONDecoder().decode(CopyVerification.Options.self, from: JSONEncoder().encode(changed)) == changed)
+        let current = try JSONEncoder().encode(CopyVerification.Options())
+        var older = try #require(try JSONSerialization.jsonObject(with: current) as? [String: Any])
+        for key in ["contentMatchFrom", "contentMatchSide", "contentMatchLargestScale", "rescaledSideRatio"] {
+            #expect(older.removeValue(forKey: key) != nil, "\(key)")
+        }
+        let loaded = try JSONDecoder().decode(CopyVerification.Options.self, from: JSONSerialization.data(withJSONObject: older))
+        #expect(loaded == CopyVerification.Options())
+    }
+
     @Test func candidatesAndRescoring() throws {
         // Row 0's neighbours: 1 sure (0.9), 2 uncertain (0.4), 3 below the floor (0.03).
         let neighbors: [[Neighbor]] = [

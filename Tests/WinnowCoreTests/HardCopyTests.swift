@@ -126,6 +126,80 @@ import Testing
                                         options: options) == .notCopy)
     }
 
+    /// Whether SIFT proves `a` and `b` a copy as the screen leaves them to it when ORB found no
+    /// model (the pixel check at `screenMinimumNCC`), with its evidence.
+    func strictlyVerified(_ a: RGBImage, _ b: RGBImage) throws -> (verified: Bool, evidence: PairEvidence) {
+        let e = try PairEvidence.check(try sift(a, "a"), try sift(b, "b"), options: options)
+        return (CopyVerification.judge(.init(a: 0, b: 1, global: 0.1), evidence: e, options: options.screenStrict).verified, e)
+    }
+
+    /// Heavy crops that the global descriptor scores low (0.08–0.2 in the own hard-copy sets) and
+    /// ORB leaves silent are sent to SIFT when the smaller image lines up inside the larger, and
+    /// proven there; a crop of another photo does not line up, and a crop of the other view of a
+    /// stereo pair, or one reaching outside the other crop it is compared with, is not proven.
+    @Test func heavyCropsAtLowGlobalSimilarityAreFoundByTheirContent() throws {
+        func contentMatch(_ a: RGBImage, _ b: RGBImage) throws -> Float {
+            try PairEvidence.contentMatch(try orb(a, "a"), try orb(b, "b"), options: options)
+        }
+        for name in ["astronaut", "chelsea", "coffee", "motorcycle_left"] {
+            let image = try TestData.photo(name)
+            let crop = image.cropped(x: image.width * 40 / 100, y: image.height * 5 / 100,
+                                     width: image.width * 55 / 100, height: image.height * 55 / 100)
+            let smaller = AreaResize.fit(crop, within: max(crop.width, crop.height) * 6 / 10)
+            for (kind, copy) in [("crop", try crop.throughJPEG(quality: 85)), ("smaller crop", try smaller.throughJPEG(quality: 60))] {
+                #expect(try contentMatch(copy, image) >= 0.85, "\(name) \(kind)")
+                let proven = try strictlyVerified(copy, image)
+                #expect(proven.verified, "\(name) \(kind): \(proven.evidence)")
+            }
+        }
+        let (coffee, chelsea) = (try TestData.photo("coffee"), try TestData.photo("chelsea"))
+        let coffeeCrop = coffee.cropped(x: coffee.width * 40 / 100, y: 0, width: coffee.width * 55 / 100, height: coffee.height * 55 / 100)
+        #expect(try contentMatch(coffeeCrop, chelsea) < 0.85)
+        let (left, right) = (try TestData.photo("motorcycle_left"), try TestData.photo("motorcycle_right"))
+        let leftCrop = left.cropped(x: left.width * 20 / 100, y: left.height * 20 / 100, width: left.width * 55 / 100, height: left.height * 55 / 100)
+        let leftPart = coffee.cropped(x: 0, y: 0, width: coffee.width * 65 / 100, height: coffee.height)
+        for (kind, a, b) in [("the other view of a stereo pair", leftCrop, right),
+                             ("a crop reaching outside the other", AreaResize.fit(coffeeCrop, within: 200), leftPart)] {
+            let proven = try strictlyVerified(a, b)
+            #expect(!proven.verified, "\(kind): \(proven.evidence)")
+        }
+        // The screen: ORB silent on two images of very different sizes under `confirmRescaledFrom`.
+        let silent = PairEvidence(matches: 3, inliers: 0, ncc: -2, scale: 0, rotation: 0, mirrored: false, anisotropy: 0,
+                                  coveredA: 0, coveredB: 0, residual: 0, mirrorTried: true, plausible: false, detector: .orb)
+        let low = CopyVerification.Candidate(a: 0, b: 1, global: 0.1)
+        #expect(CopyVerification.wantsContentMatch(low, evidence: silent, sideRatio: 1.8, options: options))
+        #expect(!CopyVerification.wantsContentMatch(low, evidence: silent, sideRatio: 1.2, options: options))
+        #expect(!CopyVerification.wantsContentMatch(.init(a: 0, b: 1, global: 0.3), evidence: silent, sideRatio: 1.8, options: options))
+        for (match, outcome) in [(Float(0.9), CopyVerification.ScreenOutcome.confirmStrictly), (0.8, .notCopy), (-2, .notCopy)] {
+            var e = silent
+            e.contentMatch = match
+            #expect(CopyVerification.screen(low, evidence: e, sideRatio: 1.8, options: options) == outcome, "\(match)")
+        }
+    }
+
+    /// A photo decoded reduced (JPEG scaling) is measured in its original pixels: a crop of it
+    /// at full resolution is at scale 1 and lines up inside it. (Measured in decoded pixels, the
+    /// crop looked larger than its original and had no content match.)
+    @Test func scalesAndContentMatchesCountOriginalPixelsOfImagesDecodedReduced() throws {
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let source = try TestData.skimageData().appendingPathComponent("astronaut.png")
+        let large = root.appendingPathComponent("large.jpg"), crop = root.appendingPathComponent("crop.jpg")
+        #expect(try TestData.shell("vips", ["resize", source.path, large.path + "[Q=90]", "2"]).status == 0)
+        #expect(try TestData.shell("vips", ["crop", large.path, crop.path + "[Q=90]", "400", "300", "563", "563"]).status == 0)
+        func features(_ url: URL, _ detector: LocalFeatures.Options) throws -> LocalFeatures {
+            let bytes = try [UInt8](Data(contentsOf: url))
+            let sample = ValidSample(id: 1, path: url.lastPathComponent, filename: url.path, featureRow: 0, addedRun: nil,
+                                     fileSize: Int64(bytes.count), contentHash: nil, width: 1, height: 1, location: .file(url.path))
+            let maker = FeatureMaker(cache: root, tag: "t", options: detector, crop: nil, allowance: nil)
+            return try maker.features(of: sample) { .success(bytes) }.get().features
+        }
+        let e = try PairEvidence.check(try features(crop, options.features), try features(large, options.features), options: options)
+        #expect(abs(e.scale - 1) < 0.03 && e.coveredA > 0.95, "\(e)")
+        let match = try PairEvidence.contentMatch(try features(crop, .screening), try features(large, .screening), options: options)
+        #expect(match > 0.9, "\(match)")
+    }
+
     /// Thumbnails of a fifth to a seventh of a photo's side at JPEG quality 25 are verified: SIFT
     /// describes them enlarged, and their keypoints' residual counts in their own pixels, not in
     /// the enlarged view's (own hard-copy set: thumbnails with NCC 0.99 failed at 1.04 pixels).

@@ -199,7 +199,8 @@ import Testing
         #expect(first.report.screen?.pairsReused == 0 && first.report.confirm.pairsReused == 0)
         let log = root.appendingPathComponent("local_features/checked_pairs.bin")
         let logged = try Data(contentsOf: log)
-        #expect(logged.count == 64 * (first.report.screen!.pairs + first.report.confirm.pairs), "\(logged.count)")
+        let record = CheckedPairLog.recordLength
+        #expect(logged.count == record * (first.report.screen!.pairs + first.report.confirm.pairs), "\(logged.count)")
 
         let again = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         expectSameChecks(first.checked, again.checked)
@@ -216,7 +217,7 @@ import Testing
         expectSameChecks(first.checked, repaired.checked)
         #expect(repaired.report.screen?.pairsReused == first.report.screen!.pairs - 1, "\(repaired.report)")
         #expect(repaired.report.confirm.pairsReused == first.report.confirm.pairs - 1, "\(repaired.report)")
-        #expect(try Data(contentsOf: log).count == logged.count - 64 + 2 * 64)
+        #expect(try Data(contentsOf: log).count == logged.count - record + 2 * record)
 
         // A changed image (another content hash) has its pairs checked again.
         var changed = samples
@@ -226,6 +227,24 @@ import Testing
         #expect(pairsOfFirst > 0 && rechecked.report.screen!.pairsReused == first.report.screen!.pairs - pairsOfFirst,
                 "\(rechecked.report)")
         expectSameChecks(first.checked, rechecked.checked)
+    }
+
+    /// Every value of a check's evidence comes back from the log as it went in, the content
+    /// match included (a resumed run's screen decides on it).
+    @Test func loggedEvidenceComesBackWhole() throws {
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let log = CheckedPairLog(url: root.appendingPathComponent("log.bin"))
+        let evidence = PairEvidence(matches: 14, inliers: 7, ncc: -2, scale: 1.5, rotation: -3.25, mirrored: true, anisotropy: 1.1,
+                                    coveredA: 0.25, coveredB: 0.75, residual: 0.36, mirrorTried: true, plausible: false,
+                                    detector: .orb, contentMatch: 0.9632)
+        let keys = [CheckedPairLog.Key(high: 1, low: 2), CheckedPairLog.Key(high: 3, low: 4)]
+        var sift = evidence
+        (sift.detector, sift.contentMatch, sift.mirrored) = (.sift, -2, false)
+        try log.append([(keys[0], evidence), (keys[1], sift)])
+        var found: [Int: PairEvidence] = [:]
+        log.forEachLogged(keys + [CheckedPairLog.Key(high: 5, low: 6)]) { found[$0] = $1 }
+        #expect(found == [0: evidence, 1: sift])
     }
 
     @Test func runKilledWhileVerifyingResumesWithTheCheckedPairsAndTheSameOutputs() throws {

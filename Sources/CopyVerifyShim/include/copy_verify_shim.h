@@ -35,6 +35,10 @@ typedef struct {
     /// `WINNOW_CV_SIFT` (RootSIFT) or `WINNOW_CV_ORB` (ORB: cheaper, weaker on blur and small
     /// images). Two images are compared only when described by the same detector.
     int detector;
+    /// Pixels of the given image per pixel of the original (below 1 when it was decoded
+    /// reduced; 0 counts as 1): scales between two images, and content matches, are measured
+    /// between the originals.
+    float source_scale;
 } winnow_cv_extract_options;
 
 enum { WINNOW_CV_SIFT = 0, WINNOW_CV_ORB = 1 };
@@ -110,6 +114,17 @@ typedef struct {
 /// model is a verdict, not an error), or non-zero with a message.
 int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, const winnow_cv_verify_options *options,
                      winnow_cv_verdict *verdict, char *error, size_t error_size);
+
+/// Where the smaller of two images (in original pixels) best lines up inside the larger one,
+/// compared on their kept grey images: the larger reduced to `side` px, the smaller placed at
+/// scales 1, 1.28, 1.28², … up to `largest_scale` (and no larger than fits) of its size relative
+/// to the larger, each slid over every position (OpenCV's `TM_CCOEFF_NORMED`; windows and
+/// templates under 2 grey levels of spread left out). A heavy crop, downscaled or not, lies
+/// whole inside its original: its best match is high where local features found too few
+/// keypoints to fit a model. Writes the best correlation (−1…1; −2 when nothing could be
+/// compared: the smaller does not fit at scale 1, or it is flat) to `score`; 0, or non-zero with a message.
+int winnow_cv_content_match(const winnow_cv_features *a, const winnow_cv_features *b, int side, float largest_scale,
+                            float *score, char *error, size_t error_size);
 
 /// Threads OpenCV may use inside one call (Winnow parallelises across pairs itself: 1).
 void winnow_cv_set_threads(int threads);

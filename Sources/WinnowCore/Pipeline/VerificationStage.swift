@@ -55,6 +55,8 @@ struct VerificationStage {
         var screen: Pass?
         var screenCopies = 0
         var screenNotCopies = 0
+        /// Pairs the screen sent to SIFT for their content match alone (heavy crops).
+        var screenContentMatches = 0
         /// The SIFT pass over the pairs left open (every candidate pair without screening).
         var confirm = Pass()
         var problems: [String] = []
@@ -116,9 +118,9 @@ struct VerificationStage {
         var strictly = Set<Int32>()
         if let screen = options.screen {
             var pass = Report.Pass()
-            var copies = 0, notCopies = 0, confirm: [Int32] = []
+            var copies = 0, notCopies = 0, contentMatches = 0, confirm: [Int32] = []
             compare(open, of: candidates, features: screen, samples: samples, pass: &pass, report: &report) { i, e in
-                switch CopyVerification.screen(candidates[i], evidence: e, sideRatio: sideRatio(candidates[i], samples),
+                switch CopyVerification.screen(candidates[i], evidence: e, sideRatio: Self.sideRatio(candidates[i], samples),
                                                options: options) {
                 case .copy:
                     settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options))
@@ -131,9 +133,11 @@ struct VerificationStage {
                 case .confirmStrictly:
                     confirm.append(Int32(i))
                     strictly.insert(Int32(i))
+                    if candidates[i].global < options.confirmRescaledFrom { contentMatches += 1 }
                 }
             }
             (report.screen, report.screenCopies, report.screenNotCopies) = (pass, copies, notCopies)
+            report.screenContentMatches = contentMatches
             open = confirm.sorted()
         }
         var confirm = Report.Pass()
@@ -182,7 +186,8 @@ struct VerificationStage {
             }
             let ks = block.map { Int(open[schedule.index(at: $0)]) }
             let started = Date()
-            let results = check(ks.map { candidates[$0] }, features: found, samples: samples, report: &report)
+            let results = check(ks.map { candidates[$0] }, features: found, samples: samples,
+                                screening: options.screen == features, report: &report)
             pass.checkSeconds += Date().timeIntervalSince(started)
             for (k, e) in zip(ks, results) { settle(k, e) }
             do {
@@ -220,9 +225,10 @@ struct VerificationStage {
         return open
     }
 
-    /// The evidence of `pairs`, compared on all cores (nil where an image has no features).
+    /// The evidence of `pairs`, compared on all cores (nil where an image has no features), as the
+    /// screening pass takes it (with content matches) when `screening`.
     private func check(_ pairs: [CopyVerification.Candidate], features: [Int: LocalFeatures], samples: [ValidSample],
-                       report: inout Report) -> [PairEvidence?] {
+                       screening: Bool, report: inout Report) -> [PairEvidence?] {
         let results = ResultSlots<PairEvidence>(count: pairs.count)
         let options = options
         let problems = ProblemLog()
@@ -230,7 +236,9 @@ struct VerificationStage {
             let c = pairs[i]
             guard let fa = features[c.a], let fb = features[c.b] else { return }
             do throws(LocalFeatureError) {
-                results.set(i, try PairEvidence.check(fa, fb, options: options))
+                results.set(i, screening ? try PairEvidence.screening(fa, fb, candidate: c, sideRatio: Self.sideRatio(c, samples),
+                                                                      options: options)
+                                          : try PairEvidence.check(fa, fb, options: options))
             } catch {
                 problems.add("\(samples[c.a].filename) ↔ \(samples[c.b].filename): \(error.message)")
             }
@@ -246,15 +254,15 @@ struct VerificationStage {
     }
 
     /// The longer of a pair's two long sides over the shorter.
-    private func sideRatio(_ pair: CopyVerification.Candidate, _ samples: [ValidSample]) -> Float {
+    private static func sideRatio(_ pair: CopyVerification.Candidate, _ samples: [ValidSample]) -> Float {
         let sides = [samples[pair.a], samples[pair.b]].map { Float(max(1, $0.width, $0.height)) }
         return max(sides[0], sides[1]) / min(sides[0], sides[1])
     }
 
     private func checkTag(_ features: LocalFeatures.Options) -> String {
         let o = options
-        return featureTag(features) + "-check3-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
-            + "-\(o.maximumScale)-\(o.minimumContainment)"
+        return featureTag(features) + "-check4-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
+            + "-\(o.maximumScale)-\(o.minimumContainment)-\(o.contentMatchSide)-\(o.contentMatchLargestScale)"
     }
 
     private var log: CheckedPairLog {

@@ -1,14 +1,14 @@
 import Foundation
 
 /// Pair checks already made, kept in the work_dir so that a run killed during verification does
-/// not compare them again: an append-only file of 64-byte records, flushed to disk after every
+/// not compare them again: an append-only file of 72-byte records, flushed to disk after every
 /// block. A record holds a 128-bit key (XXH64 with seeds 0 and 1 of the pass's tag and both
 /// images' stable ids and content hashes, so a changed image, detector, crop or check option
 /// misses), the evidence as stored bits, and an XXH64 checksum; torn or corrupt records are ignored.
 struct CheckedPairLog {
     static let fileName = "checked_pairs.bin"
-    static let recordLength = 64
-    private static let bodyLength = 56
+    static let recordLength = 72
+    private static let bodyLength = 64
 
     struct Key: Hashable, Sendable {
         var high: UInt64
@@ -92,10 +92,13 @@ struct CheckedPairLog {
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         put(key.high); put(key.low)
         put(Int32(clamping: e.matches)); put(Int32(clamping: e.inliers))
-        for value in [e.ncc, e.scale, e.rotation, e.anisotropy, e.coveredA, e.coveredB, e.residual] { put(value.bitPattern) }
+        for value in [e.ncc, e.scale, e.rotation, e.anisotropy, e.coveredA, e.coveredB, e.residual, e.contentMatch] {
+            put(value.bitPattern)
+        }
         let flags = [e.mirrored, e.mirrorTried, e.plausible, e.detector == .orb].enumerated()
             .reduce(UInt32(0)) { $0 | ($1.element ? 1 << UInt32($1.offset) : 0) }
         put(flags)
+        put(UInt32(0))
         let checksum = bytes[start...].withUnsafeBytes { ContentHash.xxh64($0) }
         put(checksum)
     }
@@ -107,12 +110,12 @@ struct CheckedPairLog {
         guard ContentHash.xxh64(UnsafeRawBufferPointer(rebasing: record[0..<bodyLength])) == get(bodyLength, UInt64.self)
         else { return nil }
         let float = { (i: Int) in Float(bitPattern: get(24 + 4 * i, UInt32.self)) }
-        let flags = get(52, UInt32.self)
+        let flags = get(56, UInt32.self)
         let evidence = PairEvidence(matches: Int(get(16, Int32.self)), inliers: Int(get(20, Int32.self)), ncc: float(0),
                                     scale: float(1), rotation: float(2), mirrored: flags & 1 != 0, anisotropy: float(3),
                                     coveredA: float(4), coveredB: float(5), residual: float(6),
                                     mirrorTried: flags & 2 != 0, plausible: flags & 4 != 0,
-                                    detector: flags & 8 != 0 ? .orb : .sift)
+                                    detector: flags & 8 != 0 ? .orb : .sift, contentMatch: float(7))
         return (Key(high: get(0, UInt64.self), low: get(8, UInt64.self)), evidence)
     }
 }

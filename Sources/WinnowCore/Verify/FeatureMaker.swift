@@ -64,6 +64,7 @@ struct FeatureMaker: Sendable {
             }
             image = cropped
         }
-        return try LocalFeatures.extract(from: image, options: options, name: name)
+        let sourceScale = Float(decoded.image.width) / Float(max(1, decoded.originalWidth))
+        return try LocalFeatures.extract(from: image, options: options, sourceScale: sourceScale, name: name)
     }
 }

@@ -56,7 +56,7 @@ public final class LocalFeatures: @unchecked Sendable {
         }
 
         var cacheTag: String {
-            "v4-\(detector.rawValue)-\(maximumSide)-\(minimumSide)-\(maximumKeypoints)-\(checkSide)-\(mirror ? 1 : 0)"
+            "v5-\(detector.rawValue)-\(maximumSide)-\(minimumSide)-\(maximumKeypoints)-\(checkSide)-\(mirror ? 1 : 0)"
         }
     }
 
@@ -72,8 +72,9 @@ public final class LocalFeatures: @unchecked Sendable {
     /// Bytes held in memory: keypoints and descriptors of both views and the grey copy.
     public var residentBytes: Int { winnow_cv_resident_bytes(handle) }
 
-    /// Describes `image` (its perceived brightness, Rec. 601 weights in 1/256ths).
-    public static func extract(from image: RGBImage, options: Options = Options(),
+    /// Describes `image` (its perceived brightness, Rec. 601 weights in 1/256ths); `sourceScale`:
+    /// its pixels per pixel of the original (below 1 when it was decoded reduced).
+    public static func extract(from image: RGBImage, options: Options = Options(), sourceScale: Float = 1,
                                name: String) throws(LocalFeatureError) -> LocalFeatures {
         var grey = [UInt8](repeating: 0, count: image.width * image.height)
         image.pixels.withUnsafeBufferPointer { p in
@@ -84,11 +85,12 @@ public final class LocalFeatures: @unchecked Sendable {
                 }
             }
         }
-        return try extract(grey: grey, width: image.width, height: image.height, options: options, name: name)
+        return try extract(grey: grey, width: image.width, height: image.height, options: options,
+                           sourceScale: sourceScale, name: name)
     }
 
     /// Describes an 8-bit grey image, rows packed.
-    public static func extract(grey: [UInt8], width: Int, height: Int, options: Options = Options(),
+    public static func extract(grey: [UInt8], width: Int, height: Int, options: Options = Options(), sourceScale: Float = 1,
                                name: String) throws(LocalFeatureError) -> LocalFeatures {
         guard grey.count >= width * height, width > 0, height > 0 else {
             throw LocalFeatureError("\(name): \(width)×\(height) image with \(grey.count) bytes")
@@ -96,7 +98,8 @@ public final class LocalFeatures: @unchecked Sendable {
         var o = winnow_cv_extract_options(max_side: Int32(options.maximumSide), min_side: Int32(options.minimumSide),
                                           max_keypoints: Int32(options.maximumKeypoints),
                                           check_side: Int32(options.checkSide), mirror: options.mirror ? 1 : 0,
-                                          detector: options.detector == .orb ? Int32(WINNOW_CV_ORB) : Int32(WINNOW_CV_SIFT))
+                                          detector: options.detector == .orb ? Int32(WINNOW_CV_ORB) : Int32(WINNOW_CV_SIFT),
+                                          source_scale: sourceScale)
         var error = [CChar](repeating: 0, count: 512)
         let made = grey.withUnsafeBufferPointer { p in
             winnow_cv_extract(p.baseAddress, Int32(width), Int32(height), Int32(width), &o, &error, error.count)
@@ -150,6 +153,9 @@ public struct PairEvidence: Sendable, Equatable {
     public var plausible: Bool
     /// The detector that produced this evidence.
     public var detector: LocalFeatures.Detector
+    /// How well the smaller image lines up somewhere inside the larger one, pixel by pixel
+    /// (``contentMatch(_:_:options:)``), for the pairs the screen measures it on; −2 otherwise.
+    public var contentMatch: Float = -2
 
     /// Compares two images' features.
     public static func check(_ a: LocalFeatures, _ b: LocalFeatures,
@@ -166,6 +172,32 @@ public struct PairEvidence: Sendable, Equatable {
                             rotation: v.rotation, mirrored: v.mirrored != 0, anisotropy: v.anisotropy,
                             coveredA: v.covered_a, coveredB: v.covered_b, residual: v.residual,
                             mirrorTried: v.mirror_tried != 0, plausible: v.plausible != 0, detector: a.detector)
+    }
+}
+
+extension PairEvidence {
+    /// The screening pass's evidence on `candidate`: ``check(_:_:options:)``, and the content
+    /// match where the screen's verdict waits for it (``CopyVerification/wantsContentMatch(_:evidence:sideRatio:options:)``).
+    public static func screening(_ a: LocalFeatures, _ b: LocalFeatures, candidate: CopyVerification.Candidate,
+                                 sideRatio: Float, options: CopyVerification.Options) throws(LocalFeatureError) -> PairEvidence {
+        var e = try check(a, b, options: options)
+        if CopyVerification.wantsContentMatch(candidate, evidence: e, sideRatio: sideRatio, options: options) {
+            e.contentMatch = try contentMatch(a, b, options: options)
+        }
+        return e
+    }
+
+    /// The best correlation of the smaller image, at several scales, over every position in the
+    /// larger one (`winnow_cv_content_match`; −2 when it does not fit or is flat).
+    public static func contentMatch(_ a: LocalFeatures, _ b: LocalFeatures,
+                                    options: CopyVerification.Options) throws(LocalFeatureError) -> Float {
+        var score: Float = -2
+        var error = [CChar](repeating: 0, count: 512)
+        guard winnow_cv_content_match(a.handle, b.handle, Int32(options.contentMatchSide), options.contentMatchLargestScale,
+                                      &score, &error, error.count) == 0 else {
+            throw LocalFeatureError(shimMessage(error))
+        }
+        return score
     }
 }
 
