@@ -23,7 +23,7 @@ struct MemoryBudgetTests {
     @Test func aRunThatCannotFitIsRefusedInOneLineBeforeTheWorkDirIsMade() throws {
         let folder = try TestData.temporaryDirectory("budget-in")
         _ = try TestData.photoFixtures(in: folder, names: ["coffee", "chelsea"])
-        let work = folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + "-work")
+        let work = try TestData.temporaryDirectory("budget-work").appendingPathComponent("work")
         let small = try TestData.shell(TestData.winnowExecutable.path,
                                        ["run", folder.path, "-w", work.path, "--quiet", "--max-memory", "200M"])
         #expect(small.status == 64, "\(small.output)")

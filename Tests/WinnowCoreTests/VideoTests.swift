@@ -192,7 +192,7 @@ import WinnowTestSupport
     @Test func theCommandLineSamplesAtTheAskedRateAndPrintsALinePerVideo() throws {
         let folder = try TestData.temporaryDirectory()
         _ = try VideoFixtures.still(in: folder)
-        let work = folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + "-work")
+        let work = try TestData.temporaryDirectory("video-work").appendingPathComponent("work")
         let run = try TestData.shell(TestData.winnowExecutable.path,
                                      ["run", folder.path, "--work-dir", work.path, "--video-fps", "2", "--no-embeddings", "--quiet"])
         #expect(run.status == 0, "\(run.output)")

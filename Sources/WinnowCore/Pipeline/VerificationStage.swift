@@ -141,8 +141,9 @@ struct VerificationStage {
             open = confirm.sorted()
         }
         var confirm = Report.Pass()
-        compare(open, of: candidates, features: options.features, samples: samples, pass: &confirm, report: &report) { i, e in
-            settle(i, CopyVerification.judge(candidates[i], evidence: e, options: strictly.contains(Int32(i)) ? options.screenStrict : options))
+        compare(open, of: candidates, features: options.features, unbacked: strictly, samples: samples, pass: &confirm,
+                report: &report) { i, e in
+            settle(i, CopyVerification.judge(candidates[i], evidence: e, options: strictly.contains(Int32(i)) ? options.unbacked : options))
         }
         report.confirm = confirm
         let scores = candidates.indices.compactMap { i in
@@ -159,7 +160,7 @@ struct VerificationStage {
     /// images described, then its pairs compared, both on all cores — with features kept between
     /// blocks in a ``FeatureCache`` bounded by `featureBudget`, and each block's checks logged.
     private func compare(_ indices: [Int32], of candidates: [CopyVerification.Candidate],
-                         features: LocalFeatures.Options, samples: [ValidSample],
+                         features: LocalFeatures.Options, unbacked: Set<Int32> = [], samples: [ValidSample],
                          pass: inout Report.Pass, report: inout Report, settle: (Int, PairEvidence?) -> Void) {
         pass.pairs = indices.count
         guard !indices.isEmpty else { return }
@@ -186,8 +187,8 @@ struct VerificationStage {
             }
             let ks = block.map { Int(open[schedule.index(at: $0)]) }
             let started = Date()
-            let results = check(ks.map { candidates[$0] }, features: found, samples: samples,
-                                screening: options.screen == features, report: &report)
+            let results = check(ks.map { candidates[$0] }, unbacked: ks.map { unbacked.contains(Int32($0)) }, features: found,
+                                samples: samples, screening: options.screen == features, report: &report)
             pass.checkSeconds += Date().timeIntervalSince(started)
             for (k, e) in zip(ks, results) { settle(k, e) }
             do {
@@ -226,11 +227,12 @@ struct VerificationStage {
     }
 
     /// The evidence of `pairs`, compared on all cores (nil where an image has no features), as the
-    /// screening pass takes it (with content matches) when `screening`.
-    private func check(_ pairs: [CopyVerification.Candidate], features: [Int: LocalFeatures], samples: [ValidSample],
-                       screening: Bool, report: inout Report) -> [PairEvidence?] {
+    /// screening pass takes it (with content matches) when `screening`; pairs no ORB model backs
+    /// (`unbacked`) with their own fewest inliers.
+    private func check(_ pairs: [CopyVerification.Candidate], unbacked: [Bool], features: [Int: LocalFeatures],
+                       samples: [ValidSample], screening: Bool, report: inout Report) -> [PairEvidence?] {
         let results = ResultSlots<PairEvidence>(count: pairs.count)
-        let options = options
+        let (options, unbackedOptions) = (options, options.unbacked)
         let problems = ProblemLog()
         concurrentChunks(pairs.count) { i in
             let c = pairs[i]
@@ -238,7 +240,7 @@ struct VerificationStage {
             do throws(LocalFeatureError) {
                 results.set(i, screening ? try PairEvidence.screening(fa, fb, candidate: c, sideRatio: Self.sideRatio(c, samples),
                                                                       options: options)
-                                          : try PairEvidence.check(fa, fb, options: options))
+                                          : try PairEvidence.check(fa, fb, options: unbacked[i] ? unbackedOptions : options))
             } catch {
                 problems.add("\(samples[c.a].filename) ↔ \(samples[c.b].filename): \(error.message)")
             }
@@ -262,7 +264,7 @@ struct VerificationStage {
     private func checkTag(_ features: LocalFeatures.Options) -> String {
         let o = options
         return featureTag(features) + "-check4-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
-            + "-\(o.maximumScale)-\(o.minimumContainment)-\(o.contentMatchSide)-\(o.contentMatchLargestScale)"
+            + "-\(o.maximumScale)-\(o.minimumContainment)-\(o.contentMatchSide)-\(o.contentMatchLargestScale)-\(o.unbackedMinimumInliers)"
     }
 
     private var log: CheckedPairLog {
