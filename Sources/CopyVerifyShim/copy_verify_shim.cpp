@@ -467,6 +467,9 @@ float best_correlation(const cv::Mat &scene, const cv::Mat &pattern, const cv::M
     return best;
 }
 
+/// Ratio between two scales a content match tries.
+constexpr double kContentScaleStep = 1.28;
+
 /// See `winnow_cv_content_match`.
 float content_match(const winnow_cv_features &a, const winnow_cv_features &b, int side, float largest_scale) {
     cv::Size2d size_a = original_size(a), size_b = original_size(b);
@@ -479,17 +482,36 @@ float content_match(const winnow_cv_features &a, const winnow_cv_features &b, in
                                             std::max(1, (int)std::lround(large_size.height * f))), 0, 0, cv::INTER_AREA);
     cv::integral(scene, sum, squares, CV_64F, CV_64F);
     float best = -2;
-    for (double k = 1; k <= largest_scale * 1.001; k *= 1.28) {
+    double best_scale = 0;
+    bool flat = false;
+    // The best correlation at scale k, kept when higher; false when the pattern does not fit or is flat.
+    auto match_at = [&](double k) {
         const int w = (int)std::lround(small_size.width * f * k), h = (int)std::lround(small_size.height * f * k);
-        if (w < 8 || h < 8 || w > scene.cols || h > scene.rows) break;
+        if (w < 8 || h < 8 || w > scene.cols || h > scene.rows) return false;
         cv::Mat pattern;
         cv::resize(small.check, pattern, cv::Size(w, h), 0, 0, w < small.check.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
         cv::Scalar mean, spread;
         cv::meanStdDev(pattern, mean, spread);
-        if (spread[0] < 2.0) return -2;
-        best = std::max(best, best_correlation(scene, pattern, sum, squares));
+        if (spread[0] < 2.0) {
+            flat = true;
+            return false;
+        }
+        const float c = best_correlation(scene, pattern, sum, squares);
+        if (c > best) {
+            best = c;
+            best_scale = k;
+        }
+        return true;
+    };
+    for (double k = 1; k <= largest_scale * 1.001 && match_at(k); k *= kContentScaleStep) {}
+    if (flat) return -2;
+    // Between two scales tried a copy lines up less well: the best one refined halfway both ways.
+    if (best_scale > 0) {
+        const double half = std::sqrt(kContentScaleStep);
+        match_at(best_scale / half);
+        match_at(best_scale * half);
     }
-    return best;
+    return flat ? -2 : best;
 }
 
 // Serialisation: "WLF3", then int32 sift_width, sift_height, check cols, check rows, flags

@@ -263,7 +263,7 @@ struct VerificationStage {
 
     private func checkTag(_ features: LocalFeatures.Options) -> String {
         let o = options
-        return featureTag(features) + "-check4-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
+        return featureTag(features) + "-check5-\(o.ratio)-\(o.ransacThreshold)-\(o.minimumInliers)-\(o.maximumAnisotropy)"
             + "-\(o.maximumScale)-\(o.minimumContainment)-\(o.contentMatchSide)-\(o.contentMatchLargestScale)-\(o.unbackedMinimumInliers)"
     }
 
