@@ -118,11 +118,12 @@ int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, c
 /// Where the smaller of two images (in original pixels) best lines up inside the larger one,
 /// compared on their kept grey images: the larger reduced to `side` px, the smaller placed at
 /// scales 1, 1.28, 1.28², … up to `largest_scale` (and no larger than fits) of its size relative
-/// to the larger (then the best of them refined by √1.28 both ways), each slid over every position (OpenCV's `TM_CCOEFF_NORMED`; windows and
-/// templates under 2 grey levels of spread left out). A heavy crop, downscaled or not, lies
-/// whole inside its original: its best match is high where local features found too few
-/// keypoints to fit a model. Writes the best correlation (−1…1; −2 when nothing could be
-/// compared: the smaller does not fit at scale 1, or it is flat) to `score`; 0, or non-zero with a message.
+/// to the larger, the best of them then refined by √1.28 both ways, each slid over every
+/// position (OpenCV's `TM_CCOEFF_NORMED`; windows and templates under 2 grey levels of spread
+/// left out). A heavy crop, downscaled or not, lies whole inside its original: its best match is
+/// high where local features found too few keypoints to fit a model. Writes the best
+/// correlation (−1…1; −2 when nothing could be compared: the smaller does not fit at scale 1, or
+/// it is flat) to `score`; returns 0, or non-zero with a message.
 int winnow_cv_content_match(const winnow_cv_features *a, const winnow_cv_features *b, int side, float largest_scale,
                             float *score, char *error, size_t error_size);
 

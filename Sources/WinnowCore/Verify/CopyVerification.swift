@@ -41,9 +41,8 @@ import Foundation
 /// - ORB finds no model that lines up (NCC < `confirmModelNCC`) and `g` < `confirmUnmatchedFrom`
 ///   (`confirmRescaledFrom` for two images of very different sizes without a plausible model,
 ///   which SIFT then verifies only with NCC ≥ `screenMinimumNCC`, from `unbackedMinimumInliers`
-///   inliers; below it, such a pair whose
-///   smaller image lines up inside the larger one — a content match ≥ `contentMatchFrom` — goes
-///   to SIFT the same way): not a copy.
+///   inliers; below it, such a pair whose smaller image lines up inside the larger one — a
+///   content match ≥ `contentMatchFrom` — goes to SIFT the same way): not a copy.
 /// The rest — an ORB model that lines up but was not accepted, or no ORB model for a pair the
 /// global descriptor rates highly (blurred, small or heavily recompressed copies) — goes to
 /// SIFT, whose evidence decides. Measured (docs/benchmarks.md, "Copy detection"): set A recall
