@@ -45,9 +45,10 @@ func clusterFailure(_ error: any Error) -> ExitCode {
     case let error as ClusterError:
         switch error {
         case .unreachable, .connectionLost: return failure(error, ExitStatus.unavailable)
-        case .wrongSchema, .notInitialised, .alreadyInitialised, .badConfiguration, .embeddingMismatch, .vectorsUnreadable:
+        case .wrongSchema, .notInitialised, .alreadyInitialised, .badConfiguration, .embeddingMismatch, .vectorsUnreadable,
+             .planUnreadable:
             return failure(error, ExitStatus.dataError)
-        case .notFinished: return failure(error, ExitStatus.tryAgain)
+        case .notFinished, .finishRunning: return failure(error, ExitStatus.tryAgain)
         case .badAddress: return failure(error, ExitCode.validationFailure)
         case .storageMissing: return failure(error, ExitStatus.noInput)
         default: return failure(error, ExitStatus.software)

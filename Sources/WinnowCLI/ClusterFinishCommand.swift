@@ -16,13 +16,17 @@ struct ClusterFinishCommand: AsyncParsableCommand {
             gallery`, `serve` and `clean` work on it. Images of a failed shard are listed in \
             atrain_features.bad.csv with the shard's reason.
 
+            Copy verification is shared: each pass's candidate pairs become verify jobs of \
+            --pairs-per-job pairs that the workers still running (they wait while a finish runs) \
+            and the finishing process itself check; pairs no job checked are checked here.
+
             Examples:
               winnow cluster finish --db postgres://winnow@db/run1 --work-dir work
               winnow cluster finish --db postgres://winnow@db/run1 --work-dir work --json
 
             Exit status: 0 written, 65 no cluster in the database, vectors missing or computed \
             differently on this machine, 69 unreachable, 73 work_dir not writable or in use, 75 jobs \
-            still pending or running, 70 other failure.
+            still pending or running or another finish running, 70 other failure.
             """
     )
 
@@ -37,9 +41,17 @@ struct ClusterFinishCommand: AsyncParsableCommand {
     @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
     var wait = false
 
+    @Option(help: "Most candidate pairs in one verify job.")
+    var pairsPerJob = 10_000
+
+    func validate() throws {
+        try OptionRange.check("--pairs-per-job", pairsPerJob, in: 1...100_000_000)
+    }
+
     func run() async throws {
         var finish = ClusterFinish(address: try database.address, workDirectory: workDir)
         finish.waitsForLock = wait
+        finish.pairsPerJob = pairsPerJob
         let summary: RunSummary
         do {
             summary = try await finish.run()

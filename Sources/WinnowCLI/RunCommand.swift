@@ -80,7 +80,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "No progress bar or per-file warnings.")
     var quiet = false
 
-    @Flag(help: "At the end, print each stage's wall and CPU seconds and peak memory (always in summary.json and --json).")
+    @Flag(help: "Print each stage's wall and CPU seconds and peak memory as it ends (standard error) and as a table at the end (always in summary.json and --json).")
     var stages = false
 
     @Flag(help: "If another winnow is using the work_dir, wait for it to finish (otherwise exit 73 at once).")
@@ -144,6 +144,7 @@ struct RunCommand: ParsableCommand {
         do {
             var run = Run(configuration: configuration)
             run.waitsForLock = wait
+            if stages { run.onStageEnd = { standardError("winnow: stage " + (StageFigures.table([$0], indent: "").last ?? "")) } }
             if S3Inputs.areRemote(configuration.inputs) { run.listing = try s3.listing(for: configuration, bar: bar) }
             return try run.execute(progress: progress, onInvalid: onInvalid, onSkipped: onSkipped)
         } catch let error as WorkDirectoryError {

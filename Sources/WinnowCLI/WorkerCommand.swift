@@ -15,7 +15,9 @@ struct WorkerCommand: AsyncParsableCommand {
             every second for up to --reconnect seconds; the job the worker held is queued again. \
             A scan job hashes, decodes, measures and embeds its shard's images (video frames too) \
             and writes their vectors under the cluster's --storage; a machine that computes other \
-            vectors than `cluster init`'s (int8 copy descriptors with VNNI, float32 without) refuses.
+            vectors than `cluster init`'s (int8 copy descriptors with VNNI, float32 without) refuses. \
+            A verify job checks a share of the candidate pairs `cluster finish` plans: while a finish \
+            runs, workers out of jobs wait for its verify jobs, and exit once it ends.
 
             Examples:
               winnow worker --db postgres://winnow@db/run1
@@ -56,7 +58,8 @@ struct WorkerCommand: AsyncParsableCommand {
         let quiet = self.quiet
         do {
             let summary = try await worker.run { line in if !quiet { standardError("winnow worker: \(line)") } }
-            print("winnow worker \(worker.name): \(summary.jobsDone) jobs done, \(summary.jobsFailed) failed, \(summary.images) images")
+            print("winnow worker \(worker.name): \(summary.jobsDone) jobs done, \(summary.jobsFailed) failed, "
+                  + "\(summary.images) images, \(summary.pairs) pairs")
         } catch {
             throw clusterFailure(error)
         }

@@ -15,6 +15,8 @@ public enum ClusterError: Error, CustomStringConvertible {
     case alreadyInitialised(String)
     /// `cluster finish` before every job finished.
     case notFinished(pending: Int, running: Int)
+    /// Another `cluster finish` is running on the database.
+    case finishRunning(String)
     /// The shared storage folder is not visible on this machine.
     case storageMissing(String)
     /// A shard's listing does not match its job (rows missing or added).
@@ -29,6 +31,8 @@ public enum ClusterError: Error, CustomStringConvertible {
     case embeddingMismatch(planned: String, here: String)
     /// A scan job's vectors on the shared storage are missing or damaged.
     case vectorsUnreadable(shard: Int, String)
+    /// A verify job's plan is missing or unreadable on the shared storage.
+    case planUnreadable(part: Int, String)
 
     public var description: String {
         switch self {
@@ -39,6 +43,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case .alreadyInitialised(let address): "database \(address) already holds a Winnow cluster; give an empty database"
         case .notFinished(let pending, let running):
             "the cluster is not finished: \(pending) jobs pending, \(running) running (see `winnow cluster status`)"
+        case .finishRunning(let address): "another `winnow cluster finish` is running on \(address); wait for it to end"
         case .storageMissing(let path): "shared storage \(path) is not visible on this machine"
         case .shardIncomplete(let shard, let listed, let expected):
             "shard \(shard) lists \(listed) of its \(expected) images (its listing rows changed)"
@@ -49,6 +54,7 @@ public enum ClusterError: Error, CustomStringConvertible {
             "this machine computes embeddings as \(here), the cluster was planned with \(planned) "
                 + "(copy descriptors are int8 on CPUs with VNNI, float32 elsewhere: give a cluster machines of one kind)"
         case .vectorsUnreadable(let shard, let why): "the vectors of shard \(shard) cannot be read: \(why)"
+        case .planUnreadable(let part, let why): "the plan of verify part \(part) cannot be read: \(why)"
         }
     }
 

@@ -12,20 +12,41 @@ public struct ClusterFinish: Sendable {
     public var workDirectory: String
     /// Wait for another winnow using the work_dir (otherwise fail at once).
     public var waitsForLock = false
+    /// Most candidate pairs in one verify job (a share of a verification pass for the workers).
+    public var pairsPerJob = 10_000
+    /// Seconds a claim of a verify job by the finishing process lasts without a heartbeat.
+    public var leaseSeconds = 60.0
 
     public init(address: DatabaseAddress, workDirectory: String) {
         (self.address, self.workDirectory) = (address, workDirectory)
     }
 
     /// Writes the work_dir and returns the run's summary.
+    /// Holds ``FinishLock`` throughout (one finish at a time; workers stay for its verify jobs).
     public func run(progress: ProgressHandler? = nil,
                     onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) async throws -> RunSummary {
+        let lock = try await ClusterDatabase.open(address)
+        do {
+            guard try await FinishLock.take(lock) else { throw ClusterError.finishRunning(address.description) }
+            let summary = try await finish(progress: progress, onInvalid: onInvalid)
+            await lock.close()
+            return summary
+        } catch {
+            await lock.close()
+            throw error
+        }
+    }
+
+    private func finish(progress: ProgressHandler?, onInvalid: (@Sendable (String, InvalidSample) -> Void)?) async throws -> RunSummary {
         let (stored, scanned) = try await ClusterDatabase.using(address) { database in
-            let unfinished = try await JobQueue.unfinished(database).count
+            let unfinished = try await JobQueue.unfinished(database, stage: ScanJob.stage).count
             if unfinished > 0 {
-                let running = try await database.rows("SELECT count(*) FROM winnow_jobs WHERE state = 'running'").first?.decode(Int.self) ?? 0
+                let running = try await database.rows(
+                    "SELECT count(*) FROM winnow_jobs WHERE state = 'running' AND stage = \(ScanJob.stage)").first?.decode(Int.self) ?? 0
                 throw ClusterError.notFinished(pending: unfinished - running, running: running)
             }
+            // Verify jobs an earlier, stopped finish left unfinished: their pairs are planned again.
+            try await database.rows("DELETE FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state <> 'done'")
             let stored = try await StoredConfiguration.load(database)
             let dimension = try stored.scanner().dimension
             let listed = try await Self.listing(database)
@@ -45,6 +66,9 @@ public struct ClusterFinish: Sendable {
         var run = Run(configuration: configuration)
         run.scanned = scanned
         run.waitsForLock = waitsForLock
+        run.verificationSharing = SharedVerification(address: address, storage: URL(fileURLWithPath: stored.storage),
+                                                     pairsPerShare: pairsPerJob, threads: configuration.workers,
+                                                     leaseSeconds: leaseSeconds)
         let finishing = run
         return try await onThread { try finishing.execute(progress: progress, onInvalid: onInvalid) }
     }

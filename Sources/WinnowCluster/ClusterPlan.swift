@@ -56,7 +56,7 @@ public struct ClusterPlan: Sendable {
                 try await listing.store(on: connection, shardSize: shardSize)
                 try await BatchInsert(table: "winnow_jobs", columns: ["stage", "shard", "items"])
                     .run(count: shards, on: connection) { shard, binds in
-                        binds.append("scan")
+                        binds.append(ScanJob.stage)
                         binds.append(shard)
                         binds.append(min(shardSize, listing.count - shard * shardSize))
                     }

@@ -20,16 +20,20 @@ public struct ClusterStatus: Sendable, Codable {
     /// Rough seconds left at the rate so far (nil before any job is done, 0 once done).
     public var etaSeconds: Double?
 
+    /// One stage's jobs. Its items are images (scan) or candidate pairs (verify: ``unit``).
     public struct Stage: Sendable, Codable {
         public var stage: String
         public var pending: Int
         public var running: Int
         public var done: Int
         public var failed: Int
+        public var unit: String
         public var images: Int
         public var imagesDone: Int
-        /// Images of failed jobs (not counted in the ETA).
+        /// Items of failed jobs (not counted in the ETA).
         public var imagesFailed: Int
+        /// Seconds from the stage's first claim to now (to its last job's end, once finished).
+        public var seconds: Double?
     }
 
     public struct WorkerState: Sendable, Codable {
@@ -53,13 +57,16 @@ public struct ClusterStatus: Sendable, Codable {
                 SELECT stage, count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'running'),
                        count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'failed'),
                        sum(items)::bigint, coalesce(sum(items) FILTER (WHERE state = 'done'), 0)::bigint,
-                       coalesce(sum(items) FILTER (WHERE state = 'failed'), 0)::bigint
+                       coalesce(sum(items) FILTER (WHERE state = 'failed'), 0)::bigint,
+                       EXTRACT(EPOCH FROM (CASE WHEN bool_and(state IN ('done', 'failed')) THEN max(finished_at) ELSE now() END)
+                                          - min(started_at))::float8
                 FROM winnow_jobs GROUP BY stage ORDER BY min(id)
                 """).map { row in
-                let (stage, pending, running, done, failed, images, imagesDone, imagesFailed) =
-                    try row.decode((String, Int, Int, Int, Int, Int, Int, Int).self)
-                return Stage(stage: stage, pending: pending, running: running, done: done, failed: failed, images: images,
-                             imagesDone: imagesDone, imagesFailed: imagesFailed)
+                let (stage, pending, running, done, failed, images, imagesDone, imagesFailed, seconds) =
+                    try row.decode((String, Int, Int, Int, Int, Int, Int, Int, Double?).self)
+                return Stage(stage: stage, pending: pending, running: running, done: done, failed: failed,
+                             unit: stage == VerifyJob.stage ? "pairs" : "images", images: images, imagesDone: imagesDone,
+                             imagesFailed: imagesFailed, seconds: seconds)
             }
             let workers = try await database.rows("""
                 SELECT name, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8, lease_seconds, jobs_done, stopped_at IS NOT NULL
@@ -84,7 +91,8 @@ public struct ClusterStatus: Sendable, Codable {
         }
     }
 
-    /// Rates and ETA from the jobs' claim and finish times.
+    /// Rates and ETA from the jobs' claim and finish times: images a second of the scan, jobs a
+    /// second of every stage, and each unfinished stage's items left at its own rate so far.
     private mutating func measureRates(_ database: ClusterDatabase) async throws {
         let rows = try await database.rows("""
             SELECT EXTRACT(EPOCH FROM (CASE WHEN bool_and(state IN ('done', 'failed')) THEN max(finished_at) ELSE now() END)
@@ -93,20 +101,23 @@ public struct ClusterStatus: Sendable, Codable {
             """)
         guard let elapsed = try rows.first?.decode(Double?.self), elapsed > 0 else { return }
         elapsedSeconds = elapsed
-        let images = stages.reduce(0) { $0 + $1.images - $1.imagesFailed }
-        let imagesDone = stages.reduce(0) { $0 + $1.imagesDone }
-        let jobsDone = stages.reduce(0) { $0 + $1.done }
-        guard imagesDone > 0 else { return }
-        imagesPerSecond = Double(imagesDone) / elapsed
-        jobsPerSecond = Double(jobsDone) / elapsed
-        etaSeconds = done ? 0 : Double(max(0, images - imagesDone)) / (Double(imagesDone) / elapsed)
+        guard let scan = stages.first(where: { $0.stage == ScanJob.stage }), scan.imagesDone > 0, let seconds = scan.seconds, seconds > 0
+        else { return }
+        imagesPerSecond = Double(scan.imagesDone) / seconds
+        jobsPerSecond = Double(stages.reduce(0) { $0 + $1.done }) / elapsed
+        var left = 0.0
+        for stage in stages where stage.pending + stage.running > 0 {
+            guard stage.imagesDone > 0, let seconds = stage.seconds, seconds > 0 else { return }
+            left += Double(max(0, stage.images - stage.imagesFailed - stage.imagesDone)) / (Double(stage.imagesDone) / seconds)
+        }
+        etaSeconds = left
     }
 
     /// The status as lines for a terminal.
     public var text: String {
         var lines = stages.map { stage in
             "\(stage.stage): \(stage.done) done, \(stage.running) running, \(stage.pending) pending, \(stage.failed) failed"
-                + " (\(stage.imagesDone) of \(stage.images) images)"
+                + " (\(stage.imagesDone) of \(stage.images) \(stage.unit))"
         }
         lines.append("workers alive: \(workersAlive)" + (workers.isEmpty ? "" : " of \(workers.count)"))
         lines += failed.map { "failed: \($0.stage) shard \($0.shard) after \($0.attempts) attempts: \($0.reason)" }

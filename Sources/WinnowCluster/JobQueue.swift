@@ -18,13 +18,14 @@ struct JobQueue: Sendable {
     let leaseSeconds: Double
     let maxAttempts: Int
 
-    /// Takes the first pending job, or a running one whose lease expired, as this worker's.
-    func claim() async throws -> ClaimedJob? {
+    /// Takes the first pending job of `stage` (nil: any), or a running one whose lease expired, as this worker's.
+    func claim(stage: String? = nil) async throws -> ClaimedJob? {
         let rows = try await database.rows("""
             UPDATE winnow_jobs SET state = 'running', owner = \(owner), attempts = attempts + 1,
                    lease_until = now() + make_interval(secs => \(leaseSeconds)), started_at = coalesce(started_at, now())
             WHERE id = (SELECT id FROM winnow_jobs
-                        WHERE state = 'pending' OR (state = 'running' AND lease_until < now() AND attempts < \(maxAttempts))
+                        WHERE (state = 'pending' OR (state = 'running' AND lease_until < now() AND attempts < \(maxAttempts)))
+                              AND (\(stage)::text IS NULL OR stage = \(stage))
                         ORDER BY state = 'running', id LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING id, stage, shard, items, attempts
             """)
@@ -67,12 +68,23 @@ struct JobQueue: Sendable {
             """)
     }
 
-    /// Jobs not finished (pending or running), and seconds until the first running lease expires.
-    static func unfinished(_ database: ClusterDatabase) async throws -> (count: Int, nextExpiry: Double?) {
+    /// In `connection`'s transaction: the job `id` done, its worker's count up, idle workers woken.
+    static func markDone(_ id: Int64, owner: String, on connection: PostgresConnection) async throws {
+        try await connection.run("""
+            UPDATE winnow_jobs SET state = 'done', finished_at = now(), owner = NULL, lease_until = NULL, last_error = NULL
+            WHERE id = \(id) AND state <> 'done'
+            """)
+        try await connection.run("UPDATE winnow_workers SET jobs_done = jobs_done + 1, heartbeat_at = now() WHERE name = \(owner)")
+        try await connection.run("NOTIFY winnow_jobs")
+    }
+
+    /// Jobs of `stage` (nil: any) not finished (pending or running), and seconds until the
+    /// first running lease expires.
+    static func unfinished(_ database: ClusterDatabase, stage: String? = nil) async throws -> (count: Int, nextExpiry: Double?) {
         let rows = try await database.rows("""
             SELECT count(*) FILTER (WHERE state IN ('pending', 'running')),
                    EXTRACT(EPOCH FROM min(lease_until) FILTER (WHERE state = 'running') - now())::float8
-            FROM winnow_jobs
+            FROM winnow_jobs WHERE \(stage)::text IS NULL OR stage = \(stage)
             """)
         guard let row = rows.first else { return (0, nil) }
         return try row.decode((Int, Double?).self)

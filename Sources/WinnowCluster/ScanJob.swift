@@ -9,6 +9,8 @@ import WinnowCore
 /// (`ON CONFLICT DO NOTHING`) and the vectors file is written whole again, so a job done twice
 /// changes nothing. A model failure fails the job (it is not about one image).
 struct ScanJob: Sendable {
+    static let stage = "scan"
+
     var job: ClaimedJob
     var scanner: SampleScanner
     /// The shared storage folder.
@@ -37,12 +39,7 @@ struct ScanJob: Sendable {
             let columns = ["position", "content_hash", "format", "width", "height", "statistics", "error_code", "error_message"]
             try await BatchInsert(table: "winnow_scans", columns: columns, suffix: "ON CONFLICT (position) DO NOTHING")
                 .run(count: rows.count, on: connection) { index, binds in rows[index].bind(&binds) }
-            try await connection.run("""
-                UPDATE winnow_jobs SET state = 'done', finished_at = now(), owner = NULL, lease_until = NULL, last_error = NULL
-                WHERE id = \(jobID) AND state <> 'done'
-                """)
-            try await connection.run("UPDATE winnow_workers SET jobs_done = jobs_done + 1, heartbeat_at = now() WHERE name = \(owner)")
-            try await connection.run("NOTIFY winnow_jobs")
+            try await JobQueue.markDone(jobID, owner: owner, on: connection)
         }
         return samples.count
     }

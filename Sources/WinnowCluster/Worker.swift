@@ -2,7 +2,8 @@ import Foundation
 import PostgresNIO
 import WinnowCore
 
-/// `winnow worker`: claims jobs from the cluster's database until every job is finished. A
+/// `winnow worker`: claims jobs from the cluster's database until every job is finished and no
+/// `cluster finish` is running (it plans verify jobs: ``VerifyJob``). A
 /// claim is a lease (owner, expiry) taken with `SELECT … FOR UPDATE SKIP LOCKED` and renewed by
 /// a heartbeat; a lease that expires (the worker was killed or cut off) makes the job claimable
 /// again. Idle workers sleep until `NOTIFY winnow_jobs` or the next lease expiry.
@@ -18,6 +19,10 @@ public struct Worker: Sendable {
     public var reconnectSeconds: Double
     /// This worker's name in the database (`host:pid`).
     public let name: String
+    /// The one stage of jobs this worker takes, leaving once none of them is unfinished
+    /// (`cluster finish` works on its own verify jobs); nil: every stage, for as long as there
+    /// are jobs or a finish is running.
+    var onlyStage: String?
 
     public init(address: DatabaseAddress, leaseSeconds: Double = 60, keepWaiting: Bool = false, threads: Int? = nil,
                 reconnectSeconds: Double = 300) {
@@ -31,11 +36,13 @@ public struct Worker: Sendable {
         public var jobsDone = 0
         public var jobsFailed = 0
         public var images = 0
+        /// Pairs checked in verify jobs.
+        public var pairs = 0
         /// Connections opened (more than one after a lost connection).
         public var sessions = 0
     }
 
-    /// Works until every job is finished; `report` hears each job's end as one line. A
+    /// Works until every job is finished (see ``onlyStage``); `report` hears each job's end as one line. A
     /// connection lost once working (PostgreSQL restarted, the network cut) is opened again, once
     /// a second, for up to ``reconnectSeconds``; the job it held goes back to the queue.
     public func run(report: @escaping @Sendable (String) -> Void) async throws -> Summary {
@@ -72,7 +79,7 @@ public struct Worker: Sendable {
             var stored = try await StoredConfiguration.load(control)
             guard FileManager.default.fileExists(atPath: stored.storage) else { throw ClusterError.storageMissing(stored.storage) }
             if let threads { stored.configuration.workers = threads }
-            let scanner = try stored.scanner()
+            let scanner = onlyStage == nil || onlyStage == ScanJob.stage ? try stored.scanner() : nil
             try await control.rows("""
                 INSERT INTO winnow_workers (name, host, pid, lease_seconds) VALUES (\(name), \(ProcessInfo.processInfo.hostName),
                 \(Int(ProcessInfo.processInfo.processIdentifier)), \(leaseSeconds))
@@ -106,30 +113,47 @@ public struct Worker: Sendable {
     }
 
     /// The claim loop.
-    private func work(_ queue: JobQueue, stored: StoredConfiguration, scanner: SampleScanner, bell: Doorbell,
+    private func work(_ queue: JobQueue, stored: StoredConfiguration, scanner: SampleScanner?, bell: Doorbell,
                       into summary: inout Summary, report: @Sendable (String) -> Void) async throws {
         let database = queue.database
-        let storage = URL(fileURLWithPath: stored.storage)
         while true {
             try await queue.failExpired()
-            if let job = try await queue.claim() {
+            if let job = try await queue.claim(stage: onlyStage) {
                 do {
-                    let images = try await ScanJob(job: job, scanner: scanner, storage: storage).run(database, owner: name)
+                    try await perform(job, stored: stored, scanner: scanner, database: database, into: &summary, report: report)
                     summary.jobsDone += 1
-                    summary.images += images
-                    report("scan shard \(job.shard): \(images) images")
                 } catch {
                     let reason = ClusterError.describe(error)
                     let failed = try await queue.release(job, reason: reason)
                     if failed { summary.jobsFailed += 1 }
-                    report("scan shard \(job.shard) attempt \(job.attempts) of \(stored.maxAttempts) \(failed ? "failed" : "will be retried"): \(reason)")
+                    report("\(job.stage) \(job.stage == VerifyJob.stage ? "part" : "shard") \(job.shard) attempt \(job.attempts) of "
+                           + "\(stored.maxAttempts) \(failed ? "failed" : "will be retried"): \(reason)")
                 }
                 continue
             }
-            let (unfinished, nextExpiry) = try await JobQueue.unfinished(database)
-            if unfinished == 0 && !keepWaiting { return }
+            let (unfinished, nextExpiry) = try await JobQueue.unfinished(database, stage: onlyStage)
+            if unfinished == 0 && !keepWaiting {
+                if onlyStage != nil { return }
+                if try await !FinishLock.isHeld(database) { return }
+            }
             await bell.wait(seconds: min(5, max(0.1, nextExpiry ?? 5)))
         }
+    }
+
+    /// Runs one claimed job of either stage.
+    private func perform(_ job: ClaimedJob, stored: StoredConfiguration, scanner: SampleScanner?, database: ClusterDatabase,
+                         into summary: inout Summary, report: @Sendable (String) -> Void) async throws {
+        let storage = URL(fileURLWithPath: stored.storage)
+        if job.stage == VerifyJob.stage {
+            let pairs = try await VerifyJob(job: job, storage: storage, workers: stored.configuration.workers).run(database, owner: name)
+            summary.pairs += pairs
+            report("verify part \(job.shard): \(pairs) pairs")
+            return
+        }
+        guard let scanner else { throw ClusterError.badConfiguration("a \(job.stage) job reached a worker without a scanner") }
+        let images = try await ScanJob(job: job, scanner: scanner, storage: storage).run(database, owner: name)
+        summary.images += images
+        report("scan shard \(job.shard): \(images) images")
     }
 
     /// Rings `bell` on every `NOTIFY winnow_jobs`.

@@ -12,9 +12,15 @@ enum Cluster {
 
     /// A `winnow worker` started in the background; its output goes to `log`.
     static func startWorker(_ database: String, _ extra: [String] = [], log: URL) throws -> Process {
+        try start(["worker", "--db", database] + extra, log: log)
+    }
+
+    /// `winnow ARGS…` started in the background with `environment` added; its output goes to `log`.
+    static func start(_ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
         let process = Process()
         process.executableURL = TestFiles.winnowExecutable
-        process.arguments = ["worker", "--db", database] + extra
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle

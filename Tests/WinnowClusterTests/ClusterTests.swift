@@ -71,7 +71,7 @@ import WinnowTestSupport
         let shards = try server.sql("SELECT count(*) FROM winnow_jobs", database: database)
         let files = try FileManager.default.contentsOfDirectory(atPath: storage.appendingPathComponent("vectors").path)
         #expect(files.filter { $0.hasSuffix(".f32") }.count == Int(shards), "\(files)")
-        let work = try finish(database, "embedded")
+        let work = try finishSharingVerification(database, "embedded")
         let differences = try Cluster.differences(reference, work, files: Cluster.comparedFiles + Cluster.embeddingFiles)
         #expect(differences == [], "\(differences)")
         #expect(try TestFiles.readCSV(work.appendingPathComponent("similarity.csv")).count > 10)
@@ -86,6 +86,59 @@ import WinnowTestSupport
         let stranger = try Cluster.winnow(["worker", "--db", database])
         #expect(stranger.status == 65 && Cluster.lines(stranger.output).count == 1, "\(stranger.output)")
         #expect(stranger.output.contains("the cluster was planned with copy-descriptor/other-machine"), "\(stranger.output)")
+    }
+
+    /// `cluster finish` with verify jobs of 3 pairs, stopped as it enters verification: a second
+    /// finish then is refused in one line; two workers started then wait for its jobs, one of
+    /// them killed while it holds a verify job (its lease expires and the part is checked
+    /// again). Every pair of both passes is checked in a job, and the workers exit once the
+    /// finish ends.
+    private func finishSharingVerification(_ database: String, _ name: String) throws -> URL {
+        let work = folder.appendingPathComponent(name)
+        let finish = try Cluster.start(["cluster", "finish", "--db", database, "--work-dir", work.path, "--pairs-per-job", "3"],
+                                       environment: ["WINNOW_STOP_AT_STAGE": "verify"],
+                                       log: folder.appendingPathComponent("\(name)-finish.log"))
+        let deadline = Date().addingTimeInterval(120)
+        while finish.isRunning && Date() < deadline && !TestFiles.isStopped(finish.processIdentifier) { Thread.sleep(forTimeInterval: 0.01) }
+        try #require(TestFiles.isStopped(finish.processIdentifier), "the finish did not stop at verify")
+        let second = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("second").path])
+        #expect(second.status == 75 && Cluster.lines(second.output).count == 1, "\(second.output)")
+        #expect(second.output.contains("another `winnow cluster finish` is running"), "\(second.output)")
+        let doomed = try Cluster.startWorker(database, ["--threads", "1", "--lease", "2"], log: folder.appendingPathComponent("\(name)-v0.log"))
+        let helper = try Cluster.startWorker(database, ["--threads", "1"], log: folder.appendingPathComponent("\(name)-v1.log"))
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(finish.processIdentifier, SIGCONT)
+        var killedHolding = false
+        func doomedHoldsAJob() throws -> Bool {
+            try server.sql("""
+                SELECT count(*) FROM winnow_jobs WHERE stage = 'verify' AND state = 'running' AND owner LIKE '%:\(doomed.processIdentifier)'
+                """, database: database) != "0"
+        }
+        // Frozen first, so that the job it holds cannot be finished between the look and the kill.
+        while finish.isRunning && !killedHolding {
+            if try doomedHoldsAJob() {
+                kill(doomed.processIdentifier, SIGSTOP)
+                killedHolding = try doomedHoldsAJob()
+                kill(doomed.processIdentifier, killedHolding ? SIGKILL : SIGCONT)
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        finish.waitUntilExit()
+        let output = (try? String(contentsOf: folder.appendingPathComponent("\(name)-finish.log"), encoding: .utf8)) ?? ""
+        try #require(finish.terminationStatus == 0, "\(output)")
+        #expect(killedHolding, "the doomed worker never held a verify job")
+        #expect(Cluster.waitForExit(helper, seconds: 30) && helper.terminationStatus == 0)
+        let helped = (try? String(contentsOf: folder.appendingPathComponent("\(name)-v1.log"), encoding: .utf8)) ?? ""
+        #expect(helped.contains("verify part"), "\(helped)")
+        let jobs = try server.sql("""
+            SELECT count(*), count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE attempts > 1) FROM winnow_jobs WHERE stage = 'verify'
+            """, database: database).split(separator: "|").compactMap { Int($0) }
+        #expect(jobs.count == 3 && jobs[0] > 4 && jobs[1] == jobs[0] && jobs[2] >= 1, "\(jobs)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("verification.json"))) as? [String: Any]
+        for pass in [report?["screen"], report?["confirm"]].map({ $0 as? [String: Any] ?? [:] }) {
+            #expect(pass["pairs"] as? Int ?? 0 > 0 && pass["pairsShared"] as? Int == pass["pairs"] as? Int, "\(pass)")
+        }
+        return work
     }
 
     @Test func workersDecodeVideoFramesAcrossShards() throws {

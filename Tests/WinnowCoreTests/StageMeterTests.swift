@@ -50,8 +50,8 @@ import Testing
         #expect(summary.stages == nil && summary.files == 3)
     }
 
-    /// `winnow run` measures every stage of the default pipeline; `--stages` prints them, the
-    /// default output does not.
+    /// `winnow run` measures every stage of the default pipeline; `--stages` prints them (each
+    /// as it ends, and as a table), the default output does not.
     @Test func winnowRunWritesEveryStage() throws {
         let root = try TestData.temporaryDirectory()
         let images = root.appendingPathComponent("images")
@@ -73,6 +73,10 @@ import Testing
         let printed = result.output.split(separator: "\n").drop { $0 != "Stages:" }
         #expect(printed.count == 2 + StageMeter.stageNames.count, "\(result.output)")
         #expect(printed.dropFirst(2).map { $0.split(separator: " ").first.map(String.init) } == StageMeter.stageNames.map { $0 })
+        // Each stage is also told as it ends (a long run shows them before it finishes or is killed).
+        let told = result.output.split(separator: "\n").filter { $0.hasPrefix("winnow: stage ") }
+            .compactMap { $0.dropFirst("winnow: stage ".count).split(separator: " ").first.map(String.init) }
+        #expect(Set(told) == Set(StageMeter.stageNames) && told.first == "ingest" && told.last == "outputs", "\(told)")
 
         let plain = try TestData.shell(TestData.winnowExecutable.path, ["run", images.path, "--work-dir", work.path, "--quiet"])
         #expect(plain.status == 0 && !plain.output.contains("Stages:"), "\(plain.output)")

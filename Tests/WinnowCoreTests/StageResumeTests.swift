@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WinnowCore
+import WinnowTestSupport
 
 /// `kill -9` at the start of every stage of a run, then the same command: the work already
 /// finished is not redone and the outputs equal an uninterrupted run's, byte for byte.
@@ -72,17 +73,10 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(300)
-        while process.isRunning, Date() < deadline, !isStopped(process.processIdentifier) { usleep(10_000) }
-        #expect(isStopped(process.processIdentifier), "the run did not stop at \(stage)")
+        while process.isRunning, Date() < deadline, !TestFiles.isStopped(process.processIdentifier) { usleep(10_000) }
+        #expect(TestFiles.isStopped(process.processIdentifier), "the run did not stop at \(stage)")
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal, "the run ended before it was killed at \(stage)")
-    }
-
-    /// Whether the process is stopped by a signal (state `T` in `/proc/PID/stat`).
-    static func isStopped(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let afterName = stat.range(of: ") ", options: .backwards) else { return false }
-        return stat[afterName.upperBound...].first == "T"
     }
 }

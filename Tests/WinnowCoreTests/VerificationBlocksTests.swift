@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import WinnowCore
 
@@ -229,6 +230,29 @@ import Testing
         expectSameChecks(first.checked, rechecked.checked)
     }
 
+    /// Each pass's pairs shared in plans of 2 and checked as a worker checks them (the plan
+    /// encoded and decoded, checked in a scratch folder of its own); of the logs that come back
+    /// one share's is lost and one has a damaged record: every check equals an unshared run's,
+    /// and only the pairs no intact record holds are compared by the sharing run.
+    @Test func sharedChecksGiveEveryCheckOfAnUnsharedRun() throws {
+        let (samples, neighbors) = try groups()
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let graph = KNNGraph(lists: neighbors, metric: .cosine)
+        let alone = stage(root.appendingPathComponent("alone"), budget: .max, blockPairs: 1 << 20).run(samples: samples, graph: graph)
+        let elsewhere = PlanChecker(scratch: root.appendingPathComponent("elsewhere"))
+        let shared = VerificationStage(options: CopyVerification.Options(), directory: root.appendingPathComponent("shared"), crop: nil,
+                                       workers: 2, sharing: elsewhere).run(samples: samples, graph: graph)
+        expectSameChecks(alone.checked, shared.checked)
+        #expect(shared.scores == alone.scores && shared.report.problems == [], "\(shared.report.problems)")
+        let passes = [shared.report.screen!, shared.report.confirm]
+        let returned = elsewhere.returnedPairs.withLock { $0 }
+        #expect(returned.count == 2 && passes.map(\.pairsShared) == returned, "\(returned) \(passes)")
+        for pass in passes {
+            #expect(pass.pairsShared > 0 && pass.pairsShared < pass.pairs && pass.pairsReused == 0, "\(pass)")
+        }
+    }
+
     /// Every value of a check's evidence comes back from the log as it went in, the content
     /// match included (a resumed run's screen decides on it).
     @Test func loggedEvidenceComesBackWhole() throws {
@@ -301,5 +325,38 @@ import Testing
             let (a, b) = (try Data(contentsOf: fresh.appendingPathComponent(file)), try Data(contentsOf: work.appendingPathComponent(file)))
             #expect(a == b, "\(file) differs from the one verified from scratch")
         }
+    }
+}
+
+/// Checks shares as a worker does; of each call's logs it loses the second and damages the
+/// first record of the third, and records the pairs whose intact records it returned.
+final class PlanChecker: PairCheckSharing {
+    let scratch: URL
+    let pairsPerShare = 2
+    let returnedPairs = Mutex<[Int]>([])
+
+    init(scratch: URL) { self.scratch = scratch }
+
+    func check(count: Int, plan make: (Int) -> VerificationPlan) throws -> [URL] {
+        #expect(count >= 3)
+        let call = returnedPairs.withLock { $0.count }
+        var logs: [URL] = [], intact = 0
+        for part in 0..<count {
+            let plan = make(part)
+            #expect(plan.pairCount <= pairsPerShare)
+            if part == 1 { continue }
+            let received = try VerificationPlan(decoding: try plan.encoded())
+            #expect(received == plan)
+            let log = received.check(scratch: scratch.appendingPathComponent("\(call)-\(part)"), workers: 1)
+            var records = try Data(contentsOf: log)
+            #expect(records.count == plan.pairCount * CheckedPairLog.recordLength)
+            if part == 2 { records[20] ^= 1 }
+            let kept = scratch.appendingPathComponent("\(call)-\(part).log")
+            try records.write(to: kept)
+            logs.append(kept)
+            intact += plan.pairCount - (part == 2 ? 1 : 0)
+        }
+        returnedPairs.withLock { $0.append(intact) }
+        return logs
     }
 }

@@ -43,6 +43,13 @@ extension TestFiles {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
+
+    /// Whether the process is stopped by a signal (state `T` in `/proc/PID/stat`).
+    public static func isStopped(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let afterName = stat.range(of: ") ", options: .backwards) else { return false }
+        return stat[afterName.upperBound...].first == "T"
+    }
 }
 
 /// glibc's `posix_spawn_file_actions_addclosefrom_np`, which the Glibc module does not import.

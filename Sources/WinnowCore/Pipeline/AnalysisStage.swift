@@ -83,6 +83,8 @@ struct AnalysisStage {
     let progress: ProgressHandler?
     /// Pairs a person marked not a copy (``Decision/notCopy(_:_:)``): scored below every threshold.
     let notCopies: Set<Decisions.SamplePair>
+    /// Other processes that check shares of verification's pairs (`cluster finish`); nil: none.
+    var verificationSharing: (any PairCheckSharing)? = nil
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         // Usually every sample has a vector: then the samples are shared, not copied.
@@ -145,7 +147,7 @@ struct AnalysisStage {
         // the margin covers the score's round trip through the graph's distance.
         let stage = VerificationStage(options: verification, directory: cacheDirectory, crop: crop, workers: workers,
                                       featureBudget: verificationFeatureBudget, progress: progress,
-                                      evidenceKeptFrom: options.threshold - 1e-5)
+                                      evidenceKeptFrom: options.threshold - 1e-5, sharing: verificationSharing)
         let outcome = stage.run(samples: embedded, graph: global)
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
         let final = try CopyVerification.rescored(global, scores: outcome.scores + notCopyScores(embedded), to: verifiedURL)

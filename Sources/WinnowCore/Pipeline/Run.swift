@@ -155,6 +155,12 @@ public struct Run: Sendable {
     /// Inputs listed elsewhere (S3 objects copied to local files): the run does not list its
     /// inputs but reads these (nil: it lists them).
     public var listing: IngestResult?
+    /// Other processes that check shares of copy verification's pairs (`cluster finish`: the
+    /// workers); nil: the run checks every pair itself.
+    public var verificationSharing: (any PairCheckSharing)?
+    /// Told each stage's figures as it ends (``StageMeter``), so that a long run shows them
+    /// before it finishes (or is killed).
+    public var onStageEnd: (@Sendable (StageFigures) -> Void)?
 
     public init(configuration: RunConfiguration) {
         self.configuration = configuration
@@ -168,7 +174,7 @@ public struct Run: Sendable {
                         onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil,
                         onSkipped: (@Sendable (SkippedEntry) -> Void)? = nil) throws -> RunSummary {
         let started = Date()
-        let meter = StageMeter()
+        let meter = StageMeter(onStageEnd: onStageEnd)
         meter.enter("ingest")
         let inputs = try prepare(onSkipped: onSkipped, meter: meter, progress: progress)
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
@@ -387,7 +393,8 @@ public struct Run: Sendable {
             let stage = AnalysisStage(options: configuration.analysis, directory: directory, cacheDirectory: workDirectory,
                                       newRun: newRun, crop: configuration.crop, workers: configuration.workers,
                                       verificationFeatureBudget: budget, meter: meter, progress: progress,
-                                      notCopies: Decisions(try catalog.decisions()).notCopies)
+                                      notCopies: Decisions(try catalog.decisions()).notCopies,
+                                      verificationSharing: verificationSharing)
             analysis = try stage.run(samples: valid, store: features)
             meter.enter("reference")
             if let reference, let rawFeatures {

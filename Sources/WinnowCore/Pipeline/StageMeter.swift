@@ -62,8 +62,12 @@ public final class StageMeter: @unchecked Sendable {
     /// benchmark can `kill -9` a run exactly there (`WINNOW_STOP_AT_STAGE=index`); nil: never.
     private let stopAt: String?
 
-    public init(stoppingAt stage: String? = ProcessInfo.processInfo.environment["WINNOW_STOP_AT_STAGE"]) {
-        stopAt = stage
+    /// Told each stage's figures as it ends (a stage entered again is told again, for that part).
+    private let onStageEnd: (@Sendable (StageFigures) -> Void)?
+
+    public init(stoppingAt stage: String? = ProcessInfo.processInfo.environment["WINNOW_STOP_AT_STAGE"],
+                onStageEnd: (@Sendable (StageFigures) -> Void)? = nil) {
+        (stopAt, self.onStageEnd) = (stage, onStageEnd)
     }
 
     /// Ends the current stage (if any) and starts `name`.
@@ -93,6 +97,7 @@ public final class StageMeter: @unchecked Sendable {
         current = nil
         let stage = StageFigures(name: running.name, wallSeconds: Date().timeIntervalSince(running.wall),
                                  cpuSeconds: Self.processCPUSeconds() - running.cpu, peakRSSBytes: Self.peakRSSBytes())
+        onStageEnd?(stage)
         guard let at = figures.firstIndex(where: { $0.name == stage.name }) else {
             figures.append(stage)
             return

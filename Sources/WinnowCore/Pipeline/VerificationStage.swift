@@ -32,13 +32,16 @@ struct VerificationStage {
     let diskLimit: Int?
     /// Pairs whose log keys are looked up together (28 bytes each).
     let logLookupChunk: Int
+    /// Other processes that check shares of each pass's pairs (`cluster finish`); nil: none.
+    let sharing: (any PairCheckSharing)?
 
     init(options: CopyVerification.Options, directory: URL, crop: CropBox?, workers: Int,
          featureBudget: Int = Self.defaultFeatureBudget, blockPairs: Int = 256, progress: ProgressHandler? = nil,
-         evidenceKeptFrom: Float = -.infinity, diskLimit: Int? = nil, logLookupChunk: Int = 1 << 20) {
+         evidenceKeptFrom: Float = -.infinity, diskLimit: Int? = nil, logLookupChunk: Int = 1 << 20,
+         sharing: (any PairCheckSharing)? = nil) {
         (self.options, self.directory, self.crop, self.workers) = (options, directory, crop, workers)
         (self.featureBudget, self.blockPairs, self.progress, self.evidenceKeptFrom) = (featureBudget, blockPairs, progress, evidenceKeptFrom)
-        (self.diskLimit, self.logLookupChunk) = (diskLimit, max(1, logLookupChunk))
+        (self.diskLimit, self.logLookupChunk, self.sharing) = (diskLimit, max(1, logLookupChunk), sharing)
     }
 
     /// Cost and outcome of one verification, written to `verification.json`.
@@ -66,6 +69,8 @@ struct VerificationStage {
             var pairs = 0
             /// Pairs whose check an earlier (killed) run had logged, not compared again.
             var pairsReused = 0
+            /// Pairs checked by other processes (``PairCheckSharing``), not compared here.
+            var pairsShared = 0
             /// Distinct images described, read from `local_features/`, or that failed.
             var imagesDescribed = 0
             var imagesFromCache = 0
@@ -159,17 +164,23 @@ struct VerificationStage {
     /// logged; the rest are compared in blocks in ``PairSchedule`` order — the block's missing
     /// images described, then its pairs compared, both on all cores — with features kept between
     /// blocks in a ``FeatureCache`` bounded by `featureBudget`, and each block's checks logged.
-    private func compare(_ indices: [Int32], of candidates: [CopyVerification.Candidate],
-                         features: LocalFeatures.Options, unbacked: Set<Int32> = [], samples: [ValidSample],
-                         pass: inout Report.Pass, report: inout Report, settle: (Int, PairEvidence?) -> Void) {
+    func compare(_ indices: [Int32], of candidates: [CopyVerification.Candidate],
+                 features: LocalFeatures.Options, unbacked: Set<Int32> = [], samples: [ValidSample],
+                 pass: inout Report.Pass, report: inout Report, settle: (Int, PairEvidence?) -> Void) {
         pass.pairs = indices.count
         guard !indices.isEmpty else { return }
         let tag = checkTag(features)
         func key(_ i: Int) -> CheckedPairLog.Key? {
             CheckedPairLog.key(tag: tag, samples[candidates[i].a], samples[candidates[i].b])
         }
-        let open = unlogged(indices, key: key, settle: settle)
+        var open = unlogged(indices, key: key, settle: settle)
         pass.pairsReused = indices.count - open.count
+        if let sharing, !open.isEmpty {
+            let before = open.count
+            open = share(open, of: candidates, features: features, unbacked: unbacked, samples: samples, with: sharing,
+                         report: &report, key: key, settle: settle)
+            pass.pairsShared = before - open.count
+        }
         let schedule = PairSchedule(count: open.count, rowCount: samples.count) {
             (candidates[Int(open[$0])].a, candidates[Int(open[$0])].b)
         }
@@ -177,7 +188,8 @@ struct VerificationStage {
         var logProblem: String?
         var lower = 0
         let stageName = "verify \(features.detector.rawValue)"
-        progress?(stageName, pass.pairsReused, indices.count)
+        let settledBefore = pass.pairsReused + pass.pairsShared
+        progress?(stageName, settledBefore, indices.count)
         while lower < schedule.count {
             let block = schedule.block(from: lower, maximumPairs: blockPairs,
                                        maximumImages: max(2, featureBudget / describer.bytesPerImage))
@@ -198,7 +210,7 @@ struct VerificationStage {
             }
             pass.blocks += 1
             lower = block.upperBound
-            progress?(stageName, pass.pairsReused + lower, indices.count)
+            progress?(stageName, settledBefore + lower, indices.count)
         }
         describer.finish(&pass)
         if let logProblem { report.problems.append(oneLine(logProblem)) }
@@ -206,6 +218,31 @@ struct VerificationStage {
             report.problems.append("\(Self.cacheFolder)/: \(pass.descriptionsNotCached) descriptions of \(features.detector.rawValue) features "
                                    + "not cached: the pass reached its disk limit (a resumed run describes them again)")
         }
+    }
+
+    /// The `open` pairs left once shares of them (consecutive runs of ``PairSchedule`` order, so
+    /// that a share's pairs have images in common) were checked by other processes and their
+    /// logs added to this run's; the others are settled with the evidence those logs hold.
+    private func share(_ open: [Int32], of candidates: [CopyVerification.Candidate], features: LocalFeatures.Options,
+                       unbacked: Set<Int32>, samples: [ValidSample], with sharing: any PairCheckSharing, report: inout Report,
+                       key: (Int) -> CheckedPairLog.Key?, settle: (Int, PairEvidence?) -> Void) -> [Int32] {
+        let schedule = PairSchedule(count: open.count, rowCount: samples.count) {
+            (candidates[Int(open[$0])].a, candidates[Int(open[$0])].b)
+        }
+        let size = max(1, sharing.pairsPerShare)
+        do {
+            let logs = try sharing.check(count: (schedule.count + size - 1) / size) { share in
+                let pairs = (share * size..<min((share + 1) * size, schedule.count)).map { at in
+                    let i = open[schedule.index(at: at)]
+                    return (candidate: candidates[Int(i)], unbacked: unbacked.contains(i))
+                }
+                return VerificationPlan(options: options, features: features, crop: crop, pairs: pairs, samples: samples)
+            }
+            for logged in logs { try log.append(contentsOf: logged) }
+        } catch {
+            report.problems.append(oneLine("verification shared with other processes: \(error); the rest is checked here"))
+        }
+        return unlogged(open, key: key, settle: settle)
     }
 
     /// The `indices` whose check no earlier run logged; the logged ones are settled with their
@@ -267,8 +304,11 @@ struct VerificationStage {
             + "-\(o.maximumScale)-\(o.minimumContainment)-\(o.contentMatchSide)-\(o.contentMatchLargestScale)-\(o.unbackedMinimumInliers)"
     }
 
-    private var log: CheckedPairLog {
-        CheckedPairLog(url: directory.appendingPathComponent(Self.cacheFolder).appendingPathComponent(CheckedPairLog.fileName))
+    private var log: CheckedPairLog { CheckedPairLog(url: logURL) }
+
+    /// The checked-pair log of this stage's directory.
+    var logURL: URL {
+        directory.appendingPathComponent(Self.cacheFolder).appendingPathComponent(CheckedPairLog.fileName)
     }
 
     /// Features of `rows`, from the cache folder or made now, with whether each came from the

@@ -70,6 +70,18 @@ struct CheckedPairLog {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(records.count * Self.recordLength)
         for (key, evidence) in records { Self.encode(key, evidence, into: &bytes) }
+        try append(bytes: Data(bytes))
+    }
+
+    /// Appends the whole records of another log (a share of the checks made by another
+    /// process) and flushes them; records that fail their checksum are ignored when read.
+    func append(contentsOf other: URL) throws {
+        let data = try Data(contentsOf: other, options: .mappedIfSafe)
+        try append(bytes: data.prefix(data.count - data.count % Self.recordLength))
+    }
+
+    private func append(bytes: Data) throws {
+        guard !bytes.isEmpty else { return }
         if !FileManager.default.fileExists(atPath: url.path) {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             FileManager.default.createFile(atPath: url.path, contents: nil)

@@ -1,0 +1,77 @@
+import Foundation
+import PostgresNIO
+import Synchronization
+import WinnowCore
+
+/// How `cluster finish` shares copy verification with the workers (``PairCheckSharing``): each
+/// pass's open pairs become verify jobs (``VerifyJob``), their plans on the shared storage; the
+/// finishing process works on them too, as a worker that takes only verify jobs, until none is
+/// unfinished. The logs of the parts that were checked go back to the run, which checks any
+/// pair they lack itself (a part that failed, an image a worker could not read).
+struct SharedVerification: PairCheckSharing {
+    let address: DatabaseAddress
+    let storage: URL
+    let pairsPerShare: Int
+    /// Threads the finishing process checks its own parts on.
+    let threads: Int
+    /// Seconds a claim of the finishing process lasts without a heartbeat.
+    let leaseSeconds: Double
+
+    func check(count: Int, plan: (Int) -> VerificationPlan) throws -> [URL] {
+        let (address, storage) = (address, storage)
+        let first = try blocking {
+            try await ClusterDatabase.using(address) { database in
+                try await database.rows("SELECT coalesce(max(shard) + 1, 0) FROM winnow_jobs WHERE stage = \(VerifyJob.stage)")
+                    .first?.decode(Int.self) ?? 0
+            }
+        }
+        try FileManager.default.createDirectory(at: storage.appendingPathComponent("verify"), withIntermediateDirectories: true)
+        var pairs: [Int] = []
+        for share in 0..<count {
+            let made = plan(share)
+            try AtomicFile.write(try made.encoded(), to: VerifyJob.planURL(storage: storage, part: first + share))
+            pairs.append(made.pairCount)
+        }
+        let queued = pairs
+        try blocking { try await queue(from: first, pairs: queued) }
+        return (first..<first + count).map { VerifyJob.logURL(storage: storage, part: $0) }
+            .filter { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// Queues one verify job per planned part (parts `first`, `first + 1`, … of `pairs` pairs) and
+    /// works on them, as a worker that takes only verify jobs, until none is unfinished.
+    private func queue(from first: Int, pairs: [Int]) async throws {
+        try await ClusterDatabase.using(address) { database in
+            try await database.transaction { connection in
+                try await BatchInsert(table: "winnow_jobs", columns: ["stage", "shard", "items"])
+                    .run(count: pairs.count, on: connection) { index, binds in
+                        binds.append(VerifyJob.stage)
+                        binds.append(first + index)
+                        binds.append(pairs[index])
+                    }
+                try await connection.run("NOTIFY winnow_jobs")
+            }
+        }
+        var worker = Worker(address: address, leaseSeconds: leaseSeconds, threads: threads)
+        worker.onlyStage = VerifyJob.stage
+        _ = try await worker.run { _ in }
+    }
+
+    /// Waits on this (non-cooperative) thread for `body`, run as a task.
+    private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let outcome = Mutex<Result<T, any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                let value = try await body()
+                outcome.withLock { $0 = .success(value) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            finished.signal()
+        }
+        finished.wait()
+        guard let result = outcome.withLock({ $0 }) else { throw ClusterError.server("a verify step ended without an outcome") }
+        return try result.get()
+    }
+}
