@@ -45,8 +45,6 @@ public struct ClusterFinish: Sendable {
                     "SELECT count(*) FROM winnow_jobs WHERE state = 'running' AND stage = \(ScanJob.stage)").first?.decode(Int.self) ?? 0
                 throw ClusterError.notFinished(pending: unfinished - running, running: running)
             }
-            // Verify jobs an earlier, stopped finish left unfinished: their pairs are planned again.
-            try await database.rows("DELETE FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state <> 'done'")
             let stored = try await StoredConfiguration.load(database)
             let dimension = try stored.scanner().dimension
             let listed = try await Self.listing(database)
@@ -66,11 +64,16 @@ public struct ClusterFinish: Sendable {
         var run = Run(configuration: configuration)
         run.scanned = scanned
         run.waitsForLock = waitsForLock
-        run.verificationSharing = SharedVerification(address: address, storage: URL(fileURLWithPath: stored.storage),
-                                                     pairsPerShare: pairsPerJob, threads: configuration.workers,
-                                                     leaseSeconds: leaseSeconds)
+        // The verify jobs an earlier finish left (it stopped) are finished first; their checks are reused.
+        let storage = URL(fileURLWithPath: stored.storage)
+        try await SharedVerification.work(address: address, leaseSeconds: leaseSeconds, threads: configuration.workers)
+        let earlier = try await ClusterDatabase.using(address) { try await SharedVerification.doneLogs($0, storage: storage) }
+        run.verificationSharing = SharedVerification(address: address, storage: storage, pairsPerShare: pairsPerJob,
+                                                     threads: configuration.workers, leaseSeconds: leaseSeconds, earlier: earlier)
         let finishing = run
-        return try await onThread { try finishing.execute(progress: progress, onInvalid: onInvalid) }
+        let summary = try await onThread { try finishing.execute(progress: progress, onInvalid: onInvalid) }
+        SharedVerification.removeFiles(storage: storage)
+        return summary
     }
 
     /// The stored listing in its order: the listed sources, then those unreadable at listing

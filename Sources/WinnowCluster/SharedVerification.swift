@@ -16,6 +16,11 @@ struct SharedVerification: PairCheckSharing {
     let threads: Int
     /// Seconds a claim of the finishing process lasts without a heartbeat.
     let leaseSeconds: Double
+    /// Logs of the verify jobs an earlier finish had done (``ClusterFinish`` finishes its
+    /// leftover jobs first).
+    let earlier: [URL]
+
+    func earlierLogs() -> [URL] { earlier }
 
     func check(count: Int, plan: (Int) -> VerificationPlan) throws -> [URL] {
         let (address, storage) = (address, storage)
@@ -52,9 +57,29 @@ struct SharedVerification: PairCheckSharing {
                 try await connection.run("NOTIFY winnow_jobs")
             }
         }
+        try await Self.work(address: address, leaseSeconds: leaseSeconds, threads: threads)
+    }
+
+    /// Works on the queued verify jobs, as a worker that takes only those, until none is unfinished.
+    static func work(address: DatabaseAddress, leaseSeconds: Double, threads: Int) async throws {
         var worker = Worker(address: address, leaseSeconds: leaseSeconds, threads: threads)
         worker.onlyStage = VerifyJob.stage
         _ = try await worker.run { _ in }
+    }
+
+    /// The logs of the verify jobs done so far (an earlier finish's), and those jobs' parts.
+    static func doneLogs(_ database: ClusterDatabase, storage: URL) async throws -> [URL] {
+        try await database.rows("SELECT shard FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state = 'done' ORDER BY shard")
+            .map { VerifyJob.logURL(storage: storage, part: try $0.decode(Int.self)) }
+            .filter { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// Removes the verify jobs' plans and logs (the finished work_dir's log holds every check).
+    static func removeFiles(storage: URL) {
+        let folder = storage.appendingPathComponent("verify")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
     }
 
     /// Waits on this (non-cooperative) thread for `body`, run as a task.

@@ -75,6 +75,9 @@ import WinnowTestSupport
         let differences = try Cluster.differences(reference, work, files: Cluster.comparedFiles + Cluster.embeddingFiles)
         #expect(differences == [], "\(differences)")
         #expect(try TestFiles.readCSV(work.appendingPathComponent("similarity.csv")).count > 10)
+        let again = try finishStoppedMidVerification(database, "stopped")
+        let resumed = try Cluster.differences(reference, again, files: Cluster.comparedFiles + Cluster.embeddingFiles)
+        #expect(resumed == [], "\(resumed)")
 
         // A shard's vectors gone from the storage: finish says which, in one line, and writes nothing.
         try FileManager.default.removeItem(at: storage.appendingPathComponent("vectors/scan-1.f32"))
@@ -138,6 +141,33 @@ import WinnowTestSupport
         for pass in [report?["screen"], report?["confirm"]].map({ $0 as? [String: Any] ?? [:] }) {
             #expect(pass["pairs"] as? Int ?? 0 > 0 && pass["pairsShared"] as? Int == pass["pairs"] as? Int, "\(pass)")
         }
+        return work
+    }
+
+    /// A finish killed once five of its verify jobs are done, then another: it finishes the jobs
+    /// left and reuses every done part's checks, and removes the plans and logs once it is done.
+    private func finishStoppedMidVerification(_ database: String, _ name: String) throws -> URL {
+        func doneJobs() throws -> Int {
+            Int(try server.sql("SELECT count(*) FROM winnow_jobs WHERE stage = 'verify' AND state = 'done'", database: database)) ?? 0
+        }
+        let before = try doneJobs()
+        let stopped = try Cluster.start(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("\(name)-killed").path,
+                                         "--pairs-per-job", "3"], environment: ["WINNOW_STOP_AT_STAGE": "verify"],
+                                        log: folder.appendingPathComponent("\(name)-killed.log"))
+        let deadline = Date().addingTimeInterval(120)
+        while stopped.isRunning && Date() < deadline && !TestFiles.isStopped(stopped.processIdentifier) { Thread.sleep(forTimeInterval: 0.01) }
+        kill(stopped.processIdentifier, SIGCONT)
+        while stopped.isRunning, try doneJobs() < before + 5 { Thread.sleep(forTimeInterval: 0.005) }
+        kill(stopped.processIdentifier, SIGKILL)
+        stopped.waitUntilExit()
+        try #require(stopped.terminationReason == .uncaughtSignal, "the finish ended before it was killed")
+        let work = folder.appendingPathComponent(name)
+        let finished = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", work.path, "--pairs-per-job", "3"])
+        try #require(finished.status == 0, "\(finished.output)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("verification.json"))) as? [String: Any]
+        let screen = report?["screen"] as? [String: Any] ?? [:]
+        #expect(screen["pairsReused"] as? Int ?? 0 >= 15, "\(screen)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: storage.appendingPathComponent("verify").path) == [])
         return work
     }
 

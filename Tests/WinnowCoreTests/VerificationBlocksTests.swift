@@ -359,4 +359,6 @@ final class PlanChecker: PairCheckSharing {
         returnedPairs.withLock { $0.append(intact) }
         return logs
     }
+
+    func earlierLogs() -> [URL] { [] }
 }

@@ -112,6 +112,9 @@ struct VerificationStage {
         report.pairsBeyondCandidates = CopyVerification.candidateCount(graph: graph, options: everyRank) - candidates.count
         guard !candidates.isEmpty else { return ([], [], report) }
         LocalFeatures.useSingleThreadedOpenCV()
+        for earlier in sharing?.earlierLogs() ?? [] {
+            do { try log.append(contentsOf: earlier) } catch { report.problems.append(oneLine("\(earlier.path): not reused: \(error)")) }
+        }
         var settled = [Settled?](repeating: nil, count: candidates.count)
         var kept: [Int: CopyVerification.Checked] = [:]
         func settle(_ i: Int, _ check: CopyVerification.Checked) {

@@ -105,4 +105,6 @@ public protocol PairCheckSharing: Sendable {
     /// Has `count` shares checked — `plan(i)` makes the i-th, once, so that no more than one is
     /// held at a time — and returns the logs (``CheckedPairLog`` files) of those that were.
     func check(count: Int, plan: (Int) -> VerificationPlan) throws -> [URL]
+    /// Logs of shares checked for an earlier run that stopped (read once, before the first pass).
+    func earlierLogs() -> [URL]
 }
