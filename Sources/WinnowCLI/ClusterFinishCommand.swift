@@ -23,6 +23,7 @@ struct ClusterFinishCommand: AsyncParsableCommand {
             Examples:
               winnow cluster finish --db postgres://winnow@db/run1 --work-dir work
               winnow cluster finish --db postgres://winnow@db/run1 --work-dir work --json
+              winnow cluster finish --db postgres://winnow@db/run1 --work-dir work --pairs-per-job 50000
 
             Exit status: 0 written, 65 no cluster in the database, vectors missing or computed \
             differently on this machine, 69 unreachable, 73 work_dir not writable or in use, 75 jobs \
