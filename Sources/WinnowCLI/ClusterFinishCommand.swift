@@ -45,6 +45,9 @@ struct ClusterFinishCommand: AsyncParsableCommand {
     @Option(help: "Most candidate pairs in one verify job.")
     var pairsPerJob = 10_000
 
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
     func validate() throws {
         try OptionRange.check("--pairs-per-job", pairsPerJob, in: 1...100_000_000)
     }
@@ -54,9 +57,14 @@ struct ClusterFinishCommand: AsyncParsableCommand {
         finish.waitsForLock = wait
         finish.pairsPerJob = pairsPerJob
         let summary: RunSummary
+        let bar = quiet ? nil : ProgressBar()
+        var progress: ProgressHandler?
+        if let bar { progress = { stage, done, total in bar.update(label: stage, done: done, total: total) } }
         do {
-            summary = try await finish.run()
+            summary = try await finish.run(progress: progress)
+            bar?.finish()
         } catch {
+            bar?.finish()
             throw clusterFailure(error)
         }
         if json {

@@ -22,7 +22,7 @@ struct SharedVerification: PairCheckSharing {
 
     func earlierLogs() -> [URL] { earlier }
 
-    func check(count: Int, plan: (Int) -> VerificationPlan) throws -> [URL] {
+    func check(count: Int, progress: @escaping @Sendable (Int) -> Void, plan: (Int) -> VerificationPlan) throws -> [URL] {
         let (address, storage) = (address, storage)
         let first = try blocking {
             try await ClusterDatabase.using(address) { database in
@@ -38,14 +38,15 @@ struct SharedVerification: PairCheckSharing {
             pairs.append(made.pairCount)
         }
         let queued = pairs
-        try blocking { try await queue(from: first, pairs: queued) }
+        try blocking { try await queue(from: first, pairs: queued, progress: progress) }
         return (first..<first + count).map { VerifyJob.logURL(storage: storage, part: $0) }
             .filter { FileManager.default.fileExists(atPath: $0.path) }
     }
 
     /// Queues one verify job per planned part (parts `first`, `first + 1`, … of `pairs` pairs) and
-    /// works on them, as a worker that takes only verify jobs, until none is unfinished.
-    private func queue(from first: Int, pairs: [Int]) async throws {
+    /// works on them, as a worker that takes only verify jobs, until none is unfinished; every
+    /// two seconds meanwhile `progress` hears the pairs of the parts done.
+    private func queue(from first: Int, pairs: [Int], progress: @escaping @Sendable (Int) -> Void) async throws {
         try await ClusterDatabase.using(address) { database in
             try await database.transaction { connection in
                 try await BatchInsert(table: "winnow_jobs", columns: ["stage", "shard", "items"])
@@ -57,6 +58,20 @@ struct SharedVerification: PairCheckSharing {
                 try await connection.run("NOTIFY winnow_jobs")
             }
         }
+        let address = address
+        let watcher = Task {
+            guard let database = try? await ClusterDatabase.open(address) else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(2))
+                let done = try? await database.rows("""
+                    SELECT coalesce(sum(items), 0)::bigint FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state = 'done'
+                    AND shard >= \(first) AND shard < \(first + pairs.count)
+                    """).first?.decode(Int.self)
+                if let done, !Task.isCancelled { progress(done) }
+            }
+            await database.close()
+        }
+        defer { watcher.cancel() }
         try await Self.work(address: address, leaseSeconds: leaseSeconds, threads: threads)
     }
 

@@ -337,7 +337,7 @@ final class PlanChecker: PairCheckSharing {
 
     init(scratch: URL) { self.scratch = scratch }
 
-    func check(count: Int, plan make: (Int) -> VerificationPlan) throws -> [URL] {
+    func check(count: Int, progress: @escaping @Sendable (Int) -> Void, plan make: (Int) -> VerificationPlan) throws -> [URL] {
         #expect(count >= 3)
         let call = returnedPairs.withLock { $0.count }
         var logs: [URL] = [], intact = 0

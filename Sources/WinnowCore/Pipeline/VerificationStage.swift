@@ -181,7 +181,7 @@ struct VerificationStage {
         if let sharing, !open.isEmpty {
             let before = open.count
             open = share(open, of: candidates, features: features, unbacked: unbacked, samples: samples, with: sharing,
-                         report: &report, key: key, settle: settle)
+                         pass: pass, report: &report, key: key, settle: settle)
             pass.pairsShared = before - open.count
         }
         let schedule = PairSchedule(count: open.count, rowCount: samples.count) {
@@ -227,14 +227,18 @@ struct VerificationStage {
     /// that a share's pairs have images in common) were checked by other processes and their
     /// logs added to this run's; the others are settled with the evidence those logs hold.
     private func share(_ open: [Int32], of candidates: [CopyVerification.Candidate], features: LocalFeatures.Options,
-                       unbacked: Set<Int32>, samples: [ValidSample], with sharing: any PairCheckSharing, report: inout Report,
+                       unbacked: Set<Int32>, samples: [ValidSample], with sharing: any PairCheckSharing, pass: Report.Pass,
+                       report: inout Report,
                        key: (Int) -> CheckedPairLog.Key?, settle: (Int, PairEvidence?) -> Void) -> [Int32] {
         let schedule = PairSchedule(count: open.count, rowCount: samples.count) {
             (candidates[Int(open[$0])].a, candidates[Int(open[$0])].b)
         }
         let size = max(1, sharing.pairsPerShare)
         do {
-            let logs = try sharing.check(count: (schedule.count + size - 1) / size) { share in
+            let (progress, stageName, pairs) = (progress, "verify \(features.detector.rawValue)", pass.pairs)
+            let settled = pass.pairsReused
+            let logs = try sharing.check(count: (schedule.count + size - 1) / size,
+                                         progress: { progress?(stageName, settled + $0, pairs) }) { share in
                 let pairs = (share * size..<min((share + 1) * size, schedule.count)).map { at in
                     let i = open[schedule.index(at: at)]
                     return (candidate: candidates[Int(i)], unbacked: unbacked.contains(i))

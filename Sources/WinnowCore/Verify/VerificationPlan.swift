@@ -103,8 +103,9 @@ public protocol PairCheckSharing: Sendable {
     /// Most pairs in one share.
     var pairsPerShare: Int { get }
     /// Has `count` shares checked — `plan(i)` makes the i-th, once, so that no more than one is
-    /// held at a time — and returns the logs (``CheckedPairLog`` files) of those that were.
-    func check(count: Int, plan: (Int) -> VerificationPlan) throws -> [URL]
+    /// held at a time — and returns the logs (``CheckedPairLog`` files) of those that were;
+    /// `progress` hears how many of their pairs are checked so far, now and then.
+    func check(count: Int, progress: @escaping @Sendable (Int) -> Void, plan: (Int) -> VerificationPlan) throws -> [URL]
     /// Logs of shares checked for an earlier run that stopped (read once, before the first pass).
     func earlierLogs() -> [URL]
 }
