@@ -81,7 +81,8 @@ import WinnowTestSupport
 
         // A shard's vectors gone from the storage: finish says which, in one line, and writes nothing.
         try FileManager.default.removeItem(at: storage.appendingPathComponent("vectors/scan-1.f32"))
-        let broken = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("broken").path])
+        let broken = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("broken").path,
+                                          "--quiet"])
         #expect(broken.status == 65 && Cluster.lines(broken.output).count == 1, "\(broken.output)")
         #expect(broken.output.contains("the vectors of shard 1 cannot be read"), "\(broken.output)")
         // A machine that computes other vectors than the plan's refuses to work, in one line.
