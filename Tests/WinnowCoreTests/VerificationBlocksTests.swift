@@ -233,7 +233,8 @@ import Testing
     /// Each pass's pairs shared in plans of 2 and checked as a worker checks them (the plan
     /// encoded and decoded, checked in a scratch folder of its own); of the logs that come back
     /// one share's is lost and one has a damaged record: every check equals an unshared run's,
-    /// and only the pairs no intact record holds are compared by the sharing run.
+    /// and only the pairs no intact record holds are compared by the sharing run. A plan whose
+    /// pair names an image it does not hold is refused when read.
     @Test func sharedChecksGiveEveryCheckOfAnUnsharedRun() throws {
         let (samples, neighbors) = try groups()
         let root = try TestData.temporaryDirectory()
@@ -347,6 +348,9 @@ final class PlanChecker: PairCheckSharing {
             if part == 1 { continue }
             let received = try VerificationPlan(decoding: try plan.encoded())
             #expect(received == plan)
+            var hostile = plan
+            hostile.pairs[0].b = Int32(plan.samples.count)
+            #expect(throws: DecodingError.self) { try VerificationPlan(decoding: try hostile.encoded()) }
             let log = received.check(scratch: scratch.appendingPathComponent("\(call)-\(part)"), workers: 1)
             var records = try Data(contentsOf: log)
             #expect(records.count == plan.pairCount * CheckedPairLog.recordLength)

@@ -70,8 +70,13 @@ public struct VerificationPlan: Sendable, Codable, Equatable {
 
     public func encoded() throws -> Data { try JSONEncoder().encode(self) }
 
+    /// A plan read back; one whose pairs name images it does not hold is refused.
     public init(decoding data: Data) throws {
         self = try JSONDecoder().decode(Self.self, from: data)
+        let rows = 0..<Int32(clamping: samples.count)
+        guard pairs.allSatisfy({ rows.contains($0.a) && rows.contains($0.b) }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "a pair names an image the plan does not hold"))
+        }
     }
 }
 
