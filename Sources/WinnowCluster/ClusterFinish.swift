@@ -66,8 +66,8 @@ public struct ClusterFinish: Sendable {
         run.waitsForLock = waitsForLock
         // The verify jobs an earlier finish left (it stopped) are finished first; their checks are reused.
         let storage = URL(fileURLWithPath: stored.storage)
-        try await SharedVerification.work(address: address, leaseSeconds: leaseSeconds, threads: configuration.workers)
-        let earlier = try await ClusterDatabase.using(address) { try await SharedVerification.doneLogs($0, storage: storage) }
+        let earlier = try await SharedVerification.earlierLogs(address: address, storage: storage, leaseSeconds: leaseSeconds,
+                                                               threads: configuration.workers)
         run.verificationSharing = SharedVerification(address: address, storage: storage, pairsPerShare: pairsPerJob,
                                                      threads: configuration.workers, leaseSeconds: leaseSeconds, earlier: earlier)
         let finishing = run

@@ -1,6 +1,5 @@
 import Foundation
 import PostgresNIO
-import Synchronization
 import WinnowCore
 
 /// How `cluster finish` shares copy verification with the workers (``PairCheckSharing``): each
@@ -22,15 +21,17 @@ struct SharedVerification: PairCheckSharing {
 
     func earlierLogs() -> [URL] { earlier }
 
+    private static let noOutcome: any Error = ClusterError.server("a verify step ended without an outcome")
+
     func check(count: Int, progress: @escaping @Sendable (Int) -> Void, plan: (Int) -> VerificationPlan) throws -> [URL] {
         let (address, storage) = (address, storage)
-        let first = try blocking {
+        let first = try waitForTask(unfinished: Self.noOutcome) {
             try await ClusterDatabase.using(address) { database in
                 try await database.rows("SELECT coalesce(max(shard) + 1, 0) FROM winnow_jobs WHERE stage = \(VerifyJob.stage)")
                     .first?.decode(Int.self) ?? 0
             }
         }
-        try FileManager.default.createDirectory(at: storage.appendingPathComponent("verify"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: VerifyJob.folder(storage: storage), withIntermediateDirectories: true)
         var pairs: [Int] = []
         for share in 0..<count {
             let made = plan(share)
@@ -38,7 +39,7 @@ struct SharedVerification: PairCheckSharing {
             pairs.append(made.pairCount)
         }
         let queued = pairs
-        try blocking { try await queue(from: first, pairs: queued, progress: progress) }
+        try waitForTask(unfinished: Self.noOutcome) { try await queue(from: first, pairs: queued, progress: progress) }
         return (first..<first + count).map { VerifyJob.logURL(storage: storage, part: $0) }
             .filter { FileManager.default.fileExists(atPath: $0.path) }
     }
@@ -76,42 +77,29 @@ struct SharedVerification: PairCheckSharing {
     }
 
     /// Works on the queued verify jobs, as a worker that takes only those, until none is unfinished.
-    static func work(address: DatabaseAddress, leaseSeconds: Double, threads: Int) async throws {
+    private static func work(address: DatabaseAddress, leaseSeconds: Double, threads: Int) async throws {
         var worker = Worker(address: address, leaseSeconds: leaseSeconds, threads: threads)
         worker.onlyStage = VerifyJob.stage
         _ = try await worker.run { _ in }
     }
 
-    /// The logs of the verify jobs done so far (an earlier finish's), and those jobs' parts.
-    static func doneLogs(_ database: ClusterDatabase, storage: URL) async throws -> [URL] {
-        try await database.rows("SELECT shard FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state = 'done' ORDER BY shard")
-            .map { VerifyJob.logURL(storage: storage, part: try $0.decode(Int.self)) }
-            .filter { FileManager.default.fileExists(atPath: $0.path) }
+    /// The logs of the verify jobs an earlier finish (one that stopped) queued, once the ones it
+    /// left unfinished are done (worked on here, as a worker that takes only verify jobs).
+    static func earlierLogs(address: DatabaseAddress, storage: URL, leaseSeconds: Double, threads: Int) async throws -> [URL] {
+        let left = try await ClusterDatabase.using(address) { try await JobQueue.unfinished($0, stage: VerifyJob.stage).count }
+        if left > 0 { try await work(address: address, leaseSeconds: leaseSeconds, threads: threads) }
+        return try await ClusterDatabase.using(address) { database in
+            try await database.rows("SELECT shard FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state = 'done' ORDER BY shard")
+                .map { VerifyJob.logURL(storage: storage, part: try $0.decode(Int.self)) }
+                .filter { FileManager.default.fileExists(atPath: $0.path) }
+        }
     }
 
     /// Removes the verify jobs' plans and logs (the finished work_dir's log holds every check).
     static func removeFiles(storage: URL) {
-        let folder = storage.appendingPathComponent("verify")
+        let folder = VerifyJob.folder(storage: storage)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
             try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
         }
-    }
-
-    /// Waits on this (non-cooperative) thread for `body`, run as a task.
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let outcome = Mutex<Result<T, any Error>?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                let value = try await body()
-                outcome.withLock { $0 = .success(value) }
-            } catch {
-                outcome.withLock { $0 = .failure(error) }
-            }
-            finished.signal()
-        }
-        finished.wait()
-        guard let result = outcome.withLock({ $0 }) else { throw ClusterError.server("a verify step ended without an outcome") }
-        return try result.get()
     }
 }

@@ -16,12 +16,17 @@ struct VerifyJob: Sendable {
 
     static let stage = "verify"
 
+    /// The folder of the plans and logs on the shared storage.
+    static func folder(storage: URL) -> URL {
+        storage.appendingPathComponent("verify")
+    }
+
     static func planURL(storage: URL, part: Int) -> URL {
-        storage.appendingPathComponent("verify/part-\(part).plan")
+        folder(storage: storage).appendingPathComponent("part-\(part).plan")
     }
 
     static func logURL(storage: URL, part: Int) -> URL {
-        storage.appendingPathComponent("verify/part-\(part).log")
+        folder(storage: storage).appendingPathComponent("part-\(part).log")
     }
 
     /// Runs the job; returns how many pairs it checked.

@@ -86,20 +86,9 @@ public struct S3Inputs: Sendable {
     /// ``fetch(_:ingest:progress:)`` for callers that are not async: blocks until it is done.
     public func fetchWaiting(_ inputs: [String], ingest: IngestOptions,
                              progress: (@Sendable (Int, Int) -> Void)? = nil) throws(S3Error) -> S3Fetch {
-        let outcome = Mutex<Result<S3Fetch, S3Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do throws(S3Error) {
-                let fetched = try await fetch(inputs, ingest: ingest, progress: progress)
-                outcome.withLock { $0 = .success(fetched) }
-            } catch {
-                outcome.withLock { $0 = .failure(error) }
-            }
-            done.signal()
+        try waitForTask(unfinished: S3Error.local(what: "s3", reason: "fetch ended without a result")) { () async throws(S3Error) in
+            try await fetch(inputs, ingest: ingest, progress: progress)
         }
-        done.wait()
-        guard let result = outcome.withLock({ $0 }) else { throw .local(what: "s3", reason: "fetch ended without a result") }
-        return try result.get()
     }
 }
 

@@ -178,19 +178,17 @@ struct VerificationStage {
         }
         var open = unlogged(indices, key: key, settle: settle)
         pass.pairsReused = indices.count - open.count
+        let stageName = "verify \(features.detector.rawValue)"
         if let sharing, !open.isEmpty {
-            let before = open.count
+            let (before, progress, reused, total) = (open.count, progress, pass.pairsReused, indices.count)
             open = share(open, of: candidates, features: features, unbacked: unbacked, samples: samples, with: sharing,
-                         pass: pass, report: &report, key: key, settle: settle)
+                         report: &report, key: key, settle: settle) { progress?(stageName, reused + $0, total) }
             pass.pairsShared = before - open.count
         }
-        let schedule = PairSchedule(count: open.count, rowCount: samples.count) {
-            (candidates[Int(open[$0])].a, candidates[Int(open[$0])].b)
-        }
+        let schedule = Self.schedule(open, of: candidates, rowCount: samples.count)
         var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget, report: &report)
         var logProblem: String?
         var lower = 0
-        let stageName = "verify \(features.detector.rawValue)"
         let settledBefore = pass.pairsReused + pass.pairsShared
         progress?(stageName, settledBefore, indices.count)
         while lower < schedule.count {
@@ -226,19 +224,15 @@ struct VerificationStage {
     /// The `open` pairs left once shares of them (consecutive runs of ``PairSchedule`` order, so
     /// that a share's pairs have images in common) were checked by other processes and their
     /// logs added to this run's; the others are settled with the evidence those logs hold.
+    /// `progress` hears the pairs the shares checked so far.
     private func share(_ open: [Int32], of candidates: [CopyVerification.Candidate], features: LocalFeatures.Options,
-                       unbacked: Set<Int32>, samples: [ValidSample], with sharing: any PairCheckSharing, pass: Report.Pass,
-                       report: inout Report,
-                       key: (Int) -> CheckedPairLog.Key?, settle: (Int, PairEvidence?) -> Void) -> [Int32] {
-        let schedule = PairSchedule(count: open.count, rowCount: samples.count) {
-            (candidates[Int(open[$0])].a, candidates[Int(open[$0])].b)
-        }
+                       unbacked: Set<Int32>, samples: [ValidSample], with sharing: any PairCheckSharing, report: inout Report,
+                       key: (Int) -> CheckedPairLog.Key?, settle: (Int, PairEvidence?) -> Void,
+                       progress: @escaping @Sendable (Int) -> Void) -> [Int32] {
+        let schedule = Self.schedule(open, of: candidates, rowCount: samples.count)
         let size = max(1, sharing.pairsPerShare)
         do {
-            let (progress, stageName, pairs) = (progress, "verify \(features.detector.rawValue)", pass.pairs)
-            let settled = pass.pairsReused
-            let logs = try sharing.check(count: (schedule.count + size - 1) / size,
-                                         progress: { progress?(stageName, settled + $0, pairs) }) { share in
+            let logs = try sharing.check(count: (schedule.count + size - 1) / size, progress: progress) { share in
                 let pairs = (share * size..<min((share + 1) * size, schedule.count)).map { at in
                     let i = open[schedule.index(at: at)]
                     return (candidate: candidates[Int(i)], unbacked: unbacked.contains(i))
@@ -250,6 +244,11 @@ struct VerificationStage {
             report.problems.append(oneLine("verification shared with other processes: \(error); the rest is checked here"))
         }
         return unlogged(open, key: key, settle: settle)
+    }
+
+    /// The order `open` (indices into `candidates`) is compared and shared in.
+    private static func schedule(_ open: [Int32], of candidates: [CopyVerification.Candidate], rowCount: Int) -> PairSchedule {
+        PairSchedule(count: open.count, rowCount: rowCount) { (candidates[Int(open[$0])].a, candidates[Int(open[$0])].b) }
     }
 
     /// The `indices` whose check no earlier run logged; the logged ones are settled with their
