@@ -156,11 +156,6 @@ View mirrored(const View &upright, int width) {
     return view;
 }
 
-cv::Mat to_float(const cv::Mat &descriptors) {
-    cv::Mat f;
-    descriptors.convertTo(f, CV_32F, 1.0 / kQuantisation);
-    return f;
-}
 
 /// For each row of `query`, its two nearest rows of `train` by Hamming distance (32-byte rows):
 /// four 64-bit popcounts a comparison, several times faster than OpenCV's brute-force matcher
@@ -261,6 +256,92 @@ std::vector<std::vector<cv::DMatch>> hamming_two_nearest(const cv::Mat &query, c
     }
 }
 
+/// For each row of `query`, its two nearest rows of `train` by L2 distance, in quantised units:
+/// OpenCV's brute-force matcher on the byte values as floats. Every squared distance is a sum of
+/// integer squares far below 2²⁴, so float arithmetic holds it exactly in any order and every
+/// implementation gives the same matches (ties to the lower row).
+std::vector<std::vector<cv::DMatch>> l2_two_nearest_reference(const cv::Mat &query, const cv::Mat &train) {
+    cv::Mat q, t;
+    query.convertTo(q, CV_32F);
+    train.convertTo(t, CV_32F);
+    std::vector<std::vector<cv::DMatch>> knn;
+    cv::BFMatcher(cv::NORM_L2).knnMatch(q, t, knn, 2);
+    return knn;
+}
+
+/// The same with AVX-512, four times faster than OpenCV's matcher (6.5 → 1.6 ms on 500 × 500
+/// SIFT rows, most of a SIFT pair's matching): ‖q‖² + ‖t‖² − 2 q·t, the dot products of 4 query
+/// rows with 32 train rows at a time (train rows stored dimension-major in blocks of 32), exact
+/// as above; the two nearest found on the squared distances, which are distinct wherever their
+/// square roots are (below 2·400², the largest two RootSIFT rows can be apart).
+__attribute__((target("avx512f"))) std::vector<std::vector<cv::DMatch>>
+l2_two_nearest_avx512(const cv::Mat &query, const cv::Mat &train) {
+    constexpr int D = kDescriptorLength, L = 32, R = 4;
+    const int blocks = (train.rows + L - 1) / L;
+    std::vector<float> panel(static_cast<size_t>(blocks) * D * L, 0.0f), train_norm(static_cast<size_t>(blocks) * L, 0.0f);
+    for (int t = 0; t < train.rows; ++t) {
+        const uint8_t *row = train.ptr<uint8_t>(t);
+        float *to = &panel[static_cast<size_t>(t / L) * D * L + t % L];
+        int norm = 0;
+        for (int k = 0; k < D; ++k) { to[k * L] = row[k]; norm += row[k] * row[k]; }
+        train_norm[t] = static_cast<float>(norm);
+    }
+    std::vector<std::vector<cv::DMatch>> result(query.rows);
+    std::vector<float> squared(static_cast<size_t>(R) * blocks * L);
+    for (int first = 0; first < query.rows; first += R) {
+        float q[R][D] = {}, query_norm[R] = {};
+        const int rows = std::min(R, query.rows - first);
+        for (int r = 0; r < rows; ++r) {
+            const uint8_t *row = query.ptr<uint8_t>(first + r);
+            int norm = 0;
+            for (int k = 0; k < D; ++k) { q[r][k] = row[k]; norm += row[k] * row[k]; }
+            query_norm[r] = static_cast<float>(norm);
+        }
+        for (int b = 0; b < blocks; ++b) {
+            __m512 dot[R][2];
+            for (auto &row : dot) row[0] = row[1] = _mm512_setzero_ps();
+            const float *p = &panel[static_cast<size_t>(b) * D * L];
+            for (int k = 0; k < D; ++k, p += L) {
+                const __m512 t0 = _mm512_loadu_ps(p), t1 = _mm512_loadu_ps(p + 16);
+                for (int r = 0; r < R; ++r) {
+                    const __m512 x = _mm512_set1_ps(q[r][k]);
+                    dot[r][0] = _mm512_fmadd_ps(x, t0, dot[r][0]);
+                    dot[r][1] = _mm512_fmadd_ps(x, t1, dot[r][1]);
+                }
+            }
+            const __m512 two = _mm512_set1_ps(2.0f);
+            for (int r = 0; r < R; ++r) {
+                float *to = &squared[(static_cast<size_t>(r) * blocks + b) * L];
+                const __m512 norms = _mm512_set1_ps(query_norm[r]);
+                for (int half = 0; half < 2; ++half) {
+                    const __m512 sum = _mm512_add_ps(norms, _mm512_loadu_ps(&train_norm[b * L + half * 16]));
+                    _mm512_storeu_ps(to + half * 16, _mm512_fnmadd_ps(two, dot[r][half], sum));
+                }
+            }
+        }
+        for (int r = 0; r < rows; ++r) {
+            const float *d = &squared[static_cast<size_t>(r) * blocks * L];
+            float best = INFINITY, second = INFINITY;
+            int best_index = -1, second_index = -1;
+            for (int t = 0; t < train.rows; ++t) {
+                if (d[t] < second) {
+                    if (d[t] < best) { second = best; second_index = best_index; best = d[t]; best_index = t; }
+                    else { second = d[t]; second_index = t; }
+                }
+            }
+            const int row = first + r;
+            if (best_index >= 0) result[row].emplace_back(row, best_index, std::sqrt(best));
+            if (second_index >= 0) result[row].emplace_back(row, second_index, std::sqrt(second));
+        }
+    }
+    return result;
+}
+
+std::vector<std::vector<cv::DMatch>> l2_two_nearest(const cv::Mat &query, const cv::Mat &train) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    return avx512 ? l2_two_nearest_avx512(query, train) : l2_two_nearest_reference(query, train);
+}
+
 /// Area of the convex polygon.
 double area(const std::vector<cv::Point2f> &polygon) {
     return polygon.size() < 3 ? 0 : std::fabs(cv::contourArea(polygon));
@@ -336,7 +417,7 @@ Attempt attempt(const winnow_cv_features &a, const winnow_cv_features &b, bool m
     if (va.binary()) {
         knn = hamming_two_nearest(va.descriptors, vb.descriptors);
     } else {
-        cv::BFMatcher(cv::NORM_L2).knnMatch(to_float(va.descriptors), to_float(vb.descriptors), knn, 2);
+        knn = l2_two_nearest(va.descriptors, vb.descriptors);
     }
     // Ratio test, then one match per point of b (the closest).
     std::vector<int> best_for(vb.points.size(), -1);
@@ -713,6 +794,30 @@ int winnow_cv_content_match(const winnow_cv_features *a, const winnow_cv_feature
         if (a == nullptr || b == nullptr || score == nullptr || side < 16) throw std::invalid_argument("missing features");
         *score = content_match(*a, *b, side, largest_scale);
     });
+}
+
+int winnow_cv_matcher_disagreements(const winnow_cv_features *a, const winnow_cv_features *b, char *error, size_t error_size) {
+    int count = -1;
+    int status = guarded(error, error_size, [&] {
+        if (a == nullptr || b == nullptr) throw std::invalid_argument("missing features");
+        const cv::Mat &query = a->upright.descriptors, &train = b->upright.descriptors;
+        if (query.cols != train.cols) throw std::invalid_argument("the two images were described by different detectors");
+        std::vector<std::vector<cv::DMatch>> used, reference;
+        if (a->upright.binary()) {
+            used = hamming_two_nearest(query, train);
+            cv::BFMatcher(cv::NORM_HAMMING).knnMatch(query, train, reference, 2);
+        } else {
+            used = l2_two_nearest(query, train);
+            reference = l2_two_nearest_reference(query, train);
+        }
+        auto same = [](const cv::DMatch &x, const cv::DMatch &y) { return x.trainIdx == y.trainIdx && x.distance == y.distance; };
+        count = 0;
+        for (size_t q = 0; q < used.size(); ++q) {
+            const auto &x = used[q], &y = reference[q];
+            if (x.size() != y.size() || !std::equal(x.begin(), x.end(), y.begin(), same)) ++count;
+        }
+    });
+    return status == 0 ? count : -1;
 }
 
 void winnow_cv_set_threads(int threads) { cv::setNumThreads(threads); }

@@ -65,6 +65,42 @@ import Testing
         #expect(abs(small.scale - Float(max(coffee.width, coffee.height)) / 150) < 0.1, "\(small)")
     }
 
+    /// Verification's own matchers (AVX-512 L2 for SIFT, popcount Hamming for ORB) find the same
+    /// two nearest keypoints, with the same distances and ties, as OpenCV's brute-force matcher,
+    /// on related and unrelated photos and on a heavily recompressed copy (repeated descriptors).
+    @Test func fastMatchersAgreeWithOpenCVsBruteForceMatcher() throws {
+        let folder = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let coffee = try TestData.photo("coffee")
+        let images: [(String, RGBImage)] = [
+            ("coffee", coffee), ("crop", coffee.cropped(x: 120, y: 40, width: 300, height: 260)),
+            ("jpeg10", try recompressed("coffee", quality: 10, folder: folder)),
+            ("chelsea", try TestData.photo("chelsea")), ("astronaut", try TestData.photo("astronaut")),
+            ("tiles", tiled(coffee.cropped(x: 200, y: 100, width: 48, height: 48), side: 384)),
+        ]
+        for detector in [LocalFeatures.Options(), LocalFeatures.Options.screening] {
+            let described = try images.map { try LocalFeatures.extract(from: $0.1, options: detector, name: $0.0) }
+            for a in described {
+                #expect(a.keypointCount > 100)
+                for b in described {
+                    #expect(try a.matcherDisagreements(with: b) == 0, "\(detector.detector) \(a.keypointCount)×\(b.keypointCount)")
+                }
+            }
+        }
+    }
+
+    /// `tile` repeated over a `side` × `side` image: keypoints with identical descriptors (ties).
+    func tiled(_ tile: RGBImage, side: Int) -> RGBImage {
+        var pixels = [UInt8](repeating: 0, count: side * side * 3)
+        for y in 0..<side {
+            for x in 0..<side {
+                let from = ((y % tile.height) * tile.width + x % tile.width) * 3
+                for c in 0..<3 { pixels[(y * side + x) * 3 + c] = tile.pixels[from + c] }
+            }
+        }
+        return RGBImage(width: side, height: side, pixels: pixels)
+    }
+
     @Test func stereoPairAndOtherPhotosAreNotCopies() throws {
         // skimage's motorcycle_left/right: one scene from two viewpoints. Many features match,
         // but the pixels do not line up under one affine map (parallax).

@@ -127,6 +127,11 @@ int winnow_cv_verify(const winnow_cv_features *a, const winnow_cv_features *b, c
 int winnow_cv_content_match(const winnow_cv_features *a, const winnow_cv_features *b, int side, float largest_scale,
                             float *score, char *error, size_t error_size);
 
+/// For tests: how many rows of `a`'s upright view have other two nearest rows of `b`'s upright
+/// view (rows or distances) with the matcher verification uses than with OpenCV's brute-force
+/// matcher (Hamming for ORB, L2 for SIFT). Returns the count, or -1 with a message.
+int winnow_cv_matcher_disagreements(const winnow_cv_features *a, const winnow_cv_features *b, char *error, size_t error_size);
+
 /// Threads OpenCV may use inside one call (Winnow parallelises across pairs itself: 1).
 void winnow_cv_set_threads(int threads);
 

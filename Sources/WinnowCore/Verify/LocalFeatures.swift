@@ -175,6 +175,17 @@ public struct PairEvidence: Sendable, Equatable {
     }
 }
 
+extension LocalFeatures {
+    /// How many of this image's upright keypoints find other two nearest keypoints of `other`
+    /// with the matcher verification uses than with OpenCV's brute-force matcher (tests: 0).
+    func matcherDisagreements(with other: LocalFeatures) throws(LocalFeatureError) -> Int {
+        var error = [CChar](repeating: 0, count: 512)
+        let count = winnow_cv_matcher_disagreements(handle, other.handle, &error, error.count)
+        guard count >= 0 else { throw LocalFeatureError(shimMessage(error)) }
+        return Int(count)
+    }
+}
+
 extension PairEvidence {
     /// The screening pass's evidence on `candidate`: ``check(_:_:options:)``, and the content
     /// match where the screen's verdict waits for it (``CopyVerification/wantsContentMatch(_:evidence:sideRatio:options:)``).
