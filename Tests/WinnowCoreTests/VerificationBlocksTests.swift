@@ -161,8 +161,11 @@ import Testing
             .run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         expectSameChecks(unbounded.checked, limited.checked)
         let folder = root.appendingPathComponent("limited/local_features")
-        let cached = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".lf") }
-        let bytes = try cached.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent($1).path)[.size] as? Int ?? 0) }
+        func cachedFiles() throws -> (names: [String], bytes: Int) {
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".lf") }
+            return (names, try names.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent($1).path)[.size] as? Int ?? 0) })
+        }
+        let (cached, bytes) = try cachedFiles()
         let (u, l) = (unbounded.report.confirm, limited.report.confirm)
         #expect(!cached.isEmpty && bytes <= limit && l.descriptionsNotCached > 0 && u.descriptionsNotCached == 0, "\(bytes) \(l)")
         #expect(cached.count < l.imagesDescribed && cached.count + l.descriptionsNotCached >= l.imagesDescribed, "\(cached.count) \(l)")
@@ -171,6 +174,18 @@ import Testing
         let lines = limited.report.problems.filter { $0.contains("not cached") }
         #expect(lines.count == 1 && lines[0].contains("\(l.descriptionsNotCached) descriptions"), "\(limited.report.problems)")
         #expect(limited.report.screen!.peakSpillBytes <= limit, "\(limited.report)")
+        // Another run in the same work_dir, every image changed (new cache files): the folder
+        // as a whole stays within the limit, the first run's files counted.
+        let changed = samples.map { sample in
+            var other = sample
+            other.contentHash = String(format: "%016llx", (sample.id + 1) * 7919)
+            return other
+        }
+        let again = stage(root.appendingPathComponent("limited"), budget: 1, blockPairs: 5, diskLimit: limit)
+            .run(samples: changed, graph: KNNGraph(lists: neighbors, metric: .cosine))
+        let after = try cachedFiles()
+        #expect(after.bytes <= limit && after.names.count >= cached.count, "\(after.bytes) of \(limit)")
+        #expect(again.report.confirm.descriptionsNotCached > l.descriptionsNotCached, "\(again.report)")
     }
 
     @Test func spillThatCannotBeMadeFallsBackToDescribingAgain() throws {

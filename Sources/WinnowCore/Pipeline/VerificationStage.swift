@@ -27,8 +27,8 @@ struct VerificationStage {
     /// Checks scored below this keep only their score (for the final graph), not their
     /// evidence: `duplicates.csv` reports pairs at the pair threshold. −∞ keeps every check whole.
     let evidenceKeptFrom: Float
-    /// Most bytes a pass writes to disk: SIFT's features cached per image, ORB's spill
-    /// (nil: half the disk space free when the pass starts).
+    /// Most bytes of SIFT's features cached per image (earlier runs' included) and of a pass's
+    /// ORB spill (nil: half the disk space free when the pass starts, with what is cached).
     let diskLimit: Int?
     /// Pairs whose log keys are looked up together (28 bytes each).
     let logLookupChunk: Int
@@ -379,12 +379,27 @@ struct VerificationStage {
     private static func cachedPerImage(_ features: LocalFeatures.Options) -> Bool { features.detector == .sift }
 
     /// The disk a pass may fill with features cached per image (nil when they are not cached):
-    /// half the space free when it starts, so that a large run never fills the disk.
+    /// what keeps every feature file of the folder, earlier runs' included, within `diskLimit` —
+    /// by default half of the space those files and the free space add up to, so that a large
+    /// run never fills the disk, however often it is resumed (half the free space at each
+    /// start would, a half at a time).
     fileprivate func cacheAllowance(for features: LocalFeatures.Options) -> DiskAllowance? {
         guard Self.cachedPerImage(features) else { return nil }
         let folder = directory.appendingPathComponent(Self.cacheFolder)
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return DiskAllowance(limit: DiskAllowance.limit(diskLimit, onDiskOf: folder.path))
+        let held = Self.cachedBytes(in: folder)
+        let limit = diskLimit ?? (2 * DiskAllowance.limit(nil, onDiskOf: folder.path) + held) / 2
+        return DiskAllowance(limit: max(0, limit - held))
+    }
+
+    /// Bytes of the feature files cached per image in `folder`.
+    private static func cachedBytes(in folder: URL) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.reduce(0) { total, name in
+            var info = stat()
+            guard name.hasSuffix(FeatureMaker.fileExtension), stat(folder.appendingPathComponent(name).path, &info) == 0 else { return total }
+            return total + Int(info.st_size)
+        }
     }
 
     /// A spill for features not cached per image (nil for SIFT, or with a one-line problem when

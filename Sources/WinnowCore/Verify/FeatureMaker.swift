@@ -5,6 +5,8 @@ import Foundation
 /// from the image's bytes, cropped to `crop`, described, and stored for a later run while the
 /// allowance lasts.
 struct FeatureMaker: Sendable {
+    /// The name ending of each image's cache file.
+    static let fileExtension = ".lf"
     /// The cache folder (`local_features/`).
     let cache: URL
     /// Names the options in each cached file's name.
@@ -31,7 +33,7 @@ struct FeatureMaker: Sendable {
     func features(of sample: ValidSample, bytes: () -> Result<[UInt8], InvalidSample>)
         -> Result<(features: LocalFeatures, fromCache: Bool), Problem> {
         let key = (sample.contentHash ?? Array(sample.path.utf8).withUnsafeBytes { ContentHash.hex($0) }) + "-" + tag
-        let file = cache.appendingPathComponent(key + ".lf")
+        let file = cache.appendingPathComponent(key + Self.fileExtension)
         if allowance != nil, let data = FileManager.default.contents(atPath: file.path),
            let cached = try? LocalFeatures.deserialize([UInt8](data), name: sample.filename) {
             return .success((cached, true))
