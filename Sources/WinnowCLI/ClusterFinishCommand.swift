@@ -16,9 +16,11 @@ struct ClusterFinishCommand: AsyncParsableCommand {
             gallery`, `serve` and `clean` work on it. Images of a failed shard are listed in \
             atrain_features.bad.csv with the shard's reason.
 
-            Copy verification is shared: each pass's candidate pairs become verify jobs of \
-            --pairs-per-job pairs that the workers still running (they wait while a finish runs) \
-            and the finishing process itself check; pairs no job checked are checked here.
+            The kNN search and copy verification are shared with the workers still running (they \
+            wait while a finish runs) and the finishing process itself: the index the finish builds \
+            goes on the storage and each block of --rows-per-job rows becomes a knn job; each \
+            verification pass's candidate pairs become verify jobs of --pairs-per-job pairs. A block \
+            or pair no job did is done here, and the result is the same whoever did what.
 
             Examples:
               winnow cluster finish --db postgres://winnow@db/run1 --work-dir work
@@ -45,17 +47,22 @@ struct ClusterFinishCommand: AsyncParsableCommand {
     @Option(help: "Most candidate pairs in one verify job.")
     var pairsPerJob = 10_000
 
+    @Option(help: "Rows of the kNN graph in one knn job.")
+    var rowsPerJob = 4096
+
     @Flag(help: "No progress bar.")
     var quiet = false
 
     func validate() throws {
         try OptionRange.check("--pairs-per-job", pairsPerJob, in: 1...100_000_000)
+        try OptionRange.check("--rows-per-job", rowsPerJob, in: 1...100_000_000)
     }
 
     func run() async throws {
         var finish = ClusterFinish(address: try database.address, workDirectory: workDir)
         finish.waitsForLock = wait
         finish.pairsPerJob = pairsPerJob
+        finish.rowsPerJob = rowsPerJob
         let summary: RunSummary
         let bar = quiet ? nil : ProgressBar()
         var progress: ProgressHandler?

@@ -32,7 +32,7 @@ public enum ClusterError: Error, CustomStringConvertible {
     /// A scan job's vectors on the shared storage are missing or damaged.
     case vectorsUnreadable(shard: Int, String)
     /// A verify job's plan is missing or unreadable on the shared storage.
-    case planUnreadable(part: Int, String)
+    case planUnreadable(job: String, String)
 
     public var description: String {
         switch self {
@@ -54,7 +54,7 @@ public enum ClusterError: Error, CustomStringConvertible {
             "this machine computes embeddings as \(here), the cluster was planned with \(planned) "
                 + "(copy descriptors are int8 on CPUs with VNNI, float32 elsewhere: give a cluster machines of one kind)"
         case .vectorsUnreadable(let shard, let why): "the vectors of shard \(shard) cannot be read: \(why)"
-        case .planUnreadable(let part, let why): "the plan of verify part \(part) cannot be read: \(why)"
+        case .planUnreadable(let job, let why): "the plan of \(job) cannot be read: \(why)"
         }
     }
 

@@ -14,6 +14,8 @@ public struct ClusterFinish: Sendable {
     public var waitsForLock = false
     /// Most candidate pairs in one verify job (a share of a verification pass for the workers).
     public var pairsPerJob = 10_000
+    /// Rows of the kNN graph in one knn job (a block of the search for the workers).
+    public var rowsPerJob = 4096
     /// Seconds a claim of a verify job by the finishing process lasts without a heartbeat.
     public var leaseSeconds = 60.0
 
@@ -70,6 +72,8 @@ public struct ClusterFinish: Sendable {
                                                                threads: configuration.workers)
         run.verificationSharing = SharedVerification(address: address, storage: storage, pairsPerShare: pairsPerJob,
                                                      threads: configuration.workers, leaseSeconds: leaseSeconds, earlier: earlier)
+        run.neighborSharing = SharedNeighbors(address: address, storage: storage, rowsPerShare: rowsPerJob,
+                                              threads: configuration.workers, leaseSeconds: leaseSeconds)
         let finishing = run
         let summary = try await onThread { try finishing.execute(progress: progress, onInvalid: onInvalid) }
         SharedVerification.removeFiles(storage: storage)

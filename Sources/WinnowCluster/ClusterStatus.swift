@@ -20,7 +20,8 @@ public struct ClusterStatus: Sendable, Codable {
     /// Rough seconds left at the rate so far (nil before any job is done, 0 once done).
     public var etaSeconds: Double?
 
-    /// One stage's jobs. Its items are images (scan) or candidate pairs (verify: ``unit``).
+    /// One stage's jobs. Its items (``unit``) are images (scan), rows of the kNN graph (knn) or
+    /// candidate pairs (verify).
     public struct Stage: Sendable, Codable {
         public var stage: String
         public var pending: Int
@@ -65,7 +66,7 @@ public struct ClusterStatus: Sendable, Codable {
                 let (stage, pending, running, done, failed, images, imagesDone, imagesFailed, seconds) =
                     try row.decode((String, Int, Int, Int, Int, Int, Int, Int, Double?).self)
                 return Stage(stage: stage, pending: pending, running: running, done: done, failed: failed,
-                             unit: stage == VerifyJob.stage ? "pairs" : "images", images: images, imagesDone: imagesDone,
+                             unit: stage == VerifyJob.stage ? "pairs" : stage == NeighborJob.stage ? "rows" : "images", images: images, imagesDone: imagesDone,
                              imagesFailed: imagesFailed, seconds: seconds)
             }
             let workers = try await database.rows("""

@@ -45,49 +45,17 @@ struct SharedVerification: PairCheckSharing {
     }
 
     /// Queues one verify job per planned part (parts `first`, `first + 1`, … of `pairs` pairs) and
-    /// works on them, as a worker that takes only verify jobs, until none is unfinished; every
-    /// two seconds meanwhile `progress` hears the pairs of the parts done.
+    /// works on them until none is unfinished (``FinishJobs``).
     private func queue(from first: Int, pairs: [Int], progress: @escaping @Sendable (Int) -> Void) async throws {
-        try await ClusterDatabase.using(address) { database in
-            try await database.transaction { connection in
-                try await BatchInsert(table: "winnow_jobs", columns: ["stage", "shard", "items"])
-                    .run(count: pairs.count, on: connection) { index, binds in
-                        binds.append(VerifyJob.stage)
-                        binds.append(first + index)
-                        binds.append(pairs[index])
-                    }
-                try await connection.run("NOTIFY winnow_jobs")
-            }
-        }
-        let address = address
-        let watcher = Task {
-            guard let database = try? await ClusterDatabase.open(address) else { return }
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(2))
-                let done = try? await database.rows("""
-                    SELECT coalesce(sum(items), 0)::bigint FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state = 'done'
-                    AND shard >= \(first) AND shard < \(first + pairs.count)
-                    """).first?.decode(Int.self)
-                if let done, !Task.isCancelled { progress(done) }
-            }
-            await database.close()
-        }
-        defer { watcher.cancel() }
-        try await Self.work(address: address, leaseSeconds: leaseSeconds, threads: threads)
-    }
-
-    /// Works on the queued verify jobs, as a worker that takes only those, until none is unfinished.
-    private static func work(address: DatabaseAddress, leaseSeconds: Double, threads: Int) async throws {
-        var worker = Worker(address: address, leaseSeconds: leaseSeconds, threads: threads)
-        worker.onlyStage = VerifyJob.stage
-        _ = try await worker.run { _ in }
+        try await FinishJobs.queueAndWork(VerifyJob.stage, shards: pairs.enumerated().map { (first + $0.offset, $0.element) },
+                                          address: address, leaseSeconds: leaseSeconds, threads: threads, progress: progress)
     }
 
     /// The logs of the verify jobs an earlier finish (one that stopped) queued, once the ones it
     /// left unfinished are done (worked on here, as a worker that takes only verify jobs).
     static func earlierLogs(address: DatabaseAddress, storage: URL, leaseSeconds: Double, threads: Int) async throws -> [URL] {
         let left = try await ClusterDatabase.using(address) { try await JobQueue.unfinished($0, stage: VerifyJob.stage).count }
-        if left > 0 { try await work(address: address, leaseSeconds: leaseSeconds, threads: threads) }
+        if left > 0 { try await FinishJobs.work(VerifyJob.stage, address: address, leaseSeconds: leaseSeconds, threads: threads) }
         return try await ClusterDatabase.using(address) { database in
             try await database.rows("SELECT shard FROM winnow_jobs WHERE stage = \(VerifyJob.stage) AND state = 'done' ORDER BY shard")
                 .map { VerifyJob.logURL(storage: storage, part: try $0.decode(Int.self)) }

@@ -15,6 +15,8 @@ struct VerifyJob: Sendable {
     var workers: Int
 
     static let stage = "verify"
+    /// What one job is called in messages.
+    static let unit = "part"
 
     /// The folder of the plans and logs on the shared storage.
     static func folder(storage: URL) -> URL {
@@ -34,7 +36,8 @@ struct VerifyJob: Sendable {
         let planURL = Self.planURL(storage: storage, part: job.shard)
         let plan: VerificationPlan
         do { plan = try VerificationPlan(decoding: try Data(contentsOf: planURL)) } catch {
-            throw ClusterError.planUnreadable(part: job.shard, "\(planURL.path): \(ClusterError.oneLine("\(error)"))")
+            throw ClusterError.planUnreadable(job: "\(Self.stage) \(Self.unit) \(job.shard)",
+                                              "\(planURL.path): \(ClusterError.oneLine("\(error)"))")
         }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-verify-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }

@@ -126,7 +126,7 @@ public struct Worker: Sendable {
                     let reason = ClusterError.describe(error)
                     let failed = try await queue.release(job, reason: reason)
                     if failed { summary.jobsFailed += 1 }
-                    report("\(job.stage) \(job.stage == VerifyJob.stage ? "part" : "shard") \(job.shard) attempt \(job.attempts) of "
+                    report("\(job.stage) \(Self.unit(of: job.stage)) \(job.shard) attempt \(job.attempts) of "
                            + "\(stored.maxAttempts) \(failed ? "failed" : "will be retried"): \(reason)")
                 }
                 continue
@@ -144,16 +144,31 @@ public struct Worker: Sendable {
     private func perform(_ job: ClaimedJob, stored: StoredConfiguration, scanner: SampleScanner?, database: ClusterDatabase,
                          into summary: inout Summary, report: @Sendable (String) -> Void) async throws {
         let storage = URL(fileURLWithPath: stored.storage)
-        if job.stage == VerifyJob.stage {
+        switch job.stage {
+        case VerifyJob.stage:
             let pairs = try await VerifyJob(job: job, storage: storage, workers: stored.configuration.workers).run(database, owner: name)
             summary.pairs += pairs
             report("verify part \(job.shard): \(pairs) pairs")
             return
+        case NeighborJob.stage:
+            let rows = try await NeighborJob(job: job, storage: storage).run(database, owner: name)
+            report("knn block \(job.shard): \(rows) rows")
+            return
+        default: break
         }
         guard let scanner else { throw ClusterError.badConfiguration("a \(job.stage) job reached a worker without a scanner") }
         let images = try await ScanJob(job: job, scanner: scanner, storage: storage).run(database, owner: name)
         summary.images += images
         report("scan shard \(job.shard): \(images) images")
+    }
+
+    /// What one job of `stage` is called in messages.
+    static func unit(of stage: String) -> String {
+        switch stage {
+        case VerifyJob.stage: VerifyJob.unit
+        case NeighborJob.stage: NeighborJob.unit
+        default: "shard"
+        }
     }
 
     /// Rings `bell` on every `NOTIFY winnow_jobs`.

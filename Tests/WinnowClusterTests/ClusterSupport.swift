@@ -76,7 +76,7 @@ enum Cluster {
     private static let shared = Mutex<(inputs: [String], reference: URL)?>(nil)
 
     /// The files of the embedding analyses a default `winnow run` and `cluster finish` both write.
-    static let embeddingFiles = ["atrain_features.dat", "similarity.csv", "connected_components.csv", "outliers.csv",
+    static let embeddingFiles = ["atrain_features.dat", "knn.bin", "similarity.csv", "connected_components.csv", "outliers.csv",
                                  "near_duplicates.csv", "scores.csv"]
 
     /// The differences between two work_dirs' `files` (empty: identical).

@@ -99,12 +99,13 @@ import WinnowTestSupport
     /// finish ends.
     private func finishSharingVerification(_ database: String, _ name: String) throws -> URL {
         let work = folder.appendingPathComponent(name)
-        let finish = try Cluster.start(["cluster", "finish", "--db", database, "--work-dir", work.path, "--pairs-per-job", "3"],
-                                       environment: ["WINNOW_STOP_AT_STAGE": "verify"],
+        let finish = try Cluster.start(["cluster", "finish", "--db", database, "--work-dir", work.path, "--pairs-per-job", "3",
+                                        "--rows-per-job", "4"],
+                                       environment: ["WINNOW_STOP_AT_STAGE": "index"],
                                        log: folder.appendingPathComponent("\(name)-finish.log"))
         let deadline = Date().addingTimeInterval(120)
         while finish.isRunning && Date() < deadline && !TestFiles.isStopped(finish.processIdentifier) { Thread.sleep(forTimeInterval: 0.01) }
-        try #require(TestFiles.isStopped(finish.processIdentifier), "the finish did not stop at verify")
+        try #require(TestFiles.isStopped(finish.processIdentifier), "the finish did not stop at the index")
         let second = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("second").path])
         #expect(second.status == 75 && Cluster.lines(second.output).count == 1, "\(second.output)")
         #expect(second.output.contains("another `winnow cluster finish` is running"), "\(second.output)")
@@ -138,6 +139,13 @@ import WinnowTestSupport
             SELECT count(*), count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE attempts > 1) FROM winnow_jobs WHERE stage = 'verify'
             """, database: database).split(separator: "|").compactMap { Int($0) }
         #expect(jobs.count == 3 && jobs[0] > 4 && jobs[1] == jobs[0] && jobs[2] >= 1, "\(jobs)")
+        // The kNN graph's search as knn jobs (the exact index's in whole 512-row tiles: one block
+        // here), every one done; its plan, index and parts are gone from the storage.
+        let rows = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.dat.csv")).count
+        let blocks = try server.sql("SELECT count(*), count(*) FILTER (WHERE state = 'done'), coalesce(sum(items), 0) FROM winnow_jobs WHERE stage = 'knn'",
+                                    database: database).split(separator: "|").compactMap { Int($0) }
+        #expect(blocks == [(rows + 511) / 512, (rows + 511) / 512, rows], "\(blocks) for \(rows) rows")
+        #expect(!FileManager.default.fileExists(atPath: storage.appendingPathComponent("knn").path))
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("verification.json"))) as? [String: Any]
         for pass in [report?["screen"], report?["confirm"]].map({ $0 as? [String: Any] ?? [:] }) {
             #expect(pass["pairs"] as? Int ?? 0 > 0 && pass["pairsShared"] as? Int == pass["pairs"] as? Int, "\(pass)")

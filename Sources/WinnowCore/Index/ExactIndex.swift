@@ -67,7 +67,8 @@ public struct ExactIndex: Sendable {
         }
     }
 
-    private static let queryBlock = 512
+    /// Query rows multiplied at a time.
+    static let queryBlock = 512
     private static let indexBlock = 4096
 
     /// One tile of a product search: a block of query rows against a block of index rows.

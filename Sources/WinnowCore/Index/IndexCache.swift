@@ -22,6 +22,9 @@ struct IndexCache {
         return ContentHash.hex(vectors.contentHash(seed: Array(header.utf8).withUnsafeBytes { ContentHash.xxh64($0) }))
     }
 
+    /// The key the folder is named after.
+    var key: String { String(folder.lastPathComponent.dropFirst(Self.folderPrefix.count)) }
+
     var graphURL: URL { folder.appendingPathComponent(KNNGraph.fileName) }
 
     /// The graph a finished earlier index stage left for these vectors: complete (it is written

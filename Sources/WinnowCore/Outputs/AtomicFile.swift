@@ -8,9 +8,14 @@ public enum AtomicFile {
     /// whose readers check what they read: after a power loss they hold the old file, the new
     /// one or a file the reader rejects, never a half-written one under the final name).
     public static func write(_ data: Data, to url: URL, durable: Bool = true) throws {
+        try write(to: url, durable: durable) { try $0.write(contentsOf: data) }
+    }
+
+    /// Writes what `body` writes to the handle it is given to `url` atomically.
+    public static func write(to url: URL, durable: Bool = true, _ body: (FileHandle) throws -> Void) throws {
         let (temporary, handle) = try createTemporary(beside: url)
         do {
-            try handle.write(contentsOf: data)
+            try body(handle)
             if durable { try handle.synchronize() }
             try handle.close()
         } catch {

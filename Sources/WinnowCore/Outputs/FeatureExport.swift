@@ -21,18 +21,10 @@ enum FeatureExport {
     }
 
     private static func write(rows: [Int], from store: FeatureStore, to url: URL, header: Data) throws {
-        let (temporary, output) = try AtomicFile.createTemporary(beside: url)
-        do {
+        try AtomicFile.write(to: url) { output in
             try output.write(contentsOf: header)
             if !rows.isEmpty { try copy(rows: rows, from: store, to: output) }
-            try output.synchronize()
-            try output.close()
-        } catch {
-            try? output.close()
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
         }
-        try AtomicFile.replace(url, with: temporary)
     }
 
     /// Appends `rows` of the store to `output` in 4 MB chunks, the mapped pages released as the rows go.

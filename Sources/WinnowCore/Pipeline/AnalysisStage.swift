@@ -85,6 +85,8 @@ struct AnalysisStage {
     let notCopies: Set<Decisions.SamplePair>
     /// Other processes that check shares of verification's pairs (`cluster finish`); nil: none.
     var verificationSharing: (any PairCheckSharing)? = nil
+    /// Other processes that search blocks of the kNN graph (`cluster finish`); nil: none.
+    var neighborSharing: (any NeighborSearchSharing)? = nil
 
     func run(samples: [ValidSample], store: FeatureStore) throws -> AnalysisFindings {
         // Usually every sample has a vector: then the samples are shared, not copied.
@@ -257,7 +259,15 @@ extension AnalysisStage {
                 if built.kind != .flat { try built.save(to: cache.indexURL) }
                 return built
             }()
-            _ = try index.writeNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL, resumable: true)
+            if let neighborSharing {
+                let progress = progress
+                _ = try index.writeSharedNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL, vectors: vectors,
+                                                       key: cache.key, sharing: neighborSharing) {
+                    progress?("knn", $0, vectors.rows)
+                }
+            } else {
+                _ = try index.writeNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL, resumable: true)
+            }
         }
         try cache.link(into: directory)
         return try KNNGraph(contentsOf: directory.appendingPathComponent(KNNGraph.fileName))

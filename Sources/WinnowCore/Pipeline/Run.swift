@@ -158,6 +158,9 @@ public struct Run: Sendable {
     /// Other processes that check shares of copy verification's pairs (`cluster finish`: the
     /// workers); nil: the run checks every pair itself.
     public var verificationSharing: (any PairCheckSharing)?
+    /// Other processes that search blocks of the kNN graph (`cluster finish`: the workers); nil:
+    /// the run searches every block itself.
+    public var neighborSharing: (any NeighborSearchSharing)?
     /// Told each stage's figures as it ends (``StageMeter``), so that a long run shows them
     /// before it finishes (or is killed).
     public var onStageEnd: (@Sendable (StageFigures) -> Void)?
@@ -394,7 +397,7 @@ public struct Run: Sendable {
                                       newRun: newRun, crop: configuration.crop, workers: configuration.workers,
                                       verificationFeatureBudget: budget, meter: meter, progress: progress,
                                       notCopies: Decisions(try catalog.decisions()).notCopies,
-                                      verificationSharing: verificationSharing)
+                                      verificationSharing: verificationSharing, neighborSharing: neighborSharing)
             analysis = try stage.run(samples: valid, store: features)
             meter.enter("reference")
             if let reference, let rawFeatures {

@@ -1,0 +1,143 @@
+import Foundation
+
+/// The kNN graph's search in blocks of rows that other processes can do (`cluster finish`'s
+/// kNN jobs): the index — the vectors it holds and, for the kinds that have one, its saved
+/// structure — as files in one folder, and the blocks. Searching a block with the index loaded
+/// from the folder gives exactly the rows ``SimilarityIndex/writeNeighborGraph(k:to:blockRows:resumable:)``
+/// writes for it: the same vectors, the same saved structure, the same search.
+public struct NeighborPlan: Codable, Sendable, Equatable {
+    /// Names the vectors and the index (the work_dir's index cache key): plans with the same
+    /// key share their index.
+    public var key: String
+    public var rows: Int
+    public var dimension: Int
+    public var metric: DistanceMetric
+    public var kind: IndexKind
+    /// Neighbors asked of each row (the graph keeps at most `rows - 1`).
+    public var k: Int
+    /// Rows a block covers.
+    public var blockRows: Int
+
+    static let planName = "plan.json", vectorsName = "vectors.f32", indexName = "index"
+
+    public var blocks: Int { (rows + blockRows - 1) / blockRows }
+
+    public func rows(ofBlock block: Int) -> Range<Int> {
+        (block * blockRows)..<min(rows, (block + 1) * blockRows)
+    }
+
+    /// Writes the vectors, the saved index (none for the exact one) and the plan into `folder`
+    /// (each file whole under its name), replacing what it held.
+    static func write(index: any SimilarityIndex, vectors: FeatureMatrix, key: String, k: Int, blockRows: Int,
+                      to folder: URL) throws -> NeighborPlan {
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let plan = NeighborPlan(key: key, rows: vectors.rows, dimension: vectors.dimension, metric: index.metric, kind: index.kind,
+                                k: k, blockRows: blockRows)
+        try writeVectors(vectors, to: folder.appendingPathComponent(vectorsName))
+        if index.kind != .flat { try index.save(to: folder.appendingPathComponent(indexName)) }
+        try AtomicFile.write(try JSONEncoder().encode(plan), to: folder.appendingPathComponent(planName))
+        return plan
+    }
+
+    /// The rows of `vectors` as float32, 4,096 rows at a time (a mapped matrix's pages released
+    /// after each), whole under `url`'s name or absent.
+    private static func writeVectors(_ vectors: FeatureMatrix, to url: URL) throws {
+        try AtomicFile.write(to: url) { handle in
+            try vectors.withValues { values in
+                for start in stride(from: 0, to: vectors.rows, by: 4096) {
+                    let end = min(vectors.rows, start + 4096)
+                    let block = UnsafeBufferPointer(rebasing: values[(start * vectors.dimension)..<(end * vectors.dimension)])
+                    try handle.write(contentsOf: UnsafeRawBufferPointer(block))
+                    vectors.releasePages(rows: start..<end)
+                }
+            }
+        }
+    }
+
+    /// The index the plan describes, its vectors mapped from `folder`.
+    public func loadIndex(folder: URL) throws -> any SimilarityIndex {
+        let vectors = try FeatureMatrix(mapping: folder.appendingPathComponent(Self.vectorsName), dimension: dimension)
+        guard vectors.rows == rows else {
+            throw IndexError.unreadable(path: folder.appendingPathComponent(Self.vectorsName).path,
+                                        reason: "\(vectors.rows) rows where the plan has \(rows)")
+        }
+        let saved = folder.appendingPathComponent(Self.indexName)
+        let index: any SimilarityIndex = switch kind {
+        case .flat: ExactIndex(vectors: vectors, metric: metric)
+        case .projected: try ProjectedIndex.load(from: saved, vectors: vectors)
+        case .hnsw, .ivf: try ApproximateIndex.load(from: saved)
+        }
+        guard index.count == rows, index.dimension == dimension, index.metric == metric else {
+            throw IndexError.unreadable(path: saved.path, reason: "the saved index does not match the plan")
+        }
+        return index
+    }
+
+    /// Searches `block` with `index` and writes its rows' neighbors to `url`: a graph file of
+    /// the block's rows whose neighbors are rows of the whole collection.
+    public func search(block: Int, with index: any SimilarityIndex, to url: URL) throws {
+        let range = rows(ofBlock: block)
+        let writer = try KNNGraphWriter(url: url, rows: range.count, k: max(0, min(k, rows - 1)), metric: metric)
+        try writer.append(try index.neighbors(ofStoredRows: range, k: k))
+        _ = try writer.finish()
+    }
+
+    /// The lists of `block` in the part file at `url`, or nil when it is missing, of another
+    /// shape, or names rows outside the collection.
+    func lists(ofBlock block: Int, in url: URL) -> [[Neighbor]]? {
+        let range = rows(ofBlock: block)
+        guard let part = try? KNNGraph(contentsOf: url), part.rows == range.count, part.k == max(0, min(k, rows - 1)),
+              part.metric == metric else { return nil }
+        let lists = (0..<part.rows).map { Array(part.neighbors(of: $0)) }
+        let valid = lists.allSatisfy { list in list.allSatisfy { $0.index >= 0 && $0.index < rows && $0.distance.isFinite } }
+        return valid ? lists : nil
+    }
+}
+
+extension NeighborPlan {
+    /// Reads the plan in `folder` (written by a `cluster finish`).
+    public init(folder: URL) throws {
+        self = try JSONDecoder().decode(Self.self, from: Data(contentsOf: folder.appendingPathComponent(Self.planName)))
+        guard rows >= 2, dimension > 0, k >= 0, blockRows > 0 else {
+            throw IndexError.unreadable(path: folder.appendingPathComponent(Self.planName).path, reason: "not a neighbor plan")
+        }
+    }
+}
+
+/// Hands the blocks of a kNN graph's search to other processes (`cluster finish`: the workers)
+/// and waits for them. Sharing is an acceleration only: a block no part holds whole is
+/// searched by the run itself.
+public protocol NeighborSearchSharing: Sendable {
+    /// Where the plan's files go (the shared storage).
+    var folder: URL { get }
+    /// Rows in one block.
+    var rowsPerShare: Int { get }
+    /// Has the blocks of `plan` (its files in ``folder``) searched; returns the part file of
+    /// each block that was. `progress` hears how many rows are searched so far, now and then.
+    func search(_ plan: NeighborPlan, progress: @escaping @Sendable (Int) -> Void) throws -> [Int: URL]
+    /// Removes the plan's files and parts once the graph is written.
+    func removeFiles()
+}
+
+extension SimilarityIndex {
+    /// ``writeNeighborGraph(k:to:blockRows:resumable:)`` with the blocks searched by `sharing`
+    /// where it can: the same graph, whoever searched each block.
+    func writeSharedNeighborGraph(k: Int, to url: URL, vectors: FeatureMatrix, key: String, sharing: any NeighborSearchSharing,
+                                  progress: @escaping @Sendable (Int) -> Void) throws -> KNNGraph {
+        // The exact index's blocks are whole query tiles, so that each product is the one a search
+        // of every row computes (BLAS takes other paths for small products: other last bits).
+        let tile = kind == .flat ? ExactIndex.queryBlock : 1
+        let blockRows = (max(1, sharing.rowsPerShare) + tile - 1) / tile * tile
+        let plan = try NeighborPlan.write(index: self, vectors: vectors, key: key, k: k, blockRows: blockRows, to: sharing.folder)
+        let parts = try sharing.search(plan, progress: progress)
+        let writer = try KNNGraphWriter(url: url, rows: count, k: max(0, min(k, count - 1)), metric: metric)
+        for block in 0..<plan.blocks {
+            let lists = parts[block].flatMap { plan.lists(ofBlock: block, in: $0) }
+            try writer.append(try lists ?? neighbors(ofStoredRows: plan.rows(ofBlock: block), k: k))
+        }
+        let graph = try writer.finish()
+        sharing.removeFiles()
+        return graph
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+
+/// The kNN graph searched in blocks by other processes (`cluster finish`'s kNN jobs) is the
+/// graph the index writes alone, whatever index kind, and whatever parts come back damaged.
+@Suite struct NeighborPlanTests {
+    /// Searches each block as a worker does — the plan read and the index loaded from the plan's
+    /// folder — except that block 1 comes back missing, block 2 not a graph, and block 3 naming
+    /// rows outside the collection.
+    struct Workers: NeighborSearchSharing {
+        let folder: URL
+        var rowsPerShare = 512
+
+        func search(_ plan: NeighborPlan, progress: @escaping @Sendable (Int) -> Void) throws -> [Int: URL] {
+            #expect(try NeighborPlan(folder: folder) == plan)
+            let index = try plan.loadIndex(folder: folder)
+            var parts: [Int: URL] = [:]
+            for block in 0..<plan.blocks where block != 1 {
+                let url = folder.appendingPathComponent("part-\(block)")
+                switch block {
+                case 2: try Data("not a graph".utf8).write(to: url)
+                case 3:
+                    let (rows, k) = (plan.rows(ofBlock: block).count, min(plan.k, plan.rows - 1))
+                    let writer = try KNNGraphWriter(url: url, rows: rows, k: k, metric: plan.metric)
+                    try writer.append((0..<rows).map { _ in (0..<k).map { Neighbor(index: plan.rows + $0, distance: 0.1) } })
+                    _ = try writer.finish()
+                default: try plan.search(block: block, with: index, to: url)
+                }
+                parts[block] = url
+            }
+            return parts
+        }
+
+        func removeFiles() { try? FileManager.default.removeItem(at: folder) }
+    }
+
+    /// Blocks of 512 rows and of 100 (the exact index's 512-query tiles cut short: the same
+    /// products still).
+    @Test(arguments: [IndexKind.flat, .projected, .hnsw], [512, 100])
+    func blocksSearchedElsewhereGiveTheGraphTheIndexWrites(kind: IndexKind, blockRows: Int) throws {
+        let vectors = clusteredMatrix(rows: 2600, dimension: 48, clusters: 40, spread: 0.3, seed: 11)
+        let index: any SimilarityIndex = kind == .projected
+            ? try ProjectedIndex(vectors: vectors, projectedDimension: 16, exactCoarseRows: 100)
+            : try buildSimilarityIndex(vectors: vectors, metric: .cosine, kind: kind)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let alone = root.appendingPathComponent("alone.bin"), shared = root.appendingPathComponent("shared.bin")
+        _ = try index.writeNeighborGraph(k: 10, to: alone)
+        let workers = Workers(folder: root.appendingPathComponent("knn"), rowsPerShare: blockRows)
+        let graph = try index.writeSharedNeighborGraph(k: 10, to: shared, vectors: vectors, key: "test", sharing: workers) { _ in }
+        #expect(graph.rows == 2600 && graph.k == 10)
+        #expect(try Data(contentsOf: alone) == Data(contentsOf: shared), "\(kind)")
+        #expect(!FileManager.default.fileExists(atPath: workers.folder.path))
+    }
+
+    @Test func aPlanThatDoesNotMatchItsFilesIsRefused() throws {
+        let vectors = clusteredMatrix(rows: 600, dimension: 16, clusters: 10, spread: 0.3, seed: 3)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let plan = try NeighborPlan.write(index: ExactIndex(vectors: vectors), vectors: vectors, key: "k", k: 5, blockRows: 512, to: root)
+        #expect(plan.blocks == 2 && plan.rows(ofBlock: 1) == 512..<600)
+        var lying = plan
+        lying.rows = 700
+        try JSONEncoder().encode(lying).write(to: root.appendingPathComponent("plan.json"))
+        #expect(throws: IndexError.self) { _ = try NeighborPlan(folder: root).loadIndex(folder: root) }
+        try Data("{}".utf8).write(to: root.appendingPathComponent("plan.json"))
+        #expect(throws: (any Error).self) { _ = try NeighborPlan(folder: root) }
+    }
+}
