@@ -64,6 +64,10 @@ import Testing
         lying.rows = 700
         try JSONEncoder().encode(lying).write(to: root.appendingPathComponent("plan.json"))
         #expect(throws: IndexError.self) { _ = try NeighborPlan(folder: root).loadIndex(folder: root) }
+        lying = plan
+        lying.blockRows = .max
+        try JSONEncoder().encode(lying).write(to: root.appendingPathComponent("plan.json"))
+        #expect(throws: IndexError.self) { _ = try NeighborPlan(folder: root) }
         try Data("{}".utf8).write(to: root.appendingPathComponent("plan.json"))
         #expect(throws: (any Error).self) { _ = try NeighborPlan(folder: root) }
     }

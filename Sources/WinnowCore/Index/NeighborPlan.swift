@@ -99,7 +99,9 @@ extension NeighborPlan {
     /// Reads the plan in `folder` (written by a `cluster finish`).
     public init(folder: URL) throws {
         self = try JSONDecoder().decode(Self.self, from: Data(contentsOf: folder.appendingPathComponent(Self.planName)))
-        guard rows >= 2, dimension > 0, k >= 0, blockRows > 0 else {
+        // Bounded so that no block arithmetic can overflow, whatever the file says.
+        let limit = 1 << 40
+        guard (2...limit).contains(rows), (1...limit).contains(dimension), (0...limit).contains(k), (1...limit).contains(blockRows) else {
             throw IndexError.unreadable(path: folder.appendingPathComponent(Self.planName).path, reason: "not a neighbor plan")
         }
     }
