@@ -401,7 +401,7 @@ import Testing
 
         // Without the logged pair checks (which a resumed run would reuse whole), a run reads
         // every image's SIFT features from the cache.
-        try FileManager.default.removeItem(at: work.appendingPathComponent("local_features/checked_pairs.bin"))
+        try FileManager.default.removeItem(at: work.appendingPathComponent("checked_pairs.bin"))
         _ = try Run(configuration: configuration).execute()
         let second = try JSONDecoder().decode(Report.self, from: Data(contentsOf: work.appendingPathComponent("verification.json")))
         // ORB features are made again (cheaper than storing them); SIFT's come from the cache.

@@ -213,12 +213,19 @@ import Testing
         let verify = stage(root, budget: 1 << 20, blockPairs: 8, logLookupChunk: 5)
         let first = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
         #expect(first.report.screen?.pairsReused == 0 && first.report.confirm.pairsReused == 0)
-        let log = root.appendingPathComponent("local_features/checked_pairs.bin")
+        let log = root.appendingPathComponent("checked_pairs.bin")
         let logged = try Data(contentsOf: log)
         let record = CheckedPairLog.recordLength
         #expect(logged.count == record * (first.report.screen!.pairs + first.report.confirm.pairs), "\(logged.count)")
 
+        // The feature cache removed (disk space), and the log where an earlier version kept it,
+        // inside the cache folder: every check is still reused, and the log moves beside it.
+        try FileManager.default.removeItem(at: root.appendingPathComponent("local_features"))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("local_features"), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: log, to: root.appendingPathComponent("local_features/checked_pairs.bin"))
         let again = verify.run(samples: samples, graph: KNNGraph(lists: neighbors, metric: .cosine))
+        #expect(try Data(contentsOf: log) == logged)
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("local_features/checked_pairs.bin").path))
         expectSameChecks(first.checked, again.checked)
         #expect(again.report.screen?.pairsReused == first.report.screen?.pairs)
         #expect(again.report.confirm.pairsReused == first.report.confirm.pairs)
@@ -301,7 +308,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let log = work.appendingPathComponent("local_features/checked_pairs.bin")
+        let log = work.appendingPathComponent("checked_pairs.bin")
         let deadline = Date().addingTimeInterval(600)
         while process.isRunning, Date() < deadline,
               ((try? FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int) ?? 0) == 0 {
@@ -316,6 +323,7 @@ import Testing
         // last bits from run to run, so both resume from one set): verification from scratch.
         try FileManager.default.copyItem(at: work, to: fresh)
         try FileManager.default.removeItem(at: fresh.appendingPathComponent("local_features"))
+        try FileManager.default.removeItem(at: fresh.appendingPathComponent("checked_pairs.bin"))
         var progress = ""
         for directory in [work, fresh] {
             // The resumed run shows its progress (plain lines: not a terminal).

@@ -112,6 +112,7 @@ struct VerificationStage {
         report.pairsBeyondCandidates = CopyVerification.candidateCount(graph: graph, options: everyRank) - candidates.count
         guard !candidates.isEmpty else { return ([], [], report) }
         LocalFeatures.useSingleThreadedOpenCV()
+        adoptEarlierLog()
         for earlier in sharing?.earlierLogs() ?? [] {
             do { try log.append(contentsOf: earlier) } catch { report.problems.append(oneLine("\(earlier.path): not reused: \(error)")) }
         }
@@ -312,9 +313,15 @@ struct VerificationStage {
 
     private var log: CheckedPairLog { CheckedPairLog(url: logURL) }
 
-    /// The checked-pair log of this stage's directory.
-    var logURL: URL {
-        directory.appendingPathComponent(Self.cacheFolder).appendingPathComponent(CheckedPairLog.fileName)
+    /// The checked-pair log of this stage's directory: beside the feature cache, not in it, so
+    /// that removing the cache (disk space) never throws away the checks a resumed run reuses.
+    var logURL: URL { directory.appendingPathComponent(CheckedPairLog.fileName) }
+
+    /// Moves a log that an earlier version kept in the cache folder to ``logURL`` (when none is there).
+    private func adoptEarlierLog() {
+        let earlier = directory.appendingPathComponent(Self.cacheFolder).appendingPathComponent(CheckedPairLog.fileName)
+        guard FileManager.default.fileExists(atPath: earlier.path), !FileManager.default.fileExists(atPath: logURL.path) else { return }
+        try? FileManager.default.moveItem(at: earlier, to: logURL)
     }
 
     /// Features of `rows`, from the cache folder or made now, with whether each came from the
