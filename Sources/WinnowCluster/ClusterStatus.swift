@@ -65,9 +65,13 @@ public struct ClusterStatus: Sendable, Codable {
                 """).map { row in
                 let (stage, pending, running, done, failed, images, imagesDone, imagesFailed, seconds) =
                     try row.decode((String, Int, Int, Int, Int, Int, Int, Int, Double?).self)
-                return Stage(stage: stage, pending: pending, running: running, done: done, failed: failed,
-                             unit: stage == VerifyJob.stage ? "pairs" : stage == NeighborJob.stage ? "rows" : "images", images: images, imagesDone: imagesDone,
-                             imagesFailed: imagesFailed, seconds: seconds)
+                let unit = switch stage {
+                case VerifyJob.stage: "pairs"
+                case NeighborJob.stage: "rows"
+                default: "images"
+                }
+                return Stage(stage: stage, pending: pending, running: running, done: done, failed: failed, unit: unit,
+                             images: images, imagesDone: imagesDone, imagesFailed: imagesFailed, seconds: seconds)
             }
             let workers = try await database.rows("""
                 SELECT name, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8, lease_seconds, jobs_done, stopped_at IS NOT NULL

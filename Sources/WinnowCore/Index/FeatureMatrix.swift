@@ -125,6 +125,19 @@ public final class FeatureMatrix: @unchecked Sendable {
         deinit { storage.deallocate() }
     }
 
+    /// Appends `rows` to `output` as float32 in 4 MB chunks, the mapped pages released as the rows go.
+    func write(rows: some Sequence<Int>, to output: FileHandle) throws {
+        var chunk = Data()
+        try forEachRow(rows) { _, values in
+            chunk.append(contentsOf: UnsafeRawBufferPointer(values))
+            if chunk.count > 1 << 22 {
+                try output.write(contentsOf: chunk)
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+        try output.write(contentsOf: chunk)
+    }
+
     /// Calls `body` with each of `rows` and its values, releasing the mapped pages each time the
     /// rows visited since the last release would span `span` rows, and at the end. A sparse
     /// pass (a sample; rows in about ascending order) then stays resident by one span. The kernel

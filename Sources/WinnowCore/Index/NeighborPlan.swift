@@ -22,6 +22,9 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
 
     public var blocks: Int { (rows + blockRows - 1) / blockRows }
 
+    /// Neighbor slots of each row in the graph: `k`, at most every other row.
+    var slots: Int { max(0, min(k, rows - 1)) }
+
     public func rows(ofBlock block: Int) -> Range<Int> {
         (block * blockRows)..<min(rows, (block + 1) * blockRows)
     }
@@ -34,25 +37,10 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let plan = NeighborPlan(key: key, rows: vectors.rows, dimension: vectors.dimension, metric: index.metric, kind: index.kind,
                                 k: k, blockRows: blockRows)
-        try writeVectors(vectors, to: folder.appendingPathComponent(vectorsName))
+        try AtomicFile.write(to: folder.appendingPathComponent(vectorsName)) { try vectors.write(rows: 0..<vectors.rows, to: $0) }
         if index.kind != .flat { try index.save(to: folder.appendingPathComponent(indexName)) }
         try AtomicFile.write(try JSONEncoder().encode(plan), to: folder.appendingPathComponent(planName))
         return plan
-    }
-
-    /// The rows of `vectors` as float32, 4,096 rows at a time (a mapped matrix's pages released
-    /// after each), whole under `url`'s name or absent.
-    private static func writeVectors(_ vectors: FeatureMatrix, to url: URL) throws {
-        try AtomicFile.write(to: url) { handle in
-            try vectors.withValues { values in
-                for start in stride(from: 0, to: vectors.rows, by: 4096) {
-                    let end = min(vectors.rows, start + 4096)
-                    let block = UnsafeBufferPointer(rebasing: values[(start * vectors.dimension)..<(end * vectors.dimension)])
-                    try handle.write(contentsOf: UnsafeRawBufferPointer(block))
-                    vectors.releasePages(rows: start..<end)
-                }
-            }
-        }
     }
 
     /// The index the plan describes, its vectors mapped from `folder`.
@@ -78,7 +66,7 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
     /// the block's rows whose neighbors are rows of the whole collection.
     public func search(block: Int, with index: any SimilarityIndex, to url: URL) throws {
         let range = rows(ofBlock: block)
-        let writer = try KNNGraphWriter(url: url, rows: range.count, k: max(0, min(k, rows - 1)), metric: metric)
+        let writer = try KNNGraphWriter(url: url, rows: range.count, k: slots, metric: metric)
         try writer.append(try index.neighbors(ofStoredRows: range, k: k))
         _ = try writer.finish()
     }
@@ -87,7 +75,7 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
     /// shape, or names rows outside the collection.
     func lists(ofBlock block: Int, in url: URL) -> [[Neighbor]]? {
         let range = rows(ofBlock: block)
-        guard let part = try? KNNGraph(contentsOf: url), part.rows == range.count, part.k == max(0, min(k, rows - 1)),
+        guard let part = try? KNNGraph(contentsOf: url), part.rows == range.count, part.k == slots,
               part.metric == metric else { return nil }
         let lists = (0..<part.rows).map { Array(part.neighbors(of: $0)) }
         let valid = lists.allSatisfy { list in list.allSatisfy { $0.index >= 0 && $0.index < rows && $0.distance.isFinite } }
@@ -133,7 +121,7 @@ extension SimilarityIndex {
         let blockRows = (max(1, sharing.rowsPerShare) + tile - 1) / tile * tile
         let plan = try NeighborPlan.write(index: self, vectors: vectors, key: key, k: k, blockRows: blockRows, to: sharing.folder)
         let parts = try sharing.search(plan, progress: progress)
-        let writer = try KNNGraphWriter(url: url, rows: count, k: max(0, min(k, count - 1)), metric: metric)
+        let writer = try KNNGraphWriter(url: url, rows: plan.rows, k: plan.slots, metric: metric)
         for block in 0..<plan.blocks {
             let lists = parts[block].flatMap { plan.lists(ofBlock: block, in: $0) }
             try writer.append(try lists ?? neighbors(ofStoredRows: plan.rows(ofBlock: block), k: k))

@@ -23,21 +23,7 @@ enum FeatureExport {
     private static func write(rows: [Int], from store: FeatureStore, to url: URL, header: Data) throws {
         try AtomicFile.write(to: url) { output in
             try output.write(contentsOf: header)
-            if !rows.isEmpty { try copy(rows: rows, from: store, to: output) }
+            if !rows.isEmpty { try FeatureMatrix(mapping: store.url, dimension: store.dimension).write(rows: rows, to: output) }
         }
-    }
-
-    /// Appends `rows` of the store to `output` in 4 MB chunks, the mapped pages released as the rows go.
-    private static func copy(rows: [Int], from store: FeatureStore, to output: FileHandle) throws {
-        let matrix = try FeatureMatrix(mapping: store.url, dimension: store.dimension)
-        var chunk = Data()
-        try matrix.forEachRow(rows) { _, values in
-            chunk.append(contentsOf: UnsafeRawBufferPointer(values))
-            if chunk.count > 1 << 22 {
-                try output.write(contentsOf: chunk)
-                chunk.removeAll(keepingCapacity: true)
-            }
-        }
-        try output.write(contentsOf: chunk)
     }
 }

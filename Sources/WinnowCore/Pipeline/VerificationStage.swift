@@ -395,8 +395,7 @@ struct VerificationStage {
         let folder = directory.appendingPathComponent(Self.cacheFolder)
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let held = Self.cachedBytes(in: folder)
-        let limit = diskLimit ?? (2 * DiskAllowance.limit(nil, onDiskOf: folder.path) + held) / 2
-        return DiskAllowance(limit: max(0, limit - held))
+        return DiskAllowance(limit: max(0, DiskAllowance.limit(diskLimit, onDiskOf: folder.path, held: held) - held))
     }
 
     /// Bytes of the feature files cached per image in `folder`.

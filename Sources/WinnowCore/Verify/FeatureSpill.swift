@@ -95,14 +95,15 @@ final class DiskAllowance: @unchecked Sendable {
     }
 
     /// `limit`, else half the bytes free to an unprivileged user on the disk holding `path` (or,
-    /// while `path` does not exist yet, the nearest folder above it that does; 0 when unknown).
-    static func limit(_ limit: Int?, onDiskOf path: String) -> Int {
+    /// while `path` does not exist yet, the nearest folder above it that does; 0 when unknown)
+    /// and of the bytes `held` there already.
+    static func limit(_ limit: Int?, onDiskOf path: String, held: Int = 0) -> Int {
         if let limit { return limit }
         var folder = URL(fileURLWithPath: path)
         while !FileManager.default.fileExists(atPath: folder.path), folder.pathComponents.count > 1 {
             folder.deleteLastPathComponent()
         }
         var disk = statvfs()
-        return statvfs(folder.path, &disk) == 0 ? Int(disk.f_bavail) * Int(disk.f_frsize) / 2 : 0
+        return statvfs(folder.path, &disk) == 0 ? (Int(disk.f_bavail) * Int(disk.f_frsize) + held) / 2 : 0
     }
 }
