@@ -42,7 +42,7 @@ struct BenchIndexCommand: ParsableCommand {
     @Option(help: "Index these float32 vectors (a work_dir's atrain_features.dat, --dimension values a row; the first --rows of them) instead of generated ones.")
     var vectors: String?
 
-    @Option(help: "auto, flat, hnsw, ivf or projected.")
+    @Option(help: "auto, flat, hnsw, ivf, projected or lists.")
     var kind = "auto"
 
     @Option(help: "The projected index's search over its projected rows: flat or hnsw (default: by size).")
@@ -59,6 +59,9 @@ struct BenchIndexCommand: ParsableCommand {
 
     @Option(help: "HNSW search candidates (efSearch) to measure, comma-separated (default: the index's).")
     var efSearch: String?
+
+    @Option(parsing: .unconditional, help: "The list index's average members a list.")
+    var listRows = ListIndex.defaultListRows
 
     @Option(parsing: .unconditional, help: "IVF lists.")
     var nlist: Int?
@@ -116,12 +119,12 @@ struct BenchIndexCommand: ParsableCommand {
 
         let efforts: [Int?]
         switch chosen {
-        case .flat, .projected: efforts = [nil]
+        case .flat, .projected, .lists: efforts = [nil]
         case .hnsw: efforts = efSearches.isEmpty ? [nil] : efSearches
         case .ivf: efforts = nprobes.isEmpty ? [nil] : nprobes
         }
         try measureSearches(index, approximate: approximate, kind: chosen, vectors: vectors, metric: metric, efforts: efforts)
-        if allNeighbors { try measureAllNeighbors(index, buildSeconds: buildSeconds) }
+        if allNeighbors { try measureAllNeighbors(index, vectors: vectors, metric: metric, buildSeconds: buildSeconds) }
         if let save { try measureSaving(index, to: save) }
         print(String(format: "  peak RSS %.0f MB", ResourceUsage.current().peakRSSMegabytes))
     }
@@ -179,6 +182,8 @@ struct BenchIndexCommand: ParsableCommand {
             let exactCoarseRows = coarse.map { $0 == "flat" ? rows : 0 } ?? IndexKind.exactRowLimit
             let projected = try ProjectedIndex(vectors: vectors, metric: metric, exactCoarseRows: exactCoarseRows)
             return (projected, nil)
+        case .lists:
+            return (try ListIndex(vectors: vectors, metric: metric, listRows: listRows), nil)
         case .hnsw, .ivf:
             let built = try buildApproximateIndex(chosen, over: vectors, metric: metric, clock: clock)
             return (built, built)
@@ -244,13 +249,20 @@ struct BenchIndexCommand: ParsableCommand {
     }
 
     /// Times every row's k neighbours and prints it, alone and added to the build time.
-    private func measureAllNeighbors(_ index: any SimilarityIndex, buildSeconds: Double) throws {
+    /// and their recall@k on the `--queries` sampled rows against the exact answer.
+    private func measureAllNeighbors(_ index: any SimilarityIndex, vectors: FeatureMatrix, metric: DistanceMetric,
+                                     buildSeconds: Double) throws {
         let clock = Date()
         let cpuClock = ResourceUsage.current().cpuSeconds
         let neighbors = try index.allNeighbors(k: k)
         let seconds = Date().timeIntervalSince(clock)
-        print(String(format: "  allNeighbors(k: %d): %.1f s wall, %.1f s CPU, %.0f rows/s; build + allNeighbors %.1f s",
-                     k, seconds, ResourceUsage.current().cpuSeconds - cpuClock, Double(neighbors.count) / seconds, buildSeconds + seconds))
+        let cpu = ResourceUsage.current().cpuSeconds - cpuClock
+        let queryRows = (0..<min(queries, rows)).map { $0 * rows / min(queries, rows) }
+        let exact = ExactIndex(vectors: vectors, metric: metric)
+        let truth = queryRows.map { exact.neighbors(ofStoredRows: $0..<($0 + 1), k: k)[0] }
+        let recall = Self.recall(queryRows.map { neighbors[$0] }, truth, k: k)
+        print(String(format: "  allNeighbors(k: %d): %.1f s wall, %.1f s CPU, %.0f rows/s; build + allNeighbors %.1f s; recall@%d %.4f",
+                     k, seconds, cpu, Double(neighbors.count) / seconds, buildSeconds + seconds, k, recall))
     }
 
     /// Saves the index to `path`, loads it back and prints the file's size and both times.

@@ -48,7 +48,13 @@ struct NeighborJob: Sendable {
         }
         let jobID = job.id
         try await database.transaction { try await JobQueue.markDone(jobID, owner: owner, on: $0) }
-        return plan.rows(ofBlock: block).count
+        return plan.items(ofBlock: block)
+    }
+
+    /// Frees the index this process keeps loaded (the HNSW of a million images holds ~1.3 GB):
+    /// the worker calls it when a job of another stage follows the knn jobs.
+    static func releaseIndex() {
+        loaded.withLock { $0 = nil }
     }
 
     private static func index(of plan: NeighborPlan, in folder: URL) throws -> any SimilarityIndex {
@@ -77,7 +83,7 @@ struct SharedNeighbors: NeighborSearchSharing {
 
     func search(_ plan: NeighborPlan, progress: @escaping @Sendable (Int) -> Void) throws -> [Int: URL] {
         let (address, leaseSeconds, threads) = (address, leaseSeconds, threads)
-        let shards = (0..<plan.blocks).map { (shard: $0, items: plan.rows(ofBlock: $0).count) }
+        let shards = (0..<plan.blocks).map { (shard: $0, items: plan.items(ofBlock: $0)) }
         try waitForTask(unfinished: Self.noOutcome) {
             try await ClusterDatabase.using(address) { try await $0.rows("DELETE FROM winnow_jobs WHERE stage = \(NeighborJob.stage)") }
             try await FinishJobs.queueAndWork(NeighborJob.stage, shards: shards, address: address, leaseSeconds: leaseSeconds,

@@ -144,6 +144,7 @@ public struct Worker: Sendable {
     private func perform(_ job: ClaimedJob, stored: StoredConfiguration, scanner: SampleScanner?, database: ClusterDatabase,
                          into summary: inout Summary, report: @Sendable (String) -> Void) async throws {
         let storage = URL(fileURLWithPath: stored.storage)
+        if job.stage != NeighborJob.stage { NeighborJob.releaseIndex() }
         switch job.stage {
         case VerifyJob.stage:
             let pairs = try await VerifyJob(job: job, storage: storage, workers: stored.configuration.workers).run(database, owner: name)

@@ -92,6 +92,42 @@ import WinnowTestSupport
         #expect(stranger.output.contains("the cluster was planned with copy-descriptor/other-machine"), "\(stranger.output)")
     }
 
+    /// `--index lists`: the finish shares the list index's chunks as knn jobs (a worker started
+    /// while it waits at the index stage takes them too), and its graph and analyses are those of
+    /// `winnow run --index lists` on the same files.
+    @Test func theListIndexIsSearchedAsKnnJobsAsTheRunSearchesIt() throws {
+        let inputs = try Cluster.inputs(in: folder, withCorpus: true)
+        let options = ["--index", "lists", "--no-verify"]
+        let reference = folder.appendingPathComponent("lists-run"), work = folder.appendingPathComponent("lists-cluster")
+        let run = try Cluster.winnow(["run"] + inputs + options + ["--work-dir", reference.path, "--quiet"])
+        try #require(run.status == 0, "\(run.output)")
+        let database = try server.createDatabase()
+        try initialise(database, inputs, ["--shard-size", "40"] + options, embeds: true)
+        let scanner = try Cluster.startWorker(database, ["--threads", "1"], log: folder.appendingPathComponent("lists-w0.log"))
+        scanner.waitUntilExit()
+        let finish = try Cluster.start(["cluster", "finish", "--db", database, "--work-dir", work.path, "--rows-per-job", "4", "--quiet"],
+                                       environment: ["WINNOW_STOP_AT_STAGE": "index"], log: folder.appendingPathComponent("lists-finish.log"))
+        let deadline = Date().addingTimeInterval(120)
+        while finish.isRunning && Date() < deadline && !TestFiles.isStopped(finish.processIdentifier) { Thread.sleep(forTimeInterval: 0.01) }
+        try #require(TestFiles.isStopped(finish.processIdentifier), "the finish did not stop at the index")
+        let helper = try Cluster.startWorker(database, ["--threads", "1"], log: folder.appendingPathComponent("lists-w1.log"))
+        kill(finish.processIdentifier, SIGCONT)
+        finish.waitUntilExit()
+        #expect(finish.terminationStatus == 0 && Cluster.waitForExit(helper, seconds: 30))
+        // The list index saved beside them (its centroids and lists) is the run's too, and answers searches.
+        let differences = try Cluster.differences(reference, work, files: Cluster.embeddingFiles + ["index.faiss.lists"])
+        #expect(differences == [], "\(differences)")
+        let embedded = try TestFiles.readCSV(work.appendingPathComponent("atrain_features.dat.csv"))
+        let search = try Cluster.winnow(["search", work.path, "--id", embedded.first?["index"] ?? "", "-k", "2", "--json"])
+        #expect(search.status == 0 && search.output.contains("\"similarity\""), "\(search.output)")
+        let rows = embedded.count
+        let jobs = try server.sql("SELECT count(*), count(*) FILTER (WHERE state = 'done'), coalesce(sum(items), 0) FROM winnow_jobs WHERE stage = 'knn'",
+                                  database: database).split(separator: "|").compactMap { Int($0) }
+        // Each row is searched once per list it is in (one list at this size).
+        #expect(jobs.count == 3 && jobs[0] >= 1 && jobs[1] == jobs[0] && jobs[2] == rows, "\(jobs) for \(rows) rows")
+        #expect(!FileManager.default.fileExists(atPath: storage.appendingPathComponent("knn").path))
+    }
+
     /// `cluster finish` with verify jobs of 3 pairs, stopped as it enters verification: a second
     /// finish then is refused in one line; two workers started then wait for its jobs, one of
     /// them killed while it holds a verify job (its lease expires and the part is checked

@@ -21,7 +21,7 @@ import Testing
                 switch block {
                 case 2: try Data("not a graph".utf8).write(to: url)
                 case 3:
-                    let (rows, k) = (plan.rows(ofBlock: block).count, min(plan.k, plan.rows - 1))
+                    let (rows, k) = (plan.items(ofBlock: block), min(plan.k, plan.rows - 1))
                     let writer = try KNNGraphWriter(url: url, rows: rows, k: k, metric: plan.metric)
                     try writer.append((0..<rows).map { _ in (0..<k).map { Neighbor(index: plan.rows + $0, distance: 0.1) } })
                     _ = try writer.finish()
@@ -36,13 +36,15 @@ import Testing
     }
 
     /// Blocks of 512 rows and of 100 (the exact index's 512-query tiles cut short: the same
-    /// products still).
-    @Test(arguments: [IndexKind.flat, .projected, .hnsw], [512, 100])
+    /// products still); for the list index, its lists' chunks of as many rows.
+    @Test(arguments: [IndexKind.flat, .projected, .hnsw, .lists], [512, 100])
     func blocksSearchedElsewhereGiveTheGraphTheIndexWrites(kind: IndexKind, blockRows: Int) throws {
         let vectors = clusteredMatrix(rows: 2600, dimension: 48, clusters: 40, spread: 0.3, seed: 11)
-        let index: any SimilarityIndex = kind == .projected
-            ? try ProjectedIndex(vectors: vectors, projectedDimension: 16, exactCoarseRows: 100)
-            : try buildSimilarityIndex(vectors: vectors, metric: .cosine, kind: kind)
+        let index: any SimilarityIndex = switch kind {
+        case .projected: try ProjectedIndex(vectors: vectors, projectedDimension: 16, exactCoarseRows: 100)
+        case .lists: try ListIndex(vectors: vectors, listRows: 600)
+        default: try buildSimilarityIndex(vectors: vectors, metric: .cosine, kind: kind)
+        }
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let alone = root.appendingPathComponent("alone.bin"), shared = root.appendingPathComponent("shared.bin")

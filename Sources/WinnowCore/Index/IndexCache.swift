@@ -46,6 +46,7 @@ struct IndexCache {
         case .flat: index = nil
         case .projected: index = try? ProjectedIndex.load(from: indexURL, vectors: vectors)
         case .hnsw, .ivf: index = try? ApproximateIndex.load(from: indexURL)
+        case .lists: index = try? ListIndex.load(from: indexURL, vectors: vectors)
         }
         guard let index, index.count == vectors.rows, index.dimension == vectors.dimension else { return nil }
         return index

@@ -17,10 +17,15 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
     public var k: Int
     /// Rows a block covers.
     public var blockRows: Int
+    /// For a ``ListIndex``, its blocks: the pieces of its lists searched one by one.
+    public var chunks: [ListIndex.Chunk]?
 
     static let planName = "plan.json", vectorsName = "vectors.f32", indexName = "index"
 
-    public var blocks: Int { (rows + blockRows - 1) / blockRows }
+    public var blocks: Int { chunks?.count ?? (rows + blockRows - 1) / blockRows }
+
+    /// Rows block `block` searches for.
+    public func items(ofBlock block: Int) -> Int { chunks.map { $0[block].queries.count } ?? rows(ofBlock: block).count }
 
     /// Neighbor slots of each row in the graph: `k`, at most every other row.
     var slots: Int { max(0, min(k, rows - 1)) }
@@ -36,7 +41,7 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let plan = NeighborPlan(key: key, rows: vectors.rows, dimension: vectors.dimension, metric: index.metric, kind: index.kind,
-                                k: k, blockRows: blockRows)
+                                k: k, blockRows: blockRows, chunks: (index as? ListIndex)?.chunks(rowsPerChunk: blockRows))
         try AtomicFile.write(to: folder.appendingPathComponent(vectorsName)) { try vectors.write(rows: 0..<vectors.rows, to: $0) }
         if index.kind != .flat { try index.save(to: folder.appendingPathComponent(indexName)) }
         try AtomicFile.write(try JSONEncoder().encode(plan), to: folder.appendingPathComponent(planName))
@@ -55,8 +60,10 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
         case .flat: ExactIndex(vectors: vectors, metric: metric)
         case .projected: try ProjectedIndex.load(from: saved, vectors: vectors)
         case .hnsw, .ivf: try ApproximateIndex.load(from: saved)
+        case .lists: try ListIndex.load(from: saved, vectors: vectors)
         }
-        guard index.count == rows, index.dimension == dimension, index.metric == metric else {
+        let chunksMatch = chunks == nil || chunks == (index as? ListIndex)?.chunks(rowsPerChunk: blockRows)
+        guard index.count == rows, index.dimension == dimension, index.metric == metric, chunksMatch else {
             throw IndexError.unreadable(path: saved.path, reason: "the saved index does not match the plan")
         }
         return index
@@ -65,17 +72,22 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
     /// Searches `block` with `index` and writes its rows' neighbors to `url`: a graph file of
     /// the block's rows whose neighbors are rows of the whole collection.
     public func search(block: Int, with index: any SimilarityIndex, to url: URL) throws {
-        let range = rows(ofBlock: block)
-        let writer = try KNNGraphWriter(url: url, rows: range.count, k: slots, metric: metric)
-        try writer.append(try index.neighbors(ofStoredRows: range, k: k))
+        let writer = try KNNGraphWriter(url: url, rows: items(ofBlock: block), k: slots, metric: metric)
+        try writer.append(try neighbors(ofBlock: block, with: index))
         _ = try writer.finish()
+    }
+
+    /// Block `block`'s lists, searched with `index` (the plan's).
+    func neighbors(ofBlock block: Int, with index: any SimilarityIndex) throws -> [[Neighbor]] {
+        guard let chunks else { return try index.neighbors(ofStoredRows: rows(ofBlock: block), k: k) }
+        guard let lists = index as? ListIndex else { throw IndexError.invalidParameter("a plan of list chunks needs the list index") }
+        return lists.search(chunks[block], k: k).lists
     }
 
     /// The lists of `block` in the part file at `url`, or nil when it is missing, of another
     /// shape, or names rows outside the collection.
     func lists(ofBlock block: Int, in url: URL) -> [[Neighbor]]? {
-        let range = rows(ofBlock: block)
-        guard let part = try? KNNGraph(contentsOf: url), part.rows == range.count, part.k == slots,
+        guard let part = try? KNNGraph(contentsOf: url), part.rows == items(ofBlock: block), part.k == slots,
               part.metric == metric else { return nil }
         let lists = (0..<part.rows).map { Array(part.neighbors(of: $0)) }
         let valid = lists.allSatisfy { list in list.allSatisfy { $0.index >= 0 && $0.index < rows && $0.distance.isFinite } }
@@ -89,7 +101,9 @@ extension NeighborPlan {
         self = try JSONDecoder().decode(Self.self, from: Data(contentsOf: folder.appendingPathComponent(Self.planName)))
         // Bounded so that no block arithmetic can overflow, whatever the file says.
         let limit = 1 << 40
-        guard (2...limit).contains(rows), (1...limit).contains(dimension), (0...limit).contains(k), (1...limit).contains(blockRows) else {
+        let chunksFit = chunks?.allSatisfy { $0.list >= 0 && $0.queries.lowerBound >= 0 && $0.queries.upperBound <= rows } ?? true
+        guard (2...limit).contains(rows), (1...limit).contains(dimension), (0...limit).contains(k), (1...limit).contains(blockRows),
+              chunksFit, (chunks == nil) == (kind != .lists) else {
             throw IndexError.unreadable(path: folder.appendingPathComponent(Self.planName).path, reason: "not a neighbor plan")
         }
     }
@@ -121,12 +135,25 @@ extension SimilarityIndex {
         let blockRows = (max(1, sharing.rowsPerShare) + tile - 1) / tile * tile
         let plan = try NeighborPlan.write(index: self, vectors: vectors, key: key, k: k, blockRows: blockRows, to: sharing.folder)
         let parts = try sharing.search(plan, progress: progress)
-        let writer = try KNNGraphWriter(url: url, rows: plan.rows, k: plan.slots, metric: metric)
-        for block in 0..<plan.blocks {
-            let lists = parts[block].flatMap { plan.lists(ofBlock: block, in: $0) }
-            try writer.append(try lists ?? neighbors(ofStoredRows: plan.rows(ofBlock: block), k: k))
+        func lists(ofBlock block: Int) throws -> [[Neighbor]] {
+            try parts[block].flatMap { plan.lists(ofBlock: block, in: $0) } ?? plan.neighbors(ofBlock: block, with: self)
         }
-        let graph = try writer.finish()
+        let graph: KNNGraph
+        if let index = self as? ListIndex, let chunks = plan.chunks {
+            let merger = try KNNGraphMerger(url: url, rows: plan.rows, k: plan.slots, metric: metric)
+            for (block, chunk) in chunks.enumerated() {
+                let rows = index.rows(of: chunk)
+                var found = try lists(ofBlock: block)
+                // A part naming a row among its own neighbors is not the chunk's search.
+                if zip(rows, found).contains(where: { row, list in list.contains { $0.index == row } }) { found = index.search(chunk, k: k).lists }
+                for (row, list) in zip(rows, found) { try merger.merge(list, into: row) }
+            }
+            graph = try merger.finish()
+        } else {
+            let writer = try KNNGraphWriter(url: url, rows: plan.rows, k: plan.slots, metric: metric)
+            for block in 0..<plan.blocks { try writer.append(try lists(ofBlock: block)) }
+            graph = try writer.finish()
+        }
         sharing.removeFiles()
         return graph
     }

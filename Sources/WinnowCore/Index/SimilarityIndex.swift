@@ -18,6 +18,9 @@ public protocol SimilarityIndex: Sendable {
     func allNeighbors(k: Int) throws(IndexError) -> [[Neighbor]]
     /// The `k` nearest other rows of each stored row in `rows`: a block of `allNeighbors(k:)`.
     func neighbors(ofStoredRows rows: Range<Int>, k: Int) throws(IndexError) -> [[Neighbor]]
+    /// ``writeNeighborGraph(k:to:blockRows:resumable:)``'s work: by blocks of stored rows unless
+    /// an index searches its own way (``ListIndex``: list by list).
+    func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool) throws -> KNNGraph
     /// Appends rows; they get the next row numbers.
     mutating func add(_ vectors: FeatureMatrix) throws(IndexError)
     /// Writes the index so that `load(from:)` gives one that answers identically.
@@ -36,6 +39,9 @@ public enum IndexKind: String, Sendable, Codable, CaseIterable {
     /// `ProjectedIndex`: candidates from a 256-d PCA projection, re-ranked by exact cosine over the
     /// full vectors read from disk; memory about 1.3 KiB per row whatever the dimension; cosine only.
     case projected
+    /// `ListIndex`: k-means lists, each row in its two nearest, neighbours searched exactly among
+    /// the members of a row's lists; searched list by list (shared by a cluster's workers).
+    case lists
 
     /// Largest row count for which `automatic` picks the exact index.
     ///
@@ -110,6 +116,7 @@ public func buildSimilarityIndex(vectors: FeatureMatrix, metric: DistanceMetric 
     case .projected: return try ProjectedIndex(vectors: vectors, metric: metric)
     case .hnsw: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .hnsw())
     case .ivf: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .ivf(rows: vectors.rows))
+    case .lists: return try ListIndex(vectors: vectors, metric: metric)
     }
 }
 
@@ -119,6 +126,10 @@ extension SimilarityIndex {
     /// a multiple of 512 rows gives exactly `allNeighbors(k:)`). `resumable`: a write stopped
     /// part-way goes on after its last finished block (see ``KNNGraphWriter``).
     public func writeNeighborGraph(k: Int, to url: URL, blockRows: Int = 4096, resumable: Bool = false) throws -> KNNGraph {
+        try writeAllNeighbors(k: k, to: url, blockRows: blockRows, resumable: resumable)
+    }
+
+    public func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool) throws -> KNNGraph {
         let rows = count
         let writer = try KNNGraphWriter(url: url, rows: rows, k: max(0, min(k, rows - 1)), metric: metric, resumable: resumable)
         for start in stride(from: writer.rowsWritten, to: rows, by: blockRows) {
@@ -148,7 +159,11 @@ public func loadSimilarityIndex(from url: URL) throws(IndexError) -> any Similar
     guard head.first == UInt8(ascii: "{") else { return try ApproximateIndex.load(from: url) }
     struct Format: Decodable { var format: String? }
     let format = (try? JSONDecoder().decode(Format.self, from: Data(contentsOf: url)))?.format
-    return format == ProjectedIndex.Manifest.format ? try ProjectedIndex.load(from: url) : try ExactIndex.load(from: url)
+    switch format {
+    case ProjectedIndex.Manifest.format: return try ProjectedIndex.load(from: url)
+    case ListIndex.Manifest.format: return try ListIndex.load(from: url)
+    default: return try ExactIndex.load(from: url)
+    }
 }
 
 // MARK: - The exact index as a SimilarityIndex

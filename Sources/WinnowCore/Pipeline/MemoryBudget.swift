@@ -83,11 +83,14 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// The exact index keeps one tile of scores and a norm per row (vectors stay mapped);
     /// Faiss keeps every vector, plus HNSW's links (2·32 on the bottom layer); the projected
     /// index keeps a 256-d projection and a norm per row (plus HNSW's links above 75k rows).
+    /// The list index keeps its lists and searches one list's gathered members at a time.
     static func indexBytes(_ n: Int64, _ d: Int64, _ kind: IndexKind) -> Int64 {
         switch kind {
         case .flat: 512 * 4096 * 4 + n * 4
         case .hnsw: n * (d * 4 + 64 * 4 + 16)
         case .ivf: n * (d * 4 + 8)
+        // The lists (two Int32 a row) and one list's gathered vectors and scores.
+        case .lists: n * 8 + 2 * Int64(ListIndex.defaultListRows) * (d * 4 + 4096 * 4)
         case .projected:
             n * (Int64(ProjectedIndex.defaultProjectedDimension) * 4 + 4)
                 + (n > Int64(IndexKind.exactRowLimit) ? n * (64 * 4 + 16) : 512 * 4096 * 4)

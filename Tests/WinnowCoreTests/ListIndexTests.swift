@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+
+/// The list index: exact with one list, close to exact with many, the same after saving, and a
+/// damaged saved index refused.
+@Suite struct ListIndexTests {
+    @Test func oneListIsTheExactIndex() throws {
+        let vectors = clusteredMatrix(rows: 1300, dimension: 32, clusters: 20, spread: 0.3, seed: 5)
+        let index = try ListIndex(vectors: vectors, listRows: 4096)
+        #expect(index.lists == 1 && index.members(of: 0).count == 1300)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let exact = root.appendingPathComponent("exact.bin"), lists = root.appendingPathComponent("lists.bin")
+        _ = try ExactIndex(vectors: vectors).writeNeighborGraph(k: 8, to: exact)
+        _ = try index.writeNeighborGraph(k: 8, to: lists, blockRows: 512)
+        #expect(try Data(contentsOf: exact) == Data(contentsOf: lists))
+    }
+
+    /// Many lists: each row in three, its neighbours found among their members. Rows are 60
+    /// groups of 50; nearly every true neighbour shares a list with its row.
+    @Test(arguments: [DistanceMetric.cosine, .euclidean])
+    func manyListsFindNearlyEveryNeighbor(metric: DistanceMetric) throws {
+        let vectors = clusteredMatrix(rows: 3000, dimension: 32, clusters: 60, spread: 0.2, seed: 9)
+        let index = try ListIndex(vectors: vectors, metric: metric, listRows: 200)
+        #expect(index.lists == 45)
+        #expect((0..<index.lists).reduce(0) { $0 + index.members(of: $1).count } == 3000 * ListIndex.listsPerRow)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let graph = try index.writeNeighborGraph(k: 10, to: root.appendingPathComponent("knn.bin"))
+        let exact = ExactIndex(vectors: vectors, metric: metric).allNeighbors(k: 10)
+        var found = 0
+        for row in 0..<vectors.rows {
+            let listed = Set(graph.neighbors(of: row).map(\.index))
+            found += exact[row].filter { listed.contains($0.index) }.count
+            // Every neighbour listed is at its exact distance, nearest first.
+            let distances = graph.neighbors(of: row).map(\.distance)
+            #expect(distances == distances.sorted())
+        }
+        let recall = Double(found) / Double(vectors.rows * 10)
+        #expect(recall >= 0.97, "recall \(recall)")
+        // A block of rows searched through the index gives the graph's rows.
+        let block = try index.neighbors(ofStoredRows: 100..<164, k: 10)
+        #expect(block.enumerated().allSatisfy { Array(graph.neighbors(of: 100 + $0.offset)).map(\.index) == $0.element.map(\.index) })
+    }
+
+    @Test func savedAndLoadedItAnswersTheSameAndRefusesDamage() throws {
+        let vectors = clusteredMatrix(rows: 900, dimension: 24, clusters: 15, spread: 0.3, seed: 2)
+        let index = try ListIndex(vectors: vectors, listRows: 150)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let url = root.appendingPathComponent("index")
+        try index.save(to: url)
+        let loaded = try ListIndex.load(from: url, vectors: vectors)
+        let queries = vectors.slice(0..<50)
+        #expect(try loaded.search(queries, k: 5, excludingSelf: true) == index.search(queries, k: 5, excludingSelf: true))
+        #expect(loaded.chunks(rowsPerChunk: 64) == index.chunks(rowsPerChunk: 64))
+        // A query finds itself first when not excluded; excluded, never.
+        #expect(try index.search(queries, k: 3, excludingSelf: false).enumerated().allSatisfy { $0.element.first?.index == $0.offset })
+        #expect(try index.search(queries, k: 3, excludingSelf: true).enumerated().allSatisfy { query in !query.element.contains { $0.index == query.offset } })
+
+        var bytes = try Data(contentsOf: ListIndex.partitionFile(of: url))
+        bytes[bytes.count - 2] = 0x7F  // the last member: a row far outside the collection
+        try bytes.write(to: ListIndex.partitionFile(of: url))
+        #expect(throws: IndexError.self) { _ = try ListIndex.load(from: url, vectors: vectors) }
+        try bytes.prefix(bytes.count - 4).write(to: ListIndex.partitionFile(of: url))
+        #expect(throws: IndexError.self) { _ = try ListIndex.load(from: url, vectors: vectors) }
+    }
+}
