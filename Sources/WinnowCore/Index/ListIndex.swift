@@ -175,15 +175,26 @@ public struct ListIndex: SimilarityIndex {
         return try merger.finish()
     }
 
+    /// Each query's `k` nearest members of its ``probes`` nearest lists, each distance one dot
+    /// product with the stored row (no gathering: a query reads only its candidates).
     public func search(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool) throws(IndexError) -> [[Neighbor]] {
         guard queries.dimension == dimension else { throw .dimensionMismatch(expected: dimension, actual: queries.dimension) }
         let probes = min(Self.probes, lists)
         let probed = Self.nearestLists(of: queries, centroids: centroids, metric: metric, take: probes)
         return (0..<queries.rows).map { query in
-            let candidates = Set(probed[(query * probes)..<((query + 1) * probes)].flatMap { members(of: Int($0)) }).filter { !excludingSelf || Int($0) != query }.sorted()
-            let local = ExactIndex(vectors: Self.gather(candidates, from: vectors), metric: metric)
-            return local.search(queries.view(query..<(query + 1)), k: k)[0]
-                .map { Neighbor(index: Int(candidates[$0.index]), distance: $0.distance) }
+            let candidates = Set(probed[(query * probes)..<((query + 1) * probes)].flatMap { members(of: Int($0)) })
+            var best = TopK(k: k)
+            let q = queries.row(query), qq = cblas_sdot(Int32(dimension), q.baseAddress, 1, q.baseAddress, 1)
+            for candidate in candidates where !excludingSelf || Int(candidate) != query {
+                let x = vectors.row(Int(candidate))
+                let qx = cblas_sdot(Int32(dimension), q.baseAddress, 1, x.baseAddress, 1)
+                let xx = cblas_sdot(Int32(dimension), x.baseAddress, 1, x.baseAddress, 1)
+                let distance = metric == .cosine
+                    ? max(0, 1 - (qq > 0 && xx > 0 ? qx / (qq * xx).squareRoot() : 0))
+                    : max(0, qq + xx - 2 * qx).squareRoot()
+                best.insert(Int(candidate), distance)
+            }
+            return best.sorted()
         }
     }
 
