@@ -289,6 +289,8 @@ struct SimilarityOptions: ParsableArguments {
     var distance = AnalysisOptions().metric
     @Option(help: "kNN index: flat (exact), hnsw or ivf (Faiss, vectors in memory), projected (256-d PCA candidates re-ranked exactly, vectors on disk; cosine), lists (k-means lists searched exactly one by one, each row in two: shared by a cluster's workers; cosine, euclidean); default by size and dimension.")
     var index: IndexKind?
+    @Option(parsing: .unconditional, help: "--index lists: average images a list (fewer: more lists, less work a list, lower recall).")
+    var listRows: Int?
     @Flag(help: "--model copy: no local verification of uncertain pairs (global descriptor scores only).")
     var noVerify = false
     @Flag(help: "--model copy: check every uncertain pair with SIFT, without the ORB screening pass (slower).")
@@ -301,6 +303,7 @@ struct SimilarityOptions: ParsableArguments {
             if distance == .cosine { try OptionRange.check(name, value, in: -1...1) } else { try OptionRange.check(name, value, atMost: 0) }
         }
         try OptionRange.check("--outlier-percentile", outlierPercentile, in: 0...1)
+        if let listRows { try OptionRange.check("--list-rows", listRows, in: 2...(1 << 24)) }
         if distance == .cosine {
             try OptionRange.check("--near-duplicate-distance", nearDuplicateDistance, in: 0...2)
         } else {
@@ -320,6 +323,7 @@ struct SimilarityOptions: ParsableArguments {
         if let nearDuplicateDistance { o.nearDuplicateDistance = nearDuplicateDistance }
         o.metric = distance
         o.index = index
+        o.listRows = listRows
         return o
     }
 }

@@ -92,12 +92,12 @@ import WinnowTestSupport
         #expect(stranger.output.contains("the cluster was planned with copy-descriptor/other-machine"), "\(stranger.output)")
     }
 
-    /// `--index lists`: the finish shares the list index's chunks as knn jobs (a worker started
-    /// while it waits at the index stage takes them too), and its graph and analyses are those of
-    /// `winnow run --index lists` on the same files.
+    /// `--index lists` (lists of ~64 images): the finish shares the list index's chunks as knn
+    /// jobs (a worker started while it waits at the index stage takes them too), and its graph and
+    /// analyses are those of `winnow run --index lists` on the same files.
     @Test func theListIndexIsSearchedAsKnnJobsAsTheRunSearchesIt() throws {
         let inputs = try Cluster.inputs(in: folder, withCorpus: true)
-        let options = ["--index", "lists", "--no-verify"]
+        let options = ["--index", "lists", "--list-rows", "64", "--no-verify"]
         let reference = folder.appendingPathComponent("lists-run"), work = folder.appendingPathComponent("lists-cluster")
         let run = try Cluster.winnow(["run"] + inputs + options + ["--work-dir", reference.path, "--quiet"])
         try #require(run.status == 0, "\(run.output)")
@@ -123,8 +123,8 @@ import WinnowTestSupport
         let rows = embedded.count
         let jobs = try server.sql("SELECT count(*), count(*) FILTER (WHERE state = 'done'), coalesce(sum(items), 0) FROM winnow_jobs WHERE stage = 'knn'",
                                   database: database).split(separator: "|").compactMap { Int($0) }
-        // Each row is searched once per list it is in (one list at this size).
-        #expect(jobs.count == 3 && jobs[0] >= 1 && jobs[1] == jobs[0] && jobs[2] == rows, "\(jobs) for \(rows) rows")
+        // Each row is searched once in each of its 3 lists (lists of ~64 rows: a job each).
+        #expect(jobs.count == 3 && jobs[0] >= 6 && jobs[1] == jobs[0] && jobs[2] == 3 * rows, "\(jobs) for \(rows) rows")
         #expect(!FileManager.default.fileExists(atPath: storage.appendingPathComponent("knn").path))
     }
 

@@ -23,6 +23,7 @@ import Testing
         (["run", "x", "--outlier-percentile", "2"], "--outlier-percentile must be in 0…1 (got 2)"),
         (["run", "x", "--near-duplicate-distance", "-1"], "--near-duplicate-distance must be in 0…2 (got -1)"),
         (["run", "x", "--nearest-neighbors-k", "0"], "--nearest-neighbors-k must be in 1…1000 (got 0)"),
+        (["run", "x", "--index", "lists", "--list-rows", "1"], "--list-rows must be in 2…16777216 (got 1)"),
         (["run", "x", "--min-offset", "-1"], "--min-offset must be a number ≥ 0 (got -1)"),
         (["run", "x", "--max-offset", "-5"], "--max-offset must be a number ≥ 0 (got -5)"),
         (["run", "x", "--num-images", "-1"], "--num-images must be a number ≥ 0 (got -1)"),

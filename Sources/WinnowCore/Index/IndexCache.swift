@@ -12,13 +12,16 @@ struct IndexCache {
     let folder: URL
 
     /// The cache entry for `vectors` in `workDirectory`.
-    init(workDirectory: URL, vectors: FeatureMatrix, metric: DistanceMetric, k: Int, kind: IndexKind) {
-        folder = workDirectory.appendingPathComponent(Self.folderPrefix + Self.key(vectors, metric: metric, k: k, kind: kind))
+    init(workDirectory: URL, vectors: FeatureMatrix, metric: DistanceMetric, k: Int, kind: IndexKind, listRows: Int? = nil) {
+        folder = workDirectory.appendingPathComponent(Self.folderPrefix + Self.key(vectors, metric: metric, k: k, kind: kind,
+                                                                                    listRows: listRows))
     }
 
-    /// XXH64 chained over a description of the index and the vectors' bytes, as 16 hex digits.
-    static func key(_ vectors: FeatureMatrix, metric: DistanceMetric, k: Int, kind: IndexKind) -> String {
-        let header = "winnow-index-v1 \(metric.rawValue) k=\(k) \(kind.rawValue) \(vectors.rows)×\(vectors.dimension)"
+    /// XXH64 chained over a description of the index (for a list index, its list size too) and the
+    /// vectors' bytes, as 16 hex digits.
+    static func key(_ vectors: FeatureMatrix, metric: DistanceMetric, k: Int, kind: IndexKind, listRows: Int? = nil) -> String {
+        let lists = kind == .lists ? " lists=\(listRows ?? ListIndex.defaultListRows)" : ""
+        let header = "winnow-index-v1 \(metric.rawValue) k=\(k) \(kind.rawValue)\(lists) \(vectors.rows)×\(vectors.dimension)"
         return ContentHash.hex(vectors.contentHash(seed: Array(header.utf8).withUnsafeBytes { ContentHash.xxh64($0) }))
     }
 

@@ -108,15 +108,16 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible, Loc
     public var errorDescription: String? { description }
 }
 
-/// Builds the index `kind` (automatic by size when nil) over `vectors`.
+/// Builds the index `kind` (automatic by size when nil) over `vectors`; `listRows` sizes a
+/// list index's lists (nil: its default).
 public func buildSimilarityIndex(vectors: FeatureMatrix, metric: DistanceMetric = .cosine,
-                                 kind: IndexKind? = nil) throws(IndexError) -> any SimilarityIndex {
+                                 kind: IndexKind? = nil, listRows: Int? = nil) throws(IndexError) -> any SimilarityIndex {
     switch kind ?? IndexKind.automatic(rows: vectors.rows, dimension: vectors.dimension, metric: metric) {
     case .flat: return ExactIndex(vectors: vectors, metric: metric)
     case .projected: return try ProjectedIndex(vectors: vectors, metric: metric)
     case .hnsw: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .hnsw())
     case .ivf: return try ApproximateIndex(vectors: vectors, metric: metric, parameters: .ivf(rows: vectors.rows))
-    case .lists: return try ListIndex(vectors: vectors, metric: metric)
+    case .lists: return try ListIndex(vectors: vectors, metric: metric, listRows: listRows ?? ListIndex.defaultListRows)
     }
 }
 

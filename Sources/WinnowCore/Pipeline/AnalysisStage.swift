@@ -17,6 +17,8 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
     public var metric: DistanceMetric = .cosine
     /// Index kind; nil chooses by size.
     public var index: IndexKind? = nil
+    /// The list index's average members a list (nil: ``ListIndex/defaultListRows``).
+    public var listRows: Int? = nil
     /// Copy verification of uncertain pairs (``CopyVerification``); nil: global scores only.
     public var verification: CopyVerification.Options? = nil
 
@@ -251,11 +253,11 @@ extension AnalysisStage {
         let k = max(0, min(options.nearestNeighborsK, vectors.rows - 1))
         let kind = options.index ?? IndexKind.automatic(rows: vectors.rows, dimension: vectors.dimension, metric: options.metric)
         let cache = IndexCache(workDirectory: cacheDirectory, vectors: vectors, metric: options.metric,
-                               k: options.nearestNeighborsK, kind: kind)
+                               k: options.nearestNeighborsK, kind: kind, listRows: options.listRows)
         if cache.finishedGraph(rows: vectors.rows, k: k) == nil {
             try cache.prepare()
             let index = try cache.savedIndex(vectors: vectors, kind: kind) ?? {
-                let built = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: kind)
+                let built = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: kind, listRows: options.listRows)
                 if built.kind != .flat { try built.save(to: cache.indexURL) }
                 return built
             }()
