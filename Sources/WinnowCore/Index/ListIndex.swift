@@ -86,7 +86,9 @@ public struct ListIndex: SimilarityIndex {
         return KMeans(clusters: lists, maximumIterations: 20).fit(sample).centres
     }
 
-    /// Rows `rows` of `vectors` as one matrix in memory (scaled to unit length with `unit`).
+    /// Rows `rows` of `vectors` as one matrix in memory (scaled to unit length with `unit`), read
+    /// with ``FeatureMatrix/copyRow(_:into:)``: rows of a mapped matrix read at random do not stay
+    /// resident.
     static func gather(_ rows: some Collection<Int32>, from vectors: FeatureMatrix, unit: Bool = false) -> FeatureMatrix {
         gather(rows.map { Int($0) }, from: vectors, unit: unit)
     }
@@ -95,9 +97,12 @@ public struct ListIndex: SimilarityIndex {
         let d = vectors.dimension
         return FeatureMatrix(rows: rows.count, dimension: d) { out in
             for (i, row) in rows.enumerated() {
-                let source = vectors.row(row)
-                let scale = unit ? ProjectedIndex.inverseNorm(source) : 1
-                for j in 0..<d { out[i * d + j] = source[j] * scale }
+                let copy = out.baseAddress! + i * d
+                vectors.copyRow(row, into: copy)
+                if unit {
+                    let scale = ProjectedIndex.inverseNorm(UnsafeBufferPointer(start: copy, count: d))
+                    for j in 0..<d { copy[j] *= scale }
+                }
             }
         }
     }
@@ -183,12 +188,12 @@ public struct ListIndex: SimilarityIndex {
         let probed = Self.nearestLists(of: queries, centroids: centroids, metric: metric, take: probes)
         return (0..<queries.rows).map { query in
             let candidates = Set(probed[(query * probes)..<((query + 1) * probes)].flatMap { members(of: Int($0)) })
-            var best = TopK(k: k)
+            var best = TopK(k: k), x = [Float](repeating: 0, count: dimension)
             let q = queries.row(query), qq = cblas_sdot(Int32(dimension), q.baseAddress, 1, q.baseAddress, 1)
             for candidate in candidates where !excludingSelf || Int(candidate) != query {
-                let x = vectors.row(Int(candidate))
-                let qx = cblas_sdot(Int32(dimension), q.baseAddress, 1, x.baseAddress, 1)
-                let xx = cblas_sdot(Int32(dimension), x.baseAddress, 1, x.baseAddress, 1)
+                vectors.copyRow(Int(candidate), into: &x)
+                let qx = cblas_sdot(Int32(dimension), q.baseAddress, 1, x, 1)
+                let xx = cblas_sdot(Int32(dimension), x, 1, x, 1)
                 let distance = metric == .cosine
                     ? max(0, 1 - (qq > 0 && xx > 0 ? qx / (qq * xx).squareRoot() : 0))
                     : max(0, qq + xx - 2 * qx).squareRoot()
