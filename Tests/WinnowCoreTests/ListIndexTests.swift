@@ -59,6 +59,12 @@ import Testing
         #expect(try index.search(queries, k: 3, excludingSelf: false).enumerated().allSatisfy { $0.element.first?.index == $0.offset })
         #expect(try index.search(queries, k: 3, excludingSelf: true).enumerated().allSatisfy { query in !query.element.contains { $0.index == query.offset } })
 
+        // Rows added later join their nearest lists: each finds its own copy among the old rows.
+        var grown = try ListIndex(vectors: vectors.slice(0..<800), listRows: 150)
+        try grown.add(vectors.slice(800..<900))
+        #expect(grown.count == 900 && (0..<grown.lists).reduce(0) { $0 + grown.members(of: $1).count } == 900 * ListIndex.listsPerRow)
+        #expect(try grown.search(vectors.slice(850..<851), k: 1, excludingSelf: false).first?.first?.index == 850)
+
         var bytes = try Data(contentsOf: ListIndex.partitionFile(of: url))
         bytes[bytes.count - 2] = 0x7F  // the last member: a row far outside the collection
         try bytes.write(to: ListIndex.partitionFile(of: url))

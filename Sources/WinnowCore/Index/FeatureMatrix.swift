@@ -107,6 +107,19 @@ public final class FeatureMatrix: @unchecked Sendable {
         try body(UnsafeBufferPointer(start: base, count: rows * dimension))
     }
 
+    /// This matrix's rows then `more`'s (same dimension) as one matrix in memory, copied once.
+    func appending(_ more: FeatureMatrix) -> FeatureMatrix {
+        precondition(more.dimension == dimension, "appended rows of another dimension")
+        return FeatureMatrix(rows: rows + more.rows, dimension: dimension) { out in
+            for (offset, part) in [(0, self), (rows * dimension, more)] {
+                part.withValues { values in
+                    guard let source = values.baseAddress, let target = out.baseAddress else { return }
+                    (target + offset).update(from: source, count: values.count)
+                }
+            }
+        }
+    }
+
     /// Rows `range` as their own matrix (copied).
     public func slice(_ range: Range<Int>) -> FeatureMatrix {
         withValues { all in

@@ -71,34 +71,45 @@ public struct KMeans: Sendable {
 
     /// Nearest centre of every row, by `‖x‖² − 2x·c + ‖c‖²` with x·c from `sgemm`.
     private func assign(_ x: FeatureMatrix, centres: [Float], k: Int) -> ([Int], [Float]) {
-        let n = x.rows, d = x.dimension, block = 4096
+        let n = x.rows, d = x.dimension
         let centreNorms = (0..<k).map { c in (0..<d).reduce(Float(0)) { $0 + centres[c * d + $1] * centres[c * d + $1] } }
         var assignment = [Int](repeating: 0, count: n), distance = [Float](repeating: 0, count: n)
-        var products = [Float](repeating: 0, count: block * k)
-        for start in stride(from: 0, to: n, by: block) {
-            let count = min(block, n - start)
-            products.withUnsafeMutableBufferPointer { out in
-                x.withValues { values in
-                    centres.withUnsafeBufferPointer { c in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(k), Int32(d), 1,
-                                    values.baseAddress! + start * d, Int32(d), c.baseAddress, Int32(d), 0,
-                                    out.baseAddress, Int32(k))
+        centres.withUnsafeBufferPointer { c in
+            Self.forEachBlockOfProducts(x, centres: c, k: k) { start, count, products in
+                for r in 0..<count {
+                    let i = start + r
+                    let norm = x.row(i).reduce(Float(0)) { $0 + $1 * $1 }
+                    var best = 0, bestValue = Float.infinity
+                    for c in 0..<k {
+                        let value = norm - 2 * products[r * k + c] + centreNorms[c]
+                        if value < bestValue { bestValue = value; best = c }
                     }
+                    assignment[i] = best
+                    distance[i] = max(0, bestValue).squareRoot()
                 }
             }
-            for r in 0..<count {
-                let i = start + r
-                let norm = x.row(i).reduce(Float(0)) { $0 + $1 * $1 }
-                var best = 0, bestValue = Float.infinity
-                for c in 0..<k {
-                    let value = norm - 2 * products[r * k + c] + centreNorms[c]
-                    if value < bestValue { bestValue = value; best = c }
-                }
-                assignment[i] = best
-                distance[i] = max(0, bestValue).squareRoot()
-            }
-            x.releasePages(rows: start..<(start + count))
         }
         return (assignment, distance)
+    }
+
+    /// The products `x·c` of the rows of `x` with `k` centres (row-major, `x`'s dimension), 4,096
+    /// rows at a time through `sgemm`: `body` gets each block's first row, its row count and its
+    /// `count × k` products; the block's mapped pages are released after it.
+    static func forEachBlockOfProducts(_ x: FeatureMatrix, centres: UnsafeBufferPointer<Float>, k: Int,
+                                       _ body: (_ start: Int, _ count: Int, _ products: [Float]) -> Void) {
+        let d = x.dimension, block = 4096
+        var products = [Float](repeating: 0, count: block * k)
+        for start in stride(from: 0, to: x.rows, by: block) {
+            let count = min(block, x.rows - start)
+            products.withUnsafeMutableBufferPointer { out in
+                x.withValues { values in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(k), Int32(d), 1,
+                                values.baseAddress! + start * d, Int32(d), centres.baseAddress, Int32(d), 0,
+                                out.baseAddress, Int32(k))
+                }
+            }
+            body(start, count, products)
+            x.releasePages(rows: start..<(start + count))
+        }
     }
 }

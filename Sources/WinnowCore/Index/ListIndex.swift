@@ -111,27 +111,19 @@ public struct ListIndex: SimilarityIndex {
     /// after another: `‖c‖² − 2x̂·c` with x̂ the row (its unit vector for cosine) and x̂·c from
     /// `sgemm`, in blocks of rows.
     static func nearestLists(of x: FeatureMatrix, centroids: FeatureMatrix, metric: DistanceMetric, take: Int) -> [Int32] {
-        let k = centroids.rows, d = x.dimension, block = 4096, take = min(take, k)
+        let k = centroids.rows, take = min(take, k)
         let centreNorms = (0..<k).map { c in centroids.row(c).reduce(Float(0)) { $0 + $1 * $1 } }
-        var result = [Int32](), products = [Float](repeating: 0, count: block * k)
+        var result = [Int32]()
         result.reserveCapacity(x.rows * take)
-        for start in stride(from: 0, to: x.rows, by: block) {
-            let count = min(block, x.rows - start)
-            products.withUnsafeMutableBufferPointer { out in
-                x.withValues { values in
-                    centroids.withValues { c in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(k), Int32(d), 1,
-                                    values.baseAddress! + start * d, Int32(d), c.baseAddress, Int32(d), 0, out.baseAddress, Int32(k))
-                    }
+        centroids.withValues { c in
+            KMeans.forEachBlockOfProducts(x, centres: c, k: k) { start, count, products in
+                for r in 0..<count {
+                    let scale = metric == .cosine ? ProjectedIndex.inverseNorm(x.row(start + r)) : 1
+                    var best = TopK(k: take)
+                    for c in 0..<k { best.insert(c, centreNorms[c] - 2 * scale * products[r * k + c]) }
+                    result += best.sorted().map { Int32($0.index) }
                 }
             }
-            for r in 0..<count {
-                let scale = metric == .cosine ? ProjectedIndex.inverseNorm(x.row(start + r)) : 1
-                var best = TopK(k: take)
-                for c in 0..<k { best.insert(c, centreNorms[c] - 2 * scale * products[r * k + c]) }
-                result += best.sorted().map { Int32($0.index) }
-            }
-            x.releasePages(rows: start..<(start + count))
         }
         return result
     }
@@ -227,15 +219,13 @@ public struct ListIndex: SimilarityIndex {
     /// Appends rows, each to its nearest lists (the centroids stay as fitted).
     public mutating func add(_ more: FeatureMatrix) throws(IndexError) {
         guard more.dimension == dimension else { throw .dimensionMismatch(expected: dimension, actual: more.dimension) }
-        var all = ExactIndex(vectors: vectors, metric: metric)
-        try all.add(more)
         let perRow = min(Self.listsPerRow, lists)
         var assignment = [Int32](repeating: 0, count: count * perRow), filled = [Int](repeating: 0, count: count)
         for list in 0..<lists {
             for row in members(of: list) { assignment[Int(row) * perRow + filled[Int(row)]] = Int32(list); filled[Int(row)] += 1 }
         }
         assignment += Self.nearestLists(of: more, centroids: centroids, metric: metric, take: Self.listsPerRow)
-        self = ListIndex(vectors: all.vectors, metric: metric, centroids: centroids, assignment: assignment)
+        self = ListIndex(vectors: vectors.appending(more), metric: metric, centroids: centroids, assignment: assignment)
     }
 }
 

@@ -193,12 +193,7 @@ public struct ProjectedIndex: SimilarityIndex {
     public mutating func add(_ more: FeatureMatrix) throws(IndexError) {
         guard more.dimension == dimension else { throw .dimensionMismatch(expected: dimension, actual: more.dimension) }
         guard more.rows > 0 else { return }
-        var values = [Float]()
-        values.reserveCapacity((vectors.rows + more.rows) * dimension)
-        vectors.withValues { values.append(contentsOf: $0) }
-        more.withValues { values.append(contentsOf: $0) }
-        let all = FeatureMatrix(rows: vectors.rows + more.rows, dimension: dimension, values: values)
-        self = ProjectedIndex(vectors: all, projection: projection, coarse: coarse, candidates: candidates,
+        self = ProjectedIndex(vectors: vectors.appending(more), projection: projection, coarse: coarse, candidates: candidates,
                               inverseNorms: inverseNorms)
         try append(more)
     }

@@ -181,12 +181,7 @@ extension ExactIndex: SimilarityIndex {
             throw .dimensionMismatch(expected: vectors.dimension, actual: more.dimension)
         }
         guard more.rows > 0 else { return }
-        var values = [Float]()
-        values.reserveCapacity((vectors.rows + more.rows) * vectors.dimension)
-        vectors.withValues { values.append(contentsOf: $0) }
-        more.withValues { values.append(contentsOf: $0) }
-        self = ExactIndex(vectors: FeatureMatrix(rows: vectors.rows + more.rows, dimension: vectors.dimension,
-                                                 values: values), metric: metric)
+        self = ExactIndex(vectors: vectors.appending(more), metric: metric)
     }
 
     /// Name of the raw float32 matrix next to a saved exact index (fastdup's layout, the same
