@@ -20,8 +20,8 @@ public struct ClusterStatus: Sendable, Codable {
     /// Rough seconds left at the rate so far (nil before any job is done, 0 once done).
     public var etaSeconds: Double?
 
-    /// One stage's jobs. Its items (``unit``) are images (scan), rows of the kNN graph (knn) or
-    /// candidate pairs (verify).
+    /// One stage's jobs. Its items (``unit``) are images (scan), rows put in a list index's lists
+    /// (assign), rows of the kNN graph (knn) or candidate pairs (verify).
     public struct Stage: Sendable, Codable {
         public var stage: String
         public var pending: Int
@@ -67,7 +67,7 @@ public struct ClusterStatus: Sendable, Codable {
                     try row.decode((String, Int, Int, Int, Int, Int, Int, Int, Double?).self)
                 let unit = switch stage {
                 case VerifyJob.stage: "pairs"
-                case NeighborJob.stage: "rows"
+                case NeighborJob.stage, AssignJob.stage: "rows"
                 default: "images"
                 }
                 return Stage(stage: stage, pending: pending, running: running, done: done, failed: failed, unit: unit,

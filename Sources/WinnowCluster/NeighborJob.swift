@@ -65,9 +65,10 @@ struct NeighborJob: Sendable {
     }
 }
 
-/// How `cluster finish` shares the kNN graph's search with the workers (``NeighborSearchSharing``):
-/// one `knn` job per block of rows, worked on by the finishing process too until none is
-/// unfinished. Jobs an earlier finish queued are replaced (its plan may differ).
+/// How `cluster finish` shares the kNN graph's search — and a list index's assignment — with the
+/// workers (``NeighborSearchSharing``): one `knn` (`assign`) job per block of rows, worked on by
+/// the finishing process too until none is unfinished. Jobs an earlier finish queued are
+/// replaced (its plan may differ).
 struct SharedNeighbors: NeighborSearchSharing {
     let address: DatabaseAddress
     let storage: URL
@@ -82,18 +83,30 @@ struct SharedNeighbors: NeighborSearchSharing {
     private static let noOutcome: any Error = ClusterError.server("a kNN step ended without an outcome")
 
     func search(_ plan: NeighborPlan, progress: @escaping @Sendable (Int) -> Void) throws -> [Int: URL] {
+        try share(NeighborJob.stage, blocks: (0..<plan.blocks).map { plan.items(ofBlock: $0) }, progress: progress) {
+            NeighborJob.partURL(storage: storage, plan: plan, block: $0)
+        }
+    }
+
+    func assign(_ plan: ListAssignmentPlan, progress: @escaping @Sendable (Int) -> Void) throws -> [Int: URL] {
+        try share(AssignJob.stage, blocks: (0..<plan.blocks).map { plan.rows(ofBlock: $0).count }, progress: progress) {
+            AssignJob.partURL(storage: storage, plan: plan, block: $0)
+        }
+    }
+
+    /// Queues one `stage` job per block (its items), works on them until none is unfinished, and
+    /// returns the part of each block that has one (`part`: where a block's part is written).
+    private func share(_ stage: String, blocks: [Int], progress: @escaping @Sendable (Int) -> Void,
+                       part: (Int) -> URL) throws -> [Int: URL] {
         let (address, leaseSeconds, threads) = (address, leaseSeconds, threads)
-        let shards = (0..<plan.blocks).map { (shard: $0, items: plan.items(ofBlock: $0)) }
+        let shards = blocks.enumerated().map { (shard: $0.offset, items: $0.element) }
         try waitForTask(unfinished: Self.noOutcome) {
-            try await ClusterDatabase.using(address) { try await $0.rows("DELETE FROM winnow_jobs WHERE stage = \(NeighborJob.stage)") }
-            try await FinishJobs.queueAndWork(NeighborJob.stage, shards: shards, address: address, leaseSeconds: leaseSeconds,
+            try await ClusterDatabase.using(address) { try await $0.rows("DELETE FROM winnow_jobs WHERE stage = \(stage)") }
+            try await FinishJobs.queueAndWork(stage, shards: shards, address: address, leaseSeconds: leaseSeconds,
                                               threads: threads, progress: progress)
         }
         var parts: [Int: URL] = [:]
-        for block in 0..<plan.blocks {
-            let url = NeighborJob.partURL(storage: storage, plan: plan, block: block)
-            if FileManager.default.fileExists(atPath: url.path) { parts[block] = url }
-        }
+        for block in blocks.indices where FileManager.default.fileExists(atPath: part(block).path) { parts[block] = part(block) }
         return parts
     }
 

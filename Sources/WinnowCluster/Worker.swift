@@ -140,7 +140,7 @@ public struct Worker: Sendable {
         }
     }
 
-    /// Runs one claimed job of either stage.
+    /// Runs one claimed job of any stage.
     private func perform(_ job: ClaimedJob, stored: StoredConfiguration, scanner: SampleScanner?, database: ClusterDatabase,
                          into summary: inout Summary, report: @Sendable (String) -> Void) async throws {
         let storage = URL(fileURLWithPath: stored.storage)
@@ -155,6 +155,10 @@ public struct Worker: Sendable {
             let rows = try await NeighborJob(job: job, storage: storage).run(database, owner: name)
             report("knn block \(job.shard): \(rows) rows")
             return
+        case AssignJob.stage:
+            let rows = try await AssignJob(job: job, storage: storage).run(database, owner: name)
+            report("assign block \(job.shard): \(rows) rows")
+            return
         default: break
         }
         guard let scanner else { throw ClusterError.badConfiguration("a \(job.stage) job reached a worker without a scanner") }
@@ -168,6 +172,7 @@ public struct Worker: Sendable {
         switch stage {
         case VerifyJob.stage: VerifyJob.unit
         case NeighborJob.stage: NeighborJob.unit
+        case AssignJob.stage: AssignJob.unit
         default: "shard"
         }
     }

@@ -92,8 +92,9 @@ import WinnowTestSupport
         #expect(stranger.output.contains("the cluster was planned with copy-descriptor/other-machine"), "\(stranger.output)")
     }
 
-    /// `--index lists` (lists of ~64 images): the finish shares the list index's chunks as knn
-    /// jobs (a worker started while it waits at the index stage takes them too), and its graph and
+    /// `--index lists` (lists of ~64 images): the finish shares the assignment of rows to lists as
+    /// assign jobs and the lists' chunks as knn jobs (a worker started while it waits at the index
+    /// stage takes them too), and its graph and
     /// analyses are those of `winnow run --index lists` on the same files.
     @Test func theListIndexIsSearchedAsKnnJobsAsTheRunSearchesIt() throws {
         let inputs = try Cluster.inputs(in: folder, withCorpus: true)
@@ -121,10 +122,15 @@ import WinnowTestSupport
         let search = try Cluster.winnow(["search", work.path, "--id", embedded.first?["index"] ?? "", "-k", "2", "--json"])
         #expect(search.status == 0 && search.output.contains("\"similarity\""), "\(search.output)")
         let rows = embedded.count
-        let jobs = try server.sql("SELECT count(*), count(*) FILTER (WHERE state = 'done'), coalesce(sum(items), 0) FROM winnow_jobs WHERE stage = 'knn'",
-                                  database: database).split(separator: "|").compactMap { Int($0) }
-        // Each row is searched once in each of its 3 lists (lists of ~64 rows: a job each).
-        #expect(jobs.count == 3 && jobs[0] >= 6 && jobs[1] == jobs[0] && jobs[2] == 3 * rows, "\(jobs) for \(rows) rows")
+        func jobs(_ stage: String) throws -> [Int] {
+            try server.sql("SELECT count(*), count(*) FILTER (WHERE state = 'done'), coalesce(sum(items), 0) FROM winnow_jobs WHERE stage = '\(stage)'",
+                           database: database).split(separator: "|").compactMap { Int($0) }
+        }
+        // Each row is put in its lists by an assign job, and searched once in each of its 3 lists
+        // (lists of ~64 rows: a knn job each).
+        let (assigned, searched) = (try jobs("assign"), try jobs("knn"))
+        #expect(assigned.count == 3 && assigned[0] >= 1 && assigned[1] == assigned[0] && assigned[2] == rows, "\(assigned) for \(rows) rows")
+        #expect(searched.count == 3 && searched[0] >= 6 && searched[1] == searched[0] && searched[2] == 3 * rows, "\(searched) for \(rows) rows")
         #expect(!FileManager.default.fileExists(atPath: storage.appendingPathComponent("knn").path))
     }
 

@@ -32,7 +32,56 @@ import Testing
             return parts
         }
 
+        /// Assigns each block as a worker does, except that block 1 comes back missing, block 2
+        /// not a part, and block 3 giving a row one list twice.
+        func assign(_ plan: ListAssignmentPlan, progress: @escaping @Sendable (Int) -> Void) throws -> [Int: URL] {
+            #expect(try ListAssignmentPlan(folder: folder) == plan)
+            let (vectors, centroids) = try plan.load(folder: folder)
+            var parts: [Int: URL] = [:]
+            for block in 0..<plan.blocks where block != 1 {
+                let url = folder.appendingPathComponent("assign-\(block)")
+                try plan.assign(block: block, vectors: vectors, centroids: centroids, to: url)
+                switch block {
+                case 2: try Data("not a part".utf8).write(to: url)
+                case 3:
+                    var data = try Data(contentsOf: url)
+                    data.replaceSubrange((data.count - 4)..<data.count, with: data[(data.count - 8)..<(data.count - 4)])
+                    try data.write(to: url)
+                default: #expect(plan.assignment(ofBlock: block, in: url) != nil)
+                }
+                parts[block] = url
+            }
+            #expect(plan.blocks < 4 || parts[3].flatMap { plan.assignment(ofBlock: 3, in: $0) } == nil)
+            return parts
+        }
+
         func removeFiles() { try? FileManager.default.removeItem(at: folder) }
+    }
+
+    /// A list index whose rows were assigned to their lists in blocks elsewhere (blocks of 100
+    /// rows asked: whole 512-row tiles) is the index built alone: the same centroids and lists,
+    /// and its search plan keeps the vectors the assignment plan wrote.
+    @Test func rowsAssignedElsewhereGiveTheListIndexBuiltAlone() throws {
+        let vectors = clusteredMatrix(rows: 2600, dimension: 48, clusters: 40, spread: 0.3, seed: 11)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let workers = Workers(folder: root.appendingPathComponent("knn"), rowsPerShare: 100)
+        let alone = try ListIndex(vectors: vectors, listRows: 600)
+        let shared = try ListIndex(vectors: vectors, metric: .cosine, listRows: 600, key: "test", sharing: workers) { _ in }
+        let plan = try ListAssignmentPlan(folder: workers.folder)
+        #expect(plan.blockRows == 512 && plan.blocks == 6 && plan.take == 3)
+        let (aloneURL, sharedURL) = (root.appendingPathComponent("alone"), root.appendingPathComponent("shared"))
+        try alone.save(to: aloneURL)
+        try shared.save(to: sharedURL)
+        #expect(try Data(contentsOf: ListIndex.partitionFile(of: aloneURL)) == Data(contentsOf: ListIndex.partitionFile(of: sharedURL)))
+        let vectorsFile = workers.folder.appendingPathComponent(NeighborPlan.vectorsName)
+        let written = try FileManager.default.attributesOfItem(atPath: vectorsFile.path)[.systemFileNumber] as? Int
+        #expect(written != nil)
+        _ = try NeighborPlan.write(index: shared, vectors: vectors, key: "test", k: 10, blockRows: 512, to: workers.folder)
+        #expect(try FileManager.default.attributesOfItem(atPath: vectorsFile.path)[.systemFileNumber] as? Int == written)
+        #expect(!FileManager.default.fileExists(atPath: workers.folder.appendingPathComponent("assign-0").path))
+        _ = try NeighborPlan.write(index: shared, vectors: vectors.view(0..<2599), key: "test", k: 10, blockRows: 512, to: workers.folder)
+        #expect(try FeatureMatrix(mapping: vectorsFile, dimension: 48).rows == 2599)
     }
 
     /// Blocks of 512 rows and of 100 (the exact index's 512-query tiles cut short: the same

@@ -95,9 +95,9 @@ public struct KMeans: Sendable {
     /// The products `x·c` of the rows of `x` with `k` centres (row-major, `x`'s dimension), 4,096
     /// rows at a time through `sgemm`: `body` gets each block's first row, its row count and its
     /// `count × k` products; the block's mapped pages are released after it.
-    static func forEachBlockOfProducts(_ x: FeatureMatrix, centres: UnsafeBufferPointer<Float>, k: Int,
+    static func forEachBlockOfProducts(_ x: FeatureMatrix, centres: UnsafeBufferPointer<Float>, k: Int, block: Int = 4096,
                                        _ body: (_ start: Int, _ count: Int, _ products: [Float]) -> Void) {
-        let d = x.dimension, block = 4096
+        let d = x.dimension
         var products = [Float](repeating: 0, count: block * k)
         for start in stride(from: 0, to: x.rows, by: block) {
             let count = min(block, x.rows - start)

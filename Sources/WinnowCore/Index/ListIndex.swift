@@ -43,11 +43,7 @@ public struct ListIndex: SimilarityIndex {
 
     /// Fits about `listsPerRow × rows / listRows` centroids and puts each row in its nearest lists.
     public init(vectors: FeatureMatrix, metric: DistanceMetric = .cosine, listRows: Int = defaultListRows) throws(IndexError) {
-        guard metric == .cosine || metric == .euclidean else { throw .unsupportedMetric(metric) }
-        guard listRows >= 2 else { throw .invalidParameter("lists need at least 2 rows each, got \(listRows)") }
-        guard vectors.rows >= 2 else { throw .invalidParameter("the list index needs at least 2 rows, got \(vectors.rows)") }
-        let lists = max(1, (vectors.rows * Self.listsPerRow + listRows - 1) / listRows)
-        let centroids = Self.fitCentroids(vectors, lists: lists, metric: metric)
+        let centroids = try Self.fittedCentroids(of: vectors, metric: metric, listRows: listRows)
         self.init(vectors: vectors, metric: metric, centroids: centroids,
                   assignment: Self.nearestLists(of: vectors, centroids: centroids, metric: metric, take: Self.listsPerRow))
     }
@@ -75,6 +71,19 @@ public struct ListIndex: SimilarityIndex {
     public func members(of list: Int) -> ArraySlice<Int32> { members[offsets[list]..<offsets[list + 1]] }
 
     // MARK: Fitting and assigning
+
+    /// Rows whose products with the centroids one `sgemm` computes when rows are assigned: an
+    /// assignment in blocks of whole tiles (``ListAssignmentPlan``) makes the same calls.
+    static let assignmentBlock = ExactIndex.queryBlock
+
+    /// The centroids of about `listsPerRow × rows / listRows` lists for `vectors`.
+    static func fittedCentroids(of vectors: FeatureMatrix, metric: DistanceMetric, listRows: Int) throws(IndexError) -> FeatureMatrix {
+        guard metric == .cosine || metric == .euclidean else { throw .unsupportedMetric(metric) }
+        guard listRows >= 2 else { throw .invalidParameter("lists need at least 2 rows each, got \(listRows)") }
+        guard vectors.rows >= 2 else { throw .invalidParameter("the list index needs at least 2 rows, got \(vectors.rows)") }
+        let lists = max(1, (vectors.rows * Self.listsPerRow + listRows - 1) / listRows)
+        return fitCentroids(vectors, lists: lists, metric: metric)
+    }
 
     /// Centroids fitted by k-means on ``sampleRowsPerList`` × `lists` evenly spaced rows, at most
     /// ``maximumSampleRows`` (unit rows for cosine).
@@ -109,14 +118,14 @@ public struct ListIndex: SimilarityIndex {
 
     /// For each row of `x`, its `min(take, centroids)` nearest centroids, nearest first, one row
     /// after another: `‖c‖² − 2x̂·c` with x̂ the row (its unit vector for cosine) and x̂·c from
-    /// `sgemm`, in blocks of rows.
+    /// `sgemm`, in blocks of ``assignmentBlock`` rows.
     static func nearestLists(of x: FeatureMatrix, centroids: FeatureMatrix, metric: DistanceMetric, take: Int) -> [Int32] {
         let k = centroids.rows, take = min(take, k)
         let centreNorms = (0..<k).map { c in centroids.row(c).reduce(Float(0)) { $0 + $1 * $1 } }
         var result = [Int32]()
         result.reserveCapacity(x.rows * take)
         centroids.withValues { c in
-            KMeans.forEachBlockOfProducts(x, centres: c, k: k) { start, count, products in
+            KMeans.forEachBlockOfProducts(x, centres: c, k: k, block: assignmentBlock) { start, count, products in
                 for r in 0..<count {
                     let scale = metric == .cosine ? ProjectedIndex.inverseNorm(x.row(start + r)) : 1
                     var best = TopK(k: take)

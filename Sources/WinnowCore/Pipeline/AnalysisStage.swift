@@ -257,7 +257,7 @@ extension AnalysisStage {
         if cache.finishedGraph(rows: vectors.rows, k: k) == nil {
             try cache.prepare()
             let index = try cache.savedIndex(vectors: vectors, kind: kind) ?? {
-                let built = try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: kind, listRows: options.listRows)
+                let built = try builtIndex(vectors, kind: kind, key: cache.key)
                 if built.kind != .flat { try built.save(to: cache.indexURL) }
                 return built
             }()
@@ -273,6 +273,17 @@ extension AnalysisStage {
         }
         try cache.link(into: directory)
         return try KNNGraph(contentsOf: directory.appendingPathComponent(KNNGraph.fileName))
+    }
+
+    /// The index `kind` of `vectors`; a list index's assignment of rows to lists is shared like
+    /// its search when the run shares that.
+    private func builtIndex(_ vectors: FeatureMatrix, kind: IndexKind, key: String) throws -> any SimilarityIndex {
+        guard kind == .lists, let neighborSharing else {
+            return try buildSimilarityIndex(vectors: vectors, metric: options.metric, kind: kind, listRows: options.listRows)
+        }
+        let progress = progress
+        return try ListIndex(vectors: vectors, metric: options.metric, listRows: options.listRows ?? ListIndex.defaultListRows, key: key,
+                             sharing: neighborSharing) { progress?("assign", $0, vectors.rows) }
     }
 
     /// `duplicates.csv`: each reported pair once, with the evidence behind its score — the

@@ -1,0 +1,42 @@
+import Foundation
+import PostgresNIO
+import WinnowCore
+
+/// One `assign` job: a block of rows put in their nearest lists of the list index `cluster
+/// finish` is building (``ListAssignmentPlan``, in `knn/` beside the kNN plan whose vectors it
+/// shares). The worker writes the block's lists to `knn/assign-…-<block>.lists` (temporary name,
+/// flushed, renamed) before the job is marked done; a job done twice writes the same part again.
+struct AssignJob: Sendable {
+    var job: ClaimedJob
+    /// The shared storage folder.
+    var storage: URL
+
+    static let stage = "assign"
+    /// What one job is called in messages.
+    static let unit = "block"
+
+    /// Block `block`'s part, named after the plan's key and block size.
+    static func partURL(storage: URL, plan: ListAssignmentPlan, block: Int) -> URL {
+        NeighborJob.folder(storage: storage).appendingPathComponent("assign-\(plan.key)-\(plan.blockRows)-\(block).lists")
+    }
+
+    /// Runs the job; returns how many rows it assigned.
+    func run(_ database: ClusterDatabase, owner: String) async throws -> Int {
+        let folder = NeighborJob.folder(storage: storage), name = "\(Self.stage) \(Self.unit) \(job.shard)"
+        let plan: ListAssignmentPlan
+        do { plan = try ListAssignmentPlan(folder: folder) } catch {
+            throw ClusterError.planUnreadable(job: name, "\(folder.path): \(ClusterError.oneLine("\(error)"))")
+        }
+        guard job.shard >= 0, job.shard < plan.blocks else {
+            throw ClusterError.planUnreadable(job: name, "the plan has \(plan.blocks) blocks")
+        }
+        let (block, part) = (job.shard, Self.partURL(storage: storage, plan: plan, block: job.shard))
+        try await onThread {
+            let (vectors, centroids) = try plan.load(folder: folder)
+            try plan.assign(block: block, vectors: vectors, centroids: centroids, to: part)
+        }
+        let jobID = job.id
+        try await database.transaction { try await JobQueue.markDone(jobID, owner: owner, on: $0) }
+        return plan.rows(ofBlock: block).count
+    }
+}
