@@ -63,6 +63,9 @@ struct BenchIndexCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The list index's average members a list.")
     var listRows = ListIndex.defaultListRows
 
+    @Option(parsing: .unconditional, help: "The list index fits its centroids in two levels above this many lists.")
+    var twoLevelAbove = ListCentroids.twoLevelLists
+
     @Option(parsing: .unconditional, help: "IVF lists.")
     var nlist: Int?
 
@@ -183,7 +186,7 @@ struct BenchIndexCommand: ParsableCommand {
             let projected = try ProjectedIndex(vectors: vectors, metric: metric, exactCoarseRows: exactCoarseRows)
             return (projected, nil)
         case .lists:
-            return (try ListIndex(vectors: vectors, metric: metric, listRows: listRows), nil)
+            return (try ListIndex(vectors: vectors, metric: metric, listRows: listRows, twoLevelAbove: twoLevelAbove), nil)
         case .hnsw, .ivf:
             let built = try buildApproximateIndex(chosen, over: vectors, metric: metric, clock: clock)
             return (built, built)

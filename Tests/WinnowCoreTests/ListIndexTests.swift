@@ -25,23 +25,60 @@ import Testing
         let index = try ListIndex(vectors: vectors, metric: metric, listRows: 200)
         #expect(index.lists == 45)
         #expect((0..<index.lists).reduce(0) { $0 + index.members(of: $1).count } == 3000 * ListIndex.listsPerRow)
+        let recall = try Self.recallOfGraph(index, vectors)
+        #expect(recall >= 0.97, "recall \(recall)")
+    }
+
+    /// Many lists in two levels (45 lists under ⌈√45⌉ = 7 coarse cells): each row compared with
+    /// the lists of its 4 nearest cells only, nearly every neighbour is still found; saved and
+    /// loaded, the same cells and answers; cells that do not split the lists are refused.
+    @Test func listsInTwoLevelsFindNearlyEveryNeighbor() throws {
+        let vectors = clusteredMatrix(rows: 3000, dimension: 32, clusters: 60, spread: 0.2, seed: 9)
+        let index = try ListIndex(vectors: vectors, listRows: 200, twoLevelAbove: 16)
+        #expect(index.centroids.cellCount == 7 && (40...46).contains(index.lists), "\(index.centroids.cellCount) cells, \(index.lists) lists")
+        let recall = try Self.recallOfGraph(index, vectors)
+        #expect(recall >= 0.97, "recall \(recall)")
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let url = root.appendingPathComponent("index")
+        try index.save(to: url)
+        let loaded = try ListIndex.load(from: url, vectors: vectors)
+        let queries = vectors.slice(0..<50)
+        #expect(loaded.centroids.cells == index.centroids.cells)
+        #expect(try loaded.search(queries, k: 5, excludingSelf: true) == index.search(queries, k: 5, excludingSelf: true))
+        var bytes = try Data(contentsOf: ListIndex.partitionFile(of: url))
+        bytes[(index.lists + 7) * 32 * 4] = 5  // the first cell's first list: 5 instead of 0
+        try bytes.write(to: ListIndex.partitionFile(of: url))
+        #expect(throws: IndexError.self) { _ = try ListIndex.load(from: url, vectors: vectors) }
+    }
+
+    /// Lists shared among cells in proportion to their sample rows: every cell with rows gets
+    /// one at least, none more than its rows.
+    @Test func listsAreSharedAmongCellsByTheirRows() {
+        #expect(ListCentroids.shares(10, of: [5, 0, 3, 2]) == [5, 0, 3, 2])
+        #expect(ListCentroids.shares(4, of: [3, 3, 3]) == [2, 1, 1])
+        #expect(ListCentroids.shares(7, of: [100, 1, 1]) == [6, 1, 1])
+        #expect(ListCentroids.shares(50, of: [2, 30, 0]) == [2, 30, 0])
+    }
+
+    /// The share of each row's exact 10 nearest neighbours its graph row lists (each listed
+    /// neighbour at its exact distance, nearest first); a block searched through the index gives
+    /// the graph's rows.
+    static func recallOfGraph(_ index: ListIndex, _ vectors: FeatureMatrix) throws -> Double {
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let graph = try index.writeNeighborGraph(k: 10, to: root.appendingPathComponent("knn.bin"))
-        let exact = ExactIndex(vectors: vectors, metric: metric).allNeighbors(k: 10)
+        let exact = ExactIndex(vectors: vectors, metric: index.metric).allNeighbors(k: 10)
         var found = 0
         for row in 0..<vectors.rows {
             let listed = Set(graph.neighbors(of: row).map(\.index))
             found += exact[row].filter { listed.contains($0.index) }.count
-            // Every neighbour listed is at its exact distance, nearest first.
             let distances = graph.neighbors(of: row).map(\.distance)
             #expect(distances == distances.sorted())
         }
-        let recall = Double(found) / Double(vectors.rows * 10)
-        #expect(recall >= 0.97, "recall \(recall)")
-        // A block of rows searched through the index gives the graph's rows.
         let block = try index.neighbors(ofStoredRows: 100..<164, k: 10)
         #expect(block.enumerated().allSatisfy { Array(graph.neighbors(of: 100 + $0.offset)).map(\.index) == $0.element.map(\.index) })
+        return Double(found) / Double(vectors.rows * 10)
     }
 
     @Test func savedAndLoadedItAnswersTheSameAndRefusesDamage() throws {

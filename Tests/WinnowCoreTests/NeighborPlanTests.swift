@@ -61,15 +61,18 @@ import Testing
     /// A list index whose rows were assigned to their lists in blocks elsewhere (blocks of 100
     /// rows asked: whole 512-row tiles) is the index built alone: the same centroids and lists,
     /// and its search plan keeps the vectors the assignment plan wrote.
-    @Test func rowsAssignedElsewhereGiveTheListIndexBuiltAlone() throws {
+    /// One level of centroids, and two (here above 8 lists).
+    @Test(arguments: [ListCentroids.twoLevelLists, 8])
+    func rowsAssignedElsewhereGiveTheListIndexBuiltAlone(twoLevelAbove: Int) throws {
         let vectors = clusteredMatrix(rows: 2600, dimension: 48, clusters: 40, spread: 0.3, seed: 11)
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let workers = Workers(folder: root.appendingPathComponent("knn"), rowsPerShare: 100)
-        let alone = try ListIndex(vectors: vectors, listRows: 600)
-        let shared = try ListIndex(vectors: vectors, metric: .cosine, listRows: 600, key: "test", sharing: workers) { _ in }
+        let alone = try ListIndex(vectors: vectors, listRows: 600, twoLevelAbove: twoLevelAbove)
+        let shared = try ListIndex(vectors: vectors, metric: .cosine, listRows: 600, twoLevelAbove: twoLevelAbove, key: "test",
+                                   sharing: workers) { _ in }
         let plan = try ListAssignmentPlan(folder: workers.folder)
-        #expect(plan.blockRows == 512 && plan.blocks == 6 && plan.take == 3)
+        #expect(plan.blockRows == 512 && plan.blocks == 6 && plan.take == 3 && plan.cells == (twoLevelAbove == 8 ? 4 : 0))
         let (aloneURL, sharedURL) = (root.appendingPathComponent("alone"), root.appendingPathComponent("shared"))
         try alone.save(to: aloneURL)
         try shared.save(to: sharedURL)

@@ -13,10 +13,12 @@ public struct ListAssignmentPlan: Codable, Sendable, Equatable {
     public var dimension: Int
     public var metric: DistanceMetric
     public var lists: Int
+    /// Coarse cells of two-level centroids (0: one level).
+    public var cells: Int
     /// Rows a block covers (whole product tiles).
     public var blockRows: Int
 
-    static let planName = "assign.json", centroidsName = "centroids.f32"
+    static let planName = "assign.json", centroidsName = "centroids.bin"
     /// The first bytes of a part file: then its rows and lists a row (Int64 each), then the lists.
     static let partMagic = Data("winnowLA".utf8)
 
@@ -30,32 +32,33 @@ public struct ListAssignmentPlan: Codable, Sendable, Equatable {
 
     /// Writes the vectors (kept when the folder holds this key's already), the centroids and the
     /// plan into `folder`; removes what else it held (an earlier plan's parts).
-    static func write(vectors: FeatureMatrix, centroids: FeatureMatrix, metric: DistanceMetric, key: String, blockRows: Int,
+    static func write(vectors: FeatureMatrix, centroids: ListCentroids, metric: DistanceMetric, key: String, blockRows: Int,
                       to folder: URL) throws -> ListAssignmentPlan {
         let tile = ListIndex.assignmentBlock
-        let plan = ListAssignmentPlan(key: key, rows: vectors.rows, dimension: vectors.dimension, metric: metric, lists: centroids.rows,
+        let plan = ListAssignmentPlan(key: key, rows: vectors.rows, dimension: vectors.dimension, metric: metric,
+                                      lists: centroids.lists.rows, cells: centroids.cellCount,
                                       blockRows: (max(1, blockRows) + tile - 1) / tile * tile)
         try NeighborPlan.prepare(folder, vectors: vectors, key: key)
-        try AtomicFile.write(to: folder.appendingPathComponent(centroidsName)) { try centroids.write(rows: 0..<centroids.rows, to: $0) }
+        try AtomicFile.write(centroids.encoded(), to: folder.appendingPathComponent(centroidsName))
         try AtomicFile.write(try JSONEncoder().encode(plan), to: folder.appendingPathComponent(planName))
         return plan
     }
 
     /// The vectors and the centroids, mapped from `folder`.
-    public func load(folder: URL) throws -> (vectors: FeatureMatrix, centroids: FeatureMatrix) {
+    public func load(folder: URL) throws -> (vectors: FeatureMatrix, centroids: ListCentroids) {
         let vectors = try FeatureMatrix(mapping: folder.appendingPathComponent(NeighborPlan.vectorsName), dimension: dimension)
-        let centroidsURL = folder.appendingPathComponent(Self.centroidsName)
-        let centroids = try FeatureMatrix(mapping: centroidsURL, dimension: dimension)
-        guard vectors.rows == rows, centroids.rows == lists else {
+        let data = try Data(contentsOf: folder.appendingPathComponent(Self.centroidsName))
+        guard vectors.rows == rows, data.count == ListCentroids.byteCount(lists: lists, dimension: dimension, cells: cells),
+              let centroids = ListCentroids.decoded(data, lists: lists, dimension: dimension, cells: cells) else {
             throw IndexError.unreadable(path: folder.path, reason: "the vectors or the centroids do not have the assignment plan's shape")
         }
         return (vectors, centroids)
     }
 
     /// Assigns `block`'s rows and writes their lists to `url` (whole under its name).
-    public func assign(block: Int, vectors: FeatureMatrix, centroids: FeatureMatrix, to url: URL) throws {
+    public func assign(block: Int, vectors: FeatureMatrix, centroids: ListCentroids, to url: URL) throws {
         let range = rows(ofBlock: block)
-        let lists = ListIndex.nearestLists(of: vectors.view(range), centroids: centroids, metric: metric, take: take)
+        let lists = centroids.nearest(of: vectors.view(range), metric: metric, take: take)
         var data = Self.partMagic
         [Int64(range.count), Int64(take)].map(\.littleEndian).withUnsafeBytes { data.append(contentsOf: $0) }
         lists.map(\.littleEndian).withUnsafeBytes { data.append(contentsOf: $0) }
@@ -88,7 +91,8 @@ extension ListAssignmentPlan {
         self = try JSONDecoder().decode(Self.self, from: Data(contentsOf: folder.appendingPathComponent(Self.planName)))
         // Bounded so that no block arithmetic can overflow, whatever the file says.
         let limit = 1 << 40
-        guard (2...limit).contains(rows), (1...limit).contains(dimension), (1...rows).contains(lists), (1...limit).contains(blockRows),
+        guard (2...limit).contains(rows), (1...limit).contains(dimension), (1...rows).contains(lists), (0...lists).contains(cells),
+              (1...limit).contains(blockRows),
               blockRows % ListIndex.assignmentBlock == 0 else {
             throw IndexError.unreadable(path: folder.appendingPathComponent(Self.planName).path, reason: "not a list assignment plan")
         }
@@ -99,9 +103,9 @@ extension ListIndex {
     /// ``init(vectors:metric:listRows:)`` with the rows' assignment to their lists done in blocks
     /// by `sharing` where it can (a block no intact part holds is assigned here): the same index.
     /// `progress` hears how many rows are assigned so far.
-    init(vectors: FeatureMatrix, metric: DistanceMetric, listRows: Int, key: String, sharing: any NeighborSearchSharing,
-         progress: @escaping @Sendable (Int) -> Void) throws {
-        let centroids = try Self.fittedCentroids(of: vectors, metric: metric, listRows: listRows)
+    init(vectors: FeatureMatrix, metric: DistanceMetric, listRows: Int, twoLevelAbove: Int = ListCentroids.twoLevelLists, key: String,
+         sharing: any NeighborSearchSharing, progress: @escaping @Sendable (Int) -> Void) throws {
+        let centroids = try Self.fittedCentroids(of: vectors, metric: metric, listRows: listRows, twoLevelAbove: twoLevelAbove)
         let plan = try ListAssignmentPlan.write(vectors: vectors, centroids: centroids, metric: metric, key: key,
                                                 blockRows: sharing.rowsPerShare, to: sharing.folder)
         let parts = try sharing.assign(plan, progress: progress)
@@ -109,7 +113,7 @@ extension ListIndex {
         assignment.reserveCapacity(vectors.rows * plan.take)
         for block in 0..<plan.blocks {
             assignment += parts[block].flatMap { plan.assignment(ofBlock: block, in: $0) }
-                ?? Self.nearestLists(of: vectors.view(plan.rows(ofBlock: block)), centroids: centroids, metric: metric, take: plan.take)
+                ?? centroids.nearest(of: vectors.view(plan.rows(ofBlock: block)), metric: metric, take: plan.take)
         }
         self.init(vectors: vectors, metric: metric, centroids: centroids, assignment: assignment)
     }

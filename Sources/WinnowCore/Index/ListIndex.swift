@@ -20,8 +20,8 @@ public struct ListIndex: SimilarityIndex {
     /// The vectors every distance is computed from (mapped or in memory).
     public let vectors: FeatureMatrix
     public let metric: DistanceMetric
-    /// The lists' centroids.
-    public let centroids: FeatureMatrix
+    /// The lists' centroids (in two levels for many lists).
+    public let centroids: ListCentroids
     /// List `l`'s members are `members[offsets[l]..<offsets[l + 1]]`, rows ascending.
     let offsets: [Int]
     let members: [Int32]
@@ -32,28 +32,27 @@ public struct ListIndex: SimilarityIndex {
     public static let listsPerRow = 3
     /// Lists a query from outside the collection probes.
     public static let probes = 4
-    /// Sample rows per centroid for the k-means fit (Faiss trains on 39–256 a centroid), and
-    /// most sample rows in all.
-    static let sampleRowsPerList = 256, maximumSampleRows = 65_536
 
     public var count: Int { vectors.rows }
     public var dimension: Int { vectors.dimension }
     public var kind: IndexKind { .lists }
     public var lists: Int { offsets.count - 1 }
 
-    /// Fits about `listsPerRow × rows / listRows` centroids and puts each row in its nearest lists.
-    public init(vectors: FeatureMatrix, metric: DistanceMetric = .cosine, listRows: Int = defaultListRows) throws(IndexError) {
-        let centroids = try Self.fittedCentroids(of: vectors, metric: metric, listRows: listRows)
+    /// Fits about `listsPerRow × rows / listRows` centroids (in two levels above `twoLevelAbove`
+    /// lists) and puts each row in its nearest lists.
+    public init(vectors: FeatureMatrix, metric: DistanceMetric = .cosine, listRows: Int = defaultListRows,
+                twoLevelAbove: Int = ListCentroids.twoLevelLists) throws(IndexError) {
+        let centroids = try Self.fittedCentroids(of: vectors, metric: metric, listRows: listRows, twoLevelAbove: twoLevelAbove)
         self.init(vectors: vectors, metric: metric, centroids: centroids,
-                  assignment: Self.nearestLists(of: vectors, centroids: centroids, metric: metric, take: Self.listsPerRow))
+                  assignment: centroids.nearest(of: vectors, metric: metric, take: Self.listsPerRow))
     }
 
     /// An index of `vectors` over these centroids: row `r`'s lists are the `assignment.count /
     /// vectors.rows` values from `assignment[r × that]`.
-    init(vectors: FeatureMatrix, metric: DistanceMetric, centroids: FeatureMatrix, assignment: [Int32]) {
-        var offsets = [Int](repeating: 0, count: centroids.rows + 1)
+    init(vectors: FeatureMatrix, metric: DistanceMetric, centroids: ListCentroids, assignment: [Int32]) {
+        var offsets = [Int](repeating: 0, count: centroids.lists.rows + 1)
         for l in assignment { offsets[Int(l) + 1] += 1 }
-        for l in 0..<centroids.rows { offsets[l + 1] += offsets[l] }
+        for l in 0..<centroids.lists.rows { offsets[l + 1] += offsets[l] }
         let perRow = assignment.count / max(1, vectors.rows)
         var members = [Int32](repeating: 0, count: assignment.count), next = offsets
         for (position, l) in assignment.enumerated() {
@@ -63,7 +62,7 @@ public struct ListIndex: SimilarityIndex {
         self.init(vectors: vectors, metric: metric, centroids: centroids, offsets: offsets, members: members)
     }
 
-    private init(vectors: FeatureMatrix, metric: DistanceMetric, centroids: FeatureMatrix, offsets: [Int], members: [Int32]) {
+    private init(vectors: FeatureMatrix, metric: DistanceMetric, centroids: ListCentroids, offsets: [Int], members: [Int32]) {
         (self.vectors, self.metric, self.centroids, self.offsets, self.members) = (vectors, metric, centroids, offsets, members)
     }
 
@@ -77,22 +76,13 @@ public struct ListIndex: SimilarityIndex {
     static let assignmentBlock = ExactIndex.queryBlock
 
     /// The centroids of about `listsPerRow × rows / listRows` lists for `vectors`.
-    static func fittedCentroids(of vectors: FeatureMatrix, metric: DistanceMetric, listRows: Int) throws(IndexError) -> FeatureMatrix {
+    static func fittedCentroids(of vectors: FeatureMatrix, metric: DistanceMetric, listRows: Int,
+                                twoLevelAbove: Int = ListCentroids.twoLevelLists) throws(IndexError) -> ListCentroids {
         guard metric == .cosine || metric == .euclidean else { throw .unsupportedMetric(metric) }
         guard listRows >= 2 else { throw .invalidParameter("lists need at least 2 rows each, got \(listRows)") }
         guard vectors.rows >= 2 else { throw .invalidParameter("the list index needs at least 2 rows, got \(vectors.rows)") }
         let lists = max(1, (vectors.rows * Self.listsPerRow + listRows - 1) / listRows)
-        return fitCentroids(vectors, lists: lists, metric: metric)
-    }
-
-    /// Centroids fitted by k-means on ``sampleRowsPerList`` × `lists` evenly spaced rows, at most
-    /// ``maximumSampleRows`` (unit rows for cosine).
-    static func fitCentroids(_ vectors: FeatureMatrix, lists: Int, metric: DistanceMetric) -> FeatureMatrix {
-        let sampleRows = min(vectors.rows, max(lists, min(lists * sampleRowsPerList, maximumSampleRows)))
-        let step = Double(vectors.rows) / Double(max(sampleRows, 1))
-        let rows = (0..<sampleRows).map { Int(Double($0) * step) }
-        let sample = gather(rows, from: vectors, unit: metric == .cosine)
-        return KMeans(clusters: lists, maximumIterations: 20).fit(sample).centres
+        return ListCentroids.fit(vectors, lists: lists, metric: metric, twoLevelAbove: twoLevelAbove)
     }
 
     /// Rows `rows` of `vectors` as one matrix in memory (scaled to unit length with `unit`), read
@@ -114,27 +104,6 @@ public struct ListIndex: SimilarityIndex {
                 }
             }
         }
-    }
-
-    /// For each row of `x`, its `min(take, centroids)` nearest centroids, nearest first, one row
-    /// after another: `‖c‖² − 2x̂·c` with x̂ the row (its unit vector for cosine) and x̂·c from
-    /// `sgemm`, in blocks of ``assignmentBlock`` rows.
-    static func nearestLists(of x: FeatureMatrix, centroids: FeatureMatrix, metric: DistanceMetric, take: Int) -> [Int32] {
-        let k = centroids.rows, take = min(take, k)
-        let centreNorms = (0..<k).map { c in centroids.row(c).reduce(Float(0)) { $0 + $1 * $1 } }
-        var result = [Int32]()
-        result.reserveCapacity(x.rows * take)
-        centroids.withValues { c in
-            KMeans.forEachBlockOfProducts(x, centres: c, k: k, block: assignmentBlock) { start, count, products in
-                for r in 0..<count {
-                    let scale = metric == .cosine ? ProjectedIndex.inverseNorm(x.row(start + r)) : 1
-                    var best = TopK(k: take)
-                    for c in 0..<k { best.insert(c, centreNorms[c] - 2 * scale * products[r * k + c]) }
-                    result += best.sorted().map { Int32($0.index) }
-                }
-            }
-        }
-        return result
     }
 
     // MARK: Searching
@@ -186,7 +155,7 @@ public struct ListIndex: SimilarityIndex {
     public func search(_ queries: FeatureMatrix, k: Int, excludingSelf: Bool) throws(IndexError) -> [[Neighbor]] {
         guard queries.dimension == dimension else { throw .dimensionMismatch(expected: dimension, actual: queries.dimension) }
         let probes = min(Self.probes, lists)
-        let probed = Self.nearestLists(of: queries, centroids: centroids, metric: metric, take: probes)
+        let probed = centroids.nearest(of: queries, metric: metric, take: probes)
         return (0..<queries.rows).map { query in
             let candidates = Set(probed[(query * probes)..<((query + 1) * probes)].flatMap { members(of: Int($0)) })
             var best = TopK(k: k), x = [Float](repeating: 0, count: dimension)
@@ -233,7 +202,7 @@ public struct ListIndex: SimilarityIndex {
         for list in 0..<lists {
             for row in members(of: list) { assignment[Int(row) * perRow + filled[Int(row)]] = Int32(list); filled[Int(row)] += 1 }
         }
-        assignment += Self.nearestLists(of: more, centroids: centroids, metric: metric, take: Self.listsPerRow)
+        assignment += centroids.nearest(of: more, metric: metric, take: Self.listsPerRow)
         self = ListIndex(vectors: vectors.appending(more), metric: metric, centroids: centroids, assignment: assignment)
     }
 }
@@ -252,8 +221,10 @@ extension ListIndex {
         var lists: Int
         /// Entries over all lists (each row in up to ``ListIndex/listsPerRow``).
         var members: Int
+        /// Coarse cells of two-level centroids (nil: one level).
+        var cells: Int?
         var vectors: String
-        /// Float32 centroids, then `lists + 1` Int64 offsets, then the Int32 members.
+        /// The centroids (``ListCentroids/encoded()``), then `lists + 1` Int64 offsets, then the Int32 members.
         var partition: String
 
         static let format = "winnow-list-index"
@@ -266,14 +237,13 @@ extension ListIndex {
     /// to `url` when the index is loaded (a work_dir and a knn plan write them there).
     public func save(to url: URL) throws(IndexError) {
         let file = Self.partitionFile(of: url)
-        var data = Data()
-        centroids.withValues { $0.map { $0.bitPattern.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) } }
+        var data = centroids.encoded()
         offsets.map { Int64($0).littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
         members.map(\.littleEndian).withUnsafeBytes { data.append(contentsOf: $0) }
         do {
             try AtomicFile.write(data, to: file)
             try writeIndexManifest(Manifest(metric: metric, rows: count, dimension: dimension, lists: lists, members: members.count,
-                                            vectors: ExactIndex.vectorsFileName, partition: file.lastPathComponent), to: url)
+                                            cells: centroids.coarse == nil ? nil : centroids.cellCount, vectors: ExactIndex.vectorsFileName, partition: file.lastPathComponent), to: url)
         } catch {
             throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
@@ -293,7 +263,8 @@ extension ListIndex {
             manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: url))
             guard manifest.format == Manifest.format, manifest.version == 1, !manifest.vectors.contains("/"),
                   !manifest.partition.contains("/"), (1...(1 << 31)).contains(manifest.rows), (1...(1 << 20)).contains(manifest.dimension),
-                  (1...manifest.rows).contains(manifest.lists), (0...manifest.rows * listsPerRow).contains(manifest.members) else {
+                  (1...manifest.rows).contains(manifest.lists), (0...manifest.rows * listsPerRow).contains(manifest.members),
+                  (1...manifest.lists).contains(manifest.cells ?? 1) else {
                 throw IndexError.unreadable(path: url.path, reason: "unsupported list-index manifest")
             }
             vectors = try given ?? FeatureMatrix(mapping: folder.appendingPathComponent(manifest.vectors), dimension: manifest.dimension)
@@ -303,7 +274,8 @@ extension ListIndex {
         } catch {
             throw .unreadable(path: url.path, reason: error.localizedDescription)
         }
-        let centroidBytes = manifest.lists * manifest.dimension * 4, offsetBytes = (manifest.lists + 1) * 8
+        let centroidBytes = ListCentroids.byteCount(lists: manifest.lists, dimension: manifest.dimension, cells: manifest.cells ?? 0)
+        let offsetBytes = (manifest.lists + 1) * 8
         guard vectors.rows == manifest.rows, vectors.dimension == manifest.dimension,
               data.count == centroidBytes + offsetBytes + manifest.members * 4 else {
             throw .unreadable(path: url.path, reason: "the vectors or the lists do not have the manifest's shape")
@@ -311,7 +283,6 @@ extension ListIndex {
         func values<T: FixedWidthInteger>(_ type: T.Type, from start: Int, count: Int) -> [T] {
             data.withUnsafeBytes { raw in (0..<count).map { T(littleEndian: raw.loadUnaligned(fromByteOffset: start + $0 * T.bitWidth / 8, as: T.self)) } }
         }
-        let centroidValues = values(UInt32.self, from: 0, count: manifest.lists * manifest.dimension).map { Float(bitPattern: $0) }
         let offsets = values(Int64.self, from: centroidBytes, count: manifest.lists + 1).map { Int($0) }
         let members = values(Int32.self, from: centroidBytes + offsetBytes, count: manifest.members)
         let ordered = offsets.first == 0 && offsets.last == members.count && zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 }
@@ -319,11 +290,10 @@ extension ListIndex {
             let list = members[offsets[l]..<offsets[l + 1]]
             return zip(list, list.dropFirst()).allSatisfy { $0 < $1 } && list.allSatisfy { $0 >= 0 && Int($0) < manifest.rows }
         }
-        guard partition, centroidValues.allSatisfy(\.isFinite) else {
+        let centroids = ListCentroids.decoded(data, lists: manifest.lists, dimension: manifest.dimension, cells: manifest.cells ?? 0)
+        guard partition, let centroids else {
             throw .unreadable(path: url.path, reason: "\(manifest.partition) is not a partition of \(manifest.rows) rows")
         }
-        return ListIndex(vectors: vectors, metric: manifest.metric,
-                         centroids: FeatureMatrix(rows: manifest.lists, dimension: manifest.dimension, values: centroidValues),
-                         offsets: offsets, members: members)
+        return ListIndex(vectors: vectors, metric: manifest.metric, centroids: centroids, offsets: offsets, members: members)
     }
 }

@@ -89,8 +89,10 @@ public struct MemoryEstimate: Sendable, Equatable {
         case .flat: 512 * 4096 * 4 + n * 4
         case .hnsw: n * (d * 4 + 64 * 4 + 16)
         case .ivf: n * (d * 4 + 8)
-        // The lists (two Int32 a row) and one list's gathered vectors and scores.
-        case .lists: n * 8 + 2 * Int64(ListIndex.defaultListRows) * (d * 4 + 4096 * 4)
+        // The lists (three Int32 a row, twice while they are sorted), the centroids' sample and
+        // one list's gathered vectors and scores.
+        case .lists: n * 24 + min(n, Int64(ListCentroids.maximumTwoLevelSampleRows)) * d * 4
+            + 2 * Int64(ListIndex.defaultListRows) * (d * 4 + 4096 * 4)
         case .projected:
             n * (Int64(ProjectedIndex.defaultProjectedDimension) * 4 + 4)
                 + (n > Int64(IndexKind.exactRowLimit) ? n * (64 * 4 + 16) : 512 * 4096 * 4)
