@@ -52,6 +52,39 @@ import Testing
         #expect(throws: IndexError.self) { _ = try ListIndex.load(from: url, vectors: vectors) }
     }
 
+    /// A graph write stopped part-way (its merger noted half the chunks, merged a few more, then
+    /// was dropped) goes on from its note to the graph of an uninterrupted write; chunks a note
+    /// names are not searched again; a note of another sequence of chunks starts it again.
+    @Test func aStoppedGraphWriteGoesOnFromItsNote() throws {
+        let vectors = clusteredMatrix(rows: 3000, dimension: 32, clusters: 60, spread: 0.2, seed: 9)
+        let index = try ListIndex(vectors: vectors, listRows: 200)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let whole = root.appendingPathComponent("whole.bin"), resumed = root.appendingPathComponent("resumed.bin")
+        _ = try index.writeNeighborGraph(k: 10, to: whole, blockRows: 512)
+        let chunks = index.chunks(rowsPerChunk: 512)
+        try #require(chunks.count >= 10)
+        func stop(afterMerging merged: Int, noting noted: Int, of total: Int) throws {
+            let merger = try KNNGraphMerger(url: resumed, rows: 3000, k: 10, metric: .cosine, resumable: true)
+            for chunk in chunks.prefix(merged) {
+                let found = index.search(chunk, k: 10)
+                for (row, list) in zip(found.rows, found.lists) { try merger.merge(list, into: row) }
+            }
+            try merger.record(piecesMerged: noted, of: total)
+        }
+        try stop(afterMerging: chunks.count / 2 + 3, noting: chunks.count / 2, of: chunks.count)
+        #expect(FileManager.default.fileExists(atPath: resumed.path + ".partial"))
+        _ = try index.writeNeighborGraph(k: 10, to: resumed, blockRows: 512, resumable: true)
+        #expect(try Data(contentsOf: whole) == Data(contentsOf: resumed))
+        #expect(!FileManager.default.fileExists(atPath: resumed.path + ".partial.pieces"))
+        try stop(afterMerging: 0, noting: chunks.count, of: chunks.count)
+        let trusted = try index.writeNeighborGraph(k: 10, to: resumed, blockRows: 512, resumable: true)
+        #expect((0..<3000).allSatisfy { trusted.neighbors(of: $0).isEmpty })
+        try stop(afterMerging: 0, noting: 5, of: chunks.count + 1)
+        _ = try index.writeNeighborGraph(k: 10, to: resumed, blockRows: 512, resumable: true)
+        #expect(try Data(contentsOf: whole) == Data(contentsOf: resumed))
+    }
+
     /// Lists shared among cells in proportion to their sample rows: every cell with rows gets
     /// one at least, none more than its rows.
     @Test func listsAreSharedAmongCellsByTheirRows() {

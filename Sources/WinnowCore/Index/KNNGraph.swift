@@ -214,7 +214,9 @@ public final class KNNGraphWriter {
     private var finished = false
 
     /// Whether `name` is a resumable writer's partial file or its record.
-    static func isPartial(_ name: String) -> Bool { name.hasSuffix(".partial") || name.hasSuffix(".partial.rows") }
+    static func isPartial(_ name: String) -> Bool {
+        name.hasSuffix(".partial") || name.hasSuffix(".partial.rows") || name.hasSuffix(".partial.pieces")
+    }
 
     /// Starts a graph of `rows` rows with `k` neighbor slots each (`resumable`: or goes on with
     /// one an earlier writer of the same shape left part-written).

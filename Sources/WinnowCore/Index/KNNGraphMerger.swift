@@ -5,6 +5,11 @@ import Foundation
 /// most `k`), in a temporary file mapped beside `url` that ``finish()`` flushes and renames over
 /// it. For graphs searched list by list (``ListIndex``), where a row's candidates come from
 /// each of its lists. Memory: the mapped file's pages, no copy of the rows.
+///
+/// A resumable merger's file has a fixed name (`url` + `.partial`), and ``record(piecesMerged:of:)``
+/// notes beside it (`.partial.pieces`), once the file is flushed, how many of a fixed sequence
+/// of pieces it holds: a merger made again for the same `url` and shape goes on with that file.
+/// Merging a piece again changes nothing, so a piece merged after the last note is harmless.
 public final class KNNGraphMerger {
     public let url: URL
     private let header: GraphHeader
@@ -12,26 +17,42 @@ public final class KNNGraphMerger {
     private let handle: FileHandle
     private let mapping: UnsafeMutableRawPointer
     private let byteCount: Int
+    /// Where a resumable merger notes its pieces merged (nil: not resumable).
+    private let progress: URL?
     private var finished = false
 
-    /// Starts a graph of `rows` rows with `k` slots each, every row empty.
-    public init(url: URL, rows: Int, k: Int, metric: DistanceMetric) throws(KNNGraphError) {
+    /// Starts a graph of `rows` rows with `k` slots each, every row empty (`resumable`: or goes
+    /// on with the file an earlier merger of the same shape left).
+    public init(url: URL, rows: Int, k: Int, metric: DistanceMetric, resumable: Bool = false) throws(KNNGraphError) {
         guard rows >= 0, rows <= Int(Int32.max), k >= 0, k <= 4096 else {
             throw .unwritable(path: url.path, reason: "unsupported size \(rows)×\(k)")
         }
         self.url = url
         header = GraphHeader(rows: rows, k: k, metric: metric)
         byteCount = GraphHeader.size + rows * k * 8
+        let partial = URL(fileURLWithPath: url.path + ".partial")
+        progress = resumable ? URL(fileURLWithPath: partial.path + ".pieces") : nil
+        let reused = resumable && Self.holdsGraph(partial, header: header, byteCount: byteCount)
         do {
-            let (created, writer) = try AtomicFile.createTemporary(beside: url)
-            try? writer.close()
-            (temporary, handle) = (created, try FileHandle(forUpdating: created))
+            if reused {
+                (temporary, handle) = (partial, try FileHandle(forUpdating: partial))
+            } else if resumable {
+                if let progress { try? FileManager.default.removeItem(at: progress) }
+                guard FileManager.default.createFile(atPath: partial.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+                (temporary, handle) = (partial, try FileHandle(forUpdating: partial))
+            } else {
+                let (created, writer) = try AtomicFile.createTemporary(beside: url)
+                try? writer.close()
+                (temporary, handle) = (created, try FileHandle(forUpdating: created))
+            }
         } catch {
             throw .unwritable(path: url.path, reason: error.localizedDescription)
         }
         do {
-            try handle.write(contentsOf: header.bytes)
-            try handle.truncate(atOffset: UInt64(byteCount))
+            if !reused {
+                try handle.write(contentsOf: header.bytes)
+                try handle.truncate(atOffset: UInt64(byteCount))
+            }
             let base = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, handle.fileDescriptor, 0)
             guard let base, base != MAP_FAILED else { throw CocoaError(.fileWriteUnknown) }
             mapping = base
@@ -40,7 +61,36 @@ public final class KNNGraphMerger {
             try? FileManager.default.removeItem(at: temporary)
             throw .unwritable(path: url.path, reason: "cannot map the file: \(error.localizedDescription)")
         }
-        memset(ids, 0xFF, rows * k * 4)
+        if !reused { memset(ids, 0xFF, rows * k * 4) }
+    }
+
+    /// Whether `partial` is a graph file of this header and size.
+    private static func holdsGraph(_ partial: URL, header: GraphHeader, byteCount: Int) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: partial) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.seekToEnd()) == UInt64(byteCount) && (try? handle.seek(toOffset: 0)) != nil
+            && (try? handle.read(upToCount: GraphHeader.size)) == header.bytes
+    }
+
+    /// Pieces of a sequence of `total` an earlier resumable merger noted as merged into this
+    /// file (0 when none, or when its sequence had another length).
+    public func piecesMerged(of total: Int) -> Int {
+        guard let progress, let text = try? String(contentsOf: progress, encoding: .utf8) else { return 0 }
+        let numbers = text.split(separator: "/").compactMap { Int($0) }
+        guard numbers.count == 2, numbers[1] == total, (0...total).contains(numbers[0]) else { return 0 }
+        return numbers[0]
+    }
+
+    /// Flushes the file, then notes that it holds the first `merged` of `total` pieces (a
+    /// resumable merger; nothing otherwise).
+    public func record(piecesMerged merged: Int, of total: Int) throws(KNNGraphError) {
+        guard let progress else { return }
+        do {
+            guard msync(mapping, byteCount, MS_SYNC) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            try AtomicFile.write(Data("\(merged)/\(total)".utf8), to: progress, durable: false)
+        } catch {
+            throw .unwritable(path: url.path, reason: error.localizedDescription)
+        }
     }
 
     private var ids: UnsafeMutablePointer<Int32> {
@@ -90,6 +140,7 @@ public final class KNNGraphMerger {
             guard flushed else { throw CocoaError(.fileWriteUnknown) }
             try handle.close()
             try AtomicFile.replace(url, with: temporary)
+            if let progress { try? FileManager.default.removeItem(at: progress) }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw .unwritable(path: url.path, reason: error.localizedDescription)
@@ -97,11 +148,11 @@ public final class KNNGraphMerger {
         return try KNNGraph(contentsOf: url)
     }
 
-    /// An unfinished graph's file is removed.
+    /// An unfinished graph's file is removed, unless it is resumable.
     deinit {
         guard !finished else { return }
         munmap(mapping, byteCount)
         try? handle.close()
-        try? FileManager.default.removeItem(at: temporary)
+        if progress == nil { try? FileManager.default.removeItem(at: temporary) }
     }
 }

@@ -140,15 +140,26 @@ public struct ListIndex: SimilarityIndex {
         return (rows(of: chunk), global)
     }
 
-    /// The graph: every chunk searched, each row's lists merged (a stopped write starts again).
+    /// The graph: every chunk searched, each row's lists merged (`resumable`: a write stopped
+    /// part-way goes on after the last chunk it noted, every ``progressSeconds`` — a chunk's
+    /// rows are scattered over the file, so each note flushes many pages).
     public func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool) throws -> KNNGraph {
-        let merger = try KNNGraphMerger(url: url, rows: count, k: max(0, min(k, count - 1)), metric: metric)
-        for chunk in chunks(rowsPerChunk: blockRows) {
-            let found = search(chunk, k: k)
+        let merger = try KNNGraphMerger(url: url, rows: count, k: max(0, min(k, count - 1)), metric: metric, resumable: resumable)
+        let chunks = chunks(rowsPerChunk: blockRows)
+        var noted = Date()
+        for position in merger.piecesMerged(of: chunks.count)..<chunks.count {
+            let found = search(chunks[position], k: k)
             for (row, list) in zip(found.rows, found.lists) { try merger.merge(list, into: row) }
+            if Date().timeIntervalSince(noted) >= Self.progressSeconds {
+                try merger.record(piecesMerged: position + 1, of: chunks.count)
+                noted = Date()
+            }
         }
         return try merger.finish()
     }
+
+    /// Seconds between a resumable graph write's notes of its progress.
+    static let progressSeconds: TimeInterval = 20
 
     /// Each query's `k` nearest members of its ``probes`` nearest lists, each distance one dot
     /// product with the stored row (no gathering: a query reads only its candidates).
