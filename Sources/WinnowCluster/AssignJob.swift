@@ -15,9 +15,9 @@ struct AssignJob: Sendable {
     /// What one job is called in messages.
     static let unit = "block"
 
-    /// Block `block`'s part, named after the plan's key and block size.
+    /// Block `block`'s part (``ListAssignmentPlan/partName(block:)``).
     static func partURL(storage: URL, plan: ListAssignmentPlan, block: Int) -> URL {
-        NeighborJob.folder(storage: storage).appendingPathComponent("assign-\(plan.key)-\(plan.blockRows)-\(block).lists")
+        NeighborJob.folder(storage: storage).appendingPathComponent(plan.partName(block: block))
     }
 
     /// Runs the job; returns how many rows it assigned.

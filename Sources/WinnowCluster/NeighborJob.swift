@@ -21,10 +21,9 @@ struct NeighborJob: Sendable {
         storage.appendingPathComponent("knn")
     }
 
-    /// Block `block`'s part: named after the plan's index and block size too, so that a part an
-    /// earlier finish's worker writes late is never taken for one of another plan.
+    /// Block `block`'s part (``NeighborPlan/partName(block:)``).
     static func partURL(storage: URL, plan: NeighborPlan, block: Int) -> URL {
-        folder(storage: storage).appendingPathComponent("part-\(plan.key)-\(plan.blockRows)-\(block).knn")
+        folder(storage: storage).appendingPathComponent(plan.partName(block: block))
     }
 
     /// The index last loaded by this process, with its plan: a worker loads each plan's once.
@@ -94,12 +93,14 @@ struct SharedNeighbors: NeighborSearchSharing {
         }
     }
 
-    /// Queues one `stage` job per block (its items), works on them until none is unfinished, and
-    /// returns the part of each block that has one (`part`: where a block's part is written).
+    /// Queues one `stage` job per block (its items) that has no part yet (an earlier finish
+    /// stopped part-way left the others), works on them until none is unfinished, and returns
+    /// the part of each block that has one (`part`: where a block's part is written).
     private func share(_ stage: String, blocks: [Int], progress: @escaping @Sendable (Int) -> Void,
                        part: (Int) -> URL) throws -> [Int: URL] {
         let (address, leaseSeconds, threads) = (address, leaseSeconds, threads)
-        let shards = blocks.enumerated().map { (shard: $0.offset, items: $0.element) }
+        let shards = blocks.enumerated().filter { !FileManager.default.fileExists(atPath: part($0.offset).path) }
+            .map { (shard: $0.offset, items: $0.element) }
         try waitForTask(unfinished: Self.noOutcome) {
             try await ClusterDatabase.using(address) { try await $0.rows("DELETE FROM winnow_jobs WHERE stage = \(stage)") }
             try await FinishJobs.queueAndWork(stage, shards: shards, address: address, leaseSeconds: leaseSeconds,

@@ -40,12 +40,8 @@ import Testing
         #expect(recall >= 0.97, "recall \(recall)")
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let url = root.appendingPathComponent("index")
-        try index.save(to: url)
-        let loaded = try ListIndex.load(from: url, vectors: vectors)
-        let queries = vectors.slice(0..<50)
+        let (url, loaded) = try Self.savedAndLoaded(index, vectors, in: root)
         #expect(loaded.centroids.cells == index.centroids.cells)
-        #expect(try loaded.search(queries, k: 5, excludingSelf: true) == index.search(queries, k: 5, excludingSelf: true))
         var bytes = try Data(contentsOf: ListIndex.partitionFile(of: url))
         bytes[(index.lists + 7) * 32 * 4] = 5  // the first cell's first list: 5 instead of 0
         try bytes.write(to: ListIndex.partitionFile(of: url))
@@ -94,6 +90,16 @@ import Testing
         #expect(ListCentroids.shares(50, of: [2, 30, 0]) == [2, 30, 0])
     }
 
+    /// `index` saved in `root` and loaded again: it answers the first 50 rows' searches alike.
+    static func savedAndLoaded(_ index: ListIndex, _ vectors: FeatureMatrix, in root: URL) throws -> (url: URL, loaded: ListIndex) {
+        let url = root.appendingPathComponent("index")
+        try index.save(to: url)
+        let loaded = try ListIndex.load(from: url, vectors: vectors)
+        let queries = vectors.slice(0..<50)
+        #expect(try loaded.search(queries, k: 5, excludingSelf: true) == index.search(queries, k: 5, excludingSelf: true))
+        return (url, loaded)
+    }
+
     /// The share of each row's exact 10 nearest neighbours its graph row lists (each listed
     /// neighbour at its exact distance, nearest first); a block searched through the index gives
     /// the graph's rows.
@@ -119,11 +125,8 @@ import Testing
         let index = try ListIndex(vectors: vectors, listRows: 150)
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let url = root.appendingPathComponent("index")
-        try index.save(to: url)
-        let loaded = try ListIndex.load(from: url, vectors: vectors)
+        let (url, loaded) = try Self.savedAndLoaded(index, vectors, in: root)
         let queries = vectors.slice(0..<50)
-        #expect(try loaded.search(queries, k: 5, excludingSelf: true) == index.search(queries, k: 5, excludingSelf: true))
         #expect(loaded.chunks(rowsPerChunk: 64) == index.chunks(rowsPerChunk: 64))
         // A query finds itself first when not excluded; excluded, never.
         #expect(try index.search(queries, k: 3, excludingSelf: false).enumerated().allSatisfy { $0.element.first?.index == $0.offset })

@@ -82,7 +82,6 @@ import Testing
         #expect(written != nil)
         _ = try NeighborPlan.write(index: shared, vectors: vectors, key: "test", k: 10, blockRows: 512, to: workers.folder)
         #expect(try FileManager.default.attributesOfItem(atPath: vectorsFile.path)[.systemFileNumber] as? Int == written)
-        #expect(!FileManager.default.fileExists(atPath: workers.folder.appendingPathComponent("assign-0").path))
         _ = try NeighborPlan.write(index: shared, vectors: vectors.view(0..<2599), key: "test", k: 10, blockRows: 512, to: workers.folder)
         #expect(try FeatureMatrix(mapping: vectorsFile, dimension: 48).rows == 2599)
     }
@@ -106,6 +105,28 @@ import Testing
         #expect(graph.rows == 2600 && graph.k == 10)
         #expect(try Data(contentsOf: alone) == Data(contentsOf: shared), "\(kind)")
         #expect(!FileManager.default.fileExists(atPath: workers.folder.path))
+    }
+
+    /// A plan written again over the same vectors keeps them and the parts of the same plan (a
+    /// finish stopped part-way left them), drops other plans' parts of its kind and leaves the
+    /// assignment's; other vectors empty the folder.
+    @Test func aPlanWrittenAgainKeepsItsVectorsAndItsParts() throws {
+        let vectors = clusteredMatrix(rows: 600, dimension: 16, clusters: 10, spread: 0.3, seed: 3)
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let index = ExactIndex(vectors: vectors)
+        let plan = try NeighborPlan.write(index: index, vectors: vectors, key: "k", k: 5, blockRows: 512, to: root)
+        let ours = root.appendingPathComponent(plan.partName(block: 1)), theirs = root.appendingPathComponent("part-k-1024-0.knn")
+        let assigned = root.appendingPathComponent("assign-k-512-0.lists"), vectorsFile = root.appendingPathComponent(NeighborPlan.vectorsName)
+        for url in [ours, theirs, assigned] { try Data("a part".utf8).write(to: url) }
+        func inode() throws -> Int? { try FileManager.default.attributesOfItem(atPath: vectorsFile.path)[.systemFileNumber] as? Int }
+        let written = try inode()
+        _ = try NeighborPlan.write(index: index, vectors: vectors, key: "k", k: 5, blockRows: 512, to: root)
+        let exists = { (url: URL) in FileManager.default.fileExists(atPath: url.path) }
+        #expect(try written != nil && inode() == written)
+        #expect(exists(ours) && !exists(theirs) && exists(assigned))
+        _ = try NeighborPlan.write(index: index, vectors: vectors, key: "other", k: 5, blockRows: 512, to: root)
+        #expect(!exists(ours) && !exists(assigned) && exists(vectorsFile))
     }
 
     @Test func aPlanThatDoesNotMatchItsFilesIsRefused() throws {

@@ -30,15 +30,22 @@ public struct ListAssignmentPlan: Codable, Sendable, Equatable {
         (block * blockRows)..<min(rows, (block + 1) * blockRows)
     }
 
+    /// Block `block`'s part file in the plan's folder, named after the key and the block size
+    /// (the centroids are fitted alike from the same vectors: a plan written again finds its parts).
+    public func partName(block: Int) -> String { "\(Self.partPrefix)\(key)-\(blockRows)-\(block).lists" }
+
+    static let partPrefix = "assign-"
+
     /// Writes the vectors (kept when the folder holds this key's already), the centroids and the
-    /// plan into `folder`; removes what else it held (an earlier plan's parts).
+    /// plan into `folder`; of the assignment parts there, keeps this plan's.
     static func write(vectors: FeatureMatrix, centroids: ListCentroids, metric: DistanceMetric, key: String, blockRows: Int,
                       to folder: URL) throws -> ListAssignmentPlan {
         let tile = ListIndex.assignmentBlock
         let plan = ListAssignmentPlan(key: key, rows: vectors.rows, dimension: vectors.dimension, metric: metric,
                                       lists: centroids.lists.rows, cells: centroids.cellCount,
                                       blockRows: (max(1, blockRows) + tile - 1) / tile * tile)
-        try NeighborPlan.prepare(folder, vectors: vectors, key: key)
+        try NeighborPlan.prepare(folder, vectors: vectors, key: key, parts: partPrefix,
+                                 keeping: Set((0..<plan.blocks).map(plan.partName)))
         try AtomicFile.write(centroids.encoded(), to: folder.appendingPathComponent(centroidsName))
         try AtomicFile.write(try JSONEncoder().encode(plan), to: folder.appendingPathComponent(planName))
         return plan

@@ -3,7 +3,8 @@ import Foundation
 
 /// Nearest neighbours by inverted lists whose searches are independent of one another, so that
 /// many machines can share them (`cluster finish`'s knn jobs): k-means centroids fitted on an
-/// evenly spaced sample of the rows (unit rows for cosine), each row a member of the lists of its
+/// evenly spaced sample of the rows (unit rows for cosine; in two levels for many lists:
+/// ``ListCentroids``), each row a member of the lists of its
 /// ``listsPerRow`` nearest centroids, and a row's neighbours searched exactly — ``ExactIndex``'s
 /// BLAS tiles over the gathered members — among the members of its lists. The kNN graph is built
 /// list by list (``chunks(rowsPerChunk:)``: all the members of a list against one another, long

@@ -34,22 +34,32 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
         (block * blockRows)..<min(rows, (block + 1) * blockRows)
     }
 
+    /// Block `block`'s part file in the plan's folder: named after the key (the vectors, the index
+    /// and `k`) and the block size, so that a part written for another plan is never taken for
+    /// one of this, and a plan written again finds the parts already searched.
+    public func partName(block: Int) -> String { "\(Self.partPrefix)\(key)-\(blockRows)-\(block).knn" }
+
+    static let partPrefix = "part-"
+
     /// Writes the vectors, the saved index (none for the exact one) and the plan into `folder`
-    /// (each file whole under its name), replacing what it held (see ``prepare(_:vectors:key:)``).
+    /// (each file whole under its name); of the parts there, keeps this plan's (see
+    /// ``prepare(_:vectors:key:parts:keeping:)``).
     static func write(index: any SimilarityIndex, vectors: FeatureMatrix, key: String, k: Int, blockRows: Int,
                       to folder: URL) throws -> NeighborPlan {
-        try prepare(folder, vectors: vectors, key: key)
         let plan = NeighborPlan(key: key, rows: vectors.rows, dimension: vectors.dimension, metric: index.metric, kind: index.kind,
                                 k: k, blockRows: blockRows, chunks: (index as? ListIndex)?.chunks(rowsPerChunk: blockRows))
+        try prepare(folder, vectors: vectors, key: key, parts: partPrefix, keeping: Set((0..<plan.blocks).map(plan.partName)))
         if index.kind != .flat { try index.save(to: folder.appendingPathComponent(indexName)) }
         try AtomicFile.write(try JSONEncoder().encode(plan), to: folder.appendingPathComponent(planName))
         return plan
     }
 
-    /// Empties `folder` for a plan over `vectors` and writes them there (`vectors.f32`, then a
-    /// note of their key and shape). Vectors the folder holds under the same note are kept: a
-    /// list index's assignment plan and its search plan write them once (6.4 GB at 1M images).
-    static func prepare(_ folder: URL, vectors: FeatureMatrix, key: String) throws {
+    /// Readies `folder` for a plan over `vectors`. Vectors it holds under the same note (their key
+    /// and shape) are kept — a list index's assignment plan and its search plan write them once
+    /// (6.4 GB at 1M images) — and so are the parts named `keeping`, those a finish stopped
+    /// part-way left for the same plan; other files whose names start with `parts` are removed.
+    /// Otherwise the folder is emptied and the vectors written (`vectors.f32`, then the note).
+    static func prepare(_ folder: URL, vectors: FeatureMatrix, key: String, parts: String, keeping: Set<String>) throws {
         let file = folder.appendingPathComponent(vectorsName), note = folder.appendingPathComponent(vectorsNoteName)
         let expected = Data("\(key) \(vectors.rows)x\(vectors.dimension)".utf8)
         let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int
@@ -60,7 +70,7 @@ public struct NeighborPlan: Codable, Sendable, Equatable {
             try AtomicFile.write(expected, to: note)
             return
         }
-        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name != vectorsName && name != vectorsNoteName {
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasPrefix(parts) && !keeping.contains(name) {
             try FileManager.default.removeItem(at: folder.appendingPathComponent(name))
         }
     }
