@@ -24,4 +24,15 @@ struct WinnowBenchCommand: ParsableCommand {
         subcommands: [BenchDecodeCommand.self, BenchEmbedCommand.self, BenchCopiesCommand.self, BenchIndexCommand.self,
                       BenchLabelsCommand.self, BenchMapsCommand.self, BenchScaleCommand.self]
     )
+
+    /// ArgumentParser's `main`, after making sure OpenBLAS runs this CPU's kernels.
+    static func main() {
+        BLASConfiguration.startAgainWithTheCPUsKernels()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -27,6 +27,21 @@ struct WinnowCommand: AsyncParsableCommand {
                       ClusterCommand.self, WorkerCommand.self],
         defaultSubcommand: RunCommand.self
     )
+
+    /// ArgumentParser's `main`, after making sure OpenBLAS runs this CPU's kernels.
+    static func main() async {
+        BLASConfiguration.startAgainWithTheCPUsKernels()
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Prints `winnow: <error>` (one line) on standard error and returns the exit status to throw.

@@ -197,6 +197,14 @@ import Testing
         #expect(BLASConfiguration.advice(coreName: "Prescott", override: nil, cpu: zen5)?.contains("set OPENBLAS_CORETYPE=Cooperlake") == true)
         let haswell = CPUVectorFeatures(cpuinfo: "vendor_id : GenuineIntel\nflags : sse avx avx2 fma\n")
         #expect(BLASConfiguration.advice(coreName: "Haswell", override: "Haswell", cpu: haswell) == nil)
+        // Kernels OpenBLAS fell back to are replaced by the CPU's (the commands start again with
+        // them); kernels that fit, or an operator's choice, are kept.
+        var fellBack = BLASConfiguration(coreName: "Prescott", buildConfiguration: "", threads: 2, coreTypeOverride: nil, cpu: zen5)
+        #expect(fellBack.kernelsForThisCPU == "Cooperlake")
+        fellBack.coreTypeOverride = "Prescott"
+        #expect(fellBack.kernelsForThisCPU == nil)
+        #expect(BLASConfiguration(coreName: "Haswell", buildConfiguration: "", threads: 2, coreTypeOverride: nil, cpu: haswell)
+            .kernelsForThisCPU == nil)
         let current = BLASConfiguration.current()
         #expect(!current.coreName.isEmpty && current.threads >= 1)
         #expect(current.buildConfiguration.hasPrefix("OpenBLAS"))

@@ -6,10 +6,13 @@ import Foundation
 /// OpenBLAS (Debian builds it with DYNAMIC_ARCH) picks a "core type" — a kernel set such as
 /// Haswell (AVX2) or SkylakeX/Cooperlake (AVX-512) — once, when the library is loaded: from
 /// CPUID, or from `OPENBLAS_CORETYPE` when that is set. Setting the variable from inside the
-/// process is too late, so Winnow only reports (`advice`); it neither re-executes itself nor
-/// changes the variable: an explicit setting is the operator's decision (it is how one works
-/// around a kernel that misbehaves), and a re-exec would change the environment of everything
-/// the CLI starts and would not help library users.
+/// process is too late. An explicit setting is the operator's decision (it is how one works
+/// around a kernel that misbehaves): Winnow only reports it (`advice`). But when OpenBLAS's own
+/// detection fell back to narrower kernels — Debian's 0.3.21 does not know CPUs newer than it:
+/// on an Intel family 6 model 207 (AVX-512) it picks Prescott, SSE only — the `winnow` and
+/// `winnow-bench` commands start themselves again with the variable set to the CPU's kernel set
+/// (``kernelsForThisCPU``): there the exact index's graph of 20,000 × 1,600-d rows took 57.9
+/// CPU-s with Prescott and 14.2 with Cooperlake. Library users get the advice only.
 ///
 /// Measured on the reference machine (2 vCPUs of an AMD EPYC Zen 5, family 26, with AVX-512 and
 /// BF16; Debian OpenBLAS 0.3.21 DYNAMIC_ARCH; machine shared with other builds): without the
@@ -53,6 +56,24 @@ public struct BLASConfiguration: Sendable, Equatable, CustomStringConvertible {
         if let coreTypeOverride { text += " (OPENBLAS_CORETYPE=\(coreTypeOverride))" }
         text += ", \(threads) threads, CPU \(cpu.vendor) family \(cpu.family) model \(cpu.model) \(cpu.level.name)"
         return text
+    }
+
+    /// The core type to set in `OPENBLAS_CORETYPE` when OpenBLAS's own detection (no variable
+    /// set) chose kernels narrower than the CPU supports; nil when they fit or the variable is set.
+    public var kernelsForThisCPU: String? {
+        guard coreTypeOverride == nil, let used = CPUVectorFeatures.Level(openBLASCore: coreName), used < cpu.level else { return nil }
+        return cpu.level.openBLASCore(vendor: cpu.vendor, bf16: cpu.bf16)
+    }
+
+    /// Starts this process again (same arguments) with `OPENBLAS_CORETYPE` set to
+    /// ``kernelsForThisCPU`` when there is one: OpenBLAS reads the variable only when it is
+    /// loaded, before `main`. For a command's `main`, first thing; the variable it sets stops a
+    /// second start. Returns (having changed nothing) when the kernels fit or the exec fails.
+    public static func startAgainWithTheCPUsKernels() {
+        guard let core = current().kernelsForThisCPU else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        unsetenv("OPENBLAS_CORETYPE")
     }
 
     /// One line of advice when the kernels in use are narrower than the CPU supports: either
