@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Synchronization
 import WinnowCore
 
 /// One `assign` job: a block of rows put in their nearest lists of the list index `cluster
@@ -32,11 +33,27 @@ struct AssignJob: Sendable {
         }
         let (block, part) = (job.shard, Self.partURL(storage: storage, plan: plan, block: job.shard))
         try await onThread {
-            let (vectors, centroids) = try plan.load(folder: folder)
+            let (vectors, centroids) = try Self.inputs(of: plan, in: folder)
             try plan.assign(block: block, vectors: vectors, centroids: centroids, to: part)
         }
         let jobID = job.id
         try await database.transaction { try await JobQueue.markDone(jobID, owner: owner, on: $0) }
         return plan.rows(ofBlock: block).count
+    }
+
+    /// The vectors and centroids last loaded by this process, with their plan: a worker decodes
+    /// each plan's centroids once (470 MB of them at 100M images), not once a block.
+    private static let loaded = Mutex<(plan: ListAssignmentPlan, vectors: FeatureMatrix, centroids: ListCentroids)?>(nil)
+
+    private static func inputs(of plan: ListAssignmentPlan, in folder: URL) throws -> (FeatureMatrix, ListCentroids) {
+        if let loaded = loaded.withLock({ $0 }), loaded.plan == plan { return (loaded.vectors, loaded.centroids) }
+        let (vectors, centroids) = try plan.load(folder: folder)
+        loaded.withLock { $0 = (plan, vectors, centroids) }
+        return (vectors, centroids)
+    }
+
+    /// Frees the centroids this process keeps loaded: the worker calls it when a job of another stage comes.
+    static func releaseInputs() {
+        loaded.withLock { $0 = nil }
     }
 }

@@ -145,6 +145,7 @@ public struct Worker: Sendable {
                          into summary: inout Summary, report: @Sendable (String) -> Void) async throws {
         let storage = URL(fileURLWithPath: stored.storage)
         if job.stage != NeighborJob.stage { NeighborJob.releaseIndex() }
+        if job.stage != AssignJob.stage { AssignJob.releaseInputs() }
         switch job.stage {
         case VerifyJob.stage:
             let pairs = try await VerifyJob(job: job, storage: storage, workers: stored.configuration.workers).run(database, owner: name)
