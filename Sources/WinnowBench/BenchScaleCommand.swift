@@ -33,47 +33,15 @@ struct BenchScaleCommand: ParsableCommand {
     @Option(help: "Comma-separated image counts to measure.")
     var sizes = "10000,50000,100000,200000"
 
-    @Option(help: "Take the first N images of this folder (sorted paths) instead of making them.")
-    var images: String?
-
-    @Option(help: "The photo pool the images are made from (its pool.csv).")
-    var pool = BenchScaleCommand.winnowCache + "/corpus/_pool"
-
-    @Option(help: "Where made images are kept between runs.")
-    var cache = BenchScaleCommand.winnowCache + "/scale"
-
-    @Option(parsing: .unconditional, help: "Seed of the made images.")
-    var seed: UInt64 = 0
-
-    @Option(parsing: .unconditional, help: "Share of the made images that are planted copies of earlier ones.")
-    var copies = 0.05
-
-    @Option(help: "Long sides of the made images, in pixels: LOW-HIGH (the 1M run uses 128-320).")
-    var sides = "128-640"
+    @OptionGroup var made: ScaleImages
 
     @Flag(help: "Also run fastdup on the same files.")
     var fastdup = false
-
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Give `winnow run` precomputed copy descriptors (--model copy --embeddings) instead of running the network: real ones for the first COUNT made images, made from them for the rest (see ScaleDescriptors). Every other stage runs as in the default.",
-        valueName: "count"))
-    var vectorsFrom: Int?
 
     @Flag(help: "Only make (or find) the images, print their file lists and stop.")
     var onlyImages = false
 
     @OptionGroup var places: BenchPlaces
-
-    /// `--sides` as a range of at least 16 px.
-    func sideRange() throws -> ClosedRange<Int> {
-        let parts = sides.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] >= 16, parts[0] <= parts[1], parts[1] <= 8192 else {
-            throw ValidationError("--sides must be LOW-HIGH pixels, 16 ≤ LOW ≤ HIGH ≤ 8192 (got \(sides))")
-        }
-        return parts[0]...parts[1]
-    }
-
-    static let winnowCache = ProcessInfo.processInfo.environment["WINNOW_CACHE"] ?? (NSHomeDirectory() + "/.cache/winnow")
 
     /// What one process cost: wall and CPU seconds, peak resident memory, and the wall seconds
     /// of the tool's own work where it reports them (fastdup's run(), without start-up).
@@ -94,17 +62,11 @@ struct BenchScaleCommand: ParsableCommand {
 
     func validate() throws {
         _ = try OptionRange.counts("--sizes", sizes, in: 2...50_000_000)
-        try OptionRange.check("--copies", copies, in: 0...0.5)
-        _ = try sideRange()
-        if let vectorsFrom {
-            guard images == nil else { throw ValidationError("--vectors-from needs made images, not --images") }
-            try OptionRange.check("--vectors-from", vectorsFrom, in: 2...1_000_000)
-        }
     }
 
     func run() throws {
         let counts = Set(try OptionRange.counts("--sizes", sizes, in: 2...50_000_000)).sorted()
-        let lists = try counts.map(fileList)
+        let lists = try counts.map { try made.fileList($0, scratch: places.scratch) }
         if onlyImages {
             for (count, list) in zip(counts, lists) { print("\(count) images: \(list.path)") }
             return
@@ -122,73 +84,13 @@ struct BenchScaleCommand: ParsableCommand {
     }
 }
 
-// MARK: - Images
-
-extension BenchScaleCommand {
-    /// A file with the absolute paths of the first `count` images, one a line.
-    private func fileList(_ count: Int) throws -> URL {
-        if let images { return try firstImages(count, of: images) }
-        let set = try imageSet()
-        let started = Date()
-        do {
-            let list = try set.make(count: count, workers: ProcessInfo.processInfo.activeProcessorCount)
-            print(String(format: "%d images ready in %@ (%.1f s)", count, set.images.path, Date().timeIntervalSince(started)))
-            return list
-        } catch {
-            standardError("winnow-bench: \(error)")
-            throw ExitStatus.software
-        }
-    }
-
-    private func imageSet() throws -> ScaleImageSet {
-        do {
-            return try ScaleImageSet(poolFolder: URL(fileURLWithPath: pool), seed: seed, copyFraction: copies,
-                                     sides: try sideRange(), cache: URL(fileURLWithPath: cache))
-        } catch {
-            standardError("winnow-bench: \(error)")
-            throw ExitStatus.noInput
-        }
-    }
-
-    /// `winnow run`'s arguments for the vectors of the first `count` images (none without --vectors-from).
-    private func vectorArguments(_ count: Int) throws -> [String] {
-        guard let vectorsFrom else { return [] }
-        let started = Date()
-        let file = try ScaleDescriptors(set: try imageSet(), sampleCount: min(vectorsFrom, count)).file(count: count, scratch: places.scratch)
-        print(String(format: "%d descriptors ready in %@ (%.1f s)", count, file.path, Date().timeIntervalSince(started)))
-        return ["--model", "copy", "--embeddings", file.path]
-    }
-
-    /// The first `count` images of `folder` in sorted path order, listed in the scratch folder.
-    private func firstImages(_ count: Int, of folder: String) throws -> URL {
-        let extensions: Set<String> = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
-        guard let walker = FileManager.default.enumerator(atPath: folder) else {
-            standardError("winnow-bench: --images folder not found: \(folder)")
-            throw ExitStatus.noInput
-        }
-        var paths: [String] = []
-        while let path = walker.nextObject() as? String {
-            if extensions.contains((path as NSString).pathExtension.lowercased()), !path.contains("\n") { paths.append(path) }
-        }
-        guard paths.count >= count else {
-            standardError("winnow-bench: --images \(folder) has \(paths.count) images, fewer than \(count)")
-            throw ExitStatus.noInput
-        }
-        let root = URL(fileURLWithPath: folder).standardizedFileURL
-        let list = URL(fileURLWithPath: places.scratch).appendingPathComponent("scale-list-\(count).txt")
-        try FileManager.default.createDirectory(atPath: places.scratch, withIntermediateDirectories: true)
-        try AtomicFile.write(paths.sorted().prefix(count).map { root.appendingPathComponent($0).path + "\n" }.joined(), to: list)
-        return list
-    }
-}
-
 // MARK: - Runs
 
 extension BenchScaleCommand {
     private func measure(_ count: Int, list: URL) throws -> Measurement {
         let work = places.scratch + "/scale-\(count)"
         try? FileManager.default.removeItem(atPath: work)
-        let vectors = try vectorArguments(count)
+        let vectors = try made.vectorArguments(count, scratch: places.scratch)
         let started = Date()
         let report = try BenchSupport.winnowRun([list.path, "--work-dir", work] + vectors)
         let wall = Date().timeIntervalSince(started)

@@ -7,24 +7,27 @@ import WinnowCore
 ///
 /// The first `sampleCount` images get their real descriptors (a default run over them, without
 /// verification). Beyond them, a planted copy gets its source's descriptor with 2 % noise, so the
-/// pair is a candidate and verification compares the two real images; any other image gets the
-/// real descriptors' mean plus a random signed mix of ``mixedRows`` real descriptors' deviations
-/// from it, `μ + Σ sₖwₖ(xₖ − μ) / √Σwₖ²` (sₖ = ±1, wₖ in 0.2–1), so it has the real descriptors'
-/// mean and covariance — what whitening learns — without copying any one.
+/// pair is a candidate and verification compares the two real images. Any other image is a crop
+/// of a pool photo, and gets the mean of the real descriptors of that photo's crops plus a random
+/// signed mix of ``mixedRows`` of their deviations from it, `μₚ + Σ sₖwₖ(xₖ − μₚ) / √Σwₖ²`
+/// (sₖ = ±1, wₖ in 0.2–1): it lies among its photo's crops as they lie among themselves, so its
+/// nearest neighbours are, as with real descriptors, mostly other crops of its photo — pairs the
+/// verification's screen settles as they would be settled — without copying any one descriptor.
+/// A photo with fewer than two real crops takes the same mix over all real descriptors.
 /// Rows follow the image order, which is the run's sorted file list.
 ///
-/// Measured with the whitening fitted on the real rows, 1 real descriptor per 49 made ones as at
-/// 1M: a made image's nearest neighbour has cosine 0.577 on average (real images among
-/// themselves: 0.562), 8.1 % of its 6 nearest lie in 0.6–0.75 (real: 10.9 %). The first version
-/// (a plain weighted sum of four rows) put every made image within 0.75 of its neighbours: at 1M
-/// it gave 5.3 candidate pairs an image, a quarter of them for SIFT (the real 20k: 3.6, 5.4 %).
+/// The second recipe mixed every made image from the real descriptors of any photos: it had
+/// their mean and covariance, but a made image's neighbours were then crops of other photos,
+/// which no local feature matches, and the screen sent 61 % of the candidate pairs at 200,000
+/// (47 % at 1M) to SIFT against 5.8 % with real descriptors at 20,000 (docs/benchmarks.md,
+/// "Made descriptors that keep their photo").
 struct ScaleDescriptors {
     let set: ScaleImageSet
     let sampleCount: Int
     /// Real descriptors mixed into each made one.
     static let mixedRows = 5
     /// Part of the file name: files made by another recipe are not reused.
-    static let recipe = "v2"
+    static let recipe = "v3"
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -62,8 +65,7 @@ struct ScaleDescriptors {
         let handle = try FileHandle(forUpdating: url)
         defer { try? handle.close() }
         let headerLength = try handle.seekToEnd()
-        var mean = [Float](repeating: 0, count: dimension)
-        for row in real { for j in 0..<dimension { mean[j] += row[j] / Float(real.count) } }
+        let crops = RealCrops(real, set: set)
         var block: [Float] = []
         for index in 0..<count {
             var random = SplitMix64(seed: 0x5CA1E ^ UInt64(index))
@@ -81,15 +83,7 @@ struct ScaleDescriptors {
                 let scale = 0.02 * (values.reduce(0) { $0 + $1 * $1 } / Float(dimension)).squareRoot()
                 row = values.map { $0 + scale * Float(random.nextUnit() * 2 - 1) * 1.73 }
             } else {
-                var mixed = [Float](repeating: 0, count: dimension), squares: Float = 0
-                for _ in 0..<Self.mixedRows {
-                    let sign: Float = random.next() & 1 == 0 ? 1 : -1
-                    let weight = Float(0.2 + 0.8 * random.nextUnit()), base = real[Int(random.next() % UInt64(real.count))]
-                    squares += weight * weight
-                    for j in 0..<dimension { mixed[j] += sign * weight * (base[j] - mean[j]) }
-                }
-                let norm = squares.squareRoot()
-                row = zip(mean, mixed).map { $0 + $1 / norm }
+                row = crops.made(photo: set.recipe(index).original, &random)
             }
             block += row
             if block.count >= 4096 * dimension {
@@ -98,6 +92,45 @@ struct ScaleDescriptors {
             }
         }
         try handle.write(contentsOf: block.withUnsafeBytes { Data($0) })
+    }
+}
+
+/// The real descriptors grouped by the pool photo their image was cropped from (planted copies
+/// left out), with each group's mean and the mean of all.
+private struct RealCrops {
+    let real: [[Float]]
+    let rowsOfPhoto: [Int: [Int]]
+    let meanOfPhoto: [Int: [Float]]
+    let mean: [Float]
+
+    init(_ real: [[Float]], set: ScaleImageSet) {
+        self.real = real
+        rowsOfPhoto = Dictionary(grouping: real.indices.filter { set.recipe($0).copy == nil }) { set.recipe($0).original }
+            .filter { $0.value.count >= 2 }
+        mean = Self.mean(of: Array(real.indices), in: real)
+        meanOfPhoto = rowsOfPhoto.mapValues { Self.mean(of: $0, in: real) }
+    }
+
+    private static func mean(of rows: [Int], in real: [[Float]]) -> [Float] {
+        var mean = [Float](repeating: 0, count: real.first?.count ?? 0)
+        for row in rows { for j in mean.indices { mean[j] += real[row][j] / Float(rows.count) } }
+        return mean
+    }
+
+    /// A made descriptor for a crop of `photo`: its photo's real crops' mean plus a random signed
+    /// mix of ``ScaleDescriptors/mixedRows`` of their deviations (all real rows when the photo has
+    /// fewer than two).
+    func made(photo: Int, _ random: inout SplitMix64) -> [Float] {
+        let rows = rowsOfPhoto[photo] ?? Array(real.indices), center = meanOfPhoto[photo] ?? mean
+        var mixed = [Float](repeating: 0, count: center.count), squares: Float = 0
+        for _ in 0..<ScaleDescriptors.mixedRows {
+            let sign: Float = random.next() & 1 == 0 ? 1 : -1
+            let weight = Float(0.2 + 0.8 * random.nextUnit()), base = real[rows[Int(random.next() % UInt64(rows.count))]]
+            squares += weight * weight
+            for j in mixed.indices { mixed[j] += sign * weight * (base[j] - center[j]) }
+        }
+        let norm = squares.squareRoot()
+        return zip(center, mixed).map { $0 + $1 / norm }
     }
 }
 

@@ -22,7 +22,7 @@ struct WinnowBenchCommand: ParsableCommand {
             """,
         version: Winnow.version,
         subcommands: [BenchDecodeCommand.self, BenchEmbedCommand.self, BenchCopiesCommand.self, BenchIndexCommand.self,
-                      BenchLabelsCommand.self, BenchMapsCommand.self, BenchScaleCommand.self]
+                      BenchLabelsCommand.self, BenchMapsCommand.self, BenchScaleCommand.self, BenchResumeCommand.self]
     )
 
     /// ArgumentParser's `main`, after making sure OpenBLAS runs this CPU's kernels.

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The benchmarks are an executable of their own: `winnow --help` lists only what users run,
-/// `winnow-bench` has the seven benchmarks, and those that time `winnow run` use the `winnow`
+/// `winnow-bench` has the eight benchmarks, and those that time `winnow run` use the `winnow`
 /// built beside it.
 @Suite struct BenchExecutableTests {
     /// The names in the SUBCOMMANDS section of a `--help` text, in order.
@@ -23,10 +23,10 @@ import Testing
         #expect(!help.output.contains("bench"), "\(help.output)")
     }
 
-    @Test func benchHelpListsTheSevenBenchmarks() throws {
+    @Test func benchHelpListsTheEightBenchmarks() throws {
         let help = try TestData.shell(TestData.benchExecutable.path, ["--help"])
         #expect(help.status == 0)
-        #expect(Self.subcommands(inHelp: help.output) == ["decode", "embed", "copies", "index", "labels", "maps", "scale"], "\(help.output)")
+        #expect(Self.subcommands(inHelp: help.output) == ["decode", "embed", "copies", "index", "labels", "maps", "scale", "resume"], "\(help.output)")
         #expect(help.output.contains("winnow-bench decode --corpus"), "\(help.output)")
     }
 

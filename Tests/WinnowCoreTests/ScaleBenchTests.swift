@@ -123,18 +123,18 @@ import WinnowCommandSupport
 
     /// `--vectors-from`: the run takes precomputed copy descriptors — the first images' real ones
     /// (a default run's raw descriptors, byte for byte), planted copies near their sources, the
-    /// rest mixtures — and still verifies pairs on the images. The ground truth keeps covering
+    /// rest mixtures of the real crops of their own photo — and still verifies pairs on the images. The ground truth keeps covering
     /// the most images made; with `--images` the option is a usage error.
     @Test func vectorsFromRealDescriptorsFeedTheRun() throws {
         let root = try TestData.temporaryDirectory()
         let cache = root.appendingPathComponent("cache"), scratch = root.appendingPathComponent("scratch")
         let result = try TestData.shell(TestData.benchExecutable.path,
                                         ["scale", "--sizes", "60", "--vectors-from", "30", "--copies", "0.2",
-                                         "--pool", try TestData.photoPool().path, "--cache", cache.path, "--scratch", scratch.path])
+                                         "--pool", try fewPhotos(4, in: root).path, "--cache", cache.path, "--scratch", scratch.path])
         #expect(result.status == 0, "\(result.output)")
         let folder = try #require(try FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: nil).first)
         #expect(try TestData.readCSV(folder.appendingPathComponent("ground_truth.csv")).count == 60)
-        let vectors = try PrecomputedEmbeddings.load(folder.appendingPathComponent("descriptors-v2-from30-60.npy").path).matrix
+        let vectors = try PrecomputedEmbeddings.load(folder.appendingPathComponent("descriptors-v3-from30-60.npy").path).matrix
         #expect(vectors.rows == 60 && vectors.dimension == CopyDescriptor.dimension)
         let real = try FeatureMatrix(mapping: scratch.appendingPathComponent("descriptors-30/features.f32"), dimension: vectors.dimension)
         let rows = try Catalog(url: scratch.appendingPathComponent("descriptors-30/" + Catalog.fileName))
@@ -151,10 +151,70 @@ import WinnowCommandSupport
             return (index, Int(source.dropLast(4).split(separator: "/").last ?? "") ?? -1)
         }
         #expect(!copies.isEmpty && copies.allSatisfy { cosine($0.0, $0.1) > 0.99 }, "\(copies)")
+        let photo = Dictionary(uniqueKeysWithValues: truth.compactMap { row in
+            row["index"].flatMap { Int($0) }.map { ($0, row["pool_id"] ?? "") }
+        })
+        let realCrops = Dictionary(grouping: (0..<30).filter { truth[$0]["copy_of"] == "" }) { photo[$0] ?? "" }
+        let made = (30..<60).filter { truth[$0]["copy_of"] == "" && (realCrops[photo[$0] ?? ""]?.count ?? 0) >= 2 }
+        #expect(!made.isEmpty && made.allSatisfy { offSpan(Array(vectors.row($0)), of: realCrops[photo[$0] ?? ""] ?? [], in: vectors) < 1e-3 },
+                "a made crop is its photo's real crops' mean plus a mix of their deviations")
         let report = try String(contentsOf: scratch.appendingPathComponent("scale-60/verification.json"), encoding: .utf8)
         #expect(report.contains("\"candidatePairs\"") && !report.contains("\"candidatePairs\" : 0"), "\(report)")
 
         let refused = try TestData.shell(TestData.benchExecutable.path, ["scale", "--sizes", "10", "--vectors-from", "5", "--images", root.path])
         #expect(refused.status == 64 && refused.output.contains("--vectors-from"), "\(refused.output)")
+    }
+
+    /// How far `row` lies outside the affine span of `rows` (their mean plus any mix of their
+    /// deviations from it), relative to its distance from the mean: 0 inside.
+    private func offSpan(_ row: [Float], of rows: [Int], in vectors: FeatureMatrix) -> Double {
+        let points = rows.map { vectors.row($0).map(Double.init) }
+        let mean = (0..<row.count).map { j in points.reduce(0) { $0 + $1[j] } / Double(points.count) }
+        var basis: [[Double]] = []
+        for point in points {
+            var v = zip(point, mean).map { $0 - $1 }
+            for b in basis { let dot = zip(v, b).reduce(0) { $0 + $1.0 * $1.1 }; v = zip(v, b).map { $0 - dot * $1 } }
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            if norm > 1e-6 { basis.append(v.map { $0 / norm }) }
+        }
+        var rest = zip(row.map(Double.init), mean).map { $0 - $1 }
+        let distance = rest.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        for b in basis { let dot = zip(rest, b).reduce(0) { $0 + $1.0 * $1.1 }; rest = zip(rest, b).map { $0 - dot * $1 } }
+        return rest.reduce(0) { $0 + $1 * $1 }.squareRoot() / max(distance, 1e-12)
+    }
+
+    /// `winnow-bench resume`: a run killed half-way through verification, then run again, ends
+    /// with the uninterrupted run's outputs (the bench compares them and says so); an unknown
+    /// stage is a usage error.
+    @Test func resumeBenchmarkKillsARunInsideAStageAndComparesTheOutputs() throws {
+        let root = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let result = try TestData.shell(TestData.benchExecutable.path,
+                                        ["resume", "--size", "40", "--vectors-from", "40", "--copies", "0.2", "--stages", "verify",
+                                         "--pool", try fewPhotos(4, in: root).path, "--cache", root.appendingPathComponent("cache").path,
+                                         "--scratch", root.appendingPathComponent("scratch").path])
+        #expect(result.status == 0, "\(result.output)")
+        let line = result.output.split(separator: "\n").first { $0.hasPrefix("  verify") }
+        #expect(line?.hasSuffix("identical") == true, "\(result.output)")
+        let unknown = try TestData.shell(TestData.benchExecutable.path, ["resume", "--stages", "decode,embed"])
+        #expect(unknown.status == 64 && unknown.output.contains("--stages"), "\(unknown.output)")
+    }
+
+    /// A photo pool of the pool's first `count` photos (not astro; rows without quoted fields),
+    /// so that the first images made are several crops of each.
+    private func fewPhotos(_ count: Int, in root: URL) throws -> URL {
+        let pool = try TestData.photoPool(), few = root.appendingPathComponent("pool")
+        try FileManager.default.createDirectory(at: few.appendingPathComponent("pool"), withIntermediateDirectories: true)
+        let lines = try String(contentsOf: pool.appendingPathComponent("pool.csv"), encoding: .utf8).split(whereSeparator: \.isNewline)
+        let header = lines[0].split(separator: ",", omittingEmptySubsequences: false)
+        let (file, kind) = (try #require(header.firstIndex(of: "file")), try #require(header.firstIndex(of: "kind")))
+        let chosen = lines.dropFirst().filter { !$0.contains("\"") && $0.split(separator: ",", omittingEmptySubsequences: false)[kind] == "photo" }.prefix(count)
+        for line in chosen {
+            let name = String(line.split(separator: ",", omittingEmptySubsequences: false)[file])
+            try FileManager.default.copyItem(at: pool.appendingPathComponent(name), to: few.appendingPathComponent(name))
+        }
+        try ([String(lines[0])] + chosen.map(String.init)).joined(separator: "\n").appending("\n")
+            .write(to: few.appendingPathComponent("pool.csv"), atomically: true, encoding: .utf8)
+        return few
     }
 }

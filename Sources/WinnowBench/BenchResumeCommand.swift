@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import WinnowCommandSupport
+import WinnowCore
+
+/// `winnow-bench resume`: a run killed with `kill -9` part-way through a stage, then the same
+/// command again: whether the outputs equal an uninterrupted run's, and how much work the two
+/// runs together cost beside it (finished work is not redone when they add up to about one run).
+struct BenchResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Kill `winnow run` inside each stage, run it again, and compare its outputs and CPU with an uninterrupted run's.",
+        discussion: """
+            Runs the default `winnow run` once uninterrupted, then for each stage of --stages a
+            fresh run that is killed (SIGKILL) --into of the way through that stage (a share of
+            the stage's wall time in the uninterrupted run), followed by the same command. Prints
+            per stage the CPU seconds of the killed and the resumed run, their sum against the
+            uninterrupted run's, and whether every CSV and .dat file of the work_dir equals the
+            uninterrupted run's byte for byte; exits 70 when one differs. The images and vectors
+            are those of `winnow-bench scale` (same options).
+
+            Examples:
+              winnow-bench resume --size 100000 --vectors-from 20000
+              winnow-bench resume --size 5000 --stages decode,verify --into 0.25
+            """
+    )
+
+    @Option(parsing: .unconditional, help: "How many images the runs take.")
+    var size = 100_000
+
+    @Option(help: "Comma-separated stages to kill a run in (of \(StageMeter.stageNames.joined(separator: ", "))).")
+    var stages = "decode,whiten,index,verify,analyses,outputs"
+
+    @Option(parsing: .unconditional, help: "How far into the stage the kill comes: a share of its uninterrupted wall time, 0–1.")
+    var into = 0.5
+
+    @OptionGroup var made: ScaleImages
+
+    @OptionGroup var places: BenchPlaces
+
+    func validate() throws {
+        try OptionRange.check("--size", size, in: 2...50_000_000)
+        try OptionRange.check("--into", into, in: 0...1)
+        let unknown = stageList.filter { !StageMeter.stageNames.contains($0) }
+        guard unknown.isEmpty, !stageList.isEmpty else {
+            throw ValidationError("--stages takes stages of \(StageMeter.stageNames.joined(separator: ", ")) (got \(stages))")
+        }
+    }
+
+    private var stageList: [String] { stages.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func run() throws {
+        let list = try made.fileList(size, scratch: places.scratch)
+        let vectors = try made.vectorArguments(size, scratch: places.scratch)
+        let folder = URL(fileURLWithPath: places.scratch).appendingPathComponent("resume-\(size)")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let arguments = { (work: URL) in [list.path, "--work-dir", work.path] + vectors }
+        let reference = folder.appendingPathComponent("uninterrupted")
+        let (uninterrupted, stageSeconds) = try measuredRun(arguments(reference))
+        print(String(format: "winnow-bench resume: %d images, uninterrupted run %.1f s wall, %.1f CPU-s", size,
+                     uninterrupted.wall, uninterrupted.cpu))
+        print("  killed in     after s      of s  killed CPU s  resumed CPU s  sum / uninterrupted  outputs")
+        var differing = false
+        for stage in stageList {
+            let work = folder.appendingPathComponent("killed-in-\(stage)")
+            let delay = into * (stageSeconds[stage] ?? 0)
+            let killed = try killedRun(arguments(work), in: stage, after: delay)
+            let (resumed, _) = try measuredRun(arguments(work))
+            let changed = try differingOutputs(reference, work)
+            differing = differing || !changed.isEmpty
+            print(String(format: "  %-10@ %10.1f %9.1f %13.1f %14.1f %19.2f×  ", stage as NSString, delay, stageSeconds[stage] ?? 0,
+                         killed, resumed.cpu, (killed + resumed.cpu) / max(uninterrupted.cpu, 1e-9))
+                  + (changed.isEmpty ? "identical" : "differ: " + changed.joined(separator: ", ")))
+            try? FileManager.default.removeItem(at: work)
+        }
+        if differing { throw ExitStatus.software }
+    }
+}
+
+// MARK: - Runs
+
+extension BenchResumeCommand {
+    /// `winnow run ARGUMENTS` to its end: wall and CPU seconds, and each stage's wall seconds.
+    private func measuredRun(_ arguments: [String]) throws -> (cost: (wall: Double, cpu: Double), stages: [String: Double]) {
+        let started = Date()
+        let report = try BenchSupport.winnowRun(arguments)
+        let wall = Date().timeIntervalSince(started)
+        struct Summary: Decodable { var stages: [StageFigures]? }
+        let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: URL(fileURLWithPath: arguments[2] + "/summary.json")))
+        let stages = Dictionary((summary.stages ?? []).map { ($0.name, $0.wallSeconds) }, uniquingKeysWith: +)
+        return ((wall, report.resources.cpuSeconds), stages)
+    }
+
+    /// `winnow run ARGUMENTS`, stopped where it enters `stage` (`WINNOW_STOP_AT_STAGE`), let go
+    /// on for `delay` seconds and killed with SIGKILL; returns the CPU seconds it used.
+    private func killedRun(_ arguments: [String], in stage: String, after delay: Double) throws -> Double {
+        guard let winnow = BenchSupport.winnowExecutable else { throw ExitStatus.noInput }
+        let before = BenchSupport.childrenCPU()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: winnow)
+        process.arguments = ["run"] + arguments + ["--quiet"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["WINNOW_STOP_AT_STAGE": stage]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        while process.isRunning && !Self.isStopped(process.processIdentifier) { usleep(20_000) }
+        guard process.isRunning else {
+            standardError("winnow-bench: the run ended (status \(process.terminationStatus)) before it entered \(stage)")
+            throw ExitStatus.software
+        }
+        kill(process.processIdentifier, SIGCONT)
+        usleep(useconds_t(min(delay, 86_400) * 1_000_000))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        guard process.terminationReason == .uncaughtSignal else {
+            standardError("winnow-bench: the run ended before it was killed in \(stage); a smaller --into kills it in time")
+            throw ExitStatus.software
+        }
+        return BenchSupport.childrenCPU() - before
+    }
+
+    /// Whether process `pid` is stopped (state `T` in `/proc/PID/stat`).
+    private static func isStopped(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "T"
+    }
+
+    /// The CSV and `.dat` files of `reference` that `work` lacks or holds with other bytes.
+    private func differingOutputs(_ reference: URL, _ work: URL) throws -> [String] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: reference.path)
+            .filter { $0.hasSuffix(".csv") || $0.hasSuffix(".dat") }.sorted()
+        return names.filter { name in
+            let expected = try? Data(contentsOf: reference.appendingPathComponent(name), options: .alwaysMapped)
+            let found = try? Data(contentsOf: work.appendingPathComponent(name), options: .alwaysMapped)
+            return expected == nil || found != expected
+        }
+    }
+}
