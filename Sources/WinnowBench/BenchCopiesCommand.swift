@@ -149,7 +149,7 @@ struct BenchCopiesCommand: ParsableCommand {
     /// Runs the scorer on a work_dir's reported pairs and parses its table.
     private func score(_ set: String, _ work: String) throws -> Score {
         // The scorer exits 1 while recall is under its goal; its figures are what count here.
-        let (output, _) = try BenchSupport.runChild("/usr/bin/env", ["python3", scorer, set, work, "--pairs"], allowFailure: true)
+        let output = try BenchSupport.runChild("/usr/bin/env", ["python3", scorer, set, work, "--pairs"], allowFailure: true).output
         var result = Score()
         for line in output.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)

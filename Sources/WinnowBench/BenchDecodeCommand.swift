@@ -51,8 +51,9 @@ struct BenchDecodeCommand: ParsableCommand {
         guard !skipAnchors, let largest else { return }
         guard let (python, script) = places.anchor("cleanvision") else { return }
         let started = Date()
-        let (output, childCPU) = try BenchSupport.runChild(python, [script, corpus, places.scratch + "/cleanvision.csv"],
-                                                           stderrLog: places.scratch + "/cleanvision.log")
+        let child = try BenchSupport.runChild(python, [script, corpus, places.scratch + "/cleanvision.csv"],
+                                              stderrLog: places.scratch + "/cleanvision.log")
+        let (output, childCPU) = (child.output, child.cpuSeconds)
         let wall = Date().timeIntervalSince(started)
         let reported = output.split(separator: "\n").first { $0.hasPrefix("CLEANVISION_SECONDS") }
             .flatMap { Double($0.split(separator: " ").last ?? "") } ?? wall

@@ -77,7 +77,8 @@ struct BenchEmbedCommand: ParsableCommand {
         guard !skipAnchors, let (python, script) = places.anchor("fastdup") else { return }
         let work = places.scratch + "/embed-fastdup"
         try? FileManager.default.removeItem(atPath: work)
-        let (output, cpu) = try BenchSupport.runChild(python, [script, list, work], stderrLog: places.scratch + "/fastdup.log")
+        let child = try BenchSupport.runChild(python, [script, list, work], stderrLog: places.scratch + "/fastdup.log")
+        let (output, cpu) = (child.output, child.cpuSeconds)
         func value(_ key: String) -> Double? {
             output.split(separator: "\n").first { $0.hasPrefix(key + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
         }
@@ -86,7 +87,7 @@ struct BenchEmbedCommand: ParsableCommand {
         let wall = value("FASTDUP_SECONDS") ?? 0
         let perCPU = Double(embedded) / cpu
         print(String(format: "  %@ %9.2f %8.1f %11.1f %12.0f", column("fastdup run()"),
-                     wall, Double(embedded) / max(wall, 1e-9), perCPU, value("FASTDUP_MAX_RSS_MB") ?? 0))
+                     wall, Double(embedded) / max(wall, 1e-9), perCPU, child.peakRSSMegabytes))
         print("ratio (winnow / fastdup), images per CPU-second:")
         for rate in rates { print(String(format: "  %@ %.2f×", column(rate.label), rate.perCPU / perCPU)) }
     }

@@ -119,7 +119,8 @@ struct BenchMapsCommand: ParsableCommand {
         let input = places.scratch + "/maps-vectors.npy", output = places.scratch + "/maps-umap-learn.npy"
         try NumPy.write(vectors, to: input)
         let clock = Date()
-        let (text, childCPU) = try BenchSupport.runChild(python, [script, input, output], stderrLog: places.scratch + "/umap-learn.log")
+        let child = try BenchSupport.runChild(python, [script, input, output], stderrLog: places.scratch + "/umap-learn.log")
+        let (text, childCPU) = (child.output, child.cpuSeconds)
         let wall = Date().timeIntervalSince(clock)
         func reported(_ name: String) -> Double? {
             text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }

@@ -110,13 +110,13 @@ extension BenchScaleCommand {
         let work = places.scratch + "/scale-\(count)-fastdup"
         try? FileManager.default.removeItem(atPath: work)
         let started = Date()
-        let (output, cpu) = try BenchSupport.runChild(python, [script, list.path, work],
-                                                      stderrLog: places.scratch + "/fastdup-scale-\(count).log")
+        let child = try BenchSupport.runChild(python, [script, list.path, work],
+                                             stderrLog: places.scratch + "/fastdup-scale-\(count).log")
         let wall = Date().timeIntervalSince(started)
         func reported(_ name: String) -> Double? {
-            output.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            child.output.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
         }
-        return Cost(wall: wall, cpu: cpu, peakRSSBytes: (reported("FASTDUP_MAX_RSS_MB") ?? 0) * 1_048_576,
+        return Cost(wall: wall, cpu: child.cpuSeconds, peakRSSBytes: child.peakRSSMegabytes * 1_048_576,
                     workSeconds: reported("FASTDUP_SECONDS"))
     }
 }

@@ -15,7 +15,7 @@ enum BenchSupport {
     /// this executable.
     static func winnowRun(_ arguments: [String]) throws -> RunReport {
         guard let winnow = winnowExecutable else { throw ExitStatus.noInput }
-        let (output, _) = try runChild(winnow, ["run"] + arguments + ["--json", "--quiet"])
+        let output = try runChild(winnow, ["run"] + arguments + ["--json", "--quiet"]).output
         return try JSONDecoder().decode(RunReport.self, from: Data(output.utf8))
     }
 
@@ -38,10 +38,22 @@ enum BenchSupport {
         return winnow
     }()
 
-    /// Runs a child process, returns its standard output and the CPU seconds it (and its
-    /// children) used. Its standard error goes to `stderrLog` when given, else passes through.
+    /// What a child process printed and cost.
+    struct ChildRun {
+        var output: String
+        /// CPU seconds of the child and its own children.
+        var cpuSeconds: Double
+        /// The child's peak resident memory, from its `VmHWM` read every 50 ms while it ran: a
+        /// child's own `ru_maxrss` starts from its parent's peak on Linux (the high-water mark of
+        /// the memory it was spawned from is kept across `exec`), so an anchor that reports its
+        /// `ru_maxrss` reports this benchmark's peak whenever that is the larger.
+        var peakRSSMegabytes: Double
+    }
+
+    /// Runs a child process to its end. Its standard error goes to `stderrLog` when given, else
+    /// passes through.
     static func runChild(_ executable: String, _ arguments: [String], stderrLog: String? = nil,
-                         allowFailure: Bool = false) throws -> (String, Double) {
+                         allowFailure: Bool = false) throws -> ChildRun {
         let before = childrenCPU()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -53,6 +65,7 @@ enum BenchSupport {
             process.standardError = FileHandle(forWritingAtPath: stderrLog)
         }
         try process.run()
+        let peak = PeakWatch(pid: process.processIdentifier)
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 || allowFailure else {
@@ -60,8 +73,39 @@ enum BenchSupport {
                           + (stderrLog.map { " (see \($0))" } ?? ""))
             throw ExitStatus.software
         }
-        return (String(decoding: data, as: UTF8.self), childrenCPU() - before)
+        return ChildRun(output: String(decoding: data, as: UTF8.self), cpuSeconds: childrenCPU() - before,
+                        peakRSSMegabytes: peak.stop())
     }
 
     static func childrenCPU() -> Double { ResourceUsage.current(children: true).cpuSeconds }
+}
+
+/// The highest `VmHWM` of a process, read every 50 ms on a thread of its own until ``stop()``.
+private final class PeakWatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var peakKilobytes = 0.0
+    private var stopped = false
+
+    init(pid: Int32) {
+        Thread.detachNewThread { [self] in
+            while !lock.withLock({ stopped }) {
+                if let kilobytes = Self.highWaterMark(pid) { lock.withLock { peakKilobytes = max(peakKilobytes, kilobytes) } }
+                usleep(50_000)
+            }
+        }
+    }
+
+    /// Stops reading and returns the peak in megabytes.
+    func stop() -> Double {
+        lock.withLock {
+            stopped = true
+            return peakKilobytes / 1024
+        }
+    }
+
+    private static func highWaterMark(_ pid: Int32) -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        return line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { Double($0) }
+    }
 }

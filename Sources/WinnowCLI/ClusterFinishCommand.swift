@@ -75,7 +75,7 @@ struct ClusterFinishCommand: AsyncParsableCommand {
             throw clusterFailure(error)
         }
         if json {
-            print(try SummaryReport.json(summary, resources: ResourceUsage.current()))
+            print(try SummaryReport.json(summary))
         } else {
             print(SummaryReport.text(summary, workDirectory: workDir))
         }

@@ -180,11 +180,7 @@ struct RunCommand: ParsableCommand {
     /// (with the stage table under `--stages`).
     private func printSummary(_ summary: RunSummary) throws {
         if json {
-            // Each stage resets the kernel's high-water mark (StageMeter), so the process's peak is its highest stage's.
-            var resources = ResourceUsage.current()
-            let stagePeak = (summary.stages ?? []).map { Double($0.peakRSSBytes) / 1_048_576 }.max() ?? 0
-            resources.peakRSSMegabytes = max(resources.peakRSSMegabytes, stagePeak)
-            print(try SummaryReport.json(summary, resources: resources))
+            print(try SummaryReport.json(summary))
         } else {
             print(SummaryReport.text(summary, workDirectory: workDir))
             if stages, let figures = summary.stages { print((["Stages:"] + StageFigures.table(figures)).joined(separator: "\n")) }

@@ -135,8 +135,16 @@ enum SummaryReport {
         return lines
     }
 
-    static func json(_ s: RunSummary, resources: ResourceUsage) throws -> String {
+    /// The summary with this process's CPU seconds and peak memory. The peak is the highest of
+    /// the stages' peaks and the high-water mark since the last stage began (`VmHWM`; each stage
+    /// resets it), never `getrusage`'s `ru_maxrss`: Linux carries a parent's high-water mark into
+    /// the child it spawns (across `exec`), so a benchmark holding 600 MB would see every run it
+    /// starts peak at 600 MB or more.
+    static func json(_ s: RunSummary) throws -> String {
         struct Report: Codable { var summary: RunSummary; var resources: ResourceUsage }
+        var resources = ResourceUsage.current()
+        let stagePeak = (s.stages ?? []).map(\.peakRSSBytes).max() ?? 0
+        resources.peakRSSMegabytes = Double(max(StageMeter.peakRSSBytes(), stagePeak)) / 1_048_576
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: try encoder.encode(Report(summary: s, resources: resources)), as: UTF8.self)

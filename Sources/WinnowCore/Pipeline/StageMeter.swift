@@ -138,8 +138,9 @@ public final class StageMeter: @unchecked Sendable {
         return write(descriptor, "5", 1) == 1
     }
 
-    /// `VmHWM` in bytes, or `ru_maxrss` where `/proc` is not there.
-    static func peakRSSBytes() -> Int64 {
+    /// `VmHWM` in bytes (this process's own high-water mark, since its start or the last
+    /// stage's), or `ru_maxrss` where `/proc` is not there.
+    public static func peakRSSBytes() -> Int64 {
         if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
            let kilobytes = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int64($0) }) {
