@@ -57,7 +57,7 @@ struct BenchResumeCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let arguments = { (work: URL) in [list.path, "--work-dir", work.path] + vectors }
         let reference = folder.appendingPathComponent("uninterrupted")
-        let (uninterrupted, stageSeconds) = try measuredRun(arguments(reference))
+        let (uninterrupted, stageSeconds) = try measuredRun(arguments(reference), in: reference)
         print(String(format: "winnow-bench resume: %d images, uninterrupted run %.1f s wall, %.1f CPU-s", size,
                      uninterrupted.wall, uninterrupted.cpu))
         print("  killed in     after s      of s  killed CPU s  resumed CPU s  sum / uninterrupted  outputs")
@@ -66,7 +66,7 @@ struct BenchResumeCommand: ParsableCommand {
             let work = folder.appendingPathComponent("killed-in-\(stage)")
             let delay = into * (stageSeconds[stage] ?? 0)
             let killed = try killedRun(arguments(work), in: stage, after: delay)
-            let (resumed, _) = try measuredRun(arguments(work))
+            let (resumed, _) = try measuredRun(arguments(work), in: work)
             let changed = try differingOutputs(reference, work)
             differing = differing || !changed.isEmpty
             print(String(format: "  %-10@ %10.1f %9.1f %13.1f %14.1f %19.2f×  ", stage as NSString, delay, stageSeconds[stage] ?? 0,
@@ -81,13 +81,14 @@ struct BenchResumeCommand: ParsableCommand {
 // MARK: - Runs
 
 extension BenchResumeCommand {
-    /// `winnow run ARGUMENTS` to its end: wall and CPU seconds, and each stage's wall seconds.
-    private func measuredRun(_ arguments: [String]) throws -> (cost: (wall: Double, cpu: Double), stages: [String: Double]) {
+    /// `winnow run ARGUMENTS` (whose work_dir is `work`) to its end: wall and CPU seconds, and
+    /// each stage's wall seconds.
+    private func measuredRun(_ arguments: [String], in work: URL) throws -> (cost: (wall: Double, cpu: Double), stages: [String: Double]) {
         let started = Date()
         let report = try BenchSupport.winnowRun(arguments)
         let wall = Date().timeIntervalSince(started)
         struct Summary: Decodable { var stages: [StageFigures]? }
-        let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: URL(fileURLWithPath: arguments[2] + "/summary.json")))
+        let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: work.appendingPathComponent("summary.json")))
         let stages = Dictionary((summary.stages ?? []).map { ($0.name, $0.wallSeconds) }, uniquingKeysWith: +)
         return ((wall, report.resources.cpuSeconds), stages)
     }
@@ -109,7 +110,7 @@ extension BenchResumeCommand {
             throw ExitStatus.software
         }
         kill(process.processIdentifier, SIGCONT)
-        usleep(useconds_t(min(delay, 86_400) * 1_000_000))
+        Thread.sleep(forTimeInterval: delay)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         guard process.terminationReason == .uncaughtSignal else {
