@@ -57,21 +57,24 @@ struct BenchResumeCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let arguments = { (work: URL) in [list.path, "--work-dir", work.path] + vectors }
         let reference = folder.appendingPathComponent("uninterrupted")
-        let (uninterrupted, stageSeconds) = try measuredRun(arguments(reference), in: reference)
+        let (uninterrupted, referenceStages) = try measuredRun(arguments(reference), in: reference)
+        let stageSeconds = Dictionary(referenceStages.map { ($0.name, $0.wallSeconds) }, uniquingKeysWith: +)
         print(String(format: "winnow-bench resume: %d images, uninterrupted run %.1f s wall, %.1f CPU-s", size,
                      uninterrupted.wall, uninterrupted.cpu))
+        print("  (CPU s by stage: \(Self.cpuByStage(referenceStages)))")
         print("  killed in     after s      of s  killed CPU s  resumed CPU s  sum / uninterrupted  outputs")
         var differing = false
         for stage in stageList {
             let work = folder.appendingPathComponent("killed-in-\(stage)")
             let delay = into * (stageSeconds[stage] ?? 0)
             let killed = try killedRun(arguments(work), in: stage, after: delay)
-            let (resumed, _) = try measuredRun(arguments(work), in: work)
+            let (resumed, resumedStages) = try measuredRun(arguments(work), in: work)
             let changed = try differingOutputs(reference, work)
             differing = differing || !changed.isEmpty
             print(String(format: "  %-10@ %10.1f %9.1f %13.1f %14.1f %19.2f×  ", stage as NSString, delay, stageSeconds[stage] ?? 0,
                          killed, resumed.cpu, (killed + resumed.cpu) / max(uninterrupted.cpu, 1e-9))
                   + (changed.isEmpty ? "identical" : "differ: " + changed.joined(separator: ", ")))
+            print("    (resumed run's CPU s by stage: \(Self.cpuByStage(resumedStages)))")
             try? FileManager.default.removeItem(at: work)
         }
         if differing { throw ExitStatus.software }
@@ -82,15 +85,25 @@ struct BenchResumeCommand: ParsableCommand {
 
 extension BenchResumeCommand {
     /// `winnow run ARGUMENTS` (whose work_dir is `work`) to its end: wall and CPU seconds, and
-    /// each stage's wall seconds.
-    private func measuredRun(_ arguments: [String], in work: URL) throws -> (cost: (wall: Double, cpu: Double), stages: [String: Double]) {
+    /// its stages' figures (summary.json).
+    private func measuredRun(_ arguments: [String], in work: URL) throws -> (cost: (wall: Double, cpu: Double), stages: [StageFigures]) {
         let started = Date()
         let report = try BenchSupport.winnowRun(arguments)
         let wall = Date().timeIntervalSince(started)
         struct Summary: Decodable { var stages: [StageFigures]? }
         let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: work.appendingPathComponent("summary.json")))
-        let stages = Dictionary((summary.stages ?? []).map { ($0.name, $0.wallSeconds) }, uniquingKeysWith: +)
-        return ((wall, report.resources.cpuSeconds), stages)
+        return ((wall, report.resources.cpuSeconds), summary.stages ?? [])
+    }
+
+    /// `name seconds` of each stage that used a tenth of a CPU-second or more, in run order
+    /// (a stage entered twice counted once).
+    private static func cpuByStage(_ stages: [StageFigures]) -> String {
+        var order: [String] = [], seconds: [String: Double] = [:]
+        for stage in stages {
+            if seconds[stage.name] == nil { order.append(stage.name) }
+            seconds[stage.name, default: 0] += stage.cpuSeconds
+        }
+        return order.filter { seconds[$0, default: 0] >= 0.1 }.map { "\($0) " + String(format: "%.1f", seconds[$0] ?? 0) }.joined(separator: ", ")
     }
 
     /// `winnow run ARGUMENTS`, stopped where it enters `stage` (`WINNOW_STOP_AT_STAGE`), let go
