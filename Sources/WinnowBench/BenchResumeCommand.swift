@@ -117,7 +117,7 @@ extension BenchResumeCommand {
         process.environment = ProcessInfo.processInfo.environment.merging(["WINNOW_STOP_AT_STAGE": stage]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        while process.isRunning && !Self.isStopped(process.processIdentifier) { usleep(20_000) }
+        while process.isRunning && !ProcessStatus.isStopped(process.processIdentifier) { usleep(20_000) }
         guard process.isRunning else {
             standardError("winnow-bench: the run ended (status \(process.terminationStatus)) before it entered \(stage)")
             throw ExitStatus.software
@@ -131,13 +131,6 @@ extension BenchResumeCommand {
             throw ExitStatus.software
         }
         return BenchSupport.childrenCPU() - before
-    }
-
-    /// Whether process `pid` is stopped (state `T` in `/proc/PID/stat`).
-    private static func isStopped(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(after: close)...].split(separator: " ").first == "T"
     }
 
     /// The CSV and `.dat` files of `reference` that `work` lacks or holds with other bytes.

@@ -1,5 +1,6 @@
 import Foundation
 import WinnowCommandSupport
+import WinnowCore
 
 /// Child processes for benchmarks: each measured run is its own process, so CPU time and peak
 /// memory belong to it alone.
@@ -83,13 +84,13 @@ enum BenchSupport {
 /// The highest `VmHWM` of a process, read every 50 ms on a thread of its own until ``stop()``.
 private final class PeakWatch: @unchecked Sendable {
     private let lock = NSLock()
-    private var peakKilobytes = 0.0
+    private var peakBytes: Int64 = 0
     private var stopped = false
 
     init(pid: Int32) {
         Thread.detachNewThread { [self] in
             while !lock.withLock({ stopped }) {
-                if let kilobytes = Self.highWaterMark(pid) { lock.withLock { peakKilobytes = max(peakKilobytes, kilobytes) } }
+                if let bytes = ProcessStatus.highWaterMarkBytes(of: pid) { lock.withLock { peakBytes = max(peakBytes, bytes) } }
                 usleep(50_000)
             }
         }
@@ -99,13 +100,7 @@ private final class PeakWatch: @unchecked Sendable {
     func stop() -> Double {
         lock.withLock {
             stopped = true
-            return peakKilobytes / 1024
+            return Double(peakBytes) / 1_048_576
         }
-    }
-
-    private static func highWaterMark(_ pid: Int32) -> Double? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
-        return line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { Double($0) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import WinnowCore
 
 extension TestFiles {
     /// Starts `argv` (an absolute path first) with standard input from /dev/null and both output
@@ -45,11 +46,7 @@ extension TestFiles {
     }
 
     /// Whether the process is stopped by a signal (state `T` in `/proc/PID/stat`).
-    public static func isStopped(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let afterName = stat.range(of: ") ", options: .backwards) else { return false }
-        return stat[afterName.upperBound...].first == "T"
-    }
+    public static func isStopped(_ pid: pid_t) -> Bool { ProcessStatus.isStopped(pid) }
 }
 
 /// glibc's `posix_spawn_file_actions_addclosefrom_np`, which the Glibc module does not import.

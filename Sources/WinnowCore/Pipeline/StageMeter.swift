@@ -141,11 +141,6 @@ public final class StageMeter: @unchecked Sendable {
     /// `VmHWM` in bytes (this process's own high-water mark, since its start or the last
     /// stage's), or `ru_maxrss` where `/proc` is not there.
     public static func peakRSSBytes() -> Int64 {
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kilobytes = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int64($0) }) {
-            return kilobytes * 1024
-        }
-        return Int64(usage().ru_maxrss) * 1024
+        ProcessStatus.highWaterMarkBytes() ?? Int64(usage().ru_maxrss) * 1024
     }
 }
