@@ -70,10 +70,10 @@ struct ScaleDescriptors {
         var block: [Float] = []
         for index in 0..<count {
             var random = SplitMix64(seed: 0x5CA1E ^ UInt64(index))
-            let row: [Float]
+            let row: [Float], recipe = set.recipe(index)
             if index < real.count {
                 row = real[index]
-            } else if let copy = set.recipe(index).copy {
+            } else if let copy = recipe.copy {
                 try handle.write(contentsOf: block.withUnsafeBytes { Data($0) })
                 block.removeAll(keepingCapacity: true)
                 try handle.seek(toOffset: headerLength + UInt64(copy.source * dimension * 4))
@@ -84,7 +84,7 @@ struct ScaleDescriptors {
                 let scale = 0.02 * (values.reduce(0) { $0 + $1 * $1 } / Float(dimension)).squareRoot()
                 row = values.map { $0 + scale * Float(random.nextUnit() * 2 - 1) * 1.73 }
             } else {
-                row = crops.made(photo: set.recipe(index).original, &random)
+                row = crops.made(photo: recipe.original, &random)
             }
             block += row
             if block.count >= 4096 * dimension {
@@ -106,7 +106,8 @@ private struct RealCrops {
 
     init(_ real: [[Float]], set: ScaleImageSet) {
         self.real = real
-        rowsOfPhoto = Dictionary(grouping: real.indices.filter { set.recipe($0).copy == nil }) { set.recipe($0).original }
+        let recipes = real.indices.map(set.recipe)
+        rowsOfPhoto = Dictionary(grouping: real.indices.filter { recipes[$0].copy == nil }) { recipes[$0].original }
             .filter { $0.value.count >= 2 }
         mean = Self.mean(of: Array(real.indices), in: real)
         meanOfPhoto = rowsOfPhoto.mapValues { Self.mean(of: $0, in: real) }
