@@ -22,7 +22,7 @@ final class ProgressBar: @unchecked Sendable {
             if isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
             (self.label, started, startDone, lastDraw, lastPlainDecile, drawn) = (label, now, done, .distantPast, -1, false)
         }
-        let unit = label == "decode" ? "img/s" : "pairs/s"
+        let unit = label.hasPrefix("verify") ? "pairs/s" : "img/s"
         let elapsed = now.timeIntervalSince(started)
         let rate = elapsed > 0 ? Double(done - startDone) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import WinnowCore
 
-/// The list index: exact with one list, close to exact with many, the same after saving, and a
-/// damaged saved index refused.
+/// The list index: exact with one list (and its graph's progress heard), close to exact with
+/// many, the same after saving, and a damaged saved index refused.
 @Suite struct ListIndexTests {
     @Test func oneListIsTheExactIndex() throws {
         let vectors = clusteredMatrix(rows: 1300, dimension: 32, clusters: 20, spread: 0.3, seed: 5)
@@ -12,9 +12,13 @@ import Testing
         let root = try TestData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let exact = root.appendingPathComponent("exact.bin"), lists = root.appendingPathComponent("lists.bin")
-        _ = try ExactIndex(vectors: vectors).writeNeighborGraph(k: 8, to: exact)
-        _ = try index.writeNeighborGraph(k: 8, to: lists, blockRows: 512)
+        var heard: (exact: [Int], lists: [Int]) = ([], [])
+        _ = try ExactIndex(vectors: vectors).writeNeighborGraph(k: 8, to: exact, blockRows: 512) { heard.exact.append($0) }
+        _ = try index.writeNeighborGraph(k: 8, to: lists, blockRows: 512) { heard.lists.append($0) }
         #expect(try Data(contentsOf: exact) == Data(contentsOf: lists))
+        // Progress: rows written so far, block by block, up to every row.
+        #expect(heard.exact == [0, 512, 1024, 1300], "\(heard.exact)")
+        #expect(heard.lists.first == 0 && heard.lists.last == 1300 && heard.lists == heard.lists.sorted(), "\(heard.lists)")
     }
 
     /// Many lists: each row in three, its neighbours found among their members. Rows are 60

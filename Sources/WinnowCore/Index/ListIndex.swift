@@ -144,11 +144,13 @@ public struct ListIndex: SimilarityIndex {
     /// The graph: every chunk searched, each row's lists merged (`resumable`: a write stopped
     /// part-way goes on after the last chunk it noted, every ``progressSeconds`` — a chunk's
     /// rows are scattered over the file, so each note flushes many pages).
-    public func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool) throws -> KNNGraph {
+    public func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool,
+                                  progress: ((Int) -> Void)?) throws -> KNNGraph {
         let merger = try KNNGraphMerger(url: url, rows: count, k: max(0, min(k, count - 1)), metric: metric, resumable: resumable)
         let chunks = chunks(rowsPerChunk: blockRows)
         var noted = Date()
         for position in merger.piecesMerged(of: chunks.count)..<chunks.count {
+            progress?(count * position / max(chunks.count, 1))
             let found = search(chunks[position], k: k)
             for (row, list) in zip(found.rows, found.lists) { try merger.merge(list, into: row) }
             if Date().timeIntervalSince(noted) >= Self.progressSeconds {
@@ -156,6 +158,7 @@ public struct ListIndex: SimilarityIndex {
                 noted = Date()
             }
         }
+        progress?(count)
         return try merger.finish()
     }
 

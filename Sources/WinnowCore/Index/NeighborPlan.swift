@@ -3,7 +3,7 @@ import Foundation
 /// The kNN graph's search in blocks of rows that other processes can do (`cluster finish`'s
 /// kNN jobs): the index — the vectors it holds and, for the kinds that have one, its saved
 /// structure — as files in one folder, and the blocks. Searching a block with the index loaded
-/// from the folder gives exactly the rows ``SimilarityIndex/writeNeighborGraph(k:to:blockRows:resumable:)``
+/// from the folder gives exactly the rows ``SimilarityIndex/writeNeighborGraph(k:to:blockRows:resumable:progress:)``
 /// writes for it: the same vectors, the same saved structure, the same search.
 public struct NeighborPlan: Codable, Sendable, Equatable {
     /// Names the vectors and the index (the work_dir's index cache key): plans with the same
@@ -155,7 +155,7 @@ public protocol NeighborSearchSharing: Sendable {
 }
 
 extension SimilarityIndex {
-    /// ``writeNeighborGraph(k:to:blockRows:resumable:)`` with the blocks searched by `sharing`
+    /// ``writeNeighborGraph(k:to:blockRows:resumable:progress:)`` with the blocks searched by `sharing`
     /// where it can: the same graph, whoever searched each block.
     func writeSharedNeighborGraph(k: Int, to url: URL, vectors: FeatureMatrix, key: String, sharing: any NeighborSearchSharing,
                                   progress: @escaping @Sendable (Int) -> Void) throws -> KNNGraph {

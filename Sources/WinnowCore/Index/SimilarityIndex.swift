@@ -18,9 +18,11 @@ public protocol SimilarityIndex: Sendable {
     func allNeighbors(k: Int) throws(IndexError) -> [[Neighbor]]
     /// The `k` nearest other rows of each stored row in `rows`: a block of `allNeighbors(k:)`.
     func neighbors(ofStoredRows rows: Range<Int>, k: Int) throws(IndexError) -> [[Neighbor]]
-    /// ``writeNeighborGraph(k:to:blockRows:resumable:)``'s work: by blocks of stored rows unless
-    /// an index searches its own way (``ListIndex``: list by list).
-    func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool) throws -> KNNGraph
+    /// ``writeNeighborGraph(k:to:blockRows:resumable:progress:)``'s work: by blocks of stored
+    /// rows unless an index searches its own way (``ListIndex``: list by list); `progress` hears
+    /// how many rows' neighbours are written.
+    func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool,
+                           progress: ((Int) -> Void)?) throws -> KNNGraph
     /// Appends rows; they get the next row numbers.
     mutating func add(_ vectors: FeatureMatrix) throws(IndexError)
     /// Writes the index so that `load(from:)` gives one that answers identically.
@@ -125,17 +127,22 @@ extension SimilarityIndex {
     /// Every stored row's `k` nearest other rows, searched `blockRows` rows at a time and written
     /// to the graph file `url` block by block (the exact index tiles 512 queries, so a block of
     /// a multiple of 512 rows gives exactly `allNeighbors(k:)`). `resumable`: a write stopped
-    /// part-way goes on after its last finished block (see ``KNNGraphWriter``).
-    public func writeNeighborGraph(k: Int, to url: URL, blockRows: Int = 4096, resumable: Bool = false) throws -> KNNGraph {
-        try writeAllNeighbors(k: k, to: url, blockRows: blockRows, resumable: resumable)
+    /// part-way goes on after its last finished block (see ``KNNGraphWriter``). `progress` hears
+    /// how many rows' neighbours are written.
+    public func writeNeighborGraph(k: Int, to url: URL, blockRows: Int = 4096, resumable: Bool = false,
+                                   progress: ((Int) -> Void)? = nil) throws -> KNNGraph {
+        try writeAllNeighbors(k: k, to: url, blockRows: blockRows, resumable: resumable, progress: progress)
     }
 
-    public func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool) throws -> KNNGraph {
+    public func writeAllNeighbors(k: Int, to url: URL, blockRows: Int, resumable: Bool,
+                                  progress: ((Int) -> Void)?) throws -> KNNGraph {
         let rows = count
         let writer = try KNNGraphWriter(url: url, rows: rows, k: max(0, min(k, rows - 1)), metric: metric, resumable: resumable)
         for start in stride(from: writer.rowsWritten, to: rows, by: blockRows) {
+            progress?(start)
             try writer.append(try neighbors(ofStoredRows: start..<min(rows, start + blockRows), k: k))
         }
+        progress?(rows)
         return try writer.finish()
     }
 }

@@ -209,6 +209,10 @@ struct AnalysisResults {
 extension AnalysisStage {
     func analyse(embedded: [ValidSample], vectors: FeatureMatrix, global: KNNGraph, graph: KNNGraph,
                  checked: [CopyVerification.Checked]) -> AnalysisResults {
+        // The passes over the vectors first: representativeness's k-means sample (up to 128 MB)
+        // is gone before the pairs, components and the other per-image results are held.
+        let representativeness = Representativeness.compute(vectors)
+        let uniqueness = Uniqueness.compute(vectors, graph: global)
         let splits = embedded.map { LeakySplits.split(fromPath: $0.path) }
         return AnalysisResults(
             id: embedded.map(\.id), name: embedded.map(\.filename), global: global, graph: graph, checked: checked,
@@ -216,8 +220,7 @@ extension AnalysisStage {
             outliers: Outliers.find(graph: global, percentile: options.outlierPercentile, rule: options.outlierRule),
             components: ConnectedComponents.find(graph: graph, threshold: options.componentThreshold),
             near: NearDuplicates.find(graph: graph, threshold: options.nearDuplicateDistance),
-            uniqueness: Uniqueness.compute(vectors, graph: global), representativeness: Representativeness.compute(vectors),
-            splits: splits,
+            uniqueness: uniqueness, representativeness: representativeness, splits: splits,
             leaks: splits.contains { $0 != nil } ? LeakySplits.find(graph: graph, splits: splits, threshold: options.threshold) : [])
     }
 
@@ -256,19 +259,23 @@ extension AnalysisStage {
                                k: options.nearestNeighborsK, kind: kind, listRows: options.listRows)
         if cache.finishedGraph(rows: vectors.rows, k: k) == nil {
             try cache.prepare()
+            let progress = progress
             let index = try cache.savedIndex(vectors: vectors, kind: kind) ?? {
+                progress?("index \(kind.rawValue)", 0, vectors.rows)
                 let built = try builtIndex(vectors, kind: kind, key: cache.key)
                 if built.kind != .flat { try built.save(to: cache.indexURL) }
+                progress?("index \(kind.rawValue)", vectors.rows, vectors.rows)
                 return built
             }()
             if let neighborSharing {
-                let progress = progress
                 _ = try index.writeSharedNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL, vectors: vectors,
                                                        key: cache.key, sharing: neighborSharing) {
                     progress?("knn", $0, vectors.rows)
                 }
             } else {
-                _ = try index.writeNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL, resumable: true)
+                _ = try index.writeNeighborGraph(k: options.nearestNeighborsK, to: cache.graphURL, resumable: true) {
+                    progress?("knn", $0, vectors.rows)
+                }
             }
         }
         try cache.link(into: directory)
