@@ -65,7 +65,7 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// with ONNX Runtime's arena).
     static let modelBytesPerWorker: Int64 = 96 << 20
     /// The smallest local-feature cache verification runs with.
-    static let minimumVerificationCache: Int64 = 64 << 20
+    static let minimumVerificationCache: Int64 = 32 << 20
 
     /// The estimate for a run over `images` images on `workers` workers.
     public static func run(images: Int, dimension: Int, workers: Int, limits: DecodeLimits,

@@ -21,7 +21,7 @@ struct VerificationStage {
     let featureBudget: Int
     /// Most pairs compared per block (the checks are logged for a resumed run after each block).
     let blockPairs: Int
-    static let defaultFeatureBudget = 128 << 20
+    static let defaultFeatureBudget = 64 << 20
     /// Pairs compared so far in each pass (`verify orb`, `verify sift`), after every block.
     let progress: ProgressHandler?
     /// Checks scored below this keep only their score (for the final graph), not their
