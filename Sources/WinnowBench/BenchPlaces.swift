@@ -16,8 +16,13 @@ struct BenchPlaces: ParsableArguments {
     func anchor(_ name: String) -> (String, String)? {
         let python = anchors + "/venv-\(name)/bin/python"
         let script = anchorScripts + "/run_\(name).py"
-        guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
-            print("\(name): not installed (run ../shared/anchors/setup.sh); skipped")
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            print("\(name): no \(python) (run ../shared/anchors/setup.sh, or pass --anchors); skipped")
+            return nil
+        }
+        guard FileManager.default.fileExists(atPath: script) else {
+            let absolute = URL(fileURLWithPath: script).standardizedFileURL.path
+            print("\(name): no run script \(absolute) (--anchor-scripts is relative to the current folder); skipped")
             return nil
         }
         return (python, script)
