@@ -559,7 +559,23 @@ int winnow_faiss_add(winnow_faiss_index *index, int64_t n, const float *vectors,
                      size_t error_size) {
     return guarded(error, error_size, [&] {
         if (!index->index->is_trained) throw std::runtime_error("the index must be trained before vectors are added");
-        if (n > 0) index->index->add(n, vectors);
+        if (n <= 0) return;
+        // Faiss inserts HNSW nodes on all its threads at once, each linking to whatever the
+        // others have linked so far, so two builds over the same rows differ. One thread makes
+        // the graph a function of the rows and their order (and costs the same CPU).
+        if (dynamic_cast<faiss::IndexHNSW *>(index->index.get()) == nullptr) {
+            index->index->add(n, vectors);
+            return;
+        }
+        int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+        try {
+            index->index->add(n, vectors);
+        } catch (...) {
+            omp_set_num_threads(threads);
+            throw;
+        }
+        omp_set_num_threads(threads);
     });
 }
 

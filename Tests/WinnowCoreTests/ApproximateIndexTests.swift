@@ -46,6 +46,24 @@ import Testing
         #expect(try loaded.search(vectors.slice(0..<200), k: 10) == half.search(vectors.slice(0..<200), k: 10))
     }
 
+    /// Faiss links HNSW nodes on all its threads at once; the index inserts on one, so a rebuilt
+    /// index (a resumed run's) is the same graph, byte for byte, and answers the same.
+    @Test func hnswBuildsAreIdentical() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let threads = ApproximateIndex.threads
+        defer { ApproximateIndex.threads = threads }
+        ApproximateIndex.threads = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        var saved: [Data] = []
+        for build in 0..<3 {
+            let index = try ApproximateIndex(vectors: Self.clustered, metric: .cosine, parameters: .hnsw(halfPrecision: true))
+            let url = folder.appendingPathComponent("\(build).faiss")
+            try index.save(to: url)
+            saved.append(try Data(contentsOf: url))
+        }
+        #expect(saved.allSatisfy { $0 == saved[0] })
+    }
+
     @Test func ivfAgreesWithExactIndexOnClusteredVectors() throws {
         let vectors = Self.clustered
         let parameters = ApproximateIndex.Parameters.ivf(rows: vectors.rows)

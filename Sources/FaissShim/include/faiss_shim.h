@@ -53,7 +53,8 @@ winnow_faiss_index *winnow_faiss_new_ivf(int dimension, int nlist, int nprobe, w
 int winnow_faiss_train(winnow_faiss_index *index, int64_t n, const float *vectors, char *error,
                        size_t error_size);
 
-/// Appends `n` row-major vectors; they get the ids `count … count + n − 1`.
+/// Appends `n` row-major vectors; they get the ids `count … count + n − 1`. HNSW inserts them
+/// on one thread, so that the same rows in the same order always make the same graph.
 int winnow_faiss_add(winnow_faiss_index *index, int64_t n, const float *vectors, char *error,
                      size_t error_size);
 
