@@ -11,6 +11,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -576,6 +577,25 @@ int winnow_faiss_add(winnow_faiss_index *index, int64_t n, const float *vectors,
             throw;
         }
         omp_set_num_threads(threads);
+    });
+}
+
+int winnow_faiss_reserve(winnow_faiss_index *index, int64_t rows, char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        auto *hnsw = dynamic_cast<faiss::IndexHNSW *>(index->index.get());
+        auto *storage = hnsw == nullptr ? nullptr : dynamic_cast<faiss::IndexFlatCodes *>(hnsw->storage);
+        if (storage == nullptr || rows <= 0) return;
+        // Faiss's HNSW numbers its nodes with 32-bit integers.
+        if (rows > INT32_MAX) throw std::runtime_error("an index holds at most 2147483647 vectors");
+        auto n = static_cast<size_t>(rows);
+        storage->codes.reserve(n * storage->code_size);
+        hnsw->hnsw.levels.reserve(n);
+        hnsw->hnsw.offsets.reserve(n + 1);
+        // A node has 2M links on the bottom layer and M on each layer above; a node reaches
+        // layer l with probability M^-l, so the layers above add M/(M - 1) links on average.
+        size_t bottom = static_cast<size_t>(hnsw->hnsw.nb_neighbors(0));
+        size_t upper = static_cast<size_t>(std::max(hnsw->hnsw.nb_neighbors(1), 2));
+        hnsw->hnsw.neighbors.reserve(n * bottom + 2 * n * upper / (upper - 1) + 4096);
     });
 }
 

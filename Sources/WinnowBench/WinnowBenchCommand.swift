@@ -25,9 +25,11 @@ struct WinnowBenchCommand: ParsableCommand {
                       BenchLabelsCommand.self, BenchMapsCommand.self, BenchScaleCommand.self, BenchResumeCommand.self]
     )
 
-    /// ArgumentParser's `main`, after making sure OpenBLAS runs this CPU's kernels.
+    /// ArgumentParser's `main`, after making sure OpenBLAS runs this CPU's kernels and freed
+    /// scratch blocks go back to the system.
     static func main() {
         BLASConfiguration.startAgainWithTheCPUsKernels()
+        FreedMemory.returnLargeBlocks()
         do {
             var command = try parseAsRoot()
             try command.run()

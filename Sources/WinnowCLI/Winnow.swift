@@ -28,9 +28,11 @@ struct WinnowCommand: AsyncParsableCommand {
         defaultSubcommand: RunCommand.self
     )
 
-    /// ArgumentParser's `main`, after making sure OpenBLAS runs this CPU's kernels.
+    /// ArgumentParser's `main`, after making sure OpenBLAS runs this CPU's kernels and freed
+    /// scratch blocks go back to the system.
     static func main() async {
         BLASConfiguration.startAgainWithTheCPUsKernels()
+        FreedMemory.returnLargeBlocks()
         do {
             var command = try parseAsRoot()
             if var asynchronous = command as? AsyncParsableCommand {

@@ -198,6 +198,21 @@ import Testing
         #expect(index.parameters == .ivf(nlist: 16, nprobe: 2))
     }
 
+    /// Room made for every row first, HNSW filled block by block (as `ProjectedIndex` fills it)
+    /// numbers the rows onwards and finds what the exact index finds.
+    @Test func hnswReservedThenFilledInBlocks() throws {
+        let vectors = Self.clustered.slice(0..<6000)
+        let index = try ApproximateIndex(dimension: 64, metric: .cosine, parameters: .hnsw(halfPrecision: true))
+        try index.reserveCapacity(vectors.rows)
+        try index.reserveCapacity(0)
+        for start in stride(from: 0, to: vectors.rows, by: 1000) { try index.add(vectors.slice(start..<start + 1000)) }
+        #expect(index.count == 6000)
+        let queries = vectors.slice(0..<300)
+        let exact = ExactIndex(vectors: vectors, metric: .cosine).search(queries, k: 10)
+        #expect(recall(try index.search(queries, k: 10), exact) >= 0.95)
+        #expect(throws: IndexError.self) { try index.reserveCapacity(Int(Int64.max / 2)) }
+    }
+
     @Test func blasAdviceFollowsTheKernelAndTheCPU() {
         let zen5 = CPUVectorFeatures(cpuinfo: """
             vendor_id\t: AuthenticAMD

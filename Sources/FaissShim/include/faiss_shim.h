@@ -58,6 +58,11 @@ int winnow_faiss_train(winnow_faiss_index *index, int64_t n, const float *vector
 int winnow_faiss_add(winnow_faiss_index *index, int64_t n, const float *vectors, char *error,
                      size_t error_size);
 
+/// Makes room for `rows` vectors in all (HNSW: its codes and links; nothing for IVF), so that
+/// adding them in many calls never moves what is stored (a moved vector is held twice while
+/// it is copied).
+int winnow_faiss_reserve(winnow_faiss_index *index, int64_t rows, char *error, size_t error_size);
+
 /// The `k` nearest stored vectors of each of `n` queries: `distances` and `labels` hold
 /// `n × k` entries, row by row, nearest first; missing results have label −1. Searches with
 /// the index's own effort (HNSW efSearch, at least k; IVF nprobe): Faiss 1.7.3's HNSW ignores

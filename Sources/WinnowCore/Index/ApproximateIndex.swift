@@ -143,6 +143,7 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
                 throw .invalidParameter("an index holds at most \(Int32.max) vectors")
             }
             if winnow_faiss_get_is_trained(handle) == 0 { try trainLocked(vectors, rows: 0..<vectors.rows) }
+            try reserveLocked(Int(winnow_faiss_get_count(handle)) + vectors.rows)
             for start in stride(from: 0, to: vectors.rows, by: Self.addBatch) {
                 let rows = start..<min(vectors.rows, start + Self.addBatch)
                 try withPrepared(vectors, rows: rows) { (pointer) throws(IndexError) in
@@ -153,6 +154,17 @@ public final class ApproximateIndex: SimilarityIndex, @unchecked Sendable {
                 progress(rows.upperBound)
             }
         }
+    }
+
+    /// Makes room for `rows` vectors in all, so that adding them in many calls (as
+    /// `ProjectedIndex` does, block by block) never moves the stored ones: a growing store is
+    /// otherwise copied to one twice its size, both held for the copy.
+    public func reserveCapacity(_ rows: Int) throws(IndexError) {
+        try lock.writing { () throws(IndexError) in try reserveLocked(rows) }
+    }
+
+    private func reserveLocked(_ rows: Int) throws(IndexError) {
+        try Self.checked("reserve") { error, size in winnow_faiss_reserve(handle, Int64(rows), error, size) }
     }
 
     /// Trains on at most max(64·nlist, 50,000) of `rows`, picked at an even stride (deterministic;

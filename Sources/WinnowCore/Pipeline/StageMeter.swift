@@ -74,7 +74,8 @@ public final class StageMeter: @unchecked Sendable {
     public func enter(_ name: String) {
         lock.withLock {
             endCurrent()
-            Self.returnFreedMemory()
+            // So that a stage's peak is its own and not its predecessors' garbage.
+            FreedMemory.giveBack()
             Self.resetPeak()
             current = Running(name: name, wall: Date(), cpu: Self.processCPUSeconds())
         }
@@ -118,16 +119,6 @@ public final class StageMeter: @unchecked Sendable {
         return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }
-
-    /// Gives the memory the stage before freed back to the system (glibc keeps freed blocks in
-    /// its arenas otherwise), so that a stage's peak is its own and not its predecessors' garbage.
-    static func returnFreedMemory() {
-        _ = mallocTrim?(0)
-    }
-
-    /// glibc's `malloc_trim`, looked up at run time (nil with another C library).
-    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim")
-        .map { unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self) }
 
     /// Resets the kernel's high-water mark of this process to its current RSS; false where not allowed.
     @discardableResult
