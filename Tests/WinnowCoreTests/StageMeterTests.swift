@@ -99,3 +99,23 @@ import Testing
         #expect(report.resources.peakRSSMegabytes < 1_000, "the parent's 1.5 GB counted as the run's: \(json.output)")
     }
 }
+
+/// `FreedMemory.returnLargeBlocks`: glibc otherwise serves a block from its heap (kept resident
+/// when freed) once a larger one has been freed.
+@Suite struct FreedMemoryTests {
+    /// glibc marks a block that has a mapping of its own in its chunk header (`IS_MMAPPED`).
+    private func isMapped(_ block: UnsafeMutableRawPointer) -> Bool {
+        (block - MemoryLayout<UInt>.size).load(as: UInt.self) & 2 != 0
+    }
+
+    @Test func blocksAboveFourMegabytesAreMappedEvenAfterALargerOneWasFreed() throws {
+        FreedMemory.returnLargeBlocks()
+        free(try #require(malloc(24 << 20)))
+        let block = try #require(malloc(6 << 20))
+        defer { free(block) }
+        #expect(isMapped(block))
+        let small = try #require(malloc(64 << 10))
+        defer { free(small) }
+        #expect(!isMapped(small))
+    }
+}
