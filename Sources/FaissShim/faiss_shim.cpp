@@ -17,6 +17,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -38,6 +39,16 @@ void apply_threads() {
     int threads = requested_threads.load(std::memory_order_relaxed);
     if (threads > 0) omp_set_num_threads(threads);
 }
+
+/// OpenMP on one thread on the calling thread while it lives, then as it was (also when what
+/// it guards throws).
+struct OneOpenMPThread {
+    int saved = omp_get_max_threads();
+    OneOpenMPThread() { omp_set_num_threads(1); }
+    ~OneOpenMPThread() { omp_set_num_threads(saved); }
+    OneOpenMPThread(const OneOpenMPThread &) = delete;
+    OneOpenMPThread &operator=(const OneOpenMPThread &) = delete;
+};
 
 void set_error(char *error, size_t error_size, const char *message) {
     if (error == nullptr || error_size == 0) return;
@@ -564,25 +575,15 @@ int winnow_faiss_add(winnow_faiss_index *index, int64_t n, const float *vectors,
         // Faiss inserts HNSW nodes on all its threads at once, each linking to whatever the
         // others have linked so far, so two builds over the same rows differ. One thread makes
         // the graph a function of the rows and their order (and costs the same CPU).
-        if (dynamic_cast<faiss::IndexHNSW *>(index->index.get()) == nullptr) {
-            index->index->add(n, vectors);
-            return;
-        }
-        int threads = omp_get_max_threads();
-        omp_set_num_threads(1);
-        try {
-            index->index->add(n, vectors);
-        } catch (...) {
-            omp_set_num_threads(threads);
-            throw;
-        }
-        omp_set_num_threads(threads);
+        std::optional<OneOpenMPThread> one;
+        if (as_hnsw(index) != nullptr) one.emplace();
+        index->index->add(n, vectors);
     });
 }
 
 int winnow_faiss_reserve(winnow_faiss_index *index, int64_t rows, char *error, size_t error_size) {
     return guarded(error, error_size, [&] {
-        auto *hnsw = dynamic_cast<faiss::IndexHNSW *>(index->index.get());
+        auto *hnsw = as_hnsw(index);
         auto *storage = hnsw == nullptr ? nullptr : dynamic_cast<faiss::IndexFlatCodes *>(hnsw->storage);
         if (storage == nullptr || rows <= 0) return;
         // Faiss's HNSW numbers its nodes with 32-bit integers.
