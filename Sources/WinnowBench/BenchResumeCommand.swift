@@ -13,7 +13,8 @@ struct BenchResumeCommand: ParsableCommand {
         discussion: """
             Runs the default `winnow run` once uninterrupted, then for each stage of --stages a
             fresh run that is killed (SIGKILL) --into of the way through that stage (a share of
-            the stage's wall time in the uninterrupted run), followed by the same command. Prints
+            the stage's wall time in the uninterrupted run; for a stage the run enters more than
+            once, its longest entry), followed by the same command. Prints
             per stage the CPU seconds of the killed and the resumed run, their sum against the
             uninterrupted run's, and whether every CSV and .dat file of the work_dir equals the
             uninterrupted run's byte for byte; exits 70 when one differs. The images and vectors
@@ -58,7 +59,7 @@ struct BenchResumeCommand: ParsableCommand {
         let arguments = { (work: URL) in [list.path, "--work-dir", work.path] + vectors }
         let reference = folder.appendingPathComponent("uninterrupted")
         let (uninterrupted, referenceStages) = try measuredRun(arguments(reference), in: reference)
-        let stageSeconds = Dictionary(referenceStages.map { ($0.name, $0.wallSeconds) }, uniquingKeysWith: +)
+        let longest = Self.longestEntries(referenceStages)
         print(String(format: "winnow-bench resume: %d images, uninterrupted run %.1f s wall, %.1f CPU-s", size,
                      uninterrupted.wall, uninterrupted.cpu))
         print("  (CPU s by stage: \(Self.cpuByStage(referenceStages)))")
@@ -66,12 +67,13 @@ struct BenchResumeCommand: ParsableCommand {
         var differing = false
         for stage in stageList {
             let work = folder.appendingPathComponent("killed-in-\(stage)")
-            let delay = into * (stageSeconds[stage] ?? 0)
-            let killed = try killedRun(arguments(work), in: stage, after: delay)
+            let (entry, seconds) = longest[stage] ?? (1, 0)
+            let delay = into * seconds
+            let killed = try killedRun(arguments(work), in: "\(stage)#\(entry)", after: delay)
             let (resumed, resumedStages) = try measuredRun(arguments(work), in: work)
             let changed = try differingOutputs(reference, work)
             differing = differing || !changed.isEmpty
-            print(String(format: "  %-10@ %10.1f %9.1f %13.1f %14.1f %19.2f×  ", stage as NSString, delay, stageSeconds[stage] ?? 0,
+            print(String(format: "  %-10@ %10.1f %9.1f %13.1f %14.1f %19.2f×  ", "\(stage)#\(entry)" as NSString, delay, seconds,
                          killed, resumed.cpu, (killed + resumed.cpu) / max(uninterrupted.cpu, 1e-9))
                   + (changed.isEmpty ? "identical" : "differ: " + changed.joined(separator: ", ")))
             print("    (resumed run's CPU s by stage: \(Self.cpuByStage(resumedStages)))")
@@ -95,6 +97,19 @@ extension BenchResumeCommand {
         return ((wall, report.resources.cpuSeconds), summary.stages ?? [])
     }
 
+    /// Each stage's longest entry in `stages` (in run order): which time the run entered it
+    /// (1 the first) and its wall seconds.
+    private static func longestEntries(_ stages: [StageFigures]) -> [String: (entry: Int, seconds: Double)] {
+        var entries: [String: Int] = [:], longest: [String: (entry: Int, seconds: Double)] = [:]
+        for stage in stages {
+            entries[stage.name, default: 0] += 1
+            if stage.wallSeconds > longest[stage.name]?.seconds ?? -1 {
+                longest[stage.name] = (entries[stage.name, default: 1], stage.wallSeconds)
+            }
+        }
+        return longest
+    }
+
     /// `name seconds` of each stage that used a tenth of a CPU-second or more, in run order
     /// (a stage entered twice counted once).
     private static func cpuByStage(_ stages: [StageFigures]) -> String {
@@ -106,7 +121,7 @@ extension BenchResumeCommand {
         return order.filter { seconds[$0, default: 0] >= 0.1 }.map { "\($0) " + String(format: "%.1f", seconds[$0] ?? 0) }.joined(separator: ", ")
     }
 
-    /// `winnow run ARGUMENTS`, stopped where it enters `stage` (`WINNOW_STOP_AT_STAGE`), let go
+    /// `winnow run ARGUMENTS`, stopped where it enters `stage` (`WINNOW_STOP_AT_STAGE`: `name#entry`), let go
     /// on for `delay` seconds and killed with SIGKILL; returns the CPU seconds it used.
     private func killedRun(_ arguments: [String], in stage: String, after delay: Double) throws -> Double {
         guard let winnow = BenchSupport.winnowExecutable else { throw ExitStatus.noInput }

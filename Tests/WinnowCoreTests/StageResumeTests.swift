@@ -13,7 +13,7 @@ import WinnowTestSupport
 
     /// Set A with its vectors given (`--model copy --embeddings`: the network's last bits vary
     /// between runs, given vectors do not), so every stage is deterministic; each run is stopped
-    /// by `WINNOW_STOP_AT_STAGE` when it enters the stage and killed there.
+    /// by `WINNOW_STOP_AT_STAGE` when it enters the stage (or its nth entry: `analyses#3`) and killed there.
     @Test func aRunKilledAtTheStartOfAnyStageResumesToTheSameOutputs() throws {
         let images = try TestData.corpus("A").appendingPathComponent("images")
         let root = try TestData.temporaryDirectory()
@@ -30,7 +30,9 @@ import WinnowTestSupport
         try #require(uninterrupted.status == 0, "\(uninterrupted.output)")
         let files = try #require(try TestData.runSummary(uninterrupted.output)).files
 
-        for stage in ["ingest", "decode", "analyses", "whiten", "outputs", "index", "verify", "reference", "labels"] {
+        // Entered again: `analyses#3` (the embedding analyses, after verification), `outputs#2`.
+        for stage in ["ingest", "decode", "analyses", "whiten", "outputs", "index", "verify", "analyses#3", "reference", "labels",
+                      "outputs#2"] {
             let work = root.appendingPathComponent("killed-at-\(stage)")
             try Self.kill(arguments(work), atTheStartOf: stage)
             let resumed = try TestData.shell(TestData.winnowExecutable.path, arguments(work))

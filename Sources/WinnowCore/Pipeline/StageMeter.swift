@@ -57,9 +57,11 @@ public final class StageMeter: @unchecked Sendable {
     private let lock = NSLock()
     private var current: Running?
     private var figures: [StageFigures] = []
+    private var entries: [String: Int] = [:]
 
     /// The stage at whose start the process stops itself (`SIGSTOP`), so that a test or a
-    /// benchmark can `kill -9` a run exactly there (`WINNOW_STOP_AT_STAGE=index`); nil: never.
+    /// benchmark can `kill -9` a run exactly there: `index` (its first entry) or `analyses#3`
+    /// (the third time the run enters it); nil: never.
     private let stopAt: String?
 
     /// Told each stage's figures as it ends (a stage entered again is told again, for that part).
@@ -72,14 +74,16 @@ public final class StageMeter: @unchecked Sendable {
 
     /// Ends the current stage (if any) and starts `name`.
     public func enter(_ name: String) {
-        lock.withLock {
+        let entry = lock.withLock {
             endCurrent()
             // So that a stage's peak is its own and not its predecessors' garbage.
             FreedMemory.giveBack()
             Self.resetPeak()
             current = Running(name: name, wall: Date(), cpu: Self.processCPUSeconds())
+            entries[name, default: 0] += 1
+            return entries[name, default: 1]
         }
-        if name == stopAt { raise(SIGSTOP) }
+        if stopAt == "\(name)#\(entry)" || (stopAt == name && entry == 1) { raise(SIGSTOP) }
     }
 
     /// Ends the current stage; every stage measured, in the order of ``stageNames``.
