@@ -86,15 +86,26 @@ struct BenchResumeCommand: ParsableCommand {
 // MARK: - Runs
 
 extension BenchResumeCommand {
-    /// `winnow run ARGUMENTS` (whose work_dir is `work`) to its end: wall and CPU seconds, and
-    /// its stages' figures (summary.json).
+    /// `winnow run ARGUMENTS --stages` (whose work_dir is `work`) to its end: wall and CPU
+    /// seconds, and its stages' figures, each entry of a stage apart, in run order (summary.json
+    /// adds a stage's entries up).
     private func measuredRun(_ arguments: [String], in work: URL) throws -> (cost: (wall: Double, cpu: Double), stages: [StageFigures]) {
+        let log = work.deletingLastPathComponent().appendingPathComponent(work.lastPathComponent + "-stages.log")
         let started = Date()
-        let report = try BenchSupport.winnowRun(arguments)
+        let report = try BenchSupport.winnowRun(arguments + ["--stages"], stderrLog: log.path)
         let wall = Date().timeIntervalSince(started)
-        struct Summary: Decodable { var stages: [StageFigures]? }
-        let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: work.appendingPathComponent("summary.json")))
-        return ((wall, report.resources.cpuSeconds), summary.stages ?? [])
+        return ((wall, report.resources.cpuSeconds), Self.stageEntries(try String(contentsOf: log, encoding: .utf8)))
+    }
+
+    /// The stage entries a run told as they ended (`winnow: stage NAME WALL CPU PEAK_MB`).
+    private static func stageEntries(_ log: String) -> [StageFigures] {
+        log.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("winnow: stage ") else { return nil }
+            let fields = line.dropFirst("winnow: stage ".count).split(separator: " ")
+            guard fields.count == 4, let wall = Double(fields[1]), let cpu = Double(fields[2]), let peak = Double(fields[3])
+            else { return nil }
+            return StageFigures(name: String(fields[0]), wallSeconds: wall, cpuSeconds: cpu, peakRSSBytes: Int64(peak * 1_048_576))
+        }
     }
 
     /// Each stage's longest entry in `stages` (in run order): which time the run entered it

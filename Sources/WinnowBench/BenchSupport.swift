@@ -14,9 +14,9 @@ enum BenchSupport {
 
     /// `winnow run ARGUMENTS --json --quiet` in a child process, with the `winnow` built beside
     /// this executable.
-    static func winnowRun(_ arguments: [String]) throws -> RunReport {
+    static func winnowRun(_ arguments: [String], stderrLog: String? = nil) throws -> RunReport {
         guard let winnow = winnowExecutable else { throw ExitStatus.noInput }
-        let output = try runChild(winnow, ["run"] + arguments + ["--json", "--quiet"]).output
+        let output = try runChild(winnow, ["run"] + arguments + ["--json", "--quiet"], stderrLog: stderrLog).output
         return try JSONDecoder().decode(RunReport.self, from: Data(output.utf8))
     }
 
