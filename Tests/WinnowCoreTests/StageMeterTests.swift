@@ -8,6 +8,10 @@ import Testing
     /// not (the high-water mark is reset at each stage's start); the stages' CPU seconds add up
     /// to the process's over them; a stage entered twice adds up.
     @Test func eachStageHasItsOwnPeakAndCPU() throws {
+        guard TestData.isAlone else {
+            let alone = try TestData.runAlone("eachStageHasItsOwnPeakAndCPU")
+            return #expect(alone.passed, "\(alone.output)")
+        }
         let meter = StageMeter()
         let cpuBefore = StageMeter.processCPUSeconds()
         let bytes = 256 << 20
@@ -108,19 +112,12 @@ import Testing
         (block - MemoryLayout<UInt>.size).load(as: UInt.self) & 2 != 0
     }
 
-    /// The heap is shared with the tests running beside this one, whose freed blocks could serve
-    /// the request; so the check runs in a process of its own: this test binary, running only it.
+    /// In a process of its own: blocks freed by the tests beside it could serve the request.
     @Test func blocksAboveFourMegabytesAreMappedEvenAfterALargerOneWasFreed() throws {
-        if ProcessInfo.processInfo.environment[Self.alone] != nil { return try checkBlocks() }
-        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let result = try TestData.shell("/usr/bin/env", ["\(Self.alone)=1", binary, "--testing-library", "swift-testing",
-                                                         "--filter", "FreedMemoryTests"])
-        #expect(result.status == 0 && result.output.contains("with 1 test in 1 suite passed"), "\(result.output)")
-    }
-
-    private static let alone = "WINNOW_FREED_MEMORY_ALONE"
-
-    private func checkBlocks() throws {
+        guard TestData.isAlone else {
+            let alone = try TestData.runAlone("blocksAboveFourMegabytesAreMappedEvenAfterALargerOneWasFreed")
+            return #expect(alone.passed, "\(alone.output)")
+        }
         FreedMemory.returnLargeBlocks()
         free(malloc(24 << 20))
         let block = try #require(malloc(6 << 20))

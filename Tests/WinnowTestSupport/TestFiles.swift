@@ -71,6 +71,20 @@ public enum TestFiles {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Whether this process runs tests alone for ``runAlone(_:)``.
+    public static var isAlone: Bool { ProcessInfo.processInfo.environment[aloneVariable] != nil }
+
+    private static let aloneVariable = "WINNOW_TEST_ALONE"
+
+    /// Runs the one test `name` of this test binary in a process of its own, where it finds
+    /// ``isAlone`` true: for checks of process-wide state (the heap, the peak resident memory)
+    /// that the tests running beside it in this process would spoil. True when it passed.
+    public static func runAlone(_ name: String) throws -> (passed: Bool, output: String) {
+        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let result = try shell("/usr/bin/env", ["\(aloneVariable)=1", binary, "--testing-library", "swift-testing", "--filter", name])
+        return (result.status == 0 && result.output.contains("with 1 test in 1 suite passed"), result.output)
+    }
+
     /// The records of a CSV file, keyed by its header.
     public static func readCSV(_ url: URL) throws -> [[String: String]] {
         CSVReader.records(try String(contentsOf: url, encoding: .utf8))
