@@ -3,7 +3,7 @@ import Testing
 @testable import WinnowCore
 import WinnowTestSupport
 
-/// `kill -9` at the start of every stage of a run, then the same command: the work already
+/// `kill -9` at the start of every stage (every entry of it) of a run, then the same command: the work already
 /// finished is not redone and the outputs equal an uninterrupted run's, byte for byte.
 @Suite(.serialized) struct StageResumeTests {
     /// The files a run's user reads: the fastdup files and Winnow's own CSVs.
@@ -30,9 +30,10 @@ import WinnowTestSupport
         try #require(uninterrupted.status == 0, "\(uninterrupted.output)")
         let files = try #require(try TestData.runSummary(uninterrupted.output)).files
 
-        // Entered again: `analyses#3` (the embedding analyses, after verification), `outputs#2`.
-        for stage in ["ingest", "decode", "analyses", "whiten", "outputs", "index", "verify", "analyses#3", "reference", "labels",
-                      "outputs#2"] {
+        // Every stage entry in run order (the analyses are entered again after whitening and
+        // after verification, the outputs after the labels).
+        for stage in ["ingest", "decode", "analyses", "whiten", "analyses#2", "outputs", "index", "verify", "analyses#3",
+                      "reference", "labels", "outputs#2"] {
             let work = root.appendingPathComponent("killed-at-\(stage)")
             try Self.kill(arguments(work), atTheStartOf: stage)
             let resumed = try TestData.shell(TestData.winnowExecutable.path, arguments(work))
