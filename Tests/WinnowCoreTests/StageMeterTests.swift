@@ -9,7 +9,7 @@ import Testing
     /// to the process's over them; a stage entered twice adds up.
     @Test func eachStageHasItsOwnPeakAndCPU() throws {
         guard TestData.isAlone else {
-            let alone = try TestData.runAlone("eachStageHasItsOwnPeakAndCPU")
+            let alone = try TestData.runAlone()
             return #expect(alone.passed, "\(alone.output)")
         }
         let meter = StageMeter()
@@ -115,7 +115,7 @@ import Testing
     /// In a process of its own: blocks freed by the tests beside it could serve the request.
     @Test func blocksAboveFourMegabytesAreMappedEvenAfterALargerOneWasFreed() throws {
         guard TestData.isAlone else {
-            let alone = try TestData.runAlone("blocksAboveFourMegabytesAreMappedEvenAfterALargerOneWasFreed")
+            let alone = try TestData.runAlone()
             return #expect(alone.passed, "\(alone.output)")
         }
         FreedMemory.returnLargeBlocks()

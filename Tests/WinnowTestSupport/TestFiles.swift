@@ -76,12 +76,14 @@ public enum TestFiles {
 
     private static let aloneVariable = "WINNOW_TEST_ALONE"
 
-    /// Runs the one test `name` of this test binary in a process of its own, where it finds
-    /// ``isAlone`` true: for checks of process-wide state (the heap, the peak resident memory)
-    /// that the tests running beside it in this process would spoil. True when it passed.
-    public static func runAlone(_ name: String) throws -> (passed: Bool, output: String) {
+    /// Runs the one test `name` (by default the caller) of this test binary in a process of its
+    /// own, where it finds ``isAlone`` true: for checks of process-wide state (the heap, the peak
+    /// resident memory) that the tests running beside it in this process would spoil. True when
+    /// it passed.
+    public static func runAlone(_ name: String = #function) throws -> (passed: Bool, output: String) {
         let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let result = try shell("/usr/bin/env", ["\(aloneVariable)=1", binary, "--testing-library", "swift-testing", "--filter", name])
+        let filter = NSRegularExpression.escapedPattern(for: name)
+        let result = try shell("/usr/bin/env", ["\(aloneVariable)=1", binary, "--testing-library", "swift-testing", "--filter", filter])
         return (result.status == 0 && result.output.contains("with 1 test in 1 suite passed"), result.output)
     }
 
