@@ -89,18 +89,18 @@ public struct ListCentroids: Sendable {
         let unit = metric == .cosine
         guard lists > twoLevelAbove else {
             let sample = ListIndex.gather(evenlySpaced(vectors.rows, lists: lists, cap: maximumSampleRows), from: vectors, unit: unit)
-            return ListCentroids(lists: KMeans(clusters: lists, maximumIterations: 20).fit(sample).centres)
+            return ListCentroids(lists: KMeans(clusters: lists, maximumIterations: 20, spherical: unit).fit(sample).centres)
         }
         let sample = ListIndex.gather(evenlySpaced(vectors.rows, lists: lists, cap: maximumTwoLevelSampleRows), from: vectors, unit: unit)
         let cellCount = Int(Double(lists).squareRoot().rounded(.up))
         let coarseSample = ListIndex.gather(evenlySpaced(sample.rows, lists: cellCount, cap: maximumSampleRows), from: sample)
-        let coarse = KMeans(clusters: cellCount, maximumIterations: 20).fit(coarseSample).centres
+        let coarse = KMeans(clusters: cellCount, maximumIterations: 20, spherical: unit).fit(coarseSample).centres
         let cellOf = ListCentroids(lists: coarse).nearest(of: sample, metric: .euclidean, take: 1)
         var members = [[Int]](repeating: [], count: coarse.rows)
         for (row, cell) in cellOf.enumerated() { members[Int(cell)].append(row) }
         var centres = [Float](), cells = [0], kept = [Int]()
         for (cell, share) in zip(members.indices, shares(lists, of: members.map(\.count))) where share > 0 {
-            let fitted = KMeans(clusters: share, maximumIterations: 20).fit(ListIndex.gather(members[cell], from: sample)).centres
+            let fitted = KMeans(clusters: share, maximumIterations: 20, spherical: unit).fit(ListIndex.gather(members[cell], from: sample)).centres
             fitted.withValues { centres += $0 }
             cells.append(cells[cells.count - 1] + fitted.rows)
             kept.append(cell)
@@ -131,30 +131,48 @@ public struct ListCentroids: Sendable {
 
     // MARK: Assigning
 
-    /// For each row of `x`, its `min(take, lists)` nearest lists, nearest first, one row after
-    /// another: `‖c‖² − 2x̂·c` with x̂ the row (its unit vector for cosine). One level: x̂·c from
-    /// `sgemm` in blocks of ``ListIndex/assignmentBlock`` rows; two levels: the coarse cells so,
-    /// then one `sgemv` a probed cell (a row's result does not depend on the rows beside it).
+    /// For each row of `x`, its `min(take, lists)` nearest lists, nearest first: `‖c‖² − 2x̂·c`
+    /// with x̂ the row (its unit vector for cosine) and x̂·c from `sgemm` in tiles of
+    /// ``ListIndex/assignmentBlock`` rows. Two levels: the coarse cells so, then for each cell
+    /// the tile's rows that probe it against the cell's lists in one `sgemm` (a cell's centroids
+    /// read once a tile, not once a row). A row's result depends only on its tile, so an
+    /// assignment in whole tiles gives every row the same lists.
     func nearest(of x: FeatureMatrix, metric: DistanceMetric, take: Int) -> [Int32] {
         guard let coarse else { return Self.nearest(of: x, centres: lists, norms: listNorms, metric: metric, take: take) }
-        let probes = min(Self.coarseProbes, coarse.rows), d = x.dimension, take = min(take, lists.rows)
+        let probes = min(Self.coarseProbes, coarse.rows), take = min(take, lists.rows)
         let probed = Self.nearest(of: x, centres: coarse, norms: coarseNorms, metric: metric, take: probes)
-        var result = [Int32](), products = [Float](repeating: 0, count: lists.rows)
+        var result = [Int32]()
         result.reserveCapacity(x.rows * take)
-        lists.withValues { centres in
-            for r in 0..<x.rows {
-                let row = x.row(r), scale = metric == .cosine ? ProjectedIndex.inverseNorm(row) : 1
-                var best = TopK(k: take)
-                for cell in probed[(r * probes)..<((r + 1) * probes)] {
-                    let range = cells[Int(cell)]..<cells[Int(cell) + 1]
-                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(range.count), Int32(d), 1, centres.baseAddress! + range.lowerBound * d,
-                                Int32(d), row.baseAddress, 1, 0, &products, 1)
-                    for (i, list) in range.enumerated() { best.insert(list, listNorms[list] - 2 * scale * products[i]) }
-                }
-                result += best.sorted().map { Int32($0.index) }
+        for start in stride(from: 0, to: x.rows, by: ListIndex.assignmentBlock) {
+            let tile = start..<min(x.rows, start + ListIndex.assignmentBlock)
+            var rowsOfCell = [[Int]](repeating: [], count: coarse.rows)
+            for r in tile { for cell in probed[(r * probes)..<((r + 1) * probes)] { rowsOfCell[Int(cell)].append(r) } }
+            var best = [TopK](repeating: TopK(k: take), count: tile.count)
+            for (cell, rows) in rowsOfCell.enumerated() where !rows.isEmpty {
+                insertLists(ofCell: cell, for: ListIndex.gather(rows, from: x), rows: rows.map { $0 - start }, into: &best, metric: metric)
             }
+            for top in best { result += top.sorted().map { Int32($0.index) } }
+            x.releasePages(rows: tile)
         }
         return result
+    }
+
+    /// Inserts the lists of cell `cell` into `best[r]` for each row `r` of `rows`, whose vectors `gathered` holds.
+    private func insertLists(ofCell cell: Int, for gathered: FeatureMatrix, rows: [Int], into best: inout [TopK],
+                             metric: DistanceMetric) {
+        let range = cells[cell]..<cells[cell + 1], d = gathered.dimension
+        var products = [Float](repeating: 0, count: rows.count * range.count)
+        lists.withValues { centres in
+            gathered.withValues { queries in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(range.count), Int32(d), 1,
+                            queries.baseAddress, Int32(d), centres.baseAddress! + range.lowerBound * d, Int32(d), 0,
+                            &products, Int32(range.count))
+            }
+        }
+        for (i, r) in rows.enumerated() {
+            let scale = metric == .cosine ? ProjectedIndex.inverseNorm(gathered.row(i)) : 1
+            for (j, list) in range.enumerated() { best[r].insert(list, listNorms[list] - 2 * scale * products[i * range.count + j]) }
+        }
     }
 
     private static func nearest(of x: FeatureMatrix, centres: FeatureMatrix, norms: [Float], metric: DistanceMetric, take: Int) -> [Int32] {

@@ -44,6 +44,12 @@ public struct ListIndex: SimilarityIndex {
     public init(vectors: FeatureMatrix, metric: DistanceMetric = .cosine, listRows: Int = defaultListRows,
                 twoLevelAbove: Int = ListCentroids.twoLevelLists) throws(IndexError) {
         let centroids = try Self.fittedCentroids(of: vectors, metric: metric, listRows: listRows, twoLevelAbove: twoLevelAbove)
+        self.init(vectors: vectors, metric: metric, centroids: centroids)
+    }
+
+    /// Puts each row of `vectors` in its ``listsPerRow`` nearest lists of `centroids`
+    /// (``fittedCentroids(of:metric:listRows:twoLevelAbove:)`` for these vectors).
+    public init(vectors: FeatureMatrix, metric: DistanceMetric, centroids: ListCentroids) {
         self.init(vectors: vectors, metric: metric, centroids: centroids,
                   assignment: centroids.nearest(of: vectors, metric: metric, take: Self.listsPerRow))
     }
@@ -77,7 +83,7 @@ public struct ListIndex: SimilarityIndex {
     static let assignmentBlock = ExactIndex.queryBlock
 
     /// The centroids of about `listsPerRow × rows / listRows` lists for `vectors`.
-    static func fittedCentroids(of vectors: FeatureMatrix, metric: DistanceMetric, listRows: Int,
+    public static func fittedCentroids(of vectors: FeatureMatrix, metric: DistanceMetric, listRows: Int,
                                 twoLevelAbove: Int = ListCentroids.twoLevelLists) throws(IndexError) -> ListCentroids {
         guard metric == .cosine || metric == .euclidean else { throw .unsupportedMetric(metric) }
         guard listRows >= 2 else { throw .invalidParameter("lists need at least 2 rows each, got \(listRows)") }
