@@ -49,16 +49,15 @@ public struct ClusterFinish: Sendable {
             }
             let stored = try await StoredConfiguration.load(database)
             let dimension = try stored.scanner().dimension
-            let listed = try await Self.listing(database)
-            var found = listed.found
+            var found = try await Self.listing(database)
             (found.skippedNonImages, found.skippedSmallFiles) = (stored.skippedNonImages, stored.skippedSmallFiles)
-            var scanned = ScannedListing(found: found, results: try await Self.results(database),
-                                         exactDuplicates: try await Self.exactDuplicates(database))
-            if let dimension {
-                let reader = VectorShardReader(storage: URL(fileURLWithPath: stored.storage), shardSize: stored.shardSize,
-                                               dimension: dimension, positions: listed.positions)
-                scanned.vectors = { try reader.vector(for: $0) }
+            let vectors = dimension.map {
+                VectorShardReader(storage: URL(fileURLWithPath: stored.storage), shardSize: stored.shardSize, dimension: $0,
+                                  count: found.sources.count + found.missing.count)
             }
+            let address = address
+            let scanned = ScannedListing(found: found, results: { ids in try Self.results(of: ids, address: address, vectors: vectors) },
+                                         exactDuplicates: try await Self.exactDuplicates(database))
             return (stored, scanned)
         }
         var configuration = stored.configuration
@@ -80,34 +79,38 @@ public struct ClusterFinish: Sendable {
         return summary
     }
 
-    /// The stored listing in its order: the listed sources, then those unreadable at listing
-    /// time; and each source's position.
-    private static func listing(_ database: ClusterDatabase) async throws -> (found: IngestResult, positions: [String: Int]) {
+    /// The stored listing in its order: the listed sources, then those unreadable at listing time.
+    private static func listing(_ database: ClusterDatabase) async throws -> IngestResult {
         var found = IngestResult(sources: [])
-        var positions: [String: Int] = [:]
         for row in try await database.rows("SELECT \(unescaped: StoredSample.columns) FROM winnow_samples ORDER BY position") {
             let stored = try StoredSample(row)
-            positions[stored.source.id] = positions.count
             if let problem = stored.unreadable {
                 found.missing.append((stored.source, problem))
             } else {
                 found.sources.append(stored.source)
             }
         }
-        return (found, positions)
+        return found
     }
 
-    /// Each sample's scan result by source id; a failed shard's samples get its reason.
-    private static func results(_ database: ClusterDatabase) async throws -> [String: ScannedListing.Result] {
+    /// The scan results of the samples `ids`, by source id, each valid one with its vector; a
+    /// failed shard's samples get its reason. One query a page (on a connection of its own, so
+    /// a page asked after the server restarted connects again).
+    private static func results(of ids: [String], address: DatabaseAddress,
+                                vectors: VectorShardReader?) throws -> [String: ScannedListing.Result] {
+        let rows = try waitForTask(unfinished: ClusterError.server("reading scan results ended without an outcome")) {
+            try await ClusterDatabase.using(address, checkingSchema: false) { database in
+                try await database.rows("""
+                    SELECT s.source_id, s.position, c.position IS NOT NULL, c.content_hash, c.format, c.statistics, c.error_code,
+                           c.error_message, j.shard, j.last_error
+                    FROM winnow_samples s JOIN winnow_jobs j ON j.stage = 'scan' AND j.shard = s.shard
+                    LEFT JOIN winnow_scans c ON c.position = s.position
+                    WHERE s.source_id = ANY(\(ids))
+                    """).map { try $0.decode((String, Int, Bool, String?, String?, String?, String?, String?, Int, String?).self) }
+            }
+        }
         var results: [String: ScannedListing.Result] = [:]
-        for row in try await database.rows("""
-            SELECT s.source_id, c.position IS NOT NULL, c.content_hash, c.format, c.statistics, c.error_code, c.error_message,
-                   j.shard, j.last_error
-            FROM winnow_samples s JOIN winnow_jobs j ON j.stage = 'scan' AND j.shard = s.shard
-            LEFT JOIN winnow_scans c ON c.position = s.position
-            """) {
-            let (id, scanned, hash, format, statistics, code, message, shard, jobError) =
-                try row.decode((String, Bool, String?, String?, String?, String?, String?, Int, String?).self)
+        for (id, position, scanned, hash, format, statistics, code, message, shard, jobError) in rows {
             guard scanned else {
                 let why = "scan of shard \(shard) failed: \(jobError ?? "no result")"
                 results[id] = .init(contentHash: nil, outcome: .failure(InvalidSample(.unreadable, "\(id): \(why)")))
@@ -115,7 +118,8 @@ public struct ClusterFinish: Sendable {
             }
             if let statistics, let format = format.flatMap(ImageFormat.init(rawValue:)) {
                 let decoded = try ScanRow.decoder.decode(ImageStatistics.self, from: Data(statistics.utf8))
-                results[id] = .init(contentHash: hash, outcome: .success(ProcessedImage(format: format, statistics: decoded)))
+                results[id] = .init(contentHash: hash, outcome: .success(ProcessedImage(format: format, statistics: decoded)),
+                                    vector: try vectors?.vector(at: position))
             } else {
                 let problem = InvalidSample(InvalidReason(rawValue: code ?? "") ?? .unreadable, message ?? "")
                 results[id] = .init(contentHash: hash, outcome: .failure(problem))

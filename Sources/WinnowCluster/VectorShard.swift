@@ -56,25 +56,24 @@ struct ShardVectors: Sendable {
     }
 }
 
-/// Reads the vectors of a finished cluster by source id for `cluster finish`, two shard files
-/// mapped at a time (the run asks in listing order, archive members grouped by archive; a
+/// Reads the vectors of a finished cluster by listing position for `cluster finish`, two shard
+/// files mapped at a time (the run asks in listing order, archive members grouped by archive; a
 /// mapped page counts in the resident memory once read).
 final class VectorShardReader: @unchecked Sendable {
     private let storage: URL
-    private let shardSize: Int, dimension: Int, count: Int
-    /// Each source's listing position.
-    private let positions: [String: Int]
+    private let shardSize: Int, dimension: Int
+    /// Images in the listing.
+    private let count: Int
     private let lock = NSLock()
     private var open: [Int: Data] = [:]
 
-    init(storage: URL, shardSize: Int, dimension: Int, positions: [String: Int]) {
-        (self.storage, self.shardSize, self.dimension, self.positions) = (storage, shardSize, dimension, positions)
-        count = positions.count
+    init(storage: URL, shardSize: Int, dimension: Int, count: Int) {
+        (self.storage, self.shardSize, self.dimension, self.count) = (storage, shardSize, dimension, count)
     }
 
-    /// The vector of the image `id` (nil when the listing has no such image).
-    func vector(for id: String) throws -> [Float]? {
-        guard let position = positions[id] else { return nil }
+    /// The vector of the image at listing position `position` (nil outside the listing).
+    func vector(at position: Int) throws -> [Float]? {
+        guard (0..<count).contains(position) else { return nil }
         let (shard, row) = position.quotientAndRemainder(dividingBy: shardSize)
         lock.lock()
         defer { lock.unlock() }

@@ -6,8 +6,10 @@ import Foundation
 public struct ScannedListing: Sendable {
     /// What the listing found; `missing` holds the inputs named but unreadable.
     public var found: IngestResult
-    /// Each sample's result, by its source's id; a sample without one is recorded invalid.
-    public var results: [String: Result]
+    /// The results of a page of samples, by source id (a sample without one is recorded
+    /// invalid): asked page by page as the run replays the decode, so no more than a page of
+    /// them is held at once.
+    public var results: @Sendable (_ ids: [String]) throws -> [String: Result]
     /// Groups of byte-identical samples (same hash and size) by source id, when found
     /// elsewhere (nil: the run groups them itself, ``ExactDuplicates``).
     public var exactDuplicates: [[String]]?
@@ -17,32 +19,35 @@ public struct ScannedListing: Sendable {
         /// XXH64 of its bytes (hex), nil when they could not be read.
         public var contentHash: String?
         public var outcome: Swift.Result<ProcessedImage, InvalidSample>
+        /// Its embedding computed elsewhere (nil: none; the run embeds nothing), used as the run stores vectors.
+        public var vector: [Float]?
 
-        public init(contentHash: String?, outcome: Swift.Result<ProcessedImage, InvalidSample>) {
-            (self.contentHash, self.outcome) = (contentHash, outcome)
+        public init(contentHash: String?, outcome: Swift.Result<ProcessedImage, InvalidSample>, vector: [Float]? = nil) {
+            (self.contentHash, self.outcome, self.vector) = (contentHash, outcome, vector)
         }
     }
 
-    /// The embedding computed elsewhere of each decoded sample, by source id (nil: the run
-    /// embeds nothing; a sample it has no vector for gets none). Read as the run stores them.
-    public var vectors: (@Sendable (String) throws -> [Float]?)?
-
-    public init(found: IngestResult, results: [String: Result], exactDuplicates: [[String]]? = nil,
-                vectors: (@Sendable (String) throws -> [Float]?)? = nil) {
-        (self.found, self.results, self.exactDuplicates, self.vectors) = (found, results, exactDuplicates, vectors)
+    public init(found: IngestResult, results: @escaping @Sendable (_ ids: [String]) throws -> [String: Result],
+                exactDuplicates: [[String]]? = nil) {
+        (self.found, self.results, self.exactDuplicates) = (found, results, exactDuplicates)
     }
 
-    /// Hands `receive` the outcome of each of `pending`'s samples, in the order a decode would.
+    /// Hands `receive` the outcome of each of `pending`'s samples, in the order a decode would,
+    /// asking ``results`` for at most ``PendingSamples/pageSize`` samples at a time.
     func replay(_ pending: PendingSamples, receive: (SampleOutcome) throws -> Void) throws {
         var failure: (any Error)?
-        func send(_ page: [Catalog.PendingSample]) {
-            for sample in page where failure == nil {
-                let result = results[sample.source.id]
-                    ?? Result(contentHash: nil, outcome: .failure(InvalidSample(.unreadable, "\(sample.source.id): no scan result")))
+        func send(_ samples: [Catalog.PendingSample]) {
+            for start in stride(from: 0, to: samples.count, by: PendingSamples.pageSize) where failure == nil {
+                let page = samples[start..<min(samples.count, start + PendingSamples.pageSize)]
                 do {
-                    var embedding: Swift.Result<[Float], EmbeddingError>?
-                    if case .success = result.outcome, let vector = try vectors?(sample.source.id) { embedding = .success(vector) }
-                    try receive(SampleOutcome(sample, contentHash: result.contentHash, result: result.outcome, embedding: embedding))
+                    let found = try results(page.map(\.source.id))
+                    for sample in page {
+                        let result = found[sample.source.id]
+                            ?? Result(contentHash: nil, outcome: .failure(InvalidSample(.unreadable, "\(sample.source.id): no scan result")))
+                        var embedding: Swift.Result<[Float], EmbeddingError>?
+                        if case .success = result.outcome, let vector = result.vector { embedding = .success(vector) }
+                        try receive(SampleOutcome(sample, contentHash: result.contentHash, result: result.outcome, embedding: embedding))
+                    }
                 } catch { failure = error }
             }
         }
