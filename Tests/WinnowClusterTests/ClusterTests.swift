@@ -126,11 +126,11 @@ import WinnowTestSupport
             try server.sql("SELECT count(*), count(*) FILTER (WHERE state = 'done'), coalesce(sum(items), 0) FROM winnow_jobs WHERE stage = '\(stage)'",
                            database: database).split(separator: "|").compactMap { Int($0) }
         }
-        // Each row is put in its lists by an assign job, and searched once in each of its 3 lists
+        // Each row is put in its lists by an assign job, and searched once in each of its 4 lists
         // (lists of ~64 rows: a knn job each).
         let (assigned, searched) = (try jobs("assign"), try jobs("knn"))
         #expect(assigned.count == 3 && assigned[0] >= 1 && assigned[1] == assigned[0] && assigned[2] == rows, "\(assigned) for \(rows) rows")
-        #expect(searched.count == 3 && searched[0] >= 6 && searched[1] == searched[0] && searched[2] == 3 * rows, "\(searched) for \(rows) rows")
+        #expect(searched.count == 3 && searched[0] >= 6 && searched[1] == searched[0] && searched[2] == 4 * rows, "\(searched) for \(rows) rows")
         #expect(!FileManager.default.fileExists(atPath: storage.appendingPathComponent("knn").path))
     }
 

@@ -72,7 +72,7 @@ import Testing
         let shared = try ListIndex(vectors: vectors, metric: .cosine, listRows: 600, twoLevelAbove: twoLevelAbove, key: "test",
                                    sharing: workers) { _ in }
         let plan = try ListAssignmentPlan(folder: workers.folder)
-        #expect(plan.blockRows == 512 && plan.blocks == 6 && plan.take == 3 && plan.cells == (twoLevelAbove == 8 ? 4 : 0))
+        #expect(plan.blockRows == 512 && plan.blocks == 6 && plan.take == 4 && plan.cells == (twoLevelAbove == 8 ? 5 : 0))
         let (aloneURL, sharedURL) = (root.appendingPathComponent("alone"), root.appendingPathComponent("shared"))
         try alone.save(to: aloneURL)
         try shared.save(to: sharedURL)

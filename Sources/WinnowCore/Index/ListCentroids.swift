@@ -7,11 +7,11 @@ import Foundation
 /// compared with every centroid. Above, two levels (Faiss's hierarchical IVF training): ⌈√lists⌉
 /// coarse cells fitted first, each cell's share of the lists (by its share of the sample) fitted
 /// on the sample rows nearest it, and a row compared with the coarse centroids, then with the
-/// lists of its ``coarseProbes`` nearest cells only. At 100M images (73,000 lists of 4,096
-/// rows) that is ~2,400 centroids a row instead of 73,000 — the assignment's ~2×10¹⁶ flops
-/// become ~8×10¹⁴ — and the fit ~270 small k-means instead of one with 73,000 centres. On set
-/// C's 20,000 copy descriptors in 938 lists (31 cells): the graph's recall@10 0.9946 against one
-/// level's 0.9970 (4 probed cells: 0.9922), the fit 19.6 CPU-s against 60.6 (docs/cluster.md).
+/// lists of its ``coarseProbes`` nearest cells only. At 100M images (97,700 lists of 4,096
+/// rows) that is ~2,800 centroids a row instead of 97,700 — the assignment's ~3×10¹⁶ flops
+/// become ~9×10¹⁴ — and the fit ~310 small k-means instead of one with 97,700 centres. On
+/// 20,000 copy descriptors in 938 lists (31 cells): the graph's recall@10 0.9915 against one
+/// level's 0.9930, the fit and assignment 4.5 CPU-s against 14.6 (docs/cluster.md).
 public struct ListCentroids: Sendable {
     /// Every list's centroid; with two levels the lists of one cell are consecutive.
     public let lists: FeatureMatrix

@@ -13,10 +13,10 @@ import Foundation
 /// Faiss's IVF lists, with each stored row assigned to several lists instead of one and each
 /// list joined with itself instead of probed per query. Approximate: two rows are compared only when they
 /// share a list. Whitened copy descriptors are nearly isotropic, so lists cut through
-/// neighbourhoods: on set C's 20,000 images (15 lists) two assignments found 0.924 of the exact
-/// 10 nearest neighbours, three 0.991 and 0.995 of the pairs `similarity.csv` lists
-/// (docs/cluster.md). A query from outside the collection probes its ``probes`` nearest lists.
-/// With one list (under `listRows / 3` rows) it is the exact index.
+/// neighbourhoods: on the scale bench's first 20,000 images (default lists, spherical k-means),
+/// three lists a row kept 0.989 of the pairs `similarity.csv` lists with the exact index, four
+/// 0.9985 for 1.2× the index stage's CPU (docs/cluster.md). A query from outside the collection
+/// probes its ``probes`` nearest lists. With one list (under `listRows / 4` rows) it is the exact index.
 public struct ListIndex: SimilarityIndex {
     /// The vectors every distance is computed from (mapped or in memory).
     public let vectors: FeatureMatrix
@@ -30,7 +30,7 @@ public struct ListIndex: SimilarityIndex {
     /// Members a list has on average.
     public static let defaultListRows = 4096
     /// Lists each row belongs to.
-    public static let listsPerRow = 3
+    public static let listsPerRow = 4
     /// Lists a query from outside the collection probes.
     public static let probes = 4
 
