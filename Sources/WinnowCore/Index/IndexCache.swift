@@ -17,10 +17,11 @@ struct IndexCache {
                                                                                     listRows: listRows))
     }
 
-    /// XXH64 chained over a description of the index (for a list index, its list size too) and the
+    /// XXH64 chained over a description of the index (for a list index, its list size, lists a
+    /// row and centroid fit too: lists cached before spherical k-means are not reused) and the
     /// vectors' bytes, as 16 hex digits.
     static func key(_ vectors: FeatureMatrix, metric: DistanceMetric, k: Int, kind: IndexKind, listRows: Int? = nil) -> String {
-        let lists = kind == .lists ? " lists=\(listRows ?? ListIndex.defaultListRows)" : ""
+        let lists = kind == .lists ? " lists=\(listRows ?? ListIndex.defaultListRows)×\(ListIndex.listsPerRow) spherical" : ""
         let header = "winnow-index-v1 \(metric.rawValue) k=\(k) \(kind.rawValue)\(lists) \(vectors.rows)×\(vectors.dimension)"
         return ContentHash.hex(vectors.contentHash(seed: Array(header.utf8).withUnsafeBytes { ContentHash.xxh64($0) }))
     }
