@@ -190,11 +190,12 @@ struct BenchIndexCommand: ParsableCommand {
             let centroids = try ListIndex.fittedCentroids(of: vectors, metric: metric, listRows: listRows, twoLevelAbove: twoLevelAbove)
             let fitted = ResourceUsage.current().cpuSeconds
             let index = ListIndex(vectors: vectors, metric: metric, centroids: centroids)
+            let assigned = ResourceUsage.current().cpuSeconds - fitted
             let largest = (0..<index.lists).map { index.members(of: $0).count }.max() ?? 0
             print(String(format: "  lists: %d (%d cells; the largest list %d members, the mean %.0f), fit %.1f CPU s, "
                          + "assignment %.1f CPU s (%.2f ms a row)", index.lists, centroids.cellCount, largest,
                          Double(rows * ListIndex.listsPerRow) / Double(max(1, index.lists)), fitted - cpu,
-                         ResourceUsage.current().cpuSeconds - fitted, (ResourceUsage.current().cpuSeconds - fitted) * 1000 / Double(max(1, rows))))
+                         assigned, assigned * 1000 / Double(max(1, rows))))
             return (index, nil)
         case .hnsw, .ivf:
             let built = try buildApproximateIndex(chosen, over: vectors, metric: metric, clock: clock)

@@ -103,6 +103,7 @@ public struct KMeans: Sendable {
         }
     }
 
+    /// `‖row‖²`, summed in order.
     static func squaredNorm(_ row: UnsafeBufferPointer<Float>) -> Float {
         row.reduce(Float(0)) { $0 + $1 * $1 }
     }
@@ -116,13 +117,13 @@ public struct KMeans: Sendable {
     /// Nearest centre of every row, by `‖x‖² − 2x·c + ‖c‖²` with x·c from `sgemm`.
     private func assign(_ x: FeatureMatrix, centres: [Float], k: Int) -> ([Int], [Float]) {
         let n = x.rows, d = x.dimension
-        let centreNorms = (0..<k).map { c in (0..<d).reduce(Float(0)) { $0 + centres[c * d + $1] * centres[c * d + $1] } }
         var assignment = [Int](repeating: 0, count: n), distance = [Float](repeating: 0, count: n)
         centres.withUnsafeBufferPointer { c in
+            let centreNorms = (0..<k).map { Self.squaredNorm(UnsafeBufferPointer(rebasing: c[($0 * d)..<(($0 + 1) * d)])) }
             Self.forEachBlockOfProducts(x, centres: c, k: k) { start, count, products in
                 for r in 0..<count {
                     let i = start + r
-                    let norm = x.row(i).reduce(Float(0)) { $0 + $1 * $1 }
+                    let norm = Self.squaredNorm(x.row(i))
                     var best = 0, bestValue = Float.infinity
                     for c in 0..<k {
                         let value = norm - 2 * products[r * k + c] + centreNorms[c]

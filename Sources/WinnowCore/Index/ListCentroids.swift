@@ -41,7 +41,7 @@ public struct ListCentroids: Sendable {
     }
 
     private static func squaredNorms(_ m: FeatureMatrix) -> [Float] {
-        (0..<m.rows).map { c in m.row(c).reduce(Float(0)) { $0 + $1 * $1 } }
+        (0..<m.rows).map { KMeans.squaredNorm(m.row($0)) }
     }
 
     // MARK: Saving
