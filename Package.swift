@@ -119,7 +119,7 @@ let package = Package(
         .target(name: "WinnowTestSupport", dependencies: ["WinnowCore"], path: "Tests/WinnowTestSupport"),
         .testTarget(name: "WinnowCoreTests", dependencies: ["WinnowCore", "WinnowTestSupport", "WinnowCommandSupport"]),
         // `winnow cluster` and `winnow worker` as processes against a throwaway PostgreSQL server.
-        .testTarget(name: "WinnowClusterTests", dependencies: ["WinnowTestSupport"]),
+        .testTarget(name: "WinnowClusterTests", dependencies: ["WinnowCluster", "WinnowTestSupport"]),
         // S3 inputs against a real S3-compatible server (moto) started on 127.0.0.1 by the tests.
         .testTarget(name: "WinnowS3Tests", dependencies: ["WinnowS3", "WinnowCore", "WinnowTestSupport"]),
         .testTarget(

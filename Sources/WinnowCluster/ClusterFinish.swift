@@ -40,6 +40,20 @@ public struct ClusterFinish: Sendable {
     }
 
     private func finish(progress: ProgressHandler?, onInvalid: (@Sendable (String, InvalidSample) -> Void)?) async throws -> RunSummary {
+        let pages = HeldConnection(address)
+        do {
+            let summary = try await finish(readingPagesOn: pages, progress: progress, onInvalid: onInvalid)
+            await pages.close()
+            return summary
+        } catch {
+            await pages.close()
+            throw error
+        }
+    }
+
+    /// ``finish(progress:onInvalid:)`` with the scan rows read a page at a time on `pages`.
+    private func finish(readingPagesOn pages: HeldConnection, progress: ProgressHandler?,
+                        onInvalid: (@Sendable (String, InvalidSample) -> Void)?) async throws -> RunSummary {
         let (stored, scanned) = try await ClusterDatabase.using(address) { database in
             let unfinished = try await JobQueue.unfinished(database, stage: ScanJob.stage).count
             if unfinished > 0 {
@@ -55,8 +69,7 @@ public struct ClusterFinish: Sendable {
                 VectorShardReader(storage: URL(fileURLWithPath: stored.storage), shardSize: stored.shardSize, dimension: $0,
                                   count: found.sources.count + found.missing.count)
             }
-            let address = address
-            let scanned = ScannedListing(found: found, results: { ids in try Self.results(of: ids, address: address, vectors: vectors) },
+            let scanned = ScannedListing(found: found, results: { ids in try Self.results(of: ids, on: pages, vectors: vectors) },
                                          exactDuplicates: try await Self.exactDuplicates(database))
             return (stored, scanned)
         }
@@ -94,20 +107,18 @@ public struct ClusterFinish: Sendable {
     }
 
     /// The scan results of the samples `ids`, by source id, each valid one with its vector; a
-    /// failed shard's samples get its reason. One query a page (on a connection of its own, so
-    /// a page asked after the server restarted connects again).
-    private static func results(of ids: [String], address: DatabaseAddress,
+    /// failed shard's samples get its reason. One query a page, on `pages` (which connects
+    /// again when a page is asked after the server restarted).
+    private static func results(of ids: [String], on pages: HeldConnection,
                                 vectors: VectorShardReader?) throws -> [String: ScannedListing.Result] {
         let rows = try waitForTask(unfinished: ClusterError.server("reading scan results ended without an outcome")) {
-            try await ClusterDatabase.using(address, checkingSchema: false) { database in
-                try await database.rows("""
-                    SELECT s.source_id, s.position, c.position IS NOT NULL, c.content_hash, c.format, c.statistics, c.error_code,
-                           c.error_message, j.shard, j.last_error
-                    FROM winnow_samples s JOIN winnow_jobs j ON j.stage = 'scan' AND j.shard = s.shard
-                    LEFT JOIN winnow_scans c ON c.position = s.position
-                    WHERE s.source_id = ANY(\(ids))
-                    """).map { try $0.decode((String, Int, Bool, String?, String?, String?, String?, String?, Int, String?).self) }
-            }
+            try await pages.rows("""
+                SELECT s.source_id, s.position, c.position IS NOT NULL, c.content_hash, c.format, c.statistics, c.error_code,
+                       c.error_message, j.shard, j.last_error
+                FROM winnow_samples s JOIN winnow_jobs j ON j.stage = 'scan' AND j.shard = s.shard
+                LEFT JOIN winnow_scans c ON c.position = s.position
+                WHERE s.source_id = ANY(\(ids))
+                """).map { try $0.decode((String, Int, Bool, String?, String?, String?, String?, String?, Int, String?).self) }
         }
         var results: [String: ScannedListing.Result] = [:]
         for (id, position, scanned, hash, format, statistics, code, message, shard, jobError) in rows {
