@@ -11,7 +11,7 @@ actor HeldConnection {
         self.address = address
     }
 
-    /// Runs `query` and returns all its rows; only read-only queries are sent twice.
+    /// Runs `query` (read-only: it may be sent twice) and returns all its rows.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         do {
             return try await connected().rows(query)
