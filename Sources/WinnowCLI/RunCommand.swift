@@ -283,7 +283,7 @@ struct SimilarityOptions: ParsableArguments {
     var nearDuplicateDistance: Float?
     @Option(help: "Distance: cosine, euclidean, l1, linf (l1/linf need --index flat).")
     var distance = AnalysisOptions().metric
-    @Option(help: "kNN index: flat (exact), hnsw or ivf (Faiss, vectors in memory), projected (256-d PCA candidates re-ranked exactly, vectors on disk; cosine), lists (k-means lists searched exactly one by one, each row in two: shared by a cluster's workers; cosine, euclidean); default by size and dimension.")
+    @Option(help: "kNN index: flat (exact), hnsw or ivf (Faiss, vectors in memory), projected (256-d PCA candidates re-ranked exactly, vectors on disk; cosine), lists (k-means lists searched exactly one by one, each row in its 4 nearest: shared by a cluster's workers; cosine, euclidean); default by size and dimension.")
     var index: IndexKind?
     @Option(parsing: .unconditional, help: "--index lists: average images a list (fewer: more lists, less work a list, lower recall).")
     var listRows: Int?

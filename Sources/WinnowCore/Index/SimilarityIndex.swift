@@ -41,8 +41,9 @@ public enum IndexKind: String, Sendable, Codable, CaseIterable {
     /// `ProjectedIndex`: candidates from a 256-d PCA projection, re-ranked by exact cosine over the
     /// full vectors read from disk; memory about 1.3 KiB per row whatever the dimension; cosine only.
     case projected
-    /// `ListIndex`: k-means lists, each row in its two nearest, neighbours searched exactly among
-    /// the members of a row's lists; searched list by list (shared by a cluster's workers).
+    /// `ListIndex`: k-means lists, each row in its ``ListIndex/listsPerRow`` nearest, neighbours
+    /// searched exactly among the members of a row's lists; searched list by list (shared by a
+    /// cluster's workers).
     case lists
 
     /// Largest row count for which `automatic` picks the exact index.
