@@ -28,30 +28,21 @@ public struct ClusterFinish: Sendable {
     public func run(progress: ProgressHandler? = nil,
                     onInvalid: (@Sendable (String, InvalidSample) -> Void)? = nil) async throws -> RunSummary {
         let lock = try await ClusterDatabase.open(address)
-        do {
-            guard try await FinishLock.take(lock) else { throw ClusterError.finishRunning(address.description) }
-            let summary = try await finish(progress: progress, onInvalid: onInvalid)
-            await lock.close()
-            return summary
-        } catch {
-            await lock.close()
-            throw error
-        }
-    }
-
-    private func finish(progress: ProgressHandler?, onInvalid: (@Sendable (String, InvalidSample) -> Void)?) async throws -> RunSummary {
         let pages = HeldConnection(address)
         do {
+            guard try await FinishLock.take(lock) else { throw ClusterError.finishRunning(address.description) }
             let summary = try await finish(readingPagesOn: pages, progress: progress, onInvalid: onInvalid)
             await pages.close()
+            await lock.close()
             return summary
         } catch {
             await pages.close()
+            await lock.close()
             throw error
         }
     }
 
-    /// ``finish(progress:onInvalid:)`` with the scan rows read a page at a time on `pages`.
+    /// Writes the work_dir, the scan rows read a page at a time on `pages`.
     private func finish(readingPagesOn pages: HeldConnection, progress: ProgressHandler?,
                         onInvalid: (@Sendable (String, InvalidSample) -> Void)?) async throws -> RunSummary {
         let (stored, scanned) = try await ClusterDatabase.using(address) { database in
