@@ -715,6 +715,13 @@ int winnow_cv_detector(const winnow_cv_features *features) {
     return features != nullptr && features->upright.binary() ? WINNOW_CV_ORB : WINNOW_CV_SIFT;
 }
 
+const uint8_t *winnow_cv_binary_descriptors(const winnow_cv_features *features, int *count) {
+    *count = 0;
+    if (features == nullptr || !features->upright.binary() || !features->upright.descriptors.isContinuous()) return nullptr;
+    *count = features->upright.descriptors.rows;
+    return features->upright.descriptors.ptr<uint8_t>(0);
+}
+
 size_t winnow_cv_serialize(const winnow_cv_features *f, uint8_t *out, size_t size) {
     if (f == nullptr) return 0;
     Writer w{out, size};

@@ -30,6 +30,9 @@ struct BenchCopiesCommand: ParsableCommand {
     @Option(help: "The shared scorer.")
     var scorer = "../shared/corpus/score_near_duplicates.py"
 
+    @Option(help: "An argument added to the verified Winnow run (repeat for several; e.g. --run-arg=--no-local-retrieval).")
+    var runArg: [String] = []
+
     @Flag(help: "Skip fastdup.")
     var skipAnchors = false
 
@@ -56,6 +59,16 @@ struct BenchCopiesCommand: ParsableCommand {
         var screenCopies: Int
         var screenNotCopies: Int
         var confirm: Pass
+        var retrieval: Retrieval?
+    }
+
+    struct Retrieval: Decodable {
+        var imagesKeyed: Int
+        var imagesDescribedForKeys: Int
+        var pairs: Int
+        var verifiedPairs: Int
+        var screen: Verification.Pass
+        var seconds: Double
     }
 
     /// One scorer run: recall per transform, overall, threshold, hard negatives above it.
@@ -83,7 +96,7 @@ struct BenchCopiesCommand: ParsableCommand {
         print("== \(set)")
         let work = places.scratch + "/copies-\(number)-winnow"
         try? FileManager.default.removeItem(atPath: work)
-        let report = try BenchSupport.winnowRun([images, "--work-dir", work, "--model", model])
+        let report = try BenchSupport.winnowRun([images, "--work-dir", work, "--model", model] + runArg)
         columns.append(("winnow", try score(set, work)))
         var globalSeconds: Double?
         if !skipGlobal {
@@ -137,6 +150,11 @@ struct BenchCopiesCommand: ParsableCommand {
             line("ORB screening", screen)
             print(String(format: "   screening settled %d pairs as copies and %d as not; %d left to SIFT",
                          v.screenCopies, v.screenNotCopies, v.confirm.pairs))
+        }
+        if let r = v.retrieval {
+            print(String(format: "   second retrieval: keys of %d images (%d described for them) in %.1f s; %d pairs proposed, "
+                         + "%d verified; their screening %.1f s", r.imagesKeyed, r.imagesDescribedForKeys, r.seconds, r.pairs,
+                         r.verifiedPairs, r.screen.seconds))
         }
         line("SIFT", v.confirm)
         let verifySeconds = (v.screen?.seconds ?? 0) + v.confirm.seconds

@@ -291,6 +291,8 @@ struct SimilarityOptions: ParsableArguments {
     var noVerify = false
     @Flag(help: "--model copy: check every uncertain pair with SIFT, without the ORB screening pass (slower).")
     var noScreen = false
+    @Flag(help: "--model copy: no second retrieval of candidate pairs on ORB descriptors (finds quarter turns and heavy crops the global descriptor ranks low; needs the screening pass).")
+    var noLocalRetrieval = false
 
     /// Similarities are cosines (−1…1) for cosine, negated distances (≤ 0) for the other metrics.
     func validate() throws {
@@ -311,6 +313,7 @@ struct SimilarityOptions: ParsableArguments {
     func options(for embedding: EmbeddingChoice) -> AnalysisOptions {
         var o = AnalysisOptions.defaults(for: embedding, verify: !noVerify)
         if noScreen { o.verification?.screen = nil }
+        if noLocalRetrieval { o.verification?.retrieval.perImage = 0 }
         o.nearestNeighborsK = nearestNeighborsK
         if let threshold { o.threshold = threshold }
         if let ccThreshold { o.componentThreshold = ccThreshold }

@@ -106,7 +106,7 @@ import Testing
         #expect(!leftovers.contains { $0.hasPrefix("spill") }, "\(leftovers)")
 
         // Every check's score comes back; whole checks only from `evidenceKeptFrom` up.
-        #expect(u.candidatePairs == unbounded.scores.count)
+        #expect(u.candidatePairs + (u.retrieval?.pairs ?? 0) == unbounded.scores.count)
         #expect(unbounded.scores == unbounded.checked.map {
             CopyVerification.PairScore(a: $0.candidate.a, b: $0.candidate.b, score: $0.score)
         })
@@ -216,7 +216,8 @@ import Testing
         let log = root.appendingPathComponent("checked_pairs.bin")
         let logged = try Data(contentsOf: log)
         let record = CheckedPairLog.recordLength
-        #expect(logged.count == record * (first.report.screen!.pairs + first.report.confirm.pairs), "\(logged.count)")
+        let retrieved = first.report.retrieval?.screen.pairs ?? 0
+        #expect(logged.count == record * (first.report.screen!.pairs + retrieved + first.report.confirm.pairs), "\(logged.count)")
 
         // The feature cache removed (disk space), and the log where an earlier version kept it,
         // inside the cache folder: every check is still reused, and the log moves beside it.
@@ -268,9 +269,10 @@ import Testing
                                        workers: 2, sharing: elsewhere).run(samples: samples, graph: graph)
         expectSameChecks(alone.checked, shared.checked)
         #expect(shared.scores == alone.scores && shared.report.problems == [], "\(shared.report.problems)")
-        let passes = [shared.report.screen!, shared.report.confirm]
+        let passes = [shared.report.screen!] + [shared.report.retrieval?.screen].compactMap { $0 }.filter { $0.pairs > 0 }
+            + [shared.report.confirm]
         let returned = elsewhere.returnedPairs.withLock { $0 }
-        #expect(returned.count == 2 && passes.map(\.pairsShared) == returned, "\(returned) \(passes)")
+        #expect(returned.count == passes.count && passes.map(\.pairsShared) == returned, "\(returned) \(passes)")
         for pass in passes {
             #expect(pass.pairsShared > 0 && pass.pairsShared < pass.pairs && pass.pairsReused == 0, "\(pass)")
         }

@@ -56,6 +56,10 @@ int winnow_cv_keypoint_count(const winnow_cv_features *features);
 /// The detector that described the image (`WINNOW_CV_SIFT` or `WINNOW_CV_ORB`).
 int winnow_cv_detector(const winnow_cv_features *features);
 
+/// The upright view's ORB descriptors, 32 bytes each, one after the other (`*count` of them);
+/// NULL with a count of 0 for SIFT's features. Valid while `features` is.
+const uint8_t *winnow_cv_binary_descriptors(const winnow_cv_features *features, int *count);
+
 /// Bytes the features hold in memory: keypoints and descriptors of both views and the grey image.
 size_t winnow_cv_resident_bytes(const winnow_cv_features *features);
 

@@ -154,7 +154,8 @@ struct AnalysisStage {
                                       evidenceKeptFrom: options.threshold - 1e-5, sharing: verificationSharing)
         let outcome = stage.run(samples: embedded, graph: global)
         try AtomicFile.write(try jsonString(outcome.report) + "\n", to: reportURL)
-        let final = try CopyVerification.rescored(global, scores: outcome.scores + notCopyScores(embedded), to: verifiedURL)
+        let final = try CopyVerification.rescored(global, scores: outcome.scores + notCopyScores(embedded), added: outcome.added,
+                                                  to: verifiedURL)
         return (global, final, outcome.checked, outcome.report)
     }
 

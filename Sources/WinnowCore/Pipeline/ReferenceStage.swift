@@ -108,6 +108,8 @@ struct ReferenceStage {
         // match without local evidence (measured on set A splits: unchecked pairs above
         // `sure` were 29 of 154 matches against an 80-image reference, checked ones none wrong).
         verification.sure = 1
+        // The second retrieval proposes pairs within one collection, not between two.
+        verification.retrieval.perImage = 0
         let stage = VerificationStage(options: verification, directory: cacheDirectory, crop: crop, workers: workers,
                                       featureBudget: verificationFeatureBudget, progress: progress,
                                       evidenceKeptFrom: options.threshold - 1e-5)

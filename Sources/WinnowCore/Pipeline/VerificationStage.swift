@@ -60,9 +60,30 @@ struct VerificationStage {
         var screenNotCopies = 0
         /// Pairs the screen sent to SIFT for their content match alone (heavy crops).
         var screenContentMatches = 0
+        /// The second retrieval (nil when off) and the screening of the pairs it proposed.
+        var retrieval: Retrieval?
         /// The SIFT pass over the pairs left open (every candidate pair without screening).
         var confirm = Pass()
         var problems: [String] = []
+
+        /// What the second retrieval (``LocalRetrieval``) did.
+        struct Retrieval: Codable, Sendable {
+            /// Images whose keys were made, and of them those described for their keys alone
+            /// (no pair of the screening pass described them: no candidate, or checks logged
+            /// by an earlier run or made by other processes).
+            var imagesKeyed = 0
+            var imagesDescribedForKeys = 0
+            /// Keys made.
+            var keys = 0
+            /// Pairs proposed that the global neighbours had not settled, and of them those verified.
+            var pairs = 0
+            var verifiedPairs = 0
+            var screen = Pass()
+            var screenCopies = 0
+            var screenNotCopies = 0
+            /// Time to describe the images left, write the keys and count the votes.
+            var seconds = 0.0
+        }
 
         /// One pass: the images it described and the pairs it compared.
         struct Pass: Codable, Sendable {
@@ -99,18 +120,20 @@ struct VerificationStage {
         var mirrorTried: Bool
     }
 
-    /// Every checked pair's final score (candidate order), the checks scored at
-    /// ``evidenceKeptFrom`` or above whole, and the report. Each pair is judged as its evidence
-    /// comes (from the log, or from its block), so no pass holds the evidence of all its pairs.
-    func run(samples: [ValidSample], graph: KNNGraph)
-        -> (scores: [CopyVerification.PairScore], checked: [CopyVerification.Checked], report: Report) {
+    /// Every checked pair's final score (candidate order), the copies verified among the pairs
+    /// the second retrieval proposed (``LocalRetrieval``: not in the graph's lists, to be put
+    /// there), the checks scored at ``evidenceKeptFrom`` or above whole, and the report. Each pair
+    /// is judged as its evidence comes (from the log, or from its block), so no pass holds the
+    /// evidence of all its pairs.
+    func run(samples: [ValidSample], graph: KNNGraph) -> (scores: [CopyVerification.PairScore],
+        added: [CopyVerification.PairScore], checked: [CopyVerification.Checked], report: Report) {
         var report = Report()
-        let candidates = CopyVerification.candidates(graph: graph, options: options)
+        var candidates = CopyVerification.candidates(graph: graph, options: options)
         report.candidatePairs = candidates.count
         var everyRank = options
         everyRank.candidates = Int.max
         report.pairsBeyondCandidates = CopyVerification.candidateCount(graph: graph, options: everyRank) - candidates.count
-        guard !candidates.isEmpty else { return ([], [], report) }
+        guard !candidates.isEmpty else { return ([], [], [], report) }
         LocalFeatures.useSingleThreadedOpenCV()
         adoptEarlierLog()
         for earlier in sharing?.earlierLogs() ?? [] {
@@ -122,45 +145,144 @@ struct VerificationStage {
             settled[i] = Settled(score: check.score, verified: check.verified, mirrorTried: check.evidence?.mirrorTried == true)
             if check.score >= evidenceKeptFrom { kept[i] = check }
         }
-        let options = options
         var open = (0..<Int32(candidates.count)).map { $0 }
         var strictly = Set<Int32>()
+        let firstRetrieved: Int
         if let screen = options.screen {
-            var pass = Report.Pass()
-            var copies = 0, notCopies = 0, contentMatches = 0, confirm: [Int32] = []
-            compare(open, of: candidates, features: screen, samples: samples, pass: &pass, report: &report) { i, e in
-                switch CopyVerification.screen(candidates[i], evidence: e, sideRatio: Self.sideRatio(candidates[i], samples),
-                                               options: options) {
-                case .copy:
-                    settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options))
-                    copies += 1
-                case .notCopy:
-                    settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options).rejected(options))
-                    notCopies += 1
-                case .confirm:
-                    confirm.append(Int32(i))
-                case .confirmStrictly:
-                    confirm.append(Int32(i))
-                    strictly.insert(Int32(i))
-                    if candidates[i].global < options.confirmRescaledFrom { contentMatches += 1 }
-                }
+            let index = makeRetrievalIndex(rows: samples.count, report: &report)
+            var screened = self.screen(open, of: candidates, features: screen, samples: samples, index: index, settle: settle)
+            (report.screen, report.screenCopies, report.screenNotCopies) = (screened.pass, screened.copies, screened.notCopies)
+            report.screenContentMatches = screened.contentMatches
+            report.problems += screened.problems
+            let retrieved = index.map { retrieve($0, graph: graph, samples: samples, report: &report) } ?? []
+            (firstRetrieved, candidates) = (candidates.count, candidates + retrieved)
+            settled += [Settled?](repeating: nil, count: retrieved.count)
+            if !retrieved.isEmpty {
+                let more = self.screen((firstRetrieved..<candidates.count).map(Int32.init), of: candidates, features: screen,
+                                       samples: samples, index: nil, settle: settle)
+                report.retrieval?.screen = more.pass
+                report.retrieval?.screenCopies = more.copies
+                report.retrieval?.screenNotCopies = more.notCopies
+                report.problems += more.problems
+                (screened.confirm, screened.strictly) = (screened.confirm + more.confirm, screened.strictly.union(more.strictly))
             }
-            (report.screen, report.screenCopies, report.screenNotCopies) = (pass, copies, notCopies)
-            report.screenContentMatches = contentMatches
-            open = confirm.sorted()
+            (open, strictly) = (screened.confirm.sorted(), screened.strictly)
+        } else {
+            firstRetrieved = candidates.count
         }
         var confirm = Report.Pass()
         compare(open, of: candidates, features: options.features, unbacked: strictly, samples: samples, pass: &confirm,
-                report: &report) { i, e in
+                report: &report) { [options] i, e in
             settle(i, CopyVerification.judge(candidates[i], evidence: e, options: strictly.contains(Int32(i)) ? options.unbacked : options))
         }
         report.confirm = confirm
+        return finished(candidates: candidates, settled: settled, firstRetrieved: firstRetrieved, kept: kept, report: report)
+    }
+
+    /// ``run(samples:graph:)``'s result from the settled pairs.
+    private func finished(candidates: [CopyVerification.Candidate], settled: [Settled?], firstRetrieved: Int,
+                          kept: [Int: CopyVerification.Checked], report: Report) -> (scores: [CopyVerification.PairScore],
+        added: [CopyVerification.PairScore], checked: [CopyVerification.Checked], report: Report) {
+        var report = report
         let scores = candidates.indices.compactMap { i in
             settled[i].map { CopyVerification.PairScore(a: candidates[i].a, b: candidates[i].b, score: $0.score) }
         }
+        let added = (firstRetrieved..<candidates.count).compactMap { i in
+            settled[i].flatMap { $0.verified ? CopyVerification.PairScore(a: candidates[i].a, b: candidates[i].b, score: $0.score) : nil }
+        }
         report.verifiedPairs = settled.count { $0?.verified == true }
+        report.retrieval?.verifiedPairs = (firstRetrieved..<candidates.count).count { settled[$0]?.verified == true }
         report.mirrorChecks = settled.count { $0?.mirrorTried == true }
-        return (scores, kept.sorted { $0.key < $1.key }.map(\.value), report)
+        // A pass after the first repeats its lines about the same image or file: each once.
+        var seen = Set<String>()
+        report.problems = report.problems.filter { seen.insert($0).inserted }
+        return (scores, added, kept.sorted { $0.key < $1.key }.map(\.value), report)
+    }
+
+    /// What a screening pass settled, and the pairs it left to SIFT.
+    private struct Screened {
+        var pass = Report.Pass()
+        var copies = 0, notCopies = 0, contentMatches = 0
+        var confirm: [Int32] = []
+        /// Of `confirm`, those SIFT must verify strictly (no ORB model backs them).
+        var strictly = Set<Int32>()
+        var problems: [String] = []
+    }
+
+    /// The ORB screening pass over `indices` of `candidates`: settles the pairs ORB decides and
+    /// leaves the rest to SIFT; each image it describes adds its keys to `index`.
+    private func screen(_ indices: [Int32], of candidates: [CopyVerification.Candidate], features: LocalFeatures.Options,
+                        samples: [ValidSample], index: LocalRetrieval.Index?,
+                        settle: (Int, CopyVerification.Checked) -> Void) -> Screened {
+        var screened = Screened(), pass = Report.Pass(), report = Report(), keyProblem: String?
+        let options = options
+        compare(indices, of: candidates, features: features, samples: samples, pass: &pass, report: &report,
+                described: { row, made in
+                    do throws(LocalFeatureError) { try index?.add(made, row: row) } catch { keyProblem = keyProblem ?? error.message }
+                }) { i, e in
+            switch CopyVerification.screen(candidates[i], evidence: e, sideRatio: Self.sideRatio(candidates[i], samples), options: options) {
+            case .copy:
+                settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options))
+                screened.copies += 1
+            case .notCopy:
+                settle(i, CopyVerification.judge(candidates[i], evidence: e, options: options).rejected(options))
+                screened.notCopies += 1
+            case .confirm:
+                screened.confirm.append(Int32(i))
+            case .confirmStrictly:
+                screened.confirm.append(Int32(i))
+                screened.strictly.insert(Int32(i))
+                if candidates[i].global < options.confirmRescaledFrom { screened.contentMatches += 1 }
+            }
+        }
+        screened.pass = pass
+        screened.problems = report.problems + (keyProblem.map { [oneLine("second retrieval: \($0)")] } ?? [])
+        return screened
+    }
+
+    /// The second retrieval's index for `rows` images (nil when it is off, or with a one-line
+    /// problem when its files cannot be made).
+    private func makeRetrievalIndex(rows: Int, report: inout Report) -> LocalRetrieval.Index? {
+        guard options.retrieval.perImage > 0, rows >= 2 else { return nil }
+        let folder = directory.appendingPathComponent(Self.cacheFolder).appendingPathComponent("retrieval")
+        try? FileManager.default.removeItem(at: folder)
+        do throws(LocalFeatureError) {
+            let index = try LocalRetrieval.Index(options: options.retrieval, images: rows, folder: folder)
+            report.retrieval = Report.Retrieval()
+            return index
+        } catch {
+            report.problems.append(oneLine("second retrieval not made: \(error.message)"))
+            return nil
+        }
+    }
+
+    /// The pairs `index` proposes that the global neighbours did not settle, with their global
+    /// similarity where the graph has it (else 0: only local evidence can verify them), once the
+    /// images no screening block described were described for their keys.
+    private func retrieve(_ index: LocalRetrieval.Index, graph: KNNGraph, samples: [ValidSample],
+                          report: inout Report) -> [CopyVerification.Candidate] {
+        let started = Date()
+        let rows = index.unkeyedRows
+        var found: [CopyVerification.Candidate] = []
+        do throws(LocalFeatureError) {
+            for start in stride(from: 0, to: rows.count, by: 256) {
+                let chunk = Array(rows[start..<min(start + 256, rows.count)])
+                let made = describe(rows: chunk, features: options.screen ?? .screening, samples: samples, allowance: nil, report: &report)
+                for row in chunk { if let features = made[row]?.features { try index.add(features, row: row) } }
+            }
+            for pair in try index.candidates(workers: workers, known: { CopyVerification.globalStanding($0, $1, graph: graph, options: options).settled }) {
+                let global = CopyVerification.globalStanding(pair.a, pair.b, graph: graph, options: options).global
+                found.append(CopyVerification.Candidate(a: pair.a, b: pair.b, global: global ?? 0))
+            }
+        } catch {
+            report.problems.append(oneLine("second retrieval stopped: \(error.message)"))
+        }
+        report.retrieval?.imagesKeyed = samples.count - index.unkeyedRows.count
+        report.retrieval?.imagesDescribedForKeys = rows.count - index.unkeyedRows.count
+        report.retrieval?.pairs = found.count
+        report.retrieval?.keys = index.keys
+        report.retrieval?.seconds = Date().timeIntervalSince(started)
+        return found
     }
 
     /// Hands `settle` the evidence for each of `indices` of `candidates` (nil where an image had
@@ -170,7 +292,8 @@ struct VerificationStage {
     /// blocks in a ``FeatureCache`` bounded by `featureBudget`, and each block's checks logged.
     func compare(_ indices: [Int32], of candidates: [CopyVerification.Candidate],
                  features: LocalFeatures.Options, unbacked: Set<Int32> = [], samples: [ValidSample],
-                 pass: inout Report.Pass, report: inout Report, settle: (Int, PairEvidence?) -> Void) {
+                 pass: inout Report.Pass, report: inout Report, described: (Int, LocalFeatures) -> Void = { _, _ in },
+                 settle: (Int, PairEvidence?) -> Void) {
         pass.pairs = indices.count
         guard !indices.isEmpty else { return }
         let tag = checkTag(features)
@@ -199,6 +322,7 @@ struct VerificationStage {
             let found = describer.features(for: block.map(schedule.pair(at:)), report: &report) {
                 schedule.nextUse(of: $0, after: last)
             }
+            for (row, made) in found.sorted(by: { $0.key < $1.key }) { described(row, made) }
             let ks = block.map { Int(open[schedule.index(at: $0)]) }
             let started = Date()
             let results = check(ks.map { candidates[$0] }, unbacked: ks.map { unbacked.contains(Int32($0)) }, features: found,

@@ -105,6 +105,9 @@ public enum CopyVerification {
         /// 25–45, 0.708 / 0.747 / 0.782 → 0.742 / 0.747 / 0.800 with 6 instead of 8; hard
         /// negatives unchanged).
         public var unbackedMinimumInliers = 6
+        /// The second retrieval of candidates on the screening pass's ORB descriptors
+        /// (``LocalRetrieval``; `perImage` 0 turns it off; it needs the screening pass).
+        public var retrieval = LocalRetrieval.Options()
         public init() {}
 
         /// The same with the pixel check at `screenMinimumNCC`: what a pair needs to be a copy
@@ -216,6 +219,20 @@ public enum CopyVerification {
         }
     }
 
+    /// Whether the global neighbours settled the pair of rows `a` and `b` already — a candidate
+    /// pair, or one scored at or above `sure` — and its global similarity where a row lists the other.
+    static func globalStanding(_ a: Int, _ b: Int, graph: KNNGraph, options: Options) -> (settled: Bool, global: Float?) {
+        var (settled, global): (Bool, Float?) = (false, nil)
+        for (row, other) in [(a, b), (b, a)] {
+            for (rank, n) in graph.neighbors(of: row).enumerated() where n.index == other {
+                let g = n.similarity(graph.metric)
+                global = g
+                settled = settled || g >= options.sure || (rank < options.candidates && g >= options.floor)
+            }
+        }
+        return (settled, global)
+    }
+
     /// The verdict and final score of a checked pair (see the type's documentation).
     public static func judge(_ candidate: Candidate, evidence: PairEvidence?, options: Options) -> Checked {
         guard let e = evidence, e.ncc > -1.5, e.inliers >= options.minimumInliers,
@@ -256,22 +273,29 @@ public enum CopyVerification {
     }
 
     /// The graph with checked pairs' similarities replaced by their final scores (cosine
-    /// distances `1 − score`), each row re-sorted, nearest first, written to `url` block by
-    /// block. Nothing checked, or not cosine: `graph` itself (no file is written).
-    public static func rescored(_ graph: KNNGraph, scores: [PairScore], to url: URL,
+    /// distances `1 − score`) and the `added` pairs (copies found beyond the graph) put into
+    /// both rows' lists in place of the farthest neighbour when nearer than it, each row
+    /// re-sorted, nearest first, written to `url` block by block. Nothing checked, or not cosine:
+    /// `graph` itself (no file is written).
+    public static func rescored(_ graph: KNNGraph, scores: [PairScore], added: [PairScore] = [], to url: URL,
                                 blockRows: Int = 4096) throws(KNNGraphError) -> KNNGraph {
         guard graph.metric == .cosine, !scores.isEmpty else { return graph }
+        func key(_ a: Int, _ b: Int) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
         var score: [Int64: Float] = [:]
         score.reserveCapacity(scores.count)
-        for s in scores { score[Int64(min(s.a, s.b)) << 32 | Int64(max(s.a, s.b))] = s.score }
+        for s in scores { score[key(Int(s.a), Int(s.b))] = s.score }
+        var partners: [Int32: [Int32]] = [:]
+        for pair in added { partners[pair.a, default: []].append(pair.b); partners[pair.b, default: []].append(pair.a) }
         let writer = try KNNGraphWriter(url: url, rows: graph.rows, k: graph.k, metric: graph.metric)
         for start in stride(from: 0, to: graph.rows, by: blockRows) {
             try writer.append((start..<min(graph.rows, start + blockRows)).map { row in
-                graph.neighbors(of: row).map { n in
-                    let key = Int64(min(row, n.index)) << 32 | Int64(max(row, n.index))
-                    guard let s = score[key] else { return n }
-                    return Neighbor(index: n.index, distance: 1 - s)
-                }.sorted { ($0.distance, $0.index) < ($1.distance, $1.index) }
+                var list = graph.neighbors(of: row).map { n in
+                    score[key(row, n.index)].map { Neighbor(index: n.index, distance: 1 - $0) } ?? n
+                }
+                for partner in partners[Int32(row)] ?? [] where !list.contains(where: { $0.index == Int(partner) }) {
+                    if let s = score[key(row, Int(partner))] { list.append(Neighbor(index: Int(partner), distance: 1 - s)) }
+                }
+                return Array(list.sorted { ($0.distance, $0.index) < ($1.distance, $1.index) }.prefix(graph.k))
             })
         }
         return try writer.finish()
@@ -311,6 +335,6 @@ extension CopyVerification.Options {
         try read(.confirmUnmatchedFrom, &confirmUnmatchedFrom); try read(.confirmRescaledFrom, &confirmRescaledFrom)
         try read(.rescaledSideRatio, &rescaledSideRatio); try read(.contentMatchFrom, &contentMatchFrom)
         try read(.contentMatchSide, &contentMatchSide); try read(.contentMatchLargestScale, &contentMatchLargestScale)
-        try read(.unbackedMinimumInliers, &unbackedMinimumInliers)
+        try read(.unbackedMinimumInliers, &unbackedMinimumInliers); try read(.retrieval, &retrieval)
     }
 }

@@ -69,6 +69,14 @@ public final class LocalFeatures: @unchecked Sendable {
     /// Keypoints found on the upright image (0 for a featureless image).
     public var keypointCount: Int { Int(winnow_cv_keypoint_count(handle)) }
 
+    /// The upright view's ORB descriptors (32 bytes each, one after the other) given to `body`;
+    /// empty for SIFT's features.
+    func withBinaryDescriptors<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        var count: Int32 = 0
+        let start = winnow_cv_binary_descriptors(handle, &count)
+        return body(UnsafeBufferPointer(start: start, count: start == nil ? 0 : Int(count) * 32))
+    }
+
     /// Bytes held in memory: keypoints and descriptors of both views and the grey copy.
     public var residentBytes: Int { winnow_cv_resident_bytes(handle) }
 
