@@ -141,10 +141,10 @@ public enum LocalRetrieval {
             let results = ProposalChunks(count: (rows + chunk - 1) / chunk)
             let next = Atomic<Int>(0)
             DispatchQueue.concurrentPerform(iterations: max(1, workers)) { _ in
+                var tally = [UInt16](repeating: 0, count: rows)
                 while true {
                     let c = next.add(1, ordering: .relaxed).oldValue
                     guard c * chunk < rows else { return }
-                    var tally = [UInt16](repeating: 0, count: rows)
                     results.set(c, (c * chunk..<min(rows, (c + 1) * chunk)).flatMap { row in
                         votes.partners(of: row, tally: &tally).map { UInt64(min(row, $0)) << 32 | UInt64(max(row, $0)) }
                     })
