@@ -60,9 +60,10 @@ public enum LocalRetrieval {
     }
 
     /// Collects each image's keys in files, then proposes candidate pairs from them: the keys
-    /// are sorted (by ranges of keys, one range in memory at a time) into one file, which is
-    /// memory-mapped, and each image's keys are looked up there (binary search) to count its
-    /// votes in a small table of its own — no vote is ever stored.
+    /// are sorted (by ranges of keys, one range in memory and on disk twice at a time) into one
+    /// file, which is memory-mapped, and each image's keys are looked up there (a directory of
+    /// key prefixes, then binary search) to count its votes in its thread's tally — no vote is
+    /// ever stored. A disk that fills stops the retrieval with one line; the run goes on.
     final class Index {
         private let options: Options
         private let hash: Hash
@@ -121,7 +122,10 @@ public enum LocalRetrieval {
             try byKey.finishWriting()
             let sorted = PartitionedRecords(replacing: byKey, name: "sorted")
             defer { sorted.remove() }
-            for partition in 0..<byKey.count { try sorted.append(contentsOf: byKey.records(of: partition).sorted(), to: 0) }
+            for partition in 0..<byKey.count {
+                try sorted.append(contentsOf: byKey.records(of: partition).sorted(), to: 0)
+                byKey.remove(partition)
+            }
             try sorted.finishWriting()
             var proposed: [UInt64] = []
             try sorted.withMapped(0) { (table: UnsafeBufferPointer<UInt64>) throws(LocalFeatureError) in
@@ -287,9 +291,14 @@ final class PartitionedRecords {
 
     /// Removes the files.
     func remove() {
-        for handle in handles { try? handle?.close() }
-        handles = Array(repeating: nil, count: count)
-        for partition in 0..<count { try? FileManager.default.removeItem(at: url(partition)) }
+        for partition in 0..<count { remove(partition) }
+    }
+
+    /// Removes `partition`'s file.
+    func remove(_ partition: Int) {
+        try? handles[partition]?.close()
+        handles[partition] = nil
+        try? FileManager.default.removeItem(at: url(partition))
     }
 
     private func flush(_ partition: Int) throws(LocalFeatureError) {
