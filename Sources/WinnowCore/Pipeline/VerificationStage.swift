@@ -277,8 +277,9 @@ struct VerificationStage {
         } catch {
             report.problems.append(oneLine("second retrieval stopped: \(error.message)"))
         }
-        report.retrieval?.imagesKeyed = samples.count - index.unkeyedRows.count
-        report.retrieval?.imagesDescribedForKeys = rows.count - index.unkeyedRows.count
+        let unkeyed = index.unkeyedRows.count
+        report.retrieval?.imagesKeyed = samples.count - unkeyed
+        report.retrieval?.imagesDescribedForKeys = rows.count - unkeyed
         report.retrieval?.pairs = found.count
         report.retrieval?.keys = index.keys
         report.retrieval?.seconds = Date().timeIntervalSince(started)

@@ -11,8 +11,9 @@ import Synchronization
 /// descriptor, so two descriptors d bits apart share it with probability (1 − d/256)^bits. Images
 /// sharing a key vote for each other, once a key; keys shared by more than `largestBucket` images
 /// (repeated texture, text) are passed over. Each image's `perImage` most-voted partners with at
-/// least `minimumVotes` votes are candidates. Keys (8 bytes each, ~19 KB an image) and votes go
-/// through hash-partitioned files, so memory holds one partition at a time.
+/// least `minimumVotes` votes are candidates. Keys (8 bytes each, ~19 KB an image) go through
+/// files sorted one range of keys at a time and are looked up through a memory map (``Index``),
+/// so memory holds one range and no vote is stored.
 public enum LocalRetrieval {
     /// How keys are made and partners chosen.
     public struct Options: Sendable, Codable, Equatable {
@@ -82,7 +83,7 @@ public enum LocalRetrieval {
         init(options: Options, images: Int, folder: URL, partitionBytes: Int = 32 << 20) throws(LocalFeatureError) {
             self.options = options
             hash = Hash(tables: min(8, max(1, options.tables)), bits: options.keyBits(images: images))
-            let bytes = images * options.tables * LocalFeatures.Options.screening.maximumKeypoints * 8
+            let bytes = images * hash.positions.count * LocalFeatures.Options.screening.maximumKeypoints * 8
             byImage = try PartitionedRecords(folder: folder, name: "by-image", count: 1)
             byKey = try PartitionedRecords(folder: folder, name: "by-key", count: min(256, max(1, bytes / max(1, partitionBytes))))
             (first, count, keyed) = ([Int](repeating: 0, count: images), [UInt16](repeating: 0, count: images),
@@ -120,7 +121,7 @@ public enum LocalRetrieval {
             defer { byImage.remove(); byKey.remove() }
             try byImage.finishWriting()
             try byKey.finishWriting()
-            let sorted = PartitionedRecords(replacing: byKey, name: "sorted")
+            let sorted = try PartitionedRecords(folder: byKey.folder, name: "sorted", count: 1)
             defer { sorted.remove() }
             for partition in 0..<byKey.count {
                 try sorted.append(contentsOf: byKey.records(of: partition).sorted(), to: 0)
@@ -232,16 +233,6 @@ final class PartitionedRecords {
         }
     }
 
-    /// One file (partition 0) beside `other`'s, named `name`.
-    convenience init(replacing other: PartitionedRecords, name: String) {
-        self.init(uncheckedFolder: other.folder, name: name, count: 1)
-    }
-
-    private init(uncheckedFolder folder: URL, name: String, count: Int) {
-        (self.folder, self.name, self.count) = (folder, name, count)
-        (buffers, handles) = (Array(repeating: [], count: count), Array(repeating: nil, count: count))
-    }
-
     private func url(_ partition: Int) -> URL { folder.appendingPathComponent("\(name)-\(partition).bin") }
 
     func append(contentsOf records: [UInt64], to partition: Int) throws(LocalFeatureError) {
@@ -280,13 +271,7 @@ final class PartitionedRecords {
 
     /// The records of `partition` (written and flushed), in the order written.
     func records(of partition: Int) throws(LocalFeatureError) -> [UInt64] {
-        guard FileManager.default.fileExists(atPath: url(partition).path) else { return [] }
-        do {
-            let data = try Data(contentsOf: url(partition), options: .alwaysMapped)
-            return data.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
-        } catch {
-            throw LocalFeatureError("\(url(partition).path): cannot read: \(error.localizedDescription)")
-        }
+        try withMapped(partition) { Array($0) }
     }
 
     /// Removes the files.
