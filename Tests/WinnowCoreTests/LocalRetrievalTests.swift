@@ -89,6 +89,8 @@ import Testing
         let report = try #require(on.report.retrieval)
         #expect(report.imagesKeyed == images.count && report.imagesDescribedForKeys == 0, "\(report)")
         #expect(report.pairs >= copies.count && report.verifiedPairs == on.added.count, "\(report)")
+        // Every image was described by the first screening: the proposed pairs' are read back, none described again.
+        #expect(report.screen.imagesDescribed == 0 && report.screen.imagesReadBack > 0 && report.screen.imagesSpilled == 0, "\(report.screen)")
         for copy in copies.prefix(2) {
             #expect(on.added.contains { Int($0.a) == copy.original && Int($0.b) == copy.copy && $0.score >= 0.75 }, "\(copy): \(on.added)")
         }

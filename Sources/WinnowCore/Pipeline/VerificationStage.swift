@@ -99,7 +99,8 @@ struct VerificationStage {
             /// Descriptions of images made (or read) again after the feature cache dropped them.
             var imagesRedescribed = 0
             /// Images the cache dropped while still needed, written to the spill file (once
-            /// each), their readings back, and the most bytes the spill file held at once.
+            /// each), their readings back (in the second retrieval's screening, also those of the
+            /// images the first screening kept), and the most bytes the spill file held at once.
             var imagesSpilled = 0
             var imagesReadBack = 0
             var peakSpillBytes = 0
@@ -150,16 +151,17 @@ struct VerificationStage {
         let firstRetrieved: Int
         if let screen = options.screen {
             let index = makeRetrievalIndex(rows: samples.count, report: &report)
-            var screened = self.screen(open, of: candidates, features: screen, samples: samples, index: index, settle: settle)
+            let kept = index == nil ? nil : makeSpill(for: screen, named: "kept", most: Self.keptFeatureBytes, report: &report)
+            var screened = self.screen(open, of: candidates, features: screen, samples: samples, index: index, kept: kept, settle: settle)
             (report.screen, report.screenCopies, report.screenNotCopies) = (screened.pass, screened.copies, screened.notCopies)
             report.screenContentMatches = screened.contentMatches
             report.problems += screened.problems
-            let retrieved = index.map { retrieve($0, graph: graph, samples: samples, report: &report) } ?? []
+            let retrieved = index.map { retrieve($0, graph: graph, samples: samples, kept: kept, report: &report) } ?? []
             (firstRetrieved, candidates) = (candidates.count, candidates + retrieved)
             settled += [Settled?](repeating: nil, count: retrieved.count)
             if !retrieved.isEmpty {
                 let more = self.screen((firstRetrieved..<candidates.count).map(Int32.init), of: candidates, features: screen,
-                                       samples: samples, index: nil, settle: settle)
+                                       samples: samples, index: nil, kept: nil, spill: kept, settle: settle)
                 report.retrieval?.screen = more.pass
                 report.retrieval?.screenCopies = more.copies
                 report.retrieval?.screenNotCopies = more.notCopies
@@ -210,15 +212,22 @@ struct VerificationStage {
     }
 
     /// The ORB screening pass over `indices` of `candidates`: settles the pairs ORB decides and
-    /// leaves the rest to SIFT; each image it describes adds its keys to `index`.
+    /// leaves the rest to SIFT. Each image it describes adds its keys to `index` and its features
+    /// to `kept` (the second retrieval's pairs are screened from there, not described again);
+    /// images `spill` holds are read back from it rather than described.
     private func screen(_ indices: [Int32], of candidates: [CopyVerification.Candidate], features: LocalFeatures.Options,
-                        samples: [ValidSample], index: LocalRetrieval.Index?,
+                        samples: [ValidSample], index: LocalRetrieval.Index?, kept: FeatureSpill?, spill: FeatureSpill? = nil,
                         settle: (Int, CopyVerification.Checked) -> Void) -> Screened {
         var screened = Screened(), pass = Report.Pass(), report = Report(), keyProblem: String?
         let options = options
-        compare(indices, of: candidates, features: features, samples: samples, pass: &pass, report: &report,
+        compare(indices, of: candidates, features: features, samples: samples, pass: &pass, report: &report, spill: spill,
                 described: { row, made in
-                    do throws(LocalFeatureError) { try index?.add(made, row: row) } catch { keyProblem = keyProblem ?? error.message }
+                    do throws(LocalFeatureError) {
+                        try index?.add(made, row: row)
+                        try kept?.write(made, for: row)
+                    } catch {
+                        keyProblem = keyProblem ?? error.message
+                    }
                 }) { i, e in
             switch CopyVerification.screen(candidates[i], evidence: e, sideRatio: Self.sideRatio(candidates[i], samples), options: options) {
             case .copy:
@@ -259,7 +268,7 @@ struct VerificationStage {
     /// The pairs `index` proposes that the global neighbours did not settle, with their global
     /// similarity where the graph has it (else 0: only local evidence can verify them), once the
     /// images no screening block described were described for their keys.
-    private func retrieve(_ index: LocalRetrieval.Index, graph: KNNGraph, samples: [ValidSample],
+    private func retrieve(_ index: LocalRetrieval.Index, graph: KNNGraph, samples: [ValidSample], kept: FeatureSpill?,
                           report: inout Report) -> [CopyVerification.Candidate] {
         let started = Date()
         let rows = index.unkeyedRows
@@ -268,7 +277,11 @@ struct VerificationStage {
             for start in stride(from: 0, to: rows.count, by: 256) {
                 let chunk = Array(rows[start..<min(start + 256, rows.count)])
                 let made = describe(rows: chunk, features: options.screen ?? .screening, samples: samples, allowance: nil, report: &report)
-                for row in chunk { if let features = made[row]?.features { try index.add(features, row: row) } }
+                for row in chunk {
+                    guard let features = made[row]?.features else { continue }
+                    try index.add(features, row: row)
+                    try kept?.write(features, for: row)
+                }
             }
             for pair in try index.candidates(workers: workers, known: { CopyVerification.globalStanding($0, $1, graph: graph, options: options).settled }) {
                 let global = CopyVerification.globalStanding(pair.a, pair.b, graph: graph, options: options).global
@@ -293,8 +306,8 @@ struct VerificationStage {
     /// blocks in a ``FeatureCache`` bounded by `featureBudget`, and each block's checks logged.
     func compare(_ indices: [Int32], of candidates: [CopyVerification.Candidate],
                  features: LocalFeatures.Options, unbacked: Set<Int32> = [], samples: [ValidSample],
-                 pass: inout Report.Pass, report: inout Report, described: (Int, LocalFeatures) -> Void = { _, _ in },
-                 settle: (Int, PairEvidence?) -> Void) {
+                 pass: inout Report.Pass, report: inout Report, spill: FeatureSpill? = nil,
+                 described: (Int, LocalFeatures) -> Void = { _, _ in }, settle: (Int, PairEvidence?) -> Void) {
         pass.pairs = indices.count
         guard !indices.isEmpty else { return }
         let tag = checkTag(features)
@@ -311,7 +324,8 @@ struct VerificationStage {
             pass.pairsShared = before - open.count
         }
         let schedule = Self.schedule(open, of: candidates, rowCount: samples.count)
-        var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget, report: &report)
+        var describer = BlockDescriber(stage: self, options: features, samples: samples, budget: featureBudget, spill: spill,
+                                       report: &report)
         var logProblem: String?
         var lower = 0
         let settledBefore = pass.pairsReused + pass.pairsShared
@@ -533,14 +547,21 @@ struct VerificationStage {
         }
     }
 
+    /// Most bytes of the first screening's features kept for the second retrieval's screening
+    /// (~67 KB an image: 64,000 images; the images beyond are described again if proposed).
+    static let keptFeatureBytes = 4 << 30
+
     /// A spill for features not cached per image (nil for SIFT, or with a one-line problem when
-    /// its file cannot be made: dropped images are then described again).
-    fileprivate func makeSpill(for features: LocalFeatures.Options, report: inout Report) -> FeatureSpill? {
+    /// its file cannot be made: dropped images are then described again), of at most `most` bytes
+    /// within the disk limit.
+    fileprivate func makeSpill(for features: LocalFeatures.Options, named name: String = "spill", most: Int = .max,
+                               report: inout Report) -> FeatureSpill? {
         guard !Self.cachedPerImage(features) else { return nil }
         let folder = directory.appendingPathComponent(Self.cacheFolder)
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            return try FeatureSpill(url: folder.appendingPathComponent("spill-\(features.detector.rawValue).tmp"), limit: diskLimit)
+            return try FeatureSpill(url: folder.appendingPathComponent("\(name)-\(features.detector.rawValue).tmp"),
+                                    limit: min(most, DiskAllowance.limit(diskLimit, onDiskOf: folder.path)))
         } catch {
             report.problems.append(oneLine("\(error); images dropped from the feature cache will be described again"))
             return nil
@@ -586,13 +607,16 @@ struct VerificationStage {
 /// The features of each verification block's images: kept between blocks in a ``FeatureCache``,
 /// the missing ones described on all cores; an image that fails is tried once. Features not
 /// cached per image (ORB's) that the cache drops while still needed go to a ``FeatureSpill``
-/// and are read back from there, not described again.
+/// and are read back from there, not described again (a spill given to it may hold images
+/// already: an earlier pass's, read back before any is described).
 private struct BlockDescriber {
     let stage: VerificationStage
     let options: LocalFeatures.Options
     let samples: [ValidSample]
     private var cache: FeatureCache
     private let spill: FeatureSpill?
+    /// The spill's images written and read back before this pass.
+    private let spillBefore: (written: Int, readBack: Int)
     /// The disk the features cached per image (SIFT's) may take in this pass.
     private let allowance: DiskAllowance?
     /// Set after the spill's first failure (one line): dropped images are described again.
@@ -603,12 +627,13 @@ private struct BlockDescriber {
     private var pass = VerificationStage.Report.Pass()
 
     init(stage: VerificationStage, options: LocalFeatures.Options, samples: [ValidSample], budget: Int,
-         report: inout VerificationStage.Report) {
+         spill: FeatureSpill?, report: inout VerificationStage.Report) {
         self.stage = stage
         self.options = options
         self.samples = samples
         cache = FeatureCache(budget: budget)
-        spill = stage.makeSpill(for: options, report: &report)
+        self.spill = spill ?? stage.makeSpill(for: options, report: &report)
+        spillBefore = (self.spill?.written ?? 0, self.spill?.readBack ?? 0)
         allowance = stage.cacheAllowance(for: options)
     }
 
@@ -689,8 +714,8 @@ private struct BlockDescriber {
         total.imagesFailed = failed.count
         total.featureSeconds = pass.featureSeconds
         total.peakCacheBytes = cache.peakBytes
-        total.imagesSpilled = spill?.written ?? 0
-        total.imagesReadBack = spill?.readBack ?? 0
+        total.imagesSpilled = (spill?.written ?? 0) - spillBefore.written
+        total.imagesReadBack = (spill?.readBack ?? 0) - spillBefore.readBack
         total.peakSpillBytes = spill?.peakBytes ?? 0
         total.descriptionsNotCached = allowance?.refused ?? 0
     }
