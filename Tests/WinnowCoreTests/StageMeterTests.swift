@@ -127,4 +127,31 @@ import Testing
         defer { free(small) }
         #expect(!isMapped(small))
     }
+
+    /// Blocks under 4 MB freed together (an image's scratch: 20 MB in 256 KB blocks) stay in
+    /// the heap for the next image: made again, they fault in few pages (with a kept top of 8 MB,
+    /// every page again).
+    @Test func aFreedHeapTopOfTwentyMegabytesIsKeptForTheNextImage() throws {
+        guard TestData.isAlone else {
+            let alone = try TestData.runAlone()
+            return #expect(alone.passed, "\(alone.output)")
+        }
+        FreedMemory.returnLargeBlocks()
+        func faults(_ body: () -> Void) -> Int {
+            var before = rusage(), after = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &before)
+            body()
+            getrusage(RUSAGE_SELF.rawValue, &after)
+            return after.ru_minflt - before.ru_minflt
+        }
+        func scratch() {
+            let blocks = (0..<80).compactMap { _ in malloc(256 << 10) }
+            for block in blocks { memset(block, 1, 256 << 10) }
+            blocks.reversed().forEach { free($0) }
+        }
+        let pages = (20 << 20) / Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = faults(scratch)
+        let again = faults(scratch)
+        #expect(first >= pages / 2 && again < pages / 10, "page faults: first \(first), again \(again) of \(pages) pages")
+    }
 }
