@@ -80,8 +80,10 @@ import Testing
     @Test func verificationChecksTheProposedPairsAndReturnsTheCopiesItVerified() throws {
         let (images, copies) = try photosAndCopies()
         let (samples, graph) = try collection(images)
-        func run(_ options: CopyVerification.Options) throws -> (added: [CopyVerification.PairScore], report: VerificationStage.Report) {
-            let stage = VerificationStage(options: options, directory: try TestData.temporaryDirectory(), crop: nil, workers: 2)
+        func run(_ options: CopyVerification.Options, diskLimit: Int? = nil) throws
+            -> (added: [CopyVerification.PairScore], report: VerificationStage.Report) {
+            let stage = VerificationStage(options: options, directory: try TestData.temporaryDirectory(), crop: nil, workers: 2,
+                                          diskLimit: diskLimit)
             let outcome = stage.run(samples: samples, graph: graph)
             return (outcome.added, outcome.report)
         }
@@ -91,6 +93,11 @@ import Testing
         #expect(report.pairs >= copies.count && report.verifiedPairs == on.added.count, "\(report)")
         // Every image was described by the first screening: the proposed pairs' are read back, none described again.
         #expect(report.screen.imagesDescribed == 0 && report.screen.imagesReadBack > 0 && report.screen.imagesSpilled == 0, "\(report.screen)")
+        // No disk to keep them: described again, the same pairs verified.
+        let noDisk = try run(CopyVerification.Options(), diskLimit: 0)
+        let again = try #require(noDisk.report.retrieval?.screen)
+        #expect(again.imagesDescribed > 0 && again.imagesReadBack == 0, "\(again)")
+        #expect(noDisk.added.map { [$0.a, $0.b] } == on.added.map { [$0.a, $0.b] })
         for copy in copies.prefix(2) {
             #expect(on.added.contains { Int($0.a) == copy.original && Int($0.b) == copy.copy && $0.score >= 0.75 }, "\(copy): \(on.added)")
         }
