@@ -151,17 +151,18 @@ struct VerificationStage {
         let firstRetrieved: Int
         if let screen = options.screen {
             let index = makeRetrievalIndex(rows: samples.count, report: &report)
-            let kept = index == nil ? nil : makeSpill(for: screen, named: "kept", most: Self.keptFeatureBytes, report: &report)
-            var screened = self.screen(open, of: candidates, features: screen, samples: samples, index: index, kept: kept, settle: settle)
+            let keptFeatures = index == nil ? nil : makeSpill(for: screen, named: "kept", most: Self.keptFeatureBytes, report: &report)
+            var screened = self.screen(open, of: candidates, features: screen, samples: samples, index: index,
+                                       keepingIn: keptFeatures, settle: settle)
             (report.screen, report.screenCopies, report.screenNotCopies) = (screened.pass, screened.copies, screened.notCopies)
             report.screenContentMatches = screened.contentMatches
             report.problems += screened.problems
-            let retrieved = index.map { retrieve($0, graph: graph, samples: samples, kept: kept, report: &report) } ?? []
+            let retrieved = index.map { retrieve($0, graph: graph, samples: samples, keepingIn: keptFeatures, report: &report) } ?? []
             (firstRetrieved, candidates) = (candidates.count, candidates + retrieved)
             settled += [Settled?](repeating: nil, count: retrieved.count)
             if !retrieved.isEmpty {
                 let more = self.screen((firstRetrieved..<candidates.count).map(Int32.init), of: candidates, features: screen,
-                                       samples: samples, index: nil, kept: nil, spill: kept, settle: settle)
+                                       samples: samples, index: nil, readingFrom: keptFeatures, settle: settle)
                 report.retrieval?.screen = more.pass
                 report.retrieval?.screenCopies = more.copies
                 report.retrieval?.screenNotCopies = more.notCopies
@@ -213,10 +214,11 @@ struct VerificationStage {
 
     /// The ORB screening pass over `indices` of `candidates`: settles the pairs ORB decides and
     /// leaves the rest to SIFT. Each image it describes adds its keys to `index` and its features
-    /// to `kept` (the second retrieval's pairs are screened from there, not described again);
-    /// images `spill` holds are read back from it rather than described.
+    /// to `keepingIn` (the second retrieval's pairs are screened from there, not described
+    /// again); images `readingFrom` holds are read back from it rather than described.
     private func screen(_ indices: [Int32], of candidates: [CopyVerification.Candidate], features: LocalFeatures.Options,
-                        samples: [ValidSample], index: LocalRetrieval.Index?, kept: FeatureSpill?, spill: FeatureSpill? = nil,
+                        samples: [ValidSample], index: LocalRetrieval.Index?, keepingIn keptFeatures: FeatureSpill? = nil,
+                        readingFrom spill: FeatureSpill? = nil,
                         settle: (Int, CopyVerification.Checked) -> Void) -> Screened {
         var screened = Screened(), pass = Report.Pass(), report = Report(), keyProblem: String?
         let options = options
@@ -224,7 +226,7 @@ struct VerificationStage {
                 described: { row, made in
                     do throws(LocalFeatureError) {
                         try index?.add(made, row: row)
-                        try kept?.write(made, for: row)
+                        try keptFeatures?.write(made, for: row)
                     } catch {
                         keyProblem = keyProblem ?? error.message
                     }
@@ -268,8 +270,8 @@ struct VerificationStage {
     /// The pairs `index` proposes that the global neighbours did not settle, with their global
     /// similarity where the graph has it (else 0: only local evidence can verify them), once the
     /// images no screening block described were described for their keys.
-    private func retrieve(_ index: LocalRetrieval.Index, graph: KNNGraph, samples: [ValidSample], kept: FeatureSpill?,
-                          report: inout Report) -> [CopyVerification.Candidate] {
+    private func retrieve(_ index: LocalRetrieval.Index, graph: KNNGraph, samples: [ValidSample],
+                          keepingIn keptFeatures: FeatureSpill?, report: inout Report) -> [CopyVerification.Candidate] {
         let started = Date()
         let rows = index.unkeyedRows
         var found: [CopyVerification.Candidate] = []
@@ -280,7 +282,7 @@ struct VerificationStage {
                 for row in chunk {
                     guard let features = made[row]?.features else { continue }
                     try index.add(features, row: row)
-                    try kept?.write(features, for: row)
+                    try keptFeatures?.write(features, for: row)
                 }
             }
             for pair in try index.candidates(workers: workers, known: { CopyVerification.globalStanding($0, $1, graph: graph, options: options).settled }) {
