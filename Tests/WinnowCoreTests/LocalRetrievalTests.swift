@@ -51,6 +51,53 @@ import Testing
         #expect(rest.map { [$0.a, $0.b] } == whole.filter { $0 != (copies[0].original, copies[0].copy) }.map { [$0.a, $0.b] })
     }
 
+    /// The proposals counted from every image's keys directly: for each image, one vote for each
+    /// other image in each of its keys' buckets of 2 to `largestBucket` images, its `perImage`
+    /// most-voted partners (then the lowest rows) with at least `minimumVotes`.
+    func referenceProposals(_ features: [LocalFeatures], options: LocalRetrieval.Options) -> [[Int]] {
+        let hash = LocalRetrieval.Hash(tables: options.tables, bits: options.keyBits(images: features.count))
+        let keys = features.map { f in
+            var made: [UInt32] = []
+            f.withBinaryDescriptors { bytes in
+                for start in stride(from: 0, to: bytes.count - 31, by: 32) {
+                    hash.keys(of: UnsafeBufferPointer(rebasing: bytes[start..<start + 32]), into: &made)
+                }
+            }
+            return Set(made)
+        }
+        var buckets: [UInt32: [Int]] = [:]
+        for (row, own) in keys.enumerated() { for key in own { buckets[key, default: []].append(row) } }
+        var pairs = Set<[Int]>()
+        for (row, own) in keys.enumerated() {
+            var votes: [Int: Int] = [:]
+            for key in own {
+                guard let members = buckets[key], (2...options.largestBucket).contains(members.count) else { continue }
+                for other in members where other != row { votes[other, default: 0] += 1 }
+            }
+            let best = votes.filter { $0.value >= options.minimumVotes }.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+            for (other, _) in best.prefix(options.perImage) { pairs.insert([min(row, other), max(row, other)]) }
+        }
+        return pairs.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// The index (its directory of key prefixes, its bitmap of shared keys, its choice of each
+    /// image's best partners) proposes exactly what counting every image's keys directly does,
+    /// for several numbers of partners and key lengths.
+    @Test func proposalsMatchVotesCountedDirectly() throws {
+        let (images, _) = try photosAndCopies()
+        let features = try images.enumerated().map { try LocalFeatures.extract(from: $1, options: .screening, name: "\($0)") }
+        for (perImage, bits) in [(1, 20), (2, 20), (4, 14), (3, 12)] {
+            var options = LocalRetrieval.Options()
+            (options.perImage, options.bits) = (perImage, bits)
+            let index = try LocalRetrieval.Index(options: options, images: features.count, folder: try TestData.temporaryDirectory())
+            for (row, f) in features.enumerated() { try index.add(f, row: row) }
+            let found = try index.candidates(workers: 2) { _, _ in false }.map { [$0.a, $0.b] }
+            let expected = referenceProposals(features, options: options)
+            #expect(found == expected, "perImage \(perImage), bits \(bits)")
+            #expect(!expected.isEmpty)
+        }
+    }
+
     /// Featureless images (a flat grey square) add no keys and are proposed with nothing.
     @Test func featurelessImagesProposeNothing() throws {
         let flat = RGBImage(width: 200, height: 150, pixels: [UInt8](repeating: 128, count: 200 * 150 * 3))
