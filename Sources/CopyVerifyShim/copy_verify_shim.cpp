@@ -269,6 +269,51 @@ std::vector<std::vector<cv::DMatch>> l2_two_nearest_reference(const cv::Mat &que
     return knn;
 }
 
+/// Train rows for the SIMD matchers below: stored dimension-major in blocks of `lanes` rows
+/// (`panel`, zero past the last row), with each row's squared norm.
+struct L2Panel {
+    int lanes, blocks;
+    std::vector<float> panel, norm;
+
+    L2Panel(const cv::Mat &train, int lanes) : lanes(lanes), blocks((train.rows + lanes - 1) / lanes) {
+        panel.assign(static_cast<size_t>(blocks) * kDescriptorLength * lanes, 0.0f);
+        norm.assign(static_cast<size_t>(blocks) * lanes, 0.0f);
+        for (int t = 0; t < train.rows; ++t) {
+            const uint8_t *row = train.ptr<uint8_t>(t);
+            float *to = &panel[static_cast<size_t>(t / lanes) * kDescriptorLength * lanes + t % lanes];
+            int n = 0;
+            for (int k = 0; k < kDescriptorLength; ++k) { to[k * lanes] = row[k]; n += row[k] * row[k]; }
+            norm[t] = static_cast<float>(n);
+        }
+    }
+};
+
+/// Up to `R` query rows from `first` as floats, with their squared norms; returns how many.
+template <int R> int load_queries(const cv::Mat &query, int first, float (&q)[R][kDescriptorLength], float (&norm)[R]) {
+    const int rows = std::min(R, query.rows - first);
+    for (int r = 0; r < rows; ++r) {
+        const uint8_t *row = query.ptr<uint8_t>(first + r);
+        int n = 0;
+        for (int k = 0; k < kDescriptorLength; ++k) { q[r][k] = row[k]; n += row[k] * row[k]; }
+        norm[r] = static_cast<float>(n);
+    }
+    return rows;
+}
+
+/// Query row `row`'s two nearest of the `count` squared distances `d` (ties to the lower row).
+void keep_two_nearest(const float *d, int count, int row, std::vector<cv::DMatch> &to) {
+    float best = INFINITY, second = INFINITY;
+    int best_index = -1, second_index = -1;
+    for (int t = 0; t < count; ++t) {
+        if (d[t] < second) {
+            if (d[t] < best) { second = best; second_index = best_index; best = d[t]; best_index = t; }
+            else { second = d[t]; second_index = t; }
+        }
+    }
+    if (best_index >= 0) to.emplace_back(row, best_index, std::sqrt(best));
+    if (second_index >= 0) to.emplace_back(row, second_index, std::sqrt(second));
+}
+
 /// The same with AVX-512, four times faster than OpenCV's matcher (6.5 → 1.6 ms on 500 × 500
 /// SIFT rows, most of a SIFT pair's matching): ‖q‖² + ‖t‖² − 2 q·t, the dot products of 4 query
 /// rows with 32 train rows at a time (train rows stored dimension-major in blocks of 32), exact
@@ -277,32 +322,18 @@ std::vector<std::vector<cv::DMatch>> l2_two_nearest_reference(const cv::Mat &que
 __attribute__((target("avx512f"))) std::vector<std::vector<cv::DMatch>>
 l2_two_nearest_avx512(const cv::Mat &query, const cv::Mat &train) {
     constexpr int D = kDescriptorLength, L = 32, R = 4;
-    const int blocks = (train.rows + L - 1) / L;
-    std::vector<float> panel(static_cast<size_t>(blocks) * D * L, 0.0f), train_norm(static_cast<size_t>(blocks) * L, 0.0f);
-    for (int t = 0; t < train.rows; ++t) {
-        const uint8_t *row = train.ptr<uint8_t>(t);
-        float *to = &panel[static_cast<size_t>(t / L) * D * L + t % L];
-        int norm = 0;
-        for (int k = 0; k < D; ++k) { to[k * L] = row[k]; norm += row[k] * row[k]; }
-        train_norm[t] = static_cast<float>(norm);
-    }
+    const L2Panel p(train, L);
     std::vector<std::vector<cv::DMatch>> result(query.rows);
-    std::vector<float> squared(static_cast<size_t>(R) * blocks * L);
+    std::vector<float> squared(static_cast<size_t>(R) * p.blocks * L);
     for (int first = 0; first < query.rows; first += R) {
         float q[R][D] = {}, query_norm[R] = {};
-        const int rows = std::min(R, query.rows - first);
-        for (int r = 0; r < rows; ++r) {
-            const uint8_t *row = query.ptr<uint8_t>(first + r);
-            int norm = 0;
-            for (int k = 0; k < D; ++k) { q[r][k] = row[k]; norm += row[k] * row[k]; }
-            query_norm[r] = static_cast<float>(norm);
-        }
-        for (int b = 0; b < blocks; ++b) {
+        const int rows = load_queries<R>(query, first, q, query_norm);
+        for (int b = 0; b < p.blocks; ++b) {
             __m512 dot[R][2];
             for (auto &row : dot) row[0] = row[1] = _mm512_setzero_ps();
-            const float *p = &panel[static_cast<size_t>(b) * D * L];
-            for (int k = 0; k < D; ++k, p += L) {
-                const __m512 t0 = _mm512_loadu_ps(p), t1 = _mm512_loadu_ps(p + 16);
+            const float *t = &p.panel[static_cast<size_t>(b) * D * L];
+            for (int k = 0; k < D; ++k, t += L) {
+                const __m512 t0 = _mm512_loadu_ps(t), t1 = _mm512_loadu_ps(t + 16);
                 for (int r = 0; r < R; ++r) {
                     const __m512 x = _mm512_set1_ps(q[r][k]);
                     dot[r][0] = _mm512_fmadd_ps(x, t0, dot[r][0]);
@@ -311,35 +342,64 @@ l2_two_nearest_avx512(const cv::Mat &query, const cv::Mat &train) {
             }
             const __m512 two = _mm512_set1_ps(2.0f);
             for (int r = 0; r < R; ++r) {
-                float *to = &squared[(static_cast<size_t>(r) * blocks + b) * L];
+                float *to = &squared[(static_cast<size_t>(r) * p.blocks + b) * L];
                 const __m512 norms = _mm512_set1_ps(query_norm[r]);
                 for (int half = 0; half < 2; ++half) {
-                    const __m512 sum = _mm512_add_ps(norms, _mm512_loadu_ps(&train_norm[b * L + half * 16]));
+                    const __m512 sum = _mm512_add_ps(norms, _mm512_loadu_ps(&p.norm[b * L + half * 16]));
                     _mm512_storeu_ps(to + half * 16, _mm512_fnmadd_ps(two, dot[r][half], sum));
                 }
             }
         }
-        for (int r = 0; r < rows; ++r) {
-            const float *d = &squared[static_cast<size_t>(r) * blocks * L];
-            float best = INFINITY, second = INFINITY;
-            int best_index = -1, second_index = -1;
-            for (int t = 0; t < train.rows; ++t) {
-                if (d[t] < second) {
-                    if (d[t] < best) { second = best; second_index = best_index; best = d[t]; best_index = t; }
-                    else { second = d[t]; second_index = t; }
+        for (int r = 0; r < rows; ++r) keep_two_nearest(&squared[static_cast<size_t>(r) * p.blocks * L], train.rows, first + r, result[first + r]);
+    }
+    return result;
+}
+
+/// The same with AVX2 and FMA (CPUs without AVX-512): 4 query rows with 16 train rows at a time.
+/// Exact like the others, so all three give the same matches.
+__attribute__((target("avx2,fma"))) std::vector<std::vector<cv::DMatch>>
+l2_two_nearest_avx2(const cv::Mat &query, const cv::Mat &train) {
+    constexpr int D = kDescriptorLength, L = 16, R = 4;
+    const L2Panel p(train, L);
+    std::vector<std::vector<cv::DMatch>> result(query.rows);
+    std::vector<float> squared(static_cast<size_t>(R) * p.blocks * L);
+    for (int first = 0; first < query.rows; first += R) {
+        float q[R][D] = {}, query_norm[R] = {};
+        const int rows = load_queries<R>(query, first, q, query_norm);
+        for (int b = 0; b < p.blocks; ++b) {
+            __m256 dot[R][2];
+            for (auto &row : dot) row[0] = row[1] = _mm256_setzero_ps();
+            const float *t = &p.panel[static_cast<size_t>(b) * D * L];
+            for (int k = 0; k < D; ++k, t += L) {
+                const __m256 t0 = _mm256_loadu_ps(t), t1 = _mm256_loadu_ps(t + 8);
+                for (int r = 0; r < R; ++r) {
+                    const __m256 x = _mm256_set1_ps(q[r][k]);
+                    dot[r][0] = _mm256_fmadd_ps(x, t0, dot[r][0]);
+                    dot[r][1] = _mm256_fmadd_ps(x, t1, dot[r][1]);
                 }
             }
-            const int row = first + r;
-            if (best_index >= 0) result[row].emplace_back(row, best_index, std::sqrt(best));
-            if (second_index >= 0) result[row].emplace_back(row, second_index, std::sqrt(second));
+            const __m256 two = _mm256_set1_ps(2.0f);
+            for (int r = 0; r < R; ++r) {
+                float *to = &squared[(static_cast<size_t>(r) * p.blocks + b) * L];
+                const __m256 norms = _mm256_set1_ps(query_norm[r]);
+                for (int half = 0; half < 2; ++half) {
+                    const __m256 sum = _mm256_add_ps(norms, _mm256_loadu_ps(&p.norm[b * L + half * 8]));
+                    _mm256_storeu_ps(to + half * 8, _mm256_fnmadd_ps(two, dot[r][half], sum));
+                }
+            }
         }
+        for (int r = 0; r < rows; ++r) keep_two_nearest(&squared[static_cast<size_t>(r) * p.blocks * L], train.rows, first + r, result[first + r]);
     }
     return result;
 }
 
 std::vector<std::vector<cv::DMatch>> l2_two_nearest(const cv::Mat &query, const cv::Mat &train) {
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
-    return avx512 ? l2_two_nearest_avx512(query, train) : l2_two_nearest_reference(query, train);
+    static const int kind = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    switch (kind) {
+        case 2: return l2_two_nearest_avx512(query, train);
+        case 1: return l2_two_nearest_avx2(query, train);
+        default: return l2_two_nearest_reference(query, train);
+    }
 }
 
 /// Area of the convex polygon.
