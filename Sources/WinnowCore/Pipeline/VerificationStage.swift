@@ -60,6 +60,10 @@ struct VerificationStage {
         var screenNotCopies = 0
         /// Pairs the screen sent to SIFT for their content match alone (heavy crops).
         var screenContentMatches = 0
+        /// Pairs the screen sent to SIFT to verify strictly (no ORB model backs them: two
+        /// images of very different sizes), and of them those SIFT verified.
+        var strictPairs = 0
+        var strictVerified = 0
         /// The second retrieval (nil when off) and the screening of the pairs it proposed.
         var retrieval: Retrieval?
         /// The SIFT pass over the pairs left open (every candidate pair without screening).
@@ -179,6 +183,8 @@ struct VerificationStage {
             settle(i, CopyVerification.judge(candidates[i], evidence: e, options: strictly.contains(Int32(i)) ? options.unbacked : options))
         }
         report.confirm = confirm
+        report.strictPairs = strictly.count
+        report.strictVerified = strictly.count { settled[Int($0)]?.verified == true }
         return finished(candidates: candidates, settled: settled, firstRetrieved: firstRetrieved, kept: kept, report: report)
     }
 
