@@ -31,6 +31,30 @@ struct VerifyJob: Sendable {
         folder(storage: storage).appendingPathComponent("part-\(part).log")
     }
 
+    /// Each job's scratch folder in the temporary folder starts with this machine's name and the
+    /// worker's process id, so that a worker killed during a job (its scratch holds the pairs'
+    /// local features, up to gigabytes) has it removed by the next job run on the machine.
+    static var scratchPrefix: String {
+        "winnow-verify-\(scratchHost)-\(ProcessInfo.processInfo.processIdentifier)-"
+    }
+
+    /// The host name as it can stand in a file name (one that holds `-` is read whole below).
+    private static var scratchHost: String {
+        String(ProcessInfo.processInfo.hostName.map { $0.isLetter || $0.isNumber || $0 == "." ? $0 : "_" })
+    }
+
+    /// Removes the scratch folders this machine's workers left when they were killed: those
+    /// named for a process that no longer runs (a shared temporary folder's other machines'
+    /// folders are left alone).
+    static func removeScratchOfDeadWorkers() {
+        let folder = FileManager.default.temporaryDirectory
+        let own = "winnow-verify-\(scratchHost)-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(own) {
+            guard let pid = Int32(name.dropFirst(own.count).prefix { $0 != "-" }), pid > 0 else { continue }
+            if kill(pid, 0) == -1 && errno == ESRCH { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
+        }
+    }
+
     /// Runs the job; returns how many pairs it checked.
     func run(_ database: ClusterDatabase, owner: String) async throws -> Int {
         let planURL = Self.planURL(storage: storage, part: job.shard)
@@ -39,7 +63,8 @@ struct VerifyJob: Sendable {
             throw ClusterError.planUnreadable(job: "\(Self.stage) \(Self.unit) \(job.shard)",
                                               "\(planURL.path): \(ClusterError.oneLine("\(error)"))")
         }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-verify-\(UUID().uuidString)")
+        Self.removeScratchOfDeadWorkers()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(Self.scratchPrefix + UUID().uuidString)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let workers = self.workers
         let checked = try await onThread { plan.check(scratch: scratch, workers: workers) }

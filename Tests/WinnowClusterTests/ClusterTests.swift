@@ -151,8 +151,11 @@ import WinnowTestSupport
         let second = try Cluster.winnow(["cluster", "finish", "--db", database, "--work-dir", folder.appendingPathComponent("second").path])
         #expect(second.status == 75 && Cluster.lines(second.output).count == 1, "\(second.output)")
         #expect(second.output.contains("another `winnow cluster finish` is running"), "\(second.output)")
-        let doomed = try Cluster.startWorker(database, ["--threads", "1", "--lease", "2"], log: folder.appendingPathComponent("\(name)-v0.log"))
-        let helper = try Cluster.startWorker(database, ["--threads", "1"], log: folder.appendingPathComponent("\(name)-v1.log"))
+        let (temporary, planted) = try plantedScratch(name)
+        let doomed = try Cluster.start(["worker", "--db", database, "--threads", "1", "--lease", "2"], environment: ["TMPDIR": temporary.path],
+                                       log: folder.appendingPathComponent("\(name)-v0.log"))
+        let helper = try Cluster.start(["worker", "--db", database, "--threads", "1"], environment: ["TMPDIR": temporary.path],
+                                       log: folder.appendingPathComponent("\(name)-v1.log"))
         Thread.sleep(forTimeInterval: 0.5)
         kill(finish.processIdentifier, SIGCONT)
         var killedHolding = false
@@ -177,6 +180,10 @@ import WinnowTestSupport
         #expect(Cluster.waitForExit(helper, seconds: 30) && helper.terminationStatus == 0)
         let helped = (try? String(contentsOf: folder.appendingPathComponent("\(name)-v1.log"), encoding: .utf8)) ?? ""
         #expect(helped.contains("verify part"), "\(helped)")
+        // The helper redid the killed worker's job: the scratch folders of dead workers on this
+        // machine (the killed one's, the planted one) are gone; a live process's and another machine's stay.
+        let scratch = try FileManager.default.contentsOfDirectory(atPath: temporary.path).filter { $0.hasPrefix("winnow-verify-") }
+        #expect(Set(scratch) == planted, "\(scratch)")
         let jobs = try server.sql("""
             SELECT count(*), count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE attempts > 1) FROM winnow_jobs WHERE stage = 'verify'
             """, database: database).split(separator: "|").compactMap { Int($0) }
@@ -193,6 +200,25 @@ import WinnowTestSupport
             #expect(pass["pairs"] as? Int ?? 0 > 0 && pass["pairsShared"] as? Int == pass["pairs"] as? Int, "\(pass)")
         }
         return work
+    }
+
+    /// A temporary folder for workers holding verify-job scratch folders as workers name them:
+    /// one of a process that has exited, and those that must stay (this test process's, and one
+    /// of another machine).
+    private func plantedScratch(_ name: String) throws -> (folder: URL, kept: Set<String>) {
+        let temporary = folder.appendingPathComponent("\(name)-tmp")
+        let host = String(ProcessInfo.processInfo.hostName.map { $0.isLetter || $0.isNumber || $0 == "." ? $0 : "_" })
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        let dead = "winnow-verify-\(host)-\(exited.processIdentifier)-planted"
+        let kept: Set = ["winnow-verify-\(host)-\(getpid())-planted", "winnow-verify-elsewhere-\(exited.processIdentifier)-planted"]
+        for planted in kept.union([dead]) {
+            try FileManager.default.createDirectory(at: temporary.appendingPathComponent(planted).appendingPathComponent("local_features"),
+                                                    withIntermediateDirectories: true)
+        }
+        return (temporary, kept)
     }
 
     /// A finish killed once five of its verify jobs are done, then another: it finishes the jobs
