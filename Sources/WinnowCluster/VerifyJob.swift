@@ -34,11 +34,12 @@ struct VerifyJob: Sendable {
     /// Each job's scratch folder in the temporary folder starts with this machine's name and the
     /// worker's process id, so that a worker killed during a job (its scratch holds the pairs'
     /// local features, up to gigabytes) has it removed by the next job run on the machine.
-    static var scratchPrefix: String {
+    private static var scratchPrefix: String {
         "winnow-verify-\(scratchHost)-\(ProcessInfo.processInfo.processIdentifier)-"
     }
 
-    /// The host name as it can stand in a file name (one that holds `-` is read whole below).
+    /// The host name with every character but letters, digits and dots made `_`: it stands in a
+    /// file name, and the process id after it starts at the next `-`.
     private static var scratchHost: String {
         String(ProcessInfo.processInfo.hostName.map { $0.isLetter || $0.isNumber || $0 == "." ? $0 : "_" })
     }
