@@ -272,10 +272,10 @@ std::vector<std::vector<cv::DMatch>> l2_two_nearest_reference(const cv::Mat &que
 /// Train rows for the SIMD matchers below: stored dimension-major in blocks of `lanes` rows
 /// (`panel`, zero past the last row), with each row's squared norm.
 struct L2Panel {
-    int lanes, blocks;
+    int blocks;
     std::vector<float> panel, norm;
 
-    L2Panel(const cv::Mat &train, int lanes) : lanes(lanes), blocks((train.rows + lanes - 1) / lanes) {
+    L2Panel(const cv::Mat &train, int lanes) : blocks((train.rows + lanes - 1) / lanes) {
         panel.assign(static_cast<size_t>(blocks) * kDescriptorLength * lanes, 0.0f);
         norm.assign(static_cast<size_t>(blocks) * lanes, 0.0f);
         for (int t = 0; t < train.rows; ++t) {
