@@ -57,9 +57,9 @@ struct ModelsCommand: ParsableCommand {
 
         static let all: [BuiltInModel] = {
             let descriptor = CopyDescriptor(), grey = descriptor.coarseGrayModelSide
-            let copyFiles = [EmbeddingAssets.mobileNetV2CopyModelName(precision: descriptor.colourPrecision),
-                             EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyModelName, inputSize: grey)]
-            let input = (descriptor.colourPrecision == .int8 ? "int8 224" : "squash 224") + " + grey \(grey)"
+            let name = EmbeddingAssets.mobileNetV2CopyModelName(precision: descriptor.precision)
+            let copyFiles = [name, EmbeddingAssets.fileName(name, inputSize: grey)]
+            let input = (descriptor.precision == .int8 ? "int8 224" : "squash 224") + " + grey \(grey)"
             return [
                 BuiltInModel(name: "copy", dimension: CopyDescriptor.dimension, input: input, files: copyFiles),
                 BuiltInModel(name: "mobilenet_v2", dimension: 1280, input: "crop 224",
@@ -88,8 +88,9 @@ struct ModelsCommand: ParsableCommand {
             do {
                 print("mobilenet_v2: \(try assets.mobileNetV2ModelPath())")
                 print("int8:         \(try assets.mobileNetV2ModelPath(precision: .int8))")
-                print("copy:         \(try assets.mobileNetV2CopyModelPath(precision: CopyDescriptor().colourPrecision))")
-                print("copy (grey):  \(try assets.mobileNetV2CopyModelPath(inputSize: CopyDescriptor().coarseGrayModelSide))")
+                let descriptor = CopyDescriptor()
+                print("copy:         \(try assets.mobileNetV2CopyModelPath(precision: descriptor.precision))")
+                print("copy (grey):  \(try assets.mobileNetV2CopyModelPath(inputSize: descriptor.coarseGrayModelSide, precision: descriptor.precision))")
             } catch {
                 throw failure(error, ExitStatus.software)
             }

@@ -126,8 +126,8 @@ import Testing
         let listed = try TestData.shell(TestData.winnowExecutable.path, ["models", "list"])
         #expect(listed.status == 0, "\(listed.output)")
         let rows = listed.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
-        let colour = CopyDescriptor().colourPrecision == .int8 ? "int8 224" : "squash 224"
-        #expect(rows.contains { $0.hasPrefix("copy 1856 \(colour) + grey 128 ready") }, "\(listed.output)")
+        let views = CopyDescriptor().precision == .int8 ? "int8 224 + grey 128" : "squash 224 + grey 128"
+        #expect(rows.contains { $0.hasPrefix("copy 1856 \(views) ready") }, "\(listed.output)")
         #expect(rows.contains { $0.hasPrefix("mobilenet_v2 1280 crop 224 ready") }, "\(listed.output)")
         let photo = try TestData.photoFixtures(in: try TestData.temporaryDirectory(), names: ["coffee"])[0]
         let verified = try TestData.shell(TestData.winnowExecutable.path, ["models", "verify", "--image", photo.path])
@@ -142,6 +142,6 @@ import Testing
         #expect(int8.status == 0 && int8.output.contains("mobilenet_v2_int8.onnx") && int8.output.contains("967  espresso"), "\(int8.output)")
         let unsized = try TestData.shell(TestData.winnowExecutable.path, ["run", photo.path, "--model", "mobilenet_v2_int8", "--input-size", "192"])
         #expect(unsized.status == 64 && unsized.output.hasPrefix(
-            "Error: --input-size: mobilenet_v2_int8 is calibrated for input sizes 160, 224 only, got 192\n"), "\(unsized.output)")
+            "Error: --input-size: mobilenet_v2_int8 is calibrated for input sizes 128, 160, 224 only, got 192\n"), "\(unsized.output)")
     }
 }

@@ -34,24 +34,29 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
     /// (about 3 ms per image) for 0.007 less global recall on set A seeds 0 and 1 (0.891/0.886 vs
     /// 0.898/0.893) and 0.002 less after verification (0.984 vs 0.986, seed 0).
     public var coarseGrayModelSide: Int
-    /// Precision of the colour view's model. int8 (``MobileNetV2Converter/Precision/int8``)
-    /// takes about a tenth off the whole default run's CPU on set A with the same copy recall
-    /// (seeds 0–2 within 0.001 after verification); it is the default where the CPU has VNNI,
-    /// and float32 elsewhere (see ``CPUFeatures/hasVNNI``). The grey view stays float32: it has
-    /// no calibrated ranges at its size and costs a third as much.
-    public var colourPrecision: MobileNetV2Converter.Precision
+    /// Precision of both views' models. int8 (``MobileNetV2Converter/Precision/int8``, its
+    /// weights 7-bit: ``EmbeddingAssets/copyInt8LargestWeightLevel``) is the default: the same
+    /// features on every x86-64 CPU. The colour view in int8 took the default run on corpus set C
+    /// to 0.915× float32's CPU on an AVX2-only EPYC, with copy recall after verification on set A
+    /// seeds 0–2 0.991 / 0.990 / 0.993 (float32 0.991 / 0.991 / 0.993) and own hard sets seeds
+    /// 10–12 0.978 / 0.976 / 0.979 (0.978 / 0.977 / 0.979), every transform within 0.012
+    /// (session 34). The grey view in int8 too (its 128 px ranges also cover grey views): 0.949×
+    /// the CPU of the run with it in float32 on set C (decode and embedding alone 0.964), recall
+    /// 0.990 / 0.991 / 0.993 and 0.977 / 0.976 / 0.979, every transform within 0.009
+    /// (docs/benchmarks.md, session 35).
+    public var precision: MobileNetV2Converter.Precision
     /// Describe a photo turned inside a padded frame by its upright content (nil: as it is).
     /// Such copies were nowhere among their original's global neighbours (own hard-copy set,
     /// seed 10: docs/benchmarks.md, "Upright content").
     public var upright: PaddedRotation?
 
     public init(borderTrim: BorderTrim? = BorderTrim(), coarseGraySide: Int? = 80, coarseGrayModelSide: Int = 128,
-                colourPrecision: MobileNetV2Converter.Precision = CPUFeatures.hasVNNI ? .int8 : .float32,
+                precision: MobileNetV2Converter.Precision = .int8,
                 upright: PaddedRotation? = PaddedRotation()) {
         self.borderTrim = borderTrim
         self.coarseGraySide = coarseGraySide
         self.coarseGrayModelSide = coarseGrayModelSide
-        self.colourPrecision = colourPrecision
+        self.precision = precision
         self.upright = upright
     }
 
@@ -96,8 +101,9 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
     public var identity: String {
         let trim = borderTrim.map { "trim\($0.tolerance)/\($0.minimumMatchingFraction)/\($0.maximumTrimFraction)/"
             + "\($0.minimumBorderFraction)/\($0.analysisSide)/\($0.maximumRounds)" } ?? "notrim"
-        let coarse = coarseGraySide.map { "+grey\($0)" + (coarseGrayModelSide == 224 ? "" : "@\(coarseGrayModelSide)") } ?? ""
-        let colour = colourPrecision == .int8 ? "colour-int8" : "colour"
+        let int8 = precision == .int8 ? "-int8w7" : ""
+        let coarse = coarseGraySide.map { "+grey\($0)" + (coarseGrayModelSide == 224 ? "" : "@\(coarseGrayModelSide)") + int8 } ?? ""
+        let colour = "colour" + int8
         return "copy-v1/mobilenet_v2-squash224/final-max+b12-gem3/\(colour)\(coarse)/\(trim)" + (upright?.identity ?? "")
     }
 
@@ -204,9 +210,9 @@ public final class CopyDescriptorEmbedder: Sendable {
                                          batchSize: batchSize, featureOutput: MobileNetV2Converter.TensorName.features,
                                          logitsOutput: MobileNetV2Converter.TensorName.logits)
         }
-        let colour = try model(side: 224, precision: descriptor.colourPrecision)
-        let coarse = descriptor.coarseGraySide == nil || (descriptor.coarseGrayModelSide == 224 && descriptor.colourPrecision == .float32)
-            ? colour : try model(side: descriptor.coarseGrayModelSide)
+        let colour = try model(side: 224, precision: descriptor.precision)
+        let coarse = descriptor.coarseGraySide == nil || descriptor.coarseGrayModelSide == 224
+            ? colour : try model(side: descriptor.coarseGrayModelSide, precision: descriptor.precision)
         return try CopyDescriptorEmbedder(model: colour, coarseModel: coarse, descriptor: descriptor)
     }
 

@@ -96,8 +96,14 @@ public struct EmbeddingAssets: Sendable, Equatable {
     /// the expansion activations of the blocks in ``CopyDescriptor/expansionBlocks`` and the
     /// pooled outputs of ``CopyDescriptor/blocks`` (a new name when those change).
     public static let mobileNetV2CopyModelName = "mobilenet_v2_copy_v1.onnx"
-    /// The same with the int8 layers of ``MobileNetV2Converter/Precision/int8``.
-    public static let mobileNetV2CopyInt8ModelName = "mobilenet_v2_copy_int8_v1.onnx"
+    /// The same with the int8 layers of ``MobileNetV2Converter/Precision/int8``, its weights
+    /// within ±``copyInt8LargestWeightLevel``.
+    public static let mobileNetV2CopyInt8ModelName = "mobilenet_v2_copy_int8_v2.onnx"
+    /// 7-bit weights: a pair of uint8 × int8 products (255 · 63 · 2 = 32,130) then fits the
+    /// saturating 16-bit sums ONNX Runtime's kernels make on CPUs without VNNI, so the copy
+    /// model computes the same on every x86-64 CPU (with 8-bit weights an AVX2-only CPU's sums
+    /// could saturate).
+    public static let copyInt8LargestWeightLevel: Int8 = 63
 
     /// The copy model's file name for `precision` (224² input).
     public static func mobileNetV2CopyModelName(precision: MobileNetV2Converter.Precision) -> String {
@@ -116,7 +122,8 @@ public struct EmbeddingAssets: Sendable, Equatable {
         try MobileNetV2Converter.checkInputSize(inputSize, precision: precision)
         return try convertedModelPath(named: Self.fileName(Self.mobileNetV2CopyModelName(precision: precision), inputSize: inputSize)) { weights throws(EmbeddingError) in
             try MobileNetV2Converter.convert(pthAt: weights, inputSize: inputSize, expansionOutputs: CopyDescriptor.expansionBlocks,
-                                             pooledOutputs: true, precision: precision)
+                                             pooledOutputs: true, precision: precision,
+                                             largestWeightLevel: Self.copyInt8LargestWeightLevel)
         }
     }
 

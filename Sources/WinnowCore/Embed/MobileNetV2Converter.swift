@@ -81,16 +81,18 @@ public enum MobileNetV2Converter {
     ///     saves copying the maps out (1.5 ms per image for block 12's 14×14×576).
     ///   - precision: float32, or partially int8 (only for the sizes of
     ///     ``Precision/supportedInputSizes``; other sizes throw ``EmbeddingError/invalidArgument(_:)``).
+    ///   - largestWeightLevel: int8 weights lie within ±this (``ChannelQuantizedWeights``).
     public static func convert(pthAt path: String, inputSize: Int = 224, includeFeatureMap: Bool = true,
                                expansionOutputs: [Int] = [], pooledOutputs: Bool = false,
-                               precision: Precision = .float32)
+                               precision: Precision = .float32, largestWeightLevel: Int8 = 127)
         throws(EmbeddingError) -> [UInt8]
     {
         try checkInputSize(inputSize, precision: precision)
         let stateDict = try TorchPickleReader.readStateDict(at: path)
         do {
             return try convert(stateDict, inputSize: inputSize, includeFeatureMap: includeFeatureMap,
-                               expansionOutputs: expansionOutputs, pooledOutputs: pooledOutputs, precision: precision)
+                               expansionOutputs: expansionOutputs, pooledOutputs: pooledOutputs, precision: precision,
+                               largestWeightLevel: largestWeightLevel)
         } catch let error as PickleError {
             throw .conversionFailed(path: path, reason: error.message)
         } catch {
@@ -101,14 +103,15 @@ public enum MobileNetV2Converter {
     /// Builds the ONNX model from a MobileNetV2 state dict.
     static func convert(_ weights: TorchStateDict, inputSize: Int, includeFeatureMap: Bool,
                         expansionOutputs: [Int] = [], pooledOutputs: Bool = false,
-                        precision: Precision = .float32) throws -> [UInt8] {
+                        precision: Precision = .float32, largestWeightLevel: Int8 = 127) throws -> [UInt8] {
         guard inputSize >= 32, inputSize % 32 == 0 else {
             throw PickleError("input size must be a positive multiple of 32, got \(inputSize)")
         }
         let activationRanges = try calibratedRanges(for: precision, inputSize: inputSize)
         let batch = OnnxModelBuilder.Dimension.symbolic("batch")
         let builder = makeBuilder(precision: precision, inputSize: inputSize, batch: batch)
-        var context = Context(weights: weights, builder: builder, activationRanges: activationRanges)
+        var context = Context(weights: weights, builder: builder, activationRanges: activationRanges,
+                              largestWeightLevel: largestWeightLevel)
         let featureMap = try context.addBackbone()
         try context.addClassifier(featureMap: featureMap)
 
@@ -161,14 +164,18 @@ public enum MobileNetV2Converter {
         var builder: OnnxModelBuilder
         /// The int8 model's calibrated activation ranges; nil for float32.
         let activationRanges: [String: (low: Float, high: Float)]?
+        /// The int8 weights' largest magnitude.
+        let largestWeightLevel: Int8
         /// For each float tensor int8 layers have read, the DequantizeLinear output standing for
         /// it (the tensor itself when an int8 layer produced it) and its quantisation.
         var dequantized: [String: (name: String, quantization: ActivationQuantization)] = [:]
 
-        init(weights: TorchStateDict, builder: OnnxModelBuilder, activationRanges: [String: (low: Float, high: Float)]?) {
+        init(weights: TorchStateDict, builder: OnnxModelBuilder, activationRanges: [String: (low: Float, high: Float)]?,
+             largestWeightLevel: Int8) {
             self.weights = weights
             self.builder = builder
             self.activationRanges = activationRanges
+            self.largestWeightLevel = largestWeightLevel
         }
 
         /// Whether `layer` is emitted in int8.
@@ -344,7 +351,7 @@ public enum MobileNetV2Converter {
             if int8 {
                 let (name, inputQuantization) = try dequantizedInput(input)
                 convInput = name
-                let quantized = ChannelQuantizedWeights(weight, outChannels: outChannels)
+                let quantized = ChannelQuantizedWeights(weight, outChannels: outChannels, largestLevel: largestWeightLevel)
                 let quantizedBias = quantized.quantizedBias(bias, inputScale: inputQuantization.scale)
                 addDequantizedConstant("\(prefix).weight", dims: weightDims, values: .int8(quantized.values),
                                        zeroPoints: .int8(Array(repeating: 0, count: outChannels)), scales: quantized.scales)

@@ -9,7 +9,9 @@ extension MobileNetV2Converter {
         /// inference where the CPU has VNNI (AVX-512 VNNI / AVX-VNNI), features within cosine
         /// ≈ 0.99 of float32's. Without VNNI, ONNX Runtime's uint8 × int8 kernels sum pairs of
         /// products in saturating 16-bit registers, which can distort the features: keep
-        /// float32 there. Only for the input sizes of ``int8ActivationRanges``.
+        /// float32 there (the copy model avoids it with 7-bit weights:
+        /// ``EmbeddingAssets/copyInt8LargestWeightLevel``). Only for the input sizes of
+        /// ``int8ActivationRanges``.
         case int8
 
         /// The input sides this precision can be converted for; nil: every multiple of 32.
@@ -76,14 +78,15 @@ extension MobileNetV2Converter {
         }
     }
 
-    /// Convolution weights quantised per output channel, symmetric int8: s_c = max|W_c| / 127,
-    /// q = clamp(round(W / s_c), −127, 127), zero point 0.
+    /// Convolution weights quantised per output channel, symmetric: s_c = max|W_c| / L,
+    /// q = clamp(round(W / s_c), −L, L), zero point 0, L = `largestLevel`.
     struct ChannelQuantizedWeights {
         var values: [Int8]
         var scales: [Float]
 
         /// `weights` row-major with the output channel outermost.
-        init(_ weights: [Float], outChannels: Int) {
+        init(_ weights: [Float], outChannels: Int, largestLevel: Int8 = 127) {
+            let top = Float(largestLevel)
             let perChannel = weights.count / outChannels
             values = [Int8](repeating: 0, count: weights.count)
             scales = [Float](repeating: 1, count: outChannels)
@@ -91,10 +94,10 @@ extension MobileNetV2Converter {
                 let range = (c * perChannel)..<((c + 1) * perChannel)
                 let largest = weights[range].reduce(Float(0)) { max($0, abs($1)) }
                 guard largest > 0 else { continue }
-                let scale = Float(Double(largest) / 127)
+                let scale = Float(Double(largest) / Double(top))
                 scales[c] = scale
                 for i in range {
-                    values[i] = Int8(max(-127, min(127, (weights[i] / scale).rounded(.toNearestOrEven))))
+                    values[i] = Int8(max(-top, min(top, (weights[i] / scale).rounded(.toNearestOrEven))))
                 }
             }
         }
