@@ -231,6 +231,7 @@ import Testing
 
     /// Two `winnow run` processes on one work_dir: the second is refused in one line naming the
     /// work_dir and the first one's pid; the first finishes, and no two images share a vector.
+    /// The first is stopped (SIGSTOP) while the second runs, so that it cannot finish first.
     @Test func secondRunOnABusyWorkDirIsRefused() throws {
         let root = try TestData.temporaryDirectory()
         let images = root.appendingPathComponent("images")
@@ -240,7 +241,9 @@ import Testing
         let first = try BackgroundWinnow(arguments, log: root.appendingPathComponent("first.log"))
         let catalog = work.appendingPathComponent(Catalog.fileName)
         while !FileManager.default.fileExists(atPath: catalog.path) && first.isRunning { usleep(20_000) }
+        kill(first.pid, SIGSTOP)
         let second = try winnow(arguments)
+        kill(first.pid, SIGCONT)
         let firstStatus = first.wait()
         #expect(firstStatus == 0, "\(first.output)")
         #expect(second.status == 73, "\(second.output)")
