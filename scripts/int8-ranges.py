@@ -9,7 +9,7 @@ weights and the calibration images, so they are computed once here and shipped a
 
 Needs numpy, pillow, onnx and onnxruntime (measured with onnxruntime 1.22.1, onnx 1.23.2), the
 fp32 models Winnow converted (`winnow models pull`; `winnow run --model mobilenet_v2
---input-size 160` converts `mobilenet_v2_160.onnx`, `--input-size 128` `mobilenet_v2_128.onnx`) and corpus set C
+--input-size 160` converts `mobilenet_v2_160.onnx`; 128 and 192, the copy descriptor's views, likewise) and corpus set C
 (`bash scripts/prepare-corpus.sh C`).
 
 Calibration, exactly:
@@ -139,7 +139,7 @@ def main():
     parser.add_argument("--models", default=f"{home}/models", help="folder of Winnow's converted fp32 models")
     parser.add_argument("--images", type=int, default=128)
     parser.add_argument("--percentile", type=float, default=99.999)
-    parser.add_argument("--sizes", default="224,160,128")
+    parser.add_argument("--sizes", default="224,160,128,192")
     parser.add_argument("--grey-sizes", default="128", help="sizes whose ranges also cover the copy descriptor's grey view")
     args = parser.parse_args()
     grey_sizes = {int(s) for s in args.grey_sizes.split(",") if s}

@@ -58,8 +58,8 @@ struct ModelsCommand: ParsableCommand {
         static let all: [BuiltInModel] = {
             let descriptor = CopyDescriptor(), grey = descriptor.coarseGrayModelSide
             let name = EmbeddingAssets.mobileNetV2CopyModelName(precision: descriptor.precision)
-            let copyFiles = [name, EmbeddingAssets.fileName(name, inputSize: grey)]
-            let input = (descriptor.precision == .int8 ? "int8 224" : "squash 224") + " + grey \(grey)"
+            let copyFiles = [descriptor.colourModelSide, grey].map { EmbeddingAssets.fileName(name, inputSize: $0) }
+            let input = (descriptor.precision == .int8 ? "int8" : "squash") + " \(descriptor.colourModelSide) + grey \(grey)"
             return [
                 BuiltInModel(name: "copy", dimension: CopyDescriptor.dimension, input: input, files: copyFiles),
                 BuiltInModel(name: "mobilenet_v2", dimension: 1280, input: "crop 224",
@@ -89,7 +89,7 @@ struct ModelsCommand: ParsableCommand {
                 print("mobilenet_v2: \(try assets.mobileNetV2ModelPath())")
                 print("int8:         \(try assets.mobileNetV2ModelPath(precision: .int8))")
                 let descriptor = CopyDescriptor()
-                print("copy:         \(try assets.mobileNetV2CopyModelPath(precision: descriptor.precision))")
+                print("copy:         \(try assets.mobileNetV2CopyModelPath(inputSize: descriptor.colourModelSide, precision: descriptor.precision))")
                 print("copy (grey):  \(try assets.mobileNetV2CopyModelPath(inputSize: descriptor.coarseGrayModelSide, precision: descriptor.precision))")
             } catch {
                 throw failure(error, ExitStatus.software)

@@ -192,7 +192,7 @@ struct EmbeddingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Embedding model: copy (copy-detection descriptors, whitened over the collection; default), mobilenet_v2 (ImageNet features, centre crop, fastdup-like), mobilenet_v2_int8 (the same, partially int8: faster on CPUs with VNNI), mobilenet_v2_squash (the whole image; the default with --annotations), or a .onnx file.",
                                valueName: "model"))
     var model: String?
-    @Option(parsing: .unconditional, help: "Input side of a custom .onnx model, or of mobilenet_v2 / mobilenet_v2_squash (a multiple of 32; 160 halves inference time at some accuracy) / mobilenet_v2_int8 (224 or 160).")
+    @Option(parsing: .unconditional, help: "Input side of a custom .onnx model, or of mobilenet_v2 / mobilenet_v2_squash (a multiple of 32; 160 halves inference time at some accuracy) / mobilenet_v2_int8 (224, 192, 160 or 128).")
     var inputSize = 224
     @Option(parsing: .unconditional, help: "Per-channel mean of a custom model, e.g. 0.485,0.456,0.406.")
     var mean = "0.485,0.456,0.406"

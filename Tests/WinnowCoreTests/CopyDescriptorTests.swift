@@ -249,7 +249,7 @@ import Testing
         #expect(views.count == 2 && views[0].width == 600 && abs(views[0].height - 400) <= 8)
         #expect(views[1].width == 80 && views[1].height == 80 && views[1] == views[1].grayscale())
         // The grey view goes through the same weights at 128×128.
-        #expect(embedder.inputs(for: views[0]).map(\.count) == [3 * 224 * 224, 3 * 128 * 128])
+        #expect(embedder.inputs(for: views[0]).map(\.count) == [3 * 192 * 192, 3 * 128 * 128])
         #expect(embedder.coarseModel.session.inputs.first?.shape.suffix(2) == [128, 128])
     }
 
@@ -263,7 +263,7 @@ import Testing
         #expect(CopyDescriptor().precision == .int8 && float32.identity != int8.identity)
         let exact = try CopyDescriptorEmbedder.mobileNetV2(descriptor: float32).describe(images)
         let embedder = try CopyDescriptorEmbedder.mobileNetV2(descriptor: int8)
-        #expect(embedder.model.session.modelPath.hasSuffix(EmbeddingAssets.mobileNetV2CopyInt8ModelName))
+        #expect(embedder.model.session.modelPath.hasSuffix(EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyInt8ModelName, inputSize: 192)))
         #expect(embedder.coarseModel.session.modelPath.hasSuffix(EmbeddingAssets.fileName(EmbeddingAssets.mobileNetV2CopyInt8ModelName, inputSize: 128)))
         let fast = try embedder.describe(images)
         for (i, (a, b)) in zip(exact, fast).enumerated() {

@@ -126,7 +126,7 @@ import Testing
         let listed = try TestData.shell(TestData.winnowExecutable.path, ["models", "list"])
         #expect(listed.status == 0, "\(listed.output)")
         let rows = listed.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
-        let views = CopyDescriptor().precision == .int8 ? "int8 224 + grey 128" : "squash 224 + grey 128"
+        let views = (CopyDescriptor().precision == .int8 ? "int8" : "squash") + " \(CopyDescriptor().colourModelSide) + grey 128"
         #expect(rows.contains { $0.hasPrefix("copy 1856 \(views) ready") }, "\(listed.output)")
         #expect(rows.contains { $0.hasPrefix("mobilenet_v2 1280 crop 224 ready") }, "\(listed.output)")
         let photo = try TestData.photoFixtures(in: try TestData.temporaryDirectory(), names: ["coffee"])[0]
@@ -140,8 +140,8 @@ import Testing
         #expect(rows.contains { $0.hasPrefix("mobilenet_v2_int8 1280 crop 224 ready") }, "\(listed.output)")
         let int8 = try TestData.shell(TestData.winnowExecutable.path, ["models", "verify", "--model", "mobilenet_v2_int8", "--image", photo.path])
         #expect(int8.status == 0 && int8.output.contains("mobilenet_v2_int8.onnx") && int8.output.contains("967  espresso"), "\(int8.output)")
-        let unsized = try TestData.shell(TestData.winnowExecutable.path, ["run", photo.path, "--model", "mobilenet_v2_int8", "--input-size", "192"])
+        let unsized = try TestData.shell(TestData.winnowExecutable.path, ["run", photo.path, "--model", "mobilenet_v2_int8", "--input-size", "256"])
         #expect(unsized.status == 64 && unsized.output.hasPrefix(
-            "Error: --input-size: mobilenet_v2_int8 is calibrated for input sizes 128, 160, 224 only, got 192\n"), "\(unsized.output)")
+            "Error: --input-size: mobilenet_v2_int8 is calibrated for input sizes 128, 160, 192, 224 only, got 256\n"), "\(unsized.output)")
     }
 }

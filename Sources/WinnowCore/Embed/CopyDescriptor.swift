@@ -4,19 +4,19 @@ import Foundation
 /// copies (crops, small rotations, blur, grayscale, recompression, borders, flips) and is
 /// meant to be PCA-whitened over the collection (``BlockWhitening``) before comparing.
 ///
-/// Made from torchvision's ImageNet MobileNetV2 on the whole image squashed to 224×224:
+/// Made from torchvision's ImageNet MobileNetV2 on the whole image squashed to a square:
 /// 1. uniform borders (letterbox bars, frames, plain background around a cut-out) are removed
 ///    (``BorderTrim``);
 /// 2. a photo turned inside a frame whose corners were filled (``PaddedRotation``) is turned
 ///    back upright and cropped to its content first;
-/// 3. the model sees two views of the content: in colour at 224×224, and in grey shrunk to 80×80
-///    first (``coarseGraySide``), then fed at 128×128 (``coarseGrayModelSide``) — a view that
-///    ignores colour and fine detail, so that grayscale, blurred, small or heavily recompressed
-///    copies meet their originals;
-/// 4. for each view, two blocks are pooled from one forward pass: the final 7×7×1280 feature map
-///    by max pooling (MAC), and the 14×14×576 expansion activations of block 12 by generalised
-///    mean pooling (GeM, p = 3) — mid-level features that are more about this image than about
-///    its class;
+/// 3. the model sees two views of the content: in colour at 192×192 (``colourModelSide``), and
+///    in grey shrunk to 80×80 first (``coarseGraySide``), then fed at 128×128
+///    (``coarseGrayModelSide``) — a view that ignores colour and fine detail, so that grayscale,
+///    blurred, small or heavily recompressed copies meet their originals;
+/// 4. for each view, two blocks are pooled from one forward pass: the final feature map (1280
+///    channels, 6×6 at 192) by max pooling (MAC), and the expansion activations of block 12 (576
+///    channels, 12×12) by generalised mean pooling (GeM, p = 3) — mid-level features that are
+///    more about this image than about its class;
 /// 5. per block, the views' unit vectors are added and normalised; the blocks are concatenated
 ///    with weight `1/√2` (unit length, 1856 values).
 ///
@@ -29,11 +29,18 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
     /// Side of the second view: the content shrunk to `side × side` (area averaging) and turned
     /// grey, then resized to the model's input like the first. Nil: the colour view only.
     public var coarseGraySide: Int?
-    /// Side of the square model input the grey view is resized to (a multiple of 32; the colour
-    /// view always uses 224). 128 instead of 224 takes a third of the grey view's inference time
-    /// (about 3 ms per image) for 0.007 less global recall on set A seeds 0 and 1 (0.891/0.886 vs
-    /// 0.898/0.893) and 0.002 less after verification (0.984 vs 0.986, seed 0).
+    /// Side of the square model input the grey view is resized to (a multiple of 32). 128
+    /// instead of 224 takes a third of the grey view's inference time (about 3 ms per image)
+    /// for 0.007 less global recall on set A seeds 0 and 1 (0.891/0.886 vs 0.898/0.893) and
+    /// 0.002 less after verification (0.984 vs 0.986, seed 0).
     public var coarseGrayModelSide: Int
+    /// Side of the square model input the colour view is squashed to (int8 ranges exist for
+    /// 128, 160, 192 and 224). 192 instead of 224: decode, statistics and embedding on corpus
+    /// set C 0.867× the CPU; copy recall after verification on set A seeds 0–2 the same (0.990 /
+    /// 0.991 / 0.993), own hard sets seeds 10–12 0.976 / 0.977 / 0.980 (224: 0.977 / 0.976 /
+    /// 0.979), hard negatives no more, every transform within 0.018 (docs/benchmarks.md,
+    /// session 36).
+    public var colourModelSide: Int
     /// Precision of both views' models. int8 (``MobileNetV2Converter/Precision/int8``, its
     /// weights 7-bit: ``EmbeddingAssets/copyInt8LargestWeightLevel``) is the default: the same
     /// features on every x86-64 CPU. The colour view in int8 took the default run on corpus set C
@@ -51,11 +58,12 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
     public var upright: PaddedRotation?
 
     public init(borderTrim: BorderTrim? = BorderTrim(), coarseGraySide: Int? = 80, coarseGrayModelSide: Int = 128,
-                precision: MobileNetV2Converter.Precision = .int8,
+                colourModelSide: Int = 192, precision: MobileNetV2Converter.Precision = .int8,
                 upright: PaddedRotation? = PaddedRotation()) {
         self.borderTrim = borderTrim
         self.coarseGraySide = coarseGraySide
         self.coarseGrayModelSide = coarseGrayModelSide
+        self.colourModelSide = colourModelSide
         self.precision = precision
         self.upright = upright
     }
@@ -102,9 +110,9 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
         let trim = borderTrim.map { "trim\($0.tolerance)/\($0.minimumMatchingFraction)/\($0.maximumTrimFraction)/"
             + "\($0.minimumBorderFraction)/\($0.analysisSide)/\($0.maximumRounds)" } ?? "notrim"
         let int8 = precision == .int8 ? "-int8w7" : ""
-        let coarse = coarseGraySide.map { "+grey\($0)" + (coarseGrayModelSide == 224 ? "" : "@\(coarseGrayModelSide)") + int8 } ?? ""
+        let coarse = coarseGraySide.map { "+grey\($0)" + (coarseGrayModelSide == colourModelSide ? "" : "@\(coarseGrayModelSide)") + int8 } ?? ""
         let colour = "colour" + int8
-        return "copy-v1/mobilenet_v2-squash224/final-max+b12-gem3/\(colour)\(coarse)/\(trim)" + (upright?.identity ?? "")
+        return "copy-v1/mobilenet_v2-squash\(colourModelSide)/final-max+b12-gem3/\(colour)\(coarse)/\(trim)" + (upright?.identity ?? "")
     }
 
     /// The images the model sees: the content (borders removed, turned upright when it was
@@ -177,7 +185,7 @@ public struct CopyDescriptor: Sendable, Equatable, Codable {
 /// comparisons should go through a ``BlockWhitening`` fitted on the collection (`blockLengths:`
 /// ``CopyDescriptor/blockLengths``).
 public final class CopyDescriptorEmbedder: Sendable {
-    /// The model the colour view goes through (224×224).
+    /// The model the colour view goes through (``CopyDescriptor/colourModelSide``).
     public let model: OnnxImageEmbedder
     /// The model the grey view goes through (``CopyDescriptor/coarseGrayModelSide``); the same
     /// weights as ``model``.
@@ -210,8 +218,8 @@ public final class CopyDescriptorEmbedder: Sendable {
                                          batchSize: batchSize, featureOutput: MobileNetV2Converter.TensorName.features,
                                          logitsOutput: MobileNetV2Converter.TensorName.logits)
         }
-        let colour = try model(side: 224, precision: descriptor.precision)
-        let coarse = descriptor.coarseGraySide == nil || descriptor.coarseGrayModelSide == 224
+        let colour = try model(side: descriptor.colourModelSide, precision: descriptor.precision)
+        let coarse = descriptor.coarseGraySide == nil || descriptor.coarseGrayModelSide == descriptor.colourModelSide
             ? colour : try model(side: descriptor.coarseGrayModelSide, precision: descriptor.precision)
         return try CopyDescriptorEmbedder(model: colour, coarseModel: coarse, descriptor: descriptor)
     }

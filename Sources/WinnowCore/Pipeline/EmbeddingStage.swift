@@ -9,7 +9,7 @@ public enum EmbeddingChoice: Sendable, Codable, Equatable {
     /// smaller `inputSize` (multiple of 32) trades accuracy for speed.
     case mobileNetV2(squash: Bool, inputSize: Int = 224)
     /// The same features (centre crop) from the partially int8 model
-    /// (``MobileNetV2Converter/Precision/int8``): faster on CPUs with VNNI; `inputSize` 224 or 160.
+    /// (``MobileNetV2Converter/Precision/int8``): faster on CPUs with VNNI; `inputSize` 224, 192, 160 or 128.
     case mobileNetV2Int8(inputSize: Int = 224)
     /// A user ONNX model with a `[N,3,size,size]` float input.
     case onnx(path: String, inputSize: Int, mean: [Float], std: [Float], bgr: Bool)
